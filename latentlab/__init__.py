@@ -1,0 +1,19 @@
+"""latentlab: adaptive latent-space sampling (hard-sample mining through a generator's latent space).
+
+The core never imports Panel, Bokeh or ``widgets``: it runs headless in papermill, Dask and tests.
+"""
+
+from .datasets import DATASETS, Dataset, load_dataset, register_dataset
+from .exceptions import (ConfigError, DatasetError, DatasetNotFoundError, LabelingError, LatentLabError,
+                         ResumeError)
+from .experiment import ExperimentConfig, prepare, run_experiment
+from .generative import GeneratorConfig, decode, encode, get_generator
+from .gradients import latent_gradient
+from .loop import ActiveLoop, LoopConfig, RoundRecord
+from .neighbours import LatentIndex
+from .pool import PoolState
+from .strategies import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy
+from .training import TrainConfig, fit
+from .trajectory import Trajectory, trajectory
+
+__version__ = "0.1.0"

@@ -1,0 +1,146 @@
+"""Experiment runner: strategies x seeds on one data set, with outputs a paper table is made from.
+
+``run_experiment(config, out)`` trains (or loads from cache) the generator once, runs every
+(strategy, seed) as an :class:`~latentlab.loop.ActiveLoop` checkpointed under ``out/runs/``, and
+writes
+
+* ``results.csv`` — tidy: dataset, strategy, seed, round, n_labelled, metric, value
+  (deterministic: same seed, same bytes);
+* ``rounds.csv`` — every round record, timings included (not deterministic: wall times);
+* ``summary.md`` — a Table-1-style pivot, mean +- std over seeds per round and strategy, and the
+  labels needed to reach a metric threshold;
+* ``learning_curves.png`` — metric vs labelled items, mean and spread over seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import load_dataset
+from .exceptions import ConfigError, ResumeError
+from .generative import GeneratorConfig, encode, get_generator
+from .loop import ActiveLoop, LoopConfig
+from .neighbours import LatentIndex
+from .strategies import STRATEGIES, get_strategy
+from .training import TrainConfig
+
+__all__ = ["ExperimentConfig", "run_experiment", "RESULT_COLUMNS"]
+
+from .report import RESULT_COLUMNS  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    dataset: str = "digits"  # registry name; digits needs no file
+    strategies: tuple = ("random", "snn")  # compared on the same initial sets
+    seeds: tuple = (0,)  # one run per seed and strategy
+    loop: LoopConfig = LoopConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    gen_seed: int = 0  # one generator for all run seeds: seed-to-seed spread then measures sampling, not the VAE
+    n_pool: int | None = None  # seeded random subset of the pool (None = all); for quick runs
+    n_test: int | None = None  # first n test items (None = all)
+
+    def validate(self) -> "ExperimentConfig":
+        if not self.strategies:
+            raise ConfigError(f"give at least one strategy; valid: {', '.join(sorted(STRATEGIES))}")
+        for s in self.strategies:
+            get_strategy(s)
+        if not self.seeds:
+            raise ConfigError("give at least one seed, e.g. --seeds 0,1,2")
+        if len(set(self.strategies)) != len(self.strategies) or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError("strategies and seeds must not repeat")
+        self.loop.validate()
+        return self
+
+    def to_dict(self) -> dict:
+        return {"dataset": self.dataset, "strategies": list(self.strategies), "seeds": list(self.seeds),
+                "loop": self.loop.to_dict(), "generator": dataclasses.asdict(self.generator),
+                "gen_seed": self.gen_seed, "n_pool": self.n_pool, "n_test": self.n_test}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExperimentConfig":
+        return cls(dataset=d["dataset"], strategies=tuple(d["strategies"]), seeds=tuple(d["seeds"]),
+                   loop=LoopConfig.from_dict(d["loop"]), generator=GeneratorConfig(**d["generator"]),
+                   gen_seed=d["gen_seed"], n_pool=d["n_pool"], n_test=d["n_test"])
+
+
+def _check_out(out: Path, config: ExperimentConfig, resume: bool, overwrite: bool) -> None:
+    cfg_file = out / "config.json"
+    if not cfg_file.exists():
+        if resume and out.exists() and any(out.iterdir()):
+            raise ResumeError(f"--resume: {out} has files but no config.json, so it is not a latentlab run folder")
+        return
+    old = json.loads(cfg_file.read_text())
+    new = config.to_dict()
+    if overwrite:
+        shutil.rmtree(out)
+        return
+    if not resume:
+        raise ResumeError(f"output folder {out} already holds a run; pass --resume to continue it, "
+                          "--overwrite to replace it, or choose another --out")
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        raise ResumeError(f"output folder {out} holds a different run (settings differ in: {', '.join(diff)}); "
+                          "resume with the same settings, or choose another --out")
+
+
+def prepare(config: ExperimentConfig, data_root=None, progress: bool = True):
+    """Load the data set and the (cached) generator; returns ``(dataset, generator, embeddings, index)``."""
+    ds = load_dataset(config.dataset, root=data_root)
+    if config.n_pool or config.n_test:
+        ds = ds.subset(config.n_pool, config.n_test, seed=0)
+    needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
+    if not needs_gen:
+        return ds, None, None, None
+    gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress)
+    emb = encode(gen, ds.x_train)
+    return ds, gen, emb, LatentIndex(emb)
+
+
+def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: bool = False, overwrite: bool = False,
+                   progress: bool = True, prepared=None) -> list[dict]:
+    """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    out : path
+        Output folder. An existing run there is an error unless ``resume`` (same settings:
+        finished runs are read back, a killed run continues from its last complete round) or
+        ``overwrite``.
+    data_root : path, optional
+        Folder holding the data set's files (see :func:`latentlab.datasets.load_dataset`).
+    prepared : tuple, optional
+        ``(dataset, generator, embeddings, index)`` from :func:`prepare`, to share across calls.
+    """
+    from tqdm.auto import tqdm
+
+    from .report import write_outputs
+
+    config.validate()
+    out = Path(out)
+    _check_out(out, config, resume, overwrite)
+    ds, gen, emb, index = prepared or prepare(config, data_root, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "config.json.tmp"
+    tmp.write_text(json.dumps(config.to_dict(), indent=1))
+    os.replace(tmp, out / "config.json")
+    runs = {}
+    jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
+    for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):
+        strat = get_strategy(s)
+        loop = ActiveLoop(ds, strat, config.loop, seed, generator=gen if strat.needs_generator else None,
+                          embeddings=emb if strat.needs_generator else None,
+                          index=index if strat.needs_generator else None,
+                          checkpoint_dir=out / "runs" / f"{s}-seed{seed}", progress=progress)
+        loop.run()
+        runs[(s, seed)] = loop.records
+    return write_outputs(out, config.dataset, runs)

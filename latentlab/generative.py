@@ -1,0 +1,135 @@
+"""Stage 1 of the method: train the generative model (E, G) on the unlabelled pool, cache it.
+
+A generator is any ``nn.Module`` with ``encode(x) -> z`` (posterior mean, shape (n, latent_dim)),
+``decode(z) -> x`` (images in [0, 1]), ``loss(x) -> scalar`` (its own training objective, used by
+the generic :func:`latentlab.training.fit`) and ``latent_dim``. Trained weights are cached on disk as
+a ``state_dict`` keyed by (dataset fingerprint, config, seed) and loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .exceptions import ResumeError, unknown_choice
+from .models import GENERATORS
+from .training import TqdmCallback, TrainConfig, fit, seed_everything
+
+__all__ = ["GeneratorConfig", "get_generator", "train_generator", "encode", "decode", "cache_dir",
+           "save_state", "load_state"]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    kind: str = "vae"  # registry name (models.GENERATORS)
+    latent_dim: int = 2  # the paper's text; its tables say 15. 2-D is what the live view can show
+    hidden: int = 400  # Tables S9/S10
+    epochs: float = 30.0  # ~3 s/epoch on 60k MNIST on 2 cores; 30 epochs gives a well-spread 2-D map
+    batch_size: int = 128  # standard VAE batch; larger batches speed up CPU training
+    lr: float = 1e-3  # Adam default
+    min_steps: int = 3000  # small pools (1.3k digits) need many epochs to give a usable map
+
+    def model_kwargs(self) -> dict:
+        return {"latent_dim": self.latent_dim, "hidden": self.hidden}
+
+
+def cache_dir() -> Path:
+    """``$LATENTLAB_CACHE`` or ``~/.cache/latentlab``."""
+    return Path(os.environ.get("LATENTLAB_CACHE", Path.home() / ".cache" / "latentlab"))
+
+
+def save_state(module: torch.nn.Module, path: Path, meta: dict | None = None) -> None:
+    """Atomically save a ``state_dict`` (plus an optional JSON sidecar with ``meta``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(module.state_dict(), tmp)
+    os.replace(tmp, path)
+    if meta is not None:
+        jtmp = path.with_suffix(".json.tmp")
+        jtmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+        os.replace(jtmp, path.with_suffix(".json"))
+
+
+def load_state(module: torch.nn.Module, path: Path) -> torch.nn.Module:
+    """Load a ``state_dict`` saved by :func:`save_state`, safely (``weights_only=True``)."""
+    try:
+        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, EOFError, ValueError) as e:
+        raise ResumeError(f"checkpoint {path} does not fit this model ({e.__class__.__name__}: {str(e)[:200]}); "
+                          "delete it to retrain, or match the configuration it was saved with.") from e
+    return module
+
+
+def build_generator(config: GeneratorConfig, image_shape) -> torch.nn.Module:
+    if config.kind not in GENERATORS:
+        raise unknown_choice("generator", config.kind, GENERATORS)
+    return GENERATORS[config.kind](image_shape, **config.model_kwargs())
+
+
+def train_generator(x: np.ndarray, config: GeneratorConfig = GeneratorConfig(), *, seed: int = 0,
+                    progress: bool = True) -> torch.nn.Module:
+    """Train a generator on unlabelled images ``x`` (shape (n, C, H, W), [0, 1]); no cache."""
+    seed_everything(seed)
+    model = build_generator(config, x.shape[1:])
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, min_steps=config.min_steps)
+    cbs = [TqdmCallback(desc=f"{config.kind} training", disable=not progress)]
+    fit(model, (xt,), lambda m, b: m.loss(b[0]), tc, seed=[seed, 7], callbacks=cbs)
+    return model.eval()
+
+
+def generator_key(fingerprint: str, config: GeneratorConfig, seed: int) -> str:
+    blob = json.dumps({"data": fingerprint, "config": dataclasses.asdict(config), "seed": seed,
+                       "torch": torch.__version__.split("+")[0]}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def get_generator(dataset, config: GeneratorConfig = GeneratorConfig(), *, seed: int = 0, cache: bool = True,
+                  progress: bool = True, root: str | os.PathLike | None = None) -> torch.nn.Module:
+    """A trained generator for ``dataset``'s pool: from the on-disk cache, else trained and cached.
+
+    Parameters
+    ----------
+    dataset : latentlab.datasets.Dataset
+    config : GeneratorConfig
+    seed : int
+        Generator seed (weight init, minibatch order, reparameterisation noise).
+    cache : bool
+        Read and write ``<cache_dir>/generators/<dataset>-<kind>-<key>.pt``.
+    root : path, optional
+        Cache folder (default :func:`cache_dir`).
+    """
+    key = generator_key(dataset.fingerprint(), config, seed)
+    path = Path(root or cache_dir()) / "generators" / f"{dataset.name}-{config.kind}-{key}.pt"
+    if cache and path.exists():
+        return load_state(build_generator(config, dataset.image_shape), path).eval()
+    model = train_generator(dataset.x_train, config, seed=seed, progress=progress)
+    if cache:
+        save_state(model, path, meta={"dataset": dataset.name, "fingerprint": dataset.fingerprint(),
+                                      "config": dataclasses.asdict(config), "seed": seed})
+    return model
+
+
+@torch.no_grad()
+def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32."""
+    generator.eval()
+    out = [generator.encode(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32)).numpy()
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, generator.latent_dim), np.float32)
+
+
+@torch.no_grad()
+def decode(generator, z: np.ndarray) -> np.ndarray:
+    """Images G(z), shape (n, C, H, W), for latent points ``z`` (n, latent_dim)."""
+    generator.eval()
+    return generator.decode(torch.as_tensor(np.asarray(z), dtype=torch.float32)).numpy()

@@ -1,0 +1,83 @@
+"""Eq. 1 of the paper: the direction in latent space in which the target model's loss grows.
+
+For sampling points ``p`` with labels ``y``: ``L = sum_k loss(F(G(p_k)), y_k)``; ``d = dL/dp``
+normalised per point. Because ``L`` is a sum of per-point terms, ``dL/dp_k`` is the gradient of
+point k's own loss, so one backward pass gives every point's direction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .exceptions import ConfigError
+
+__all__ = ["LatentGradient", "latent_gradient", "LOSS_ON"]
+
+LOSS_ON = ("decoded", "real")
+
+
+@dataclass(frozen=True)
+class LatentGradient:
+    """Result of :func:`latent_gradient`; all arrays have J rows (one per sampling point).
+
+    Attributes
+    ----------
+    d : ndarray, shape (J, n)  unit directions (zero where the gradient vanishes)
+    grad : ndarray, shape (J, n)  raw gradient dL/dp
+    grad_norm : ndarray, shape (J,)
+    loss : ndarray, shape (J,)  per-point loss at p
+    """
+
+    d: np.ndarray
+    grad: np.ndarray
+    grad_norm: np.ndarray
+    loss: np.ndarray
+
+
+def latent_gradient(generator, target, task, p, y, *, x=None, loss_on: str = "decoded",
+                    eps: float = 1e-12) -> LatentGradient:
+    """Normalised gradient of the target model's loss w.r.t. latent points (Eq. 1).
+
+    Parameters
+    ----------
+    generator : module with ``decode(z)``
+    target : the target model F (evaluated in eval mode: batch-norm uses running statistics)
+    task : latentlab.tasks.Task (gives the per-item loss)
+    p : array-like, shape (J, n)
+        Latent points.
+    y : array-like, shape (J, ...)
+        Labels of the points.
+    x : array-like, shape (J, C, H, W), optional
+        Real images at ``p``; needed for ``loss_on="real"``.
+    loss_on : {"decoded", "real"}
+        ``"decoded"`` (the paper): loss of ``F(G(p))``. ``"real"``: loss of ``F(x + G(p) - G(p0))``,
+        i.e. the loss is evaluated on the real image while the gradient still flows through G;
+        it removes the generator's reconstruction error from the loss value at p0.
+
+    Returns
+    -------
+    LatentGradient
+    """
+    if loss_on not in LOSS_ON:
+        raise ConfigError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
+    if loss_on == "real" and x is None:
+        raise ConfigError("loss_on='real' needs the real images x at the sampling points")
+    target_was_training = target.training
+    target.eval()
+    generator.eval()
+    z = torch.as_tensor(np.asarray(p), dtype=torch.float32).clone().requires_grad_(True)
+    yt = task.y_tensor(y)
+    img = generator.decode(z)
+    if loss_on == "real":
+        img = img + (torch.as_tensor(np.asarray(x), dtype=torch.float32) - img.detach())
+    per_item = task.per_item_loss(target(img), yt)
+    (grad,) = torch.autograd.grad(per_item.sum(), z)
+    if target_was_training:
+        target.train()
+    g = grad.detach().numpy().astype(np.float64)
+    norm = np.linalg.norm(g, axis=1)
+    d = np.where(norm[:, None] > eps, g / np.maximum(norm, eps)[:, None], 0.0)
+    return LatentGradient(d=d, grad=g, grad_norm=norm, loss=per_item.detach().numpy().astype(np.float64))

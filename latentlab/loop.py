@@ -1,0 +1,309 @@
+"""The progressive training loop (Algorithm 1): train F, evaluate, propose, label, checkpoint.
+
+:class:`ActiveLoop` holds the state of one run (one strategy, one seed); :meth:`ActiveLoop.step`
+runs exactly one round and the driver loop stays short (the baal pattern)::
+
+    loop = ActiveLoop(dataset, get_strategy("snn"), LoopConfig(), seed=0, generator=vae)
+    while not loop.done:
+        rec = loop.step()
+
+Randomness of round t derives from ``(seed, t)`` only, never from a running stream, so a run
+resumed from its checkpoint after a crash continues exactly as if it had never stopped. The
+initial set depends on the seed only: every strategy of one seed starts from the same items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .exceptions import ConfigError, ResumeError
+from .gradients import LOSS_ON
+from .models import build_target
+from .neighbours import LatentIndex
+from .pool import PoolState
+from .strategies import SamplingContext, Strategy
+from .tasks import task_for
+from .training import TqdmCallback, TrainConfig, fit, seed_everything
+
+__all__ = ["LoopConfig", "RoundRecord", "ActiveLoop"]
+
+# fixed stream ids mixed into (seed, round) so each use of randomness has its own stream
+_INIT_SET, _PROPOSE, _TRAIN, _WEIGHTS = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Settings of one progressive run. Every default says why it is what it is."""
+
+    rounds: int = 10  # Table 1 reports t = 1..10
+    initial: int = 100  # |T(1)|, random; the paper does not give sizes, BENCHMARKS.md says what we chose
+    per_round: int = 100  # |T(t)| for t >= 2 (= J, the number of sampling points)
+    alpha: float = 0.2  # step length of Eq. 2 in latent units (prior std 1); 0.05 was too short on MNIST
+    loss_on: str = "decoded"  # "decoded" = F(G(p)) as in Eq. 1; "real" = loss of the real x, gradient through G
+    warm_start: bool = True  # continue training F across rounds: the paper's drop-and-rebound curves
+    #   (Section 5) imply a model that keeps training; it is also cheaper. False = retrain from scratch.
+    target: str = "lenet"  # target model F (models.TARGETS)
+    target_kwargs: tuple = ()  # extra (key, value) pairs for the target builder, e.g. (("width", 0.25),)
+    train: TrainConfig = TrainConfig(epochs=10, batch_size=64, lr=1e-3, min_steps=300)
+    #   min_steps: at 100 labels 10 epochs are only ~16 steps; 300 steps train LeNet properly
+    budget: int | None = None  # stop before the number of labels would exceed this
+    target_metric: float | None = None  # stop once the test metric reaches this
+    candidates: int | None = None  # entropy: score a random subset of this many unlabelled items (None = all)
+
+    def validate(self) -> "LoopConfig":
+        if self.rounds < 1:
+            raise ConfigError(f"rounds must be >= 1, got {self.rounds}")
+        if self.initial < 1:
+            raise ConfigError(f"initial set size must be >= 1, got {self.initial}")
+        if self.per_round < 1:
+            raise ConfigError(f"per-round batch size must be >= 1, got {self.per_round}")
+        if not (isinstance(self.alpha, (int, float)) and np.isfinite(self.alpha) and self.alpha > 0):
+            raise ConfigError(f"alpha must be a finite number > 0 (a step length in latent units, e.g. 0.2), "
+                              f"got {self.alpha}")
+        if self.loss_on not in LOSS_ON:
+            raise ConfigError(f"loss_on must be one of {', '.join(LOSS_ON)}, got {self.loss_on!r}")
+        if self.train.epochs <= 0 and self.train.min_steps <= 0:
+            raise ConfigError("target training needs epochs > 0 or min_steps > 0")
+        return self
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["target_kwargs"] = [list(kv) for kv in self.target_kwargs]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LoopConfig":
+        d = dict(d)
+        d["train"] = TrainConfig(**d["train"])
+        d["target_kwargs"] = tuple(tuple(kv) for kv in d.get("target_kwargs", ()))
+        return cls(**d)
+
+
+@dataclass
+class RoundRecord:
+    """What happened in one round. ``metric`` is measured after training on ``n_labelled`` items;
+    the proposal fields describe the batch proposed *after* that evaluation (empty in the last round)."""
+
+    round: int
+    n_labelled: int
+    metric: float
+    metric_name: str
+    train_loss: float
+    n_steps: int
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    sample_s: float = 0.0
+    n_proposed: int = 0
+    mean_grad_norm: float | None = None
+    mean_loss_at_p: float | None = None
+    mean_neighbour_dist: float | None = None
+
+
+class ActiveLoop:
+    """One progressive run: dataset x strategy x seed.
+
+    Parameters
+    ----------
+    dataset : latentlab.datasets.Dataset
+    strategy : latentlab.strategies.Strategy
+    config : LoopConfig
+    seed : int
+    generator : trained generator (required by latent strategies); frozen here
+    embeddings : ndarray (N, n), optional; computed from ``generator`` when omitted
+    checkpoint_dir : path, optional
+        When given, the state is written there atomically after every round, and an existing
+        checkpoint is resumed (see :meth:`load_checkpoint`).
+    progress : bool
+        tqdm bars for target training.
+    """
+
+    def __init__(self, dataset, strategy: Strategy, config: LoopConfig = LoopConfig(), seed: int = 0, *,
+                 generator=None, embeddings=None, index=None, checkpoint_dir=None, progress: bool = True):
+        self.dataset = dataset
+        self.task = task_for(dataset)
+        self.strategy = strategy
+        self.config = config.validate()
+        self.seed = int(seed)
+        self.generator = generator
+        if generator is not None and embeddings is None:
+            from .generative import encode
+
+            embeddings = encode(generator, dataset.x_train)
+        self.embeddings = embeddings
+        self.index = index if index is not None else (LatentIndex(embeddings) if embeddings is not None else None)
+        if strategy.needs_generator and self.index is None:
+            raise ConfigError(f"strategy {strategy.name!r} needs a trained generator; pass generator=...")
+        n_pool = len(dataset.x_train)
+        if config.initial > n_pool:
+            raise ConfigError(f"initial set of {config.initial} is larger than the pool ({n_pool} items); "
+                              "lower --initial")
+        self.pool = PoolState.empty(n_pool)
+        self.records: list[RoundRecord] = []
+        self.proposals: list[dict] = []
+        self.model = None
+        self.finished = False
+        self.progress = progress
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        if self.checkpoint_dir and (self.checkpoint_dir / "state.json").exists():
+            self.load_checkpoint()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def round(self) -> int:
+        """Rounds completed so far."""
+        return len(self.records)
+
+    @property
+    def done(self) -> bool:
+        return self.finished
+
+    def _rng(self, *stream) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *stream])
+
+    def _new_model(self, t: int):
+        seed_everything(int(np.random.SeedSequence([self.seed, _WEIGHTS, t]).generate_state(1)[0]))
+        return build_target(self.config.target, self.dataset.image_shape,
+                            max(self.dataset.n_classes, 1) if self.task.metric_name == "accuracy"
+                            else self.dataset.meta.get("n_outputs", 1), **dict(self.config.target_kwargs))
+
+    def context(self) -> SamplingContext:
+        """The :class:`SamplingContext` strategies see now."""
+        return SamplingContext(x_pool=self.dataset.x_train, y_pool=self.dataset.y_train, pool=self.pool,
+                               task=self.task, target=self.model, generator=self.generator,
+                               embeddings=self.embeddings, index=self.index, alpha=self.config.alpha,
+                               loss_on=self.config.loss_on, candidates=self.config.candidates)
+
+    def initial_set(self) -> np.ndarray:
+        """The seeded random initial set T(1) (the same for every strategy of one seed)."""
+        return np.sort(self._rng(_INIT_SET).choice(self.pool.n_pool, self.config.initial, replace=False))
+
+    # ------------------------------------------------------------------ one round
+    def step(self) -> RoundRecord:
+        """Run one round: train F on the labelled set, evaluate, propose and label the next batch."""
+        if self.finished:
+            raise ConfigError("this run is finished; raise rounds/budget in a new run to continue")
+        cfg = self.config
+        t = self.round + 1
+        if t == 1 and self.pool.n_labelled == 0:
+            self.pool = self.pool.label(self.initial_set(), 1)
+
+        # train
+        t0 = time.perf_counter()
+        if self.model is None or not cfg.warm_start:
+            self.model = self._new_model(t if not cfg.warm_start else 0)
+        idx = self.pool.labelled_indices()
+        x = torch.as_tensor(self.dataset.x_train[idx], dtype=torch.float32)
+        y = self.task.y_tensor(self.dataset.y_train[idx])
+        cbs = [TqdmCallback(desc=f"{self.strategy.name} s{self.seed} round {t} train", disable=not self.progress)]
+        hist = fit(self.model, (x, y), lambda m, b: self.task.loss(m(b[0]), b[1]), cfg.train,
+                   seed=[self.seed, _TRAIN, t], callbacks=cbs)
+        train_s = time.perf_counter() - t0
+
+        # evaluate
+        t0 = time.perf_counter()
+        metric = self.task.evaluate(self.model, self.dataset.x_test, self.dataset.y_test)
+        eval_s = time.perf_counter() - t0
+
+        rec = RoundRecord(round=t, n_labelled=len(idx), metric=metric, metric_name=self.task.metric_name,
+                          train_loss=float(np.mean(hist[-10:])), n_steps=len(hist), train_s=train_s, eval_s=eval_s)
+
+        # stop or propose
+        stop = (t >= cfg.rounds
+                or (cfg.target_metric is not None and self.task.reaches(metric, cfg.target_metric))
+                or (cfg.budget is not None and len(idx) + cfg.per_round > cfg.budget))
+        prop_arrays = {}
+        if not stop:
+            t0 = time.perf_counter()
+            prop = self.strategy.propose(self.context(), cfg.per_round, self._rng(_PROPOSE, t))
+            rec.sample_s = time.perf_counter() - t0
+            self.pool = self.pool.label(prop.indices, t + 1)  # the dataset oracle reveals y_train[indices]
+            rec.n_proposed = len(prop.indices)
+            if prop.grad_norm is not None:
+                rec.mean_grad_norm = float(np.mean(prop.grad_norm))
+                rec.mean_loss_at_p = float(np.mean(prop.loss))
+            if prop.neighbour_dist is not None:
+                rec.mean_neighbour_dist = float(np.mean(prop.neighbour_dist))
+            prop_arrays = prop.arrays()
+        self.records.append(rec)
+        self.proposals.append(prop_arrays)
+        self.finished = stop
+        if self.checkpoint_dir:
+            self.save_checkpoint()
+        return rec
+
+    def run(self, progress_rounds: bool | None = None) -> list[RoundRecord]:
+        """Run rounds until a stop condition holds; returns all records."""
+        from tqdm.auto import tqdm
+
+        show = self.progress if progress_rounds is None else progress_rounds
+        with tqdm(total=self.config.rounds, initial=self.round, desc=f"{self.strategy.name} seed {self.seed}",
+                  disable=not show, leave=False) as bar:
+            while not self.finished:
+                rec = self.step()
+                bar.update(1)
+                bar.set_postfix({rec.metric_name: f"{rec.metric:.2f}", "n": rec.n_labelled}, refresh=False)
+        return self.records
+
+    # ------------------------------------------------------------------ checkpoints
+    def _identity(self) -> dict:
+        return {"dataset": self.dataset.name, "fingerprint": self.dataset.fingerprint(),
+                "strategy": self.strategy.name, "seed": self.seed, "config": self.config.to_dict()}
+
+    def save_checkpoint(self) -> None:
+        """Write the state after the current round atomically.
+
+        Round-numbered model and array files are written first; ``state.json``, written last by
+        an atomic rename, is the commit point that names them. A crash at any moment leaves the
+        previous complete checkpoint in force.
+        """
+        from .generative import save_state
+
+        d = self.checkpoint_dir
+        d.mkdir(parents=True, exist_ok=True)
+        t = self.round
+        model_f, arr_f = f"model-r{t:03d}.pt", f"arrays-r{t:03d}.npz"
+        save_state(self.model, d / model_f)
+        arrays = {"labelled_round": self.pool.labelled_round}
+        for r, pa in enumerate(self.proposals, start=1):
+            for k, v in pa.items():
+                arrays[f"r{r:03d}/{k}"] = np.asarray(v)
+        tmp = d / (arr_f + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, d / arr_f)
+        state = {**self._identity(), "round": t, "finished": self.finished, "model": model_f, "arrays": arr_f,
+                 "records": [dataclasses.asdict(r) for r in self.records]}
+        tmp = d / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, d / "state.json")
+        for f in d.iterdir():  # drop superseded round files
+            if f.name.startswith(("model-r", "arrays-r")) and f.name not in (model_f, arr_f):
+                f.unlink()
+
+    def load_checkpoint(self) -> None:
+        """Restore the state saved by :meth:`save_checkpoint` (after checking it is the same run)."""
+        from .generative import load_state
+
+        d = self.checkpoint_dir
+        state = json.loads((d / "state.json").read_text())
+        mine = self._identity()
+        diff = [k for k in mine if state.get(k) != mine[k]]
+        if diff:
+            raise ResumeError(f"checkpoint in {d} belongs to a different run (differs in: {', '.join(diff)}); "
+                              "use another output folder, or the settings it was started with")
+        with np.load(d / state["arrays"], allow_pickle=False) as z:
+            self.pool = PoolState(z["labelled_round"])
+            self.proposals = []
+            for r in range(1, state["round"] + 1):
+                pre = f"r{r:03d}/"
+                self.proposals.append({k[len(pre):]: z[k] for k in z.files if k.startswith(pre)})
+        self.records = [RoundRecord(**r) for r in state["records"]]
+        self.model = load_state(self._new_model(0), d / state["model"])
+        self.finished = bool(state["finished"])

@@ -1,0 +1,124 @@
+"""Network architectures of the paper's Appendix A.3, adapted to the input size.
+
+* :class:`VAE` — the MLP VAE of Tables S9/S10 (S11/S12 for IVUS are the same with 4096 inputs).
+* :class:`LeNet` — the MNIST target model of Table S7.
+
+Registries ``GENERATORS`` and ``TARGETS`` map names to builders so that configs name models by
+string, and a miss lists the valid names.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["VAE", "LeNet", "GENERATORS", "TARGETS", "register_generator", "register_target", "build_target"]
+
+GENERATORS: dict = {}
+TARGETS: dict = {}
+
+
+def register_generator(name):
+    def deco(cls):
+        GENERATORS[name] = cls
+        return cls
+    return deco
+
+
+def register_target(name):
+    def deco(fn):
+        TARGETS[name] = fn
+        return fn
+    return deco
+
+
+@register_generator("vae")
+class VAE(nn.Module):
+    """MLP VAE (Tables S9/S10): ``in -> 400 -> 400 -> (mu, logvar)``; ``z -> 400 -> 400 -> in``, sigmoid.
+
+    Parameters
+    ----------
+    image_shape : tuple (C, H, W)
+        Input size is taken from the data (784 for MNIST, 64 for 8x8 digits, 4096 for 64x64 masks).
+    latent_dim : int
+        2 by default (the paper's text; its tables say 15): a 2-D latent space is what can be watched.
+    hidden : int
+        400 as in the tables.
+
+    Notes
+    -----
+    The decoder ends in a sigmoid and the reconstruction loss is the Bernoulli log-likelihood
+    (binary cross-entropy summed over pixels), the usual choice for images in [0, 1].
+    """
+
+    def __init__(self, image_shape, latent_dim: int = 2, hidden: int = 400):
+        super().__init__()
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.latent_dim = int(latent_dim)
+        d = math.prod(self.image_shape)
+        self.enc = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+        self.dec = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, d))
+
+    def posterior(self, x: torch.Tensor):
+        h = self.enc(x)
+        return self.mu(h), self.logvar(h)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior mean, shape (n, latent_dim)."""
+        return self.posterior(x)[0]
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.dec(z).view(-1, *self.image_shape)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], shape (n, C, H, W)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Negative ELBO per image (BCE summed over pixels + KL), averaged over the batch."""
+        mu, logvar = self.posterior(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        rec = F.binary_cross_entropy_with_logits(self.decode_logits(z), x, reduction="sum")
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return (rec + kl) / len(x)
+
+
+@register_target("lenet")
+class LeNet(nn.Module):
+    """LeNet of Table S7: conv5(20) - pool - conv5(50) - pool - fc(500) - fc(classes).
+
+    The flatten size follows the input (800 for 28x28 as in the table). Inputs smaller than
+    16x16 (the 8x8 digits) cannot take two unpadded 5x5 convolutions, so the convolutions then
+    use padding 2 ("same"), giving 50x2x2 = 200 features for 8x8 inputs.
+    """
+
+    def __init__(self, image_shape, n_classes: int = 10, width: float = 1.0):
+        super().__init__()
+        c, h, w = image_shape
+        pad = 0 if min(h, w) >= 16 else 2
+        c1, c2, fc = max(1, round(20 * width)), max(1, round(50 * width)), max(1, round(500 * width))
+        self.features = nn.Sequential(
+            nn.Conv2d(c, c1, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        )
+        with torch.no_grad():
+            n_flat = self.features(torch.zeros(1, c, h, w)).shape[1]
+        self.classifier = nn.Sequential(nn.Linear(n_flat, fc), nn.ReLU(), nn.Linear(fc, n_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def build_target(name: str, image_shape, n_outputs: int, **kwargs) -> nn.Module:
+    """Build a registered target model; an unknown name lists the valid ones."""
+    from .exceptions import unknown_choice
+
+    if name not in TARGETS:
+        raise unknown_choice("target model", name, TARGETS)
+    return TARGETS[name](image_shape, n_outputs, **kwargs)

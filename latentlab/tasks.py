@@ -1,0 +1,97 @@
+"""What the target model F learns: loss, test metric and model, per kind of label.
+
+A :class:`Task` bundles the per-item loss ``L`` of Eq. 1 (needed unreduced for the latent
+gradient), the metric reported per round and how predictions are made. Classification
+(cross-entropy, accuracy in %) serves MNIST, digits and CIFAR-10; regression (MSE) serves
+image-to-image tasks such as the vessel stress maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+__all__ = ["Task", "Classification", "Regression", "task_for"]
+
+
+@dataclass(frozen=True)
+class Task:
+    metric_name: str = "metric"
+    higher_is_better: bool = True
+
+    def per_item_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # shape (n,)
+        raise NotImplementedError
+
+    def loss(self, out, y):
+        return self.per_item_loss(out, y).mean()
+
+    def y_tensor(self, y: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def metric_from_outputs(self, out: torch.Tensor, y: torch.Tensor) -> float:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, model, x: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
+        model.eval()
+        outs = [model(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32)) for i in range(0, len(x), batch_size)]
+        return torch.cat(outs)
+
+    def evaluate(self, model, x: np.ndarray, y: np.ndarray) -> float:
+        """Test metric of ``model`` on ``(x, y)``."""
+        return self.metric_from_outputs(self.predict(model, x), self.y_tensor(y))
+
+    def reaches(self, value: float, target: float) -> bool:
+        return value >= target if self.higher_is_better else value <= target
+
+
+@dataclass(frozen=True)
+class Classification(Task):
+    """Cross-entropy loss; metric = accuracy in percent (as the paper's Table 1)."""
+
+    metric_name: str = "accuracy"
+    higher_is_better: bool = True
+
+    def per_item_loss(self, out, y):
+        return F.cross_entropy(out, y, reduction="none")
+
+    def y_tensor(self, y):
+        return torch.as_tensor(np.asarray(y), dtype=torch.long)
+
+    def metric_from_outputs(self, out, y):
+        return float((out.argmax(1) == y).float().mean()) * 100.0
+
+
+@dataclass(frozen=True)
+class Regression(Task):
+    """Mean squared error per item (averaged over output pixels); metric = test MSE ``* scale``.
+
+    ``scale`` converts to the unit the table reports (e.g. the paper's IVUS MSE x 1e3).
+    """
+
+    metric_name: str = "mse"
+    higher_is_better: bool = False
+    scale: float = 1.0
+
+    def per_item_loss(self, out, y):
+        return (out - y).pow(2).flatten(1).mean(1)
+
+    def y_tensor(self, y):
+        return torch.as_tensor(np.asarray(y), dtype=torch.float32)
+
+    def metric_from_outputs(self, out, y):
+        return float((out - y).pow(2).mean()) * self.scale
+
+
+def task_for(dataset) -> Task:
+    """The task a :class:`~latentlab.datasets.Dataset` declares (``dataset.task``)."""
+    if dataset.task == "classification":
+        return Classification()
+    if dataset.task == "regression":
+        return Regression(scale=float(dataset.meta.get("metric_scale", 1.0)))
+    from .exceptions import unknown_choice
+
+    raise unknown_choice("task", dataset.task, ["classification", "regression"])
