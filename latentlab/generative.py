@@ -36,6 +36,9 @@ class GeneratorConfig:
     lr: float = 1e-3  # Adam default
     min_steps: int = 3000  # small pools (1.3k digits) need many epochs to give a usable map
 
+    def __post_init__(self):  # 30 and 30.0 must give the same cache key
+        object.__setattr__(self, "epochs", float(self.epochs))
+
     def model_kwargs(self) -> dict:
         return {"latent_dim": self.latent_dim, "hidden": self.hidden}
 

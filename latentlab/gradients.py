@@ -68,11 +68,15 @@ def latent_gradient(generator, target, task, p, y, *, x=None, loss_on: str = "de
     target_was_training = target.training
     target.eval()
     generator.eval()
-    z = torch.as_tensor(np.asarray(p), dtype=torch.float32).clone().requires_grad_(True)
+    params = list(generator.parameters()) if hasattr(generator, "parameters") else []
+    dtype = params[0].dtype if params else torch.float32  # float64 nets give float64 gradients
+    z = torch.as_tensor(np.asarray(p), dtype=dtype).clone().requires_grad_(True)
     yt = task.y_tensor(y)
+    if yt.is_floating_point():
+        yt = yt.to(dtype)
     img = generator.decode(z)
     if loss_on == "real":
-        img = img + (torch.as_tensor(np.asarray(x), dtype=torch.float32) - img.detach())
+        img = img + (torch.as_tensor(np.asarray(x), dtype=dtype) - img.detach())
     per_item = task.per_item_loss(target(img), yt)
     (grad,) = torch.autograd.grad(per_item.sum(), z)
     if target_was_training:

@@ -58,6 +58,10 @@ class LoopConfig:
     target_metric: float | None = None  # stop once the test metric reaches this
     candidates: int | None = None  # entropy: score a random subset of this many unlabelled items (None = all)
 
+    def __post_init__(self):
+        if isinstance(self.alpha, int) and not isinstance(self.alpha, bool):
+            object.__setattr__(self, "alpha", float(self.alpha))
+
     def validate(self) -> "LoopConfig":
         if self.rounds < 1:
             raise ConfigError(f"rounds must be >= 1, got {self.rounds}")

@@ -37,7 +37,8 @@ class LatentIndex:
         """For each query point, the nearest pool item that is neither excluded nor taken before it.
 
         Queries are served in the order given (greedy): when the nearest free item of point j was
-        already taken by a point before j, point j gets its next nearest.
+        already taken by a point before j, point j gets its next nearest. The result equals the
+        sequential brute-force greedy assignment exactly.
 
         Parameters
         ----------
@@ -70,18 +71,18 @@ class LatentIndex:
             dd, ii = dd.reshape(len(pending), -1), ii.reshape(len(pending), -1)
             # pre-filter rows with one vectorised mask; the short greedy pass only sees free candidates
             free = ~taken[np.minimum(ii, self.n - 1)] & (ii < self.n)
-            still = []
+            stop = len(pending)
             for row, j in enumerate(pending):
                 cand = ii[row][free[row]]
                 cd = dd[row][free[row]]
                 ok = ~taken[cand]
-                if ok.any():
-                    first = int(np.argmax(ok))
-                    out[j], dist[j] = cand[first], cd[first]
-                    taken[cand[first]] = True
-                else:
-                    still.append(j)
-            pending = np.asarray(still, np.int64)
+                if not ok.any():  # this point's k candidates are all gone: re-ask it (and every later
+                    stop = row    # point, to keep the greedy order exact) with a larger k
+                    break
+                first = int(np.argmax(ok))
+                out[j], dist[j] = cand[first], cd[first]
+                taken[cand[first]] = True
+            pending = pending[stop:]
             if k == self.n:
                 break
             k = min(k * 8, self.n)

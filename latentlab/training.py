@@ -33,6 +33,9 @@ class TrainConfig:
     min_steps: int = 0  # floor on optimiser steps (0 = epochs only)
     max_steps: int | None = None  # cap, for quick runs
 
+    def __post_init__(self):  # 10 and 10.0 are the same setting (configs are compared on resume)
+        object.__setattr__(self, "epochs", float(self.epochs))
+
     def n_steps(self, n: int) -> int:
         steps = max(self.min_steps, math.ceil(self.epochs * n / self.batch_size))
         return min(steps, self.max_steps) if self.max_steps else steps

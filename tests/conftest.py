@@ -1,0 +1,58 @@
+"""Shared fixtures: a private cache folder, a small digits problem and a quickly trained VAE."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Every test session gets its own generator/data cache (never the user's ~/.cache)."""
+    d = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("LATENTLAB_CACHE")
+    os.environ["LATENTLAB_CACHE"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("LATENTLAB_CACHE", None)
+    else:
+        os.environ["LATENTLAB_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from latentlab import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def small_digits(digits):
+    """400 pool items, 200 test items: enough for every strategy, fast for every test."""
+    return digits.subset(n_pool=400, n_test=200, seed=0)
+
+
+@pytest.fixture(scope="session")
+def quick_gen_config():
+    from latentlab import GeneratorConfig
+
+    return GeneratorConfig(epochs=1, min_steps=300, batch_size=64)
+
+
+@pytest.fixture(scope="session")
+def vae(small_digits, quick_gen_config):
+    from latentlab import get_generator
+
+    return get_generator(small_digits, quick_gen_config, seed=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"real data sets not found at {SHARED_DATA} (they ship beside the repo as ../shared/data)")
+    return SHARED_DATA

@@ -1,0 +1,216 @@
+"""Tests of latentlab.fem against analytic solutions, finite differences and invariances."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from latentlab.exceptions import ConfigError, LabelingError
+from latentlab.fem import (DIASTOLIC_KPA, SYSTOLIC_KPA, MooneyRivlin, discretise, first_piola,
+                           incompressibility, internal_force, load_schedule, material_stiffness,
+                           material_tangent, mesh_from_mask, pressure_coupling, pressure_waveform,
+                           residual_and_tangent, stress_map, stress_maps)
+from latentlab.vessels import generate_vessels
+
+MAT = MooneyRivlin()
+
+
+def annulus(a, b, size):
+    """Pixel mask of a centred annulus a <= r < b (px) and the radius at pixel centres."""
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+    r = np.hypot(x - size / 2, y - size / 2)
+    return ((r >= a) & (r < b)).astype(np.uint8), r
+
+
+def lame_hoop(a, b, r, p):
+    """Hoop stress of a thick cylinder under inner pressure p (material independent)."""
+    return p * a ** 2 / (b ** 2 - a ** 2) * (1 + b ** 2 / r ** 2)
+
+
+def lame_error(a, b, size, p=0.1, **kw):
+    m, r = annulus(a, b, size)
+    s = stress_map(m, p, **kw)
+    inner = ndimage.binary_erosion(m)  # wall pixels off the border pixels
+    ex = lame_hoop(a, b, r, p)
+    return np.linalg.norm((s - ex)[inner]) / np.linalg.norm(ex[inner])
+
+
+@pytest.fixture(scope="module")
+def vessel():
+    return generate_vessels(1, seed=7)[0]
+
+
+@pytest.fixture(scope="module")
+def vessel_solution(vessel):
+    return stress_map(vessel, return_info=True)
+
+
+# ---------------------------------------------------------------- material
+def test_small_strain_shear_modulus():
+    # W ~ (c1 + D1 D2)(I1bar - 3) near the identity = neo-Hooke mu/2 (I1bar - 3)
+    assert MAT.mu0 == pytest.approx(2 * (0.138 + 3.833 * 18.803))
+    g = 1e-6
+    F = np.array([[1.0, g], [0.0, 1.0]])  # simple shear, J = 1
+    P = first_piola(F, np.array(0.0), MAT)
+    assert P[0, 1] / g == pytest.approx(MAT.mu0, rel=1e-5)
+
+
+def test_material_tangent_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    F = np.eye(2) + 0.3 * rng.standard_normal((5, 2, 2))
+    F[np.linalg.det(F) < 0.3] = np.eye(2)
+    p = rng.standard_normal(5) * 10
+    A = material_tangent(F, p, MAT)
+    h = 1e-6
+    for k in range(2):
+        for L in range(2):
+            dF = np.zeros((2, 2))
+            dF[k, L] = h
+            fd = (first_piola(F + dF, p, MAT) - first_piola(F - dF, p, MAT)) / (2 * h)
+            np.testing.assert_allclose(A[:, :, :, k, L], fd, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("follower", [True, False])
+def test_global_tangent_matches_finite_differences(follower):
+    m, _ = annulus(3, 6, 16)
+    disc = discretise(mesh_from_mask(m, pixel_mm=0.1))
+    rng = np.random.default_rng(1)
+    x = 0.002 * rng.standard_normal(disc.n_dofs)  # mm: strains ~ 5 %
+    x[disc.n_u:] *= 5000  # pressure dofs, kPa
+    d = rng.standard_normal(disc.n_dofs)
+    _, K, _, _ = residual_and_tangent(disc, x, 16.0, follower=follower)
+    h = 1e-6
+    rp = residual_and_tangent(disc, x + h * d, 16.0, follower=follower, need_tangent=False)[0]
+    rm = residual_and_tangent(disc, x - h * d, 16.0, follower=follower, need_tangent=False)[0]
+    np.testing.assert_allclose(K @ d, (rp - rm) / (2 * h), rtol=1e-5,
+                               atol=1e-6 * np.abs(K @ d).max())
+
+
+def test_vectorised_assembly_matches_skfem_weak_forms():
+    m, _ = annulus(3, 6, 16)
+    disc = discretise(mesh_from_mask(m, pixel_mm=0.1))
+    rng = np.random.default_rng(2)
+    x = 0.005 * rng.standard_normal(disc.n_dofs)
+    R, K, F, p = residual_and_tangent(disc, x, 0.0)  # no load: internal terms only
+    bu, bp = disc.basis_u, disc.basis_p
+    P = np.moveaxis(first_piola(F, p, MAT), (0, 1), (-2, -1))
+    A = np.moveaxis(material_tangent(F, p, MAT), (0, 1), (-2, -1))
+    cof = np.moveaxis(np.stack([[F[..., 1, 1], -F[..., 1, 0]], [-F[..., 0, 1], F[..., 0, 0]]]),
+                      (0, 1), (0, 1))
+    J = np.linalg.det(F)
+    nu = disc.n_u
+    np.testing.assert_allclose(R[:nu], internal_force.assemble(bu, P=P), atol=1e-10)
+    np.testing.assert_allclose(R[nu:], incompressibility.assemble(bp, J=J, p=p,
+                                                                  kappa=MAT.kappa), atol=1e-12)
+    Kuu = material_stiffness.assemble(bu, A=A).toarray()
+    np.testing.assert_allclose(K[:nu, :nu].toarray(), Kuu, atol=1e-9 * np.abs(Kuu).max())
+    Kup = pressure_coupling.assemble(bu, bp, cof=cof).toarray()  # rows: q, cols: u
+    np.testing.assert_allclose(K[nu:, :nu].toarray(), Kup, atol=1e-12)
+
+
+# ---------------------------------------------------------------- load
+def test_pressure_waveform_and_schedule():
+    t = np.linspace(0, 0.8, 801)
+    p = pressure_waveform(t)
+    assert p.min() == pytest.approx(DIASTOLIC_KPA) and p.max() == pytest.approx(SYSTOLIC_KPA)
+    assert t[np.argmax(p)] == pytest.approx(0.25)
+    assert pressure_waveform(0.3) == pytest.approx(pressure_waveform(1.1))  # periodic
+    assert SYSTOLIC_KPA == pytest.approx(16.0, abs=0.01)
+    s = load_schedule(16.0, 1, 2)
+    assert s[0] == pytest.approx(16.0 * 80 / 120) and s[-1] == pytest.approx(16.0)
+    assert np.all(np.diff(s) > 0)
+    with pytest.raises(ConfigError):
+        load_schedule(16.0, 0, 1)
+
+
+# ---------------------------------------------------------------- analytic solution
+def test_lame_hoop_stress_small_pressure():
+    assert lame_error(10, 20, 64) < 0.05
+
+
+def test_lame_error_falls_with_resolution():
+    e64 = lame_error(10, 20, 64)
+    e128 = lame_error(20, 40, 128)
+    e64_staircase = lame_error(10, 20, 64, smooth_passes=0)
+    assert e128 < 0.8 * e64 < 0.5 * e64_staircase
+
+
+def test_refinement_converges():
+    m, _ = annulus(4, 8, 24)
+    s = [stress_map(m, 0.1, refine=k) for k in range(3)]
+    d0 = np.linalg.norm(s[0] - s[2])
+    d1 = np.linalg.norm(s[1] - s[2])
+    assert d1 < 0.35 * d0
+
+
+def test_nearly_incompressible_limit_is_reached(vessel, vessel_solution):
+    stiff = stress_map(vessel, material=MooneyRivlin(kappa_ratio=1e4))
+    s = vessel_solution[0]
+    assert np.linalg.norm(stiff - s) < 5e-3 * np.linalg.norm(s)
+
+
+# ---------------------------------------------------------------- invariances and outputs
+def test_rot90_equivariance(vessel, vessel_solution):
+    s = vessel_solution[0]
+    for k in (1, 2, 3):
+        r = stress_map(np.rot90(vessel, k))
+        np.testing.assert_allclose(r, np.rot90(s, k), rtol=0, atol=1e-7 * s.max())
+
+
+def test_pixel_size_does_not_change_stress(vessel, vessel_solution):
+    s2 = stress_map(vessel, pixel_mm=0.05)
+    np.testing.assert_allclose(s2, vessel_solution[0], rtol=0, atol=1e-8 * s2.max())
+
+
+def test_output_zero_outside_finite_and_plausible(vessel, vessel_solution):
+    s, info = vessel_solution
+    assert s.shape == vessel.shape and s.dtype == np.float64
+    assert np.all(np.isfinite(s))
+    assert np.all(s[vessel == 0] == 0.0)
+    assert np.all(s[vessel == 1] != 0.0)
+    assert 20 < s.max() < 400  # kPa, the range of plaque structural stress (Teng et al.)
+    assert info["reaction"] < 1e-8  # the 3 fixed dofs carry no load
+    assert all(h["converged"] for h in info["history"])
+    assert info["history"][-1]["pressure"] == pytest.approx(SYSTOLIC_KPA)
+
+
+def test_follower_load_differs_from_dead_load(vessel, vessel_solution):
+    dead = stress_map(vessel, follower=False)
+    s = vessel_solution[0]
+    assert 0.01 < np.linalg.norm(dead - s) / np.linalg.norm(s) < 0.3
+
+
+def test_batch_matches_single(vessel, vessel_solution):
+    out = stress_maps(np.stack([vessel, vessel])[:, None])
+    np.testing.assert_array_equal(out[1], vessel_solution[0])
+
+
+# ---------------------------------------------------------------- errors
+@pytest.mark.parametrize("mask", [
+    np.zeros((32, 32)),
+    annulus(0, 10, 32)[0],  # disk without lumen
+    annulus(8, 14, 32)[0] * 0.5,
+    np.ones((3, 32, 32)),
+])
+def test_bad_masks_raise_labeling_error(mask):
+    with pytest.raises(LabelingError):
+        stress_map(mask)
+
+
+def test_bad_arguments():
+    m, _ = annulus(4, 8, 24)
+    with pytest.raises(ConfigError):
+        stress_map(m, pressure_kpa=-1.0)
+    with pytest.raises(ConfigError):
+        stress_map(m, pixel_mm=float("nan"))
+    with pytest.raises(LabelingError, match="mask 1"):
+        stress_maps(np.stack([m, np.zeros_like(m)]))
+
+
+def test_non_convergence_raises_with_diagnostics():
+    m, _ = annulus(4, 8, 24)
+    with pytest.raises(LabelingError, match="did not converge") as exc:
+        stress_map(m, pressure_kpa=500.0, max_newton=1, max_cutbacks=2)
+    diag = exc.value.diagnostics
+    assert len(diag["history"]) == 3 and not any(h["converged"] for h in diag["history"])
+    assert all(len(h["residuals"]) == 2 for h in diag["history"])
+    assert diag["pressure_reached_kpa"] == 0.0
