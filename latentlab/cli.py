@@ -61,7 +61,35 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue the run in --out (same settings)")
     g.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+    # Sub-commands that live in their own modules: each module defines
+    # ``configure_parser(parser)`` (adding its arguments and ``set_defaults(func=...)``) and a help line
+    # ``HELP``. A module whose optional dependencies are missing is listed with the install hint.
+    import importlib
+
+    for name, module in PLUGIN_COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name in (module, module.split(".")[0] + "." + module.split(".")[1]):
+                continue  # the module itself is absent (not built yet): no sub-command
+            sp = sub.add_parser(name, help=f"(unavailable: {e.name} is not installed)")
+            sp.set_defaults(func=_missing(name, e))
+            continue
+        sp = sub.add_parser(name, help=mod.HELP, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        mod.configure_parser(sp)
     return p
+
+
+# sub-command -> module; modules that do not exist yet are skipped silently
+PLUGIN_COMMANDS = {"sweep": "latentlab.sweep", "explore": "widgets.app"}
+
+
+def _missing(name, err):
+    def f(a):
+        raise ConfigError(f"'latentlab {name}' needs {err.name}: pip install 'latentlab[dev]' "
+                          "(or the extra that provides it)")
+    return f
 
 
 def _config_from_args(a):
@@ -94,7 +122,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     try:
-        return {"run": cmd_run}[a.command](a)
+        return a.func(a)
     except LatentLabError as e:
         print(f"latentlab: error: {e}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ import torch
 
 from .exceptions import ConfigError, ResumeError
 from .gradients import LOSS_ON
+from .labeling import Labeler, OracleLabeler
 from .models import build_target
 from .neighbours import LatentIndex
 from .pool import PoolState
@@ -106,6 +107,8 @@ class RoundRecord:
     eval_s: float = 0.0
     sample_s: float = 0.0
     n_proposed: int = 0
+    n_failed: int = 0  # proposed items the labeling tool could not label (or post-processing rejected)
+    n_synthetic: int = 0  # synthesized items in the train set (sampling by interpolation)
     mean_grad_norm: float | None = None
     mean_loss_at_p: float | None = None
     mean_neighbour_dist: float | None = None
@@ -122,6 +125,8 @@ class ActiveLoop:
     seed : int
     generator : trained generator (required by latent strategies); frozen here
     embeddings : ndarray (N, n), optional; computed from ``generator`` when omitted
+    labeler : latentlab.labeling.Labeler, optional
+        Where labels come from; the dataset oracle (``dataset.y_train``) by default.
     checkpoint_dir : path, optional
         When given, the state is written there atomically after every round, and an existing
         checkpoint is resumed (see :meth:`load_checkpoint`).
@@ -130,7 +135,8 @@ class ActiveLoop:
     """
 
     def __init__(self, dataset, strategy: Strategy, config: LoopConfig = LoopConfig(), seed: int = 0, *,
-                 generator=None, embeddings=None, index=None, checkpoint_dir=None, progress: bool = True):
+                 generator=None, embeddings=None, index=None, labeler: Labeler | None = None, checkpoint_dir=None,
+                 progress: bool = True):
         self.dataset = dataset
         self.task = task_for(dataset)
         self.strategy = strategy
@@ -149,6 +155,14 @@ class ActiveLoop:
         if config.initial > n_pool:
             raise ConfigError(f"initial set of {config.initial} is larger than the pool ({n_pool} items); "
                               "lower --initial")
+        if labeler is None:
+            if dataset.y_train is None:
+                raise ConfigError(f"{dataset.name} has no known labels; pass a labeling tool (labeler=...)")
+            labeler = OracleLabeler(dataset.y_train)
+        self.labeler = labeler
+        # labels of pool items as they arrive; the oracle's are all known, others fill in lazily
+        self.pool_labels = labeler.y_pool if isinstance(labeler, OracleLabeler) else None
+        self.synthetic: dict | None = None  # {"x", "y", "z", "round"} of labelled synthesized items
         self.pool = PoolState.empty(n_pool)
         self.records: list[RoundRecord] = []
         self.proposals: list[dict] = []
@@ -180,14 +194,52 @@ class ActiveLoop:
 
     def context(self) -> SamplingContext:
         """The :class:`SamplingContext` strategies see now."""
-        return SamplingContext(x_pool=self.dataset.x_train, y_pool=self.dataset.y_train, pool=self.pool,
+        return SamplingContext(x_pool=self.dataset.x_train, y_pool=self.pool_labels, pool=self.pool,
                                task=self.task, target=self.model, generator=self.generator,
                                embeddings=self.embeddings, index=self.index, alpha=self.config.alpha,
-                               loss_on=self.config.loss_on, candidates=self.config.candidates)
+                               loss_on=self.config.loss_on, candidates=self.config.candidates,
+                               labeler=self.labeler, synthetic=self.synthetic)
+
+    def initial_proposal(self):
+        """T(1) as the strategy builds it; pool-based strategies of one seed all get the same items."""
+        return self.strategy.initial(self.context(), self.config.initial, self._rng(_INIT_SET))
 
     def initial_set(self) -> np.ndarray:
-        """The seeded random initial set T(1) (the same for every strategy of one seed)."""
-        return np.sort(self._rng(_INIT_SET).choice(self.pool.n_pool, self.config.initial, replace=False))
+        """Pool items of the initial set (empty for strategies that synthesize it)."""
+        return self.initial_proposal().indices
+
+    @property
+    def n_labelled(self) -> int:
+        return self.pool.n_labelled + (len(self.synthetic["round"]) if self.synthetic else 0)
+
+    def train_set(self):
+        """``(x, y)`` arrays of everything labelled so far: pool items, then synthesized items."""
+        idx = self.pool.labelled_indices()
+        x, y = self.dataset.x_train[idx], (self.pool_labels[idx] if idx.size else None)
+        if self.synthetic:
+            x = np.concatenate([x, self.synthetic["x"]]) if idx.size else self.synthetic["x"]
+            y = np.concatenate([y, self.synthetic["y"]]) if idx.size else self.synthetic["y"]
+        return x, y
+
+    def _apply(self, prop, round_: int):
+        """Label a proposal and add what got labels to the train set; returns the LabelResult."""
+        if prop.x_new is not None:
+            res = self.labeler.label(prop.x_new, progress=self.progress)
+            new = {"x": prop.x_new[res.ok], "y": np.asarray(res.y), "z": np.asarray(prop.z_new)[res.ok],
+                   "round": np.full(int(res.ok.sum()), round_, np.int64)}
+            self.synthetic = new if self.synthetic is None else {
+                k: np.concatenate([self.synthetic[k], new[k]]) for k in new}
+            return res
+        idx = np.asarray(prop.indices, np.int64)
+        res = self.labeler.label(self.dataset.x_train[idx], indices=idx, progress=self.progress)
+        ok = idx[res.ok]
+        if not isinstance(self.labeler, OracleLabeler) and ok.size:
+            y = np.asarray(res.y)
+            if self.pool_labels is None:
+                self.pool_labels = np.zeros((self.pool.n_pool, *y.shape[1:]), y.dtype)
+            self.pool_labels[ok] = y
+        self.pool = self.pool.label(ok, round_)
+        return res
 
     # ------------------------------------------------------------------ one round
     def step(self) -> RoundRecord:
@@ -196,16 +248,20 @@ class ActiveLoop:
             raise ConfigError("this run is finished; raise rounds/budget in a new run to continue")
         cfg = self.config
         t = self.round + 1
-        if t == 1 and self.pool.n_labelled == 0:
-            self.pool = self.pool.label(self.initial_set(), 1)
+        n_failed_initial = 0
+        if t == 1 and self.n_labelled == 0:
+            init = self.initial_proposal()
+            n_failed_initial = self._apply(init, 1).n_failed + init.n_rejected
+            if self.n_labelled == 0:
+                raise ConfigError("the labeling tool labelled none of the initial set; see its errors above")
 
         # train
         t0 = time.perf_counter()
         if self.model is None or not cfg.warm_start:
             self.model = self._new_model(t if not cfg.warm_start else 0)
-        idx = self.pool.labelled_indices()
-        x = torch.as_tensor(self.dataset.x_train[idx], dtype=torch.float32)
-        y = self.task.y_tensor(self.dataset.y_train[idx])
+        x_np, y_np = self.train_set()
+        x = torch.as_tensor(x_np, dtype=torch.float32)
+        y = self.task.y_tensor(y_np)
         cbs = [TqdmCallback(desc=f"{self.strategy.name} s{self.seed} round {t} train", disable=not self.progress)]
         hist = fit(self.model, (x, y), lambda m, b: self.task.loss(m(b[0]), b[1]), cfg.train,
                    seed=[self.seed, _TRAIN, t], callbacks=cbs)
@@ -216,20 +272,25 @@ class ActiveLoop:
         metric = self.task.evaluate(self.model, self.dataset.x_test, self.dataset.y_test)
         eval_s = time.perf_counter() - t0
 
-        rec = RoundRecord(round=t, n_labelled=len(idx), metric=metric, metric_name=self.task.metric_name,
-                          train_loss=float(np.mean(hist[-10:])), n_steps=len(hist), train_s=train_s, eval_s=eval_s)
+        n_lab = len(x_np)
+        rec = RoundRecord(round=t, n_labelled=n_lab, metric=metric, metric_name=self.task.metric_name,
+                          train_loss=float(np.mean(hist[-10:])), n_steps=len(hist), train_s=train_s, eval_s=eval_s,
+                          n_synthetic=len(self.synthetic["round"]) if self.synthetic else 0)
+        if t == 1:
+            rec.n_failed = n_failed_initial
 
         # stop or propose
         stop = (t >= cfg.rounds
                 or (cfg.target_metric is not None and self.task.reaches(metric, cfg.target_metric))
-                or (cfg.budget is not None and len(idx) + cfg.per_round > cfg.budget))
+                or (cfg.budget is not None and n_lab + cfg.per_round > cfg.budget))
         prop_arrays = {}
         if not stop:
             t0 = time.perf_counter()
             prop = self.strategy.propose(self.context(), cfg.per_round, self._rng(_PROPOSE, t))
             rec.sample_s = time.perf_counter() - t0
-            self.pool = self.pool.label(prop.indices, t + 1)  # the dataset oracle reveals y_train[indices]
-            rec.n_proposed = len(prop.indices)
+            res = self._apply(prop, t + 1)
+            rec.n_proposed = len(prop.indices) if prop.x_new is None else len(prop.x_new) + prop.n_rejected
+            rec.n_failed += res.n_failed + prop.n_rejected
             if prop.grad_norm is not None:
                 rec.mean_grad_norm = float(np.mean(prop.grad_norm))
                 rec.mean_loss_at_p = float(np.mean(prop.loss))
@@ -276,6 +337,11 @@ class ActiveLoop:
         model_f, arr_f = f"model-r{t:03d}.pt", f"arrays-r{t:03d}.npz"
         save_state(self.model, d / model_f)
         arrays = {"labelled_round": self.pool.labelled_round}
+        if not isinstance(self.labeler, OracleLabeler) and self.pool_labels is not None:
+            lab = self.pool.labelled_indices()
+            arrays["pool_label_idx"], arrays["pool_label_val"] = lab, self.pool_labels[lab]
+        for k, v in (self.synthetic or {}).items():
+            arrays[f"synthetic/{k}"] = v
         for r, pa in enumerate(self.proposals, start=1):
             for k, v in pa.items():
                 arrays[f"r{r:03d}/{k}"] = np.asarray(v)
@@ -304,6 +370,12 @@ class ActiveLoop:
                               "use another output folder, or the settings it was started with")
         with np.load(d / state["arrays"], allow_pickle=False) as z:
             self.pool = PoolState(z["labelled_round"])
+            if "pool_label_idx" in z.files:
+                val = z["pool_label_val"]
+                self.pool_labels = np.zeros((self.pool.n_pool, *val.shape[1:]), val.dtype)
+                self.pool_labels[z["pool_label_idx"]] = val
+            syn = {k.split("/", 1)[1]: z[k] for k in z.files if k.startswith("synthetic/")}
+            self.synthetic = syn or None
             self.proposals = []
             for r in range(1, state["round"] + 1):
                 pre = f"r{r:03d}/"

@@ -60,13 +60,26 @@ class SamplingContext:
     alpha: float = 0.2
     loss_on: str = "decoded"
     candidates: int | None = None
+    labeler: object = None
+    synthetic: dict | None = None  # labelled synthesized items: {"x", "y", "z", "round"} arrays
+
+    @property
+    def n_labelled(self) -> int:
+        return self.pool.n_labelled + (len(self.synthetic["round"]) if self.synthetic else 0)
 
 
 @dataclass
 class Proposal:
-    """A batch to label plus what the strategy saw. Arrays have one row per proposed item."""
+    """A batch to label plus what the strategy saw. Arrays have one row per proposed item.
 
-    indices: np.ndarray
+    A proposal names pool items (``indices``) or carries synthesized inputs (``x_new``, with their
+    latent points ``z_new``), never both.
+    """
+
+    indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    x_new: np.ndarray | None = None
+    z_new: np.ndarray | None = None
+    n_rejected: int = 0
     p: np.ndarray | None = None
     p_prime: np.ndarray | None = None
     d: np.ndarray | None = None
@@ -77,7 +90,9 @@ class Proposal:
     score: np.ndarray | None = None
 
     def arrays(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        """Array fields worth recording (synthesized images excluded: the store keeps them)."""
+        return {k: v for k, v in self.__dict__.items()
+                if isinstance(v, np.ndarray) and k != "x_new" and not (k == "indices" and v.size == 0)}
 
 
 class Strategy:
@@ -88,6 +103,13 @@ class Strategy:
 
     def propose(self, ctx: SamplingContext, n: int, rng: np.random.Generator) -> Proposal:  # pragma: no cover
         raise NotImplementedError
+
+    def initial(self, ctx: SamplingContext, n: int, rng: np.random.Generator) -> Proposal:
+        """The initial set T(1): ``n`` random pool items (override for synthesized starts, as SI does).
+
+        ``rng`` depends on the run seed only, so every pool-based strategy of one seed starts alike.
+        """
+        return Proposal(indices=np.sort(rng.choice(ctx.pool.n_pool, n, replace=False)))
 
     def check(self, ctx: SamplingContext, n: int) -> None:
         n_free = ctx.pool.n_pool - ctx.pool.n_labelled

@@ -20,8 +20,11 @@ def test_vae_trains_encodes_and_decodes(vae, small_digits):
 
 
 def test_generator_cache_hit_returns_same_weights(vae, small_digits, quick_gen_config, _private_cache):
-    files = list((_private_cache / "generators").glob("digits-vae-*.pt"))
-    assert len(files) == 1 and files[0].with_suffix(".json").exists()
+    from latentlab.generative import generator_key
+
+    key = generator_key(small_digits.fingerprint(), quick_gen_config, 0)
+    f = _private_cache / "generators" / f"digits-vae-{key}.pt"
+    assert f.exists() and f.with_suffix(".json").exists()
     again = get_generator(small_digits, quick_gen_config, seed=0, progress=False)
     for a, b in zip(vae.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
