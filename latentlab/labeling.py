@@ -18,7 +18,7 @@ import numpy as np
 
 from .exceptions import ConfigError
 
-__all__ = ["LabelResult", "Labeler", "OracleLabeler"]
+__all__ = ["LabelResult", "Labeler", "OracleLabeler", "LabelCache", "content_key"]
 
 
 @dataclass
@@ -83,3 +83,60 @@ class OracleLabeler(Labeler):
                               "inputs need a labeling tool such as the FEM solver")
         idx = np.asarray(indices, np.int64)
         return LabelResult(y=self.y_pool[idx], ok=np.ones(len(idx), bool))
+
+
+def content_key(x: np.ndarray) -> str:
+    """Content hash of one input (dtype, shape and bytes): the key of the label cache."""
+    import hashlib
+
+    a = np.ascontiguousarray(x)
+    h = hashlib.sha256()
+    h.update(str(a.dtype).encode())
+    h.update(str(a.shape).encode())
+    h.update(a.tobytes())
+    return h.hexdigest()[:32]
+
+
+class LabelCache:
+    """On-disk store of labels keyed by the content hash of their input, written as each label arrives.
+
+    One ``<key>.npy`` file per label, written to a temporary name and renamed (atomic), so a crash
+    loses nothing already labelled and a rerun never labels the same input twice. ``.npy`` is read
+    with ``allow_pickle=False``: nothing executable is ever loaded from the cache.
+
+    Parameters
+    ----------
+    folder : path
+        Cache folder (created on first write). Different tools or settings need different folders
+        (e.g. ``<cache>/labels/fem-<settings hash>``).
+    """
+
+    def __init__(self, folder):
+        from pathlib import Path
+
+        self.folder = Path(folder)
+
+    def path(self, key: str):
+        return self.folder / f"{key}.npy"
+
+    def get(self, x: np.ndarray):
+        """The cached label of input ``x``, or ``None``."""
+        p = self.path(content_key(x))
+        if not p.exists():
+            return None
+        return np.load(p, allow_pickle=False)
+
+    def put(self, x: np.ndarray, y: np.ndarray) -> None:
+        import os
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        p = self.path(content_key(x))
+        tmp = p.with_name(p.name + f".{os.getpid()}.tmp.npy")
+        np.save(tmp, np.asarray(y), allow_pickle=False)
+        os.replace(tmp, p)
+
+    def __contains__(self, x) -> bool:
+        return self.path(content_key(x)).exists()
+
+    def __len__(self) -> int:
+        return len(list(self.folder.glob("*.npy"))) if self.folder.exists() else 0
