@@ -1,0 +1,156 @@
+"""The explorer's state: every action driven without a browser, bad input as messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentlab import TrainConfig
+from latentlab.explorer import ExplorerState
+
+
+@pytest.fixture(scope="module")
+def trained(explorer_settings):
+    """A state after one round (F exists, trajectories start from the round's SNN step)."""
+    s = ExplorerState(**explorer_settings).load()
+    assert s.run_round(), s.error
+    return s
+
+
+def test_load_gives_a_plane_and_no_model(explorer_settings):
+    s = ExplorerState(**explorer_settings).load()
+    assert s.error == "" and s.loaded and s.model is None
+    assert s.embeddings.shape == (400, 2)
+    x0, x1, y0, y1 = s.extent
+    assert x0 < s.embeddings[:, 0].min() and x1 > s.embeddings[:, 0].max() and y0 < y1
+    assert s.readout() == {"round": 0, "n_labelled": 0, "metric": None, "metric_name": "accuracy",
+                           "steps": 0, "n_points": 0}
+
+
+def test_step_before_a_model_is_a_message(explorer_settings):
+    s = ExplorerState(**explorer_settings).load()
+    v = s.version
+    assert s.step() is False
+    assert "Run round" in s.error and s.version > v
+
+
+@pytest.mark.parametrize("alpha", [0, -0.5, float("nan"), "a"])
+def test_bad_alpha_is_a_message_and_keeps_the_old_value(explorer_settings, alpha):
+    s = ExplorerState(**explorer_settings).load()
+    assert s.configure(alpha=alpha) is False
+    assert "alpha" in s.error and s.alpha == 0.2
+
+
+def test_unknown_strategy_and_setting_are_messages(explorer_settings):
+    s = ExplorerState(**explorer_settings).load()
+    assert s.configure(strategy="snnn") is False and "snn" in s.error
+    assert s.configure(gamma=1) is False and "gamma" in s.error
+
+
+def test_unknown_dataset_is_a_message():
+    s = ExplorerState(dataset="nope").load()
+    assert not s.loaded and "valid choices" in s.error
+
+
+def test_round_then_steps_grow_trajectories(trained):
+    s = trained
+    r = s.readout()
+    assert r["round"] == 1 and r["metric"] is not None and r["n_labelled"] == 30 + 5
+    tr = s.trajectories()
+    assert tr["paths"].shape == (2, 5, 2) and tr["steps"] == 1  # the round's own SNN step
+    assert s.grid is not None and s.grid["values"].shape == (12, 12) and np.all(s.grid["values"] >= 0)
+    labelled_before = s.loop.n_labelled
+    assert s.step(), s.error
+    tr2 = s.trajectories()
+    assert tr2["paths"].shape == (3, 5, 2) and tr2["steps"] == 2
+    np.testing.assert_allclose(tr2["p"], tr["neighbour_xy"])  # the neighbour became the next point
+    np.testing.assert_allclose(tr2["p_prime"], tr2["p"] + s.alpha * tr2["d"])
+    np.testing.assert_allclose(np.linalg.norm(tr2["d"], axis=1), 1.0, atol=1e-6)
+    assert s.loop.n_labelled == labelled_before  # a step labels nothing
+    # no trajectory revisits an item
+    s.step()
+    items = np.stack([s.trajectories()["neighbour"]])
+    assert items.shape == (1, 5)
+
+
+def test_alpha_changes_the_step_length(trained):
+    s = trained
+    assert s.configure(alpha=0.5)
+    s.step()
+    tr = s.trajectories()
+    np.testing.assert_allclose(np.linalg.norm(tr["p_prime"] - tr["p"], axis=1), 0.5, atol=1e-9)
+    assert s.loop.config.alpha == 0.5
+    s.configure(alpha=0.2)
+
+
+def test_J_larger_than_labelled_set_is_a_message(explorer_settings):
+    s = ExplorerState(**explorer_settings).load()
+    s.run_round()
+    assert s.configure(J=500)
+    assert s.traj is None  # J changed: new start points on the next Step
+    assert s.step() is False and "J = 500" in s.error and "labelled" in s.error
+
+
+def test_select_decodes_a_point_and_a_sampling_point(trained):
+    s = trained
+    assert s.select(0.0, 0.0), s.error
+    sel = s.selection
+    assert sel["point"] is None and sel["images"][0][0] == "G(z)"
+    assert sel["images"][0][1].shape == (1, 8, 8) and "F says" in sel["text"]
+    p = s.trajectories()["p"][2]
+    assert s.select(*p)
+    assert s.selection["point"] == 2 and [t for t, _ in s.selection["images"]][:2] == ["G(p)", "G(p')"]
+    assert s.select(float("inf"), 0) is False
+
+
+def test_history_and_curves(explorer_settings):
+    s = ExplorerState(**{**explorer_settings, "compare": True}).load()
+    s.run_round()
+    s.run_round()
+    h1, h2 = s.history(1), s.history(2)
+    assert len(h1["labelled"]) == 35 and len(h2["labelled"]) == 40
+    assert h1["proposal"]["p"].shape == (5, 2)
+    with pytest.raises(ValueError):
+        s.history(3)
+    c = s.curves()
+    assert set(c) == {"snn", "random"} and c["snn"][0] == [30, 35]
+
+
+def test_reset_and_strategy_switch(explorer_settings):
+    s = ExplorerState(**explorer_settings).load()
+    s.run_round()
+    assert s.configure(strategy="random")
+    assert s.round == 0 and s.model is None and s.loop.strategy.name == "random"
+    s.run_round()
+    assert s.trajectories()["steps"] == 0  # random proposes no latent step
+    assert s.step(), s.error  # Step starts from J random labelled items
+    assert s.trajectories()["steps"] == 1
+    assert s.reset() and s.loop.round == 0 and s.traj is None
+
+
+def test_loss_grid_before_a_model_raises_config_error(explorer_settings):
+    s = ExplorerState(**explorer_settings).load()
+    with pytest.raises(ValueError, match="run a round"):
+        s.loss_grid(4)
+
+
+def test_person_annotation_adds_to_train_set_and_persists(explorer_settings):
+    s = ExplorerState(**explorer_settings).load()
+    n_cached = len(s.annotator.cache)
+    assert s.annotate(3) is False and "Step" in s.error
+    s.run_round()
+    assert s.queue_synthetic(), s.error
+    assert len(s.pending) == 5
+    n0 = s.loop.n_labelled
+    assert s.annotate(11) is False and "0..9" in s.error  # not a class
+    assert s.annotate(3) and s.annotate(7)
+    assert s.loop.n_labelled == n0 + 2 and s.loop.synthetic["y"].tolist() == [3, 7]
+    assert len(s.annotator.cache) == n_cached + 2
+    # a second session with the same images takes the answers from the cache
+    s2 = ExplorerState(**explorer_settings).load()
+    s2.run_round()
+    s2.traj = s.traj
+    s2.queue_synthetic()
+    assert len(s2.pending) == 3 and s2.loop.synthetic["y"].tolist() == [3, 7]
+    x, _ = s2.loop.train_set()
+    assert len(x) == s2.loop.n_labelled
