@@ -1,0 +1,223 @@
+"""What the paper notebooks call, so that the notebooks stay thin (parameters, a few calls, plots).
+
+Everything here is headless (matplotlib figures, pandas tables); nothing imports Panel or Bokeh.
+Notebook parameters arrive from papermill as plain values: a swept ``seeds: 3`` or
+``strategies: snn`` is a scalar where the notebook's default is a list, so helpers accept both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .exceptions import ConfigError
+
+__all__ = ["as_tuple", "SMOKE", "experiment_config", "table1", "save_table1", "plot_curves",
+           "trained_target", "start_items", "manifold_radius", "trajectory_table", "plot_trajectory_map",
+           "plot_snapshot_strips", "out_path"]
+
+# smoke mode: the embedded digits and a few steps, so a notebook runs in seconds in the tests
+SMOKE = dict(dataset="digits", n_pool=300, n_test=100, rounds=2, initial=20, per_round=10, epochs=1.0,
+             min_steps=10, gen_epochs=1.0, gen_min_steps=30, max_seeds=2)
+
+
+def as_tuple(v, kind=str) -> tuple:
+    """``[0, 1]``, ``(0, 1)``, ``"0,1"``, ``0`` -> a tuple of ``kind``."""
+    if isinstance(v, str):
+        v = [s for s in (p.strip() for p in v.split(",")) if s]
+    elif not isinstance(v, (list, tuple)):
+        v = [v]
+    try:
+        return tuple(kind(x) for x in v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected a list of {kind.__name__} values, got {v!r}") from None
+
+
+def out_path(out_dir, name: str) -> Path:
+    """``out_dir/name`` with ``out_dir`` created."""
+    p = Path(out_dir)
+    p.mkdir(parents=True, exist_ok=True)
+    return p / name
+
+
+def experiment_config(*, dataset: str = "mnist", strategies=("random", "snn"), seeds=(0,), rounds: int = 10,
+                      initial: int = 100, per_round: int = 100, alpha: float = 0.2, epochs: float = 10.0,
+                      min_steps: int = 300, gen_epochs: float = 30.0, gen_min_steps: int = 3000, latent_dim: int = 2,
+                      gen_seed: int = 0, n_pool: int = 0, n_test: int = 0, smoke: bool = False):
+    """The :class:`~latentlab.ExperimentConfig` that ``latentlab run`` builds from the same settings.
+
+    Defaults not named here (batch size 64, lr 1e-3, warm start, LeNet target) are the CLI's, so a
+    notebook run and ``latentlab run`` with the same values give the same numbers. ``n_pool``/``n_test``
+    of 0 mean "all". ``smoke`` swaps in :data:`SMOKE` sizes (digits, 2 rounds, at most 2 seeds) and
+    keeps the strategies and alpha.
+    """
+    from .experiment import ExperimentConfig
+    from .generative import GeneratorConfig
+    from .loop import LoopConfig
+    from .training import TrainConfig
+
+    seeds = as_tuple(seeds, int)
+    if smoke:
+        s = SMOKE
+        dataset, n_pool, n_test, rounds, initial, per_round = (s["dataset"], s["n_pool"], s["n_test"], s["rounds"],
+                                                               s["initial"], s["per_round"])
+        epochs, min_steps, gen_epochs, gen_min_steps = s["epochs"], s["min_steps"], s["gen_epochs"], s["gen_min_steps"]
+        seeds = seeds[: s["max_seeds"]]
+    loop = LoopConfig(rounds=int(rounds), initial=int(initial), per_round=int(per_round), alpha=float(alpha),
+                      train=TrainConfig(epochs=float(epochs), batch_size=64, lr=1e-3, min_steps=int(min_steps)))
+    gen = GeneratorConfig(latent_dim=int(latent_dim), epochs=float(gen_epochs), min_steps=int(gen_min_steps))
+    return ExperimentConfig(dataset=dataset, strategies=as_tuple(strategies), seeds=seeds, loop=loop, generator=gen,
+                            gen_seed=int(gen_seed), n_pool=int(n_pool) or None, n_test=int(n_test) or None).validate()
+
+
+def table1(rows):
+    """Table 1 row(s): mean and std over seeds per strategy and round.
+
+    Returns ``(pretty, numbers)``: ``pretty`` is a DataFrame, one row per strategy, columns
+    ``t=1..``, cells ``"mean ± std"``; ``numbers`` is tidy (strategy, round, n_labelled, mean, std,
+    n_seeds), std the sample std (ddof=1; 0 for one seed).
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    g = df.groupby(["strategy", "round"])
+    num = g.agg(n_labelled=("n_labelled", "mean"), mean=("value", "mean"),
+                std=("value", lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0),
+                n_seeds=("seed", "nunique")).reset_index()
+    num["n_labelled"] = num["n_labelled"].round().astype(int)
+    pretty = num.assign(cell=[f"{m:.2f} ± {s:.2f}" for m, s in zip(num["mean"], num["std"])]).pivot(
+        index="strategy", columns="round", values="cell")
+    pretty.columns = [f"t={t}" for t in pretty.columns]
+    return pretty, num
+
+
+def save_table1(rows, out_dir, name: str = "table1"):
+    """Write ``<name>.csv`` (tidy numbers) and ``<name>.md`` (pretty) into ``out_dir``; return the pretty table."""
+    pretty, num = table1(rows)
+    num.to_csv(out_path(out_dir, f"{name}.csv"), index=False)
+    out_path(out_dir, f"{name}.md").write_text(pretty.to_markdown() if _has_tabulate() else pretty.to_string())
+    return pretty
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def plot_curves(rows, out_dir, name: str, title: str):
+    """Learning curves (mean line, ±1 std band per strategy) saved as ``out_dir/<name>.png``."""
+    from .report import plot_learning_curves
+
+    return plot_learning_curves(rows, out_path(out_dir, f"{name}.png"), title=title)
+
+
+# --------------------------------------------------------------------------- Fig. 4
+def trained_target(config, prepared, seed: int = 0, progress: bool = False):
+    """Train the target model on a random initial set (round 1 of a ``random`` run) and return the loop.
+
+    ``loop.model`` and ``loop.task`` are what :func:`latentlab.trajectory` needs; the labelled
+    items are ``loop.pool.labelled_indices()``.
+    """
+    from .loop import ActiveLoop
+    from .strategies import get_strategy
+    import dataclasses
+
+    ds = prepared[0]
+    loop = ActiveLoop(ds, get_strategy("random"), dataclasses.replace(config.loop, rounds=1), seed, progress=progress)
+    loop.run()
+    return loop
+
+
+def start_items(n_pool: int, n: int, seed: int, exclude=()) -> np.ndarray:
+    """``n`` distinct pool items (not in ``exclude``) drawn with ``seed``."""
+    rng = np.random.default_rng([seed, 4])
+    free = np.setdiff1d(np.arange(n_pool), np.asarray(exclude, np.int64))
+    if n > free.size:
+        raise ConfigError(f"asked for {n} trajectories but only {free.size} pool items are free; lower n_trajectories")
+    return np.sort(rng.choice(free, size=n, replace=False))
+
+
+def manifold_radius(index, factor: float = 5.0, q: float = 99.0) -> float:
+    """Off-manifold distance: ``factor`` x the ``q``-th percentile of pool items' nearest-neighbour distances."""
+    d, _ = index.nearest(index.embeddings, k=2)
+    return float(factor * np.percentile(d[:, 1], q))
+
+
+def trajectory_table(traj, off) -> "object":
+    """Tidy DataFrame: one row per (trajectory, step) with p, p', item, neighbour, distance, loss, off_manifold."""
+    import pandas as pd
+
+    S, J, n = traj.p.shape
+    rows = []
+    for j in range(J):
+        for s in range(S):
+            r = {"trajectory": j, "step": s, "item": int(traj.item[s, j]), "neighbour": int(traj.neighbour[s, j]),
+                 "neighbour_dist": float(traj.neighbour_dist[s, j]), "loss": float(traj.loss[s, j]),
+                 "grad_norm": float(traj.grad_norm[s, j]), "off_manifold": bool(off[j])}
+            r.update({f"p{k}": float(traj.p[s, j, k]) for k in range(n)})
+            r.update({f"p_prime{k}": float(traj.p_prime[s, j, k]) for k in range(n)})
+            rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def plot_trajectory_map(embeddings, labels, traj, off, path=None, title: str = "SNN trajectories in the latent space"):
+    """Fig. 4 map: pool embeddings coloured by class, each trajectory's path; off-manifold ones dashed and marked.
+
+    The first two latent dimensions are shown (the map *is* the latent space when latent_dim = 2).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False) if path else None
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    sc = ax.scatter(embeddings[:, 0], embeddings[:, 1], c=labels, cmap="tab10", s=2, alpha=0.35, lw=0)
+    fig.colorbar(sc, ax=ax, label="class")
+    path_ = traj.path
+    for j in range(path_.shape[1]):
+        ls, col = ("--", "red") if off[j] else ("-", "black")
+        ax.plot(path_[:, j, 0], path_[:, j, 1], ls, color=col, lw=1.2, marker=".", ms=4)
+        ax.annotate(str(j), path_[0, j, :2], fontsize=9, weight="bold", xytext=(3, 3), textcoords="offset points")
+        if off[j]:
+            ax.plot(*path_[-1, j, :2], "x", color="red", ms=9, mew=2)
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_title(title + f"  (red dashed: left the manifold, {int(np.sum(off))}/{len(off)})")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
+def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
+    """Decoded G(p) at each step, one row per trajectory (Fig. 4 strips); off-manifold rows titled in red."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False) if path else None
+    import matplotlib.pyplot as plt
+
+    from .generative import decode
+
+    pts = traj.path[:max_steps + 1]
+    S, J, n = pts.shape
+    imgs = decode(generator, pts.reshape(S * J, n)).reshape(S, J, *decode(generator, pts[0, :1]).shape[1:])
+    fig, axes = plt.subplots(J, S, figsize=(S * 0.8, J * 0.9), dpi=110, squeeze=False)
+    for j in range(J):
+        for s in range(S):
+            a = axes[j, s]
+            im = imgs[s, j]
+            a.imshow(im[0] if im.shape[0] == 1 else np.moveaxis(im, 0, -1), cmap="gray", vmin=0, vmax=1)
+            a.set_xticks([])
+            a.set_yticks([])
+            if j == 0:
+                a.set_title(f"{s}", fontsize=7)
+        axes[j, 0].set_ylabel(f"#{j}" + (" off" if off[j] else ""), fontsize=8, color="red" if off[j] else "black")
+    fig.suptitle("decoded G(p) per step (rows: trajectories)", fontsize=9)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig

@@ -1,0 +1,372 @@
+"""Batch execution: run one notebook per grid point with papermill, then gather one tidy table.
+
+``latentlab sweep NOTEBOOK --grid grid.yaml --out DIR [--workers N] [--scheduler ADDRESS]``
+
+A grid file holds papermill parameters. Lists under ``grid:`` are swept (cartesian product);
+values under ``fixed:`` go to every point as they are (a list there is passed as a list)::
+
+    grid:                 # every combination: 5 x 2 = 10 runs
+      seeds: [0, 1, 2, 3, 4]
+      strategies: [random, snn]
+    fixed:
+      dataset: mnist
+      n_rounds: 10
+
+(A file without ``grid:``/``fixed:`` sections is read as one flat mapping: lists are swept,
+scalars are fixed.) Every point runs in its own folder ``DIR/runs/<point-id>/``: the executed
+``notebook.ipynb``, ``params.json``, the notebook's own ``out_dir`` (``out/``) and a status file
+(``done.json`` or ``failed.json``). The point id is a readable slug of the swept values plus a
+hash of all parameters, so it is stable across reruns: a rerun skips points with ``done.json``
+(same parameters) and retries failed ones.
+
+Runs go to a local process pool (``workers`` processes, each driving one papermill kernel) or,
+given a ``dask.distributed.Client`` or a scheduler address, to a Dask cluster; nothing else
+changes. The output folder must be visible to the workers at the same path (a shared disk).
+A failing run is recorded with papermill's error (cell index, execution count, exception name
+and message) and never stops or loses the others.
+
+After the runs, every run's ``out/results.csv`` (the tidy table of
+:func:`latentlab.run_experiment`) is concatenated, with the point id and the swept parameters as
+extra columns, into ``DIR/results.csv``; ``DIR/summary.md`` holds a Table-1-style pivot per
+combination of the non-seed, non-strategy swept parameters, and the failures table, which is
+also written to ``DIR/failures.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .exceptions import ConfigError
+
+__all__ = ["HELP", "configure_parser", "load_grid", "grid_points", "point_id", "run_point", "sweep",
+           "SweepResult", "gather"]
+
+HELP = "run a notebook once per grid point (papermill), locally or on Dask; gather one tidy table"
+
+OUT_SUBDIR = "out"  # the notebook's out_dir inside each point folder
+SEED_KEYS = ("seed", "seeds")
+STRATEGY_KEYS = ("strategy", "strategies")
+
+
+# --------------------------------------------------------------------------- the grid
+def load_grid(path) -> tuple[dict, dict]:
+    """Read a grid YAML file -> ``(grid, fixed)``: ``{name: [values]}``, ``{name: value}``."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"grid file {path} not found; write a YAML file with 'grid:' (lists to sweep) and "
+                          "'fixed:' (values for every run), see notebooks/grids/")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"grid file {path} is not valid YAML: {e}") from None
+    return parse_grid(doc, str(path))
+
+
+def parse_grid(doc: dict, where: str = "grid") -> tuple[dict, dict]:
+    """Split a mapping into swept lists and fixed values (see the module docstring)."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: expected a mapping of parameter names, got {type(doc).__name__}")
+    unknown = set(doc) - {"grid", "fixed"}
+    if "grid" in doc or "fixed" in doc:
+        if unknown:
+            raise ConfigError(f"{where}: with 'grid:'/'fixed:' sections, no other top-level keys are allowed; "
+                              f"move {', '.join(sorted(unknown))} under one of them")
+        grid, fixed = dict(doc.get("grid") or {}), dict(doc.get("fixed") or {})
+    else:
+        grid = {k: v for k, v in doc.items() if isinstance(v, list)}
+        fixed = {k: v for k, v in doc.items() if not isinstance(v, list)}
+    for k, v in grid.items():
+        if not isinstance(v, list) or not v:
+            raise ConfigError(f"{where}: grid parameter {k!r} must be a non-empty list, got {v!r}")
+    both = set(grid) & set(fixed)
+    if both:
+        raise ConfigError(f"{where}: {', '.join(sorted(both))} is both swept and fixed; keep one")
+    reserved = {"out_dir"} & (set(grid) | set(fixed))
+    if reserved:
+        raise ConfigError(f"{where}: 'out_dir' is set by the sweep (each run writes into its own folder); remove it")
+    return grid, fixed
+
+
+def _slug(v) -> str:
+    s = json.dumps(v, sort_keys=True) if not isinstance(v, str) else v
+    return re.sub(r"[^A-Za-z0-9.+-]+", "", s)[:24] or "x"
+
+
+def point_id(swept: dict, params: dict) -> str:
+    """Stable folder name: ``name-value_..._<hash of all parameters>``."""
+    h = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    slug = "_".join(f"{k}-{_slug(v)}" for k, v in swept.items())
+    return f"{slug}_{h}" if slug else h
+
+
+def grid_points(grid: dict, fixed: dict) -> list[tuple[str, dict, dict]]:
+    """Cartesian product -> ``[(point_id, swept_values, all_params), ...]`` in a fixed order."""
+    names = list(grid)
+    pts = []
+    for combo in itertools.product(*(grid[k] for k in names)):
+        swept = dict(zip(names, combo))
+        params = {**fixed, **swept}
+        pts.append((point_id(swept, params), swept, params))
+    ids = [p[0] for p in pts]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("grid has repeated points; remove duplicate values from its lists")
+    return pts
+
+
+# --------------------------------------------------------------------------- one run
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def run_point(notebook, point_dir, params: dict, *, kernel_name: str | None = None, cwd=None,
+              execution_timeout: float | None = None) -> dict:
+    """Execute ``notebook`` with ``params`` (+ ``out_dir``) into ``point_dir``; never raises.
+
+    Returns the status record (also written to ``done.json`` or ``failed.json``): ``status``
+    ("ok"/"failed"), ``seconds`` and, for a failure, ``cell_index``, ``exec_count``, ``ename``,
+    ``evalue`` (papermill's :class:`~papermill.exceptions.PapermillExecutionError`; a failure
+    outside a cell, e.g. a kernel that would not start, has ``cell_index`` None).
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    point_dir = Path(point_dir)
+    point_dir.mkdir(parents=True, exist_ok=True)
+    for f in ("done.json", "failed.json"):
+        (point_dir / f).unlink(missing_ok=True)
+    _write_json(point_dir / "params.json", params)
+    out_nb = point_dir / "notebook.ipynb"
+    all_params = {**params, "out_dir": str((point_dir / OUT_SUBDIR).resolve())}
+    t0 = time.perf_counter()
+    rec = {"point": point_dir.name, "notebook": str(out_nb)}
+    try:
+        pm.execute_notebook(str(notebook), str(out_nb), parameters=all_params, kernel_name=kernel_name,
+                            progress_bar=False, cwd=str(cwd) if cwd else None, execution_timeout=execution_timeout)
+    except PapermillExecutionError as e:
+        rec.update(status="failed", cell_index=e.cell_index, exec_count=e.exec_count, ename=e.ename,
+                   evalue=str(e.evalue))
+    except Exception as e:  # noqa: BLE001 - a run that cannot start is recorded, never allowed to stop the sweep
+        rec.update(status="failed", cell_index=None, exec_count=None, ename=type(e).__name__, evalue=str(e)[:2000])
+    else:
+        rec["status"] = "ok"
+    rec["seconds"] = round(time.perf_counter() - t0, 2)
+    _write_json(point_dir / ("done.json" if rec["status"] == "ok" else "failed.json"), rec)
+    return rec
+
+
+def _finished(point_dir: Path, params: dict) -> dict | None:
+    done = point_dir / "done.json"
+    pf = point_dir / "params.json"
+    if not (done.is_file() and pf.is_file()):
+        return None
+    if json.loads(pf.read_text()) != json.loads(json.dumps(params, default=str)):
+        return None
+    rec = json.loads(done.read_text())
+    rec["skipped"] = True
+    return rec
+
+
+# --------------------------------------------------------------------------- the sweep
+@dataclass
+class SweepResult:
+    """What a sweep did: one status record per point, the gathered rows, the output paths."""
+
+    out: Path
+    records: list = field(default_factory=list)  # one dict per point: point, status, seconds, skipped, ...
+    rows: list = field(default_factory=list)  # gathered tidy rows (results.csv)
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list:
+        return [r for r in self.records if r["status"] != "ok"]
+
+    @property
+    def n_run(self) -> int:
+        return sum(1 for r in self.records if not r.get("skipped"))
+
+
+def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, client=None, scheduler=None,
+          kernel_name: str | None = None, execution_timeout: float | None = None, progress: bool = True,
+          log=print) -> SweepResult:
+    """Run ``notebook`` once per point of ``grid`` and gather the results.
+
+    Parameters
+    ----------
+    notebook : path
+    grid : path or dict
+        A grid YAML file, or ``{name: [values]}`` (with ``fixed``).
+    out : path
+        Sweep folder (created; an existing one is continued: finished points are skipped).
+    workers : int
+        Local processes running notebooks at once (ignored with a Dask client/scheduler).
+    client : dask.distributed.Client, optional
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``); a client is made for the sweep.
+    """
+    t0 = time.perf_counter()
+    notebook = Path(notebook).resolve()
+    if not notebook.is_file():
+        raise ConfigError(f"notebook {notebook} not found")
+    if isinstance(grid, (str, os.PathLike)):
+        g, f = load_grid(grid)
+        f = {**f, **(fixed or {})}
+    else:
+        g, f = parse_grid({"grid": dict(grid), "fixed": dict(fixed or {})})
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    _check_params(notebook, {**g, **f})
+    out = Path(out).resolve()
+    runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    points = grid_points(g, f)
+    _write_json(out / "sweep.json", {"notebook": str(notebook), "grid": g, "fixed": f})
+    records, todo = {}, []
+    for pid, swept, params in points:
+        rec = _finished(runs / pid, params)
+        if rec is not None:
+            records[pid] = rec
+        else:
+            todo.append((pid, params))
+    if progress and records:
+        log(f"sweep: {len(records)} of {len(points)} runs already finished in {out}; skipping them")
+    cwd = os.getcwd()
+    kw = dict(kernel_name=kernel_name, cwd=cwd, execution_timeout=execution_timeout)
+    if todo:
+        for rec in _execute(notebook, runs, todo, kw, workers, client, scheduler):
+            records[rec["point"]] = rec
+            if progress:
+                msg = "ok" if rec["status"] == "ok" else f"FAILED in cell {rec['cell_index']}: {rec['ename']}"
+                log(f"sweep: [{len(records)}/{len(points)}] {rec['point']}: {msg} ({rec['seconds']:.0f} s)")
+    ordered = [records[pid] for pid, _, _ in points]
+    rows = gather(out, points, ordered)
+    return SweepResult(out=out, records=ordered, rows=rows, seconds=time.perf_counter() - t0)
+
+
+def _check_params(notebook: Path, params: dict) -> None:
+    """Names that the notebook's parameters cell does not define are an error (typos would be silent)."""
+    import papermill as pm
+
+    known = pm.inspect_notebook(str(notebook))
+    if not known:
+        raise ConfigError(f"{notebook.name} has no cell tagged 'parameters'; papermill cannot parameterise it")
+    bad = sorted(set(params) - set(known))
+    if bad:
+        raise ConfigError(f"{notebook.name} has no parameter {', '.join(map(repr, bad))}; "
+                          f"valid: {', '.join(sorted(known))}")
+
+
+def _execute(notebook, runs, todo, kw, workers, client, scheduler):
+    """Yield status records as runs finish, from a Dask cluster or a local process pool."""
+    if client is not None or scheduler:
+        from dask.distributed import Client, as_completed
+
+        own = client is None
+        client = client or Client(scheduler)
+        try:
+            futs = [client.submit(run_point, notebook, runs / pid, params, key=f"latentlab-sweep-{pid}-{time.time_ns()}",
+                                  pure=False, **kw) for pid, params in todo]
+            for fut in as_completed(futs):
+                yield fut.result()
+        finally:
+            if own:
+                client.close()
+        return
+    if workers == 1:
+        for pid, params in todo:
+            yield run_point(notebook, runs / pid, params, **kw)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed as cf_completed
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = [ex.submit(run_point, notebook, runs / pid, params, **kw) for pid, params in todo]
+        for fut in cf_completed(futs):
+            yield fut.result()
+
+
+# --------------------------------------------------------------------------- gathering
+def _cell(v):
+    return json.dumps(v) if isinstance(v, (list, dict)) else v
+
+
+def gather(out, points, records) -> list[dict]:
+    """Concatenate every finished run's ``out/results.csv`` into ``out/results.csv`` (+ swept columns);
+    write ``failures.csv`` and ``summary.md``. Returns the gathered rows."""
+    from .report import RESULT_COLUMNS, read_results, summary_table, write_csv
+
+    out = Path(out)
+    swept_names = list(points[0][1]) if points else []
+    rows = []
+    no_results = []
+    for (pid, swept, _), rec in zip(points, records):
+        if rec["status"] != "ok":
+            continue
+        f = out / "runs" / pid / OUT_SUBDIR / "results.csv"
+        if not f.is_file():
+            no_results.append(pid)
+            continue
+        for r in read_results(f):
+            rows.append({"point": pid, **{f"param_{k}": _cell(v) for k, v in swept.items()}, **r})
+    cols = ["point", *(f"param_{k}" for k in swept_names), *RESULT_COLUMNS]
+    write_csv(out / "results.csv", rows, columns=cols)
+    fails = [r for r in records if r["status"] != "ok"]
+    fcols = ["point", "cell_index", "exec_count", "ename", "evalue", "notebook"]
+    write_csv(out / "failures.csv", [{k: r.get(k) for k in fcols} for r in fails], columns=fcols)
+
+    md = io.StringIO()
+    n_ok = sum(r["status"] == "ok" for r in records)
+    md.write(f"# Sweep\n\n{len(records)} runs: {n_ok} finished, {len(fails)} failed.\n\n")
+    group_keys = [k for k in swept_names if k not in SEED_KEYS + STRATEGY_KEYS]
+    groups = {}
+    for r in rows:
+        groups.setdefault(tuple(r[f"param_{k}"] for k in group_keys), []).append(r)
+    for key, rs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        title = ", ".join(f"{k}={v}" for k, v in zip(group_keys, key)) or "all runs"
+        datasets = sorted({r["dataset"] for r in rs})
+        md.write(f"## {title} ({', '.join(datasets)})\n\n{summary_table(rs)}\n")
+    if no_results:
+        md.write(f"Runs without a results.csv (figures only): {', '.join(no_results)}\n\n")
+    if fails:
+        md.write("## Failures\n\n| point | cell | error | message |\n|---|---|---|---|\n")
+        for r in fails:
+            msg = str(r.get("evalue", "")).replace("|", "/").replace("\n", " ")[:300]
+            md.write(f"| {r['point']} | {r.get('cell_index')} | {r.get('ename')} | {msg} |\n")
+    tmp = out / "summary.md.tmp"
+    tmp.write_text(md.getvalue())
+    os.replace(tmp, out / "summary.md")
+    return rows
+
+
+# --------------------------------------------------------------------------- CLI
+def configure_parser(p) -> None:
+    p.add_argument("notebook", help="notebook with a 'parameters' cell, e.g. notebooks/01_mnist.ipynb")
+    p.add_argument("--grid", required=True, help="YAML: 'grid:' lists to sweep, 'fixed:' values for every run")
+    p.add_argument("--out", required=True, help="sweep folder (rerun to continue: finished runs are skipped)")
+    p.add_argument("--workers", type=int, default=1, help="local processes running notebooks at once")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786) instead of local processes")
+    p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: none)")
+    p.add_argument("--quiet", action="store_true", help="no per-run lines")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(a) -> int:
+    res = sweep(a.notebook, a.grid, a.out, workers=a.workers, scheduler=a.scheduler, kernel_name=a.kernel,
+                execution_timeout=a.timeout, progress=not a.quiet)
+    print((res.out / "summary.md").read_text())
+    print(f"wrote {res.out / 'results.csv'}, {res.out / 'summary.md'}, {res.out / 'failures.csv'} "
+          f"({res.n_run} run, {len(res.records) - res.n_run} skipped, {len(res.failures)} failed, {res.seconds:.0f} s)")
+    return 1 if res.failures else 0

@@ -1,0 +1,116 @@
+"""The paper notebooks: documented parameters, no stored outputs, thin, and each runs with smoke=True.
+
+02_cifar10 and 03_vessels need other issues' pieces; their tests skip, naming the missing piece,
+until those land.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pm = pytest.importorskip("papermill")
+nbformat = pytest.importorskip("nbformat")
+
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = ["01_mnist", "02_cifar10", "03_vessels", "04_trajectories"]
+# files each notebook must write into out_dir
+OUTPUTS = {"01_mnist": ["results.csv", "table1.csv", "fig3_left.png"],
+           "02_cifar10": ["results.csv", "table1.csv", "fig3_middle.png"],
+           "03_vessels": ["results.csv", "table1.csv", "fig3_right.png", "examples.png"],
+           "04_trajectories": ["trajectories.csv", "fig4_map.png", "fig4_strips.png"]}
+FAST = ["01_mnist", "04_trajectories"]  # run again under nbval (smoke copies)
+
+
+def missing_piece(name: str) -> str | None:
+    """Why a notebook cannot run yet (another issue's piece is absent), or None."""
+    import importlib.util
+
+    from latentlab import DATASETS, STRATEGIES
+
+    if name == "02_cifar10":
+        if importlib.util.find_spec("latentlab.profiles") is None:
+            return "latentlab.profiles (issue 5: --profile cpu|paper) is not in the tree yet"
+    if name == "03_vessels":
+        if "vessels" not in DATASETS:
+            return "dataset 'vessels' (issue 3) is not registered yet"
+        if "si" not in STRATEGIES:
+            return "strategy 'si' (issue 3) is not registered yet"
+    return None
+
+
+def _nb(name):
+    return nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_are_typed_and_documented(name):
+    params = pm.inspect_notebook(str(NB_DIR / f"{name}.ipynb"))
+    assert params["smoke"]["inferred_type_name"] == "bool" and params["smoke"]["default"] == "False"
+    assert params["out_dir"]["inferred_type_name"] == "str"
+    for p in params.values():
+        assert p["inferred_type_name"] != "None", p
+        assert p["help"].strip(), f"{name}: parameter {p['name']} has no comment"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_without_outputs_and_thin(name):
+    nb = _nb(name)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and "papermill notebooks/" in first.source
+    assert "parameters" in nb.cells[1].metadata.get("tags", [])
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        assert c.outputs == [] and c.execution_count is None, f"{name}: strip outputs before committing"
+        tree = ast.parse(c.source)
+        for node in ast.walk(tree):
+            assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.Lambda)), (
+                f"{name}: notebooks stay thin; move {type(node).__name__} into latentlab")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_smoke_run_under_papermill(name, tmp_path):
+    why = missing_piece(name)
+    if why:
+        pytest.skip(why)
+    out = tmp_path / "out"
+    pm.execute_notebook(str(NB_DIR / f"{name}.ipynb"), str(tmp_path / "executed.ipynb"),
+                        parameters={"smoke": True, "out_dir": str(out)}, progress_bar=False)
+    for f in OUTPUTS[name]:
+        assert (out / f).is_file() and (out / f).stat().st_size > 0, f
+    if name == "01_mnist":
+        import csv
+
+        rows = list(csv.DictReader(open(out / "results.csv")))
+        assert {r["strategy"] for r in rows} == {"random", "snn", "entropy"} and {r["seed"] for r in rows} == {"0", "1"}
+    if name == "04_trajectories":
+        import pandas as pd
+
+        t = pd.read_csv(out / "trajectories.csv")
+        assert t["trajectory"].nunique() == 8 and t["step"].max() == 2
+
+
+def test_fast_notebooks_pass_nbval_lax(tmp_path):
+    """`pytest --nbval-lax` on copies whose parameters cell defaults to smoke=True (as they are, otherwise)."""
+    pytest.importorskip("nbval")
+    copies = []
+    for name in FAST:
+        nb = _nb(name)
+        src = nb.cells[1].source
+        src = src.replace("smoke: bool = False", "smoke: bool = True")
+        src = "\n".join(f'out_dir: str = {json.dumps(str(tmp_path / name))}  # test output'
+                        if line.startswith("out_dir:") else line for line in src.splitlines())
+        nb.cells[1].source = src
+        p = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, p)
+        copies.append(str(p))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                        "--rootdir", str(tmp_path), *copies], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

@@ -1,0 +1,145 @@
+"""latentlab.sweep: grid parsing, one papermill run per point, process pool vs Dask vs `latentlab run`,
+failures recorded with their cell, reruns skipping finished points.
+
+Tiny settings (embedded digits, 2 rounds, a 30-step VAE shared through the session cache) keep the
+whole file to a few notebook runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("papermill")
+
+from latentlab.exceptions import ConfigError  # noqa: E402
+from latentlab.sweep import grid_points, load_grid, parse_grid, sweep  # noqa: E402
+
+NB01 = Path(__file__).resolve().parents[1] / "notebooks" / "01_mnist.ipynb"
+GRIDS = NB01.parent / "grids"
+
+# the smoke sizes of notebook_helpers.SMOKE, spelled out so `latentlab run` can use them too
+TINY = dict(dataset="digits", n_rounds=2, initial=20, per_round=10, epochs=1.0, min_steps=10, gen_epochs=1.0,
+            gen_min_steps=30, n_pool=300, n_test=100)
+RUN_ARGS = ["--dataset", "digits", "--rounds", "2", "--initial", "20", "--per-round", "10", "--epochs", "1",
+            "--min-steps", "10", "--gen-epochs", "1", "--gen-min-steps", "30", "--n-pool", "300", "--n-test", "100"]
+
+
+def _values(rows):
+    return {(r["strategy"], int(r["seed"]), int(r["round"])): (int(r["n_labelled"]), float(r["value"])) for r in rows}
+
+
+# --------------------------------------------------------------------------- grid files (no notebook runs)
+def test_grid_sections_and_flat_form():
+    g, f = parse_grid({"grid": {"seeds": [0, 1], "alpha": [0.1, 0.2]}, "fixed": {"strategies": ["snn"], "n_rounds": 3}})
+    assert g == {"seeds": [0, 1], "alpha": [0.1, 0.2]} and f == {"strategies": ["snn"], "n_rounds": 3}
+    g2, f2 = parse_grid({"seeds": [0, 1], "n_rounds": 3})
+    assert g2 == {"seeds": [0, 1]} and f2 == {"n_rounds": 3}
+    pts = grid_points(g, f)
+    assert len(pts) == 4 and len({p[0] for p in pts}) == 4
+    assert pts[0][2] == {"strategies": ["snn"], "n_rounds": 3, "seeds": 0, "alpha": 0.1}
+    assert [p[0] for p in grid_points(g, f)] == [p[0] for p in pts]  # ids are stable across calls
+    assert grid_points(g, {**f, "n_rounds": 4})[0][0] != pts[0][0]  # ...and change with any parameter
+
+
+@pytest.mark.parametrize("doc, msg", [
+    ({"grid": {"seeds": [0]}, "fixed": {"seeds": 1}}, "both swept and fixed"),
+    ({"grid": {"seeds": []}}, "non-empty list"),
+    ({"grid": {"seeds": [0]}, "out_dir": "x"}, "no other top-level keys"),
+    ({"seeds": [0], "out_dir": "x"}, "set by the sweep"),
+])
+def test_grid_errors_name_the_fix(doc, msg):
+    with pytest.raises(ConfigError, match=msg):
+        parse_grid(doc)
+
+
+def test_example_grids_parse_and_name_real_parameters():
+    import papermill as pm
+
+    known = set(pm.inspect_notebook(str(NB01)))
+    for f in ("smoke_digits.yaml", "mnist_table1.yaml", "mnist_alpha.yaml"):
+        g, fx = load_grid(GRIDS / f)
+        assert set(g) | set(fx) <= known, f
+
+
+def test_unknown_parameter_is_refused_before_any_run(tmp_path):
+    with pytest.raises(ConfigError, match="no parameter 'seed'.*valid:"):
+        sweep(NB01, {"seed": [0, 1]}, tmp_path / "sw", fixed=TINY, progress=False)
+    assert not (tmp_path / "sw").exists()
+
+
+def test_cli_lists_sweep():
+    from latentlab.cli import build_parser
+
+    a = build_parser().parse_args(["sweep", str(NB01), "--grid", "g.yaml", "--out", "o", "--workers", "2"])
+    assert a.workers == 2 and a.scheduler is None
+
+
+# --------------------------------------------------------------------------- real runs
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """`latentlab run` with the same settings (in-process; also caches the tiny VAE for the kernels)."""
+    from latentlab.cli import main
+    from latentlab.report import read_results
+
+    out = tmp_path_factory.mktemp("run")
+    assert main(["run", *RUN_ARGS, "--strategy", "random,snn", "--seeds", "0,1", "--out", str(out), "--quiet"]) == 0
+    return read_results(out / "results.csv")
+
+
+@pytest.fixture(scope="module")
+def pool_sweep(tmp_path_factory, reference):
+    out = tmp_path_factory.mktemp("sweep") / "pool"
+    return sweep(NB01, {"seeds": [0, 1]}, out, fixed={**TINY, "strategies": ["random", "snn"]}, workers=2,
+                 progress=False)
+
+
+def test_sweep_gives_the_numbers_of_latentlab_run(pool_sweep, reference):
+    assert not pool_sweep.failures
+    assert _values(pool_sweep.rows) == _values(reference)
+    with open(pool_sweep.out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:2] == ["point", "param_seeds"]
+    assert _values(rows) == _values(reference)  # the file holds the same (repr-exact) numbers
+    assert {r["param_seeds"] for r in rows} == {"0", "1"}
+    for rec in pool_sweep.records:  # each point: its own executed notebook and out_dir
+        d = pool_sweep.out / "runs" / rec["point"]
+        assert (d / "notebook.ipynb").is_file() and (d / "out" / "fig3_left.png").is_file()
+    md = (pool_sweep.out / "summary.md").read_text()
+    assert "2 runs: 2 finished, 0 failed" in md and "| snn |" in md
+
+
+def test_rerun_skips_finished_points(pool_sweep):
+    again = sweep(NB01, {"seeds": [0, 1]}, pool_sweep.out, fixed={**TINY, "strategies": ["random", "snn"]},
+                  workers=2, progress=False)
+    assert again.n_run == 0 and all(r.get("skipped") for r in again.records)
+    assert _values(again.rows) == _values(pool_sweep.rows)
+
+
+def test_dask_local_cluster_gives_the_numbers_of_the_process_pool(tmp_path, pool_sweep):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(host="127.0.0.1", dashboard_address=None, n_workers=2, threads_per_worker=1,
+                                  processes=True) as cluster, distributed.Client(cluster) as client:
+        res = sweep(NB01, {"seeds": [0, 1]}, tmp_path / "dask", fixed={**TINY, "strategies": ["random", "snn"]},
+                    client=client, progress=False)
+    assert not res.failures
+    assert _values(res.rows) == _values(pool_sweep.rows)
+
+
+def test_a_failing_point_is_recorded_and_the_others_finish(tmp_path, reference):
+    res = sweep(NB01, {"alpha": [0.2, -1.0]}, tmp_path / "fail", fixed={**TINY, "strategies": ["random"], "seeds": [0]},
+                workers=2, progress=False)
+    assert [r["status"] for r in res.records] == ["ok", "failed"]
+    bad = res.failures[0]
+    assert bad["ename"] == "ConfigError" and "alpha must be a finite number > 0" in bad["evalue"]
+    assert isinstance(bad["cell_index"], int) and bad["cell_index"] >= 2  # the cell after the (injected) parameters
+    assert json.loads((tmp_path / "fail" / "runs" / bad["point"] / "failed.json").read_text())["ename"] == "ConfigError"
+    assert {r["param_alpha"] for r in res.rows} == {0.2} and len(res.rows) == 2  # the good point's 2 rounds
+    with open(tmp_path / "fail" / "failures.csv", newline="") as f:
+        fails = list(csv.DictReader(f))
+    assert len(fails) == 1 and fails[0]["cell_index"] == str(bad["cell_index"])
+    md = (tmp_path / "fail" / "summary.md").read_text()
+    assert "## Failures" in md and "ConfigError" in md and "alpha must be" in md
