@@ -1,0 +1,51 @@
+"""The project's own promises about packaging and layout."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", req.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_names_every_pyproject_dependency():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(py["dependencies"])
+    for extra, items in py["optional-dependencies"].items():
+        reqs += [r for r in items if not r.startswith("latentlab")]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            names |= {_name(d) for d in dep.get("pip", [])}
+        else:
+            names.add(_name(dep.split("=")[0] if "==" not in dep else dep))
+    missing = sorted({_name(r) for r in reqs} - names)
+    assert not missing, f"add to environment.yml: {missing}"
+
+
+def test_torch_is_pinned_exactly_everywhere():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch==2.13.0" in py
+    assert "torch==2.13.0" in (ROOT / "environment.yml").read_text()
+
+
+def test_core_never_imports_panel_bokeh_or_widgets():
+    code = ("import sys, latentlab, latentlab.cli; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('panel', 'bokeh', 'widgets')]; "
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "", f"latentlab imported {out}"
+
+
+def test_core_sources_do_not_mention_panel_imports():
+    for f in (ROOT / "latentlab").glob("*.py"):
+        text = f.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(panel|bokeh|widgets)\b", text, re.M), f
