@@ -3,6 +3,7 @@
 The core never imports Panel, Bokeh or ``widgets``: it runs headless in papermill, Dask and tests.
 """
 
+from . import alphagan, vgg  # noqa: F401  (fill GENERATORS['alphagan'], TARGETS['vgg16'])
 from .datasets import DATASETS, Dataset, load_dataset, register_dataset
 from .exceptions import (ConfigError, DatasetError, DatasetNotFoundError, LabelingError, LatentLabError,
                          ResumeError)
@@ -15,5 +16,8 @@ from .pool import PoolState
 from .strategies import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy
 from .training import TrainConfig, fit
 from .trajectory import Trajectory, trajectory
+from . import vessel_net, interpolation  # noqa: F401,E402 - register target "s6" and strategy "si" (issue 3)
+from .labeling import FEMLabeler, ToolLabeler, make_labeler  # noqa: E402
+from .vessels import load_vessels  # noqa: E402 - registers data set "vessels"
 
 __version__ = "0.1.0"

@@ -92,21 +92,36 @@ def _check_out(out: Path, config: ExperimentConfig, resume: bool, overwrite: boo
                           "resume with the same settings, or choose another --out")
 
 
-def prepare(config: ExperimentConfig, data_root=None, progress: bool = True):
-    """Load the data set and the (cached) generator; returns ``(dataset, generator, embeddings, index)``."""
+def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, device=None):
+    """Load the data set and the (cached) generator; returns ``(dataset, generator, embeddings, index)``.
+
+    ``device`` (e.g. ``torch.device("cuda")``, see :func:`latentlab.profiles.resolve_device`): where the
+    generator is trained and kept; CPU by default. It is not part of the run's identity (config.json)."""
     ds = load_dataset(config.dataset, root=data_root)
     if config.n_pool or config.n_test:
         ds = ds.subset(config.n_pool, config.n_test, seed=0)
     needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
     if not needs_gen:
         return ds, None, None, None
-    gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress)
+    gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress, device=device)
     emb = encode(gen, ds.x_train)
     return ds, gen, emb, LatentIndex(emb)
 
 
+def _labeler_for(ds, config: ExperimentConfig):
+    """The labeler the dataset names (``ds.meta["labeler"]``, default the oracle); also checks that the
+    target model suits the dataset (``ds.meta["targets"]``) before anything is trained (issue 3)."""
+    from .labeling import make_labeler
+
+    ok = ds.meta.get("targets")
+    if ok and config.loop.target not in ok:
+        raise ConfigError(f"target model {config.loop.target!r} does not fit data set {ds.name!r} "
+                          f"({ds.task}); use --target {' or '.join(ok)}")
+    return make_labeler(ds.meta.get("labeler", "oracle"), ds)
+
+
 def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: bool = False, overwrite: bool = False,
-                   progress: bool = True, prepared=None) -> list[dict]:
+                   progress: bool = True, prepared=None, device=None) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 
     Parameters
@@ -120,6 +135,8 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
         Folder holding the data set's files (see :func:`latentlab.datasets.load_dataset`).
     prepared : tuple, optional
         ``(dataset, generator, embeddings, index)`` from :func:`prepare`, to share across calls.
+    device : str or torch.device, optional
+        Where generator and target models run (CPU by default; the ``paper`` profile picks cuda).
     """
     from tqdm.auto import tqdm
 
@@ -128,7 +145,8 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
     config.validate()
     out = Path(out)
     _check_out(out, config, resume, overwrite)
-    ds, gen, emb, index = prepared or prepare(config, data_root, progress)
+    ds, gen, emb, index = prepared or prepare(config, data_root, progress, device)
+    labeler = _labeler_for(ds, config)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "config.json.tmp"
     tmp.write_text(json.dumps(config.to_dict(), indent=1))
@@ -139,8 +157,8 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
         strat = get_strategy(s)
         loop = ActiveLoop(ds, strat, config.loop, seed, generator=gen if strat.needs_generator else None,
                           embeddings=emb if strat.needs_generator else None,
-                          index=index if strat.needs_generator else None,
-                          checkpoint_dir=out / "runs" / f"{s}-seed{seed}", progress=progress)
+                          index=index if strat.needs_generator else None, labeler=labeler,
+                          checkpoint_dir=out / "runs" / f"{s}-seed{seed}", progress=progress, device=device)
         loop.run()
         runs[(s, seed)] = loop.records
     return write_outputs(out, config.dataset, runs)
