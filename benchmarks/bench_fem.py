@@ -53,6 +53,7 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=2, help="processes for the throughput run")
     args = ap.parse_args(argv)
 
+    load_start = os.getloadavg()
     masks = generate_vessels(args.n, seed=args.seed)
     _label(masks[0])  # warm-up (imports, caches)
 
@@ -99,6 +100,9 @@ def main(argv=None) -> None:
         ("throughput, 1 process", f"{seq_rate:.2f} masks/s"),
         (f"throughput, {args.workers} processes", f"{par_rate:.2f} masks/s "
                                                    f"(x{par_rate / seq_rate:.2f})"),
+        ("load average (1, 5, 15 min) at start / end",
+         " / ".join(", ".join(f"{v:.1f}" for v in la) for la in (load_start, os.getloadavg()))
+         + f" on {os.cpu_count()} CPUs (other jobs share the machine: times are upper bounds)"),
         ("paper's VasFEM", "~120 s per 64x64 mask (Appendix A.2)"),
     ]
     print("| quantity | value |\n| --- | --- |")

@@ -78,14 +78,25 @@ def test_per_item_failures_keep_the_rest(tmp_path):
     assert empty.y.shape == (0, 1, 24, 24)
 
 
-def test_processes_and_dask_match_sequential_with_the_real_solver():
-    distributed = pytest.importorskip("distributed")
+@pytest.fixture(scope="module")
+def batch_and_sequential():
+    """Three small annuli and an empty mask, labelled by the real solver in this process."""
     x = np.stack([annulus(4, 8), annulus(5, 10), np.zeros((24, 24), np.float32), annulus(3, 7)])[:, None]
-    seq = FEMLabeler(cache_dir=None).label(x)
-    par = FEMLabeler(cache_dir=None, workers=2).label(x, progress=False)
+    return x, FEMLabeler(cache_dir=None).label(x)
+
+
+def test_process_pool_matches_sequential_with_the_real_solver(batch_and_sequential):
+    x, seq = batch_and_sequential
+    par = FEMLabeler(cache_dir=None, workers=2).label(x, progress=True)
     assert seq.ok.tolist() == [True, True, False, True] and par.ok.tolist() == seq.ok.tolist()
     np.testing.assert_array_equal(par.y, seq.y)
     assert par.errors == seq.errors
+
+
+@pytest.mark.slow  # ~10-30 s: two spawned Dask workers import latentlab (and torch)
+def test_dask_cluster_matches_sequential(batch_and_sequential):
+    distributed = pytest.importorskip("distributed")
+    x, seq = batch_and_sequential
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         dk = FEMLabeler(cache_dir=None, client=client).label(x)
