@@ -13,7 +13,8 @@ import numpy as np
 
 from .exceptions import ConfigError
 
-__all__ = ["as_tuple", "SMOKE", "experiment_config", "table1", "save_table1", "plot_curves",
+__all__ = ["as_tuple", "SMOKE", "experiment_config", "table1", "save_table1", "plot_curves", "profile_config",
+           "profile_device", "vessels_setup", "plot_vessel_examples",
            "trained_target", "start_items", "manifold_radius", "trajectory_table", "plot_trajectory_map",
            "plot_snapshot_strips", "out_path"]
 
@@ -217,6 +218,130 @@ def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
                 a.set_title(f"{s}", fontsize=7)
         axes[j, 0].set_ylabel(f"#{j}" + (" off" if off[j] else ""), fontsize=8, color="red" if off[j] else "black")
     fig.suptitle("decoded G(p) per step (rows: trajectories)", fontsize=9)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
+# --------------------------------------------------------------------------- Table 1 CIFAR-10 row (issue 5 pieces)
+def _smoke_cifar(root=None):
+    """A CIFAR-10 stand-in for smoke runs: the embedded digits as 3 x 32 x 32 images (no files, seconds)."""
+    from .datasets import load_dataset
+
+    d = load_dataset("digits")
+    up = lambda x: np.repeat(np.repeat(np.repeat(x, 4, axis=2), 4, axis=3), 3, axis=1)  # noqa: E731
+    import dataclasses
+
+    return dataclasses.replace(d, name="cifar10-smoke", x_train=up(d.x_train), x_test=up(d.x_test))
+
+
+def _register_smoke_cifar():
+    from .datasets import DATASETS, register_dataset
+
+    if "cifar10-smoke" not in DATASETS:
+        register_dataset("cifar10-smoke")(_smoke_cifar)
+
+
+def profile_config(profile: str = "cpu", *, strategies=("random", "snn", "entropy"), seeds=(0,), alpha: float = 0.2,
+                   rounds: int = 0, smoke: bool = False):
+    """CIFAR-10 :class:`~latentlab.ExperimentConfig` of a profile (:mod:`latentlab.profiles`, ``cpu`` or ``paper``).
+
+    The profile sets everything but the strategies, seeds and alpha (and ``rounds`` when > 0), as
+    ``latentlab run --dataset cifar10 --profile P --strategy ... --seeds ... --alpha ...`` does.
+    ``smoke`` keeps the profile's models (alpha-GAN, VGG16-BN) at toy sizes on a 3 x 32 x 32
+    stand-in built from the embedded digits, so the notebook runs in seconds without CIFAR files.
+    """
+    import dataclasses
+
+    from .experiment import ExperimentConfig
+    from .loop import LoopConfig
+    from .profiles import apply_profile
+
+    cfg = ExperimentConfig(dataset="cifar10", strategies=as_tuple(strategies), seeds=as_tuple(seeds, int),
+                           loop=LoopConfig(alpha=float(alpha)))
+    cfg = apply_profile(cfg, profile, keep={"strategies", "seeds", "loop.alpha"})
+    if rounds:
+        cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, rounds=int(rounds)))
+    if smoke:
+        _register_smoke_cifar()
+        cfg = dataclasses.replace(
+            cfg, dataset="cifar10-smoke", n_pool=SMOKE["n_pool"], n_test=SMOKE["n_test"],
+            seeds=cfg.seeds[: SMOKE["max_seeds"]],
+            generator=dataclasses.replace(cfg.generator, hidden=8, epochs=1.0, min_steps=5),
+            loop=dataclasses.replace(cfg.loop, rounds=SMOKE["rounds"], initial=SMOKE["initial"],
+                                     per_round=SMOKE["per_round"], candidates=None,
+                                     train=dataclasses.replace(cfg.loop.train, epochs=1.0, min_steps=5)))
+    return cfg.validate()
+
+
+def profile_device(profile: str = "cpu"):
+    """The torch device a profile runs on (``paper``: cuda when available)."""
+    from .profiles import get_profile, resolve_device
+
+    return resolve_device(get_profile(profile).device)
+
+
+# --------------------------------------------------------------------------- Table 1 IVUS row (issue 3 pieces)
+VESSEL_SMOKE = dict(n=40, n_test=4, rounds=2, initial=6, per_round=3, epochs=1.0, min_steps=5, gen_epochs=1.0,
+                    gen_min_steps=200, max_seeds=1)
+
+
+def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, initial: int = 100,
+                  per_round: int = 100, alpha: float = 0.2, epochs: float = 10.0, min_steps: int = 300,
+                  gen_epochs: float = 30.0, gen_min_steps: int = 3000, n_slices: int = 1200, n_test: int = 210,
+                  data_seed: int = 0, smoke: bool = False, progress: bool = False):
+    """Config and prepared ``(dataset, generator, embeddings, index)`` for the vessel (IVUS stand-in) experiment.
+
+    The vessel data set is generated (``n_slices`` masks, the last ``n_test`` held out, FEM labels
+    of the test set solved once and cached); the target is the Table S6 encoder-decoder (``s6``).
+    ``smoke`` shrinks it to a few masks and steps.
+    """
+    from .datasets import load_dataset
+    from .experiment import ExperimentConfig
+    from .generative import GeneratorConfig, encode, get_generator
+    from .loop import LoopConfig
+    from .neighbours import LatentIndex
+    from .strategies import get_strategy
+    from .training import TrainConfig
+
+    seeds = as_tuple(seeds, int)
+    if smoke:
+        s = VESSEL_SMOKE
+        n_slices, n_test, rounds, initial, per_round = s["n"], s["n_test"], s["rounds"], s["initial"], s["per_round"]
+        epochs, min_steps, gen_epochs, gen_min_steps = s["epochs"], s["min_steps"], s["gen_epochs"], s["gen_min_steps"]
+        seeds = seeds[: s["max_seeds"]]
+    loop = LoopConfig(rounds=int(rounds), initial=int(initial), per_round=int(per_round), alpha=float(alpha),
+                      target="s6", train=TrainConfig(epochs=float(epochs), min_steps=int(min_steps)))
+    cfg = ExperimentConfig(dataset="vessels", strategies=as_tuple(strategies), seeds=seeds, loop=loop,
+                           generator=GeneratorConfig(epochs=float(gen_epochs), min_steps=int(gen_min_steps))).validate()
+    ds = load_dataset("vessels", n=int(n_slices), n_test=int(n_test), seed=int(data_seed), progress=progress)
+    if not any(get_strategy(s).needs_generator for s in cfg.strategies):
+        return cfg, (ds, None, None, None)
+    gen = get_generator(ds, cfg.generator, seed=cfg.gen_seed, progress=progress)
+    emb = encode(gen, ds.x_train)
+    return cfg, (ds, gen, emb, LatentIndex(emb))
+
+
+def plot_vessel_examples(ds, n: int = 4, path=None):
+    """Example test masks and their FEM stress maps (kPa, maximum principal Cauchy stress)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False) if path else None
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(ds.x_test))
+    scale = float(ds.meta.get("stress_scale_kpa", 1.0))
+    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.4), dpi=110, squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(ds.x_test[i, 0], cmap="gray")
+        axes[0, i].set_title(f"mask {i}", fontsize=8)
+        im = axes[1, i].imshow(ds.y_test[i, 0] * scale, cmap="inferno")
+        fig.colorbar(im, ax=axes[1, i], fraction=0.046, label="kPa" if i == n - 1 else None)
+        for a in axes[:, i]:
+            a.set_xticks([])
+            a.set_yticks([])
+    axes[1, 0].set_ylabel("max principal stress")
     fig.tight_layout()
     if path:
         fig.savefig(path)

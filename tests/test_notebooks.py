@@ -75,10 +75,11 @@ def test_committed_without_outputs_and_thin(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_smoke_run_under_papermill(name, tmp_path):
+def test_smoke_run_under_papermill(name, tmp_path, monkeypatch):
     why = missing_piece(name)
     if why:
         pytest.skip(why)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it; 2 spinning threads crawl on a loaded box
     out = tmp_path / "out"
     pm.execute_notebook(str(NB_DIR / f"{name}.ipynb"), str(tmp_path / "executed.ipynb"),
                         parameters={"smoke": True, "out_dir": str(out)}, progress_bar=False)
@@ -89,6 +90,11 @@ def test_smoke_run_under_papermill(name, tmp_path):
 
         rows = list(csv.DictReader(open(out / "results.csv")))
         assert {r["strategy"] for r in rows} == {"random", "snn", "entropy"} and {r["seed"] for r in rows} == {"0", "1"}
+    if name == "02_cifar10":
+        import csv
+
+        rows = list(csv.DictReader(open(out / "results.csv")))
+        assert {r["dataset"] for r in rows} == {"cifar10-smoke"} and {r["metric"] for r in rows} == {"accuracy"}
     if name == "04_trajectories":
         import pandas as pd
 
@@ -96,7 +102,7 @@ def test_smoke_run_under_papermill(name, tmp_path):
         assert t["trajectory"].nunique() == 8 and t["step"].max() == 2
 
 
-def test_fast_notebooks_pass_nbval_lax(tmp_path):
+def test_fast_notebooks_pass_nbval_lax(tmp_path, monkeypatch):
     """`pytest --nbval-lax` on copies whose parameters cell defaults to smoke=True (as they are, otherwise)."""
     pytest.importorskip("nbval")
     copies = []
@@ -110,6 +116,7 @@ def test_fast_notebooks_pass_nbval_lax(tmp_path):
         p = tmp_path / f"{name}.ipynb"
         nbformat.write(nb, p)
         copies.append(str(p))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
                         "--rootdir", str(tmp_path), *copies], cwd=tmp_path, capture_output=True, text=True,
                        timeout=600)
