@@ -253,9 +253,9 @@ class ExplorerState(param.Parameterized):
             self.param.update(**settings)
         except (LatentLabError, ValueError, TypeError) as e:
             return self._fail(e)
-        if not self.error:
+        if self.loaded and not (set(settings) & {"dataset", "data_root", "n_pool", "n_test"} and self.error):
             return self._ok(f"settings: alpha={self.alpha:g}, J={self.J}, strategy={self.strategy}")
-        return True
+        return not self.error
 
     @param.depends("alpha", "J", watch=True)
     def _apply_step_settings(self):

@@ -56,3 +56,27 @@ def shared_data():
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip(f"real data sets not found at {SHARED_DATA} (they ship beside the repo as ../shared/data)")
     return SHARED_DATA
+
+
+# --------------------------------------------------------------------------- widgets (issue 4)
+@pytest.fixture(scope="session")
+def explorer_settings(vae, quick_gen_config):
+    """ExplorerState settings on the small digits problem (reuses the session's quick VAE)."""
+    from latentlab import TrainConfig
+
+    return dict(dataset="digits", n_pool=400, n_test=200, generator_config=quick_gen_config, initial=30, J=5,
+                compare=False, grid_size=12, train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=40))
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread_for_widgets(request):
+    """Widget tests run torch on one thread: on a shared 2-core machine two threads mostly wait."""
+    if not request.node.path.name.startswith(("test_explorer", "test_widgets", "test_browser")):
+        yield
+        return
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -1,0 +1,77 @@
+"""Annotation widget: a person labels synthesized images G(z') (class buttons, or accept/reject for masks).
+
+Answers go through :meth:`latentlab.explorer.ExplorerState.annotate`, which stores them in the
+person's :class:`~latentlab.labeling.LabelCache` and appends the labelled image to the train set.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource
+from bokeh.plotting import figure
+
+from latentlab.explorer import ExplorerState
+
+from .explorer import to_rgba
+
+__all__ = ["AnnotationPanel"]
+
+
+class AnnotationPanel(pn.viewable.Viewer):
+    """Shows the first image waiting for a label and one button per answer."""
+
+    state = param.ClassSelector(class_=ExplorerState)
+
+    def __init__(self, state: ExplorerState, **params):
+        super().__init__(state=state, **params)
+        self.src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []})
+        f = figure(height=170, width=170, toolbar_location=None, x_range=(0, 1), y_range=(0, 1),
+                   title="label this G(p')")
+        f.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src, name="annotate_image")
+        f.axis.visible = f.grid.visible = False
+        self.fig = f
+        self.b_queue = pn.widgets.Button(label="Annotate G(p')", color="primary", width=140)
+        self.b_queue.on_click(lambda e: state.queue_synthetic())
+        self.b_skip = pn.widgets.Button(label="Skip", width=70)
+        self.b_skip.on_click(lambda e: state.skip())
+        self.answers = pn.Row()
+        self.info = pn.pane.Markdown("", width=340)
+        self._mode = None
+        state.param.watch(lambda e: self._redraw(), ["version", "data_version"])
+        self._redraw()
+
+    def _buttons(self):
+        s = self.state
+        mode = s.annotator.mode if s.annotator else None
+        if mode == self._mode:
+            return
+        self._mode = mode
+        if mode == "class":
+            bs = []
+            for i, c in enumerate(s.data.classes):
+                b = pn.widgets.Button(label=str(c), width=40)
+                b.on_click(lambda e, i=i: s.annotate(i))
+                bs.append(b)
+        elif mode == "accept":
+            acc = pn.widgets.Button(label="Accept", color="success", width=80)
+            acc.on_click(lambda e: s.annotate(True))
+            rej = pn.widgets.Button(label="Reject", color="danger", width=80)
+            rej.on_click(lambda e: s.annotate(False))
+            bs = [acc, rej]
+        else:
+            bs = []
+        self.answers.objects = [pn.FlexBox(*bs, width=340)]
+
+    def _redraw(self):
+        s = self.state
+        self._buttons()
+        if s.pending:
+            self.src.data = {"image": [to_rgba(s.pending[0]["x"])], "x": [0], "y": [0], "dw": [1], "dh": [1]}
+            self.info.object = f"{len(s.pending)} waiting; labels are kept in `{s.annotator.cache.folder}`"
+        else:
+            self.src.data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+            self.info.object = "Nothing waits for a label. Step, then *Annotate G(p')*."
+
+    def __panel__(self):
+        return pn.Column("### Annotate", pn.Row(self.b_queue, self.b_skip), self.fig, self.answers, self.info)

@@ -1,0 +1,322 @@
+"""The live latent explorer: a thin Panel/Bokeh layer over :class:`latentlab.explorer.ExplorerState`.
+
+Figures are built once; every state change only assigns ``ColumnDataSource.data`` (never a new
+figure), so a Step redraws in a few milliseconds even over MNIST's 60k-point pool (WebGL).
+Glyph renderers carry ``name=`` (``pool``, ``labelled``, ``heatmap``, ``trajectories``, ``points``,
+``gradients``, ``p_prime``, ``jumps``, ``neighbours``, ``selected``, ``strip``,
+``curve_<strategy>``) so tests find them.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.events import Tap
+from bokeh.models import Arrow, ColumnDataSource, LabelSet, LinearColorMapper, VeeHead
+from bokeh.palettes import Category10_10, Greys256, Viridis256
+from bokeh.plotting import figure
+
+from latentlab.datasets import DATASETS
+from latentlab.explorer import ExplorerState, _strategy_names
+
+__all__ = ["LatentExplorer", "to_rgba"]
+
+log = logging.getLogger(__name__)
+_HEAT = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
+
+
+def to_rgba(img: np.ndarray, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
+    """An image (C, H, W) or (H, W) as a Bokeh RGBA ``uint32`` array (H, W), flipped for y-up axes."""
+    a = np.asarray(img, np.float64)
+    if a.ndim == 3 and a.shape[0] in (1, 3):
+        a = a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
+    a = np.clip((a - vmin) / max(vmax - vmin, 1e-12), 0, 1)
+    rgb = np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a
+    u8 = (rgb * 255).astype(np.uint8)
+    out = np.empty(u8.shape[:2], np.uint32)
+    v = out.view(np.uint8).reshape(*u8.shape[:2], 4)
+    v[..., :3], v[..., 3] = u8, 255
+    return out[::-1]
+
+
+def _pool_colours(state: ExplorerState) -> tuple[list, list]:
+    """Colour and legend text per pool item: by class, or by stress level for regression data sets."""
+    ds = state.data
+    y = ds.y_train
+    if ds.task == "classification" and y is not None:
+        pal = Category10_10
+        return [pal[int(c) % 10] for c in y], [ds.classes[int(c)] for c in y]
+    if y is not None:  # regression: colour by the peak of the label (e.g. the max wall stress, kPa)
+        level = np.asarray(y).reshape(len(y), -1).max(1)
+        lo, hi = np.percentile(level, [2, 98])
+        idx = np.clip(((level - lo) / max(hi - lo, 1e-12) * 255).astype(int), 0, 255)
+        return [Viridis256[i] for i in idx], [f"{v:.3g}" for v in level]
+    return ["#888888"] * len(ds.x_train), [""] * len(ds.x_train)
+
+
+class LatentExplorer(pn.viewable.Viewer):
+    """Latent map, decoded-sample strip, learning curve, controls and readout for one state.
+
+    Parameters
+    ----------
+    state : ExplorerState
+        The (loaded) state this view draws; one per browser session.
+    """
+
+    state = param.ClassSelector(class_=ExplorerState)
+    replay = param.Integer(default=0, doc="round shown by the replay slider (0 = live)")
+
+    def __init__(self, state: ExplorerState | None = None, **params):
+        state = state or ExplorerState().load()
+        super().__init__(state=state, **params)
+        self._drawn = {"data": -1, "grid": -1}
+        self._play_cb = None
+        self._build()
+        self._redraw()
+        state.param.watch(lambda e: self._redraw(), ["version", "grid_version", "data_version"])
+
+    # ------------------------------------------------------------------ build once
+    def _build(self):
+        s = self.state
+        self.src = {k: ColumnDataSource(data=d) for k, d in {
+            "pool": {"x": [], "y": [], "color": [], "label": []},
+            "labelled": {"x": [], "y": [], "round": []},
+            "heat": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
+            "paths": {"xs": [], "ys": []},
+            "points": {"x": [], "y": [], "grad_norm": [], "loss": []},
+            "grad": {"x0": [], "y0": [], "x1": [], "y1": []},
+            "pp": {"x": [], "y": []},
+            "jumps": {"x0": [], "y0": [], "x1": [], "y1": []},
+            "nb": {"x": [], "y": [], "loss_after": []},
+            "sel": {"x": [], "y": []},
+            "strip": {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []},
+        }.items()}
+        f = figure(title="latent space", output_backend="webgl", match_aspect=True, height=560, width=620,
+                   tools="pan,wheel_zoom,box_zoom,reset,tap,hover", active_scroll="wheel_zoom",
+                   tooltips=[("class", "@label")])
+        self.heat_mapper = LinearColorMapper(palette=_HEAT, low=0, high=1)
+        f.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["heat"],
+                color_mapper=self.heat_mapper, name="heatmap", alpha=0.9)
+        f.scatter("x", "y", source=self.src["pool"], color="color", size=3, alpha=0.45, name="pool")
+        self.round_mapper = LinearColorMapper(palette=Viridis256, low=1, high=2)
+        f.scatter("x", "y", source=self.src["labelled"], size=7, fill_color=None, line_width=1.5,
+                  line_color={"field": "round", "transform": self.round_mapper}, name="labelled")
+        f.multi_line("xs", "ys", source=self.src["paths"], line_color="black", line_width=1.5, alpha=0.8,
+                     name="trajectories")
+        f.segment("x0", "y0", "x1", "y1", source=self.src["jumps"], line_dash="dotted", line_color="#555555",
+                  name="jumps")
+        f.segment("x0", "y0", "x1", "y1", source=self.src["grad"], line_color="crimson", line_width=2,
+                  name="gradients")
+        f.add_layout(Arrow(end=VeeHead(size=7, fill_color="crimson", line_color="crimson"), line_alpha=0,
+                           source=self.src["grad"], x_start="x0", y_start="y0", x_end="x1", y_end="y1"))
+        f.scatter("x", "y", source=self.src["points"], size=9, color="black", name="points")
+        f.scatter("x", "y", source=self.src["pp"], size=9, marker="x", line_color="crimson", line_width=2,
+                  name="p_prime")
+        f.scatter("x", "y", source=self.src["nb"], size=9, marker="diamond", fill_color="gold",
+                  line_color="black", name="neighbours")
+        f.scatter("x", "y", source=self.src["sel"], size=16, marker="circle_cross", fill_color=None,
+                  line_color="magenta", line_width=2, name="selected")
+        f.on_event(Tap, self._on_tap)
+        self.map = f
+
+        g = figure(height=150, width=360, toolbar_location=None, title="selected: click the map",
+                   x_range=(-0.05, 3.35), y_range=(-0.3, 1.05), match_aspect=True)
+        g.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["strip"], name="strip")
+        g.add_layout(LabelSet(x="x", y="y", text="title", source=self.src["strip"], y_offset=-16,
+                              text_font_size="9pt"))
+        g.axis.visible = g.grid.visible = False
+        self.strip = g
+
+        c = figure(height=200, width=360, title="learning curve", x_axis_label="labelled",
+                   y_axis_label="test metric", toolbar_location=None)
+        self.curve_src = {}
+        for name, colour in (("strategy", "crimson"), ("random", "#1f77b4")):
+            src = ColumnDataSource(data={"x": [], "y": []})
+            c.line("x", "y", source=src, color=colour, line_width=2, legend_label=name, name=f"curve_{name}")
+            c.scatter("x", "y", source=src, color=colour, size=5)
+            self.curve_src[name] = src
+        c.legend.location = "bottom_right"
+        self.curve = c
+
+        # controls (plain widgets; values go through state.configure so bad input becomes a message)
+        w = pn.widgets
+        self.w_dataset = w.Select(label="data set", options=sorted(DATASETS), value=s.dataset, width=140)
+        self.w_strategy = w.Select(label="strategy", options=_strategy_names(), value=s.strategy, width=140)
+        self.w_alpha = w.FloatInput(label="alpha", value=s.alpha, step=0.05, width=90)
+        self.w_J = w.IntInput(label="J", value=s.J, step=1, width=80)
+        self.b_step = w.Button(label="Step", color="primary", width=80)
+        self.b_round = w.Button(label="Run round", color="success", width=100)
+        self.b_reset = w.Button(label="Reset", color="warning", width=80)
+        self.b_play = w.Toggle(label="Play", color="default", width=80)
+        self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300,
+                                    disabled=True)
+        self.readout = pn.pane.Markdown("", width=360, styles={"font-size": "13px"})
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, width=620)
+        self.selected_text = pn.pane.Markdown("", width=360)
+        self.w_dataset.param.watch(lambda e: self._act(lambda: s.configure(dataset=e.new)), "value")
+        self.w_strategy.param.watch(lambda e: self._act(lambda: s.configure(strategy=e.new)), "value")
+        self.w_alpha.param.watch(lambda e: self._act(lambda: s.configure(alpha=e.new)), "value")
+        self.w_J.param.watch(lambda e: self._act(lambda: s.configure(J=e.new)), "value")
+        self.b_step.on_click(lambda e: self._act(s.step))
+        self.b_round.on_click(lambda e: self._act(s.run_round))
+        self.b_reset.on_click(lambda e: self._act(s.reset))
+        self.b_play.param.watch(self._on_play, "value")
+        self.w_replay.param.watch(lambda e: self._act(self._redraw), "value")
+
+    # ------------------------------------------------------------------ events
+    def _act(self, fn):
+        """Run an action; anything unexpected becomes a message in the page, never a dead page."""
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - the UI boundary: report, log, keep the page alive
+            log.error("explorer action failed:\n%s", traceback.format_exc())
+            self.state.error = f"internal error ({type(e).__name__}: {e}); see the server log"
+            self._redraw()
+
+    def _on_tap(self, event):
+        self._act(lambda: self.state.select(event.x, event.y))
+
+    def _on_play(self, event):
+        if event.new:
+            self.b_play.label = "Pause"
+            self._play_cb = pn.state.add_periodic_callback(self._tick, period=700)
+        else:
+            self.b_play.label = "Play"
+            if self._play_cb is not None:
+                self._play_cb.stop()
+                self._play_cb = None
+
+    def _tick(self):
+        self._act(self.state.step)
+        if self.state.error:
+            self.b_play.value = False
+
+    # ------------------------------------------------------------------ draw (data only)
+    def _redraw(self):
+        s = self.state
+        if s.data is None:
+            self._draw_readout()
+            return
+        if self._drawn["data"] != s.data_version:
+            e = s.embeddings
+            colour, label = _pool_colours(s)
+            self.src["pool"].data = {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label}
+            self._drawn["data"] = s.data_version
+        if self._drawn["grid"] != s.grid_version:
+            g = s.grid
+            if g is None:
+                self.src["heat"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+            else:
+                v = g["values"]
+                self.heat_mapper.update(low=float(v.min()), high=float(max(v.max(), v.min() + 1e-9)))
+                self.src["heat"].data = {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]],
+                                         "dh": [g["dh"]]}
+            self._drawn["grid"] = s.grid_version
+        n_rounds = s.loop.round if s.loop is not None else 0
+        self.w_replay.disabled = n_rounds < 1
+        self.w_replay.end = max(n_rounds, 1)
+        if self.w_replay.value > n_rounds:
+            self.w_replay.value = 0
+        if self.w_replay.value:
+            self._draw_history(self.w_replay.value)
+        else:
+            self._draw_live()
+        self._draw_selection()
+        self._draw_curves()
+        self._draw_readout()
+
+    def _draw_labelled(self, idx, rounds):
+        e = self.state.embeddings
+        self.src["labelled"].data = {"x": e[idx, 0], "y": e[idx, 1], "round": rounds}
+        self.round_mapper.update(low=1, high=max(2, int(rounds.max()) if len(rounds) else 2))
+
+    def _draw_step(self, p, pp, d, gnorm, loss, nb_xy, loss_after, paths):
+        s = self.state
+        if len(p) and len(gnorm) == len(p) and len(d):
+            scale = 1.5 * s.alpha / max(float(np.max(gnorm)), 1e-12)  # arrow length ∝ |grad|, longest 1.5 alpha
+            tip = p + d * (gnorm * scale)[:, None]
+            self.src["grad"].data = {"x0": p[:, 0], "y0": p[:, 1], "x1": tip[:, 0], "y1": tip[:, 1]}
+        else:
+            self.src["grad"].data = {"x0": [], "y0": [], "x1": [], "y1": []}
+        self.src["points"].data = {"x": p[:, 0] if len(p) else [], "y": p[:, 1] if len(p) else [],
+                                   "grad_norm": gnorm if len(gnorm) == len(p) else np.zeros(len(p)),
+                                   "loss": loss if len(loss) == len(p) else np.zeros(len(p))}
+        self.src["pp"].data = {"x": pp[:, 0], "y": pp[:, 1]}
+        self.src["nb"].data = {"x": nb_xy[:, 0], "y": nb_xy[:, 1],
+                               "loss_after": loss_after if len(loss_after) == len(nb_xy) else np.zeros(len(nb_xy))}
+        n = min(len(pp), len(nb_xy))
+        self.src["jumps"].data = {"x0": pp[:n, 0], "y0": pp[:n, 1], "x1": nb_xy[:n, 0], "y1": nb_xy[:n, 1]}
+        if paths.size and paths.shape[0] > 1:
+            self.src["paths"].data = {"xs": [paths[:, j, 0] for j in range(paths.shape[1])],
+                                      "ys": [paths[:, j, 1] for j in range(paths.shape[1])]}
+        else:
+            self.src["paths"].data = {"xs": [], "ys": []}
+
+    def _draw_live(self):
+        s = self.state
+        pool = s.loop.pool
+        idx = pool.labelled_indices()
+        self._draw_labelled(idx, pool.labelled_round[idx])
+        t = s.trajectories()
+        self._draw_step(t["p"], t["p_prime"], t["d"], t["grad_norm"], t["loss"], t["neighbour_xy"],
+                        t["loss_after"], t["paths"])
+
+    def _draw_history(self, r):
+        s = self.state
+        h = s.history(r)
+        self._draw_labelled(h["labelled"], h["labelled_round"])
+        pr = h["proposal"]
+        e2 = np.zeros((0, 2))
+        if "p" in pr:
+            nb_xy = s.embeddings[np.asarray(pr["indices"])]
+            paths = np.stack([np.asarray(pr["p"]), nb_xy])
+            self._draw_step(np.asarray(pr["p"]), np.asarray(pr["p_prime"]), np.asarray(pr["d"]),
+                            np.asarray(pr["grad_norm"]), np.asarray(pr["loss"]), nb_xy, np.zeros(0), paths)
+        else:
+            self._draw_step(e2, e2, e2, np.zeros(0), np.zeros(0), e2, np.zeros(0), np.zeros((0, 0, 2)))
+
+    def _draw_selection(self):
+        sel = self.state.selection
+        if not sel:
+            self.src["sel"].data = {"x": [], "y": []}
+            self.src["strip"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []}
+            self.selected_text.object = ""
+            return
+        self.src["sel"].data = {"x": [sel["z"][0]], "y": [sel["z"][1]]}
+        imgs = sel["images"]
+        self.src["strip"].data = {"image": [to_rgba(a) for _, a in imgs], "x": [1.1 * i for i in range(len(imgs))],
+                                  "y": [0.0] * len(imgs), "dw": [1.0] * len(imgs), "dh": [1.0] * len(imgs),
+                                  "title": [t for t, _ in imgs]}
+        self.selected_text.object = sel["text"]
+
+    def _draw_curves(self):
+        c = self.state.curves()
+        main = self.state.loop.strategy.name if self.state.loop is not None else ""
+        mx, my = c.get(main, ([], []))
+        self.curve_src["strategy"].data = {"x": mx, "y": my}
+        bx, by = c.get("random", ([], [])) if main != "random" else ([], [])
+        self.curve_src["random"].data = {"x": bx, "y": by}
+
+    def _draw_readout(self):
+        s = self.state
+        r = s.readout()
+        metric = "–" if r["metric"] is None else f"{r['metric']:.1f}"
+        self.readout.object = (
+            f"**round** {r['round']} · **labelled** {r['n_labelled']} · "
+            f"**test {r['metric_name'] or 'metric'}** {metric}  \n"
+            f"**steps** {r['steps']} · **points** {len(self.src['points'].data['x'])} · "
+            f"**path vertices** {sum(len(x) for x in self.src['paths'].data['xs'])}  \n"
+            f"{s.status if not s.error else ''}")
+        self.alert.object = s.error
+        self.alert.visible = bool(s.error)
+
+    # ------------------------------------------------------------------ layout
+    def __panel__(self):
+        controls = pn.Row(self.w_dataset, self.w_strategy, self.w_alpha, self.w_J)
+        buttons = pn.Row(self.b_step, self.b_round, self.b_reset, self.b_play)
+        side = pn.Column(controls, buttons, self.w_replay, self.readout, self.strip, self.selected_text, self.curve)
+        return pn.Column(self.alert, pn.Row(pn.Column(pn.pane.Bokeh(self.map)), side))
