@@ -1,0 +1,139 @@
+"""Explorer timings: server-side Step (gradient + neighbours + data-source update), click-to-redraw
+in headless Chromium, first paint. Run with ``nice -n 10 .venv/bin/python benchmarks/bench_widgets.py``.
+
+Prints a markdown table (for BENCHMARKS.md) and writes ``--out`` JSON. Uses the cached default
+generators (digits; MNIST from ``--data-root``, skipped when its files are absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+COUNT_JS = """(name) => { for (const doc of (window.Bokeh && Bokeh.documents) || []) {
+  const r = doc.get_model_by_name(name); if (r) { const d = r.data_source.data;
+  const x = d instanceof Map ? d.get(d.keys().next().value) : d[Object.keys(d)[0]]; return x ? x.length : 0; } }
+  return -1; }"""
+VERTS_JS = """() => { const r = Bokeh.documents[0].get_model_by_name('trajectories'); const d = r.data_source.data;
+  const xs = d instanceof Map ? d.get('xs') : d.xs; return xs.reduce((a, b) => a + b.length, 0); }"""
+
+
+def server_step(settings: dict, n: int) -> dict:
+    """Median/p90 ms of one Step click on a document-attached view (gradient + NN + source update)."""
+    import panel as pn
+
+    from latentlab.explorer import ExplorerState
+    from widgets import LatentExplorer
+
+    t0 = time.perf_counter()
+    state = ExplorerState(**settings).load()
+    load_s = time.perf_counter() - t0
+    view = LatentExplorer(state)
+    pn.panel(view).get_root()  # attach to a Bokeh document: updates produce real change events
+    t0 = time.perf_counter()
+    view.b_round.clicks += 1
+    round_s = time.perf_counter() - t0
+    if state.error:
+        raise RuntimeError(state.error)
+    ts, core = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        view.b_step.clicks += 1
+        ts.append(1e3 * (time.perf_counter() - t0))
+        core.append(1e3 * state.timings["step"])
+        if state.error:
+            raise RuntimeError(state.error)
+    return {"pool": len(state.data.x_train), "J": state.J, "load_s": load_s, "round_s": round_s,
+            "step_ms_median": statistics.median(ts), "step_ms_p90": float(np.percentile(ts, 90)),
+            "state_step_ms_median": statistics.median(core)}
+
+
+def browser(settings: dict, n: int) -> dict:
+    import panel as pn
+    from playwright.sync_api import sync_playwright
+
+    from widgets.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    create_app(**settings)  # warm the shared data/generator cache: first paint measures the page, not training
+    server = pn.serve(lambda: create_app(**settings), port=port, address="127.0.0.1", threaded=True, show=False)
+    time.sleep(1.0)
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = b.new_context(viewport={"width": 1500, "height": 900}).new_page()
+            t0 = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function(f"() => ({COUNT_JS})('pool') > 0", timeout=120_000)
+            page.wait_for_timeout(0)
+            first_paint = time.perf_counter() - t0
+            page.get_by_role("button", name="Run round").click()
+            page.wait_for_function(f"() => ({COUNT_JS})('points') > 0", timeout=120_000)
+            ts = []
+            for _ in range(n):
+                v = page.evaluate(VERTS_JS)
+                t0 = time.perf_counter()
+                page.get_by_role("button", name="Step", exact=True).click()
+                page.wait_for_function(f"() => ({VERTS_JS})() > {v}", polling="raf", timeout=30_000)
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")  # one frame painted
+                ts.append(1e3 * (time.perf_counter() - t0))
+            page.screenshot(path="/tmp/bench_widgets.png")
+            b.close()
+    finally:
+        server.stop()
+        pn.state.kill_all_servers()
+    return {"first_paint_s": first_paint, "click_to_redraw_ms_median": statistics.median(ts),
+            "click_to_redraw_ms_p90": float(np.percentile(ts, 90))}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", default="/work/shared/data")
+    ap.add_argument("--n", type=int, default=15, help="Steps timed per case")
+    ap.add_argument("--J", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: stable on a shared machine)")
+    ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/bench_widgets.json")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    res = {"load_before": os.getloadavg(), "torch_threads": a.threads}
+    base = {"J": a.J, "compare": False}
+    res["digits"] = server_step({"dataset": "digits", **base}, a.n)
+    if (Path(a.data_root) / "mnist").is_dir():
+        res["mnist"] = server_step({"dataset": "mnist", "data_root": a.data_root, **base}, a.n)
+    if not a.no_browser and Path(CHROMIUM).exists():
+        res["browser_digits"] = browser({"dataset": "digits", **base}, a.n)
+        if "mnist" in res:
+            res["browser_mnist"] = browser({"dataset": "mnist", "data_root": a.data_root, **base}, max(3, a.n // 3))
+    res["load_after"] = os.getloadavg()
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res, indent=1))
+    print(f"load average before {res['load_before'][0]:.1f}, after {res['load_after'][0]:.1f} (2 cores); "
+          f"torch threads {a.threads}")
+    print("| case | pool | J | Step, server (median / p90) | of which state.step | click-to-redraw (median / p90) | first paint |")
+    print("|---|---|---|---|---|---|---|")
+    for k in ("digits", "mnist"):
+        if k in res:
+            r, b = res[k], res.get(f"browser_{k}", {})
+            br = (f"{b['click_to_redraw_ms_median']:.0f} / {b['click_to_redraw_ms_p90']:.0f} ms" if b else "–")
+            fp = f"{b['first_paint_s']:.1f} s" if b else "–"
+            print(f"| {k} | {r['pool']} | {r['J']} | {r['step_ms_median']:.1f} / {r['step_ms_p90']:.1f} ms | "
+                  f"{r['state_step_ms_median']:.1f} ms | {br} | {fp} |")
+    return res
+
+
+if __name__ == "__main__":
+    main()
