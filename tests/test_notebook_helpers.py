@@ -1,0 +1,52 @@
+"""latentlab.notebook_helpers: the library side of the thin paper notebooks (no kernels here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentlab import ConfigError
+from latentlab.cli import _config_from_args, build_parser
+from latentlab import notebook_helpers as nh
+
+
+@pytest.mark.parametrize("v, kind, out", [([0, 1], int, (0, 1)), ("0, 1", int, (0, 1)), (3, int, (3,)),
+                                          ("snn", str, ("snn",)), (("random", "snn"), str, ("random", "snn"))])
+def test_as_tuple_accepts_what_papermill_injects(v, kind, out):
+    assert nh.as_tuple(v, kind) == out
+
+
+def test_as_tuple_names_the_bad_value():
+    with pytest.raises(ConfigError, match="list of int"):
+        nh.as_tuple(["a"], int)
+
+
+def test_experiment_config_is_what_latentlab_run_builds():
+    """Same settings, same config: the basis of 'a sweep gives the numbers of latentlab run'."""
+    a = build_parser().parse_args(["run", "--dataset", "mnist", "--strategy", "random,snn", "--seeds", "0,1",
+                                   "--rounds", "10", "--initial", "300", "--per-round", "300", "--n-test", "2000"])
+    cli = _config_from_args(a)
+    nb = nh.experiment_config(dataset="mnist", strategies=["random", "snn"], seeds=[0, 1], rounds=10, initial=300,
+                              per_round=300, n_test=2000)
+    assert nb.to_dict() == cli.to_dict()
+
+
+def test_smoke_keeps_strategies_and_alpha_and_shrinks_the_rest():
+    c = nh.experiment_config(strategies=["snn", "entropy"], seeds=[0, 1, 2], alpha=0.5, smoke=True)
+    assert c.dataset == "digits" and c.strategies == ("snn", "entropy") and c.seeds == (0, 1)
+    assert c.loop.alpha == 0.5 and c.loop.rounds == 2 and c.n_pool == 300
+
+
+def test_table1_mean_and_sample_std_over_seeds():
+    rows = [{"strategy": "snn", "seed": s, "round": 1, "n_labelled": 300, "value": v} for s, v in enumerate([90., 92.])]
+    pretty, num = nh.table1(rows)
+    assert num.loc[0, "mean"] == 91.0 and num.loc[0, "std"] == pytest.approx(np.sqrt(2.0))
+    assert pretty.loc["snn", "t=1"] == "91.00 ± 1.41"
+
+
+def test_start_items_are_seeded_distinct_and_avoid_the_labelled_set():
+    a = nh.start_items(100, 8, seed=3, exclude=np.arange(50))
+    assert len(set(a)) == 8 and a.min() >= 50
+    assert np.array_equal(a, nh.start_items(100, 8, seed=3, exclude=np.arange(50)))
+    with pytest.raises(ConfigError, match="lower n_trajectories"):
+        nh.start_items(10, 8, seed=0, exclude=np.arange(5))
