@@ -93,8 +93,7 @@ def browser(settings: dict, n: int) -> dict:
             page.screenshot(path="/tmp/bench_widgets.png")
             b.close()
     finally:
-        server.stop()
-        pn.state.kill_all_servers()
+        pn.state.kill_all_servers()  # stops `server` too (stopping it twice raises)
     return {"first_paint_s": first_paint, "click_to_redraw_ms_median": statistics.median(ts),
             "click_to_redraw_ms_p90": float(np.percentile(ts, 90))}
 

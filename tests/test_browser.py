@@ -50,7 +50,7 @@ def app_url(explorer_settings):
     from widgets.app import create_app
 
     port = free_port()
-    server = pn.serve(lambda: create_app(**explorer_settings), port=port, address="127.0.0.1", threaded=True,
+    pn.serve(lambda: create_app(**explorer_settings), port=port, address="127.0.0.1", threaded=True,
                       show=False)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -58,8 +58,7 @@ def app_url(explorer_settings):
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/"
-    server.stop()
+    yield f"http://127.0.0.1:{port}/"  # the autouse _kill_servers stops the server
 
 
 @pytest.fixture

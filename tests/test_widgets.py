@@ -101,3 +101,10 @@ def test_app_builds_and_cli_registers(explorer_settings):
     assert isinstance(app, pn.Column)
     a = build_parser().parse_args(["explore", "--port", "0"])
     assert a.address == "127.0.0.1" and a.dataset == "digits" and callable(a.func)
+
+
+def test_large_pool_is_one_raster_image(view):
+    big = LatentExplorer(view.state, max_points=100)
+    assert len(big.src["pool"].data["x"]) == 0
+    (img,) = big.src["raster"].data["image"]
+    assert img.dtype == np.uint32 and (img != 0).sum() > 50  # pixels where pool items fall

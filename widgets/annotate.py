@@ -61,7 +61,7 @@ class AnnotationPanel(pn.viewable.Viewer):
             bs = [acc, rej]
         else:
             bs = []
-        self.answers.objects = [pn.FlexBox(*bs, width=340)]
+        self.answers.objects = [pn.GridBox(*bs, ncols=5)]
 
     def _redraw(self):
         s = self.state

@@ -4,7 +4,7 @@ Figures are built once; every state change only assigns ``ColumnDataSource.data`
 figure), so a Step redraws in a few milliseconds even over MNIST's 60k-point pool (WebGL).
 Glyph renderers carry ``name=`` (``pool``, ``labelled``, ``heatmap``, ``trajectories``, ``points``,
 ``gradients``, ``p_prime``, ``jumps``, ``neighbours``, ``selected``, ``strip``,
-``curve_<strategy>``) so tests find them.
+``pool_raster``, ``curve_<strategy>``) so tests find them.
 """
 
 from __future__ import annotations
@@ -58,6 +58,28 @@ def _pool_colours(state: ExplorerState) -> tuple[list, list]:
     return ["#888888"] * len(ds.x_train), [""] * len(ds.x_train)
 
 
+def pool_raster(emb: np.ndarray, colours: list, extent, n: int = 320) -> np.ndarray:
+    """The pool as one RGBA image (n, n): mean colour of the items in each pixel, opacity by count.
+
+    Large pools (MNIST's 60k) are drawn this way: one image instead of 60k WebGL points keeps the
+    browser's redraw after a Step cheap (software GL in a headless or GPU-less browser).
+    """
+    x0, x1, y0, y1 = extent
+    ix = np.clip(((emb[:, 0] - x0) / (x1 - x0) * n).astype(int), 0, n - 1)
+    iy = np.clip(((emb[:, 1] - y0) / (y1 - y0) * n).astype(int), 0, n - 1)
+    uniq, inv = np.unique(np.asarray(colours), return_inverse=True)
+    pal = np.array([[int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)] for c in uniq], np.float64)
+    acc = np.zeros((n, n, 3))
+    cnt = np.zeros((n, n))
+    np.add.at(acc, (iy, ix), pal[inv])
+    np.add.at(cnt, (iy, ix), 1.0)
+    out = np.zeros((n, n), np.uint32)
+    v = out.view(np.uint8).reshape(n, n, 4)
+    v[..., :3] = (acc / np.maximum(cnt, 1)[..., None]).astype(np.uint8)
+    v[..., 3] = (220 * np.minimum(cnt / 3.0, 1.0)).astype(np.uint8)
+    return out  # row 0 = bottom (y0), as Bokeh draws images
+
+
 class LatentExplorer(pn.viewable.Viewer):
     """Latent map, decoded-sample strip, learning curve, controls and readout for one state.
 
@@ -68,7 +90,7 @@ class LatentExplorer(pn.viewable.Viewer):
     """
 
     state = param.ClassSelector(class_=ExplorerState)
-    replay = param.Integer(default=0, doc="round shown by the replay slider (0 = live)")
+    max_points = param.Integer(default=5000, doc="pools larger than this are drawn as one raster image")
 
     def __init__(self, state: ExplorerState | None = None, **params):
         state = state or ExplorerState().load()
@@ -84,6 +106,7 @@ class LatentExplorer(pn.viewable.Viewer):
         s = self.state
         self.src = {k: ColumnDataSource(data=d) for k, d in {
             "pool": {"x": [], "y": [], "color": [], "label": []},
+            "raster": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
             "labelled": {"x": [], "y": [], "round": []},
             "heat": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
             "paths": {"xs": [], "ys": []},
@@ -101,6 +124,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self.heat_mapper = LinearColorMapper(palette=_HEAT, low=0, high=1)
         f.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["heat"],
                 color_mapper=self.heat_mapper, name="heatmap", alpha=0.9)
+        f.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["raster"], name="pool_raster")
         f.scatter("x", "y", source=self.src["pool"], color="color", size=3, alpha=0.45, name="pool")
         self.round_mapper = LinearColorMapper(palette=Viridis256, low=1, high=2)
         f.scatter("x", "y", source=self.src["labelled"], size=7, fill_color=None, line_width=1.5,
@@ -139,7 +163,8 @@ class LatentExplorer(pn.viewable.Viewer):
             c.line("x", "y", source=src, color=colour, line_width=2, legend_label=name, name=f"curve_{name}")
             c.scatter("x", "y", source=src, color=colour, size=5)
             self.curve_src[name] = src
-        c.legend.location = "bottom_right"
+        c.legend.location = "top_left"
+        c.legend.label_text_font_size = "8pt"
         self.curve = c
 
         # controls (plain widgets; values go through state.configure so bad input becomes a message)
@@ -154,9 +179,9 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_play = w.Toggle(label="Play", color="default", width=80)
         self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300,
                                     disabled=True)
-        self.readout = pn.pane.Markdown("", width=360, styles={"font-size": "13px"})
+        self.readout = pn.pane.Markdown("", width=360, height=90, styles={"font-size": "13px"})
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False, width=620)
-        self.selected_text = pn.pane.Markdown("", width=360)
+        self.selected_text = pn.pane.Markdown("", width=360, height=40)
         self.w_dataset.param.watch(lambda e: self._act(lambda: s.configure(dataset=e.new)), "value")
         self.w_strategy.param.watch(lambda e: self._act(lambda: s.configure(strategy=e.new)), "value")
         self.w_alpha.param.watch(lambda e: self._act(lambda: s.configure(alpha=e.new)), "value")
@@ -204,7 +229,14 @@ class LatentExplorer(pn.viewable.Viewer):
         if self._drawn["data"] != s.data_version:
             e = s.embeddings
             colour, label = _pool_colours(s)
-            self.src["pool"].data = {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label}
+            if len(e) > self.max_points:
+                x0, x1, y0, y1 = s.extent
+                self.src["pool"].data = {"x": [], "y": [], "color": [], "label": []}
+                self.src["raster"].data = {"image": [pool_raster(e, colour, s.extent)], "x": [x0], "y": [y0],
+                                           "dw": [x1 - x0], "dh": [y1 - y0]}
+            else:
+                self.src["raster"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+                self.src["pool"].data = {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label}
             self._drawn["data"] = s.data_version
         if self._drawn["grid"] != s.grid_version:
             g = s.grid
