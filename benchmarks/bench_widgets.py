@@ -77,7 +77,9 @@ def browser(settings: dict, n: int) -> dict:
             page = b.new_context(viewport={"width": 1500, "height": 900}).new_page()
             t0 = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function(f"() => ({COUNT_JS})('pool') > 0", timeout=120_000)
+            # the pool is drawn as points (small pools) or as one raster image (large pools)
+            page.wait_for_function(f"() => ({COUNT_JS})('pool') > 0 || ({COUNT_JS})('pool_raster') > 0",
+                                   timeout=120_000)
             page.wait_for_timeout(0)
             first_paint = time.perf_counter() - t0
             page.get_by_role("button", name="Run round").click()

@@ -60,9 +60,22 @@ def shared_data():
 
 # --------------------------------------------------------------------------- widgets (issue 4)
 @pytest.fixture(scope="session")
-def explorer_settings(vae, quick_gen_config):
-    """ExplorerState settings on the small digits problem (reuses the session's quick VAE)."""
+def explorer_settings(request, quick_gen_config):
+    """ExplorerState settings on the small digits problem (reuses the session's quick VAE).
+
+    If the VAE is first needed here it trains on one torch thread: on the shared 2-core machine
+    two threads spin-wait and train several times slower.
+    """
+    import torch
+
     from latentlab import TrainConfig
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        request.getfixturevalue("vae")
+    finally:
+        torch.set_num_threads(n)
 
     return dict(dataset="digits", n_pool=400, n_test=200, generator_config=quick_gen_config, initial=30, J=5,
                 compare=False, grid_size=12, train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=40))

@@ -11,8 +11,8 @@ import panel as pn
 
 from latentlab.explorer import ExplorerState
 
-from .annotate import AnnotationPanel
-from .explorer import LatentExplorer
+from widgets.annotate import AnnotationPanel
+from widgets.explorer import LatentExplorer
 
 HELP = "serve the live 2-D latent explorer in a browser (Panel app)"
 
