@@ -3,6 +3,7 @@
 The core never imports Panel, Bokeh or ``widgets``: it runs headless in papermill, Dask and tests.
 """
 
+from . import alphagan, vgg  # noqa: F401  (fill GENERATORS['alphagan'], TARGETS['vgg16'])
 from .datasets import DATASETS, Dataset, load_dataset, register_dataset
 from .exceptions import (ConfigError, DatasetError, DatasetNotFoundError, LabelingError, LatentLabError,
                          ResumeError)

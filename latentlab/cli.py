@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--candidates", type=int, default=None, help="entropy: score this many random unlabelled items")
     r.add_argument("--n-pool", type=int, default=None, help="use a seeded random subset of the pool")
     r.add_argument("--n-test", type=int, default=None, help="use the first N test items")
+    r.add_argument("--gen-kind", default="vae", help="generator: vae (MNIST, digits) or alphagan (CIFAR-10)")
+    r.add_argument("--gen-hidden", type=int, default=None,
+                   help="generator width: VAE hidden units (default 400), alpha-GAN base channels (default 64)")
+    r.add_argument("--target-width", type=float, default=None, help="channel multiplier of the target model")
+    r.add_argument("--profile", default=None, choices=["cpu", "paper"],
+                   help="bundle of defaults for CIFAR-10 (alpha-GAN + VGG16); explicit flags override it")
+    r.add_argument("--device", default=None, help="cpu, cuda, or auto (default: the profile's, else cpu)")
     r.add_argument("--out", default="runs/latest", help="output folder")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out (same settings)")
@@ -92,7 +99,32 @@ def _missing(name, err):
     return f
 
 
-def _config_from_args(a):
+# ``latentlab run`` flag -> the ExperimentConfig field it sets (how --profile knows what the user chose)
+FLAG_PATHS = {
+    "dataset": "dataset", "strategy": "strategies", "seeds": "seeds", "rounds": "loop.rounds",
+    "initial": "loop.initial", "per_round": "loop.per_round", "alpha": "loop.alpha", "epochs": "loop.train.epochs",
+    "min_steps": "loop.train.min_steps", "batch_size": "loop.train.batch_size", "lr": "loop.train.lr",
+    "cold_start": "loop.warm_start", "loss_on": "loop.loss_on", "target": "loop.target",
+    "target_width": "loop.target_kwargs", "gen_epochs": "generator.epochs", "gen_min_steps": "generator.min_steps",
+    "latent_dim": "generator.latent_dim", "gen_kind": "generator.kind", "gen_hidden": "generator.hidden",
+    "gen_seed": "gen_seed", "budget": "loop.budget", "target_metric": "loop.target_metric",
+    "candidates": "loop.candidates", "n_pool": "n_pool", "n_test": "n_test",
+}
+
+
+def explicit_flags(argv) -> set:
+    """Destinations of the ``run`` flags present on the command line ``argv`` (not defaulted)."""
+    p = build_parser()
+    run = p._subparsers._group_actions[0].choices["run"]
+    for act in run._actions:
+        act.default = argparse.SUPPRESS
+    run._defaults.clear()
+    return set(vars(p.parse_args(list(argv))))
+
+
+def _config_from_args(a, explicit=None):
+    """ExperimentConfig from parsed ``run`` flags; with ``a.profile``, the profile replaces the defaults
+    of every flag not in ``explicit`` (flag destinations, see :func:`explicit_flags`)."""
     from .experiment import ExperimentConfig
     from .generative import GeneratorConfig
     from .loop import LoopConfig
@@ -100,18 +132,40 @@ def _config_from_args(a):
 
     loop = LoopConfig(rounds=a.rounds, initial=a.initial, per_round=a.per_round, alpha=a.alpha, loss_on=a.loss_on,
                       warm_start=not a.cold_start, target=a.target,
+                      target_kwargs=(("width", a.target_width),) if getattr(a, "target_width", None) else (),
                       train=TrainConfig(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, min_steps=a.min_steps),
                       budget=a.budget, target_metric=a.target_metric, candidates=a.candidates)
-    gen = GeneratorConfig(latent_dim=a.latent_dim, epochs=a.gen_epochs, min_steps=a.gen_min_steps)
-    return ExperimentConfig(dataset=a.dataset, strategies=a.strategy, seeds=a.seeds, loop=loop, generator=gen,
-                            gen_seed=a.gen_seed, n_pool=a.n_pool, n_test=a.n_test)
+    kind = getattr(a, "gen_kind", "vae")  # getattr: other sub-commands may reuse this with fewer flags
+    hidden = getattr(a, "gen_hidden", None) or (64 if kind == "alphagan" else GeneratorConfig.hidden)
+    gen = GeneratorConfig(kind=kind, latent_dim=a.latent_dim, hidden=hidden, epochs=a.gen_epochs,
+                          min_steps=a.gen_min_steps)
+    cfg = ExperimentConfig(dataset=a.dataset, strategies=a.strategy, seeds=a.seeds, loop=loop, generator=gen,
+                           gen_seed=a.gen_seed, n_pool=a.n_pool, n_test=a.n_test)
+    if getattr(a, "profile", None):
+        from .profiles import apply_profile
+
+        keep = {FLAG_PATHS[d] for d in (explicit or ()) if d in FLAG_PATHS}
+        cfg = apply_profile(cfg, a.profile, keep=keep)
+    return cfg
+
+
+def _device_from_args(a):
+    from .profiles import get_profile, resolve_device
+
+    spec = a.device or (get_profile(a.profile).device if getattr(a, "profile", None) else "cpu")
+    try:
+        return resolve_device(spec)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def cmd_run(a) -> int:
     from .experiment import run_experiment
 
-    cfg = _config_from_args(a).validate()
-    run_experiment(cfg, a.out, data_root=a.data_root, resume=a.resume, overwrite=a.overwrite, progress=not a.quiet)
+    explicit = explicit_flags(a.argv) if getattr(a, "argv", None) is not None else set()
+    cfg = _config_from_args(a, explicit).validate()
+    run_experiment(cfg, a.out, data_root=a.data_root, resume=a.resume, overwrite=a.overwrite, progress=not a.quiet,
+                   device=_device_from_args(a))
     out = Path(a.out)
     print((out / "summary.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'learning_curves.png'}")
@@ -121,6 +175,7 @@ def cmd_run(a) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)  # which flags were given (for --profile)
     try:
         return a.func(a)
     except LatentLabError as e:

@@ -92,15 +92,18 @@ def _check_out(out: Path, config: ExperimentConfig, resume: bool, overwrite: boo
                           "resume with the same settings, or choose another --out")
 
 
-def prepare(config: ExperimentConfig, data_root=None, progress: bool = True):
-    """Load the data set and the (cached) generator; returns ``(dataset, generator, embeddings, index)``."""
+def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, device=None):
+    """Load the data set and the (cached) generator; returns ``(dataset, generator, embeddings, index)``.
+
+    ``device`` (e.g. ``torch.device("cuda")``, see :func:`latentlab.profiles.resolve_device`): where the
+    generator is trained and kept; CPU by default. It is not part of the run's identity (config.json)."""
     ds = load_dataset(config.dataset, root=data_root)
     if config.n_pool or config.n_test:
         ds = ds.subset(config.n_pool, config.n_test, seed=0)
     needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
     if not needs_gen:
         return ds, None, None, None
-    gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress)
+    gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress, device=device)
     emb = encode(gen, ds.x_train)
     return ds, gen, emb, LatentIndex(emb)
 
@@ -118,7 +121,7 @@ def _labeler_for(ds, config: ExperimentConfig):
 
 
 def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: bool = False, overwrite: bool = False,
-                   progress: bool = True, prepared=None) -> list[dict]:
+                   progress: bool = True, prepared=None, device=None) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 
     Parameters
@@ -132,6 +135,8 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
         Folder holding the data set's files (see :func:`latentlab.datasets.load_dataset`).
     prepared : tuple, optional
         ``(dataset, generator, embeddings, index)`` from :func:`prepare`, to share across calls.
+    device : str or torch.device, optional
+        Where generator and target models run (CPU by default; the ``paper`` profile picks cuda).
     """
     from tqdm.auto import tqdm
 
@@ -140,7 +145,7 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
     config.validate()
     out = Path(out)
     _check_out(out, config, resume, overwrite)
-    ds, gen, emb, index = prepared or prepare(config, data_root, progress)
+    ds, gen, emb, index = prepared or prepare(config, data_root, progress, device)
     labeler = _labeler_for(ds, config)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "config.json.tmp"
@@ -153,7 +158,7 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
         loop = ActiveLoop(ds, strat, config.loop, seed, generator=gen if strat.needs_generator else None,
                           embeddings=emb if strat.needs_generator else None,
                           index=index if strat.needs_generator else None, labeler=labeler,
-                          checkpoint_dir=out / "runs" / f"{s}-seed{seed}", progress=progress)
+                          checkpoint_dir=out / "runs" / f"{s}-seed{seed}", progress=progress, device=device)
         loop.run()
         runs[(s, seed)] = loop.records
     return write_outputs(out, config.dataset, runs)

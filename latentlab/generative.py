@@ -1,8 +1,14 @@
 """Stage 1 of the method: train the generative model (E, G) on the unlabelled pool, cache it.
 
 A generator is any ``nn.Module`` with ``encode(x) -> z`` (posterior mean, shape (n, latent_dim)),
-``decode(z) -> x`` (images in [0, 1]), ``loss(x) -> scalar`` (its own training objective, used by
-the generic :func:`latentlab.training.fit`) and ``latent_dim``. Trained weights are cached on disk as
+``decode(z) -> x`` (images in [0, 1]) and ``latent_dim``, trained in one of two ways:
+
+* ``loss(x) -> scalar`` (one objective, e.g. the VAE): the generic :func:`latentlab.training.fit`;
+* ``fit_model(x, config, *, seed, progress, checkpoint_dir, device)`` (e.g. the alpha-GAN, whose
+  three players alternate with their own optimisers, which one ``loss_fn`` cannot express without
+  hiding optimiser steps inside it): the model's own loop, with per-epoch checkpoints and resume.
+
+Trained weights are cached on disk as
 a ``state_dict`` keyed by (dataset fingerprint, config, seed) and loaded with ``weights_only=True``.
 """
 
@@ -79,10 +85,18 @@ def build_generator(config: GeneratorConfig, image_shape) -> torch.nn.Module:
 
 
 def train_generator(x: np.ndarray, config: GeneratorConfig = GeneratorConfig(), *, seed: int = 0,
-                    progress: bool = True) -> torch.nn.Module:
-    """Train a generator on unlabelled images ``x`` (shape (n, C, H, W), [0, 1]); no cache."""
+                    progress: bool = True, checkpoint_dir=None, device=None) -> torch.nn.Module:
+    """Train a generator on unlabelled images ``x`` (shape (n, C, H, W), [0, 1]); no cache.
+
+    Models with a ``fit_model`` hook train themselves (``checkpoint_dir``: per-epoch checkpoints,
+    resumed when present; ``device``: where to train); the rest go through the generic ``fit``.
+    The returned model is on the CPU.
+    """
     seed_everything(seed)
     model = build_generator(config, x.shape[1:])
+    if hasattr(model, "fit_model"):
+        model.fit_model(x, config, seed=seed, progress=progress, checkpoint_dir=checkpoint_dir, device=device)
+        return model.cpu().eval()
     xt = torch.as_tensor(x, dtype=torch.float32)
     tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, min_steps=config.min_steps)
     cbs = [TqdmCallback(desc=f"{config.kind} training", disable=not progress)]
@@ -97,7 +111,7 @@ def generator_key(fingerprint: str, config: GeneratorConfig, seed: int) -> str:
 
 
 def get_generator(dataset, config: GeneratorConfig = GeneratorConfig(), *, seed: int = 0, cache: bool = True,
-                  progress: bool = True, root: str | os.PathLike | None = None) -> torch.nn.Module:
+                  progress: bool = True, root: str | os.PathLike | None = None, device=None) -> torch.nn.Module:
     """A trained generator for ``dataset``'s pool: from the on-disk cache, else trained and cached.
 
     Parameters
@@ -110,23 +124,34 @@ def get_generator(dataset, config: GeneratorConfig = GeneratorConfig(), *, seed:
         Read and write ``<cache_dir>/generators/<dataset>-<kind>-<key>.pt``.
     root : path, optional
         Cache folder (default :func:`cache_dir`).
+    device : str or torch.device, optional
+        Where to train (models with a ``fit_model`` hook) and where the returned model lives.
+        A killed training of such a model resumes from ``<cache>/generators/<name>.ckpt/``.
     """
     key = generator_key(dataset.fingerprint(), config, seed)
     path = Path(root or cache_dir()) / "generators" / f"{dataset.name}-{config.kind}-{key}.pt"
     if cache and path.exists():
-        return load_state(build_generator(config, dataset.image_shape), path).eval()
-    model = train_generator(dataset.x_train, config, seed=seed, progress=progress)
+        model = load_state(build_generator(config, dataset.image_shape), path).eval()
+        return model.to(device) if device is not None else model
+    ckpt = path.with_suffix(".ckpt") if cache else None
+    model = train_generator(dataset.x_train, config, seed=seed, progress=progress, checkpoint_dir=ckpt, device=device)
     if cache:
         save_state(model, path, meta={"dataset": dataset.name, "fingerprint": dataset.fingerprint(),
-                                      "config": dataclasses.asdict(config), "seed": seed})
-    return model
+                                      "config": dataclasses.asdict(config), "seed": seed,
+                                      "train_history": getattr(model, "train_history", None)})
+        if ckpt is not None and ckpt.exists():
+            import shutil
+
+            shutil.rmtree(ckpt)
+    return model.to(device) if device is not None else model
 
 
 @torch.no_grad()
 def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32."""
     generator.eval()
-    out = [generator.encode(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32)).numpy()
+    dev = _device_of(generator)
+    out = [generator.encode(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32).to(dev)).cpu().numpy()
            for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, generator.latent_dim), np.float32)
 
@@ -135,4 +160,10 @@ def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
 def decode(generator, z: np.ndarray) -> np.ndarray:
     """Images G(z), shape (n, C, H, W), for latent points ``z`` (n, latent_dim)."""
     generator.eval()
-    return generator.decode(torch.as_tensor(np.asarray(z), dtype=torch.float32)).numpy()
+    dev = _device_of(generator)
+    return generator.decode(torch.as_tensor(np.asarray(z), dtype=torch.float32).to(dev)).cpu().numpy()
+
+
+def _device_of(module) -> torch.device:
+    p = next(iter(module.parameters()), None) if hasattr(module, "parameters") else None
+    return p.device if p is not None else torch.device("cpu")

@@ -70,18 +70,19 @@ def latent_gradient(generator, target, task, p, y, *, x=None, loss_on: str = "de
     generator.eval()
     params = list(generator.parameters()) if hasattr(generator, "parameters") else []
     dtype = params[0].dtype if params else torch.float32  # float64 nets give float64 gradients
-    z = torch.as_tensor(np.asarray(p), dtype=dtype).clone().requires_grad_(True)
-    yt = task.y_tensor(y)
+    dev = params[0].device if params else torch.device("cpu")  # generator and target share a device
+    z = torch.as_tensor(np.asarray(p), dtype=dtype).to(dev).clone().requires_grad_(True)
+    yt = task.y_tensor(y).to(dev)
     if yt.is_floating_point():
         yt = yt.to(dtype)
     img = generator.decode(z)
     if loss_on == "real":
-        img = img + (torch.as_tensor(np.asarray(x), dtype=dtype) - img.detach())
+        img = img + (torch.as_tensor(np.asarray(x), dtype=dtype).to(dev) - img.detach())
     per_item = task.per_item_loss(target(img), yt)
     (grad,) = torch.autograd.grad(per_item.sum(), z)
     if target_was_training:
         target.train()
-    g = grad.detach().numpy().astype(np.float64)
+    g = grad.detach().cpu().numpy().astype(np.float64)
     norm = np.linalg.norm(g, axis=1)
     d = np.where(norm[:, None] > eps, g / np.maximum(norm, eps)[:, None], 0.0)
-    return LatentGradient(d=d, grad=g, grad_norm=norm, loss=per_item.detach().numpy().astype(np.float64))
+    return LatentGradient(d=d, grad=g, grad_norm=norm, loss=per_item.detach().cpu().numpy().astype(np.float64))

@@ -132,11 +132,14 @@ class ActiveLoop:
         checkpoint is resumed (see :meth:`load_checkpoint`).
     progress : bool
         tqdm bars for target training.
+    device : str or torch.device, optional
+        Where the target model lives and trains (CPU by default); move ``generator`` there too.
     """
 
     def __init__(self, dataset, strategy: Strategy, config: LoopConfig = LoopConfig(), seed: int = 0, *,
                  generator=None, embeddings=None, index=None, labeler: Labeler | None = None, checkpoint_dir=None,
-                 progress: bool = True):
+                 progress: bool = True, device=None):
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dataset = dataset
         self.task = task_for(dataset)
         self.strategy = strategy
@@ -190,7 +193,8 @@ class ActiveLoop:
         seed_everything(int(np.random.SeedSequence([self.seed, _WEIGHTS, t]).generate_state(1)[0]))
         return build_target(self.config.target, self.dataset.image_shape,
                             max(self.dataset.n_classes, 1) if self.task.metric_name == "accuracy"
-                            else self.dataset.meta.get("n_outputs", 1), **dict(self.config.target_kwargs))
+                            else self.dataset.meta.get("n_outputs", 1),
+                            **dict(self.config.target_kwargs)).to(self.device)
 
     def context(self) -> SamplingContext:
         """The :class:`SamplingContext` strategies see now."""

@@ -37,7 +37,9 @@ class Task:
     @torch.no_grad()
     def predict(self, model, x: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
         model.eval()
-        outs = [model(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32)) for i in range(0, len(x), batch_size)]
+        dev = next(iter(model.parameters()), torch.empty(0)).device  # outputs come back on the CPU
+        outs = [model(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32).to(dev)).cpu()
+                for i in range(0, len(x), batch_size)]
         return torch.cat(outs)
 
     def evaluate(self, model, x: np.ndarray, y: np.ndarray) -> float:

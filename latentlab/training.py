@@ -114,6 +114,7 @@ def fit(
     model.train()
     history: list[float] = []
     bs = min(config.batch_size, n)
+    dev = next(iter(model.parameters()), torch.empty(0)).device
     perm = torch.randperm(n, generator=gen)
     pos = 0
     for step in range(n_steps):
@@ -121,7 +122,7 @@ def fit(
             perm, pos = torch.randperm(n, generator=gen), 0
         idx = perm[pos : pos + bs]
         pos += bs
-        batch = tuple(t[idx] for t in tensors)
+        batch = tuple(t[idx].to(dev) for t in tensors)  # no-op on CPU; the model's device otherwise
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model, batch)
         loss.backward()
