@@ -14,6 +14,7 @@ import traceback
 
 import numpy as np
 import panel as pn
+from panel.io import hold
 import param
 from bokeh.events import Tap
 from bokeh.models import Arrow, ColumnDataSource, LabelSet, LinearColorMapper, VeeHead
@@ -222,6 +223,10 @@ class LatentExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ draw (data only)
     def _redraw(self):
+        with hold():  # one websocket message per redraw, not one per changed source
+            self._redraw_now()
+
+    def _redraw_now(self):
         s = self.state
         if s.data is None:
             self._draw_readout()
