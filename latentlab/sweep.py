@@ -20,7 +20,7 @@ hash of all parameters, so it is stable across reruns: a rerun skips points with
 (same parameters) and retries failed ones.
 
 Runs go to a local process pool (``workers`` processes, each driving one papermill kernel with
-``cores // workers`` OpenMP threads) or,
+``threads`` OpenMP threads, default 1, so the numbers do not depend on the backend) or,
 given a ``dask.distributed.Client`` or a scheduler address, to a Dask cluster; nothing else
 changes. The output folder must be visible to the workers at the same path (a shared disk).
 A failing run is recorded with papermill's error (cell index, execution count, exception name
@@ -133,17 +133,22 @@ def _write_json(path: Path, obj) -> None:
 
 
 def run_point(notebook, point_dir, params: dict, *, kernel_name: str | None = None, cwd=None,
-              execution_timeout: float | None = None) -> dict:
+              execution_timeout: float | None = None, threads: int | None = 1) -> dict:
     """Execute ``notebook`` with ``params`` (+ ``out_dir``) into ``point_dir``; never raises.
 
     Returns the status record (also written to ``done.json`` or ``failed.json``): ``status``
     ("ok"/"failed"), ``seconds`` and, for a failure, ``cell_index``, ``exec_count``, ``ename``,
     ``evalue`` (papermill's :class:`~papermill.exceptions.PapermillExecutionError`; a failure
     outside a cell, e.g. a kernel that would not start, has ``cell_index`` None).
+
+    ``threads`` sets ``OMP_NUM_THREADS`` (and MKL/OpenBLAS) for the kernel, in this process's
+    environment, which the kernel inherits (None: leave the environment alone). See :func:`sweep`.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    if threads is not None:
+        _limit_threads(int(threads))
     point_dir = Path(point_dir)
     point_dir.mkdir(parents=True, exist_ok=True)
     for f in ("done.json", "failed.json"):
@@ -200,8 +205,8 @@ class SweepResult:
 
 
 def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, client=None, scheduler=None,
-          kernel_name: str | None = None, execution_timeout: float | None = None, progress: bool = True,
-          log=print) -> SweepResult:
+          kernel_name: str | None = None, execution_timeout: float | None = None, threads: int | None = 1,
+          progress: bool = True, log=print) -> SweepResult:
     """Run ``notebook`` once per point of ``grid`` and gather the results.
 
     Parameters
@@ -216,6 +221,13 @@ def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, c
     client : dask.distributed.Client, optional
     scheduler : str, optional
         Address of a Dask scheduler (``tcp://host:8786``); a client is made for the sweep.
+    threads : int or None, default 1
+        ``OMP_NUM_THREADS`` of every run's kernel, whatever the backend and the number of workers,
+        so the numbers do not depend on them: torch's float sums depend on its thread count (on
+        MNIST, 2 threads vs 1 changed test accuracies in the second decimal). It also keeps N
+        workers from oversubscribing the cores: on this 2-core machine under load, kernels with 2
+        spinning OpenMP threads ran ~10x slower than with 1. A sweep's numbers equal
+        ``OMP_NUM_THREADS=<threads> latentlab run`` with the same settings. None: inherit.
     """
     t0 = time.perf_counter()
     notebook = Path(notebook).resolve()
@@ -244,7 +256,9 @@ def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, c
     if progress and records:
         log(f"sweep: {len(records)} of {len(points)} runs already finished in {out}; skipping them")
     cwd = os.getcwd()
-    kw = dict(kernel_name=kernel_name, cwd=cwd, execution_timeout=execution_timeout)
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be an integer >= 1 (or None to inherit), got {threads!r}")
+    kw = dict(kernel_name=kernel_name, cwd=cwd, execution_timeout=execution_timeout, threads=threads)
     if todo:
         for rec in _execute(notebook, runs, todo, kw, workers, client, scheduler):
             records[rec["point"]] = rec
@@ -270,14 +284,9 @@ def _check_params(notebook: Path, params: dict) -> None:
 
 
 def _limit_threads(n: int) -> None:
-    """Pool-worker initializer: kernels started from this process use ``n`` BLAS/OpenMP threads.
-
-    N workers x the default (all cores) threads oversubscribe the machine, and torch's OpenMP
-    threads then spin against each other (on 2 loaded cores, 1 thread per kernel was ~15x faster
-    than 2 here). A value the user already set is kept. Dask workers get 1 thread from their
-    nanny already (``distributed.nanny.pre-spawn-environ``)."""
+    """Kernels started from this process use ``n`` BLAS/OpenMP (torch intra-op) threads."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, str(n))
+        os.environ[var] = str(n)
 
 
 def _execute(notebook, runs, todo, kw, workers, client, scheduler):
@@ -296,16 +305,11 @@ def _execute(notebook, runs, todo, kw, workers, client, scheduler):
             if own:
                 client.close()
         return
-    if workers == 1:
-        for pid, params in todo:
-            yield run_point(notebook, runs / pid, params, **kw)
-        return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed as cf_completed
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_limit_threads,
-                             initargs=(threads,)) as ex:
+    # a pool also for 1 worker: each run's environment (threads) is set in a process of its own
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
         futs = [ex.submit(run_point, notebook, runs / pid, params, **kw) for pid, params in todo]
         for fut in cf_completed(futs):
             yield fut.result()
@@ -371,6 +375,8 @@ def configure_parser(p) -> None:
     p.add_argument("--out", required=True, help="sweep folder (rerun to continue: finished runs are skipped)")
     p.add_argument("--workers", type=int, default=1, help="local processes running notebooks at once")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786) instead of local processes")
+    p.add_argument("--threads", type=int, default=1,
+                   help="OMP_NUM_THREADS of every run (numbers then match OMP_NUM_THREADS=N latentlab run)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: none)")
     p.add_argument("--quiet", action="store_true", help="no per-run lines")
@@ -379,7 +385,7 @@ def configure_parser(p) -> None:
 
 def cmd_sweep(a) -> int:
     res = sweep(a.notebook, a.grid, a.out, workers=a.workers, scheduler=a.scheduler, kernel_name=a.kernel,
-                execution_timeout=a.timeout, progress=not a.quiet)
+                execution_timeout=a.timeout, threads=a.threads, progress=not a.quiet)
     print((res.out / "summary.md").read_text())
     print(f"wrote {res.out / 'results.csv'}, {res.out / 'summary.md'}, {res.out / 'failures.csv'} "
           f"({res.n_run} run, {len(res.records) - res.n_run} skipped, {len(res.failures)} failed, {res.seconds:.0f} s)")

@@ -75,18 +75,23 @@ def test_cli_lists_sweep():
     from latentlab.cli import build_parser
 
     a = build_parser().parse_args(["sweep", str(NB01), "--grid", "g.yaml", "--out", "o", "--workers", "2"])
-    assert a.workers == 2 and a.scheduler is None
+    assert a.workers == 2 and a.scheduler is None and a.threads == 1
 
 
 # --------------------------------------------------------------------------- real runs
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """`latentlab run` with the same settings (in-process; also caches the tiny VAE for the kernels)."""
-    from latentlab.cli import main
+    """`OMP_NUM_THREADS=1 latentlab run` with the same settings (also caches the tiny VAE for the kernels)."""
+    import os
+    import subprocess
+    import sys
+
     from latentlab.report import read_results
 
     out = tmp_path_factory.mktemp("run")
-    assert main(["run", *RUN_ARGS, "--strategy", "random,snn", "--seeds", "0,1", "--out", str(out), "--quiet"]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the sweep's default threads per run (torch sums depend on it)
+    subprocess.run([sys.executable, "-m", "latentlab", "run", *RUN_ARGS, "--strategy", "random,snn", "--seeds", "0,1",
+                    "--out", str(out), "--quiet"], env=env, check=True, capture_output=True)
     return read_results(out / "results.csv")
 
 
