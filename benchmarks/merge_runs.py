@@ -43,7 +43,7 @@ def main(out, *dirs):
     lines.append("|---" * (len(any_run) + 1) + "|")
     lines.append("| labels | " + " | ".join(str(r.n_labelled) for r in any_run) + " |\n")
     acc = {k: np.array([r.metric for r in v]) for k, v in runs.items()}
-    lines.append("Paired differences to random (same seed, same initial set), mean ± std over seeds, points:\n")
+    lines.append("Paired differences to random (same seed, same initial set), mean ± sample std (ddof=1) over seeds, points:\n")
     lines.append("| strategy | " + " | ".join(f"t={r.round}" for r in any_run) + " |")
     lines.append("|---" * (len(any_run) + 1) + "|")
     for s in strategies:
@@ -52,7 +52,7 @@ def main(out, *dirs):
         diffs = np.array([acc[(s, sd)] - acc[("random", sd)] for sd in seeds
                           if (s, sd) in acc and ("random", sd) in acc and len(acc[(s, sd)]) == len(acc[("random", sd)])])
         if len(diffs):
-            cells = [f"{m:+.1f} ± {e:.1f}" for m, e in zip(diffs.mean(0), diffs.std(0))]
+            cells = [f"{m:+.1f} ± {e:.1f}" for m, e in zip(diffs.mean(0), diffs.std(0, ddof=1))]
             lines.append(f"| {s} − random | " + " | ".join(cells) + " |")
     try:
         from latentlab import ExperimentConfig, load_dataset
