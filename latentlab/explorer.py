@@ -160,8 +160,16 @@ class ExplorerState(param.Parameterized):
                           alpha=float(self.alpha), train=self.train_config)
 
     def _new_loop(self, strategy: str) -> ActiveLoop:
-        return ActiveLoop(self.data, get_strategy(strategy), self._loop_config(), seed=self.seed,
-                          generator=self.generator, embeddings=self.embeddings, index=self.index, progress=False)
+        cfg, labeler = self._loop_config(), None
+        meta = self.data.meta or {}
+        if self.data.y_train is None and "labeler" in meta:  # lazily labelled pool (vessels: the FEM tool)
+            from . import labeling
+
+            labeler = labeling.make_labeler(meta["labeler"], self.data)
+        if "default_target" in meta:
+            cfg = dataclasses.replace(cfg, target=meta["default_target"])
+        return ActiveLoop(self.data, get_strategy(strategy), cfg, seed=self.seed, generator=self.generator,
+                          embeddings=self.embeddings, index=self.index, labeler=labeler, progress=False)
 
     def _require_loaded(self):
         if not self.loaded:
@@ -382,12 +390,14 @@ class ExplorerState(param.Parameterized):
         """F's uncertainty (``heat="entropy"``) or loss (``heat="loss"``) over a decoded n x n grid.
 
         The loss of a grid point uses the label of its nearest pool item (the oracle's, as a
-        trajectory would reveal it); regression tasks always use the loss.
+        trajectory would reveal it). Regression tasks (vessels: mask -> stress map) show F's
+        predicted peak output instead (no uncertainty; pool labels are mostly unknown).
 
         Returns
         -------
         dict with ``values`` ndarray (n, n) (row = y, column = x, as Bokeh's Image wants),
-        ``x``, ``y`` (lower-left corner), ``dw``, ``dh`` in latent units, and ``kind``.
+        ``x``, ``y`` (lower-left corner), ``dw``, ``dh`` in latent units, and ``kind``
+        (``"entropy"``, ``"loss"``, or ``"prediction"``: F's peak output, for regression tasks).
 
         Raises
         ------
@@ -404,8 +414,10 @@ class ExplorerState(param.Parameterized):
         imgs = decode(self.generator, z)
         self.model.eval()
         out = torch.cat([self.model(torch.as_tensor(imgs[i:i + 2048])) for i in range(0, len(imgs), 2048)])
-        kind = self.heat if self.task.metric_name == "accuracy" else "loss"
-        if kind == "entropy":
+        kind = self.heat if self.task.metric_name == "accuracy" else "prediction"
+        if kind == "prediction":  # regression (e.g. stress maps): F's predicted peak output
+            v = out.flatten(1).max(1).values
+        elif kind == "entropy":
             logp = torch.log_softmax(out, 1)
             v = -(logp.exp() * logp).sum(1)
         else:
@@ -453,6 +465,11 @@ class ExplorerState(param.Parameterized):
                 sel["item"] = nb
                 sel["images"] = [("G(z)", img), (f"nearest #{nb}", self.data.x_train[nb])]
                 sel["text"] = f"z = ({x:.2f}, {y:.2f})"
+                if self.model is not None and self.task.metric_name != "accuracy":  # e.g. a mask -> stress map
+                    self.model.eval()
+                    pred = self.model(torch.as_tensor(img[None])).numpy()[0]
+                    if pred.ndim == 3:
+                        sel["images"].append(("F(G(z))", pred))
                 if self.model is not None and self.task.metric_name == "accuracy":
                     self.model.eval()
                     prob = torch.softmax(self.model(torch.as_tensor(img[None])), 1)[0].numpy()
