@@ -62,7 +62,7 @@ def test_one_step_lowers_each_loss():
     for _ in range(3):  # a few steps on the fixed batch; each player's own loss must go down
         m.train_step(x, zp, opts)
     eg0, d0, c0 = before
-    # each player is measured right after its own update, against the other players' current state
+    # all three measured on the same batch and noise, after all players moved (BN in batch-stat mode)
     eg1, d1, c1 = losses()
     assert eg1 < eg0 and d1 < d0 and c1 < c0
 
