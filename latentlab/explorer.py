@@ -286,6 +286,9 @@ class ExplorerState(param.Parameterized):
 
     def _start_points(self):
         labelled = self.loop.pool.labelled_indices()
+        if labelled.size == 0 and self.loop.round:
+            raise ConfigError(f"Step starts from labelled pool items and this run has none (strategy "
+                              f"{self.strategy!r} labels synthesized images); pick snn or random to watch trajectories")
         if self.J > labelled.size:
             raise ConfigError(f"J = {self.J} sampling points but only {labelled.size} labelled items to start from; "
                               f"lower J to {labelled.size} or less, or run another round")
