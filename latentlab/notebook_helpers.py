@@ -283,7 +283,7 @@ def profile_device(profile: str = "cpu"):
 
 
 # --------------------------------------------------------------------------- Table 1 IVUS row (issue 3 pieces)
-VESSEL_SMOKE = dict(n=40, n_test=4, rounds=2, initial=6, per_round=3, epochs=1.0, min_steps=5, gen_epochs=1.0,
+VESSEL_SMOKE = dict(n=30, n_test=3, rounds=2, initial=4, per_round=2, epochs=1.0, min_steps=5, gen_epochs=1.0,
                     gen_min_steps=200, max_seeds=1)
 
 

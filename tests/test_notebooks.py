@@ -80,6 +80,7 @@ def test_smoke_run_under_papermill(name, tmp_path, monkeypatch):
     if why:
         pytest.skip(why)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it; 2 spinning threads crawl on a loaded box
+    monkeypatch.setenv("LATENTLAB_LABEL_WORKERS", "1")  # 03: a few FEM solves; a process pool costs more than it saves
     out = tmp_path / "out"
     pm.execute_notebook(str(NB_DIR / f"{name}.ipynb"), str(tmp_path / "executed.ipynb"),
                         parameters={"smoke": True, "out_dir": str(out)}, progress_bar=False)

@@ -97,30 +97,54 @@ def reference(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pool_sweep(tmp_path_factory, reference):
+    """2 seeds x alpha {0.2, -1}: the alpha=-1 points fail in the notebook's first code cell."""
     out = tmp_path_factory.mktemp("sweep") / "pool"
-    return sweep(NB01, {"seeds": [0, 1]}, out, fixed={**TINY, "strategies": ["random", "snn"]}, workers=2,
-                 progress=False)
+    return sweep(NB01, {"seeds": [0, 1], "alpha": [0.2, -1.0]}, out, fixed={**TINY, "strategies": ["random", "snn"]},
+                 workers=2, progress=False)
 
 
 def test_sweep_gives_the_numbers_of_latentlab_run(pool_sweep, reference):
-    assert not pool_sweep.failures
+    ok = [r for r in pool_sweep.records if r["status"] == "ok"]
+    assert len(ok) == 2
     assert _values(pool_sweep.rows) == _values(reference)
     with open(pool_sweep.out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0])[:2] == ["point", "param_seeds"]
+    assert list(rows[0])[:3] == ["point", "param_seeds", "param_alpha"]
     assert _values(rows) == _values(reference)  # the file holds the same (repr-exact) numbers
     assert {r["param_seeds"] for r in rows} == {"0", "1"}
-    for rec in pool_sweep.records:  # each point: its own executed notebook and out_dir
+    for rec in ok:  # each point: its own executed notebook and out_dir
         d = pool_sweep.out / "runs" / rec["point"]
         assert (d / "notebook.ipynb").is_file() and (d / "out" / "fig3_left.png").is_file()
     md = (pool_sweep.out / "summary.md").read_text()
-    assert "2 runs: 2 finished, 0 failed" in md and "| snn |" in md
+    assert "4 runs: 2 finished, 2 failed" in md and "| snn |" in md
 
 
-def test_rerun_skips_finished_points(pool_sweep):
-    again = sweep(NB01, {"seeds": [0, 1]}, pool_sweep.out, fixed={**TINY, "strategies": ["random", "snn"]},
-                  workers=2, progress=False)
-    assert again.n_run == 0 and all(r.get("skipped") for r in again.records)
+def test_failing_points_are_recorded_and_the_others_finish(pool_sweep):
+    assert [r["status"] for r in pool_sweep.records] == ["ok", "failed", "ok", "failed"]
+    for bad in pool_sweep.failures:
+        assert bad["ename"] == "ConfigError" and "alpha must be a finite number > 0" in bad["evalue"]
+        assert isinstance(bad["cell_index"], int) and bad["cell_index"] >= 2  # after the (injected) parameters
+        failed = json.loads((pool_sweep.out / "runs" / bad["point"] / "failed.json").read_text())
+        assert failed["cell_index"] == bad["cell_index"]
+    assert {r["param_alpha"] for r in pool_sweep.rows} == {0.2}
+    with open(pool_sweep.out / "failures.csv", newline="") as f:
+        fails = list(csv.DictReader(f))
+    assert len(fails) == 2 and fails[0]["cell_index"] == str(pool_sweep.failures[0]["cell_index"])
+    md = (pool_sweep.out / "summary.md").read_text()
+    assert "## Failures" in md and "ConfigError" in md and "alpha must be" in md
+
+
+def test_rerun_skips_finished_points_and_retries_failed_ones(pool_sweep, monkeypatch):
+    import latentlab.sweep as sw
+
+    retried = []
+    monkeypatch.setattr(sw, "_execute", lambda nb, runs, todo, *a: (retried.extend(p for p, _ in todo) or
+                                                                       [json.loads((runs / p / "failed.json").read_text())
+                                                                        for p, _ in todo]))
+    again = sweep(NB01, {"seeds": [0, 1], "alpha": [0.2, -1.0]}, pool_sweep.out,
+                  fixed={**TINY, "strategies": ["random", "snn"]}, workers=2, progress=False)
+    assert sorted(retried) == sorted(r["point"] for r in pool_sweep.failures)  # only the failed points run again
+    assert again.n_run == 2 and sum(bool(r.get("skipped")) for r in again.records) == 2
     assert _values(again.rows) == _values(pool_sweep.rows)
 
 
@@ -128,23 +152,7 @@ def test_dask_local_cluster_gives_the_numbers_of_the_process_pool(tmp_path, pool
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(host="127.0.0.1", dashboard_address=None, n_workers=2, threads_per_worker=1,
                                   processes=True) as cluster, distributed.Client(cluster) as client:
-        res = sweep(NB01, {"seeds": [0, 1]}, tmp_path / "dask", fixed={**TINY, "strategies": ["random", "snn"]},
-                    client=client, progress=False)
+        res = sweep(NB01, {"seeds": [0, 1], "alpha": [0.2]}, tmp_path / "dask",
+                    fixed={**TINY, "strategies": ["random", "snn"]}, client=client, progress=False)
     assert not res.failures
     assert _values(res.rows) == _values(pool_sweep.rows)
-
-
-def test_a_failing_point_is_recorded_and_the_others_finish(tmp_path, reference):
-    res = sweep(NB01, {"alpha": [0.2, -1.0]}, tmp_path / "fail", fixed={**TINY, "strategies": ["random"], "seeds": [0]},
-                workers=2, progress=False)
-    assert [r["status"] for r in res.records] == ["ok", "failed"]
-    bad = res.failures[0]
-    assert bad["ename"] == "ConfigError" and "alpha must be a finite number > 0" in bad["evalue"]
-    assert isinstance(bad["cell_index"], int) and bad["cell_index"] >= 2  # the cell after the (injected) parameters
-    assert json.loads((tmp_path / "fail" / "runs" / bad["point"] / "failed.json").read_text())["ename"] == "ConfigError"
-    assert {r["param_alpha"] for r in res.rows} == {0.2} and len(res.rows) == 2  # the good point's 2 rounds
-    with open(tmp_path / "fail" / "failures.csv", newline="") as f:
-        fails = list(csv.DictReader(f))
-    assert len(fails) == 1 and fails[0]["cell_index"] == str(bad["cell_index"])
-    md = (tmp_path / "fail" / "summary.md").read_text()
-    assert "## Failures" in md and "ConfigError" in md and "alpha must be" in md
