@@ -3,6 +3,7 @@
 # 300 initial + 300 per round: chosen so the random row starts where the paper's does (91.0 at t=1).
 # Usage: bash benchmarks/mnist_table1.sh [OUT] [DATA_ROOT]
 set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread: the published numbers used it (threads change the last digits)
 OUT=${1:-runs/mnist_table1}
 DATA=${2:-../shared/data}
 exec latentlab run --dataset mnist --data-root "$DATA" --strategy random,snn,entropy,snn-random-dir \
