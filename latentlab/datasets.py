@@ -39,7 +39,9 @@ class Dataset:
     name : str
     x_train : ndarray, shape (n_pool, C, H, W), float32 in [0, 1]
         The pool: the generator trains on it without labels; labels are revealed by the oracle.
-    y_train : ndarray, shape (n_pool,) int64 (classification) or (n_pool, ...) float32 (regression)
+    y_train : ndarray, shape (n_pool,) int64 (classification) or (n_pool, ...) float32 (regression), or None
+        ``None`` when pool labels are not known in advance: a labeling tool named in
+        ``meta["labeler"]`` provides them as items are chosen (e.g. the FEM solver for ``vessels``).
     x_test, y_test : the held-out test set, same layout.
     classes : tuple of str
         Class names (empty for regression tasks).
@@ -71,7 +73,7 @@ class Dataset:
         h.update(self.name.encode())
         h.update(str(self.x_train.shape).encode())
         h.update(np.ascontiguousarray(self.x_train).tobytes())
-        h.update(np.ascontiguousarray(self.y_train).tobytes())
+        h.update(b"lazy-labels" if self.y_train is None else np.ascontiguousarray(self.y_train).tobytes())
         return h.hexdigest()[:16]
 
     def subset(self, n_pool: int | None = None, n_test: int | None = None, seed: int = 0) -> "Dataset":
@@ -80,7 +82,7 @@ class Dataset:
         xt, yt = self.x_train, self.y_train
         if n_pool is not None and n_pool < len(xt):
             idx = np.sort(rng.choice(len(xt), n_pool, replace=False))
-            xt, yt = xt[idx], yt[idx]
+            xt, yt = xt[idx], (None if yt is None else yt[idx])
         xs, ys = self.x_test, self.y_test
         if n_test is not None and n_test < len(xs):
             xs, ys = xs[:n_test], ys[:n_test]
@@ -101,11 +103,16 @@ class Dataset:
                     f"{self.name}: {part} contains {bad} NaN/inf values; clean or drop those images "
                     "(e.g. np.nan_to_num or a mask) before loading."
                 )
-        if len(self.x_train) != len(self.y_train) or len(self.x_test) != len(self.y_test):
-            raise DatasetError(
-                f"{self.name}: {len(self.x_train)} pool images but {len(self.y_train)} labels "
-                f"(test: {len(self.x_test)} vs {len(self.y_test)}); images and labels must pair up."
-            )
+        if self.y_train is None:
+            if "labeler" not in self.meta:
+                raise DatasetError(f"{self.name}: pool labels are unknown (y_train=None) but meta names no "
+                                   "labeler; set meta['labeler'] (e.g. 'fem') or pass the labels")
+        elif len(self.x_train) != len(self.y_train):
+            raise DatasetError(f"{self.name}: {len(self.x_train)} pool images but {len(self.y_train)} labels; "
+                               "images and labels must pair up.")
+        if len(self.x_test) != len(self.y_test):
+            raise DatasetError(f"{self.name}: {len(self.x_test)} test images but {len(self.y_test)} labels; "
+                               "images and labels must pair up.")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DatasetError(f"{self.name}: pool images {self.x_train.shape[1:]} and test images "
                                f"{self.x_test.shape[1:]} differ in shape; resize one of them.")

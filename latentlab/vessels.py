@@ -443,43 +443,13 @@ def postprocess_masks(imgs, threshold: float = 0.5, **kwargs) -> tuple[np.ndarra
 # ---------------------------------------------------------------------------------------------
 # the ``vessels`` data set: masks now, stress labels from the FEM tool as they are needed
 # ---------------------------------------------------------------------------------------------
-from dataclasses import dataclass as _dc, replace as _replace  # noqa: E402
+from dataclasses import replace as _replace  # noqa: E402
 
 from latentlab.datasets import Dataset, register_dataset  # noqa: E402
 
-
-@_dc(frozen=True)
-class LazyLabelDataset(Dataset):
-    """A :class:`~latentlab.datasets.Dataset` whose pool labels are not known in advance
-    (``y_train is None``): a labeling tool (``meta["labeler"]``) provides them as items are
-    chosen. The test labels are known (computed once and cached)."""
-
-    def fingerprint(self) -> str:
-        import hashlib
-
-        h = hashlib.sha1()
-        h.update(self.name.encode())
-        h.update(str(self.x_train.shape).encode())
-        h.update(np.ascontiguousarray(self.x_train).tobytes())
-        h.update(b"lazy-labels")
-        return h.hexdigest()[:16]
-
-    def validate(self) -> "LazyLabelDataset":
-        if self.y_train is not None:
-            return super().validate()
-        from latentlab.exceptions import DatasetError
-
-        probe = _replace(self, y_train=np.zeros(len(self.x_train), np.float32))
-        Dataset.validate(probe)  # shapes and finiteness of x, test pairs
-        if "labeler" not in self.meta:
-            raise DatasetError(f"{self.name}: pool labels are lazy (y_train=None) but meta names no labeler")
-        return self
-
-    def subset(self, n_pool=None, n_test=None, seed: int = 0) -> "LazyLabelDataset":
-        if self.y_train is not None:
-            return super().subset(n_pool, n_test, seed)
-        probe = _replace(self, y_train=np.zeros(len(self.x_train), np.int8)).subset(n_pool, n_test, seed)
-        return _replace(probe, y_train=None)
+# Kept as a name for readers of older code: ``Dataset`` itself now allows ``y_train=None``
+# (labels from ``meta["labeler"]``), with the same fingerprint as this subclass had.
+LazyLabelDataset = Dataset
 
 
 @register_dataset("vessels")

@@ -182,3 +182,13 @@ def test_real_mnist_canonical_order(shared_data):
     ds = load_dataset("mnist", root=shared_data)
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
     assert ds.y_train[:5].tolist() == [5, 0, 4, 1, 9] and ds.y_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_unknown_pool_labels_need_a_labeler(digits):
+    lazy = Dataset("lazy", digits.x_train, None, digits.x_test, digits.y_test, classes=digits.classes)
+    with pytest.raises(DatasetError, match="names no labeler"):
+        lazy.validate()
+    ok = Dataset("lazy", digits.x_train, None, digits.x_test, digits.y_test, meta={"labeler": "fem"}).validate()
+    sub = ok.subset(50, 20, seed=1)
+    assert sub.y_train is None and len(sub.x_train) == 50
+    assert ok.fingerprint() != digits.fingerprint()
