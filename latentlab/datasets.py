@@ -345,7 +345,8 @@ def _cifar_from_tree(folder: Path) -> Dataset:
     return _cifar_from_members((str(p.relative_to(folder)), p.read_bytes) for p in paths)
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """``$LATENTLAB_CACHE`` or ``~/.cache/latentlab``: the one cache root of data, generators and labels."""
     return Path(os.environ.get("LATENTLAB_CACHE", Path.home() / ".cache" / "latentlab"))
 
 
@@ -377,7 +378,7 @@ def _load_cifar10(root=None, cache: bool = True) -> Dataset:
 def _cached(path: Path, loader) -> Dataset:
     st = path.stat()
     key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    f = _cache_dir() / "datasets" / f"{path.name}-{key}.npz"
+    f = cache_dir() / "datasets" / f"{path.name}-{key}.npz"
     if f.exists():
         with np.load(f, allow_pickle=False) as z:
             return Dataset(str(z["name"]), z["x_train"], z["y_train"], z["x_test"], z["y_test"],

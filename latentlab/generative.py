@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .datasets import cache_dir
 from .exceptions import ResumeError, unknown_choice
 from .models import GENERATORS
 from .training import TqdmCallback, TrainConfig, fit, seed_everything
@@ -47,11 +48,6 @@ class GeneratorConfig:
 
     def model_kwargs(self) -> dict:
         return {"latent_dim": self.latent_dim, "hidden": self.hidden}
-
-
-def cache_dir() -> Path:
-    """``$LATENTLAB_CACHE`` or ``~/.cache/latentlab``."""
-    return Path(os.environ.get("LATENTLAB_CACHE", Path.home() / ".cache" / "latentlab"))
 
 
 def save_state(module: torch.nn.Module, path: Path, meta: dict | None = None) -> None:
