@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--budget", type=int, default=None, help="stop before exceeding this many labels")
     r.add_argument("--target-metric", type=float, default=None, help="stop once the test metric reaches this")
     r.add_argument("--candidates", type=int, default=None, help="entropy: score this many random unlabelled items")
-    r.add_argument("--n-pool", type=int, default=None, help="use a seeded random subset of the pool")
-    r.add_argument("--n-test", type=int, default=None, help="use the first N test items")
+    r.add_argument("--n-pool", type=int, default=None, help="use a seeded stratified subset of N pool items")
+    r.add_argument("--n-test", type=int, default=None, help="use a seeded stratified subset of N test items")
     r.add_argument("--gen-kind", default="vae", help="generator: vae (MNIST, digits) or alphagan (CIFAR-10)")
     r.add_argument("--gen-hidden", type=int, default=None,
                    help="generator width: VAE hidden units (default 400), alpha-GAN base channels (default 64)")

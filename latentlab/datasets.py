@@ -27,7 +27,46 @@ import numpy as np
 
 from .exceptions import ConfigError, DatasetError, DatasetNotFoundError, unknown_choice
 
-__all__ = ["Dataset", "DATASETS", "register_dataset", "load_dataset", "read_idx", "default_data_root"]
+__all__ = ["Dataset", "DATASETS", "register_dataset", "load_dataset", "read_idx", "default_data_root",
+           "stratified_indices", "class_histogram"]
+
+
+def stratified_indices(y: np.ndarray | None, n: int, rng: np.random.Generator,
+                       stratify: bool = True) -> np.ndarray:
+    """Sorted indices of a seeded random ``n``-subset of ``range(len(y))``.
+
+    With class labels (``stratify`` and ``y`` an integer vector) the subset is stratified: each
+    class gets ``n * count / len(y)`` items rounded by largest remainder (ties broken at random), so
+    every class count is within 1 of proportional, whatever order the items are stored in. Without
+    labels (``y`` None, regression targets, or ``stratify=False``) it is a plain seeded random draw.
+
+    Written by hand rather than with ``sklearn.model_selection.train_test_split(stratify=...)``,
+    which refuses classes with a single member and subsets smaller than the number of classes.
+    """
+    total = len(y) if y is not None else None
+    if total is None:
+        raise ValueError("stratified_indices needs y (pass an array of length N, or use rng.choice)")
+    if not 0 <= n <= total:
+        raise ValueError(f"cannot draw {n} items from {total}")
+    y = np.asarray(y)
+    if not stratify or y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        return np.sort(rng.choice(total, n, replace=False))
+    classes, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
+    exact = n * counts / total
+    take = np.floor(exact).astype(np.int64)
+    short = n - int(take.sum())
+    if short:
+        rem = exact - take
+        # largest remainder first; random order among equal remainders
+        order = np.lexsort((rng.random(len(classes)), -rem))
+        take[order[:short]] += 1
+    out = [rng.choice(np.flatnonzero(inv == c), take[c], replace=False) for c in range(len(classes)) if take[c]]
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
+def class_histogram(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Items per class (length ``n_classes``)."""
+    return np.bincount(np.asarray(y, np.int64), minlength=n_classes)
 
 
 @dataclass(frozen=True)
@@ -43,6 +82,9 @@ class Dataset:
         ``None`` when pool labels are not known in advance: a labeling tool named in
         ``meta["labeler"]`` provides them as items are chosen (e.g. the FEM solver for ``vessels``).
     x_test, y_test : the held-out test set, same layout.
+    x_val, y_val : optional validation set carved out of the pool (:meth:`with_validation`), same
+        layout; ``y_val`` is None while pool labels are unknown (the labeling tool labels it).
+        The target never trains on it; every setting is chosen on it, never on the test set.
     classes : tuple of str
         Class names (empty for regression tasks).
     task : str
@@ -57,6 +99,12 @@ class Dataset:
     classes: tuple = ()
     task: str = "classification"
     meta: dict = field(default_factory=dict)
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    @property
+    def n_val(self) -> int:
+        return 0 if self.x_val is None else len(self.x_val)
 
     @property
     def image_shape(self) -> tuple:
@@ -76,17 +124,60 @@ class Dataset:
         h.update(b"lazy-labels" if self.y_train is None else np.ascontiguousarray(self.y_train).tobytes())
         return h.hexdigest()[:16]
 
+    @property
+    def stratifiable(self) -> bool:
+        return self.task == "classification" and self.n_classes > 0
+
     def subset(self, n_pool: int | None = None, n_test: int | None = None, seed: int = 0) -> "Dataset":
-        """A copy restricted to a seeded random ``n_pool`` pool items and the first ``n_test`` test items."""
-        rng = np.random.default_rng(seed)
+        """A copy restricted to ``n_pool`` pool items and ``n_test`` test items, both seeded random draws.
+
+        Classification sets are stratified by class (counts within 1 of proportional), so a subset
+        never depends on the order the files store items in (image folders are stored by class).
+        Pool and test draws use independent streams of ``seed``.
+        """
         xt, yt = self.x_train, self.y_train
         if n_pool is not None and n_pool < len(xt):
-            idx = np.sort(rng.choice(len(xt), n_pool, replace=False))
+            rng = np.random.default_rng([seed, 0])
+            idx = (stratified_indices(yt, n_pool, rng, self.stratifiable) if yt is not None
+                   else np.sort(rng.choice(len(xt), n_pool, replace=False)))
             xt, yt = xt[idx], (None if yt is None else yt[idx])
         xs, ys = self.x_test, self.y_test
         if n_test is not None and n_test < len(xs):
-            xs, ys = xs[:n_test], ys[:n_test]
+            rng = np.random.default_rng([seed, 1])
+            idx = (stratified_indices(ys, n_test, rng, self.stratifiable) if ys is not None
+                   else np.sort(rng.choice(len(xs), n_test, replace=False)))
+            xs, ys = xs[idx], (None if ys is None else ys[idx])
         return dataclasses.replace(self, x_train=xt, y_train=yt, x_test=xs, y_test=ys)
+
+    def with_validation(self, n_val: int, seed: int = 0) -> "Dataset":
+        """A copy whose pool gives up ``n_val`` items (stratified, seeded) to a validation set.
+
+        The generator, the strategies and the target never see them as pool items; the oracle (or
+        the labeling tool) labels them once, and the loop reports the metric on them each round.
+        """
+        if n_val is None or n_val <= 0:
+            return self
+        if self.x_val is not None:
+            raise DatasetError(f"{self.name} already has a validation set of {self.n_val} items")
+        n = len(self.x_train)
+        if n_val >= n:
+            raise ConfigError(f"--val {n_val} would take the whole pool of {n} items; use fewer (e.g. {n // 10})")
+        rng = np.random.default_rng([seed, 2])
+        if self.y_train is not None:
+            val = stratified_indices(self.y_train, n_val, rng, self.stratifiable)
+        else:
+            val = np.sort(rng.choice(n, n_val, replace=False))
+        keep = np.setdiff1d(np.arange(n), val)
+        yt = self.y_train
+        return dataclasses.replace(self, x_train=self.x_train[keep], y_train=None if yt is None else yt[keep],
+                                   x_val=self.x_train[val], y_val=None if yt is None else yt[val])
+
+    def histogram(self, part: str = "test") -> np.ndarray | None:
+        """Items per class of ``part`` ("train", "val" or "test"); None for regression or unknown labels."""
+        y = getattr(self, f"y_{part}")
+        if not self.stratifiable or y is None:
+            return None
+        return class_histogram(y, self.n_classes)
 
     def validate(self) -> "Dataset":
         """Check shapes, ranges and finiteness; raise :class:`DatasetError` naming the fix."""
@@ -113,6 +204,12 @@ class Dataset:
         if len(self.x_test) != len(self.y_test):
             raise DatasetError(f"{self.name}: {len(self.x_test)} test images but {len(self.y_test)} labels; "
                                "images and labels must pair up.")
+        if self.x_val is not None:
+            if self.x_val.shape[1:] != self.x_train.shape[1:]:
+                raise DatasetError(f"{self.name}: validation images {self.x_val.shape[1:]} differ in shape from "
+                                   f"pool images {self.x_train.shape[1:]}")
+            if self.y_val is not None and len(self.y_val) != len(self.x_val):
+                raise DatasetError(f"{self.name}: {len(self.x_val)} validation images but {len(self.y_val)} labels")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise DatasetError(f"{self.name}: pool images {self.x_train.shape[1:]} and test images "
                                f"{self.x_test.shape[1:]} differ in shape; resize one of them.")

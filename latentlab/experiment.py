@@ -45,8 +45,8 @@ class ExperimentConfig:
     loop: LoopConfig = LoopConfig()
     generator: GeneratorConfig = GeneratorConfig()
     gen_seed: int = 0  # one generator for all run seeds: seed-to-seed spread then measures sampling, not the VAE
-    n_pool: int | None = None  # seeded random subset of the pool (None = all); for quick runs
-    n_test: int | None = None  # first n test items (None = all)
+    n_pool: int | None = None  # seeded stratified subset of the pool (None = all); for quick runs
+    n_test: int | None = None  # seeded stratified subset of the test set (None = all)
 
     def validate(self) -> "ExperimentConfig":
         if not self.strategies:

@@ -192,3 +192,113 @@ def test_unknown_pool_labels_need_a_labeler(digits):
     sub = ok.subset(50, 20, seed=1)
     assert sub.y_train is None and len(sub.x_train) == 50
     assert ok.fingerprint() != digits.fingerprint()
+
+
+# --------------------------------------------------------------------------- splits that cannot be biased
+# Every loader layout, fed a small fake data set stored *in class order* (as image folders are),
+# must give subsets and validation sets whose class counts are proportional within +-1.
+def _class_ordered(n_per_class, n_classes=10):
+    return np.repeat(np.arange(n_classes), n_per_class)
+
+
+def _write_mnist_class_ordered(root, per_class):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split, k in (("train", per_class), ("t10k", per_class // 2)):
+        y = _class_ordered(k).astype(np.uint8)
+        write_idx(root / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (len(y), 28, 28), dtype=np.uint8))
+        write_idx(root / f"{split}-labels-idx1-ubyte.gz", y)
+
+
+def _write_cifar_batches_class_ordered(root, per_class):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    y = _class_ordered(per_class)  # all five train batches together in class order
+    chunks = np.array_split(np.arange(len(y)), 5)
+    for i, c in enumerate(chunks, start=1):
+        with open(folder / f"data_batch_{i}", "wb") as f:
+            pickle.dump({b"data": rng.integers(0, 256, (len(c), 3072), dtype=np.uint8),
+                         b"labels": y[c].tolist()}, f)
+    yt = _class_ordered(per_class // 2)
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({b"data": rng.integers(0, 256, (len(yt), 3072), dtype=np.uint8), b"labels": yt.tolist()}, f)
+
+
+def _write_cifar_jpeg_tree(root, per_class):
+    rng = np.random.default_rng(0)
+    for split, k in (("train", per_class), ("test", per_class // 2)):
+        for c in CIFAR10_CLASSES:
+            d = root / "cifar10-jpeg" / split / c
+            d.mkdir(parents=True)
+            for i in range(k):
+                (d / f"{i:04d}.jpg").write_bytes(_jpeg_bytes(np.full((32, 32, 3), rng.integers(0, 256, 3), np.uint8)))
+
+
+def _write_cifar_jpeg_tar(root, per_class):
+    root.mkdir(parents=True, exist_ok=True)
+    _fake_cifar_jpeg_tar(root / "cifar10-jpeg.tar.gz", per_class=per_class)
+
+
+def _assert_proportional(sub_y, full_y, n_classes=10):
+    got = np.bincount(sub_y, minlength=n_classes)
+    want = np.bincount(full_y, minlength=n_classes) * len(sub_y) / len(full_y)
+    assert np.all(np.abs(got - want) <= 1), (got.tolist(), want.tolist())
+    assert got.sum() == len(sub_y)
+
+
+@pytest.mark.parametrize("layout, name", [
+    (_write_mnist_class_ordered, "mnist"),
+    (_write_cifar_batches_class_ordered, "cifar10"),
+    (_write_cifar_jpeg_tree, "cifar10"),
+    (_write_cifar_jpeg_tar, "cifar10"),
+])
+def test_subsets_of_class_ordered_files_are_stratified(tmp_path, monkeypatch, layout, name):
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "cache"))
+    layout(tmp_path / "data", 20)
+    ds = load_dataset(name, root=tmp_path / "data")
+    # the loader really returns class-ordered items: a first-n split would hold only classes 0 and 1
+    assert np.all(np.diff(ds.y_test) >= 0) and np.all(np.diff(ds.y_train) >= 0)
+    for seed in (0, 1):
+        for n_pool, n_test in ((37, 23), (100, 20), (11, 9)):
+            sub = ds.subset(n_pool, n_test, seed=seed)
+            assert len(sub.y_train) == n_pool and len(sub.y_test) == n_test
+            _assert_proportional(sub.y_train, ds.y_train)
+            _assert_proportional(sub.y_test, ds.y_test)
+        val = ds.subset(150, None, seed=seed).with_validation(30, seed=seed)
+        assert len(val.y_val) == 30 and len(val.y_train) == 120
+        _assert_proportional(val.y_val, ds.y_train)
+        _assert_proportional(val.y_train, ds.y_train)
+
+
+def test_first_n_split_would_fail_the_check():
+    """The guard: the check above is not vacuous; today's defect (first n of class-ordered items) fails it."""
+    y = _class_ordered(100)
+    with pytest.raises(AssertionError):
+        _assert_proportional(y[:200], y)
+
+
+def test_validation_set_is_disjoint_seeded_and_checked(digits):
+    a = digits.with_validation(100, seed=5)
+    b = digits.with_validation(100, seed=5)
+    np.testing.assert_array_equal(a.x_val, b.x_val)
+    assert not np.array_equal(a.x_val, digits.with_validation(100, seed=6).x_val)
+    assert len(a.x_train) + len(a.x_val) == len(digits.x_train)
+    # no validation image is left in the pool
+    pool = {x.tobytes() for x in a.x_train}
+    dup = {x.tobytes() for x in digits.x_train}
+    assert len(dup) == len(digits.x_train)  # (digits has no duplicate images, so the check below is exact)
+    assert not any(x.tobytes() in pool for x in a.x_val)
+    assert a.histogram("val").sum() == 100 and a.histogram("test").tolist() == digits.histogram("test").tolist()
+    with pytest.raises(ConfigError, match="--val"):
+        digits.with_validation(len(digits.x_train))
+
+
+def test_subset_of_unknown_labels_is_seeded_random():
+    x = np.zeros((50, 1, 4, 4), np.float32)
+    x[:, 0, 0, 0] = np.arange(50)
+    ds = Dataset("lazy", x, None, x[:10], np.zeros((10, 1, 4, 4), np.float32), task="regression",
+                 meta={"labeler": "fem"})
+    sub = ds.subset(20, 5, seed=0)
+    assert not np.array_equal(sub.x_train[:, 0, 0, 0], np.arange(20))  # not the first 20
+    assert sub.with_validation(5).y_val is None and sub.with_validation(5).n_val == 5
