@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from latentlab import ExperimentConfig, TrainConfig, decode, encode, fit, prepare
-from latentlab.generative import cache_dir, generator_key
+from latentlab.generative import generator_key
+from latentlab.storage import cache_dir
 from latentlab.models import build_target
 from latentlab.profiles import apply_profile
 

@@ -322,13 +322,12 @@ class AlphaGAN(nn.Module):
 
 
 def _save_checkpoint(path: Path, model, opts, epoch: int, history: list[dict]) -> None:
-    import os
+    from .storage import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = list(history[0]) if history else []
     state = {"model": model.state_dict(), "epoch": epoch, "history_keys": keys,
              "history": torch.tensor([[float(r[k]) for k in keys] for r in history], dtype=torch.float64),
              **{"opt_" + k: o.state_dict() for k, o in opts.items()}}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)

@@ -2,7 +2,7 @@
 
 :class:`PersonLabeler` is a :class:`~latentlab.labeling.Labeler` whose labels come from a person
 (class buttons for digits, accept/reject for vessel masks). Every answer is written at once to a
-:class:`~latentlab.labeling.LabelCache` keyed by the input's content hash, so a label given once
+:class:`~latentlab.storage.LabelCache` keyed by the input's content hash, so a label given once
 survives a restart and the same synthesized image is never asked about twice. Asked for a label
 it has not been given yet, it reports the item as failed (``"awaiting a person's label"``) and
 keeps it in :attr:`PersonLabeler.pending`, never blocking the loop.
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import ConfigError
-from .labeling import LabelCache, LabelResult, Labeler, content_key
+from .labeling import LabelResult, Labeler
+from .storage import LabelCache, content_key
 
 __all__ = ["PersonLabeler", "ANNOTATION_MODES"]
 

@@ -21,11 +21,11 @@ import pickle
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
-from .exceptions import ConfigError, DatasetError, DatasetNotFoundError, unknown_choice
+from .exceptions import ConfigError, DatasetError, DatasetNotFoundError
+from .registry import Registry
+from .storage import atomic_path, cache_dir
 
 __all__ = ["Dataset", "DATASETS", "register_dataset", "load_dataset", "read_idx", "default_data_root",
            "stratified_indices", "class_histogram"]
@@ -216,17 +216,12 @@ class Dataset:
         return self
 
 
-DATASETS: dict[str, Callable[..., Dataset]] = {}
+DATASETS: Registry = Registry("dataset")  # name -> loader(root: Path | None, **kwargs) -> Dataset
 
 
 def register_dataset(name: str):
     """Decorator: register ``loader(root: Path | None, **kwargs) -> Dataset`` under ``name``."""
-
-    def deco(fn):
-        DATASETS[name] = fn
-        return fn
-
-    return deco
+    return DATASETS.register(name)
 
 
 def default_data_root() -> Path | None:
@@ -258,10 +253,9 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **kwargs) -> 
     DatasetError
         Data present but unusable (NaN values, mismatched shapes).
     """
-    if name not in DATASETS:
-        raise unknown_choice("dataset", name, DATASETS)
+    loader = DATASETS.resolve(name)
     root = Path(root).expanduser() if root is not None else default_data_root()
-    return DATASETS[name](root, **kwargs).validate()
+    return loader(root, **kwargs).validate()
 
 
 # --------------------------------------------------------------------------- digits
@@ -442,11 +436,6 @@ def _cifar_from_tree(folder: Path) -> Dataset:
     return _cifar_from_members((str(p.relative_to(folder)), p.read_bytes) for p in paths)
 
 
-def cache_dir() -> Path:
-    """``$LATENTLAB_CACHE`` or ``~/.cache/latentlab``: the one cache root of data, generators and labels."""
-    return Path(os.environ.get("LATENTLAB_CACHE", Path.home() / ".cache" / "latentlab"))
-
-
 @register_dataset("cifar10")
 def _load_cifar10(root=None, cache: bool = True) -> Dataset:
     """CIFAR-10 from official batches (``cifar-10-batches-py/``) or a JPEG image folder (tree or tar.gz).
@@ -482,8 +471,7 @@ def _cached(path: Path, loader) -> Dataset:
                            classes=tuple(str(c) for c in z["classes"]))
     ds = loader(path)
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_suffix(".tmp.npz")
-    np.savez(tmp, name=ds.name, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
-             classes=np.asarray(ds.classes))
-    os.replace(tmp, f)
+    with atomic_path(f, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, name=ds.name, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
+                 classes=np.asarray(ds.classes))
     return ds

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from .exceptions import ConfigError, ResumeError
 from .generative import GeneratorConfig, encode, get_generator
 from .loop import ActiveLoop, LoopConfig
 from .neighbours import LatentIndex
+from .storage import atomic_write
 from .strategies import STRATEGIES, get_strategy
 from .training import TrainConfig
 
@@ -148,9 +148,7 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
     ds, gen, emb, index = prepared or prepare(config, data_root, progress, device)
     labeler = _labeler_for(ds, config)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "config.json.tmp"
-    tmp.write_text(json.dumps(config.to_dict(), indent=1))
-    os.replace(tmp, out / "config.json")
+    atomic_write(out / "config.json", json.dumps(config.to_dict(), indent=1))
     runs = {}
     jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
     for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):

@@ -36,11 +36,12 @@ import torch
 from .annotation import PersonLabeler
 from .datasets import DATASETS, load_dataset
 from .exceptions import ConfigError, LatentLabError
-from .generative import GeneratorConfig, cache_dir, decode, encode, get_generator
+from .generative import GeneratorConfig, decode, encode, get_generator
 from .gradients import latent_gradient
-from .labeling import LabelCache, OracleLabeler
+from .labeling import OracleLabeler
 from .loop import ActiveLoop, LoopConfig
 from .neighbours import LatentIndex
+from .storage import LabelCache, cache_dir
 from .strategies import STRATEGIES, get_strategy
 from .training import TrainConfig
 

@@ -15,8 +15,6 @@ a ``state_dict`` keyed by (dataset fingerprint, config, seed) and loaded with ``
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .datasets import cache_dir
-from .exceptions import ResumeError, unknown_choice
 from .models import GENERATORS
+from .storage import cache_dir, json_key, load_state, save_state
 from .training import TqdmCallback, TrainConfig, fit, seed_everything
 
-__all__ = ["GeneratorConfig", "get_generator", "train_generator", "encode", "decode", "cache_dir",
-           "save_state", "load_state"]
+__all__ = ["GeneratorConfig", "get_generator", "train_generator", "generator_key", "encode", "decode"]
 
 
 @dataclass(frozen=True)
@@ -50,34 +46,8 @@ class GeneratorConfig:
         return {"latent_dim": self.latent_dim, "hidden": self.hidden}
 
 
-def save_state(module: torch.nn.Module, path: Path, meta: dict | None = None) -> None:
-    """Atomically save a ``state_dict`` (plus an optional JSON sidecar with ``meta``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(module.state_dict(), tmp)
-    os.replace(tmp, path)
-    if meta is not None:
-        jtmp = path.with_suffix(".json.tmp")
-        jtmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
-        os.replace(jtmp, path.with_suffix(".json"))
-
-
-def load_state(module: torch.nn.Module, path: Path) -> torch.nn.Module:
-    """Load a ``state_dict`` saved by :func:`save_state`, safely (``weights_only=True``)."""
-    try:
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        module.load_state_dict(state)
-    except (RuntimeError, KeyError, EOFError, ValueError) as e:
-        raise ResumeError(f"checkpoint {path} does not fit this model ({e.__class__.__name__}: {str(e)[:200]}); "
-                          "delete it to retrain, or match the configuration it was saved with.") from e
-    return module
-
-
 def build_generator(config: GeneratorConfig, image_shape) -> torch.nn.Module:
-    if config.kind not in GENERATORS:
-        raise unknown_choice("generator", config.kind, GENERATORS)
-    return GENERATORS[config.kind](image_shape, **config.model_kwargs())
+    return GENERATORS.resolve(config.kind)(image_shape, **config.model_kwargs())
 
 
 def train_generator(x: np.ndarray, config: GeneratorConfig = GeneratorConfig(), *, seed: int = 0,
@@ -101,9 +71,8 @@ def train_generator(x: np.ndarray, config: GeneratorConfig = GeneratorConfig(), 
 
 
 def generator_key(fingerprint: str, config: GeneratorConfig, seed: int) -> str:
-    blob = json.dumps({"data": fingerprint, "config": dataclasses.asdict(config), "seed": seed,
-                       "torch": torch.__version__.split("+")[0]}, sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+    return json_key({"data": fingerprint, "config": dataclasses.asdict(config), "seed": seed,
+                     "torch": torch.__version__.split("+")[0]})
 
 
 def get_generator(dataset, config: GeneratorConfig = GeneratorConfig(), *, seed: int = 0, cache: bool = True,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .exceptions import ConfigError
+from .registry import Registry
+from .storage import LabelCache, content_key
 
 __all__ = ["LabelResult", "Labeler", "OracleLabeler", "LabelCache", "content_key", "ToolLabeler", "FEMLabeler",
            "LABELERS", "register_labeler", "make_labeler", "fem_label"]
@@ -84,72 +86,6 @@ class OracleLabeler(Labeler):
                               "inputs need a labeling tool such as the FEM solver")
         idx = np.asarray(indices, np.int64)
         return LabelResult(y=self.y_pool[idx], ok=np.ones(len(idx), bool))
-
-
-def content_key(x: np.ndarray) -> str:
-    """Content hash of one input (dtype, shape and bytes): the key of the label cache."""
-    import hashlib
-
-    a = np.ascontiguousarray(x)
-    h = hashlib.sha256()
-    h.update(str(a.dtype).encode())
-    h.update(str(a.shape).encode())
-    h.update(a.tobytes())
-    return h.hexdigest()[:32]
-
-
-class LabelCache:
-    """On-disk store of labels keyed by the content hash of their input, written as each label arrives.
-
-    One ``<key>.npy`` file per label, written to a temporary name and renamed (atomic), so a crash
-    loses nothing already labelled and a rerun never labels the same input twice. ``.npy`` is read
-    with ``allow_pickle=False``: nothing executable is ever loaded from the cache.
-
-    Parameters
-    ----------
-    folder : path
-        Cache folder (created on first write). Different tools or settings need different folders
-        (e.g. ``<cache>/labels/fem-<settings hash>``).
-    """
-
-    def __init__(self, folder):
-        from pathlib import Path
-
-        self.folder = Path(folder)
-
-    def path(self, key: str):
-        return self.folder / f"{key}.npy"
-
-    def get(self, x: np.ndarray):
-        """The cached label of input ``x``, or ``None``."""
-        return self.load(content_key(x))
-
-    def put(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.save(content_key(x), y)
-
-    def load(self, key: str):
-        """The cached label under content key ``key``, or ``None``."""
-        p = self.path(key)
-        if not p.exists():
-            return None
-        return np.load(p, allow_pickle=False)
-
-    def save(self, key: str, y: np.ndarray) -> None:
-        """Write one label atomically (temporary name, then rename)."""
-        import os
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        p = self.path(key)
-        tmp = p.with_name(f"{key}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(y), allow_pickle=False)
-        os.replace(tmp, p)
-
-    def __contains__(self, x) -> bool:
-        return self.path(content_key(x)).exists()
-
-    def __len__(self) -> int:
-        return len(list(self.folder.glob("*.npy"))) if self.folder.exists() else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,7 +286,7 @@ class FEMLabeler(ToolLabeler):
         self.solver_kwargs = dict(solver_kwargs)
         fn = functools.partial(fem_label, scale_kpa=self.scale_kpa, solver=solver, **solver_kwargs)
         if cache_dir == "default":
-            from .generative import cache_dir as _root
+            from .storage import cache_dir as _root
 
             settings = {"scale_kpa": self.scale_kpa, "solver": getattr(solver, "__qualname__", "stress_map"),
                         "module": getattr(solver, "__module__", "latentlab.fem"), **self.solver_kwargs}
@@ -370,17 +306,12 @@ class FEMLabeler(ToolLabeler):
 # ---------------------------------------------------------------------------------------------
 # registry: datasets name their labeler (dataset.meta["labeler"])
 # ---------------------------------------------------------------------------------------------
-LABELERS: dict = {}
+LABELERS = Registry("labeler")  # name -> builder(dataset, **kwargs) -> Labeler
 
 
 def register_labeler(name: str):
     """Decorator: register ``builder(dataset, **kwargs) -> Labeler`` under ``name``."""
-
-    def deco(fn):
-        LABELERS[name] = fn
-        return fn
-
-    return deco
+    return LABELERS.register(name)
 
 
 @register_labeler("oracle")
@@ -408,8 +339,4 @@ def _fem(dataset=None, **kwargs):
 def make_labeler(name: str, dataset=None, **kwargs) -> Labeler:
     """The labeler registered as ``name`` for ``dataset`` (``"oracle"``, ``"fem"``, ...);
     an unknown name lists the valid ones."""
-    from .exceptions import unknown_choice
-
-    if name not in LABELERS:
-        raise unknown_choice("labeler", name, LABELERS)
-    return LABELERS[name](dataset, **kwargs)
+    return LABELERS.resolve(name)(dataset, **kwargs)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from .labeling import Labeler, OracleLabeler
 from .models import build_target
 from .neighbours import LatentIndex
 from .pool import PoolState
+from .storage import atomic_path, atomic_write, load_state, save_state
 from .strategies import SamplingContext, Strategy
 from .tasks import task_for
 from .training import TqdmCallback, TrainConfig, fit, seed_everything
@@ -333,8 +333,6 @@ class ActiveLoop:
         an atomic rename, is the commit point that names them. A crash at any moment leaves the
         previous complete checkpoint in force.
         """
-        from .generative import save_state
-
         d = self.checkpoint_dir
         d.mkdir(parents=True, exist_ok=True)
         t = self.round
@@ -349,22 +347,17 @@ class ActiveLoop:
         for r, pa in enumerate(self.proposals, start=1):
             for k, v in pa.items():
                 arrays[f"r{r:03d}/{k}"] = np.asarray(v)
-        tmp = d / (arr_f + ".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, d / arr_f)
+        with atomic_path(d / arr_f, suffix=".tmp.npz") as tmp:
+            np.savez(tmp, **arrays)
         state = {**self._identity(), "round": t, "finished": self.finished, "model": model_f, "arrays": arr_f,
                  "records": [dataclasses.asdict(r) for r in self.records]}
-        tmp = d / "state.json.tmp"
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, d / "state.json")
+        atomic_write(d / "state.json", json.dumps(state, indent=1))
         for f in d.iterdir():  # drop superseded round files
             if f.name.startswith(("model-r", "arrays-r")) and f.name not in (model_f, arr_f):
                 f.unlink()
 
     def load_checkpoint(self) -> None:
         """Restore the state saved by :meth:`save_checkpoint` (after checking it is the same run)."""
-        from .generative import load_state
-
         d = self.checkpoint_dir
         state = json.loads((d / "state.json").read_text())
         mine = self._identity()

@@ -15,24 +15,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .registry import Registry
+
 __all__ = ["VAE", "LeNet", "GENERATORS", "TARGETS", "register_generator", "register_target", "build_target"]
 
-GENERATORS: dict = {}
-TARGETS: dict = {}
+GENERATORS = Registry("generator")  # name -> class(image_shape, **GeneratorConfig.model_kwargs())
+TARGETS = Registry("target model")  # name -> builder(image_shape, n_outputs, **kwargs)
 
 
 def register_generator(name):
-    def deco(cls):
-        GENERATORS[name] = cls
-        return cls
-    return deco
+    return GENERATORS.register(name)
 
 
 def register_target(name):
-    def deco(fn):
-        TARGETS[name] = fn
-        return fn
-    return deco
+    return TARGETS.register(name)
 
 
 @register_generator("vae")
@@ -117,8 +113,4 @@ class LeNet(nn.Module):
 
 def build_target(name: str, image_shape, n_outputs: int, **kwargs) -> nn.Module:
     """Build a registered target model; an unknown name lists the valid ones."""
-    from .exceptions import unknown_choice
-
-    if name not in TARGETS:
-        raise unknown_choice("target model", name, TARGETS)
-    return TARGETS[name](image_shape, n_outputs, **kwargs)
+    return TARGETS.resolve(name)(image_shape, n_outputs, **kwargs)

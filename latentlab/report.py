@@ -8,10 +8,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .storage import atomic_write
 
 __all__ = ["tidy_rows", "write_csv", "read_results", "summary_table", "labels_to_reach", "plot_learning_curves",
            "write_outputs"]
@@ -29,19 +30,13 @@ def tidy_rows(dataset: str, runs: dict) -> list[dict]:
     return rows
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_csv(path, rows: list[dict], columns=RESULT_COLUMNS) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for r in rows:
         w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-    _atomic_text(Path(path), buf.getvalue())
+    atomic_write(Path(path), buf.getvalue())
 
 
 def read_results(path) -> list[dict]:
@@ -150,7 +145,7 @@ def write_outputs(out, dataset: str, runs: dict) -> list[dict]:
         reach = labels_to_reach(rows, thr)
         md += f"\nLabels at the first round whose mean accuracy reaches {thr:g}%:\n\n"
         md += "\n".join(f"- {s}: {n if n is not None else 'not reached'}" for s, n in sorted(reach.items())) + "\n"
-    _atomic_text(out / "summary.md", md)
+    atomic_write(out / "summary.md", md)
     import matplotlib
 
     matplotlib.use("Agg")

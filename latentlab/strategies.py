@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .exceptions import ConfigError, unknown_choice
+from .exceptions import ConfigError
 from .gradients import latent_gradient
 from .neighbours import LatentIndex
 from .pool import PoolState
+from .registry import Registry
 
 __all__ = ["SamplingContext", "Proposal", "Strategy", "STRATEGIES", "register_strategy", "get_strategy",
            "RandomStrategy", "SNNStrategy", "RandomDirectionStrategy", "EntropyStrategy"]
@@ -125,19 +126,17 @@ class Strategy:
         return f"{self.__class__.__name__}()"
 
 
-STRATEGIES: dict[str, type] = {}
+STRATEGIES = Registry("strategy")  # name -> Strategy subclass
 
 
 def register_strategy(cls):
-    STRATEGIES[cls.name] = cls
-    return cls
+    """Class decorator: register a :class:`Strategy` subclass under its ``name``."""
+    return STRATEGIES.register()(cls)
 
 
 def get_strategy(name: str, **kwargs) -> Strategy:
     """A strategy instance by name; an unknown name lists the valid ones."""
-    if name not in STRATEGIES:
-        raise unknown_choice("strategy", name, STRATEGIES)
-    return STRATEGIES[name](**kwargs)
+    return STRATEGIES.resolve(name)(**kwargs)
 
 
 @register_strategy

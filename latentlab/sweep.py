@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .exceptions import ConfigError
+from .storage import atomic_write
 
 __all__ = ["HELP", "configure_parser", "load_grid", "grid_points", "point_id", "run_point", "sweep",
            "SweepResult", "gather"]
@@ -127,9 +128,7 @@ def grid_points(grid: dict, fixed: dict) -> list[tuple[str, dict, dict]]:
 
 # --------------------------------------------------------------------------- one run
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1, default=str))
 
 
 def run_point(notebook, point_dir, params: dict, *, kernel_name: str | None = None, cwd=None,
@@ -362,9 +361,7 @@ def gather(out, points, records) -> list[dict]:
         for r in fails:
             msg = str(r.get("evalue", "")).replace("|", "/").replace("\n", " ")[:300]
             md.write(f"| {r['point']} | {r.get('cell_index')} | {r.get('ename')} | {msg} |\n")
-    tmp = out / "summary.md.tmp"
-    tmp.write_text(md.getvalue())
-    os.replace(tmp, out / "summary.md")
+    atomic_write(out / "summary.md", md.getvalue())
     return rows
 
 

@@ -9,7 +9,7 @@ import torch
 
 from latentlab import GeneratorConfig, decode, encode, get_generator
 from latentlab.alphagan import AlphaGAN, CodeDiscriminator, Decoder, Encoder, ImageDiscriminator, ResidualBlock
-from latentlab.generative import load_state, save_state
+from latentlab.storage import load_state, save_state
 
 SHAPE = (3, 32, 32)
 TINY = dict(latent_dim=2, hidden=4, code_hidden=16)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from latentlab import ResumeError, decode, encode, get_generator
-from latentlab.generative import load_state, save_state
+from latentlab.storage import load_state, save_state
 from latentlab.models import VAE
 
 

@@ -1,7 +1,7 @@
 """Annotation widget: a person labels synthesized images G(z') (class buttons, or accept/reject for masks).
 
 Answers go through :meth:`latentlab.explorer.ExplorerState.annotate`, which stores them in the
-person's :class:`~latentlab.labeling.LabelCache` and appends the labelled image to the train set.
+person's :class:`~latentlab.storage.LabelCache` and appends the labelled image to the train set.
 """
 
 from __future__ import annotations

@@ -1,0 +1,71 @@
+"""The storage room: atomic writes, the registry helper, and cache keys pinned byte for byte.
+
+A changed cache key silently retrains a generator or re-solves every FEM label, so the keys of
+the data fingerprint, the generator cache and the label caches are compared with values recorded
+before the code that computes them was moved.
+"""
+
+import numpy as np
+import pytest
+
+from latentlab.datasets import Dataset, load_dataset
+from latentlab.exceptions import ConfigError
+from latentlab.generative import GeneratorConfig, generator_key
+from latentlab.registry import Registry
+from latentlab.storage import LabelCache, atomic_path, atomic_write, content_key, json_key
+
+
+def test_atomic_write_and_failure_leave_no_half_file(tmp_path):
+    f = tmp_path / "a.txt"
+    atomic_write(f, "one")
+    with pytest.raises(RuntimeError):
+        with atomic_path(f) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert f.read_text() == "one" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    atomic_write(f, b"two")
+    assert f.read_bytes() == b"two"
+
+
+def test_label_cache_round_trip(tmp_path):
+    c = LabelCache(tmp_path / "labels")
+    x = np.ones((1, 4, 4), np.float32)
+    assert c.get(x) is None and len(c) == 0
+    c.put(x, np.arange(3))
+    assert np.array_equal(c.get(x), np.arange(3)) and x in c and len(c) == 1
+
+
+def test_registry_lists_valid_names():
+    r = Registry("widget")
+    r.register("b")(int)
+
+    @r.register()
+    class A:
+        name = "a"
+
+    assert r.resolve("a") is A and r.resolve("b") is int
+    with pytest.raises(ConfigError, match="unknown widget 'c'; valid choices: a, b"):
+        r.resolve("c")
+
+
+def test_cache_keys_unchanged():
+    ds = load_dataset("digits")
+    assert ds.fingerprint() == "0052e630092423e6"
+    assert ds.subset(600, 200).fingerprint() == "1d7307dfafb1d31b"
+    assert generator_key(ds.fingerprint(), GeneratorConfig(), 0) == "8033a177edd541ed"
+    assert generator_key("abc", GeneratorConfig(kind="alphagan", hidden=16, epochs=3, latent_dim=2), 1) \
+        == "03ab27f605b8e824"
+    assert content_key(np.arange(12, dtype=np.float32).reshape(1, 3, 4)) == "632fd6764811f8b95053a6f7817dfda1"
+    assert json_key({"a": 1}, 8) == json_key({"a": 1})[:8]
+
+
+def test_fem_and_vessel_keys_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path))
+    from latentlab.labeling import FEMLabeler
+    from latentlab.vessels import generate_vessels
+
+    assert FEMLabeler().cache.folder.name == "fem-f1e7cd9e6f38"
+    assert FEMLabeler(refine=1).cache.folder.name == "fem-a60286b94168"
+    m = generate_vessels(5, seed=0).astype(np.float32)[:, None]
+    assert Dataset("vessels", m[:3], None, m[3:], None, task="regression",
+                   meta={"labeler": "fem"}).fingerprint() == "8722b8fe9e0ac336"
