@@ -17,8 +17,8 @@ from .pool import PoolState
 from .strategies import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy
 from .training import TrainConfig, fit
 from .trajectory import Trajectory, trajectory
-from . import vessel_net, interpolation  # noqa: F401,E402 - register target "s6" and strategy "si" (issue 3)
+from . import interpolation  # noqa: F401,E402 - registers strategy "si"
 from .labeling import FEMLabeler, ToolLabeler, make_labeler  # noqa: E402
-from .vessels import load_vessels  # noqa: E402 - registers data set "vessels"
+from .vessels import load_vessels  # noqa: E402 - registers data set "vessels" and target "s6"
 
 __version__ = "0.1.0"

@@ -18,7 +18,7 @@ from latentlab.labeling import LABELERS, FEMLabeler, OracleLabeler
 from latentlab.pool import PoolState
 from latentlab.strategies import SamplingContext, get_strategy
 from latentlab.tasks import Regression
-from latentlab.vessel_net import VesselNet
+from latentlab.vessels.net import VesselNet
 from latentlab.vessels import generate_vessels, load_vessels, validate_mask
 
 SIZE = 32

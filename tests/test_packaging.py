@@ -46,6 +46,6 @@ def test_core_never_imports_panel_bokeh_or_widgets():
 
 
 def test_core_sources_do_not_mention_panel_imports():
-    for f in (ROOT / "latentlab").glob("*.py"):
+    for f in (ROOT / "latentlab").rglob("*.py"):
         text = f.read_text()
         assert not re.search(r"^\s*(import|from)\s+(panel|bokeh|widgets)\b", text, re.M), f

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .models import register_target
+from ..models import register_target
 
 __all__ = ["SameConv2", "SameConvT2", "VesselNet"]
 
@@ -60,7 +60,7 @@ class VesselNet(nn.Module):
 
     def __init__(self, image_shape, n_outputs: int = 1, width: float = 1.0):
         super().__init__()
-        from .exceptions import ConfigError
+        from ..exceptions import ConfigError
 
         c, h, w = (int(s) for s in image_shape)
         if h % 16 or w % 16:

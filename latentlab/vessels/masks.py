@@ -22,38 +22,15 @@ Randomness is explicit: every function that draws takes ``seed`` (an int or a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
-from latentlab.exceptions import ConfigError, LabelingError
+from ..exceptions import ConfigError, LabelingError
 
-__all__ = [
-    "N_SLICES",
-    "N_TEST",
-    "VesselParams",
-    "generate_vessels",
-    "validate_mask",
-    "lumen_mask",
-    "default_params",
-    "postprocess_mask",
-    "postprocess_masks",
-    "STRESS_SCALE_KPA",
-    "METRIC_SCALE",
-    "LazyLabelDataset",
-    "load_vessels",
-]
-
-N_SLICES = 1200  # paper, Section 4.1: IVUS slices in the data set
-N_TEST = 210  # paper, Section 4.1: held-out test cases
-STRESS_SCALE_KPA = 200.0
-# kPa: targets are stress / 200 kPa, clipped to [0, 1] (the S6 net ends in a sigmoid). On 20
-# generated masks the per-mask peak was 53-167 kPa and the 99.9th percentile of wall pixels
-# 126 kPa, so clipping touches almost nothing; the plaque-stress range of Teng et al. 2014.
-METRIC_SCALE = 1e3
-# reported test MSE = mean over pixels of (prediction - stress/200 kPa)^2 x 1e3 (the paper's
-# IVUS MSE is reported on a x1e3-like scale). In kPa^2: value x 200^2 / 1e3 = value x 40.
+__all__ = ["VesselParams", "generate_vessels", "validate_mask", "lumen_mask", "postprocess_mask",
+           "postprocess_masks"]
 
 _FOUR = ndimage.generate_binary_structure(2, 1)  # 4-connectivity (edge neighbours)
 _EIGHT = ndimage.generate_binary_structure(2, 2)  # 8-connectivity (edge + corner neighbours)
@@ -65,7 +42,7 @@ class VesselParams:
 
     Lengths are in pixels of the ``size`` x ``size`` image; ranges ``(lo, hi)`` are sampled
     uniformly. The defaults are tuned for 64 x 64 images of an IVUS frame with a ~10 mm field
-    of view (0.156 mm/pixel, see :data:`latentlab.fem.PIXEL_MM`), so 1 px ~ 0.16 mm. At other
+    of view (0.156 mm/pixel, see :data:`latentlab.vessels.fem.PIXEL_MM`), so 1 px ~ 0.16 mm. At other
     sizes, lengths scale with ``size / 64``.
     """
 
@@ -204,7 +181,7 @@ def generate_vessels(n: int, *, seed: int | np.random.Generator, size: int = 64,
     Parameters
     ----------
     n : int
-        Number of masks (>= 0). The paper's data set has :data:`N_SLICES` = 1200.
+        Number of masks (>= 0). The paper's data set has :data:`latentlab.vessels.dataset.N_SLICES` = 1200.
     seed : int or numpy.random.Generator
         Source of randomness (required: there is no global RNG).
     size : int, default 64
@@ -263,11 +240,6 @@ def generate_vessels(n: int, *, seed: int | np.random.Generator, size: int = 64,
         return masks
     table = {k: np.array([r[k] for r in recs], dtype=float) for k in _PARAM_FIELDS}
     return masks, table
-
-
-def default_params() -> dict:
-    """Return the default :class:`VesselParams` as a plain dict (for configs and logs)."""
-    return asdict(VesselParams())
 
 
 def validate_mask(mask) -> None:
@@ -438,63 +410,3 @@ def postprocess_masks(imgs, threshold: float = 0.5, **kwargs) -> tuple[np.ndarra
         if m is not None:
             masks[i], accepted[i] = m, True
     return masks, accepted
-
-
-# ---------------------------------------------------------------------------------------------
-# the ``vessels`` data set: masks now, stress labels from the FEM tool as they are needed
-# ---------------------------------------------------------------------------------------------
-from dataclasses import replace as _replace  # noqa: E402
-
-from latentlab.datasets import Dataset, register_dataset  # noqa: E402
-
-# Kept as a name for readers of older code: ``Dataset`` itself now allows ``y_train=None``
-# (labels from ``meta["labeler"]``), with the same fingerprint as this subclass had.
-LazyLabelDataset = Dataset
-
-
-@register_dataset("vessels")
-def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int = 0, *, workers=None,
-                 progress: bool = True) -> LazyLabelDataset:
-    """Generated vessel-wall masks with FEM stress labels (the stand-in for the paper's IVUS set).
-
-    ``generate_vessels(n, seed=seed)``; the last ``n_test`` masks are the test set (the draws
-    are i.i.d., so this is a random split). Pool labels are *not* computed here: the FEM
-    labeler (``make_labeler("fem", dataset)``) solves the masks a strategy chooses. The test
-    labels are solved once (in parallel, ``workers`` processes, default
-    ``$LATENTLAB_LABEL_WORKERS`` or 2) and cached by mask content in the label cache, so later
-    loads cost only the mask generation and cache reads.
-
-    Returns
-    -------
-    LazyLabelDataset
-        ``x_train`` (n - n_test, 1, 64, 64) float32 0/1, ``y_train`` None, ``x_test``
-        (n_test, 1, 64, 64), ``y_test`` (n_test, 1, 64, 64) float32 = stress / 200 kPa in [0, 1];
-        ``task="regression"``, ``meta = {"labeler": "fem", "metric_scale": 1e3, "n_outputs": 1,
-        "stress_scale_kpa": 200, "targets": ["s6"]}``.
-    """
-    import os
-
-    from latentlab.exceptions import DatasetError
-    from latentlab.labeling import make_labeler
-
-    if not 0 < n_test < n:
-        raise ConfigError(f"vessels: need 0 < n_test < n, got n={n}, n_test={n_test}")
-    masks = generate_vessels(n, seed=seed).astype(np.float32)[:, None]
-    meta = {"labeler": "fem", "metric_scale": METRIC_SCALE, "n_outputs": 1,
-            "stress_scale_kpa": STRESS_SCALE_KPA, "targets": ["s6"], "default_target": "s6",
-            "generator_seed": seed}
-    ds = LazyLabelDataset("vessels", masks[:n - n_test], None, masks[n - n_test:], None,
-                          task="regression", meta=meta)
-    if workers is None:
-        workers = int(os.environ.get("LATENTLAB_LABEL_WORKERS", "2"))
-    lab = make_labeler("fem", ds, workers=workers)
-    res = lab.label(ds.x_test, progress=progress)
-    if res.n_failed == len(res.ok):
-        raise DatasetError("vessels: the FEM tool failed on every test mask, e.g. "
-                           + "; ".join(f"#{i}: {r}" for i, r in list(res.errors.items())[:3]))
-    if res.n_failed:  # never silently: the test set shrinks and says why
-        import warnings
-
-        warnings.warn(f"vessels: dropped {res.n_failed} test masks the FEM tool could not label: "
-                      + "; ".join(f"#{i}: {r}" for i, r in list(res.errors.items())[:3]), stacklevel=2)
-    return _replace(ds, x_test=ds.x_test[res.ok], y_test=res.y)
