@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from latentlab.fem import stress_map  # noqa: E402
+from latentlab.vessels.fem import stress_map  # noqa: E402
 from latentlab.vessels import generate_vessels  # noqa: E402
 
 

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from latentlab.fem import stress_map  # noqa: E402
+from latentlab.vessels.fem import stress_map  # noqa: E402
 from latentlab.vessels import generate_vessels  # noqa: E402
 
 

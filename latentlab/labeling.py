@@ -235,7 +235,7 @@ def fem_label(x, *, scale_kpa: float, solver=None, **solver_kwargs) -> np.ndarra
     ndarray, same shape as ``x``, float32 in [0, 1]
     """
     if solver is None:
-        from .fem import stress_map as solver
+        from .vessels.fem import stress_map as solver
     a = np.asarray(x)
     mask = a[0] if a.ndim == 3 and a.shape[0] == 1 else a
     s = np.asarray(solver(mask, **solver_kwargs), dtype=np.float64) / scale_kpa

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from latentlab.exceptions import ConfigError, LabelingError
-from latentlab.fem import (DIASTOLIC_KPA, SYSTOLIC_KPA, MooneyRivlin, discretise, first_piola,
+from latentlab.vessels.fem import (DIASTOLIC_KPA, SYSTOLIC_KPA, MooneyRivlin, discretise, first_piola,
                            incompressibility, internal_force, load_schedule, material_stiffness,
                            material_tangent, mesh_from_mask, pressure_coupling, pressure_waveform,
                            residual_and_tangent, stress_map, stress_maps)

@@ -79,8 +79,8 @@ from skfem import (Basis, BilinearForm, ElementTriP1, ElementTriP2, ElementVecto
                    LinearForm, MeshTri, condense, solve)
 from skfem.helpers import dot, grad
 
-from latentlab.exceptions import ConfigError, LabelingError
-from latentlab.vessels import validate_mask
+from ..exceptions import ConfigError, LabelingError
+from .masks import validate_mask
 
 __all__ = [
     "MMHG_KPA",
