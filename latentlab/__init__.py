@@ -18,7 +18,7 @@ from .strategies import STRATEGIES, Proposal, SamplingContext, Strategy, get_str
 from .training import TrainConfig, fit
 from .trajectory import Trajectory, trajectory
 from . import interpolation  # noqa: F401,E402 - registers strategy "si"
-from .labeling import FEMLabeler, ToolLabeler, make_labeler  # noqa: E402
-from .vessels import load_vessels  # noqa: E402 - registers data set "vessels" and target "s6"
+from .labeling import ToolLabeler, make_labeler  # noqa: E402
+from .vessels import FEMLabeler, load_vessels  # noqa: E402 - registers data set "vessels", target "s6", labeler "fem"
 
 __version__ = "0.1.0"

@@ -10,7 +10,7 @@ trains the target model on synthesized inputs only:
   x' = prepare(G(p')), label x'.
 
 ``prepare`` is the labeler's post-processing (for masks: threshold, keep the wall ring, fill
-holes; :meth:`latentlab.labeling.FEMLabeler.prepare`); decoded images it cannot turn into a
+holes; :meth:`latentlab.vessels.FEMLabeler.prepare`); decoded images it cannot turn into a
 valid input are *rejected* and counted (``Proposal.n_rejected``, ``RoundRecord.n_failed``).
 
 Rejection fallback (the paper does not say): a rejected item is retried from a fresh start

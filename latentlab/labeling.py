@@ -20,8 +20,7 @@ from .exceptions import ConfigError
 from .registry import Registry
 from .storage import LabelCache, content_key
 
-__all__ = ["LabelResult", "Labeler", "OracleLabeler", "LabelCache", "content_key", "ToolLabeler", "FEMLabeler",
-           "LABELERS", "register_labeler", "make_labeler", "fem_label"]
+__all__ = ["LabelResult", "Labeler", "OracleLabeler", "ToolLabeler", "LABELERS", "register_labeler", "make_labeler"]
 
 
 @dataclass
@@ -218,93 +217,8 @@ class ToolLabeler(Labeler):
         return LabelResult(y=y, ok=ok, errors=dict(sorted(errors.items())))
 
 
-def fem_label(x, *, scale_kpa: float, solver=None, **solver_kwargs) -> np.ndarray:
-    """FEM label of one data-set item: stress map / ``scale_kpa``, clipped to [0, 1], float32.
-
-    Parameters
-    ----------
-    x : ndarray, shape (1, H, W) or (H, W)
-        Wall mask with values 0/1 (as the ``vessels`` data set stores it: float32).
-    scale_kpa : float
-        Normalising stress (see :data:`latentlab.vessels.STRESS_SCALE_KPA`).
-    solver : callable, optional
-        ``solver(mask, **solver_kwargs) -> stress (H, W) kPa``; default :func:`latentlab.fem.stress_map`.
-
-    Returns
-    -------
-    ndarray, same shape as ``x``, float32 in [0, 1]
-    """
-    if solver is None:
-        from .vessels.fem import stress_map as solver
-    a = np.asarray(x)
-    mask = a[0] if a.ndim == 3 and a.shape[0] == 1 else a
-    s = np.asarray(solver(mask, **solver_kwargs), dtype=np.float64) / scale_kpa
-    return np.clip(s, 0.0, 1.0).astype(np.float32).reshape(a.shape)
-
-
-class FEMLabeler(ToolLabeler):
-    """The finite-element wall-stress solver as a labeling tool (normalised stress maps).
-
-    ``label`` returns ``clip(stress_map(mask) / scale_kpa, 0, 1)`` per mask (float32, shape
-    of the input); :meth:`prepare` turns decoded generator outputs into valid masks
-    (:func:`latentlab.vessels.postprocess_masks`: threshold, keep the wall ring, fill holes,
-    reject what is not one ring). The cache folder is keyed by the solver settings, so
-    changing a setting never returns labels of another.
-
-    Parameters
-    ----------
-    scale_kpa : float, optional
-        Default :data:`latentlab.vessels.STRESS_SCALE_KPA`.
-    threshold : float, default 0.5
-        Wall threshold of :meth:`prepare`.
-    cache_dir : path or "default" or None
-        ``"default"``: ``<LATENTLAB_CACHE>/labels/fem-<settings hash>``; None: no cache.
-    workers, client : see :class:`ToolLabeler`.
-    solver : callable, optional
-        Replaces :func:`latentlab.fem.stress_map` (tests use a fast fake); it is part of the key.
-    **solver_kwargs
-        Passed to the solver (``pressure_kpa``, ``refine``, ``smooth_passes``, ...).
-    """
-
-    name = "fem"
-    can_label_synthetic = True
-
-    def __init__(self, *, scale_kpa: float | None = None, threshold: float = 0.5, cache_dir="default",
-                 workers: int = 1, client=None, solver=None, **solver_kwargs):
-        import functools
-        import hashlib
-        import json
-
-        from .exceptions import ConfigError
-
-        if scale_kpa is None:
-            from .vessels import STRESS_SCALE_KPA as scale_kpa
-        if not (np.isfinite(scale_kpa) and scale_kpa > 0):
-            raise ConfigError(f"scale_kpa must be a positive number of kPa, got {scale_kpa!r}")
-        self.scale_kpa = float(scale_kpa)
-        self.threshold = float(threshold)
-        self.solver_kwargs = dict(solver_kwargs)
-        fn = functools.partial(fem_label, scale_kpa=self.scale_kpa, solver=solver, **solver_kwargs)
-        if cache_dir == "default":
-            from .storage import cache_dir as _root
-
-            settings = {"scale_kpa": self.scale_kpa, "solver": getattr(solver, "__qualname__", "stress_map"),
-                        "module": getattr(solver, "__module__", "latentlab.fem"), **self.solver_kwargs}
-            key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=repr).encode()).hexdigest()[:12]
-            cache_dir = _root() / "labels" / f"fem-{key}"
-        super().__init__(fn, cache_dir=cache_dir, workers=workers, client=client)
-
-    def prepare(self, x):
-        """Decoded images (n, 1, H, W) in [0, 1] -> ``(masks, accepted)``: valid masks (m, 1, H, W)
-        float32 of the accepted items and a bool mask (n,) over ``x``."""
-        from .vessels import postprocess_masks
-
-        masks, acc = postprocess_masks(x, self.threshold)
-        return masks[acc][:, None].astype(np.float32), acc
-
-
 # ---------------------------------------------------------------------------------------------
-# registry: datasets name their labeler (dataset.meta["labeler"])
+# registry: datasets name their labeler (dataset.meta["labeler"]); the vessel wing registers "fem"
 # ---------------------------------------------------------------------------------------------
 LABELERS = Registry("labeler")  # name -> builder(dataset, **kwargs) -> Labeler
 
@@ -320,20 +234,6 @@ def _oracle(dataset, **kwargs):
         raise ConfigError(f"{dataset.name} has no known labels, so the oracle cannot label it; "
                           "use its labeling tool (dataset.meta['labeler'])")
     return OracleLabeler(dataset.y_train)
-
-
-@register_labeler("fem")
-def _fem(dataset=None, **kwargs):
-    """FEM labeler; workers from ``$LATENTLAB_LABEL_WORKERS`` (default 1), Dask from
-    ``$LATENTLAB_DASK_SCHEDULER`` (a scheduler address) unless given."""
-    import os
-
-    kw = dict(dataset.meta.get("labeler_kwargs", {})) if dataset is not None else {}
-    kw.setdefault("workers", int(os.environ.get("LATENTLAB_LABEL_WORKERS", "1")))
-    if os.environ.get("LATENTLAB_DASK_SCHEDULER"):
-        kw.setdefault("client", os.environ["LATENTLAB_DASK_SCHEDULER"])
-    kw.update(kwargs)
-    return FEMLabeler(**kw)
 
 
 def make_labeler(name: str, dataset=None, **kwargs) -> Labeler:

@@ -14,7 +14,8 @@ from latentlab import ExperimentConfig, LatentIndex, LoopConfig, TrainConfig, ru
 from latentlab.exceptions import ConfigError
 from latentlab.generative import encode
 from latentlab.interpolation import InterpolationStrategy
-from latentlab.labeling import LABELERS, FEMLabeler, OracleLabeler
+from latentlab.labeling import LABELERS, OracleLabeler
+from latentlab.vessels import FEMLabeler
 from latentlab.pool import PoolState
 from latentlab.strategies import SamplingContext, get_strategy
 from latentlab.tasks import Regression

@@ -5,9 +5,9 @@ import pytest
 from scipy import ndimage
 
 from latentlab.exceptions import ConfigError, LabelingError
-from latentlab.labeling import (LABELERS, FEMLabeler, LabelCache, OracleLabeler, ToolLabeler, content_key,
-                                make_labeler)
-from latentlab.vessels import validate_mask
+from latentlab.labeling import LABELERS, OracleLabeler, ToolLabeler, make_labeler
+from latentlab.storage import LabelCache, content_key
+from latentlab.vessels import FEMLabeler, validate_mask
 
 
 def annulus(a, b, size=24):

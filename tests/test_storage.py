@@ -61,7 +61,7 @@ def test_cache_keys_unchanged():
 
 def test_fem_and_vessel_keys_unchanged(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path))
-    from latentlab.labeling import FEMLabeler
+    from latentlab.vessels import FEMLabeler
     from latentlab.vessels import generate_vessels
 
     assert FEMLabeler().cache.folder.name == "fem-f1e7cd9e6f38"

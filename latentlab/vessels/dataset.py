@@ -8,23 +8,20 @@ masks a strategy chooses; the test labels are solved once and cached by mask con
 from __future__ import annotations
 
 import dataclasses
-import os
 import warnings
 
 import numpy as np
 
 from ..datasets import Dataset, register_dataset
 from ..exceptions import ConfigError, DatasetError
+from ..labeling import make_labeler
+from .labeler import STRESS_SCALE_KPA, label_workers
 from .masks import generate_vessels
 
 __all__ = ["N_SLICES", "N_TEST", "STRESS_SCALE_KPA", "METRIC_SCALE", "load_vessels"]
 
 N_SLICES = 1200  # paper, Section 4.1: IVUS slices in the data set
 N_TEST = 210  # paper, Section 4.1: held-out test cases
-STRESS_SCALE_KPA = 200.0
-# kPa: targets are stress / 200 kPa, clipped to [0, 1] (the S6 net ends in a sigmoid). On 20
-# generated masks the per-mask peak was 53-167 kPa and the 99.9th percentile of wall pixels
-# 126 kPa, so clipping touches almost nothing; the plaque-stress range of Teng et al. 2014.
 METRIC_SCALE = 1e3
 # reported test MSE = mean over pixels of (prediction - stress/200 kPa)^2 x 1e3 (the paper's
 # IVUS MSE is reported on a x1e3-like scale). In kPa^2: value x 200^2 / 1e3 = value x 40.
@@ -39,7 +36,7 @@ def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int =
     are i.i.d., so this is a random split). Pool labels are *not* computed here: the FEM
     labeler (``make_labeler("fem", dataset)``) solves the masks a strategy chooses. The test
     labels are solved once (in parallel, ``workers`` processes, default
-    ``$LATENTLAB_LABEL_WORKERS`` or 2) and cached by mask content in the label cache, so later
+    :func:`~latentlab.vessels.labeler.label_workers`) and cached by mask content in the label cache, so later
     loads cost only the mask generation and cache reads.
 
     Returns
@@ -50,8 +47,6 @@ def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int =
         ``task="regression"``, ``meta = {"labeler": "fem", "metric_scale": 1e3, "n_outputs": 1,
         "stress_scale_kpa": 200, "targets": ["s6"]}``.
     """
-    from ..labeling import make_labeler
-
     if not 0 < n_test < n:
         raise ConfigError(f"vessels: need 0 < n_test < n, got n={n}, n_test={n_test}")
     masks = generate_vessels(n, seed=seed).astype(np.float32)[:, None]
@@ -59,9 +54,7 @@ def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int =
             "stress_scale_kpa": STRESS_SCALE_KPA, "targets": ["s6"], "default_target": "s6",
             "generator_seed": seed}
     ds = Dataset("vessels", masks[:n - n_test], None, masks[n - n_test:], None, task="regression", meta=meta)
-    if workers is None:
-        workers = int(os.environ.get("LATENTLAB_LABEL_WORKERS", "2"))
-    lab = make_labeler("fem", ds, workers=workers)
+    lab = make_labeler("fem", ds, workers=label_workers() if workers is None else workers)
     res = lab.label(ds.x_test, progress=progress)
     if res.n_failed == len(res.ok):
         raise DatasetError("vessels: the FEM tool failed on every test mask, e.g. "

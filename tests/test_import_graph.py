@@ -1,0 +1,113 @@
+"""The module graph of latentlab is acyclic, and the core never points at the view.
+
+Every module is imported in a fresh interpreter; its imports of other latentlab modules (module
+level *and* inside functions, read from the source with ``ast``) are the graph's arrows. A cycle
+hidden by function-level imports is still a cycle here.
+"""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "latentlab"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in sorted(PKG.rglob("*.py")):
+        parts = list(f.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts[-1] == "__main__":
+            continue
+        out[".".join(parts)] = f
+    return out
+
+
+def _resolve(mod: str, is_pkg: bool, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def import_graph() -> dict[str, set[str]]:
+    mods = _modules()
+    graph = {}
+    for mod, f in mods.items():
+        is_pkg = f.name == "__init__.py"
+        deps = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve(mod, is_pkg, node)
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
+            else:
+                continue
+            for t in targets:
+                while t and t not in mods:  # 'from .x import name' -> module x
+                    t = t.rpartition(".")[0]
+                # a package's own __init__ re-exporting its children is not an arrow back up
+                if t and t != mod and not (is_pkg and t.startswith(mod + ".")):
+                    deps.add(t)
+        graph[mod] = deps
+    return graph
+
+
+def _cycle(graph):
+    state, stack = {}, []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if m.startswith(n + "."):
+                continue
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                found = visit(m)
+                if found:
+                    return found
+        state[n] = 2
+        stack.pop()
+        return None
+
+    for n in sorted(graph):
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+def test_every_module_imports_in_a_fresh_interpreter():
+    code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
+    subprocess.run([sys.executable, "-c", code, *_modules()], check=True, cwd=ROOT)
+
+
+def test_module_graph_is_acyclic():
+    graph = import_graph()
+    # the top-level package re-exports everything; arrows *into* it would be cycles
+    assert not any("latentlab" in deps for m, deps in graph.items() if m != "latentlab"), \
+        {m for m, deps in graph.items() if "latentlab" in deps}
+    core = {m: {d for d in deps if d != "latentlab"} for m, deps in graph.items() if m != "latentlab"}
+    cyc = _cycle(core)
+    assert cyc is None, " -> ".join(cyc)
+
+
+def test_generic_core_does_not_import_the_vessel_wing():
+    graph = import_graph()
+    generic = {"latentlab.loop", "latentlab.labeling", "latentlab.experiment", "latentlab.strategies",
+               "latentlab.datasets", "latentlab.tasks", "latentlab.generative"}
+    for m in generic & set(graph):
+        assert not any(d.startswith("latentlab.vessels") for d in graph[m]), (m, graph[m])
+
+
+def test_no_arrow_to_the_view():
+    for m, deps in import_graph().items():
+        assert not any(d.split(".")[0] in ("widgets", "panel", "bokeh") for d in deps), (m, deps)
