@@ -44,7 +44,8 @@ def main():
     ap.add_argument("--images", default=str(ROOT / "docs" / "images"))
     a = ap.parse_args()
     cfg = apply_profile(ExperimentConfig(strategies=("snn",)), "cpu")
-    ds, gen, emb, _ = prepare(cfg, a.data_root, progress=False)
+    ds, latent = prepare(cfg, a.data_root, progress=False)
+    gen, emb = latent.generator, latent.embeddings
     res = {"threads": torch.get_num_threads(), "load_avg": os.getloadavg(), "generator": str(cfg.generator)}
 
     rec = {}

@@ -31,7 +31,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=20)
     a = ap.parse_args()
 
-    from latentlab import GeneratorConfig, LatentIndex, PoolState, encode, get_generator, load_dataset
+    from latentlab import GeneratorConfig, LatentIndex, LatentSpace, PoolState, encode, get_generator, load_dataset
     from latentlab.models import LeNet
     from latentlab.strategies import SamplingContext, get_strategy
     from latentlab.tasks import Classification
@@ -60,8 +60,8 @@ def main():
         build = time.perf_counter() - t0
         n = len(emb)
         pool = PoolState.empty(n).label(rng.choice(n, n // 10, replace=False), 1)
-        ctx = SamplingContext(x_pool=xs, y_pool=y, pool=pool, task=Classification(), target=target, generator=gen,
-                              embeddings=emb, index=index, alpha=0.2)
+        ctx = SamplingContext(x_pool=xs, y_pool=y, pool=pool, task=Classification(), target=target,
+                              latent=LatentSpace(gen, emb, index), alpha=0.2)
         snn = get_strategy("snn")
         for J in [int(j) for j in a.J.split(",")]:
             times, grad_t, nn_t = [], [], []

@@ -12,6 +12,7 @@ from .explorer import ExplorerState
 from .generative import GeneratorConfig, decode, encode, get_generator
 from .gradients import latent_gradient
 from .loop import ActiveLoop, LoopConfig, RoundRecord
+from .latent import LatentSpace
 from .neighbours import LatentIndex
 from .pool import PoolState
 from .strategies import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy

@@ -25,14 +25,14 @@ import numpy as np
 
 from .datasets import load_dataset
 from .exceptions import ConfigError, ResumeError
-from .generative import GeneratorConfig, encode, get_generator
+from .generative import GeneratorConfig, get_generator
+from .latent import LatentSpace
 from .loop import ActiveLoop, LoopConfig
-from .neighbours import LatentIndex
 from .storage import atomic_write
 from .strategies import STRATEGIES, get_strategy
 from .training import TrainConfig
 
-__all__ = ["ExperimentConfig", "run_experiment", "RESULT_COLUMNS"]
+__all__ = ["ExperimentConfig", "prepare", "run_experiment", "RESULT_COLUMNS"]
 
 from .report import RESULT_COLUMNS  # noqa: E402
 
@@ -92,20 +92,23 @@ def _check_out(out: Path, config: ExperimentConfig, resume: bool, overwrite: boo
                           "resume with the same settings, or choose another --out")
 
 
-def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, device=None):
-    """Load the data set and the (cached) generator; returns ``(dataset, generator, embeddings, index)``.
+def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, device=None, dataset_kwargs=None):
+    """Load the data set and the (cached) generator; returns ``(dataset, latent_space)``.
+
+    ``latent_space`` is a :class:`~latentlab.latent.LatentSpace` (generator, pool embeddings, index),
+    or None when no strategy of ``config`` needs a generator.
 
     ``device`` (e.g. ``torch.device("cuda")``, see :func:`latentlab.profiles.resolve_device`): where the
-    generator is trained and kept; CPU by default. It is not part of the run's identity (config.json)."""
-    ds = load_dataset(config.dataset, root=data_root)
+    generator is trained and kept; CPU by default. It is not part of the run's identity (config.json).
+    ``dataset_kwargs`` go to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels)."""
+    ds = load_dataset(config.dataset, root=data_root, **(dataset_kwargs or {}))
     if config.n_pool or config.n_test:
         ds = ds.subset(config.n_pool, config.n_test, seed=0)
     needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
     if not needs_gen:
-        return ds, None, None, None
+        return ds, None
     gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress, device=device)
-    emb = encode(gen, ds.x_train)
-    return ds, gen, emb, LatentIndex(emb)
+    return ds, LatentSpace.from_generator(gen, ds.x_train)
 
 
 def _labeler_for(ds, config: ExperimentConfig):
@@ -134,7 +137,7 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
     data_root : path, optional
         Folder holding the data set's files (see :func:`latentlab.datasets.load_dataset`).
     prepared : tuple, optional
-        ``(dataset, generator, embeddings, index)`` from :func:`prepare`, to share across calls.
+        ``(dataset, latent_space)`` from :func:`prepare`, to share across calls.
     device : str or torch.device, optional
         Where generator and target models run (CPU by default; the ``paper`` profile picks cuda).
     """
@@ -145,7 +148,7 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
     config.validate()
     out = Path(out)
     _check_out(out, config, resume, overwrite)
-    ds, gen, emb, index = prepared or prepare(config, data_root, progress, device)
+    ds, latent = prepared or prepare(config, data_root, progress, device)
     labeler = _labeler_for(ds, config)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "config.json", json.dumps(config.to_dict(), indent=1))
@@ -153,9 +156,8 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
     jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
     for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):
         strat = get_strategy(s)
-        loop = ActiveLoop(ds, strat, config.loop, seed, generator=gen if strat.needs_generator else None,
-                          embeddings=emb if strat.needs_generator else None,
-                          index=index if strat.needs_generator else None, labeler=labeler,
+        loop = ActiveLoop(ds, strat, config.loop, seed, latent=latent if strat.needs_generator else None,
+                          labeler=labeler,
                           checkpoint_dir=out / "runs" / f"{s}-seed{seed}", progress=progress, device=device)
         loop.run()
         runs[(s, seed)] = loop.records

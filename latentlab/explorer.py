@@ -34,13 +34,13 @@ import param
 import torch
 
 from .annotation import PersonLabeler
-from .datasets import DATASETS, load_dataset
+from .datasets import DATASETS
 from .exceptions import ConfigError, LatentLabError
-from .generative import GeneratorConfig, decode, encode, get_generator
+from .experiment import ExperimentConfig, prepare
+from .generative import GeneratorConfig, decode
 from .gradients import latent_gradient
 from .labeling import OracleLabeler
 from .loop import ActiveLoop, LoopConfig
-from .neighbours import LatentIndex
 from .storage import LabelCache, cache_dir
 from .strategies import STRATEGIES, get_strategy
 from .training import TrainConfig
@@ -56,21 +56,14 @@ _STEP_STREAM = 99  # stream id mixed into (seed, round, restart) for drawing sta
 @functools.lru_cache(maxsize=4)
 def load_resources(dataset: str, data_root: str | None = None, generator_config: GeneratorConfig = GeneratorConfig(),
                    gen_seed: int = 0, n_pool: int | None = None, n_test: int | None = None):
-    """Data set, trained generator, pool embeddings and their KD-tree, shared by every session.
+    """``(dataset, latent_space)`` of :func:`latentlab.experiment.prepare`, shared by every session.
 
-    Cached in memory (the generator is frozen, the embeddings fixed), so a second browser tab
-    or a reset does not load or encode the pool again.
-
-    Returns
-    -------
-    (Dataset, generator, embeddings ndarray (N, latent_dim), LatentIndex)
+    An in-memory cache over ``prepare`` (the generator is frozen, the embeddings fixed), so a
+    second browser tab or a reset does not load or encode the pool again.
     """
-    ds = load_dataset(dataset, root=data_root)
-    if n_pool is not None or n_test is not None:
-        ds = ds.subset(n_pool=n_pool, n_test=n_test, seed=0)
-    gen = get_generator(ds, generator_config, seed=gen_seed, progress=False)
-    emb = encode(gen, ds.x_train)
-    return ds, gen, emb, LatentIndex(emb)
+    cfg = ExperimentConfig(dataset=dataset, strategies=("snn",), generator=generator_config, gen_seed=gen_seed,
+                           n_pool=n_pool, n_test=n_test)
+    return prepare(cfg, data_root, progress=False)
 
 
 def _strategy_names() -> list[str]:
@@ -118,7 +111,7 @@ class ExplorerState(param.Parameterized):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.data = self.generator = self.embeddings = self.index = None
+        self.data = self.latent = self.generator = self.embeddings = self.index = None
         self.loop = self.baseline = None
         self.annotator: PersonLabeler | None = None
         self.pending: list[dict] = []  # synthesized inputs waiting for a person's label
@@ -169,8 +162,8 @@ class ExplorerState(param.Parameterized):
             labeler = labeling.make_labeler(meta["labeler"], self.data)
         if "default_target" in meta:
             cfg = dataclasses.replace(cfg, target=meta["default_target"])
-        return ActiveLoop(self.data, get_strategy(strategy), cfg, seed=self.seed, generator=self.generator,
-                          embeddings=self.embeddings, index=self.index, labeler=labeler, progress=False)
+        return ActiveLoop(self.data, get_strategy(strategy), cfg, seed=self.seed, latent=self.latent, labeler=labeler,
+                          progress=False)
 
     def _require_loaded(self):
         if not self.loaded:
@@ -200,8 +193,9 @@ class ExplorerState(param.Parameterized):
         try:
             if self.dataset not in DATASETS:
                 raise ConfigError(f"unknown dataset {self.dataset!r}; valid choices: {', '.join(sorted(DATASETS))}")
-            self.data, self.generator, self.embeddings, self.index = load_resources(
-                self.dataset, self.data_root, self.generator_config, 0, self.n_pool, self.n_test)
+            self.data, self.latent = load_resources(self.dataset, self.data_root, self.generator_config, 0,
+                                                    self.n_pool, self.n_test)
+            self.generator, self.embeddings, self.index = self.latent.generator, self.latent.embeddings, self.latent.index
             if self.embeddings.shape[1] != 2:
                 raise ConfigError(f"the explorer draws a 2-D latent plane; this generator has latent_dim="
                                   f"{self.embeddings.shape[1]}. Use GeneratorConfig(latent_dim=2)")

@@ -3,7 +3,8 @@
 :class:`ActiveLoop` holds the state of one run (one strategy, one seed); :meth:`ActiveLoop.step`
 runs exactly one round and the driver loop stays short (the baal pattern)::
 
-    loop = ActiveLoop(dataset, get_strategy("snn"), LoopConfig(), seed=0, generator=vae)
+    loop = ActiveLoop(dataset, get_strategy("snn"), LoopConfig(), seed=0,
+                      latent=LatentSpace.from_generator(vae, dataset.x_train))
     while not loop.done:
         rec = loop.step()
 
@@ -27,7 +28,7 @@ from .exceptions import ConfigError, ResumeError
 from .gradients import LOSS_ON
 from .labeling import Labeler, OracleLabeler
 from .models import build_target
-from .neighbours import LatentIndex
+from .latent import LatentSpace
 from .pool import PoolState
 from .storage import atomic_path, atomic_write, load_state, save_state
 from .strategies import SamplingContext, Strategy
@@ -123,8 +124,8 @@ class ActiveLoop:
     strategy : latentlab.strategies.Strategy
     config : LoopConfig
     seed : int
-    generator : trained generator (required by latent strategies); frozen here
-    embeddings : ndarray (N, n), optional; computed from ``generator`` when omitted
+    latent : LatentSpace, optional
+        The frozen generator, the pool embeddings and their index (required by latent strategies).
     labeler : latentlab.labeling.Labeler, optional
         Where labels come from; the dataset oracle (``dataset.y_train``) by default.
     checkpoint_dir : path, optional
@@ -137,7 +138,7 @@ class ActiveLoop:
     """
 
     def __init__(self, dataset, strategy: Strategy, config: LoopConfig = LoopConfig(), seed: int = 0, *,
-                 generator=None, embeddings=None, index=None, labeler: Labeler | None = None, checkpoint_dir=None,
+                 latent: LatentSpace | None = None, labeler: Labeler | None = None, checkpoint_dir=None,
                  progress: bool = True, device=None):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dataset = dataset
@@ -145,15 +146,9 @@ class ActiveLoop:
         self.strategy = strategy
         self.config = config.validate()
         self.seed = int(seed)
-        self.generator = generator
-        if generator is not None and embeddings is None:
-            from .generative import encode
-
-            embeddings = encode(generator, dataset.x_train)
-        self.embeddings = embeddings
-        self.index = index if index is not None else (LatentIndex(embeddings) if embeddings is not None else None)
-        if strategy.needs_generator and self.index is None:
-            raise ConfigError(f"strategy {strategy.name!r} needs a trained generator; pass generator=...")
+        self.latent = latent
+        if strategy.needs_generator and latent is None:
+            raise ConfigError(f"strategy {strategy.name!r} needs a trained generator; pass latent=LatentSpace(...)")
         n_pool = len(dataset.x_train)
         if config.initial > n_pool:
             raise ConfigError(f"initial set of {config.initial} is larger than the pool ({n_pool} items); "
@@ -199,8 +194,7 @@ class ActiveLoop:
     def context(self) -> SamplingContext:
         """The :class:`SamplingContext` strategies see now."""
         return SamplingContext(x_pool=self.dataset.x_train, y_pool=self.pool_labels, pool=self.pool,
-                               task=self.task, target=self.model, generator=self.generator,
-                               embeddings=self.embeddings, index=self.index, alpha=self.config.alpha,
+                               task=self.task, target=self.model, latent=self.latent, alpha=self.config.alpha,
                                loss_on=self.config.loss_on, candidates=self.config.candidates,
                                labeler=self.labeler, synthetic=self.synthetic)
 

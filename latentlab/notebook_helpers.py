@@ -291,18 +291,15 @@ def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, 
                   per_round: int = 100, alpha: float = 0.2, epochs: float = 10.0, min_steps: int = 300,
                   gen_epochs: float = 30.0, gen_min_steps: int = 3000, n_slices: int = 1200, n_test: int = 210,
                   data_seed: int = 0, smoke: bool = False, progress: bool = False):
-    """Config and prepared ``(dataset, generator, embeddings, index)`` for the vessel (IVUS stand-in) experiment.
+    """Config and prepared ``(dataset, latent_space)`` for the vessel (IVUS stand-in) experiment.
 
     The vessel data set is generated (``n_slices`` masks, the last ``n_test`` held out, FEM labels
     of the test set solved once and cached); the target is the Table S6 encoder-decoder (``s6``).
     ``smoke`` shrinks it to a few masks and steps.
     """
-    from .datasets import load_dataset
-    from .experiment import ExperimentConfig
-    from .generative import GeneratorConfig, encode, get_generator
+    from .experiment import ExperimentConfig, prepare
+    from .generative import GeneratorConfig
     from .loop import LoopConfig
-    from .neighbours import LatentIndex
-    from .strategies import get_strategy
     from .training import TrainConfig
 
     seeds = as_tuple(seeds, int)
@@ -315,12 +312,8 @@ def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, 
                       target="s6", train=TrainConfig(epochs=float(epochs), min_steps=int(min_steps)))
     cfg = ExperimentConfig(dataset="vessels", strategies=as_tuple(strategies), seeds=seeds, loop=loop,
                            generator=GeneratorConfig(epochs=float(gen_epochs), min_steps=int(gen_min_steps))).validate()
-    ds = load_dataset("vessels", n=int(n_slices), n_test=int(n_test), seed=int(data_seed), progress=progress)
-    if not any(get_strategy(s).needs_generator for s in cfg.strategies):
-        return cfg, (ds, None, None, None)
-    gen = get_generator(ds, cfg.generator, seed=cfg.gen_seed, progress=progress)
-    emb = encode(gen, ds.x_train)
-    return cfg, (ds, gen, emb, LatentIndex(emb))
+    return cfg, prepare(cfg, progress=progress,
+                        dataset_kwargs=dict(n=int(n_slices), n_test=int(n_test), seed=int(data_seed), progress=progress))
 
 
 def plot_vessel_examples(ds, n: int = 4, path=None):

@@ -24,6 +24,7 @@ import torch
 
 from .exceptions import ConfigError
 from .gradients import latent_gradient
+from .latent import LatentSpace
 from .neighbours import LatentIndex
 from .pool import PoolState
 from .registry import Registry
@@ -43,9 +44,8 @@ class SamplingContext:
     pool : PoolState
     task : latentlab.tasks.Task
     target : torch.nn.Module               current target model F
-    generator : module with encode/decode, or None for strategies that need none
-    embeddings : ndarray, shape (N, n)     E(x_pool), fixed
-    index : LatentIndex                    KD-tree over ``embeddings``
+    latent : LatentSpace, or None for strategies that need no generator
+             (``generator``, ``embeddings``, ``index`` read through it)
     alpha : float                          step size of Eq. 2 (latent units; prior std is 1)
     loss_on : str                          "decoded" (paper) or "real", see gradients.latent_gradient
     """
@@ -55,9 +55,7 @@ class SamplingContext:
     pool: PoolState
     task: object
     target: torch.nn.Module
-    generator: object = None
-    embeddings: np.ndarray | None = None
-    index: LatentIndex | None = None
+    latent: LatentSpace | None = None
     alpha: float = 0.2
     loss_on: str = "decoded"
     candidates: int | None = None
@@ -67,6 +65,18 @@ class SamplingContext:
     @property
     def n_labelled(self) -> int:
         return self.pool.n_labelled + (len(self.synthetic["round"]) if self.synthetic else 0)
+
+    @property
+    def generator(self):
+        return None if self.latent is None else self.latent.generator
+
+    @property
+    def embeddings(self) -> np.ndarray | None:
+        return None if self.latent is None else self.latent.embeddings
+
+    @property
+    def index(self) -> LatentIndex | None:
+        return None if self.latent is None else self.latent.index
 
 
 @dataclass

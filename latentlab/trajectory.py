@@ -52,31 +52,28 @@ class Trajectory:
         return (self.neighbour_dist > max_dist).any(axis=0)
 
 
-def trajectory(generator, target, task, embeddings, y_pool, start_items, *, steps: int = 10, alpha: float = 0.2,
-               index=None, x_pool=None, loss_on: str = "decoded", revisit: bool = False) -> Trajectory:
+def trajectory(latent, target, task, y_pool, start_items, *, steps: int = 10, alpha: float = 0.2,
+               x_pool=None, loss_on: str = "decoded", revisit: bool = False) -> Trajectory:
     """Evolve the points of pool items ``start_items`` for ``steps`` SNN steps without re-selection.
 
     Parameters
     ----------
-    generator, target, task : as for :func:`latentlab.gradients.latent_gradient`
-    embeddings : ndarray, shape (N, n)   pool embeddings E(x)
+    latent : LatentSpace                 generator, pool embeddings E(x) and their index
+    target, task : as for :func:`latentlab.gradients.latent_gradient`
     y_pool : ndarray, shape (N, ...)     labels of the pool (an oracle: a trajectory visits items
                                           whose labels are then revealed)
     start_items : array of int, shape (J,)
     steps : int
     alpha : float > 0
-    index : LatentIndex, optional (built from ``embeddings`` if omitted)
     revisit : bool
         If False (default) a trajectory never jumps back to an item it already visited, so it
         cannot stall on a 2-cycle; trajectories are independent of each other.
     """
-    from .neighbours import LatentIndex
-
     if not alpha > 0:
         raise ConfigError(f"alpha must be > 0, got {alpha}")
     if steps < 1:
         raise ConfigError(f"steps must be >= 1, got {steps}")
-    index = index or LatentIndex(embeddings)
+    generator, embeddings, index = latent.generator, latent.embeddings, latent.index
     items = np.asarray(start_items, np.int64).copy()
     J = len(items)
     visited = [set([int(i)]) for i in items]

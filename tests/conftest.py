@@ -52,6 +52,14 @@ def vae(small_digits, quick_gen_config):
 
 
 @pytest.fixture(scope="session")
+def latent(small_digits, vae):
+    """The quick VAE's latent space over ``small_digits``' pool."""
+    from latentlab import LatentSpace
+
+    return LatentSpace.from_generator(vae, small_digits.x_train)
+
+
+@pytest.fixture(scope="session")
 def shared_data():
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip(f"real data sets not found at {SHARED_DATA} (they ship beside the repo as ../shared/data)")

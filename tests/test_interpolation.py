@@ -10,9 +10,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from latentlab import ExperimentConfig, LatentIndex, LoopConfig, TrainConfig, run_experiment
+from latentlab import ExperimentConfig, LatentSpace, LoopConfig, TrainConfig, run_experiment
 from latentlab.exceptions import ConfigError
-from latentlab.generative import encode
 from latentlab.interpolation import InterpolationStrategy
 from latentlab.labeling import LABELERS, OracleLabeler
 from latentlab.vessels import FEMLabeler
@@ -59,7 +58,7 @@ class RingGenerator(torch.nn.Module):
 
 def context(gen, labeler, target=None, synthetic=None, alpha=0.5):
     return SamplingContext(x_pool=np.zeros((3, 1, SIZE, SIZE), np.float32), y_pool=None, pool=PoolState.empty(3),
-                           task=Regression(), target=target, generator=gen, alpha=alpha, labeler=labeler,
+                           task=Regression(), target=target, latent=LatentSpace(gen), alpha=alpha, labeler=labeler,
                            synthetic=synthetic)
 
 
@@ -141,12 +140,11 @@ def test_vessels_dataset(tiny_vessels):
 def test_experiment_random_and_si_end_to_end_and_resume(tiny_vessels, tmp_path):
     ds = tiny_vessels
     gen = RingGenerator(64)
-    emb = encode(gen, ds.x_train)
     cfg = ExperimentConfig(dataset="vessels", strategies=("random", "si"), seeds=(0,),
                            loop=LoopConfig(rounds=2, initial=3, per_round=2, target="s6",
                                            target_kwargs=(("width", 0.25),),
                                            train=TrainConfig(epochs=1, batch_size=4, min_steps=2)))
-    prepared = (ds, gen, emb, LatentIndex(emb))
+    prepared = (ds, LatentSpace.from_generator(gen, ds.x_train))
     rows = run_experiment(cfg, tmp_path / "out", prepared=prepared, progress=False)
     assert {r["strategy"] for r in rows} == {"random", "si"} and {r["metric"] for r in rows} == {"mse"}
     assert [r["n_labelled"] for r in rows if r["strategy"] == "si"] == [3, 5]

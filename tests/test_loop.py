@@ -14,8 +14,8 @@ def cfg(**kw):
     return LoopConfig(**base)
 
 
-def test_rounds_records_and_pool(small_digits, vae):
-    loop = ActiveLoop(small_digits, get_strategy("snn"), cfg(), seed=0, generator=vae, progress=False)
+def test_rounds_records_and_pool(small_digits, latent):
+    loop = ActiveLoop(small_digits, get_strategy("snn"), cfg(), seed=0, latent=latent, progress=False)
     recs = loop.run()
     assert [r.round for r in recs] == [1, 2, 3] and [r.n_labelled for r in recs] == [30, 50, 70]
     assert loop.done and loop.pool.n_labelled == 70 and loop.pool.n_rounds == 3
@@ -25,9 +25,9 @@ def test_rounds_records_and_pool(small_digits, vae):
     np.testing.assert_array_equal(np.sort(loop.proposals[0]["indices"]), loop.pool.indices_of_round(2))
 
 
-def test_same_initial_set_for_every_strategy(small_digits, vae):
+def test_same_initial_set_for_every_strategy(small_digits, latent):
     a = ActiveLoop(small_digits, get_strategy("random"), cfg(), seed=3, progress=False)
-    b = ActiveLoop(small_digits, get_strategy("snn"), cfg(), seed=3, generator=vae, progress=False)
+    b = ActiveLoop(small_digits, get_strategy("snn"), cfg(), seed=3, latent=latent, progress=False)
     a.step(), b.step()
     np.testing.assert_array_equal(a.pool.indices_of_round(1), b.pool.indices_of_round(1))
     assert a.records[0].metric == b.records[0].metric
@@ -36,14 +36,14 @@ def test_same_initial_set_for_every_strategy(small_digits, vae):
 
 
 @pytest.mark.parametrize("warm", [True, False])
-def test_resume_gives_identical_run(small_digits, vae, tmp_path, warm):
+def test_resume_gives_identical_run(small_digits, latent, tmp_path, warm):
     c = cfg(rounds=4, warm_start=warm)
-    full = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, generator=vae, progress=False).run()
-    part = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, generator=vae, checkpoint_dir=tmp_path,
+    full = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, progress=False).run()
+    part = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, checkpoint_dir=tmp_path,
                       progress=False)
     part.step(), part.step()
     del part  # "crash" after round 2
-    again = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, generator=vae, checkpoint_dir=tmp_path,
+    again = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, checkpoint_dir=tmp_path,
                        progress=False)
     assert again.round == 2
     recs = again.run()

@@ -2,20 +2,19 @@ import numpy as np
 import pytest
 import torch
 
-from latentlab import ConfigError, LatentIndex, PoolState, encode, get_strategy
+from latentlab import ConfigError, PoolState, get_strategy
 from latentlab.models import LeNet
 from latentlab.strategies import STRATEGIES, SamplingContext
 from latentlab.tasks import Classification
 
 
 @pytest.fixture(scope="module")
-def ctx(small_digits, vae):
+def ctx(small_digits, latent):
     torch.manual_seed(0)
-    emb = encode(vae, small_digits.x_train)
     pool = PoolState.empty(400).label(np.arange(0, 400, 8), 1)  # 50 labelled
     return SamplingContext(x_pool=small_digits.x_train, y_pool=small_digits.y_train, pool=pool,
-                           task=Classification(), target=LeNet((1, 8, 8), 10).eval(), generator=vae,
-                           embeddings=emb, index=LatentIndex(emb), alpha=0.3)
+                           task=Classification(), target=LeNet((1, 8, 8), 10).eval(), latent=latent,
+                           alpha=0.3)
 
 
 def test_registry_names():
@@ -75,7 +74,7 @@ def test_bad_alpha_and_batch(ctx):
     with pytest.raises(ConfigError, match="larger than the 350 unlabelled"):
         get_strategy("random").propose(ctx, 351, np.random.default_rng(0))
     with pytest.raises(ConfigError, match="needs a trained generator"):
-        get_strategy("snn").propose(dataclasses.replace(ctx, generator=None), 5, np.random.default_rng(0))
+        get_strategy("snn").propose(dataclasses.replace(ctx, latent=None), 5, np.random.default_rng(0))
 
 
 def test_snn_batch_larger_than_labelled_set_still_distinct(ctx):

@@ -2,16 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from latentlab import ConfigError, encode, trajectory
+from latentlab import ConfigError, trajectory
 from latentlab.models import LeNet
 from latentlab.tasks import Classification
 
 
-def test_trajectory_follows_snn_rules(small_digits, vae):
+def test_trajectory_follows_snn_rules(small_digits, latent):
     torch.manual_seed(0)
-    emb = encode(vae, small_digits.x_train)
+    emb = latent.embeddings
     f = LeNet((1, 8, 8), 10).eval()
-    tr = trajectory(vae, f, Classification(), emb, small_digits.y_train, [0, 5, 9], steps=6, alpha=0.25)
+    tr = trajectory(latent, f, Classification(), small_digits.y_train, [0, 5, 9], steps=6, alpha=0.25)
     assert tr.p.shape == (6, 3, 2) and tr.neighbour.shape == (6, 3) and tr.path.shape == (7, 3, 2)
     np.testing.assert_array_equal(tr.item[0], [0, 5, 9])
     np.testing.assert_array_equal(tr.item[1:], tr.neighbour[:-1])  # next point = previous neighbour
@@ -22,4 +22,4 @@ def test_trajectory_follows_snn_rules(small_digits, vae):
         assert len(set(visited)) == len(visited)
     assert tr.off_manifold(np.inf).sum() == 0 and tr.off_manifold(-1.0).all()
     with pytest.raises(ConfigError):
-        trajectory(vae, f, Classification(), emb, small_digits.y_train, [0], alpha=-1)
+        trajectory(latent, f, Classification(), small_digits.y_train, [0], alpha=-1)
