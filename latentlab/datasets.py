@@ -79,8 +79,8 @@ class Dataset:
     x_train : ndarray, shape (n_pool, C, H, W), float32 in [0, 1]
         The pool: the generator trains on it without labels; labels are revealed by the oracle.
     y_train : ndarray, shape (n_pool,) int64 (classification) or (n_pool, ...) float32 (regression), or None
-        ``None`` when pool labels are not known in advance: a labeling tool named in
-        ``meta["labeler"]`` provides them as items are chosen (e.g. the FEM solver for ``vessels``).
+        ``None`` when pool labels are not known in advance: the labeling tool named in
+        :attr:`labeler` provides them as items are chosen (e.g. the FEM solver for ``vessels``).
     x_test, y_test : the held-out test set, same layout.
     x_val, y_val : optional validation set carved out of the pool (:meth:`with_validation`), same
         layout; ``y_val`` is None while pool labels are unknown (the labeling tool labels it).
@@ -89,6 +89,17 @@ class Dataset:
         Class names (empty for regression tasks).
     task : str
         ``"classification"`` or ``"regression"``.
+    meta : dict
+        Free-form provenance (how the data were made); nothing in the loop reads it.
+    labeler : str
+        Registry name of the label source (:func:`latentlab.labeling.make_labeler`): ``"oracle"``
+        reveals ``y_train``; a tool such as ``"fem"`` labels chosen items on demand.
+    targets : tuple of str
+        Target models that fit this data set (empty: any); the first is the default target.
+    n_outputs : int or None
+        Output channels of a regression target (None: one per class, or 1).
+    metric_scale : float
+        Factor of the reported regression metric (e.g. the paper's IVUS MSE x 1e3).
     """
 
     name: str
@@ -101,6 +112,10 @@ class Dataset:
     meta: dict = field(default_factory=dict)
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    labeler: str = "oracle"
+    targets: tuple = ()
+    n_outputs: int | None = None
+    metric_scale: float = 1.0
 
     @property
     def n_val(self) -> int:
@@ -195,9 +210,9 @@ class Dataset:
                     "(e.g. np.nan_to_num or a mask) before loading."
                 )
         if self.y_train is None:
-            if "labeler" not in self.meta:
-                raise DatasetError(f"{self.name}: pool labels are unknown (y_train=None) but meta names no "
-                                   "labeler; set meta['labeler'] (e.g. 'fem') or pass the labels")
+            if self.labeler == "oracle":
+                raise DatasetError(f"{self.name}: pool labels are unknown (y_train=None) and the labeler is the "
+                                   "oracle; set labeler= a labeling tool (e.g. 'fem') or pass the labels")
         elif len(self.x_train) != len(self.y_train):
             raise DatasetError(f"{self.name}: {len(self.x_train)} pool images but {len(self.y_train)} labels; "
                                "images and labels must pair up.")
@@ -219,9 +234,13 @@ class Dataset:
 DATASETS: Registry = Registry("dataset")  # name -> loader(root: Path | None, **kwargs) -> Dataset
 
 
-def register_dataset(name: str):
-    """Decorator: register ``loader(root: Path | None, **kwargs) -> Dataset`` under ``name``."""
-    return DATASETS.register(name)
+def register_dataset(name: str, **info):
+    """Decorator: register ``loader(root: Path | None, **kwargs) -> Dataset`` under ``name``.
+
+    ``info`` is what configs need to know before loading, e.g. ``targets=("s6",)``: the target
+    models that fit (the first is the default of ``--target``).
+    """
+    return DATASETS.register(name, **info)
 
 
 def default_data_root() -> Path | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import load_dataset
+from .datasets import DATASETS, load_dataset
 from .exceptions import ConfigError, ResumeError
 from .generative import GeneratorConfig, get_generator
 from .latent import LatentSpace
@@ -32,7 +32,7 @@ from .storage import atomic_write
 from .strategies import STRATEGIES, get_strategy
 from .training import TrainConfig
 
-__all__ = ["ExperimentConfig", "prepare", "run_experiment", "RESULT_COLUMNS"]
+__all__ = ["ExperimentConfig", "SETTINGS", "config_from_settings", "prepare", "run_experiment", "RESULT_COLUMNS"]
 
 from .report import RESULT_COLUMNS  # noqa: E402
 
@@ -70,6 +70,89 @@ class ExperimentConfig:
         return cls(dataset=d["dataset"], strategies=tuple(d["strategies"]), seeds=tuple(d["seeds"]),
                    loop=LoopConfig.from_dict(d["loop"]), generator=GeneratorConfig(**d["generator"]),
                    gen_seed=d["gen_seed"], n_pool=d["n_pool"], n_test=d["n_test"])
+
+    def override(self, changes: dict) -> "ExperimentConfig":
+        """A copy with ``{"dotted.path": value}`` changes applied (``{"loop.train.epochs": 2.0}``).
+
+        The one override mechanism: profiles, CLI flags, notebook parameters and the explorer's
+        settings all arrive here. An unknown path raises ``ConfigError`` naming it.
+        """
+        cfg = self
+        for path, value in changes.items():
+            cfg = _replace_path(cfg, path.split("."), value, path)
+        return cfg
+
+    def get(self, path: str):
+        """The value at a dotted path (``cfg.get("loop.per_round")``)."""
+        obj = self
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+def _replace_path(obj, parts: list, value, path: str):
+    head, *rest = parts
+    if not dataclasses.is_dataclass(obj) or head not in {f.name for f in dataclasses.fields(obj)}:
+        raise ConfigError(f"setting {path!r}: {type(obj).__name__} has no field {head!r}")
+    if rest:
+        value = _replace_path(getattr(obj, head), rest, value, path)
+    return dataclasses.replace(obj, **{head: value})
+
+
+# setting name (CLI flag destination, notebook parameter) -> the ExperimentConfig path it sets
+SETTINGS = {
+    "dataset": "dataset", "strategy": "strategies", "seeds": "seeds", "rounds": "loop.rounds",
+    "initial": "loop.initial", "per_round": "loop.per_round", "alpha": "loop.alpha", "epochs": "loop.train.epochs",
+    "min_steps": "loop.train.min_steps", "batch_size": "loop.train.batch_size", "lr": "loop.train.lr",
+    "cold_start": "loop.warm_start", "loss_on": "loop.loss_on", "target": "loop.target",
+    "target_width": "loop.target_kwargs", "gen_epochs": "generator.epochs", "gen_min_steps": "generator.min_steps",
+    "latent_dim": "generator.latent_dim", "gen_kind": "generator.kind", "gen_hidden": "generator.hidden",
+    "gen_seed": "gen_seed", "budget": "loop.budget", "target_metric": "loop.target_metric",
+    "candidates": "loop.candidates", "n_pool": "n_pool", "n_test": "n_test",
+}
+# settings whose value is not the field's value
+_CONVERT = {
+    "strategy": lambda v: tuple(v) if not isinstance(v, str) else (v,),
+    "seeds": lambda v: tuple(int(s) for s in v) if not isinstance(v, (int, str)) else (int(v),),
+    "cold_start": lambda v: not v,
+    "target_width": lambda v: (("width", float(v)),),
+}
+ALPHAGAN_HIDDEN = 64  # alpha-GAN base channels (Tables S1-S4) when neither a flag nor a profile sets them
+
+
+def config_from_settings(settings: dict | None = None, *, profile: str | None = None, **kw) -> ExperimentConfig:
+    """The one path from settings to an :class:`ExperimentConfig`, used by the CLI, the notebooks and
+    the explorer.
+
+    ``settings`` (and ``kw``) map names of :data:`SETTINGS` (``rounds``, ``per_round``, ...) or dotted
+    config paths (``"loop.train"``) to values; ``None`` means "not given". Not given, a setting keeps
+    the :class:`ExperimentConfig` default, the data set's own default (``--target`` of a data set
+    registered with ``targets=``) or the ``profile``'s value; given, it wins over all three.
+    """
+    given = {k: v for k, v in {**(settings or {}), **kw}.items() if v is not None}
+    if "cold_start" in given and not given["cold_start"]:
+        del given["cold_start"]  # a store_true flag left off is not a choice
+    unknown = sorted(k for k in given if k not in SETTINGS and "." not in k)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(SETTINGS))}")
+    changes = {SETTINGS.get(k, k): _CONVERT[k](v) if k in _CONVERT else v for k, v in given.items()}
+    cfg = ExperimentConfig().override(changes)
+    if "loop.target" not in changes:
+        targets = dataset_info(cfg.dataset).get("targets")
+        if targets:
+            cfg = cfg.override({"loop.target": targets[0]})
+    if cfg.generator.kind == "alphagan" and "generator.hidden" not in changes:
+        cfg = cfg.override({"generator.hidden": ALPHAGAN_HIDDEN})
+    if profile:
+        from .profiles import apply_profile
+
+        cfg = apply_profile(cfg, profile, keep=set(changes))
+    return cfg
+
+
+def dataset_info(name: str) -> dict:
+    """What a data set declared when it registered (``targets``, ...), without loading it; {} if unknown."""
+    return DATASETS.info.get(name, {})
 
 
 def _check_out(out: Path, config: ExperimentConfig, resume: bool, overwrite: bool) -> None:
@@ -111,16 +194,16 @@ def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, dev
     return ds, LatentSpace.from_generator(gen, ds.x_train)
 
 
-def _labeler_for(ds, config: ExperimentConfig):
-    """The labeler the dataset names (``ds.meta["labeler"]``, default the oracle); also checks that the
-    target model suits the dataset (``ds.meta["targets"]``) before anything is trained (issue 3)."""
+def labeler_for(ds, target: str | None = None):
+    """The labeler the dataset names (``ds.labeler``: the oracle, or a tool such as ``"fem"``); with
+    ``target``, first check that the target model suits the dataset (``ds.targets``), before anything
+    is trained."""
     from .labeling import make_labeler
 
-    ok = ds.meta.get("targets")
-    if ok and config.loop.target not in ok:
-        raise ConfigError(f"target model {config.loop.target!r} does not fit data set {ds.name!r} "
-                          f"({ds.task}); use --target {' or '.join(ok)}")
-    return make_labeler(ds.meta.get("labeler", "oracle"), ds)
+    if target is not None and ds.targets and target not in ds.targets:
+        raise ConfigError(f"target model {target!r} does not fit data set {ds.name!r} "
+                          f"({ds.task}); use --target {' or '.join(ds.targets)}")
+    return make_labeler(ds.labeler, ds)
 
 
 def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: bool = False, overwrite: bool = False,
@@ -149,7 +232,7 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
     out = Path(out)
     _check_out(out, config, resume, overwrite)
     ds, latent = prepared or prepare(config, data_root, progress, device)
-    labeler = _labeler_for(ds, config)
+    labeler = labeler_for(ds, config.loop.target)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "config.json", json.dumps(config.to_dict(), indent=1))
     runs = {}

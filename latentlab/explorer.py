@@ -36,7 +36,7 @@ import torch
 from .annotation import PersonLabeler
 from .datasets import DATASETS
 from .exceptions import ConfigError, LatentLabError
-from .experiment import ExperimentConfig, prepare
+from .experiment import ExperimentConfig, config_from_settings, labeler_for, prepare
 from .generative import GeneratorConfig, decode
 from .gradients import latent_gradient
 from .labeling import OracleLabeler
@@ -150,20 +150,13 @@ class ExplorerState(param.Parameterized):
         return self.loop.task
 
     def _loop_config(self) -> LoopConfig:
-        return LoopConfig(rounds=10 ** 6, initial=min(self.initial, len(self.data.x_train)), per_round=self.J,
-                          alpha=float(self.alpha), train=self.train_config)
+        return config_from_settings(dataset=self.dataset, rounds=10 ** 6, per_round=self.J, alpha=float(self.alpha),
+                                    initial=min(self.initial, len(self.data.x_train)),
+                                    **{"loop.train": self.train_config}).loop
 
     def _new_loop(self, strategy: str) -> ActiveLoop:
-        cfg, labeler = self._loop_config(), None
-        meta = self.data.meta or {}
-        if self.data.y_train is None and "labeler" in meta:  # lazily labelled pool (vessels: the FEM tool)
-            from . import labeling
-
-            labeler = labeling.make_labeler(meta["labeler"], self.data)
-        if "default_target" in meta:
-            cfg = dataclasses.replace(cfg, target=meta["default_target"])
-        return ActiveLoop(self.data, get_strategy(strategy), cfg, seed=self.seed, latent=self.latent, labeler=labeler,
-                          progress=False)
+        return ActiveLoop(self.data, get_strategy(strategy), self._loop_config(), seed=self.seed, latent=self.latent,
+                          labeler=labeler_for(self.data), progress=False)
 
     def _require_loaded(self):
         if not self.loaded:
@@ -412,12 +405,11 @@ class ExplorerState(param.Parameterized):
         imgs = decode(self.generator, z)
         self.model.eval()
         out = torch.cat([self.model(torch.as_tensor(imgs[i:i + 2048])) for i in range(0, len(imgs), 2048)])
-        kind = self.heat if self.task.metric_name == "accuracy" else "prediction"
+        kind = self.heat if self.task.categorical else "prediction"
         if kind == "prediction":  # regression (e.g. stress maps): F's predicted peak output
             v = out.flatten(1).max(1).values
         elif kind == "entropy":
-            logp = torch.log_softmax(out, 1)
-            v = -(logp.exp() * logp).sum(1)
+            v = self.task.entropy(out)
         else:
             _, nn = self.index.nearest(z, k=1)
             nn = np.ravel(nn)
@@ -463,12 +455,12 @@ class ExplorerState(param.Parameterized):
                 sel["item"] = nb
                 sel["images"] = [("G(z)", img), (f"nearest #{nb}", self.data.x_train[nb])]
                 sel["text"] = f"z = ({x:.2f}, {y:.2f})"
-                if self.model is not None and self.task.metric_name != "accuracy":  # e.g. a mask -> stress map
+                if self.model is not None and not self.task.categorical:  # e.g. a mask -> stress map
                     self.model.eval()
                     pred = self.model(torch.as_tensor(img[None])).numpy()[0]
                     if pred.ndim == 3:
                         sel["images"].append(("F(G(z))", pred))
-                if self.model is not None and self.task.metric_name == "accuracy":
+                if self.model is not None and self.task.categorical:
                     self.model.eval()
                     prob = torch.softmax(self.model(torch.as_tensor(img[None])), 1)[0].numpy()
                     c = int(prob.argmax())

@@ -218,7 +218,7 @@ class ToolLabeler(Labeler):
 
 
 # ---------------------------------------------------------------------------------------------
-# registry: datasets name their labeler (dataset.meta["labeler"]); the vessel wing registers "fem"
+# registry: datasets name their labeler (Dataset.labeler); the vessel wing registers "fem"
 # ---------------------------------------------------------------------------------------------
 LABELERS = Registry("labeler")  # name -> builder(dataset, **kwargs) -> Labeler
 
@@ -232,7 +232,7 @@ def register_labeler(name: str):
 def _oracle(dataset, **kwargs):
     if dataset.y_train is None:
         raise ConfigError(f"{dataset.name} has no known labels, so the oracle cannot label it; "
-                          "use its labeling tool (dataset.meta['labeler'])")
+                          "use its labeling tool (Dataset.labeler)")
     return OracleLabeler(dataset.y_train)
 
 

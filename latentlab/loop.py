@@ -186,9 +186,7 @@ class ActiveLoop:
 
     def _new_model(self, t: int):
         seed_everything(int(np.random.SeedSequence([self.seed, _WEIGHTS, t]).generate_state(1)[0]))
-        return build_target(self.config.target, self.dataset.image_shape,
-                            max(self.dataset.n_classes, 1) if self.task.metric_name == "accuracy"
-                            else self.dataset.meta.get("n_outputs", 1),
+        return build_target(self.config.target, self.dataset.image_shape, self.task.n_outputs(self.dataset),
                             **dict(self.config.target_kwargs)).to(self.device)
 
     def context(self) -> SamplingContext:

@@ -53,10 +53,7 @@ def experiment_config(*, dataset: str = "mnist", strategies=("random", "snn"), s
     of 0 mean "all". ``smoke`` swaps in :data:`SMOKE` sizes (digits, 2 rounds, at most 2 seeds) and
     keeps the strategies and alpha.
     """
-    from .experiment import ExperimentConfig
-    from .generative import GeneratorConfig
-    from .loop import LoopConfig
-    from .training import TrainConfig
+    from .experiment import config_from_settings
 
     seeds = as_tuple(seeds, int)
     if smoke:
@@ -65,11 +62,11 @@ def experiment_config(*, dataset: str = "mnist", strategies=("random", "snn"), s
                                                                s["initial"], s["per_round"])
         epochs, min_steps, gen_epochs, gen_min_steps = s["epochs"], s["min_steps"], s["gen_epochs"], s["gen_min_steps"]
         seeds = seeds[: s["max_seeds"]]
-    loop = LoopConfig(rounds=int(rounds), initial=int(initial), per_round=int(per_round), alpha=float(alpha),
-                      train=TrainConfig(epochs=float(epochs), batch_size=64, lr=1e-3, min_steps=int(min_steps)))
-    gen = GeneratorConfig(latent_dim=int(latent_dim), epochs=float(gen_epochs), min_steps=int(gen_min_steps))
-    return ExperimentConfig(dataset=dataset, strategies=as_tuple(strategies), seeds=seeds, loop=loop, generator=gen,
-                            gen_seed=int(gen_seed), n_pool=int(n_pool) or None, n_test=int(n_test) or None).validate()
+    return config_from_settings(
+        dataset=dataset, strategy=as_tuple(strategies), seeds=seeds, rounds=int(rounds), initial=int(initial),
+        per_round=int(per_round), alpha=float(alpha), epochs=float(epochs), min_steps=int(min_steps),
+        gen_epochs=float(gen_epochs), gen_min_steps=int(gen_min_steps), latent_dim=int(latent_dim),
+        gen_seed=int(gen_seed), n_pool=int(n_pool) or None, n_test=int(n_test) or None).validate()
 
 
 def table1(rows):
@@ -252,26 +249,17 @@ def profile_config(profile: str = "cpu", *, strategies=("random", "snn", "entrop
     ``smoke`` keeps the profile's models (alpha-GAN, VGG16-BN) at toy sizes on a 3 x 32 x 32
     stand-in built from the embedded digits, so the notebook runs in seconds without CIFAR files.
     """
-    import dataclasses
+    from .experiment import config_from_settings
 
-    from .experiment import ExperimentConfig
-    from .loop import LoopConfig
-    from .profiles import apply_profile
-
-    cfg = ExperimentConfig(dataset="cifar10", strategies=as_tuple(strategies), seeds=as_tuple(seeds, int),
-                           loop=LoopConfig(alpha=float(alpha)))
-    cfg = apply_profile(cfg, profile, keep={"strategies", "seeds", "loop.alpha"})
-    if rounds:
-        cfg = dataclasses.replace(cfg, loop=dataclasses.replace(cfg.loop, rounds=int(rounds)))
+    cfg = config_from_settings(dataset="cifar10", strategy=as_tuple(strategies), seeds=as_tuple(seeds, int),
+                               alpha=float(alpha), rounds=int(rounds) or None, profile=profile)
     if smoke:
         _register_smoke_cifar()
-        cfg = dataclasses.replace(
-            cfg, dataset="cifar10-smoke", n_pool=SMOKE["n_pool"], n_test=SMOKE["n_test"],
-            seeds=cfg.seeds[: SMOKE["max_seeds"]],
-            generator=dataclasses.replace(cfg.generator, hidden=8, epochs=1.0, min_steps=5),
-            loop=dataclasses.replace(cfg.loop, rounds=SMOKE["rounds"], initial=SMOKE["initial"],
-                                     per_round=SMOKE["per_round"], candidates=None,
-                                     train=dataclasses.replace(cfg.loop.train, epochs=1.0, min_steps=5)))
+        cfg = cfg.override({"dataset": "cifar10-smoke", "n_pool": SMOKE["n_pool"], "n_test": SMOKE["n_test"],
+                            "seeds": cfg.seeds[: SMOKE["max_seeds"]], "generator.hidden": 8, "generator.epochs": 1.0,
+                            "generator.min_steps": 5, "loop.rounds": SMOKE["rounds"], "loop.initial": SMOKE["initial"],
+                            "loop.per_round": SMOKE["per_round"], "loop.candidates": None,
+                            "loop.train.epochs": 1.0, "loop.train.min_steps": 5})
     return cfg.validate()
 
 
@@ -297,10 +285,7 @@ def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, 
     of the test set solved once and cached); the target is the Table S6 encoder-decoder (``s6``).
     ``smoke`` shrinks it to a few masks and steps.
     """
-    from .experiment import ExperimentConfig, prepare
-    from .generative import GeneratorConfig
-    from .loop import LoopConfig
-    from .training import TrainConfig
+    from .experiment import config_from_settings, prepare
 
     seeds = as_tuple(seeds, int)
     if smoke:
@@ -308,10 +293,10 @@ def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, 
         n_slices, n_test, rounds, initial, per_round = s["n"], s["n_test"], s["rounds"], s["initial"], s["per_round"]
         epochs, min_steps, gen_epochs, gen_min_steps = s["epochs"], s["min_steps"], s["gen_epochs"], s["gen_min_steps"]
         seeds = seeds[: s["max_seeds"]]
-    loop = LoopConfig(rounds=int(rounds), initial=int(initial), per_round=int(per_round), alpha=float(alpha),
-                      target="s6", train=TrainConfig(epochs=float(epochs), min_steps=int(min_steps)))
-    cfg = ExperimentConfig(dataset="vessels", strategies=as_tuple(strategies), seeds=seeds, loop=loop,
-                           generator=GeneratorConfig(epochs=float(gen_epochs), min_steps=int(gen_min_steps))).validate()
+    cfg = config_from_settings(dataset="vessels", strategy=as_tuple(strategies), seeds=seeds, rounds=int(rounds),
+                               initial=int(initial), per_round=int(per_round), alpha=float(alpha),
+                               epochs=float(epochs), min_steps=int(min_steps), gen_epochs=float(gen_epochs),
+                               gen_min_steps=int(gen_min_steps)).validate()
     return cfg, prepare(cfg, progress=progress,
                         dataset_kwargs=dict(n=int(n_slices), n_test=int(n_test), seed=int(data_seed), progress=progress))
 
@@ -324,7 +309,8 @@ def plot_vessel_examples(ds, n: int = 4, path=None):
     import matplotlib.pyplot as plt
 
     n = min(n, len(ds.x_test))
-    scale = float(ds.meta.get("stress_scale_kpa", 1.0))
+    from .vessels import STRESS_SCALE_KPA as scale
+
     fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.4), dpi=110, squeeze=False)
     for i in range(n):
         axes[0, i].imshow(ds.x_test[i, 0], cmap="gray")

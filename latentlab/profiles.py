@@ -18,7 +18,6 @@ A profile sets defaults, never the user's choices: ``latentlab run --profile cpu
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from .exceptions import unknown_choice
@@ -101,15 +100,6 @@ def get_profile(name: str) -> Profile:
     return PROFILES[name]
 
 
-def _replace_path(obj, path: list, value):
-    head, *rest = path
-    if not dataclasses.is_dataclass(obj) or head not in {f.name for f in dataclasses.fields(obj)}:
-        raise ValueError(f"profile override {'.'.join(path)!r}: {type(obj).__name__} has no field {head!r}")
-    if rest:
-        value = _replace_path(getattr(obj, head), rest, value)
-    return dataclasses.replace(obj, **{head: value})
-
-
 def apply_profile(config, profile, keep=frozenset()):
     """Return ``config`` with the profile's overrides applied, except the dotted paths in ``keep``.
 
@@ -121,10 +111,7 @@ def apply_profile(config, profile, keep=frozenset()):
         Paths the user set explicitly (e.g. ``{"loop.rounds"}``); the profile leaves them alone.
     """
     prof = get_profile(profile) if isinstance(profile, str) else profile
-    for path, value in prof.overrides.items():
-        if path not in keep:
-            config = _replace_path(config, path.split("."), value)
-    return config
+    return config.override({path: value for path, value in prof.overrides.items() if path not in keep})
 
 
 def resolve_device(spec: str | None = "cpu"):

@@ -25,12 +25,16 @@ class Registry(dict):
     def __init__(self, kind: str):
         super().__init__()
         self.kind = kind
+        self.info: dict[str, dict] = {}  # name -> what was declared at registration (read before building)
 
-    def register(self, name: str | None = None):
-        """Decorator registering its argument under ``name`` (default: the argument's ``name`` attribute)."""
+    def register(self, name: str | None = None, **info):
+        """Decorator registering its argument under ``name`` (default: the argument's ``name`` attribute);
+        keyword arguments are kept in :attr:`info` (e.g. a data set's ``targets``)."""
 
         def deco(obj):
-            self[name if name is not None else obj.name] = obj
+            key = name if name is not None else obj.name
+            self[key] = obj
+            self.info[key] = dict(info)
             return obj
 
         return deco

@@ -171,11 +171,7 @@ class EntropyStrategy(Strategy):
         free = ctx.pool.unlabelled_indices()
         if ctx.candidates and ctx.candidates < len(free):
             free = np.sort(rng.choice(free, max(ctx.candidates, n), replace=False))
-        logits = ctx.task.predict(ctx.target, ctx.x_pool[free])
-        if logits.ndim != 2:
-            raise ConfigError("entropy sampling needs a classification task (class scores per item)")
-        logp = torch.log_softmax(logits, 1)
-        ent = -(logp.exp() * logp).sum(1).numpy()
+        ent = ctx.task.entropy(ctx.task.predict(ctx.target, ctx.x_pool[free])).numpy()
         order = np.argsort(-ent, kind="stable")[:n]
         return Proposal(indices=free[order], score=ent[order])
 

@@ -52,7 +52,7 @@ from .storage import atomic_write
 __all__ = ["HELP", "configure_parser", "load_grid", "grid_points", "point_id", "run_point", "sweep",
            "SweepResult", "gather"]
 
-HELP = "run a notebook once per grid point (papermill), locally or on Dask; gather one tidy table"
+HELP = "run a notebook once per grid point (papermill), locally or on Dask; gather one tidy table"  # see cli.COMMANDS
 
 OUT_SUBDIR = "out"  # the notebook's out_dir inside each point folder
 SEED_KEYS = ("seed", "seeds")

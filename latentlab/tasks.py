@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .exceptions import ConfigError, unknown_choice
+
 __all__ = ["Task", "Classification", "Regression", "task_for"]
 
 
@@ -21,6 +23,15 @@ __all__ = ["Task", "Classification", "Regression", "task_for"]
 class Task:
     metric_name: str = "metric"
     higher_is_better: bool = True
+    categorical = False  # class scores out (entropy, argmax, class names make sense)
+
+    def n_outputs(self, dataset) -> int:
+        """Output units of the target model F for ``dataset``."""
+        raise NotImplementedError
+
+    def entropy(self, out: torch.Tensor) -> torch.Tensor:
+        """Predictive entropy per item, shape (n,), from F's outputs (classification only)."""
+        raise ConfigError("entropy sampling needs a classification task (class scores per item)")
 
     def per_item_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # shape (n,)
         raise NotImplementedError
@@ -56,6 +67,17 @@ class Classification(Task):
 
     metric_name: str = "accuracy"
     higher_is_better: bool = True
+    categorical = True
+
+    def n_outputs(self, dataset) -> int:
+        return max(dataset.n_classes, 1)
+
+    def entropy(self, out):
+        """``-sum p log p`` over classes of ``softmax(out)``, shape (n,)."""
+        if out.ndim != 2:
+            return super().entropy(out)
+        logp = torch.log_softmax(out, 1)
+        return -(logp.exp() * logp).sum(1)
 
     def per_item_loss(self, out, y):
         return F.cross_entropy(out, y, reduction="none")
@@ -78,6 +100,9 @@ class Regression(Task):
     higher_is_better: bool = False
     scale: float = 1.0
 
+    def n_outputs(self, dataset) -> int:
+        return dataset.n_outputs or 1
+
     def per_item_loss(self, out, y):
         return (out - y).pow(2).flatten(1).mean(1)
 
@@ -93,7 +118,5 @@ def task_for(dataset) -> Task:
     if dataset.task == "classification":
         return Classification()
     if dataset.task == "regression":
-        return Regression(scale=float(dataset.meta.get("metric_scale", 1.0)))
-    from .exceptions import unknown_choice
-
+        return Regression(scale=float(dataset.metric_scale))
     raise unknown_choice("task", dataset.task, ["classification", "regression"])

@@ -186,9 +186,9 @@ def test_real_mnist_canonical_order(shared_data):
 
 def test_unknown_pool_labels_need_a_labeler(digits):
     lazy = Dataset("lazy", digits.x_train, None, digits.x_test, digits.y_test, classes=digits.classes)
-    with pytest.raises(DatasetError, match="names no labeler"):
+    with pytest.raises(DatasetError, match="labeler is the oracle"):
         lazy.validate()
-    ok = Dataset("lazy", digits.x_train, None, digits.x_test, digits.y_test, meta={"labeler": "fem"}).validate()
+    ok = Dataset("lazy", digits.x_train, None, digits.x_test, digits.y_test, labeler="fem").validate()
     sub = ok.subset(50, 20, seed=1)
     assert sub.y_train is None and len(sub.x_train) == 50
     assert ok.fingerprint() != digits.fingerprint()
@@ -298,7 +298,7 @@ def test_subset_of_unknown_labels_is_seeded_random():
     x = np.zeros((50, 1, 4, 4), np.float32)
     x[:, 0, 0, 0] = np.arange(50)
     ds = Dataset("lazy", x, None, x[:10], np.zeros((10, 1, 4, 4), np.float32), task="regression",
-                 meta={"labeler": "fem"})
+                 labeler="fem")
     sub = ds.subset(20, 5, seed=0)
     assert not np.array_equal(sub.x_train[:, 0, 0, 0], np.arange(20))  # not the first 20
     assert sub.with_validation(5).y_val is None and sub.with_validation(5).n_val == 5

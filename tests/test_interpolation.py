@@ -129,7 +129,7 @@ def tiny_vessels(monkeypatch, tmp_path):
 
 def test_vessels_dataset(tiny_vessels):
     ds = tiny_vessels
-    assert ds.y_train is None and ds.task == "regression" and ds.meta["labeler"] == "fem"
+    assert ds.y_train is None and ds.task == "regression" and ds.labeler == "fem"
     assert ds.x_train.shape == (26, 1, 64, 64) and ds.x_train.dtype == np.float32
     assert ds.y_test.shape == (4, 1, 64, 64) and 0 <= ds.y_test.min() and ds.y_test.max() <= 1
     np.testing.assert_array_equal(ds.x_test[:, 0], generate_vessels(30, seed=0)[26:])

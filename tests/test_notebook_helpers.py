@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentlab import ConfigError
-from latentlab.cli import _config_from_args, build_parser
+from latentlab.cli import build_parser, config_from_args
 from latentlab import notebook_helpers as nh
 
 
@@ -25,7 +25,7 @@ def test_experiment_config_is_what_latentlab_run_builds():
     """Same settings, same config: the basis of 'a sweep gives the numbers of latentlab run'."""
     a = build_parser().parse_args(["run", "--dataset", "mnist", "--strategy", "random,snn", "--seeds", "0,1",
                                    "--rounds", "10", "--initial", "300", "--per-round", "300", "--n-test", "2000"])
-    cli = _config_from_args(a)
+    cli = config_from_args(a)
     nb = nh.experiment_config(dataset="mnist", strategies=["random", "snn"], seeds=[0, 1], rounds=10, initial=300,
                               per_round=300, n_test=2000)
     assert nb.to_dict() == cli.to_dict()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from latentlab import ExperimentConfig
-from latentlab.cli import build_parser, explicit_flags, _config_from_args
+from latentlab.cli import build_parser, config_from_args
 from latentlab.exceptions import LatentLabError
 from latentlab.profiles import PROFILES, apply_profile, get_profile, resolve_device
 
@@ -37,7 +37,7 @@ def test_device():
 
 def config(argv):
     a = build_parser().parse_args(argv)
-    return _config_from_args(a, explicit_flags(argv))
+    return config_from_args(a)
 
 
 def test_explicit_flags_beat_the_profile():
@@ -52,5 +52,5 @@ def test_explicit_flags_beat_the_profile():
 
 def test_no_profile_keeps_old_defaults():
     cfg = config(["run"])
-    assert cfg == _config_from_args(build_parser().parse_args(["run"]))
+    assert cfg == config_from_args(build_parser().parse_args(["run"]))
     assert cfg.dataset == "digits" and cfg.generator.kind == "vae" and cfg.loop.target == "lenet"

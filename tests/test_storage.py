@@ -68,4 +68,4 @@ def test_fem_and_vessel_keys_unchanged(tmp_path, monkeypatch):
     assert FEMLabeler(refine=1).cache.folder.name == "fem-a60286b94168"
     m = generate_vessels(5, seed=0).astype(np.float32)[:, None]
     assert Dataset("vessels", m[:3], None, m[3:], None, task="regression",
-                   meta={"labeler": "fem"}).fingerprint() == "8722b8fe9e0ac336"
+                   labeler="fem").fingerprint() == "8722b8fe9e0ac336"

@@ -18,7 +18,7 @@ from ..labeling import make_labeler
 from .labeler import STRESS_SCALE_KPA, label_workers
 from .masks import generate_vessels
 
-__all__ = ["N_SLICES", "N_TEST", "STRESS_SCALE_KPA", "METRIC_SCALE", "load_vessels"]
+__all__ = ["N_SLICES", "N_TEST", "STRESS_SCALE_KPA", "METRIC_SCALE", "TARGETS", "load_vessels"]
 
 N_SLICES = 1200  # paper, Section 4.1: IVUS slices in the data set
 N_TEST = 210  # paper, Section 4.1: held-out test cases
@@ -27,7 +27,10 @@ METRIC_SCALE = 1e3
 # IVUS MSE is reported on a x1e3-like scale). In kPa^2: value x 200^2 / 1e3 = value x 40.
 
 
-@register_dataset("vessels")
+TARGETS = ("s6",)  # Table S6's encoder-decoder: the only registered image-to-image target
+
+
+@register_dataset("vessels", targets=TARGETS)
 def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int = 0, *, workers=None,
                  progress: bool = True) -> Dataset:
     """Generated vessel-wall masks with FEM stress labels (the stand-in for the paper's IVUS set).
@@ -44,16 +47,15 @@ def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int =
     Dataset
         ``x_train`` (n - n_test, 1, 64, 64) float32 0/1, ``y_train`` None, ``x_test``
         (n_test, 1, 64, 64), ``y_test`` (n_test, 1, 64, 64) float32 = stress / 200 kPa in [0, 1];
-        ``task="regression"``, ``meta = {"labeler": "fem", "metric_scale": 1e3, "n_outputs": 1,
-        "stress_scale_kpa": 200, "targets": ["s6"]}``.
+        ``task="regression"``, ``labeler="fem"``, ``targets=("s6",)``, ``n_outputs=1``,
+        ``metric_scale=1e3``; ``meta`` records the stress scale and the generator seed.
     """
     if not 0 < n_test < n:
         raise ConfigError(f"vessels: need 0 < n_test < n, got n={n}, n_test={n_test}")
     masks = generate_vessels(n, seed=seed).astype(np.float32)[:, None]
-    meta = {"labeler": "fem", "metric_scale": METRIC_SCALE, "n_outputs": 1,
-            "stress_scale_kpa": STRESS_SCALE_KPA, "targets": ["s6"], "default_target": "s6",
-            "generator_seed": seed}
-    ds = Dataset("vessels", masks[:n - n_test], None, masks[n - n_test:], None, task="regression", meta=meta)
+    ds = Dataset("vessels", masks[:n - n_test], None, masks[n - n_test:], None, task="regression",
+                 meta={"stress_scale_kpa": STRESS_SCALE_KPA, "generator_seed": seed}, labeler="fem",
+                 targets=TARGETS, n_outputs=1, metric_scale=METRIC_SCALE)
     lab = make_labeler("fem", ds, workers=label_workers() if workers is None else workers)
     res = lab.label(ds.x_test, progress=progress)
     if res.n_failed == len(res.ok):

@@ -1,0 +1,56 @@
+"""One path from settings to a config: dotted overrides, None = not given, data-set defaults, lazy CLI."""
+
+import subprocess
+import sys
+
+import pytest
+
+from latentlab import ConfigError, ExperimentConfig
+from latentlab.cli import build_parser, config_from_args
+from latentlab.experiment import config_from_settings
+
+
+def test_override_dotted_paths_and_names_a_bad_one():
+    cfg = ExperimentConfig().override({"loop.train.epochs": 2.0, "loop.per_round": 7, "n_pool": 50})
+    assert (cfg.loop.train.epochs, cfg.loop.per_round, cfg.n_pool) == (2.0, 7, 50)
+    assert cfg.get("loop.per_round") == 7 and ExperimentConfig().loop.per_round == 100
+    with pytest.raises(ConfigError, match="'loop.perround'"):
+        ExperimentConfig().override({"loop.perround": 3})
+
+
+def test_none_means_not_given_and_defaults_come_from_the_config():
+    assert config_from_settings() == ExperimentConfig()
+    assert config_from_settings(rounds=None, alpha=None) == ExperimentConfig()
+    assert config_from_args(build_parser().parse_args(["run"])) == ExperimentConfig()
+    with pytest.raises(ConfigError, match="unknown setting"):
+        config_from_settings(roundz=3)
+
+
+def test_a_data_set_names_its_default_target():
+    """`latentlab run --dataset vessels` used to stop with 'use --target s6' where the explorer chose s6."""
+    a = build_parser().parse_args(["run", "--dataset", "vessels", "--strategy", "random,si"])
+    assert config_from_args(a).loop.target == "s6"
+    assert config_from_settings(dataset="vessels", target="lenet").loop.target == "lenet"  # explicit wins
+
+
+def test_alphagan_width_default_and_profile():
+    assert config_from_settings(gen_kind="alphagan").generator.hidden == 64
+    assert config_from_settings(gen_kind="alphagan", gen_hidden=8).generator.hidden == 8
+    assert config_from_settings(profile="cpu").generator.hidden == 16
+
+
+def test_run_does_not_import_the_view():
+    code = ("import sys; from latentlab.cli import build_parser; p = build_parser(); "
+            "p.parse_args(['run', '--rounds', '2']); p.format_help(); "
+            "print(','.join(m for m in sys.modules if m.split('.')[0] in ('panel', 'bokeh', 'widgets')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+
+
+def test_run_help_lists_every_strategy_and_the_defaults():
+    from latentlab.strategies import STRATEGIES
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    helps = {a.dest: a.help for a in run._actions}
+    assert ", ".join(sorted(STRATEGIES)) in helps["strategy"] and "si" in STRATEGIES
+    assert "(default 100)" in helps["per_round"] and "J" in helps["per_round"]
