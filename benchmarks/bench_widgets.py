@@ -40,7 +40,7 @@ def server_step(settings: dict, n: int) -> dict:
     """Median/p90 ms of one Step click on a document-attached view (gradient + NN + source update)."""
     import panel as pn
 
-    from latentlab.explorer import ExplorerState
+    from latentlab.explorer_state import ExplorerState
     from widgets import LatentExplorer
 
     t0 = time.perf_counter()

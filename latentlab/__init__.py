@@ -8,7 +8,7 @@ from .datasets import DATASETS, Dataset, load_dataset, register_dataset
 from .exceptions import (ConfigError, DatasetError, DatasetNotFoundError, LabelingError, LatentLabError,
                          ResumeError)
 from .experiment import ExperimentConfig, prepare, run_experiment
-from .explorer import ExplorerState
+from .explorer_state import ExplorerState
 from .generative import GeneratorConfig, decode, encode, get_generator
 from .gradients import latent_gradient
 from .loop import ActiveLoop, LoopConfig, RoundRecord

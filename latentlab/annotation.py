@@ -25,7 +25,7 @@ from .exceptions import ConfigError
 from .labeling import LabelResult, Labeler
 from .storage import LabelCache, content_key
 
-__all__ = ["PersonLabeler", "ANNOTATION_MODES"]
+__all__ = ["PersonLabeler", "AnnotationQueue", "ANNOTATION_MODES"]
 
 ANNOTATION_MODES = ("class", "accept")
 AWAITING = "awaiting a person's label"
@@ -112,3 +112,65 @@ class PersonLabeler(Labeler):
                 self.pending[content_key(xi)] = xi
         acc = np.array([a == 1 for a in answers], bool)
         return x[acc], acc
+
+
+class AnnotationQueue:
+    """Synthesized inputs waiting for a person's label, committed to a loop's train set as answered.
+
+    The explorer's *Annotate G(p')*: :meth:`queue` decodes points into images, answers the person
+    gave before are taken from the :class:`PersonLabeler`'s cache at once, the rest wait in
+    :attr:`pending` (first in, first out). Answers join the loop through
+    :meth:`latentlab.loop.ActiveLoop.add_synthetic`: a class answer is the label; an accepted mask
+    is labelled by the loop's own tool (e.g. the FEM solver).
+    """
+
+    def __init__(self, annotator: PersonLabeler):
+        self.annotator = annotator
+        self.pending: list[dict] = []  # {"x": image, "z": latent point}
+
+    @classmethod
+    def for_dataset(cls, dataset) -> "AnnotationQueue":
+        """A queue whose answers persist in ``<cache>/labels/person-<dataset>-<fingerprint>``."""
+        from .storage import cache_dir
+
+        mode = "class" if dataset.task == "classification" else "accept"
+        folder = cache_dir() / "labels" / f"person-{dataset.name}-{dataset.fingerprint()}"
+        return cls(PersonLabeler(LabelCache(folder), mode=mode, classes=dataset.classes))
+
+    def queue(self, loop, x: np.ndarray, z: np.ndarray) -> int:
+        """Replace the queue by images ``x`` (latent points ``z``); commit those answered before.
+        Returns how many were taken from the cache."""
+        self.pending = [{"x": xi, "z": zi} for xi, zi in zip(x, z)]
+        keep, n = [], 0
+        for item in self.pending:
+            if self.annotator.answer_of(item["x"]) is not None:
+                self._commit(loop, item)
+                n += 1
+            else:
+                keep.append(item)
+        self.pending = keep
+        return n
+
+    def answer(self, loop, answer) -> None:
+        """Label the first pending image (class index, or True/False for accept/reject)."""
+        if not self.pending:
+            raise ConfigError("no image waits for a label: press Annotate after a Step first")
+        item = self.pending[0]
+        self.annotator.annotate(item["x"], answer)
+        self.pending.pop(0)
+        self._commit(loop, item)
+
+    def skip(self) -> None:
+        """Drop the first pending image without a label."""
+        if self.pending:
+            self.pending.pop(0)
+
+    def _commit(self, loop, item: dict) -> None:
+        x, z = item["x"], item["z"]
+        ans = self.annotator.answer_of(x)
+        if self.annotator.mode == "class":
+            loop.add_synthetic(x[None].astype(np.float32), np.asarray([ans], np.int64), z[None])
+        elif ans == 1 and getattr(loop.labeler, "can_label_synthetic", False):
+            res = loop.labeler.label(x[None])
+            if res.ok.all():
+                loop.add_synthetic(x[None].astype(np.float32), np.asarray(res.y), z[None])

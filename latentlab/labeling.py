@@ -49,6 +49,7 @@ class Labeler:
 
     name = "labeler"
     can_label_synthetic = False  # True when label() accepts inputs that are not pool items
+    known_labels = None  # labels of every pool item when known in advance (the oracle), else None
 
     def label(self, x: np.ndarray, *, indices: np.ndarray | None = None, progress: bool = False) -> LabelResult:
         """Label a batch.
@@ -78,6 +79,10 @@ class OracleLabeler(Labeler):
 
     def __init__(self, y_pool: np.ndarray):
         self.y_pool = y_pool
+
+    @property
+    def known_labels(self) -> np.ndarray:
+        return self.y_pool
 
     def label(self, x, *, indices=None, progress=False) -> LabelResult:
         if indices is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +159,7 @@ class ActiveLoop:
             labeler = OracleLabeler(dataset.y_train)
         self.labeler = labeler
         # labels of pool items as they arrive; the oracle's are all known, others fill in lazily
-        self.pool_labels = labeler.y_pool if isinstance(labeler, OracleLabeler) else None
+        self.pool_labels = labeler.known_labels
         self.synthetic: dict | None = None  # {"x", "y", "z", "round"} of labelled synthesized items
         self.pool = PoolState.empty(n_pool)
         self.records: list[RoundRecord] = []
@@ -208,6 +208,33 @@ class ActiveLoop:
     def n_labelled(self) -> int:
         return self.pool.n_labelled + (len(self.synthetic["round"]) if self.synthetic else 0)
 
+    def labelled(self, upto_round: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Pool items labelled so far (or before round ``upto_round``) and the round that labelled each."""
+        idx = self.pool.labelled_indices() if upto_round is None else self.pool.labelled_indices(upto_round=upto_round)
+        return idx, self.pool.labelled_round[idx]
+
+    def labels_of(self, items: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        """Labels of pool ``items`` where the loop knows them (all, for the oracle; labelled ones for a
+        tool), ``fallback`` elsewhere."""
+        y = np.array(fallback, copy=True)
+        if self.pool_labels is not None:
+            m = np.ones(len(items), bool) if self.labeler.known_labels is not None else self.pool.labelled_mask[items]
+            y[m] = self.pool_labels[items][m]
+        return y
+
+    def snapshot(self, round_: int) -> dict:
+        """The run after round ``round_``: ``record``, ``labelled`` (the round's proposal included),
+        ``labelled_round``, ``proposal`` (the arrays the strategy recorded)."""
+        if not 1 <= round_ <= self.round:
+            raise ConfigError(f"round must be in 1..{self.round} (rounds run so far), got {round_}")
+        lab, rounds = self.labelled(upto_round=round_ + 1)
+        return {"record": self.records[round_ - 1], "labelled": lab, "labelled_round": rounds,
+                "proposal": self.proposals[round_ - 1]}
+
+    def curve(self) -> tuple[list, list]:
+        """Learning curve: labelled items and metric per round."""
+        return [r.n_labelled for r in self.records], [r.metric for r in self.records]
+
     def train_set(self):
         """``(x, y)`` arrays of everything labelled so far: pool items, then synthesized items."""
         idx = self.pool.labelled_indices()
@@ -217,19 +244,27 @@ class ActiveLoop:
             y = np.concatenate([y, self.synthetic["y"]]) if idx.size else self.synthetic["y"]
         return x, y
 
+    def add_synthetic(self, x: np.ndarray, y: np.ndarray, z: np.ndarray, round_: int | None = None) -> None:
+        """Add labelled synthesized inputs (``x``, labels ``y``, latent points ``z``) to the train set.
+
+        ``round_`` is the round they count for (default: the next one). SI's proposals and a
+        person's annotations in the explorer both arrive here.
+        """
+        round_ = self.round + 1 if round_ is None else round_
+        new = {"x": x, "y": np.asarray(y), "z": np.asarray(z), "round": np.full(len(x), round_, np.int64)}
+        self.synthetic = new if self.synthetic is None else {
+            k: np.concatenate([self.synthetic[k], new[k]]) for k in new}
+
     def _apply(self, prop, round_: int):
         """Label a proposal and add what got labels to the train set; returns the LabelResult."""
         if prop.x_new is not None:
             res = self.labeler.label(prop.x_new, progress=self.progress)
-            new = {"x": prop.x_new[res.ok], "y": np.asarray(res.y), "z": np.asarray(prop.z_new)[res.ok],
-                   "round": np.full(int(res.ok.sum()), round_, np.int64)}
-            self.synthetic = new if self.synthetic is None else {
-                k: np.concatenate([self.synthetic[k], new[k]]) for k in new}
+            self.add_synthetic(prop.x_new[res.ok], res.y, np.asarray(prop.z_new)[res.ok], round_)
             return res
         idx = np.asarray(prop.indices, np.int64)
         res = self.labeler.label(self.dataset.x_train[idx], indices=idx, progress=self.progress)
         ok = idx[res.ok]
-        if not isinstance(self.labeler, OracleLabeler) and ok.size:
+        if self.labeler.known_labels is None and ok.size:
             y = np.asarray(res.y)
             if self.pool_labels is None:
                 self.pool_labels = np.zeros((self.pool.n_pool, *y.shape[1:]), y.dtype)
@@ -331,7 +366,7 @@ class ActiveLoop:
         model_f, arr_f = f"model-r{t:03d}.pt", f"arrays-r{t:03d}.npz"
         save_state(self.model, d / model_f)
         arrays = {"labelled_round": self.pool.labelled_round}
-        if not isinstance(self.labeler, OracleLabeler) and self.pool_labels is not None:
+        if self.labeler.known_labels is None and self.pool_labels is not None:
             lab = self.pool.labelled_indices()
             arrays["pool_label_idx"], arrays["pool_label_val"] = lab, self.pool_labels[lab]
         for k, v in (self.synthetic or {}).items():

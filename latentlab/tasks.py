@@ -53,6 +53,10 @@ class Task:
                 for i in range(0, len(x), batch_size)]
         return torch.cat(outs)
 
+    def item_loss(self, model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per-item loss of ``model`` on inputs ``x`` with labels ``y``, float64 (n,)."""
+        return self.per_item_loss(self.predict(model, x), self.y_tensor(y)).numpy().astype(np.float64)
+
     def evaluate(self, model, x: np.ndarray, y: np.ndarray) -> float:
         """Test metric of ``model`` on ``(x, y)``."""
         return self.metric_from_outputs(self.predict(model, x), self.y_tensor(y))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentlab import TrainConfig
-from latentlab.explorer import ExplorerState
+from latentlab.explorer_state import ExplorerState
 
 
 @pytest.fixture(scope="module")

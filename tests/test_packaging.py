@@ -49,3 +49,12 @@ def test_core_sources_do_not_mention_panel_imports():
     for f in (ROOT / "latentlab").rglob("*.py"):
         text = f.read_text()
         assert not re.search(r"^\s*(import|from)\s+(panel|bokeh|widgets)\b", text, re.M), f
+
+
+def test_view_reads_only_public_state():
+    """widgets/ draws ExplorerState through its public names: no reaching into state.loop or privates."""
+    for f in (ROOT / "widgets").glob("*.py"):
+        text = f.read_text()
+        assert not re.search(r"\b(s|state|self\.state)\.loop\b", text), f
+        assert not re.search(r"\b(s|state|self\.state)\._[a-z]", text), f
+        assert "latentlab.explorer_state import ExplorerState" in text or "ExplorerState" not in text, f

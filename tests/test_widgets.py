@@ -7,7 +7,7 @@ import pytest
 
 pn = pytest.importorskip("panel")
 
-from latentlab.explorer import ExplorerState  # noqa: E402
+from latentlab.explorer_state import ExplorerState  # noqa: E402
 from widgets import AnnotationPanel, LatentExplorer  # noqa: E402
 from widgets.explorer import to_rgba  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Annotation widget: a person labels synthesized images G(z') (class buttons, or accept/reject for masks).
 
-Answers go through :meth:`latentlab.explorer.ExplorerState.annotate`, which stores them in the
+Answers go through :meth:`latentlab.explorer_state.ExplorerState.annotate`, which stores them in the
 person's :class:`~latentlab.storage.LabelCache` and appends the labelled image to the train set.
 """
 
@@ -11,7 +11,7 @@ import param
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
-from latentlab.explorer import ExplorerState
+from latentlab.explorer_state import ExplorerState
 
 from .explorer import to_rgba
 

@@ -1,7 +1,7 @@
 """The explorer as a web app: ``latentlab explore`` or ``panel serve widgets/app.py``.
 
-Every browser session gets its own :class:`~latentlab.explorer.ExplorerState` (data, generator
-and embeddings are shared read-only through :func:`latentlab.explorer.load_resources`).
+Every browser session gets its own :class:`~latentlab.explorer_state.ExplorerState` (data, generator
+and embeddings are shared read-only through :func:`latentlab.explorer_state.load_resources`).
 Binds 127.0.0.1 unless ``--address`` says otherwise.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from latentlab.explorer import ExplorerState
+from latentlab.explorer_state import ExplorerState
 
 from widgets.annotate import AnnotationPanel
 from widgets.explorer import LatentExplorer

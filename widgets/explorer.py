@@ -1,4 +1,4 @@
-"""The live latent explorer: a thin Panel/Bokeh layer over :class:`latentlab.explorer.ExplorerState`.
+"""The live latent explorer: a thin Panel/Bokeh layer over :class:`latentlab.explorer_state.ExplorerState`.
 
 Figures are built once; every state change only assigns ``ColumnDataSource.data`` (never a new
 figure), so a Step redraws in a few milliseconds even over MNIST's 60k-point pool (WebGL).
@@ -22,7 +22,7 @@ from bokeh.palettes import Category10_10, Greys256, Viridis256
 from bokeh.plotting import figure
 
 from latentlab.datasets import DATASETS
-from latentlab.explorer import ExplorerState, _strategy_names
+from latentlab.explorer_state import ExplorerState, strategy_names
 
 __all__ = ["LatentExplorer", "to_rgba"]
 
@@ -171,7 +171,7 @@ class LatentExplorer(pn.viewable.Viewer):
         # controls (plain widgets; values go through state.configure so bad input becomes a message)
         w = pn.widgets
         self.w_dataset = w.Select(label="data set", options=sorted(DATASETS), value=s.dataset, width=140)
-        self.w_strategy = w.Select(label="strategy", options=_strategy_names(), value=s.strategy, width=140)
+        self.w_strategy = w.Select(label="strategy", options=strategy_names(), value=s.strategy, width=140)
         self.w_alpha = w.FloatInput(label="alpha", value=s.alpha, step=0.05, width=90)
         self.w_J = w.IntInput(label="J", value=s.J, step=1, width=80)
         self.b_step = w.Button(label="Step", color="primary", width=80)
@@ -253,7 +253,7 @@ class LatentExplorer(pn.viewable.Viewer):
                 self.src["heat"].data = {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]],
                                          "dh": [g["dh"]]}
             self._drawn["grid"] = s.grid_version
-        n_rounds = s.loop.round if s.loop is not None else 0
+        n_rounds = s.round
         self.w_replay.disabled = n_rounds < 1
         self.w_replay.end = max(n_rounds, 1)
         if self.w_replay.value > n_rounds:
@@ -295,9 +295,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _draw_live(self):
         s = self.state
-        pool = s.loop.pool
-        idx = pool.labelled_indices()
-        self._draw_labelled(idx, pool.labelled_round[idx])
+        self._draw_labelled(*s.labelled())
         t = s.trajectories()
         self._draw_step(t["p"], t["p_prime"], t["d"], t["grad_norm"], t["loss"], t["neighbour_xy"],
                         t["loss_after"], t["paths"])
@@ -332,7 +330,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _draw_curves(self):
         c = self.state.curves()
-        main = self.state.loop.strategy.name if self.state.loop is not None else ""
+        main = self.state.strategy if self.state.loaded else ""
         mx, my = c.get(main, ([], []))
         self.curve_src["strategy"].data = {"x": mx, "y": my}
         bx, by = c.get("random", ([], [])) if main != "random" else ([], [])

@@ -1,0 +1,147 @@
+"""One explorer run, headless and without ``param``: the loop, its random baseline, the sampling
+points the Step action moves, and the queue of images waiting for a person.
+
+:class:`~latentlab.explorer_state.ExplorerState` owns the settings and turns errors into messages;
+this class does the work, each piece through the engine: resources are :func:`load_resources` (a
+cache over :func:`latentlab.experiment.prepare`), a round is :meth:`ActiveLoop.step`, a step is
+:func:`latentlab.trajectory.advance`, annotation is :class:`~latentlab.annotation.AnnotationQueue`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+
+from .annotation import AnnotationQueue
+from .exceptions import ConfigError
+from .experiment import ExperimentConfig, labeler_for, prepare
+from .generative import GeneratorConfig
+from .loop import ActiveLoop, LoopConfig
+from .strategies import STRATEGIES, get_strategy
+from .training import TrainConfig
+from .trajectory import Walk, advance
+
+__all__ = ["ExplorerRun", "load_resources", "strategy_names", "check_settings", "EXPLORER_TRAIN"]
+
+_STEP_STREAM = 99  # stream id mixed into (seed, round, restart) for drawing start points
+# Target training per round in the explorer: 150 optimiser steps train LeNet on ~50-200 digits to
+# ~80-90 % in about a second on 2 cores, so a round feels interactive (the run CLI uses 300).
+EXPLORER_TRAIN = TrainConfig(epochs=5, batch_size=64, lr=1e-3, min_steps=150)
+
+
+@functools.lru_cache(maxsize=4)
+def load_resources(dataset: str, data_root: str | None = None, generator_config: GeneratorConfig = GeneratorConfig(),
+                   gen_seed: int = 0, n_pool: int | None = None, n_test: int | None = None):
+    """``(dataset, latent_space)`` of :func:`latentlab.experiment.prepare`, shared by every session.
+
+    An in-memory cache over ``prepare`` (the generator is frozen, the embeddings fixed), so a
+    second browser tab or a reset does not load or encode the pool again.
+    """
+    cfg = ExperimentConfig(dataset=dataset, strategies=("snn",), generator=generator_config, gen_seed=gen_seed,
+                           n_pool=n_pool, n_test=n_test)
+    return prepare(cfg, data_root, progress=False)
+
+
+def strategy_names() -> list[str]:
+    """Registered strategies, the ones the explorer shows best first."""
+    preferred = [s for s in ("snn", "random", "si") if s in STRATEGIES]
+    return preferred + sorted(s for s in STRATEGIES if s not in preferred)
+
+
+def check_settings(settings: dict, valid) -> None:
+    """Raise ConfigError naming the fix for an unknown setting, alpha <= 0, J < 1 or an unknown strategy."""
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid: alpha, J, strategy, dataset, ...")
+    a = settings.get("alpha", 1.0)
+    if not isinstance(a, (int, float)) or isinstance(a, bool) or not np.isfinite(a) or a <= 0:
+        raise ConfigError(f"alpha must be a number > 0 (a step length in latent units, e.g. 0.2), got {a}")
+    j = settings.get("J", 1)
+    if not isinstance(j, (int, np.integer)) or isinstance(j, bool) or j < 1:
+        raise ConfigError(f"J (number of sampling points) must be an integer >= 1, got {j}")
+    if settings.get("strategy", "snn") not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {settings['strategy']!r}; valid choices: {', '.join(strategy_names())}")
+
+
+
+class ExplorerRun:
+    """A run of ``strategy`` on ``data`` in ``latent`` (plus ``random`` when ``compare``)."""
+
+    def __init__(self, data, latent, strategy: str, config: LoopConfig, seed: int, compare: bool,
+                 annotation: AnnotationQueue):
+        new = lambda s: ActiveLoop(data, get_strategy(s), config, seed=seed, latent=latent,  # noqa: E731
+                                   labeler=labeler_for(data), progress=False)
+        self.data, self.latent, self.seed = data, latent, seed
+        self.loop = new(strategy)
+        self.baseline = new("random") if compare and strategy != "random" else None
+        self.walk: Walk | None = None  # the sampling points and their trajectories
+        self.restarts = 0
+        self.annotation = annotation
+        annotation.pending = []
+
+    # ------------------------------------------------------------------ actions
+    def configure(self, alpha: float, J: int) -> None:
+        """New step length and batch size, from the next step/round; a new J draws new start points."""
+        for lp in (self.loop, self.baseline):
+            if lp is not None:
+                lp.config = dataclasses.replace(lp.config, alpha=float(alpha), per_round=J).validate()
+        if self.walk is not None and len(self.walk.items) != J:
+            self.walk, self.restarts = None, 0
+
+    def step(self, alpha: float, J: int):
+        """Move the sampling points once (nothing labelled); returns the Move and F's loss at the neighbours."""
+        if self.loop.model is None:
+            raise ConfigError("Step needs a target model F to take gradients of: press Run round first "
+                              "(it trains F on the initial labelled set)")
+        if self.walk is None:
+            rng = np.random.default_rng([self.seed, _STEP_STREAM, self.loop.round, self.restarts])
+            self.restarts += 1
+            self.walk = Walk.draw(self.loop, J, rng, self.latent.embeddings)
+        w, lp = self.walk, self.loop
+        m = advance(self.latent, lp.model, lp.task, w.items, lp.labels_of(w.items, w.origin_y), alpha=float(alpha),
+                    visited=w.visited, x_pool=self.data.x_train, loss_on=lp.config.loss_on)
+        loss_after = self._item_loss(m.neighbour, w.origin_y)
+        w.record(m, loss_after, self.latent.embeddings)
+        return m, loss_after
+
+    def run_round(self):
+        """One round of the strategy (and of the baseline); the trajectories restart from the round's
+        own SNN step, if it made one. Returns the strategy's RoundRecord."""
+        if self.loop.done:
+            raise ConfigError("this run is finished; press Reset to start again")
+        rec = self.loop.step()
+        if self.baseline is not None and not self.baseline.done:
+            self.baseline.step()
+        prop = self.loop.proposals[-1]
+        self.walk, self.restarts = None, 0
+        if {"p", "p_prime", "start_indices", "indices"} <= set(prop):
+            origin_y = self.loop.pool_labels[np.asarray(prop["start_indices"])]
+            self.walk = Walk.from_proposal(prop, origin_y, self.latent.embeddings,
+                                           self._item_loss(np.asarray(prop["indices"]), origin_y))
+        return rec
+
+    def queue_synthetic(self) -> int:
+        """Queue G(p') of the last move for a person; returns how many were answered before."""
+        last = self.walk.last if self.walk else None
+        if last is None:
+            raise ConfigError("nothing to annotate yet: press Step (or Run round) to move the points first")
+        z = np.asarray(last["p_prime"], np.float64)
+        return self.annotation.queue(self.loop, self.latent.decode(z), z)
+
+    def _item_loss(self, items, origin_y) -> np.ndarray:
+        y = self.loop.labels_of(items, origin_y)
+        return self.loop.task.item_loss(self.loop.model, self.data.x_train[items], y)
+
+    # ------------------------------------------------------------------ read-outs
+    def curves(self) -> dict:
+        """Learning curves ``{name: (n_labelled list, metric list)}`` of the strategy and the baseline."""
+        return {lp.strategy.name: lp.curve() for lp in (self.loop, self.baseline) if lp is not None and lp.records}
+
+    def readout(self) -> dict:
+        """``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``, ``n_points``."""
+        rec = self.loop.records[-1] if self.loop.records else None
+        return {"round": self.loop.round, "n_labelled": self.loop.n_labelled,
+                "metric": None if rec is None else rec.metric, "metric_name": self.loop.task.metric_name,
+                "steps": self.walk.steps if self.walk else 0, "n_points": len(self.walk.items) if self.walk else 0}

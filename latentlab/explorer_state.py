@@ -1,0 +1,289 @@
+"""The live latent explorer's model: settings, one run, its sampling points; actions as methods.
+
+:class:`ExplorerState` is a thin ``param.Parameterized`` with no Panel or Bokeh in it (``widgets``
+draws it), so every action runs headless: ``s = ExplorerState(dataset="digits").load();
+s.run_round(); s.step(); s.select(0.3, -1.2)``. The work is done elsewhere: resources by
+:func:`latentlab.experiment.prepare` (cached here), a round (train F, evaluate, propose and label J
+items) by :class:`~latentlab.loop.ActiveLoop`, a step (the Fig. 4 rule once, nothing labelled) by
+:func:`latentlab.trajectory.advance`, the map by :mod:`latentlab.latent_map`, annotation by
+:class:`latentlab.annotation.AnnotationQueue`.
+
+An action never raises on bad input: it returns ``False`` and writes the reason, with the fix, to
+:attr:`error` (see :func:`action`). Every change the view must redraw bumps :attr:`version`; a new
+heat map :attr:`grid_version`; a new data set :attr:`data_version`.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+import param
+
+from . import latent_map
+from .annotation import AnnotationQueue
+from .datasets import DATASETS
+from .exceptions import ConfigError, LatentLabError
+from .experiment import config_from_settings
+from .explorer_run import EXPLORER_TRAIN, ExplorerRun, check_settings, load_resources, strategy_names
+from .generative import GeneratorConfig
+from .training import TrainConfig
+from .trajectory import Walk
+
+__all__ = ["ExplorerState", "action", "load_resources", "strategy_names", "EXPLORER_TRAIN"]
+
+def action(fn):
+    """An explorer action: returns True and shows the message ``fn`` returns, or, on bad input
+    (a latentlab error, ValueError, TypeError, OSError), returns False and shows the reason."""
+
+    @functools.wraps(fn)
+    def run(self, *args, **kwargs):
+        try:
+            msg = fn(self, *args, **kwargs)
+        except (LatentLabError, ValueError, TypeError, OSError) as e:
+            self.error, self.status = str(e), f"error: {e}"
+            self.version += 1
+            return False
+        self.error, self.status = "", msg
+        self.version += 1
+        return True
+
+    return run
+
+
+class ExplorerState(param.Parameterized):
+    """Settings (the first params), outputs the actions write (the rest), one :class:`ExplorerRun`.
+
+    ``J`` is the paper's symbol for the batch size of a round (``LoopConfig.per_round``).
+    """
+
+    dataset = param.Selector(default="digits", objects=sorted(DATASETS), check_on_set=False,
+                             doc="registered data set; mnist/cifar10 need data_root")
+    data_root = param.String(default=None, allow_None=True, doc="folder with the data set's files")
+    strategy = param.Selector(default="snn", objects=strategy_names(), check_on_set=False,
+                              doc="query strategy of Run round")
+    alpha = param.Number(default=0.2, bounds=(0, None), inclusive_bounds=(False, True), softbounds=(0.02, 1.0),
+                         doc="step length of Eq. 2 in latent units (prior std 1)")
+    J = param.Integer(default=10, bounds=(1, None), doc="sampling points = items labelled per round (per_round)")
+    initial = param.Integer(default=50, bounds=(1, None), doc="random initial set |T(1)|")
+    seed = param.Integer(default=0, doc="run seed (initial set, start points, training)")
+    compare = param.Boolean(default=True, doc="also run the random strategy each round (learning curve)")
+    heat = param.Selector(default="entropy", objects=["entropy", "loss"],
+                          doc="background: F's predictive entropy, or its loss w.r.t. the nearest pool item's label")
+    grid_size = param.Integer(default=48, bounds=(4, 256), doc="heat-map resolution (grid_size^2 decoded images)")
+    n_pool = param.Integer(default=None, allow_None=True, doc="use a seeded random subset of the pool")
+    n_test = param.Integer(default=None, allow_None=True, doc="use a seeded random subset of the test set")
+    generator_config = param.ClassSelector(class_=GeneratorConfig, default=GeneratorConfig())
+    train_config = param.ClassSelector(class_=TrainConfig, default=EXPLORER_TRAIN)
+
+    round = param.Integer(default=0, doc="rounds completed")
+    status = param.String(default="", doc="last action's outcome, for the readout")
+    error = param.String(default="", doc="why the last action failed and how to fix it ('' = fine)")
+    selection = param.Dict(default=None, allow_None=True, doc="decoded point of the last select()")
+    version = param.Integer(default=0, doc="bumped on every change the view must redraw")
+    grid_version = param.Integer(default=0, doc="bumped when the heat map changes")
+    data_version = param.Integer(default=0, doc="bumped when a data set is (re)loaded")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.data = self.latent = self.run = self.annotation = None
+        self.grid: dict | None = None
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ read-outs
+    loaded = property(lambda self: self.run is not None)
+    loop = property(lambda self: None if self.run is None else self.run.loop, doc="the strategy's ActiveLoop")
+    baseline = property(lambda self: None if self.run is None else self.run.baseline)
+    model = property(lambda self: None if self.run is None else self.run.loop.model, doc="target model F (or None)")
+    task = property(lambda self: self.run.loop.task)
+    embeddings = property(lambda self: None if self.latent is None else self.latent.embeddings)
+    pending = property(lambda self: [] if self.annotation is None else self.annotation.pending,
+                       doc="synthesized images waiting for a person's label")
+    annotator = property(lambda self: None if self.annotation is None else self.annotation.annotator)
+    extent = property(lambda self: self.latent.extent(), doc="(x0, x1, y0, y1) of the pool embeddings, padded 5 %")
+
+    @property
+    def traj(self):
+        """The sampling points and their trajectories (:class:`latentlab.trajectory.Walk`), or None."""
+        return None if self.run is None else self.run.walk
+
+    @traj.setter
+    def traj(self, walk):
+        self.run.walk = walk
+
+    def labelled(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pool items labelled so far and the round of each."""
+        return self.loop.labelled()
+
+    def trajectories(self) -> dict:
+        """Current sampling points for drawing (:meth:`latentlab.trajectory.Walk.arrays`)."""
+        return Walk.arrays(self.traj, self.embeddings)
+
+    def history(self, round_: int) -> dict:
+        """The run after round ``round_`` (the replay slider): record, labelled, labelled_round, proposal."""
+        self._require_loaded()
+        return self.loop.snapshot(round_)
+
+    def curves(self) -> dict:
+        """Learning curves ``{name: (n_labelled list, metric list)}`` of the strategy and the baseline."""
+        return self.run.curves() if self.run else {}
+
+    def readout(self) -> dict:
+        """``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``, ``n_points``."""
+        if not self.loaded:
+            return {"round": 0, "n_labelled": 0, "metric": None, "metric_name": "", "steps": 0, "n_points": 0}
+        return self.run.readout()
+
+    def loss_grid(self, n: int | None = None) -> dict:
+        """F's uncertainty or loss over a decoded n x n grid (:func:`latentlab.latent_map.heat_map`)."""
+        self._require_loaded()
+        if self.model is None:
+            raise ConfigError("the heat map needs a target model F: run a round first")
+        return latent_map.heat_map(self.latent, self.model, self.task, int(n or self.grid_size), self.heat,
+                                   self.loop.pool_labels)
+
+    # ------------------------------------------------------------------ actions
+    def _require_loaded(self):
+        if not self.loaded:
+            raise ConfigError("no experiment loaded yet: call load() (or pick a data set)")
+
+    def _reset(self):
+        cfg = config_from_settings(dataset=self.dataset, rounds=10 ** 6, per_round=self.J, alpha=float(self.alpha),
+                                   initial=min(self.initial, len(self.data.x_train)),
+                                   **{"loop.train": self.train_config})
+        self.run = ExplorerRun(self.data, self.latent, self.strategy, cfg.loop, self.seed, self.compare,
+                               self.annotation)
+        self.grid = self.selection = None
+        self.round = 0
+        self.grid_version += 1
+
+    def load(self) -> "ExplorerState":
+        """Load the data set, its cached generator and embeddings, and start a fresh run."""
+        self._load()
+        return self
+
+    @action
+    def _load(self):
+        t0 = time.perf_counter()
+        self.run = None
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; valid choices: {', '.join(sorted(DATASETS))}")
+        self.data, self.latent = load_resources(self.dataset, self.data_root, self.generator_config, 0,
+                                                self.n_pool, self.n_test)
+        if self.latent.dim != 2:
+            raise ConfigError(f"the explorer draws a 2-D latent plane; this generator has latent_dim="
+                              f"{self.latent.dim}. Use GeneratorConfig(latent_dim=2)")
+        self.annotation = AnnotationQueue.for_dataset(self.data)
+        self.data_version += 1
+        self._reset()
+        self.timings["load"] = time.perf_counter() - t0
+        return (f"loaded {self.data.name}: {len(self.data.x_train)} pool items. "
+                "Press Run round to train the target model F, then Step.")
+
+    @action
+    def reset(self):
+        """Forget the run (labels, model, trajectories) and start again with the current settings."""
+        self._require_loaded()
+        self._reset()
+        return "reset: nothing labelled, no model yet. Press Run round."
+
+    @action
+    def configure(self, **settings):
+        """Change settings (``alpha=0.3``, ``J=20``, ``strategy="random"``, ...) without raising.
+
+        Alpha and J apply from the next step/round; a new strategy or data set starts a new run.
+        A rejected value leaves the old one and explains why in :attr:`error`.
+        """
+        check_settings(settings, valid=set(self.param))
+        self.param.update(**settings)
+        if set(settings) & {"dataset", "data_root", "n_pool", "n_test"} and self.error:
+            raise ConfigError(self.error)  # the reload the new settings started failed: keep its message
+        return f"settings: alpha={self.alpha:g}, J={self.J}, strategy={self.strategy}"
+
+    @param.depends("alpha", "J", watch=True)
+    def _apply_step_settings(self):
+        if self.run is not None:
+            self.run.configure(self.alpha, self.J)
+            self.version += 1
+
+    @param.depends("strategy", "compare", watch=True)
+    def _new_strategy(self):
+        if self.loaded:
+            self.reset()
+
+    @param.depends("dataset", "data_root", "n_pool", "n_test", watch=True)
+    def _new_dataset(self):
+        self.load()
+
+    @action
+    def step(self):
+        """One gradient step for every sampling point: p -> p' = p + alpha d -> nearest unvisited item.
+
+        Nothing is labelled. Before the first step after a round, the points are the round's own
+        start points (SNN) or a random subset of J labelled items.
+        """
+        t0 = time.perf_counter()
+        self._require_loaded()
+        m, loss_after = self.run.step(self.alpha, self.J)
+        self.timings["step"] = time.perf_counter() - t0
+        return (f"step {self.traj.steps}: mean loss {np.mean(m.loss):.3f} at p -> "
+                f"{np.mean(loss_after):.3f} at the neighbours")
+
+    @action
+    def run_round(self):
+        """One round of Algorithm 1 with the chosen strategy (``ActiveLoop.step``), plus the random
+        baseline when ``compare``; then restart the trajectories and refresh the heat map."""
+        t0 = time.perf_counter()
+        self._require_loaded()
+        try:
+            rec = self.run.run_round()
+        finally:
+            self.round = self.loop.round
+        self.grid = self.loss_grid(self.grid_size)
+        self.grid_version += 1
+        self.timings["round"] = time.perf_counter() - t0
+        return (f"round {rec.round}: F trained on {rec.n_labelled} items, test {rec.metric_name} "
+                f"{rec.metric:.1f}; {self.loop.n_labelled} labelled now")
+
+    @action
+    def select(self, x: float, y: float):
+        """Decode the latent point (x, y); if a current sampling point is near, select its step.
+
+        Fills :attr:`selection` (:func:`latentlab.latent_map.describe_point`).
+        """
+        self._require_loaded()
+        z = np.array([float(x), float(y)])
+        if not np.all(np.isfinite(z)):
+            raise ConfigError(f"select needs finite coordinates, got ({x}, {y})")
+        x0, x1, y0, y1 = self.extent
+        last = self.traj.last if self.traj else None
+        j = latent_map.nearest_point(None if last is None else last["p"], z, 0.03 * max(x1 - x0, y1 - y0))
+        self.selection = latent_map.describe_point(self.latent, self.model, self.task, self.data.x_train,
+                                                   self.data.classes, z, last, j)
+        return f"selected {self.selection['text']}"
+
+    # ------------------------------------------------------------------ annotation by a person
+    @action
+    def queue_synthetic(self):
+        """Queue G(p') of the last step's points for a person to label (sampling by interpolation
+        without a labeling tool). Inputs the person already labelled are taken from the cache."""
+        self._require_loaded()
+        n_cached = self.run.queue_synthetic()
+        return (f"{len(self.pending)} synthesized images wait for a label"
+                + (f" ({n_cached} already labelled earlier, taken from the cache)" if n_cached else ""))
+
+    @action
+    def annotate(self, answer):
+        """Label the first pending image (class index, or True/False for accept/reject) and add it
+        to the train set; the answer is stored in the person's label cache."""
+        self._require_loaded()
+        self.annotation.answer(self.loop, answer)
+        return f"labelled; {len(self.pending)} left; {self.loop.n_labelled} labelled in all"
+
+    @action
+    def skip(self):
+        """Drop the first pending image without a label."""
+        if self.annotation is not None:
+            self.annotation.skip()
+        return f"skipped; {len(self.pending)} left"
