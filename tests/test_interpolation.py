@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from latentlab import ExperimentConfig, LatentSpace, LoopConfig, TrainConfig, run_experiment
 from latentlab.exceptions import ConfigError
-from latentlab.interpolation import InterpolationStrategy
+from latentlab.strategies.si import InterpolationStrategy
 from latentlab.labeling import LABELERS, OracleLabeler
 from latentlab.vessels import FEMLabeler
 from latentlab.pool import PoolState

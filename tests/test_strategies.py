@@ -80,3 +80,16 @@ def test_bad_alpha_and_batch(ctx):
 def test_snn_batch_larger_than_labelled_set_still_distinct(ctx):
     prop = get_strategy("snn").propose(ctx, 120, np.random.default_rng(0))  # 50 labelled start points
     assert len(set(prop.indices.tolist())) == 120
+
+
+def test_every_module_of_the_strategies_package_registers_its_strategy():
+    """A new strategy is one file in latentlab/strategies/: the package imports it, nothing else must."""
+    import pkgutil
+    import sys
+
+    import latentlab.strategies as pkg
+
+    mods = {m.name for m in pkgutil.iter_modules(pkg.__path__)} - {"base"}
+    assert {"random_sampling", "entropy", "snn", "si"} <= mods
+    registered_in = {sys.modules[cls.__module__].__name__.rsplit(".", 1)[1] for cls in STRATEGIES.values()}
+    assert mods <= registered_in, f"modules that register no strategy: {mods - registered_in}"

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exceptions import ConfigError
-from .generative import decode
-from .gradients import latent_gradient
-from .strategies import Proposal, Strategy, register_strategy
+from ..exceptions import ConfigError
+from ..generative import decode
+from ..gradients import latent_gradient
+from .base import Proposal, Strategy, register_strategy
 
 __all__ = ["InterpolationStrategy"]
 

@@ -1,0 +1,27 @@
+"""Query strategies behind one interface, chosen by name.
+
+=================  ==========================================================================
+``random``         uniform over the unlabelled pool (the paper's baseline)        random_sampling.py
+``snn``            sampling by nearest neighbour (Algorithm 1): p' = p + alpha d,  snn.py
+                   nearest free item
+``snn-random-dir`` control: same step length alpha, random unit direction          snn.py
+``entropy``        classic uncertainty sampling: highest predictive entropy        entropy.py
+``si``             sampling by interpolation (Algorithm 2): label G(p') with a     si.py
+                   tool that annotates synthesized inputs (vessels: the FEM solver)
+=================  ==========================================================================
+
+A new strategy is one module here (copy ``random_sampling.py``): a :class:`Strategy` subclass
+with ``name`` and :meth:`~Strategy.propose`, decorated with :func:`register_strategy`. Importing
+this package imports every module in it, so nothing else needs to import the new file.
+"""
+
+import importlib
+import pkgutil
+
+from .base import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy
+
+__all__ = ["SamplingContext", "Proposal", "Strategy", "STRATEGIES", "register_strategy", "get_strategy"]
+
+for _m in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _m != "base":
+        importlib.import_module(f"{__name__}.{_m}")

@@ -1,0 +1,139 @@
+"""The strategy interface: what a strategy sees (:class:`SamplingContext`), what it returns
+(:class:`Proposal`), the :class:`Strategy` base class and the registry (the modAL/baal pattern).
+
+A strategy's :meth:`Strategy.propose` gets the context (the latent space, the current target
+model, the pool state) and returns which unlabelled pool items to label next (or synthesized
+inputs), plus everything worth recording (start points p, moved points p', directions d, gradient
+norms, losses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..exceptions import ConfigError
+from ..latent import LatentSpace
+from ..neighbours import LatentIndex
+from ..pool import PoolState
+from ..registry import Registry
+
+__all__ = ["SamplingContext", "Proposal", "Strategy", "STRATEGIES", "register_strategy", "get_strategy"]
+
+
+@dataclass
+class SamplingContext:
+    """Everything a strategy may look at; strategies must not change it.
+
+    Attributes
+    ----------
+    x_pool : ndarray, shape (N, C, H, W)   pool images
+    y_pool : ndarray, shape (N, ...)       oracle labels (read only for *labelled* items)
+    pool : PoolState
+    task : latentlab.tasks.Task
+    target : torch.nn.Module               current target model F
+    latent : LatentSpace, or None for strategies that need no generator
+             (``generator``, ``embeddings``, ``index`` read through it)
+    alpha : float                          step size of Eq. 2 (latent units; prior std is 1)
+    loss_on : str                          "decoded" (paper) or "real", see gradients.latent_gradient
+    """
+
+    x_pool: np.ndarray
+    y_pool: np.ndarray
+    pool: PoolState
+    task: object
+    target: torch.nn.Module
+    latent: LatentSpace | None = None
+    alpha: float = 0.2
+    loss_on: str = "decoded"
+    candidates: int | None = None
+    labeler: object = None
+    synthetic: dict | None = None  # labelled synthesized items: {"x", "y", "z", "round"} arrays
+
+    @property
+    def n_labelled(self) -> int:
+        return self.pool.n_labelled + (len(self.synthetic["round"]) if self.synthetic else 0)
+
+    @property
+    def generator(self):
+        return None if self.latent is None else self.latent.generator
+
+    @property
+    def embeddings(self) -> np.ndarray | None:
+        return None if self.latent is None else self.latent.embeddings
+
+    @property
+    def index(self) -> LatentIndex | None:
+        return None if self.latent is None else self.latent.index
+
+
+@dataclass
+class Proposal:
+    """A batch to label plus what the strategy saw. Arrays have one row per proposed item.
+
+    A proposal names pool items (``indices``) or carries synthesized inputs (``x_new``, with their
+    latent points ``z_new``), never both.
+    """
+
+    indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    x_new: np.ndarray | None = None
+    z_new: np.ndarray | None = None
+    n_rejected: int = 0
+    p: np.ndarray | None = None
+    p_prime: np.ndarray | None = None
+    d: np.ndarray | None = None
+    grad_norm: np.ndarray | None = None
+    loss: np.ndarray | None = None
+    start_indices: np.ndarray | None = None
+    neighbour_dist: np.ndarray | None = None
+    score: np.ndarray | None = None
+
+    def arrays(self) -> dict:
+        """Array fields worth recording (synthesized images excluded: the store keeps them)."""
+        return {k: v for k, v in self.__dict__.items()
+                if isinstance(v, np.ndarray) and k != "x_new" and not (k == "indices" and v.size == 0)}
+
+
+class Strategy:
+    """Base class. Subclasses set ``name`` and implement :meth:`propose`."""
+
+    name = "base"
+    needs_generator = False
+
+    def propose(self, ctx: SamplingContext, n: int, rng: np.random.Generator) -> Proposal:  # pragma: no cover
+        raise NotImplementedError
+
+    def initial(self, ctx: SamplingContext, n: int, rng: np.random.Generator) -> Proposal:
+        """The initial set T(1): ``n`` random pool items (override for synthesized starts, as SI does).
+
+        ``rng`` depends on the run seed only, so every pool-based strategy of one seed starts alike.
+        """
+        return Proposal(indices=np.sort(rng.choice(ctx.pool.n_pool, n, replace=False)))
+
+    def check(self, ctx: SamplingContext, n: int) -> None:
+        n_free = ctx.pool.n_pool - ctx.pool.n_labelled
+        if n < 1:
+            raise ConfigError(f"per-round batch size must be >= 1, got {n}")
+        if n > n_free:
+            raise ConfigError(f"per-round batch of {n} is larger than the {n_free} unlabelled pool items left; "
+                              "lower --per-round or --rounds")
+        if self.needs_generator and (ctx.generator is None or ctx.index is None):
+            raise ConfigError(f"strategy {self.name!r} needs a trained generator and pool embeddings")
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}()"
+
+
+STRATEGIES = Registry("strategy")  # name -> Strategy subclass
+
+
+def register_strategy(cls):
+    """Class decorator: register a :class:`Strategy` subclass under its ``name``."""
+    return STRATEGIES.register()(cls)
+
+
+def get_strategy(name: str, **kwargs) -> Strategy:
+    """A strategy instance by name; an unknown name lists the valid ones."""
+    return STRATEGIES.resolve(name)(**kwargs)

@@ -1,0 +1,26 @@
+"""``entropy``: classic uncertainty sampling, the highest predictive entropy of F (a stronger baseline)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Proposal, Strategy, register_strategy
+
+__all__ = ["EntropyStrategy"]
+
+
+@register_strategy
+class EntropyStrategy(Strategy):
+    """Highest predictive entropy of F among unlabelled items (optionally a seeded random subset of
+    ``ctx.candidates`` items, the usual trick to bound the cost on large pools)."""
+
+    name = "entropy"
+
+    def propose(self, ctx, n, rng):
+        self.check(ctx, n)
+        free = ctx.pool.unlabelled_indices()
+        if ctx.candidates and ctx.candidates < len(free):
+            free = np.sort(rng.choice(free, max(ctx.candidates, n), replace=False))
+        ent = ctx.task.entropy(ctx.task.predict(ctx.target, ctx.x_pool[free])).numpy()
+        order = np.argsort(-ent, kind="stable")[:n]
+        return Proposal(indices=free[order], score=ent[order])

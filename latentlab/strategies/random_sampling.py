@@ -1,0 +1,19 @@
+"""``random``: uniform over the unlabelled pool (the paper's baseline)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Proposal, Strategy, register_strategy
+
+__all__ = ["RandomStrategy"]
+
+
+@register_strategy
+class RandomStrategy(Strategy):
+    name = "random"
+
+    def propose(self, ctx, n, rng):
+        self.check(ctx, n)
+        free = ctx.pool.unlabelled_indices()
+        return Proposal(indices=np.sort(rng.choice(free, n, replace=False)))
