@@ -61,7 +61,7 @@ def server_step(settings: dict, n: int) -> dict:
         core.append(1e3 * state.timings["step"])
         if state.error:
             raise RuntimeError(state.error)
-    return {"pool": len(state.data.x_train), "J": state.J, "load_s": load_s, "round_s": round_s,
+    return {"pool": len(state.data.x_train), "J": state.per_round, "load_s": load_s, "round_s": round_s,
             "step_ms_median": statistics.median(ts), "step_ms_p90": float(np.percentile(ts, 90)),
             "state_step_ms_median": statistics.median(core)}
 
@@ -119,7 +119,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", default="/work/shared/data")
     ap.add_argument("--n", type=int, default=15, help="Steps timed per case")
-    ap.add_argument("--J", type=int, default=20)
+    ap.add_argument("--per-round", type=int, default=20, help="sampling points (the paper's J)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: stable on a shared machine)")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-server", action="store_true", help="browser timings only")
@@ -127,7 +127,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     res = {"load_before": os.getloadavg(), "torch_threads": a.threads}
-    base = {"J": a.J, "compare": False}
+    base = {"per_round": a.per_round, "compare": False}
     has_mnist = (Path(a.data_root) / "mnist").is_dir()
     if not a.no_server:
         res["digits"] = server_step({"dataset": "digits", **base}, a.n)
@@ -154,7 +154,7 @@ def main(argv=None):
         br = (f"{b['inpage_click_to_paint_ms_median']:.0f} / {b['inpage_click_to_paint_ms_p90']:.0f} ms | "
               f"{b['click_to_redraw_ms_median']:.0f} / {b['click_to_redraw_ms_p90']:.0f} ms | {b['first_paint_s']:.1f} s"
               if b else "– | – | –")
-        print(f"| {k} (J={a.J}) | {sv} | {br} |")
+        print(f"| {k} (J={a.per_round}) | {sv} | {br} |")
     return res
 
 

@@ -3,7 +3,7 @@ points the Step action moves, and the queue of images waiting for a person.
 
 :class:`~latentlab.explorer_state.ExplorerState` owns the settings and turns errors into messages;
 this class does the work, each piece through the engine: resources are :func:`load_resources` (a
-cache over :func:`latentlab.experiment.prepare`), a round is :meth:`ActiveLoop.step`, a step is
+cache over :func:`latentlab.experiment.prepare`), a round is :meth:`ActiveLoop.run_round`, a step is
 :func:`latentlab.trajectory.advance`, annotation is :class:`~latentlab.annotation.AnnotationQueue`.
 """
 
@@ -51,16 +51,16 @@ def strategy_names() -> list[str]:
 
 
 def check_settings(settings: dict, valid) -> None:
-    """Raise ConfigError naming the fix for an unknown setting, alpha <= 0, J < 1 or an unknown strategy."""
+    """Raise ConfigError naming the fix for an unknown setting, alpha <= 0, per_round < 1 or an unknown strategy."""
     unknown = sorted(set(settings) - set(valid))
     if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid: alpha, J, strategy, dataset, ...")
+        raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; valid: alpha, per_round, strategy, dataset, ...")
     a = settings.get("alpha", 1.0)
     if not isinstance(a, (int, float)) or isinstance(a, bool) or not np.isfinite(a) or a <= 0:
         raise ConfigError(f"alpha must be a number > 0 (a step length in latent units, e.g. 0.2), got {a}")
-    j = settings.get("J", 1)
+    j = settings.get("per_round", 1)
     if not isinstance(j, (int, np.integer)) or isinstance(j, bool) or j < 1:
-        raise ConfigError(f"J (number of sampling points) must be an integer >= 1, got {j}")
+        raise ConfigError(f"per_round (the number of sampling points, J) must be an integer >= 1, got {j}")
     if settings.get("strategy", "snn") not in STRATEGIES:
         raise ConfigError(f"unknown strategy {settings['strategy']!r}; valid choices: {', '.join(strategy_names())}")
 
@@ -82,15 +82,15 @@ class ExplorerRun:
         annotation.pending = []
 
     # ------------------------------------------------------------------ actions
-    def configure(self, alpha: float, J: int) -> None:
-        """New step length and batch size, from the next step/round; a new J draws new start points."""
+    def configure(self, alpha: float, per_round: int) -> None:
+        """New step length and batch size, from the next step/round; a new batch size draws new start points."""
         for lp in (self.loop, self.baseline):
             if lp is not None:
-                lp.config = dataclasses.replace(lp.config, alpha=float(alpha), per_round=J).validate()
-        if self.walk is not None and len(self.walk.items) != J:
+                lp.config = dataclasses.replace(lp.config, alpha=float(alpha), per_round=per_round).validate()
+        if self.walk is not None and len(self.walk.items) != per_round:
             self.walk, self.restarts = None, 0
 
-    def step(self, alpha: float, J: int):
+    def step(self, alpha: float, per_round: int):
         """Move the sampling points once (nothing labelled); returns the Move and F's loss at the neighbours."""
         if self.loop.model is None:
             raise ConfigError("Step needs a target model F to take gradients of: press Run round first "
@@ -98,7 +98,7 @@ class ExplorerRun:
         if self.walk is None:
             rng = np.random.default_rng([self.seed, _STEP_STREAM, self.loop.round, self.restarts])
             self.restarts += 1
-            self.walk = Walk.draw(self.loop, J, rng, self.latent.embeddings)
+            self.walk = Walk.draw(self.loop, per_round, rng, self.latent.embeddings)
         w, lp = self.walk, self.loop
         m = advance(self.latent, lp.model, lp.task, w.items, lp.labels_of(w.items, w.origin_y), alpha=float(alpha),
                     visited=w.visited, x_pool=self.data.x_train, loss_on=lp.config.loss_on)
@@ -111,9 +111,9 @@ class ExplorerRun:
         own SNN step, if it made one. Returns the strategy's RoundRecord."""
         if self.loop.done:
             raise ConfigError("this run is finished; press Reset to start again")
-        rec = self.loop.step()
+        rec = self.loop.run_round()
         if self.baseline is not None and not self.baseline.done:
-            self.baseline.step()
+            self.baseline.run_round()
         prop = self.loop.proposals[-1]
         self.walk, self.restarts = None, 0
         if {"p", "p_prime", "start_indices", "indices"} <= set(prop):
@@ -140,8 +140,9 @@ class ExplorerRun:
         return {lp.strategy.name: lp.curve() for lp in (self.loop, self.baseline) if lp is not None and lp.records}
 
     def readout(self) -> dict:
-        """``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``, ``n_points``."""
+        """``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``, ``per_round``
+        (sampling points now)."""
         rec = self.loop.records[-1] if self.loop.records else None
         return {"round": self.loop.round, "n_labelled": self.loop.n_labelled,
                 "metric": None if rec is None else rec.metric, "metric_name": self.loop.task.metric_name,
-                "steps": self.walk.steps if self.walk else 0, "n_points": len(self.walk.items) if self.walk else 0}
+                "steps": self.walk.steps if self.walk else 0, "per_round": len(self.walk.items) if self.walk else 0}

@@ -3,8 +3,8 @@
 :class:`ExplorerState` is a thin ``param.Parameterized`` with no Panel or Bokeh in it (``widgets``
 draws it), so every action runs headless: ``s = ExplorerState(dataset="digits").load();
 s.run_round(); s.step(); s.select(0.3, -1.2)``. The work is done elsewhere: resources by
-:func:`latentlab.experiment.prepare` (cached here), a round (train F, evaluate, propose and label J
-items) by :class:`~latentlab.loop.ActiveLoop`, a step (the Fig. 4 rule once, nothing labelled) by
+:func:`latentlab.experiment.prepare` (cached here), a round (train F, evaluate, propose and label
+``per_round`` items) by :class:`~latentlab.loop.ActiveLoop`, a step (the Fig. 4 rule once, nothing labelled) by
 :func:`latentlab.trajectory.advance`, the map by :mod:`latentlab.latent_map`, annotation by
 :class:`latentlab.annotation.AnnotationQueue`.
 
@@ -55,7 +55,7 @@ def action(fn):
 class ExplorerState(param.Parameterized):
     """Settings (the first params), outputs the actions write (the rest), one :class:`ExplorerRun`.
 
-    ``J`` is the paper's symbol for the batch size of a round (``LoopConfig.per_round``).
+    ``per_round`` is the batch size of a round (the paper's J): the number of sampling points.
     """
 
     dataset = param.Selector(default="digits", objects=sorted(DATASETS), check_on_set=False,
@@ -65,7 +65,8 @@ class ExplorerState(param.Parameterized):
                               doc="query strategy of Run round")
     alpha = param.Number(default=0.2, bounds=(0, None), inclusive_bounds=(False, True), softbounds=(0.02, 1.0),
                          doc="step length of Eq. 2 in latent units (prior std 1)")
-    J = param.Integer(default=10, bounds=(1, None), doc="sampling points = items labelled per round (per_round)")
+    per_round = param.Integer(default=10, bounds=(1, None),
+                              doc="sampling points = items labelled per round (the paper's J)")
     initial = param.Integer(default=50, bounds=(1, None), doc="random initial set |T(1)|")
     seed = param.Integer(default=0, doc="run seed (initial set, start points, training)")
     compare = param.Boolean(default=True, doc="also run the random strategy each round (learning curve)")
@@ -130,9 +131,9 @@ class ExplorerState(param.Parameterized):
         return self.run.curves() if self.run else {}
 
     def readout(self) -> dict:
-        """``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``, ``n_points``."""
+        """``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``, ``per_round``."""
         if not self.loaded:
-            return {"round": 0, "n_labelled": 0, "metric": None, "metric_name": "", "steps": 0, "n_points": 0}
+            return {"round": 0, "n_labelled": 0, "metric": None, "metric_name": "", "steps": 0, "per_round": 0}
         return self.run.readout()
 
     def loss_grid(self, n: int | None = None) -> dict:
@@ -149,7 +150,7 @@ class ExplorerState(param.Parameterized):
             raise ConfigError("no experiment loaded yet: call load() (or pick a data set)")
 
     def _reset(self):
-        cfg = config_from_settings(dataset=self.dataset, rounds=10 ** 6, per_round=self.J, alpha=float(self.alpha),
+        cfg = config_from_settings(dataset=self.dataset, rounds=10 ** 6, per_round=self.per_round, alpha=float(self.alpha),
                                    initial=min(self.initial, len(self.data.x_train)),
                                    **{"loop.train": self.train_config})
         self.run = ExplorerRun(self.data, self.latent, self.strategy, cfg.loop, self.seed, self.compare,
@@ -190,21 +191,21 @@ class ExplorerState(param.Parameterized):
 
     @action
     def configure(self, **settings):
-        """Change settings (``alpha=0.3``, ``J=20``, ``strategy="random"``, ...) without raising.
+        """Change settings (``alpha=0.3``, ``per_round=20``, ``strategy="random"``, ...) without raising.
 
-        Alpha and J apply from the next step/round; a new strategy or data set starts a new run.
+        Alpha and per_round apply from the next step/round; a new strategy or data set starts a new run.
         A rejected value leaves the old one and explains why in :attr:`error`.
         """
         check_settings(settings, valid=set(self.param))
         self.param.update(**settings)
         if set(settings) & {"dataset", "data_root", "n_pool", "n_test"} and self.error:
             raise ConfigError(self.error)  # the reload the new settings started failed: keep its message
-        return f"settings: alpha={self.alpha:g}, J={self.J}, strategy={self.strategy}"
+        return f"settings: alpha={self.alpha:g}, per_round={self.per_round}, strategy={self.strategy}"
 
-    @param.depends("alpha", "J", watch=True)
+    @param.depends("alpha", "per_round", watch=True)
     def _apply_step_settings(self):
         if self.run is not None:
-            self.run.configure(self.alpha, self.J)
+            self.run.configure(self.alpha, self.per_round)
             self.version += 1
 
     @param.depends("strategy", "compare", watch=True)
@@ -221,18 +222,18 @@ class ExplorerState(param.Parameterized):
         """One gradient step for every sampling point: p -> p' = p + alpha d -> nearest unvisited item.
 
         Nothing is labelled. Before the first step after a round, the points are the round's own
-        start points (SNN) or a random subset of J labelled items.
+        start points (SNN) or a random subset of ``per_round`` labelled items.
         """
         t0 = time.perf_counter()
         self._require_loaded()
-        m, loss_after = self.run.step(self.alpha, self.J)
+        m, loss_after = self.run.step(self.alpha, self.per_round)
         self.timings["step"] = time.perf_counter() - t0
         return (f"step {self.traj.steps}: mean loss {np.mean(m.loss):.3f} at p -> "
                 f"{np.mean(loss_after):.3f} at the neighbours")
 
     @action
     def run_round(self):
-        """One round of Algorithm 1 with the chosen strategy (``ActiveLoop.step``), plus the random
+        """One round of Algorithm 1 with the chosen strategy (``ActiveLoop.run_round``), plus the random
         baseline when ``compare``; then restart the trajectories and refresh the heat map."""
         t0 = time.perf_counter()
         self._require_loaded()

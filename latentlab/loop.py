@@ -1,12 +1,12 @@
 """The progressive training loop (Algorithm 1): train F, evaluate, propose, label, checkpoint.
 
-:class:`ActiveLoop` holds the state of one run (one strategy, one seed); :meth:`ActiveLoop.step`
+:class:`ActiveLoop` holds the state of one run (one strategy, one seed); :meth:`ActiveLoop.run_round`
 runs exactly one round and the driver loop stays short (the baal pattern)::
 
     loop = ActiveLoop(dataset, get_strategy("snn"), LoopConfig(), seed=0,
                       latent=LatentSpace.from_generator(vae, dataset.x_train))
     while not loop.done:
-        rec = loop.step()
+        rec = loop.run_round()
 
 Randomness of round t derives from ``(seed, t)`` only, never from a running stream, so a run
 resumed from its checkpoint after a crash continues exactly as if it had never stopped. The
@@ -273,7 +273,7 @@ class ActiveLoop:
         return res
 
     # ------------------------------------------------------------------ one round
-    def step(self) -> RoundRecord:
+    def run_round(self) -> RoundRecord:
         """Run one round: train F on the labelled set, evaluate, propose and label the next batch."""
         if self.finished:
             raise ConfigError("this run is finished; raise rounds/budget in a new run to continue")
@@ -335,6 +335,8 @@ class ActiveLoop:
             self.save_checkpoint()
         return rec
 
+    step = run_round  # the name before "step" came to mean the explorer's unlabelled move; prefer run_round
+
     def run(self, progress_rounds: bool | None = None) -> list[RoundRecord]:
         """Run rounds until a stop condition holds; returns all records."""
         from tqdm.auto import tqdm
@@ -343,7 +345,7 @@ class ActiveLoop:
         with tqdm(total=self.config.rounds, initial=self.round, desc=f"{self.strategy.name} seed {self.seed}",
                   disable=not show, leave=False) as bar:
             while not self.finished:
-                rec = self.step()
+                rec = self.run_round()
                 bar.update(1)
                 bar.set_postfix({rec.metric_name: f"{rec.metric:.2f}", "n": rec.n_labelled}, refresh=False)
         return self.records

@@ -152,17 +152,17 @@ class Walk:
         return cls(items, origin_y, [embeddings[items].astype(np.float64)], [{int(i)} for i in items])
 
     @classmethod
-    def draw(cls, loop, J: int, rng, embeddings) -> "Walk":
-        """``J`` points at distinct random labelled pool items of ``loop`` (sorted), not moved yet."""
+    def draw(cls, loop, per_round: int, rng, embeddings) -> "Walk":
+        """``per_round`` points at distinct random labelled pool items of ``loop`` (sorted), not moved yet."""
         labelled = loop.pool.labelled_indices()
         if labelled.size == 0 and loop.round:
             raise ConfigError(f"Step starts from labelled pool items and this run has none (strategy "
                               f"{loop.strategy.name!r} labels synthesized images); pick snn or random to watch "
                               "trajectories")
-        if J > labelled.size:
-            raise ConfigError(f"J = {J} sampling points but only {labelled.size} labelled items to start from; "
-                              f"lower J to {labelled.size} or less, or run another round")
-        items = np.sort(rng.choice(labelled, J, replace=False))
+        if per_round > labelled.size:
+            raise ConfigError(f"per_round = {per_round} sampling points but only {labelled.size} labelled items to "
+                              f"start from; lower per_round to {labelled.size} or less, or run another round")
+        items = np.sort(rng.choice(labelled, per_round, replace=False))
         return cls.start(items, loop.pool_labels[items], embeddings)
 
     @classmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -66,7 +65,7 @@ def shared_data():
     return SHARED_DATA
 
 
-# --------------------------------------------------------------------------- widgets (issue 4)
+# --------------------------------------------------------------------------- widgets
 @pytest.fixture(scope="session")
 def explorer_settings(request, quick_gen_config):
     """ExplorerState settings on the small digits problem (reuses the session's quick VAE).
@@ -85,7 +84,7 @@ def explorer_settings(request, quick_gen_config):
     finally:
         torch.set_num_threads(n)
 
-    return dict(dataset="digits", n_pool=400, n_test=200, generator_config=quick_gen_config, initial=30, J=5,
+    return dict(dataset="digits", n_pool=400, n_test=200, generator_config=quick_gen_config, initial=30, per_round=5,
                 compare=False, grid_size=12, train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=40))
 
 

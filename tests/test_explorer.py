@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentlab import TrainConfig
 from latentlab.explorer_state import ExplorerState
 
 
@@ -24,7 +23,7 @@ def test_load_gives_a_plane_and_no_model(explorer_settings):
     x0, x1, y0, y1 = s.extent
     assert x0 < s.embeddings[:, 0].min() and x1 > s.embeddings[:, 0].max() and y0 < y1
     assert s.readout() == {"round": 0, "n_labelled": 0, "metric": None, "metric_name": "accuracy",
-                           "steps": 0, "n_points": 0}
+                           "steps": 0, "per_round": 0}
 
 
 def test_step_before_a_model_is_a_message(explorer_settings):
@@ -86,9 +85,9 @@ def test_alpha_changes_the_step_length(trained):
 def test_J_larger_than_labelled_set_is_a_message(explorer_settings):
     s = ExplorerState(**explorer_settings).load()
     s.run_round()
-    assert s.configure(J=500)
-    assert s.traj is None  # J changed: new start points on the next Step
-    assert s.step() is False and "J = 500" in s.error and "labelled" in s.error
+    assert s.configure(per_round=500)
+    assert s.traj is None  # per_round changed: new start points on the next Step
+    assert s.step() is False and "per_round = 500" in s.error and "labelled" in s.error
 
 
 def test_select_decodes_a_point_and_a_sampling_point(trained):
@@ -123,7 +122,7 @@ def test_reset_and_strategy_switch(explorer_settings):
     assert s.round == 0 and s.model is None and s.loop.strategy.name == "random"
     s.run_round()
     assert s.trajectories()["steps"] == 0  # random proposes no latent step
-    assert s.step(), s.error  # Step starts from J random labelled items
+    assert s.step(), s.error  # Step starts from per_round random labelled items
     assert s.trajectories()["steps"] == 1
     assert s.reset() and s.loop.round == 0 and s.traj is None
 

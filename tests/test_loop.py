@@ -1,4 +1,3 @@
-import json
 
 import numpy as np
 import pytest
@@ -28,7 +27,7 @@ def test_rounds_records_and_pool(small_digits, latent):
 def test_same_initial_set_for_every_strategy(small_digits, latent):
     a = ActiveLoop(small_digits, get_strategy("random"), cfg(), seed=3, progress=False)
     b = ActiveLoop(small_digits, get_strategy("snn"), cfg(), seed=3, latent=latent, progress=False)
-    a.step(), b.step()
+    a.run_round(), b.run_round()
     np.testing.assert_array_equal(a.pool.indices_of_round(1), b.pool.indices_of_round(1))
     assert a.records[0].metric == b.records[0].metric
     c = ActiveLoop(small_digits, get_strategy("random"), cfg(), seed=4, progress=False)
@@ -41,7 +40,7 @@ def test_resume_gives_identical_run(small_digits, latent, tmp_path, warm):
     full = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, progress=False).run()
     part = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, checkpoint_dir=tmp_path,
                       progress=False)
-    part.step(), part.step()
+    part.run_round(), part.run_round()
     del part  # "crash" after round 2
     again = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, checkpoint_dir=tmp_path,
                        progress=False)
@@ -54,7 +53,7 @@ def test_resume_gives_identical_run(small_digits, latent, tmp_path, warm):
 
 
 def test_checkpoint_of_other_run_is_refused(small_digits, tmp_path):
-    ActiveLoop(small_digits, get_strategy("random"), cfg(), seed=0, checkpoint_dir=tmp_path, progress=False).step()
+    ActiveLoop(small_digits, get_strategy("random"), cfg(), seed=0, checkpoint_dir=tmp_path, progress=False).run_round()
     with pytest.raises(ResumeError, match="differs in: seed"):
         ActiveLoop(small_digits, get_strategy("random"), cfg(), seed=1, checkpoint_dir=tmp_path, progress=False)
 
@@ -83,7 +82,7 @@ def test_initial_larger_than_pool(small_digits):
 def test_per_round_larger_than_pool_left(small_digits):
     loop = ActiveLoop(small_digits, get_strategy("random"), cfg(initial=390, per_round=20), seed=0, progress=False)
     with pytest.raises(ConfigError, match="larger than the 10 unlabelled"):
-        loop.step()
+        loop.run_round()
 
 
 def test_snn_without_generator(small_digits):

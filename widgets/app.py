@@ -24,7 +24,7 @@ def create_app(**settings) -> pn.viewable.Viewable:
     annotate = AnnotationPanel(state)
     return pn.Column(
         pn.pane.Markdown("## latentlab explorer: hard-sample mining in a generator's latent space\n"
-                         "**Run round** trains F and lets the strategy pick J items; **Step** moves the J "
+                         "**Run round** trains F and lets the strategy pick J (per round) items; **Step** moves the J "
                          "sampling points along F's loss gradient (red arrows) to p' (x) and its nearest "
                          "pool item (diamond). Click the map to decode a point.", width=1000),
         pn.Row(explorer, pn.Column(annotate)),

@@ -173,7 +173,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self.w_dataset = w.Select(label="data set", options=sorted(DATASETS), value=s.dataset, width=140)
         self.w_strategy = w.Select(label="strategy", options=strategy_names(), value=s.strategy, width=140)
         self.w_alpha = w.FloatInput(label="alpha", value=s.alpha, step=0.05, width=90)
-        self.w_J = w.IntInput(label="J", value=s.J, step=1, width=80)
+        self.w_per_round = w.IntInput(label="J (per round)", value=s.per_round, step=1, width=100)
         self.b_step = w.Button(label="Step", color="primary", width=80)
         self.b_round = w.Button(label="Run round", color="success", width=100)
         self.b_reset = w.Button(label="Reset", color="warning", width=80)
@@ -186,7 +186,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self.w_dataset.param.watch(lambda e: self._act(lambda: s.configure(dataset=e.new)), "value")
         self.w_strategy.param.watch(lambda e: self._act(lambda: s.configure(strategy=e.new)), "value")
         self.w_alpha.param.watch(lambda e: self._act(lambda: s.configure(alpha=e.new)), "value")
-        self.w_J.param.watch(lambda e: self._act(lambda: s.configure(J=e.new)), "value")
+        self.w_per_round.param.watch(lambda e: self._act(lambda: s.configure(per_round=e.new)), "value")
         self.b_step.on_click(lambda e: self._act(s.step))
         self.b_round.on_click(lambda e: self._act(s.run_round))
         self.b_reset.on_click(lambda e: self._act(s.reset))
@@ -351,7 +351,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ layout
     def __panel__(self):
-        controls = pn.Row(self.w_dataset, self.w_strategy, self.w_alpha, self.w_J)
+        controls = pn.Row(self.w_dataset, self.w_strategy, self.w_alpha, self.w_per_round)
         buttons = pn.Row(self.b_step, self.b_round, self.b_reset, self.b_play)
         side = pn.Column(controls, buttons, self.w_replay, self.readout, self.strip, self.selected_text, self.curve)
         return pn.Column(self.alert, pn.Row(pn.Column(pn.pane.Bokeh(self.map)), side))

@@ -102,7 +102,8 @@ class Strategy:
     name = "base"
     needs_generator = False
 
-    def propose(self, ctx: SamplingContext, n: int, rng: np.random.Generator) -> Proposal:  # pragma: no cover
+    def propose(self, ctx: SamplingContext, per_round: int, rng: np.random.Generator) -> Proposal:  # pragma: no cover
+        """The next batch: ``per_round`` items (the paper's J) to label."""
         raise NotImplementedError
 
     def initial(self, ctx: SamplingContext, n: int, rng: np.random.Generator) -> Proposal:
@@ -112,12 +113,12 @@ class Strategy:
         """
         return Proposal(indices=np.sort(rng.choice(ctx.pool.n_pool, n, replace=False)))
 
-    def check(self, ctx: SamplingContext, n: int) -> None:
+    def check(self, ctx: SamplingContext, per_round: int) -> None:
         n_free = ctx.pool.n_pool - ctx.pool.n_labelled
-        if n < 1:
-            raise ConfigError(f"per-round batch size must be >= 1, got {n}")
-        if n > n_free:
-            raise ConfigError(f"per-round batch of {n} is larger than the {n_free} unlabelled pool items left; "
+        if per_round < 1:
+            raise ConfigError(f"per-round batch size must be >= 1, got {per_round}")
+        if per_round > n_free:
+            raise ConfigError(f"per-round batch of {per_round} is larger than the {n_free} unlabelled pool items left; "
                               "lower --per-round or --rounds")
         if self.needs_generator and (ctx.generator is None or ctx.index is None):
             raise ConfigError(f"strategy {self.name!r} needs a trained generator and pool embeddings")

@@ -16,11 +16,11 @@ class EntropyStrategy(Strategy):
 
     name = "entropy"
 
-    def propose(self, ctx, n, rng):
-        self.check(ctx, n)
+    def propose(self, ctx, per_round, rng):
+        self.check(ctx, per_round)
         free = ctx.pool.unlabelled_indices()
         if ctx.candidates and ctx.candidates < len(free):
-            free = np.sort(rng.choice(free, max(ctx.candidates, n), replace=False))
+            free = np.sort(rng.choice(free, max(ctx.candidates, per_round), replace=False))
         ent = ctx.task.entropy(ctx.task.predict(ctx.target, ctx.x_pool[free])).numpy()
-        order = np.argsort(-ent, kind="stable")[:n]
+        order = np.argsort(-ent, kind="stable")[:per_round]
         return Proposal(indices=free[order], score=ent[order])

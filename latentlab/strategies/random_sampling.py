@@ -13,7 +13,7 @@ __all__ = ["RandomStrategy"]
 class RandomStrategy(Strategy):
     name = "random"
 
-    def propose(self, ctx, n, rng):
-        self.check(ctx, n)
+    def propose(self, ctx, per_round, rng):
+        self.check(ctx, per_round)
         free = ctx.pool.unlabelled_indices()
-        return Proposal(indices=np.sort(rng.choice(free, n, replace=False)))
+        return Proposal(indices=np.sort(rng.choice(free, per_round, replace=False)))

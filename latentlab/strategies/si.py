@@ -49,9 +49,9 @@ class InterpolationStrategy(Strategy):
             raise ConfigError(f"max_attempts must be >= 1, got {max_attempts}")
         self.max_attempts = int(max_attempts)
 
-    def check(self, ctx, n: int) -> None:
-        if n < 1:
-            raise ConfigError(f"per-round batch size must be >= 1, got {n}")
+    def check(self, ctx, per_round: int) -> None:
+        if per_round < 1:
+            raise ConfigError(f"per-round batch size must be >= 1, got {per_round}")
         lab = ctx.labeler
         if lab is None or not getattr(lab, "can_label_synthetic", False):
             name = getattr(lab, "name", None)
@@ -94,9 +94,10 @@ class InterpolationStrategy(Strategy):
         x, z, _, rejected = self._fill(n, draw, ctx.generator, ctx.labeler)
         return Proposal(x_new=x, z_new=z, n_rejected=rejected)
 
-    def propose(self, ctx, n, rng):
-        """T(t): J = ``n`` points of the synthetic store stepped by ``alpha`` along their loss gradient."""
-        self.check(ctx, n)
+    def propose(self, ctx, per_round, rng):
+        """T(t): ``per_round`` (the paper's J) points of the synthetic store, stepped by ``alpha``
+        along their loss gradient."""
+        self.check(ctx, per_round)
         if not ctx.alpha > 0:
             raise ConfigError(f"alpha must be > 0 (a step length in latent units), got {ctx.alpha}")
         syn = ctx.synthetic
@@ -111,6 +112,6 @@ class InterpolationStrategy(Strategy):
             p_prime = p + ctx.alpha * g.d
             return p_prime, {"p": p, "d": g.d, "grad_norm": g.grad_norm, "loss": g.loss}
 
-        x, z, ext, rejected = self._fill(n, draw, ctx.generator, ctx.labeler)
+        x, z, ext, rejected = self._fill(per_round, draw, ctx.generator, ctx.labeler)
         return Proposal(x_new=x, z_new=z, n_rejected=rejected, p=ext["p"], p_prime=z, d=ext["d"],
                         grad_norm=ext["grad_norm"], loss=ext["loss"])

@@ -28,8 +28,8 @@ class LatentStepStrategy(Strategy):
         """Return ``(d, grad_norm, loss)`` for start points ``p`` (J, n) of pool items ``start``."""
         raise NotImplementedError
 
-    def propose(self, ctx, n, rng):
-        self.check(ctx, n)
+    def propose(self, ctx, per_round, rng):
+        self.check(ctx, per_round)
         if not ctx.alpha > 0:
             raise ConfigError(f"alpha must be > 0 (a step length in latent units), got {ctx.alpha}")
         labelled = ctx.pool.labelled_indices()
@@ -37,7 +37,7 @@ class LatentStepStrategy(Strategy):
             raise ConfigError(f"strategy {self.name!r} starts from labelled items; label an initial set first")
         # Algorithm 1, line 5: a random subset S of the labelled set. When the batch is larger than
         # the labelled set, points are drawn with replacement (their neighbours stay distinct).
-        start = rng.choice(labelled, n, replace=n > labelled.size)
+        start = rng.choice(labelled, per_round, replace=per_round > labelled.size)
         p = ctx.embeddings[start].astype(np.float64)
         d, gnorm, loss = self.directions(ctx, p, start, rng)
         p_prime = p + ctx.alpha * d
