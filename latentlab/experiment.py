@@ -18,10 +18,9 @@ import dataclasses
 import json
 import shutil
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from .datasets import DATASETS, load_dataset
 from .exceptions import ConfigError, ResumeError
@@ -30,7 +29,6 @@ from .latent import LatentSpace
 from .loop import ActiveLoop, LoopConfig
 from .storage import atomic_write
 from .strategies import STRATEGIES, get_strategy
-from .training import TrainConfig
 
 __all__ = ["ExperimentConfig", "SETTINGS", "config_from_settings", "prepare", "run_experiment", "RESULT_COLUMNS"]
 

@@ -221,7 +221,7 @@ def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
     return fig
 
 
-# --------------------------------------------------------------------------- Table 1 CIFAR-10 row (issue 5 pieces)
+# --------------------------------------------------------------------------- Table 1 CIFAR-10 row
 def _smoke_cifar(root=None):
     """A CIFAR-10 stand-in for smoke runs: the embedded digits as 3 x 32 x 32 images (no files, seconds)."""
     from .datasets import load_dataset
@@ -270,7 +270,7 @@ def profile_device(profile: str = "cpu"):
     return resolve_device(get_profile(profile).device)
 
 
-# --------------------------------------------------------------------------- Table 1 IVUS row (issue 3 pieces)
+# --------------------------------------------------------------------------- Table 1 IVUS row
 VESSEL_SMOKE = dict(n=30, n_test=3, rounds=2, initial=4, per_round=2, epochs=1.0, min_steps=5, gen_epochs=1.0,
                     gen_min_steps=200, max_seeds=1)
 

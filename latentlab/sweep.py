@@ -35,7 +35,6 @@ also written to ``DIR/failures.csv``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import itertools

@@ -8,7 +8,7 @@ a VAE, LeNet or an alpha-GAN.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np

@@ -27,23 +27,6 @@ OUTPUTS = {"01_mnist": ["results.csv", "table1.csv", "fig3_left.png"],
 FAST = ["01_mnist", "04_trajectories"]  # run again under nbval (smoke copies)
 
 
-def missing_piece(name: str) -> str | None:
-    """Why a notebook cannot run yet (another issue's piece is absent), or None."""
-    import importlib.util
-
-    from latentlab import DATASETS, STRATEGIES
-
-    if name == "02_cifar10":
-        if importlib.util.find_spec("latentlab.profiles") is None:
-            return "latentlab.profiles (issue 5: --profile cpu|paper) is not in the tree yet"
-    if name == "03_vessels":
-        if "vessels" not in DATASETS:
-            return "dataset 'vessels' (issue 3) is not registered yet"
-        if "si" not in STRATEGIES:
-            return "strategy 'si' (issue 3) is not registered yet"
-    return None
-
-
 def _nb(name):
     return nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
 
@@ -76,9 +59,6 @@ def test_committed_without_outputs_and_thin(name):
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_smoke_run_under_papermill(name, tmp_path, monkeypatch):
-    why = missing_piece(name)
-    if why:
-        pytest.skip(why)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it; 2 spinning threads crawl on a loaded box
     monkeypatch.setenv("LATENTLAB_LABEL_WORKERS", "1")  # 03: a few FEM solves; a process pool costs more than it saves
     out = tmp_path / "out"
