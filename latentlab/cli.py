@@ -227,7 +227,7 @@ def cmd_tune(a) -> int:
 
     explicit = explicit_flags(a.argv, "tune") if getattr(a, "argv", None) is not None else set()
     cfg = _config_from_args(a, explicit).validate()
-    result = tune(cfg, parse_grid(a.grid, cfg), a.out or "runs/tune", data_root=a.data_root, resume=a.resume,
+    result = tune(cfg, parse_grid(a.grid, cfg), a.out or "runs/tune", data_root=a.data_root,
                   overwrite=a.overwrite, progress=not a.quiet, device=_device_from_args(a), workers=a.workers)
     print(result.markdown())
     print(f"wrote {result.path}; use it with: latentlab run --config {result.path} ...")

@@ -105,12 +105,13 @@ class TuneResult:
         return "\n".join(lines) + "\n"
 
 
-def tune(base, grid: dict, out, *, data_root=None, resume: bool = False, overwrite: bool = False,
-         progress: bool = True, device=None, workers: int = 1) -> TuneResult:
+def tune(base, grid: dict, out, *, data_root=None, overwrite: bool = False, progress: bool = True, device=None,
+         workers: int = 1) -> TuneResult:
     """Run every point of ``grid`` (dotted path -> values) on ``base``; choose by validation metric.
 
-    ``base.n_val`` must be > 0. Each point runs in ``out/point-K`` (resumable); the choice and the
-    grid go to ``out/tune.json`` and ``out/tune.md``.
+    ``base.n_val`` must be > 0. Each point runs in ``out/point-K`` and always continues what an earlier
+    (killed) call left there; ``overwrite`` starts the points afresh. ``workers`` runs all (point, seed)
+    jobs on that many processes. The choice and the grid go to ``out/tune.json`` and ``out/tune.md``.
     """
     from .experiment import apply_overrides, prepare, run_experiment
     from .report import read_results
@@ -125,17 +126,17 @@ def tune(base, grid: dict, out, *, data_root=None, resume: bool = False, overwri
     shares_data = all(not k.startswith(("generator.", "gen_seed", "dataset", "n_pool", "n_test", "n_val"))
                       for k in keys)
     prepared = prepare(base, data_root, progress, device) if shares_data else None
-    if workers > 1:
-        from .experiment import _check_out, run_jobs
+    if overwrite:  # replace earlier tuning runs (only folders latentlab wrote: they hold a config.json)
+        from .experiment import _check_out
 
-        jobs = []
         for k, cfg in enumerate(configs):
-            folder = out / f"point-{k}"
-            if overwrite and folder.exists():
-                _check_out(folder, cfg, False, True)
-            jobs += [(cfg, folder, s, seed) for seed in cfg.seeds for s in cfg.strategies]
+            _check_out(out / f"point-{k}", cfg, False, True)
+    if workers > 1:
+        from .experiment import run_jobs
+
+        jobs = [(cfg, out / f"point-{k}", s, seed) for k, cfg in enumerate(configs)
+                for seed in cfg.seeds for s in cfg.strategies]
         run_jobs(jobs, workers=workers, data_root=data_root, device=device, progress=progress)
-        overwrite = False
     points = []
     metric = None
     hib = True
@@ -143,8 +144,9 @@ def tune(base, grid: dict, out, *, data_root=None, resume: bool = False, overwri
 
     for k, (setting, cfg) in enumerate(tqdm(list(zip(settings, configs)), desc="tune", disable=not progress)):
         folder = out / f"point-{k}"
-        run_experiment(cfg, folder, data_root=data_root, resume=resume or (folder / "config.json").exists()
-                       and not overwrite, overwrite=overwrite, progress=progress, prepared=prepared, device=device)
+        # a finished or killed point is read back / continued; its checkpoints refuse other settings
+        run_experiment(cfg, folder, data_root=data_root, resume=(folder / "config.json").exists(),
+                       progress=progress, prepared=prepared, device=device)
         rows = [r for r in read_results(folder / "results.csv") if str(r["metric"]).startswith("val_")]
         if not rows:
             raise ConfigError(f"{folder}: no validation rows; the data set gave no validation labels")
