@@ -143,15 +143,15 @@ def test_validation_rows_summary_histogram_and_checks(val_run):
     assert "val_accuracy on the validation set" in md and "Paired differences of accuracy" in md
 
 
-def test_entropy_picks_other_items_than_random(val_run):
+def test_model_based_strategies_pick_other_items_than_random(val_run):
     out, _ = val_run
     picks = {}
-    for s in ("random", "entropy"):
+    for s in ("random", "entropy", "snn"):
         with np.load(next((out / "runs" / f"{s}-seed0").glob("arrays-r*.npz"))) as z:
             lab = z["labelled_round"]
         picks[s] = set(np.flatnonzero(lab == 2))
-    assert len(picks["random"]) == len(picks["entropy"]) == 30
-    assert len(picks["random"] & picks["entropy"]) < 10
+    assert len(picks["random"]) == len(picks["entropy"]) == len(picks["snn"]) == 30
+    assert len(picks["random"] & picks["entropy"]) < 10 and len(picks["random"] & picks["snn"]) < 10
 
 
 def test_workers_give_the_sequential_results(val_run, tmp_path):
