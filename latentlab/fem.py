@@ -33,16 +33,25 @@ Model (paper, Appendix A.2; Teng et al. 2014)
   diagonal alternates with the pixel parity ("union jack"), so that on even-sized images the
   mesh of ``np.rot90(mask)`` is the rotated mesh and the result is rotation equivariant to
   solver precision; a pixel with a convex border corner is cut through that corner.
-  ``smooth_passes`` (default 3) Laplacian passes (weight 1/2) over the vertices of the lumen
+  ``smooth_passes`` (default 8) Laplacian passes (weight 1/2) over the vertices of the lumen
   and outer borders replace the staircase by a smooth polygon (one pass puts 45 degree
   stairs exactly on the mid-step line), removing the spurious stress peaks at re-entrant
   pixel corners; a pass that would squash a triangle below 20 % of its area is skipped.
-  Measured relative L2 error of the hoop stress of a pressurised annulus (a = 10, b = 20 px
-  on 64 x 64, pixels off the border): 8.6 % staircase, 4.0 % one pass, 3.0 % three passes;
-  more passes shrink small lumens. ``refine`` splits every triangle into 4 (``refine``
-  times); it converges the FE solution on the (pixel) geometry, whose own error then
-  dominates: the Lame error falls with image resolution (2.2 % at a = 20, b = 40 px on
-  128 x 128), not with ``refine``.
+  Laplacian smoothing alone shrinks convex curves (a lumen of 124 px lost 2.4 % of its area
+  with 3 passes, i.e. ~2.4 % of hoop stress), so each border is then offset along its normals
+  until it encloses exactly its pixel count (``boundary="area"``): the border sits on the
+  area-preserving curve of the mask. Relative L2 error of the hoop stress against Lame,
+  pixels more than 1.5 px inside the wall, 64 x 64 (``benchmarks/bench_fem.py``): a = 10,
+  b = 20 px 8.1 % staircase, 1.1 % three passes, 1.1 % now; off-centre a = 9, b = 22 px
+  3.7 % -> 3.2 %; thin wall a = 6, b = 10 px 4.0 % -> 1.8 %. More passes would round
+  annuli further but move the border off the mask (pixel centres on the wrong side of it);
+  8 passes keep all but ~1 in 10^4 on their side. For a small lumen the mask itself is the
+  limit: the 124 px of a = 6.5 px are 7 % less than pi a^2, so Lame with the nominal radii is
+  6.7 % off while Lame with the radii of the mask's areas is 2.4 % off (8.8 % / 3.0 % before).
+  The options compared (Taubin lambda/mu passes, the 0.5 level set of the blurred mask with
+  and without area restoration) are in BENCHMARKS.md. ``refine`` splits every triangle into
+  4 (``refine`` times); it converges the FE solution on the (pixel) geometry, whose own error
+  then dominates: the Lame error falls with image resolution, not with ``refine``.
 * Load: lumen pressure following a template waveform (:func:`pressure_waveform`) from 0 to
   the diastolic, then up the systolic upstroke to the peak; the stress at the peak is
   returned. The pressure is a follower load (it acts on the deformed lumen border, Nanson's
@@ -324,13 +333,50 @@ def _smooth_border(p: np.ndarray, bfacets: np.ndarray, weight: float = 0.5) -> n
     return q
 
 
+def _oriented_border(p: np.ndarray, t: np.ndarray, bfacets: np.ndarray,
+                     f2t: np.ndarray) -> tuple:
+    """Border facets (2, n) as (start, end) vertex ids, oriented with the wall on their left."""
+    a, b = bfacets
+    c = t[:, f2t].sum(axis=0) - a - b  # the third vertex of each facet's triangle
+    left = (p[0, b] - p[0, a]) * (p[1, c] - p[1, a]) - (p[1, b] - p[1, a]) * (p[0, c] - p[0, a])
+    return np.where(left > 0, a, b), np.where(left > 0, b, a)
+
+
+def _enclosed(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Shoelace sum (a x b) / 2 over oriented facets: + the area inside an outer border,
+    - the area of a hole for a lumen border."""
+    return 0.5 * float(np.sum(p[0, a] * p[1, b] - p[0, b] * p[1, a]))
+
+
+def _restore_area(p: np.ndarray, groups, iters: int = 3) -> np.ndarray:
+    """Offset each border along its outward normals until it encloses its pixel area.
+
+    ``groups``: (a, b, target) per border, facets oriented with the wall on the left and the
+    target of :func:`_enclosed` (outer: + pixels inside it; lumen: - lumen pixels). A uniform
+    normal offset d changes the enclosed area by d x perimeter (to first order), so a few
+    fixed-point steps converge to round-off.
+    """
+    q = p.copy()
+    for _ in range(iters):
+        for a, b, target in groups:
+            e = q[:, b] - q[:, a]
+            d = (target - _enclosed(q, a, b)) / np.hypot(*e).sum()
+            nrm = np.zeros_like(q)
+            out = np.vstack([e[1], -e[0]])  # outward (away from the wall), length-weighted
+            np.add.at(nrm, (slice(None), a), out)
+            np.add.at(nrm, (slice(None), b), out)
+            v = np.unique(np.concatenate([a, b]))
+            q[:, v] += d * nrm[:, v] / np.maximum(np.hypot(*nrm[:, v]), 1e-300)
+    return q
+
+
 def _signed_area(p: np.ndarray, t: np.ndarray) -> np.ndarray:
     a, b, c = p[:, t[0]], p[:, t[1]], p[:, t[2]]
     return 0.5 * ((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
 
 
 def mesh_from_mask(mask, *, pixel_mm: float = PIXEL_MM, refine: int = 0,
-                   smooth_passes: int = 3) -> WallMesh:
+                   smooth_passes: int = 8, boundary: str = "area") -> WallMesh:
     """Triangulate the wall pixels of a valid mask.
 
     Parameters
@@ -341,8 +387,12 @@ def mesh_from_mask(mask, *, pixel_mm: float = PIXEL_MM, refine: int = 0,
         Pixel side, mm.
     refine : int, default 0
         Uniform refinements (each splits every triangle into 4).
-    smooth_passes : int, default 3
+    smooth_passes : int, default 8
         Laplacian passes over the border vertices (see module docstring); 0 = staircase.
+    boundary : {"area", "laplace"}, default "area"
+        ``"area"``: after the passes, offset the lumen and the outer border along their
+        normals so that each encloses exactly its pixel count (no shrinking of small lumens).
+        ``"laplace"``: the passes only (the earlier mesh, with ``smooth_passes=3``).
 
     Returns
     -------
@@ -353,6 +403,8 @@ def mesh_from_mask(mask, *, pixel_mm: float = PIXEL_MM, refine: int = 0,
     LabelingError
         Invalid mask, or a border (lumen / outer) without facets.
     """
+    if boundary not in ("area", "laplace"):
+        raise ConfigError(f"boundary must be 'area' or 'laplace', got {boundary!r}")
     validate_mask(mask)
     wall = np.asarray(mask) == 1
     H, W = wall.shape
@@ -400,6 +452,14 @@ def mesh_from_mask(mask, *, pixel_mm: float = PIXEL_MM, refine: int = 0,
         if np.min(_signed_area(q, t) / area0) < 0.2:  # a pass would squash a triangle: stop
             break
         p = q
+    if boundary == "area" and smooth_passes:
+        # Laplacian passes shrink convex curves: give each border back the area of its pixels
+        hole = np.isin(bg_lab, np.setdiff1d(np.arange(1, n_bg + 1), border)).sum()
+        a, b = _oriented_border(p, t, mesh.facets[:, bf], mesh.f2t[0, bf])
+        q = _restore_area(p, [(a[~is_lumen], b[~is_lumen], float(wall.sum() + hole)),
+                              (a[is_lumen], b[is_lumen], -float(hole))])
+        if np.min(_signed_area(q, t) / area0) >= 0.1:  # never invert or crush a triangle
+            p = q
     mesh = MeshTri(p * pixel_mm, t).with_boundaries({"lumen": lumen, "outer": outer})
     if refine:
         mesh = mesh.refined(int(refine))
@@ -710,8 +770,8 @@ def _pixel_stress(disc: Discretisation, F, p) -> np.ndarray:
 
 
 def stress_map(mask, pressure_kpa: float = SYSTOLIC_KPA, pixel_mm: float = PIXEL_MM, *,
-               n_preload: int = 1, n_steps: int = 2, refine: int = 0, smooth_passes: int = 3,
-               follower: bool = True, material: MooneyRivlin | None = None,
+               n_preload: int = 1, n_steps: int = 2, refine: int = 0, smooth_passes: int = 8,
+               boundary: str = "area", follower: bool = True, material: MooneyRivlin | None = None,
                max_newton: int = 12, rtol: float = 1e-8, max_cutbacks: int = 4,
                return_info: bool = False):
     """Maximum principal stress map of a vessel wall at the systolic peak.
@@ -728,8 +788,10 @@ def stress_map(mask, pressure_kpa: float = SYSTOLIC_KPA, pixel_mm: float = PIXEL
         Load steps to diastole and along the systolic upstroke (:func:`load_schedule`).
     refine : int, default 0
         Uniform mesh refinements (each x4 triangles).
-    smooth_passes : int, default 3
+    smooth_passes : int, default 8
         Laplacian passes smoothing the staircase borders (0 = off).
+    boundary : {"area", "laplace"}, default "area"
+        Restore each border's pixel area after smoothing (see :func:`mesh_from_mask`).
     follower : bool, default True
         Pressure acts on the deformed lumen border (False: dead load).
     material : MooneyRivlin, optional
@@ -765,7 +827,7 @@ def stress_map(mask, pressure_kpa: float = SYSTOLIC_KPA, pixel_mm: float = PIXEL
         if not (np.isfinite(val) and val > 0):
             raise ConfigError(f"{name} must be a positive finite number, got {val!r}")
     wall = mesh_from_mask(mask, pixel_mm=pixel_mm, refine=refine,
-                          smooth_passes=smooth_passes)
+                          smooth_passes=smooth_passes, boundary=boundary)
     disc = discretise(wall, material)
     loads = load_schedule(pressure_kpa, n_preload, n_steps)
     x, history = solve_wall(disc, loads, follower=follower, max_newton=max_newton, rtol=rtol,
