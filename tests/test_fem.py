@@ -224,6 +224,37 @@ def test_lame_error_falls_with_resolution():
     assert e64 < 0.3 * e64_staircase
 
 
+def test_small_pressure_limit_is_linear():
+    # the nonlinear solution divided by the pressure tends to the linear (Lame) one, with a
+    # deviation proportional to the pressure
+    m, _ = annulus(8, 14, 40)
+    s = {p: stress_map(m, p) / p for p in (0.01, 0.1, 1.0)}
+    d1 = np.linalg.norm(s[1.0] - s[0.01])
+    d01 = np.linalg.norm(s[0.1] - s[0.01])
+    assert 0.05 < d01 / d1 < 0.15
+    assert d01 < 2e-3 * np.linalg.norm(s[0.01])
+
+
+def test_lumen_force_is_carried_across_every_cut():
+    # Equilibrium, any geometry: the wall cut by the line y = y0 carries P x (lumen chord at
+    # y0), so over the rows spanned by the lumen the wall's int sigma_yy dA = P x lumen area
+    # (likewise sigma_xx over the columns). Off-centre elliptical lumen, no analytic field.
+    size, p = 64, 0.05
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+    lumen = ((x - 29.3) / 11.0) ** 2 + ((y - 34.2) / 6.5) ** 2 < 1
+    m = ((np.hypot(x - 32, y - 32) < 25) & ~lumen).astype(np.uint8)
+    _, info = stress_map(m, p, return_info=True)
+    disc, sig = info["disc"], info["sigma"]
+    area = np.bincount(disc.wall.pixel, disc.dx.sum(axis=1), minlength=size * size)
+    area = area.reshape(size, size) / disc.wall.pixel_mm ** 2  # px^2 of mesh per pixel
+    rows = np.nonzero(lumen.any(axis=1))[0]
+    cols = np.nonzero(lumen.any(axis=0))[0]
+    fy = np.sum((sig[..., 1, 1] * area)[rows])
+    fx = np.sum((sig[..., 0, 0] * area)[:, cols])
+    assert fy == pytest.approx(p * lumen.sum(), rel=0.01)
+    assert fx == pytest.approx(p * lumen.sum(), rel=0.01)
+
+
 def test_refinement_converges():
     m, _ = annulus(4, 8, 24)
     s = [stress_map(m, 0.1, refine=k) for k in range(3)]
