@@ -574,7 +574,7 @@ class Discretisation:
     bc_zero: np.ndarray | None = None  # CSR data positions in a fixed dof's row or column
     bc_diag: np.ndarray | None = None  # CSR data positions of the fixed dofs' diagonal
     scale_p: float = 1.0  # norm of the volume residual of J = 2 (scale of the p residual)
-    factor: dict = field(default_factory=dict)  # ordering cache, filled by _solve_tangent
+    factor: dict = field(default_factory=dict)  # ordering cache, filled by _factorise
 
     def external_force(self, x: np.ndarray, pressure: float, follower: bool) -> np.ndarray:
         """Lumen pressure load -P int cof(F) N . v dA, shape (n_dofs,).
@@ -791,11 +791,6 @@ def _factorise(disc: Discretisation, data: np.ndarray):
         x[perm] = lu.solve(b[perm])
         return x if np.all(np.isfinite(x)) else fallback()(rhs)
     return solve
-
-
-def _solve_tangent(disc: Discretisation, data: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve K dx = rhs with the 3 fixed dofs held at 0 (see :func:`_factorise`)."""
-    return _factorise(disc, data)(rhs)
 
 
 _BACKTRACKS = 3
