@@ -45,8 +45,8 @@ Model (paper, Appendix A.2; Teng et al. 2014)
   b = 20 px 8.1 % staircase, 1.1 % three passes, 1.1 % now; off-centre a = 9, b = 22 px
   3.7 % -> 3.2 %; thin wall a = 6, b = 10 px 4.0 % -> 1.8 %. More passes would round
   annuli further but move the border off the mask (pixel centres on the wrong side of it);
-  8 passes keep all but ~1 in 10^4 on their side. For a small lumen the mask itself is the
-  limit: the 124 px of a = 6.5 px are 7 % less than pi a^2, so Lame with the nominal radii is
+  8 passes keep all but ~2 in 10^4 on their side. For a small lumen the mask itself is the
+  limit: the 124 px of a = 6.5 px are 6.6 % less than pi a^2, so Lame with the nominal radii is
   6.7 % off while Lame with the radii of the mask's areas is 2.4 % off (8.8 % / 3.0 % before).
   The options compared (Taubin lambda/mu passes, the 0.5 level set of the blurred mask with
   and without area restoration) are in BENCHMARKS.md. ``refine`` splits every triangle into
