@@ -1,11 +1,26 @@
-"""Benchmark of the open labeling tool (latentlab.fem): speed, memory, accuracy, throughput.
+"""Benchmark of the open labeling tool (latentlab.fem) against an earlier version of itself.
 
 Usage::
 
-    python benchmarks/bench_fem.py --n 50 --workers 2
+    python benchmarks/bench_fem.py            # full run, ~2-4 min on an idle machine
+    python benchmarks/bench_fem.py --quick    # fewer masks and repeats, ~1 min
 
-Prints a markdown table (date, machine, command) to paste into the docs. One core per
-process: BLAS/OpenMP threads are pinned to 1 before numpy is imported.
+Prints markdown (date, machine, command, load average) to paste into BENCHMARKS.md:
+
+1. Annuli (64 x 64 and 128 x 128): relative L2 error of the hoop stress against Lame on the
+   wall pixels more than 1.5 px inside the wall, with the nominal radii and with the radii of
+   circles of the mask's own lumen / outer pixel areas; the lumen area enclosed by the mesh
+   against the lumen pixel count; time per mask at 0.05 and 16 kPa; baseline vs current.
+2. Generated vessel masks: time per mask, Newton iterations and factorisations, and how much
+   the stress maps changed, next to the discretisation error of the current solver.
+3. Per-phase profile of one mask (cProfile, both solvers, same categories).
+4. Throughput of :class:`latentlab.labeling.FEMLabeler` (its process pool) with 1 and N
+   processes.
+
+The baseline is ``latentlab/fem.py`` at git revision ``--baseline`` (default: the last
+revision before the accuracy and speed work), loaded from ``git show`` into a temporary
+module; it is skipped if git cannot provide it. One core per process: BLAS/OpenMP threads
+are pinned to 1 before numpy is imported. Times are the minimum over ``--repeat`` runs.
 """
 
 from __future__ import annotations
@@ -16,98 +31,347 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import cProfile  # noqa: E402
 import datetime  # noqa: E402
+import importlib.util  # noqa: E402
 import platform  # noqa: E402
-import resource  # noqa: E402
+import pstats  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from latentlab.vessels.fem import stress_map  # noqa: E402
+from latentlab.vessels import fem  # noqa: E402
+from latentlab.vessels import FEMLabeler  # noqa: E402
 from latentlab.vessels import generate_vessels  # noqa: E402
 
+BASELINE = "528e3b6"
+REPO = Path(__file__).resolve().parents[1]
 
-def _label(mask: np.ndarray) -> np.ndarray:
-    return stress_map(mask)
+# (label, centre or None = image centre, a, b, size): the issue's four 64 x 64 annuli, a thin
+# wall, and 128 x 128 cases
+ANNULI = [
+    ("centred", None, 10.0, 20.0, 64),
+    ("off-centre", (30.3, 33.6), 9.0, 22.0, 64),
+    ("off-centre", (33.4, 30.7), 13.5, 21.0, 64),
+    ("thick wall, small lumen", None, 6.5, 25.5, 64),
+    ("thin wall", None, 6.0, 10.0, 64),
+    ("centred", None, 20.0, 40.0, 128),
+    ("off-centre, thick", (61.3, 66.6), 13.0, 50.0, 128),
+    ("thin wall", None, 30.0, 34.0, 128),
+]
+QUICK_ANNULI = [0, 1, 2, 3, 4, 5]
 
 
-def lame_error(a: float, b: float, size: int, refine: int = 0, p: float = 0.1) -> float:
-    """Relative L2 error of the hoop stress of a centred annulus vs Lame (off-border pixels)."""
+def load_baseline(rev: str):
+    """The module ``latentlab/fem.py`` at git revision ``rev``, or None."""
+    try:
+        src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:latentlab/fem.py"],
+                             check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"<!-- baseline {rev} unavailable: {e} -->", file=sys.stderr)
+        return None
+    path = Path(tempfile.mkdtemp()) / "fem_baseline.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("fem_baseline", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["fem_baseline"] = mod  # picklable by name in forked workers
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def annulus(centre, a, b, size):
+    cx, cy = (size / 2, size / 2) if centre is None else centre
     y, x = np.mgrid[0:size, 0:size] + 0.5
-    r = np.hypot(x - size / 2, y - size / 2)
-    m = ((r >= a) & (r < b)).astype(np.uint8)
-    s = stress_map(m, p, refine=refine)
-    ex = p * a ** 2 / (b ** 2 - a ** 2) * (1 + b ** 2 / r ** 2)
-    inner = ndimage.binary_erosion(m)
-    return float(np.linalg.norm((s - ex)[inner]) / np.linalg.norm(ex[inner]))
+    r = np.hypot(x - cx, y - cy)
+    return ((r >= a) & (r < b)).astype(np.uint8), r
+
+
+def lumen_pixels(m):
+    lab, _ = ndimage.label(m == 0)
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    return int(np.sum((lab > 0) & ~np.isin(lab, edge)))
+
+
+def lame(a, b, r, p):
+    return p * a ** 2 / (b ** 2 - a ** 2) * (1 + b ** 2 / r ** 2)
+
+
+def enclosed_lumen(wall_mesh) -> float:
+    """Area enclosed by the lumen border of a mesh, px^2."""
+    mesh = wall_mesh.mesh
+    p = mesh.p / wall_mesh.pixel_mm
+    f = mesh.boundaries["lumen"]
+    a, b = mesh.facets[:, f]
+    c = mesh.t[:, mesh.f2t[0, f]].sum(axis=0) - a - b
+    left = (p[0, b] - p[0, a]) * (p[1, c] - p[1, a]) - (p[1, b] - p[1, a]) * (p[0, c] - p[0, a])
+    a, b = np.where(left > 0, a, b), np.where(left > 0, b, a)
+    return abs(0.5 * float(np.sum(p[0, a] * p[1, b] - p[0, b] * p[1, a])))
+
+
+def timed(fn, repeat):
+    best, out = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def annulus_rows(mods, cases, repeat):
+    rows = []
+    for label, centre, a, b, size in cases:
+        m, r = annulus(centre, a, b, size)
+        n_lumen = lumen_pixels(m)
+        ae, be = np.sqrt(n_lumen / np.pi), np.sqrt((n_lumen + m.sum()) / np.pi)
+        sel = (m == 1) & (r >= a + 1.5) & (r <= b - 1.5)
+        res = {}
+        for name, mod in mods.items():
+            t_lo, (s, info) = timed(lambda: mod.stress_map(m, 0.05, return_info=True), repeat)
+            t_hi, _ = timed(lambda: mod.stress_map(m, 16.0), repeat)
+            err = [np.linalg.norm((s - ex)[sel]) / np.linalg.norm(ex[sel])
+                   for ex in (lame(a, b, r, 0.05), lame(ae, be, r, 0.05))]
+            res[name] = dict(err=err, t_lo=t_lo, t_hi=t_hi,
+                             area=enclosed_lumen(info["wall_mesh"]) / n_lumen)
+        rows.append((label, centre, a, b, size, int(m.sum()), n_lumen, res))
+    return rows
+
+
+def print_annuli(rows, names):
+    print("| annulus (centre, a, b px) | image | wall px | lumen px / pi a^2 | "
+          "enclosed lumen / lumen px | L2 error vs Lame | error vs Lame of the mask's areas | "
+          "time 0.05 kPa | time 16 kPa | speed-up 16 kPa |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    two = len(names) == 2
+
+    def fmt(res, key, f):
+        return " / ".join(f(res[n][key]) for n in names)
+
+    for label, centre, a, b, size, n_wall, n_lumen, res in rows:
+        c = "centre" if centre is None else f"({centre[0]}, {centre[1]})"
+        speed = (f"x{res[names[0]]['t_hi'] / res[names[1]]['t_hi']:.1f}" if two else "-")
+        print(f"| {label}: {c}, {a:g}, {b:g} | {size}x{size} | {n_wall} | "
+              f"{n_lumen / (np.pi * a * a):.3f} | {fmt(res, 'area', lambda v: f'{v:.3f}')} | "
+              f"{fmt(res, 'err', lambda v: f'{100 * v[0]:.1f} %')} | "
+              f"{fmt(res, 'err', lambda v: f'{100 * v[1]:.1f} %')} | "
+              f"{fmt(res, 't_lo', lambda v: f'{v:.2f} s')} | "
+              f"{fmt(res, 't_hi', lambda v: f'{v:.2f} s')} | {speed} |")
+
+
+def vessel_section(mods, masks, n_disc):
+    """Per-mask time, iterations, and the change of the maps against discretisation error."""
+    out, maps = {}, {}
+    for name, mod in mods.items():
+        mod.stress_map(masks[0])  # warm-up
+        times, its, facts, ss = [], [], [], []
+        for m in masks:
+            t0 = time.perf_counter()
+            s, info = mod.stress_map(m, return_info=True)
+            times.append(time.perf_counter() - t0)
+            its.append(info["n_newton"])
+            facts.append(info.get("n_factorisations", info["n_newton"]))
+            ss.append(s)
+        out[name] = dict(times=np.array(times), its=its, facts=facts)
+        maps[name] = ss
+    new = maps["current"]
+    inner = [ndimage.binary_erosion(m == 1) for m in masks]
+
+    def rel(a, b, sel):
+        return float(np.linalg.norm((a - b)[sel]) / np.linalg.norm(b[sel]))
+
+    diffs = {}
+    if "baseline" in maps:
+        diffs["current vs baseline"] = (
+            [rel(n, o, m == 1) for n, o, m in zip(new, maps["baseline"], masks)],
+            [rel(n, o, s) for n, o, s in zip(new, maps["baseline"], inner)],
+            [abs(n.max() / o.max() - 1) for n, o in zip(new, maps["baseline"])])
+    k = min(n_disc, len(masks))
+    fine = [fem.stress_map(m, refine=1) for m in masks[:k]]
+    diffs[f"current: refine=1 vs 0 (FE error on fixed geometry, {k} masks)"] = (
+        [rel(n, f, m == 1) for n, f, m in zip(new, fine, masks)],
+        [rel(n, f, s) for n, f, s in zip(new, fine, inner)],
+        [abs(n.max() / f.max() - 1) for n, f in zip(new, fine)])
+    old_mesh = [fem.stress_map(m, boundary="laplace", smooth_passes=3) for m in masks[:k]]
+    diffs[f"current solver, new vs old border (geometry, {k} masks)"] = (
+        [rel(n, o, m == 1) for n, o, m in zip(new, old_mesh, masks)],
+        [rel(n, o, s) for n, o, s in zip(new, old_mesh, inner)],
+        [abs(n.max() / o.max() - 1) for n, o in zip(new, old_mesh)])
+    other = [fem.stress_map(m, smooth_passes=5) for m in masks[:k]]
+    diffs[f"current: 5 vs 8 border passes (sub-pixel border uncertainty, {k} masks)"] = (
+        [rel(n, o, m == 1) for n, o, m in zip(new, other, masks)],
+        [rel(n, o, s) for n, o, s in zip(new, other, inner)],
+        [abs(n.max() / o.max() - 1) for n, o in zip(new, other)])
+    return out, diffs
+
+
+def print_vessels(out, diffs, n):
+    print(f"| {n} generated 64x64 masks, 16 kPa | time per mask (median / p90 / max) | "
+          "Newton iterations (median / max) | factorisations (median) |")
+    print("|---|---|---|---|")
+    for name, o in out.items():
+        t = o["times"]
+        print(f"| {name} | {np.median(t):.3f} / {np.percentile(t, 90):.3f} / {t.max():.3f} s | "
+              f"{int(np.median(o['its']))} / {max(o['its'])} | {int(np.median(o['facts']))} |")
+    if len(out) == 2:
+        r = out["baseline"]["times"] / out["current"]["times"]
+        print(f"| speed-up per mask | median x{np.median(r):.1f} (min x{r.min():.1f}) | | |")
+    print()
+    print("| stress maps (relative L2 per mask) | all wall pixels: median / p90 / max | "
+          "pixels off the border: median / max | peak stress change: median / max |")
+    print("|---|---|---|---|")
+    for k, (a, b, c) in diffs.items():
+        print(f"| {k} | {100 * np.median(a):.1f} / {100 * np.percentile(a, 90):.1f} / "
+              f"{100 * np.max(a):.1f} % | {100 * np.median(b):.1f} / {100 * np.max(b):.1f} % | "
+              f"{100 * np.median(c):.1f} / {100 * np.max(c):.1f} % |")
+
+
+CATEGORIES = [
+    ("sparse LU factorisation (SuperLU gstrf)", ("gstrf",)),
+    ("triangular solves", ("solve' of 'SuperLU",)),
+    ("numpy einsum", ("c_einsum",)),
+    ("scikit-fem form assembly", ("bilinear_form.py", "linear_form.py")),
+    ("scikit-fem bases (discretise)", ("cell_basis.py", "facet_basis.py")),
+]
+
+
+def profile(mod, mask, pressure=16.0):
+    """Seconds per category of one stress_map call (cProfile; tottime, or cumtime for
+    scikit-fem entry points), the total, and the Newton counts."""
+    mod.stress_map(mask, pressure)
+    pr = cProfile.Profile()
+    t0 = time.perf_counter()
+    pr.enable()
+    _, info = mod.stress_map(mask, pressure, return_info=True)
+    pr.disable()
+    total = time.perf_counter() - t0
+    st = pstats.Stats(pr).stats
+    res = {}
+    for cat, keys in CATEGORIES:
+        v = 0.0
+        for (file, _, func), (_, _, tt, ct, _) in st.items():
+            name = f"{file}:{func}" if not file.startswith("~") else func
+            if cat.startswith("scikit-fem form"):
+                if any(k in file for k in keys) and func == "assemble":
+                    v += ct
+            elif cat.startswith("scikit-fem bases"):
+                if any(k in file for k in keys) and func == "__init__":
+                    v += ct
+            elif any(k in name or k in repr(func) for k in keys):
+                v += tt
+        res[cat] = v
+    n_steps = sum(1 for h in info["history"] if h.get("converged"))
+    return res, total, info, n_steps
+
+
+def print_profile(profiles, mask_desc):
+    names = list(profiles)
+    print(f"Per-phase profile, {mask_desc}, 16 kPa (cProfile adds ~10 % overhead):\n")
+    print("| phase | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for cat, _ in CATEGORIES:
+        cells = []
+        for n in names:
+            res, total, _, _ = profiles[n]
+            cells.append(f"{1e3 * res[cat]:.0f} ms ({100 * res[cat] / total:.0f} %)")
+        print(f"| {cat} | " + " | ".join(cells) + " |")
+    cells = []
+    for n in names:
+        res, total, _, _ = profiles[n]
+        rest = total - sum(res.values())
+        cells.append(f"{1e3 * rest:.0f} ms ({100 * rest / total:.0f} %)")
+    print("| everything else | " + " | ".join(cells) + " |")
+    print("| total | " + " | ".join(f"{1e3 * profiles[n][1]:.0f} ms" for n in names) + " |")
+    print("| load steps converged / Newton iterations / factorisations | " + " | ".join(
+        f"{p[3]} / {p[2]['n_newton']} / {p[2].get('n_factorisations', p[2]['n_newton'])}"
+        for p in profiles.values()) + " |")
+    timing = profiles["current"][2].get("timing")
+    if timing:
+        print("\nCurrent solver, its own phase timers (`info['timing']`, no profiler): "
+              + ", ".join(f"{k} {1e3 * v:.0f} ms" for k, v in timing.items()))
+
+
+def throughput(masks, workers, repeat=2):
+    """Masks per second of FEMLabeler (no cache) with 1 and ``workers`` processes, best of
+    ``repeat`` alternating runs (pool start-up included)."""
+    x = np.asarray(masks, dtype=np.float32)[:, None]
+    rates = {}
+    for _ in range(repeat):
+        for w in sorted({1, workers}):
+            lab = FEMLabeler(scale_kpa=200.0, cache_dir=None, workers=w)
+            t0 = time.perf_counter()
+            res = lab.label(x)
+            dt = time.perf_counter() - t0
+            if not res.ok.all():
+                raise RuntimeError(f"labeling failed: {res.errors}")
+            rates[w] = max(rates.get(w, 0.0), len(x) / dt)
+    return rates
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=50, help="generated 64x64 masks to label")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the vessel generator")
+    ap.add_argument("--quick", action="store_true", help="fewer cases, masks and repeats")
+    ap.add_argument("--n", type=int, default=None, help="generated masks (default 40, quick 10)")
+    ap.add_argument("--n-throughput", type=int, default=None,
+                    help="masks for the throughput run (default 120, quick 30)")
     ap.add_argument("--workers", type=int, default=2, help="processes for the throughput run")
+    ap.add_argument("--repeat", type=int, default=None, help="timing repeats (default 3, quick 1)")
+    ap.add_argument("--baseline", default=BASELINE, help="git revision of the baseline fem.py")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the vessel generator")
     args = ap.parse_args(argv)
+    n = args.n or (10 if args.quick else 40)
+    n_tp = args.n_throughput or (30 if args.quick else 120)
+    repeat = args.repeat or (1 if args.quick else 3)
+    cases = [ANNULI[i] for i in QUICK_ANNULI] if args.quick else ANNULI
 
-    load_start = os.getloadavg()
-    masks = generate_vessels(args.n, seed=args.seed)
-    _label(masks[0])  # warm-up (imports, caches)
+    t_start, load_start = time.perf_counter(), os.getloadavg()
+    base = load_baseline(args.baseline) if args.baseline else None
+    mods = {"baseline": base, "current": fem} if base is not None else {"current": fem}
+    names = list(mods)
+    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip() or "?"
 
-    times, dofs, newton = [], [], []
-    for m in masks:
-        t0 = time.perf_counter()
-        _, info = stress_map(m, return_info=True)
-        times.append(time.perf_counter() - t0)
-        dofs.append(info["n_dofs"])
-        newton.append(info["n_newton"])
-    times = np.array(times)
-    seq_rate = len(masks) / times.sum()
+    rows = annulus_rows(mods, cases, repeat)
+    masks = list(generate_vessels(n, seed=args.seed))
+    out, diffs = vessel_section(mods, masks, n_disc=5 if args.quick else 10)
+    pmask, _ = annulus(None, 10.0, 20.0, 64)
+    profiles = {k: profile(m, pmask) for k, m in mods.items()}
+    tp_masks = list(generate_vessels(n_tp, seed=args.seed + 1))
+    rates = throughput(tp_masks, args.workers)
+    load_end = os.getloadavg()
 
-    tracemalloc.start()
-    _label(masks[int(np.argmax(dofs))])
-    _, traced_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-    lame = {
-        "64x64, a=10 b=20 px, refine=0": lame_error(10, 20, 64, 0),
-        "64x64, a=10 b=20 px, refine=1": lame_error(10, 20, 64, 1),
-        "128x128, a=20 b=40 px, refine=0": lame_error(20, 40, 128, 0),
-    }
-
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as ex:
-        list(ex.map(_label, masks, chunksize=max(1, len(masks) // (4 * args.workers))))
-    par_rate = len(masks) / (time.perf_counter() - t0)
-
-    rows = [
+    print("| quantity | value |\n| --- | --- |")
+    for k, v in [
         ("date", datetime.datetime.now().isoformat(timespec="seconds")),
+        ("command", "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])),
         ("machine", f"{platform.platform()}, {platform.processor() or platform.machine()}, "
                     f"{os.cpu_count()} CPUs, Python {platform.python_version()}"),
-        ("command", "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])),
-        ("masks", f"{args.n} generated 64x64 (seed {args.seed}); "
-                  f"{int(np.median(dofs))} dofs median ({min(dofs)}-{max(dofs)})"),
-        ("time per mask, 1 core", f"median {np.median(times):.3f} s, "
-                                  f"p90 {np.percentile(times, 90):.3f} s, max {times.max():.3f} s"),
-        ("Newton iterations per mask", f"median {int(np.median(newton))}"),
-        ("peak memory", f"{traced_peak / 2**20:.1f} MiB traced (largest mask), "
-                        f"{rss_mb:.0f} MiB max RSS of the process"),
-        *[(f"Lame error, {k}", f"{v * 100:.2f} %") for k, v in lame.items()],
-        ("throughput, 1 process", f"{seq_rate:.2f} masks/s"),
-        (f"throughput, {args.workers} processes", f"{par_rate:.2f} masks/s "
-                                                   f"(x{par_rate / seq_rate:.2f})"),
-        ("load average (1, 5, 15 min) at start / end",
-         " / ".join(", ".join(f"{v:.1f}" for v in la) for la in (load_start, os.getloadavg()))
-         + f" on {os.cpu_count()} CPUs (other jobs share the machine: times are upper bounds)"),
-        ("paper's VasFEM", "~120 s per 64x64 mask (Appendix A.2)"),
-    ]
-    print("| quantity | value |\n| --- | --- |")
-    for k, v in rows:
+        ("load average (1, 5, 15 min), start / end",
+         " / ".join(", ".join(f"{v:.2f}" for v in la) for la in (load_start, load_end))
+         + f" on {os.cpu_count()} CPUs"),
+        ("code", f"current = HEAD {rev}; baseline = latentlab/fem.py at {args.baseline}"
+                 if base is not None else f"current = HEAD {rev}; baseline unavailable"),
+        ("timing", f"1 thread per process, min of {repeat} run(s) per annulus"),
+        ("benchmark wall time", f"{time.perf_counter() - t_start:.0f} s"),
+    ]:
         print(f"| {k} | {v} |")
+    cols = " / ".join(names)
+    print(f"\nAnnuli (cells: {cols}); L2 error on the wall pixels more than 1.5 px inside "
+          "the wall, at 0.05 kPa:\n")
+    print_annuli(rows, names)
+    print()
+    print_vessels(out, diffs, n)
+    print()
+    print_profile(profiles, "annulus (32, 32), a = 10, b = 20 px (948 wall pixels)")
+    print()
+    print(f"Throughput, FEMLabeler (process pool, no cache), {n_tp} generated masks:\n")
+    print("| processes | masks/s | speed-up |\n|---|---|---|")
+    for w, r in rates.items():
+        print(f"| {w} | {r:.1f} | x{r / rates[1]:.2f} |")
+    print("\npaper's VasFEM: ~120 s per 64x64 mask (Appendix A.2)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Command line: ``latentlab run`` (an experiment) and sub-commands that live in their own modules.
+"""Command line: ``latentlab run`` (an experiment), ``tune`` (settings chosen on the validation set),
+``compare`` (paired differences between strategies), and sub-commands that live in their own modules.
 
 Errors latentlab raises on purpose (bad settings, missing files, a foreign output folder)
 print as one line naming the fix and exit with status 2, never as a traceback.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from .exceptions import ConfigError, LatentLabError
 
-__all__ = ["main", "build_parser", "config_from_args", "COMMANDS"]
+__all__ = ["main", "build_parser", "add_run_arguments", "config_from_args", "load_choice", "COMMANDS"]
 
 # sub-command -> (module, one-line help); the module is imported when the sub-command is parsed
 COMMANDS = {
@@ -75,9 +76,10 @@ def _default(name: str) -> str:
     return "none" if v is None else str(v)
 
 
-def _add_run_arguments(r) -> None:
-    """``latentlab run``'s flags. Every setting defaults to None = "not given": the config's default,
-    the data set's or the profile's value applies (see :func:`latentlab.experiment.config_from_settings`)."""
+def add_run_arguments(r) -> None:
+    """The flags of ``latentlab run`` (shared with ``latentlab tune``). Every setting defaults to None =
+    "not given": the config's default, the data set's, the profile's or the ``--config`` file's value
+    applies (see :func:`config_from_args`)."""
     from .strategies import STRATEGIES
 
     d = _default
@@ -112,6 +114,11 @@ def _add_run_arguments(r) -> None:
                    help="entropy: score this many random unlabelled items (default all)")
     r.add_argument("--n-pool", type=int, help="use a seeded stratified subset of N pool items (default all)")
     r.add_argument("--n-test", type=int, help="use a seeded stratified subset of N test items (default all)")
+    r.add_argument("--val", dest="n_val", type=int,
+                   help="hold out N pool items as a labelled validation set (never trained on); choose settings "
+                        "on it (default 0)")
+    r.add_argument("--config", help="JSON file of chosen settings (as written by 'latentlab tune'); explicit flags "
+                                    "override it")
     r.add_argument("--gen-kind", help=f"generator: vae (MNIST, digits) or alphagan (CIFAR-10) (default {d('gen_kind')})")
     r.add_argument("--gen-hidden", type=int,
                    help="generator width: VAE hidden units (default 400), alpha-GAN base channels (default 64)")
@@ -119,31 +126,72 @@ def _add_run_arguments(r) -> None:
     r.add_argument("--profile", choices=["cpu", "paper"],
                    help="bundle of defaults for CIFAR-10 (alpha-GAN + VGG16); explicit flags override it")
     r.add_argument("--device", help="cpu, cuda, or auto (default: the profile's, else cpu)")
-    r.add_argument("--out", default="runs/latest", help="output folder (default runs/latest)")
+    r.add_argument("--out", help="output folder (default runs/latest; runs/tune for tune)")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out (same settings)")
     g.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.set_defaults(func=cmd_run)
+    r.add_argument("--workers", type=int, default=1,
+                   help="run the (strategy, seed) jobs on N processes, one torch thread each (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="latentlab", description="Adaptive latent-space sampling experiments.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run strategies x seeds on one data set; write results.csv, summary.md, curves")
-    _add_run_arguments(r)
+    add_run_arguments(r)
+    r.set_defaults(func=cmd_run)
+    t = sub.add_parser("tune", help="choose settings on the validation set: run a grid for a few rounds over seeds, "
+                                    "pick by the validation metric, write tune.json for 'run --config'")
+    add_run_arguments(t)
+    t.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
+                   help="settings to try, e.g. alpha=0.1,0.2,0.5 loss_on=decoded,real (flag names or dotted "
+                        "config paths such as loop.train.min_steps)")
+    t.set_defaults(func=cmd_tune)
+    c = sub.add_parser("compare", help="paired differences of every strategy against a baseline, with 95%% CIs, "
+                                       "from one or more run folders", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    c.add_argument("runs", nargs="+", help="run folder(s) holding results.csv (several are merged)")
+    c.add_argument("--baseline", default="random", help="strategy every other one is compared with")
+    c.add_argument("--metric", default=None, help="metric rows to compare (default: the test metric; e.g. "
+                                                  "val_accuracy for the validation set)")
+    c.add_argument("--method", default="t", choices=["t", "bootstrap"],
+                   help="paired t interval, or a percentile bootstrap over seeds")
+    c.set_defaults(func=cmd_compare)
     for name, (module, help_) in COMMANDS.items():
         sub.add_parser(name, help=help_, description=help_, lazy_module=module,
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     return p
 
 
+def load_choice(path) -> dict:
+    """``{"dotted.path": value}`` chosen settings from a ``tune.json`` (its ``choice``) or a plain JSON object."""
+    import json
+
+    try:
+        d = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file; give the tune.json written by 'latentlab tune'") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"--config {path} is not valid JSON ({e}); give the tune.json written by "
+                          "'latentlab tune'") from None
+    choice = d.get("choice", d) if isinstance(d, dict) else None
+    if not isinstance(choice, dict):
+        raise ConfigError(f"--config {path}: expected a JSON object of settings like {{\"loop.alpha\": 0.5}}")
+    return choice
+
+
 def config_from_args(a):
-    """ExperimentConfig from parsed ``run`` flags: the flags given (not None) over the profile's values
-    over the defaults (:func:`latentlab.experiment.config_from_settings`)."""
+    """ExperimentConfig from parsed ``run``/``tune`` flags: the flags given (not None) win over the
+    ``--config`` file, which wins over the profile, which wins over the defaults
+    (:func:`latentlab.experiment.config_from_settings`)."""
     from .experiment import SETTINGS, config_from_settings
 
-    return config_from_settings({k: getattr(a, k, None) for k in SETTINGS}, profile=getattr(a, "profile", None))
+    given = {k: getattr(a, k, None) for k in SETTINGS}
+    cfg = config_from_settings(given, profile=getattr(a, "profile", None))
+    if getattr(a, "config", None):
+        explicit = {SETTINGS[k] for k, v in given.items() if v is not None and (k != "cold_start" or v)}
+        cfg = cfg.override({k: v for k, v in load_choice(a.config).items() if k not in explicit})
+    return cfg
 
 
 def _device_from_args(a):
@@ -160,11 +208,47 @@ def cmd_run(a) -> int:
     from .experiment import run_experiment
 
     cfg = config_from_args(a).validate()
+    a.out = a.out or "runs/latest"
     run_experiment(cfg, a.out, data_root=a.data_root, resume=a.resume, overwrite=a.overwrite, progress=not a.quiet,
-                   device=_device_from_args(a))
+                   device=_device_from_args(a), workers=a.workers)
     out = Path(a.out)
     print((out / "summary.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'learning_curves.png'}")
+    return 0
+
+
+def cmd_tune(a) -> int:
+    from .tune import parse_grid, tune
+
+    cfg = config_from_args(a).validate()
+    result = tune(cfg, parse_grid(a.grid, cfg), a.out or "runs/tune", data_root=a.data_root,
+                  overwrite=a.overwrite, progress=not a.quiet, device=_device_from_args(a), workers=a.workers)
+    print(result.markdown())
+    print(f"wrote {result.path}; use it with: latentlab run --config {result.path} ...")
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from .report import read_results, summary_table
+    from .stats import differences_table, paired_differences
+
+    rows, seen = [], {}
+    for d in a.runs:
+        f = Path(d) / "results.csv" if Path(d).is_dir() else Path(d)
+        if not f.is_file():
+            raise ConfigError(f"{d}: no results.csv there; give a folder written by 'latentlab run'")
+        for r in read_results(f):
+            key = (r["strategy"], r["seed"], r["round"], r["metric"])
+            if key in seen and seen[key] != r["value"]:
+                raise ConfigError(f"{f} and another folder both hold {key[0]} seed {key[1]} round {key[2]} with "
+                                  "different values; compare runs of distinct seeds or strategies")
+            if key not in seen:
+                seen[key] = r["value"]
+                rows.append(r)
+    metric = a.metric
+    print(summary_table(rows, metric=metric))
+    diffs = paired_differences(rows, a.baseline, metric=metric, method=a.method)
+    print(differences_table(diffs, metric=metric or "", method=a.method))
     return 0
 
 

@@ -112,6 +112,7 @@ class Dataset:
     meta: dict = field(default_factory=dict)
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    source_test_counts: tuple | None = None  # class counts of the full test set a subset was drawn from
     labeler: str = "oracle"
     targets: tuple = ()
     n_outputs: int | None = None
@@ -161,7 +162,11 @@ class Dataset:
             rng = np.random.default_rng([seed, 1])
             idx = (stratified_indices(ys, n_test, rng, self.stratifiable) if ys is not None
                    else np.sort(rng.choice(len(xs), n_test, replace=False)))
+            src = self.histogram("test")
             xs, ys = xs[idx], (None if ys is None else ys[idx])
+            if src is not None and self.source_test_counts is None:
+                return dataclasses.replace(self, x_train=xt, y_train=yt, x_test=xs, y_test=ys,
+                                           source_test_counts=tuple(int(c) for c in src))
         return dataclasses.replace(self, x_train=xt, y_train=yt, x_test=xs, y_test=ys)
 
     def with_validation(self, n_val: int, seed: int = 0) -> "Dataset":

@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 
 from .datasets import DATASETS, load_dataset
 from .exceptions import ConfigError, ResumeError
@@ -30,7 +31,8 @@ from .loop import ActiveLoop, LoopConfig
 from .storage import atomic_write
 from .strategies import STRATEGIES, get_strategy
 
-__all__ = ["ExperimentConfig", "SETTINGS", "config_from_settings", "prepare", "run_experiment", "RESULT_COLUMNS"]
+__all__ = ["ExperimentConfig", "SETTINGS", "config_from_settings", "apply_overrides", "get_path", "prepare",
+           "labeler_for", "label_validation", "run_experiment", "RESULT_COLUMNS"]
 
 from .report import RESULT_COLUMNS  # noqa: E402
 
@@ -45,6 +47,7 @@ class ExperimentConfig:
     gen_seed: int = 0  # one generator for all run seeds: seed-to-seed spread then measures sampling, not the VAE
     n_pool: int | None = None  # seeded stratified subset of the pool (None = all); for quick runs
     n_test: int | None = None  # seeded stratified subset of the test set (None = all)
+    n_val: int = 0  # pool items held out as a labelled validation set (every setting is chosen on it)
 
     def validate(self) -> "ExperimentConfig":
         if not self.strategies:
@@ -53,39 +56,62 @@ class ExperimentConfig:
             get_strategy(s)
         if not self.seeds:
             raise ConfigError("give at least one seed, e.g. --seeds 0,1,2")
+        if not isinstance(self.n_val, int) or self.n_val < 0:
+            raise ConfigError(f"--val must be a whole number >= 0, got {self.n_val!r}")
         if len(set(self.strategies)) != len(self.strategies) or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError("strategies and seeds must not repeat")
         self.loop.validate()
         return self
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "strategies": list(self.strategies), "seeds": list(self.seeds),
-                "loop": self.loop.to_dict(), "generator": dataclasses.asdict(self.generator),
-                "gen_seed": self.gen_seed, "n_pool": self.n_pool, "n_test": self.n_test}
+        d = {"dataset": self.dataset, "strategies": list(self.strategies), "seeds": list(self.seeds),
+             "loop": self.loop.to_dict(), "generator": dataclasses.asdict(self.generator),
+             "gen_seed": self.gen_seed, "n_pool": self.n_pool, "n_test": self.n_test}
+        if self.n_val:  # absent when 0, so run folders written before validation sets existed still resume
+            d["n_val"] = self.n_val
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
         return cls(dataset=d["dataset"], strategies=tuple(d["strategies"]), seeds=tuple(d["seeds"]),
                    loop=LoopConfig.from_dict(d["loop"]), generator=GeneratorConfig(**d["generator"]),
-                   gen_seed=d["gen_seed"], n_pool=d["n_pool"], n_test=d["n_test"])
+                   gen_seed=d["gen_seed"], n_pool=d["n_pool"], n_test=d["n_test"], n_val=d.get("n_val", 0))
+
 
     def override(self, changes: dict) -> "ExperimentConfig":
         """A copy with ``{"dotted.path": value}`` changes applied (``{"loop.train.epochs": 2.0}``).
 
-        The one override mechanism: profiles, CLI flags, notebook parameters and the explorer's
-        settings all arrive here. An unknown path raises ``ConfigError`` naming it.
+        The one override mechanism: profiles, CLI flags, ``run --config FILE``, ``tune --grid``,
+        notebook parameters and the explorer's settings all arrive here. Lists become tuples (JSON
+        has no tuples). An unknown path raises ``ConfigError`` naming it.
         """
         cfg = self
         for path, value in changes.items():
-            cfg = _replace_path(cfg, path.split("."), value, path)
+            cfg = _replace_path(cfg, path.split("."), _as_tuple(value), path)
         return cfg
 
     def get(self, path: str):
         """The value at a dotted path (``cfg.get("loop.per_round")``)."""
-        obj = self
-        for part in path.split("."):
-            obj = getattr(obj, part)
-        return obj
+        return get_path(self, path)
+
+
+def _as_tuple(v):
+    return tuple(_as_tuple(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def apply_overrides(config: ExperimentConfig, overrides: dict) -> ExperimentConfig:
+    """``config.override(overrides)``: ``config`` with ``{"dotted.path": value}`` settings replaced."""
+    return config.override(overrides)
+
+
+def get_path(config, path: str):
+    """The value at a dotted path of a (nested) config, e.g. ``get_path(cfg, "loop.alpha")``."""
+    obj = config
+    for part in path.split("."):
+        if not dataclasses.is_dataclass(obj) or not hasattr(obj, part):
+            raise ConfigError(f"unknown setting {path!r}")
+        obj = getattr(obj, part)
+    return obj
 
 
 def _replace_path(obj, parts: list, value, path: str):
@@ -106,7 +132,7 @@ SETTINGS = {
     "target_width": "loop.target_kwargs", "gen_epochs": "generator.epochs", "gen_min_steps": "generator.min_steps",
     "latent_dim": "generator.latent_dim", "gen_kind": "generator.kind", "gen_hidden": "generator.hidden",
     "gen_seed": "gen_seed", "budget": "loop.budget", "target_metric": "loop.target_metric",
-    "candidates": "loop.candidates", "n_pool": "n_pool", "n_test": "n_test",
+    "candidates": "loop.candidates", "n_pool": "n_pool", "n_test": "n_test", "n_val": "n_val",
 }
 # settings whose value is not the field's value
 _CONVERT = {
@@ -185,6 +211,8 @@ def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, dev
     ds = load_dataset(config.dataset, root=data_root, **(dataset_kwargs or {}))
     if config.n_pool or config.n_test:
         ds = ds.subset(config.n_pool, config.n_test, seed=0)
+    # one data split for every strategy and seed of the run (seed 0): seeds vary the sampling only
+    ds = ds.with_validation(config.n_val, seed=0)
     needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
     if not needs_gen:
         return ds, None
@@ -204,8 +232,70 @@ def labeler_for(ds, target: str | None = None):
     return make_labeler(ds.labeler, ds)
 
 
+def label_validation(ds, labeler, progress: bool = True):
+    """Give the validation set its labels from ``labeler`` when they are not known in advance.
+
+    The oracle's labels are known; a labeling tool (e.g. the FEM solver) labels each validation item
+    once (it caches by content). Items the tool cannot label are dropped from the validation set.
+    """
+    if ds.x_val is None or ds.y_val is not None:
+        return ds
+    res = labeler.label(ds.x_val, progress=progress)
+    if not np.any(res.ok):
+        raise ConfigError("the labeling tool labelled none of the validation items; see its errors above, "
+                          "or run without --val")
+    return dataclasses.replace(ds, x_val=ds.x_val[res.ok], y_val=np.asarray(res.y))
+
+
+_CHILD_PREPARED: dict = {}
+
+
+def _run_job(config_dict: dict, strategy: str, seed: int, folder: str, data_root, device) -> str:
+    """One (strategy, seed) run in a worker process, checkpointed in ``folder`` (one torch thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    config = ExperimentConfig.from_dict(config_dict)
+    needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
+    key = json.dumps({k: v for k, v in config_dict.items() if k not in ("strategies", "seeds", "loop")},
+                     sort_keys=True) + f"|{data_root}|{needs_gen}|{config.loop.target}"
+    if key not in _CHILD_PREPARED:  # a worker keeps the data and generator for its next job
+        _CHILD_PREPARED.clear()
+        ds, latent = prepare(config, data_root, False, device)
+        labeler = labeler_for(ds, config.loop.target)
+        _CHILD_PREPARED[key] = (label_validation(ds, labeler, False), latent, labeler)
+    ds, latent, labeler = _CHILD_PREPARED[key]
+    strat = get_strategy(strategy)
+    loop = ActiveLoop(ds, strat, config.loop, seed, latent=latent if strat.needs_generator else None,
+                      labeler=labeler,
+                      checkpoint_dir=Path(folder), progress=False, device=device)
+    loop.run(progress_rounds=False)
+    return folder
+
+
+def run_jobs(jobs: list, *, workers: int, data_root=None, device=None, progress: bool = True) -> None:
+    """Run ``(config, out, strategy, seed)`` jobs on ``workers`` processes (spawned, one torch thread each).
+
+    Each job checkpoints into ``out/runs/<strategy>-seed<seed>`` exactly as :func:`run_experiment` does, so a
+    following ``run_experiment(config, out, resume=True)`` only reads the finished runs back. Results equal
+    a sequential ``OMP_NUM_THREADS=1`` run. Call :func:`prepare` first once, so the generator is trained
+    (and cached) before the workers load it.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    dev = None if device is None else str(device)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = [ex.submit(_run_job, cfg.to_dict(), s, seed, str(Path(out) / "runs" / f"{s}-seed{seed}"),
+                          None if data_root is None else str(data_root), dev) for cfg, out, s, seed in jobs]
+        for f in tqdm(as_completed(futs), total=len(futs), desc="runs", disable=not progress):
+            f.result()
+
+
 def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: bool = False, overwrite: bool = False,
-                   progress: bool = True, prepared=None, device=None) -> list[dict]:
+                   progress: bool = True, prepared=None, device=None, workers: int = 1) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 
     Parameters
@@ -221,6 +311,9 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
         ``(dataset, latent_space)`` from :func:`prepare`, to share across calls.
     device : str or torch.device, optional
         Where generator and target models run (CPU by default; the ``paper`` profile picks cuda).
+    workers : int
+        Run the (strategy, seed) jobs on this many processes (one torch thread each); results equal
+        a sequential run with ``OMP_NUM_THREADS=1``.
     """
     from tqdm.auto import tqdm
 
@@ -231,10 +324,14 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
     _check_out(out, config, resume, overwrite)
     ds, latent = prepared or prepare(config, data_root, progress, device)
     labeler = labeler_for(ds, config.loop.target)
+    ds = label_validation(ds, labeler, progress)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "config.json", json.dumps(config.to_dict(), indent=1))
     runs = {}
     jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
+    if workers > 1 and len(jobs) > 1:
+        run_jobs([(config, out, s, seed) for s, seed in jobs], workers=workers, data_root=data_root, device=device,
+                 progress=progress)
     for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):
         strat = get_strategy(s)
         loop = ActiveLoop(ds, strat, config.loop, seed, latent=latent if strat.needs_generator else None,
@@ -242,4 +339,5 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
                           checkpoint_dir=out / "runs" / f"{s}-seed{seed}", progress=progress, device=device)
         loop.run()
         runs[(s, seed)] = loop.records
-    return write_outputs(out, config.dataset, runs)
+    shared = {s for s in config.strategies if get_strategy(s).shares_initial_set}
+    return write_outputs(out, config.dataset, runs, data=ds, shared_initial=shared)

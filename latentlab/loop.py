@@ -113,6 +113,7 @@ class RoundRecord:
     mean_grad_norm: float | None = None
     mean_loss_at_p: float | None = None
     mean_neighbour_dist: float | None = None
+    val_metric: float | None = None  # the same metric on the validation set (None without one)
 
 
 class ActiveLoop:
@@ -301,12 +302,15 @@ class ActiveLoop:
         # evaluate
         t0 = time.perf_counter()
         metric = self.task.evaluate(self.model, self.dataset.x_test, self.dataset.y_test)
+        ds = self.dataset
+        val = (self.task.evaluate(self.model, ds.x_val, ds.y_val)
+               if getattr(ds, "x_val", None) is not None and ds.y_val is not None else None)
         eval_s = time.perf_counter() - t0
 
         n_lab = len(x_np)
         rec = RoundRecord(round=t, n_labelled=n_lab, metric=metric, metric_name=self.task.metric_name,
                           train_loss=float(np.mean(hist[-10:])), n_steps=len(hist), train_s=train_s, eval_s=eval_s,
-                          n_synthetic=len(self.synthetic["round"]) if self.synthetic else 0)
+                          n_synthetic=len(self.synthetic["round"]) if self.synthetic else 0, val_metric=val)
         if t == 1:
             rec.n_failed = n_failed_initial
 

@@ -15,7 +15,7 @@ import numpy as np
 from .storage import atomic_write
 
 __all__ = ["tidy_rows", "write_csv", "read_results", "summary_table", "labels_to_reach", "plot_learning_curves",
-           "write_outputs"]
+           "write_outputs", "protocol_section"]
 
 RESULT_COLUMNS = ("dataset", "strategy", "seed", "round", "n_labelled", "metric", "value")
 
@@ -27,6 +27,11 @@ def tidy_rows(dataset: str, runs: dict) -> list[dict]:
         for r in recs:
             rows.append({"dataset": dataset, "strategy": strategy, "seed": int(seed), "round": int(r.round),
                          "n_labelled": int(r.n_labelled), "metric": r.metric_name, "value": float(r.metric)})
+        for r in recs:  # validation rows only when the run has a validation set
+            if getattr(r, "val_metric", None) is not None:
+                rows.append({"dataset": dataset, "strategy": strategy, "seed": int(seed), "round": int(r.round),
+                             "n_labelled": int(r.n_labelled), "metric": "val_" + r.metric_name,
+                             "value": float(r.val_metric)})
     return rows
 
 
@@ -56,8 +61,13 @@ def _group(rows):
     return g
 
 
-def summary_table(rows: list[dict], digits: int = 2) -> str:
-    """Markdown pivot: one row per strategy, one column per round, ``mean ± std`` over seeds."""
+def summary_table(rows: list[dict], digits: int = 2, metric: str | None = None) -> str:
+    """Markdown pivot: one row per strategy, one column per round, ``mean ± std`` over seeds.
+
+    ``metric``: which metric's rows (default: the test metric; ``"val_accuracy"`` etc. for validation)."""
+    from .stats import test_metric_rows
+
+    rows = test_metric_rows(rows) if metric is None else [r for r in rows if r["metric"] == metric]
     if not rows:
         return "(no results)\n"
     g = _group(rows)
@@ -78,14 +88,17 @@ def summary_table(rows: list[dict], digits: int = 2) -> str:
             cells.append("" if v.size == 0 else (f"{v.mean():.{digits}f} ± {v.std(ddof=1) if v.size > 1 else 0:.{digits}f}"))
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     seeds = sorted({r["seed"] for r in rows})
-    return (f"{metric} on the test set, mean ± std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); "
+    where = "the validation set" if str(metric).startswith("val_") else "the test set"
+    return (f"{metric} on {where}, mean ± std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); "
             f"std is the sample std (ddof=1).\n\n" + "\n".join(lines) + "\n")
 
 
 def labels_to_reach(rows: list[dict], threshold: float, higher_is_better: bool = True) -> dict:
     """Per strategy: labels at the first round whose *mean over seeds* reaches ``threshold`` (None if never)."""
+    from .stats import test_metric_rows
+
     out = {}
-    for s, by_round in _group(rows).items():
+    for s, by_round in _group(test_metric_rows(rows)).items():
         out[s] = None
         for t in sorted(by_round):
             v = np.mean([r["value"] for r in by_round[t]])
@@ -106,6 +119,9 @@ def plot_learning_curves(rows: list[dict], path=None, title: str | None = None, 
         fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     else:
         fig = ax.figure
+    from .stats import test_metric_rows
+
+    rows = test_metric_rows(rows)
     for s, by_round in sorted(_group(rows).items()):
         ts = sorted(by_round)
         n = np.array([np.mean([r["n_labelled"] for r in by_round[t]]) for t in ts])
@@ -127,8 +143,43 @@ def plot_learning_curves(rows: list[dict], path=None, title: str | None = None, 
     return fig
 
 
-def write_outputs(out, dataset: str, runs: dict) -> list[dict]:
-    """Write results.csv, rounds.csv, summary.md and learning_curves.png into ``out``; return tidy rows."""
+def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[str, list[tuple[bool, str]]]:
+    """Markdown on the data actually used (split sizes, test class histogram) and the protocol checks."""
+    from .stats import protocol_checks
+
+    md = ""
+    n_classes = 0
+    counts = None
+    if data is not None:
+        md += (f"\nData used: {len(data.x_train)} pool items, {data.n_val} validation items (labelled once, never "
+               f"trained on, not counted in the labels above), {len(data.x_test)} test items.\n")
+        counts = data.histogram("test")
+        if counts is not None:
+            n_classes = data.n_classes
+            md += ("\nTest set class histogram: "
+                   + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts.tolist())) + "\n")
+    hib = not rows or not any(k in str(rows[0]["metric"]) for k in ("mse", "loss"))
+    checks = protocol_checks(rows, n_classes=n_classes, test_counts=counts,
+                             source_test_counts=getattr(data, "source_test_counts", None),
+                             shared_initial=shared_initial, higher_is_better=hib)
+    if checks:
+        md += "\nProtocol checks:\n\n" + "\n".join(f"- {'ok' if ok else '**FAILED**'}: {msg}"
+                                                     for ok, msg in checks) + "\n"
+    return md, checks
+
+
+def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=None) -> list[dict]:
+    """Write results.csv, rounds.csv, summary.md and learning_curves.png into ``out``; return tidy rows.
+
+    ``data``: the :class:`~latentlab.datasets.Dataset` the runs used (for the split sizes, the test
+    class histogram and the protocol checks in summary.md). ``shared_initial``: the strategies that
+    start from the shared random initial set (their t=1 results must agree). A failed check is
+    printed loudly as a warning and written into summary.md; it does not delete anything.
+    """
+    import warnings
+
+    from .stats import differences_table, paired_differences, test_metric_rows
+
     out = Path(out)
     rows = tidy_rows(dataset, runs)
     write_csv(out / "results.csv", rows)
@@ -138,13 +189,25 @@ def write_outputs(out, dataset: str, runs: dict) -> list[dict]:
             rec_rows.append({"strategy": s, "seed": seed, **dataclasses.asdict(r)})
     if rec_rows:
         write_csv(out / "rounds.csv", rec_rows, columns=list(rec_rows[0].keys()))
+    test_rows = test_metric_rows(rows)
     md = f"# {dataset}\n\n" + summary_table(rows)
-    if rows and rows[0]["metric"] == "accuracy":
-        best = max(r["value"] for r in rows)
+    if test_rows and test_rows[0]["metric"] == "accuracy":
+        best = max(r["value"] for r in test_rows)
         thr = 95.0 if best >= 95.0 else float(np.floor(best))
         reach = labels_to_reach(rows, thr)
         md += f"\nLabels at the first round whose mean accuracy reaches {thr:g}%:\n\n"
         md += "\n".join(f"- {s}: {n if n is not None else 'not reached'}" for s, n in sorted(reach.items())) + "\n"
+    strategies = sorted({r["strategy"] for r in rows})
+    if len(strategies) > 1:
+        base = "random" if "random" in strategies else strategies[0]
+        md += "\n" + differences_table(paired_differences(rows, base), metric=test_rows[0]["metric"])
+    if len(rows) > len(test_rows):
+        md += "\n" + summary_table(rows, metric="val_" + test_rows[0]["metric"])
+    proto, checks = protocol_section(rows, data, shared_initial)
+    md += proto
+    for ok, msg in checks:
+        if not ok:
+            warnings.warn(f"PROTOCOL CHECK FAILED ({out}): {msg}", stacklevel=2)
     atomic_write(out / "summary.md", md)
     import matplotlib
 

@@ -14,7 +14,7 @@ from latentlab.cli import main
 from latentlab.report import read_results
 
 QUICK = ["--dataset", "digits", "--n-pool", "300", "--n-test", "150", "--rounds", "3", "--initial", "30",
-         "--per-round", "20", "--epochs", "1", "--min-steps", "20", "--gen-epochs", "1", "--gen-min-steps", "200",
+         "--per-round", "20", "--epochs", "1", "--min-steps", "60", "--gen-epochs", "1", "--gen-min-steps", "200",
          "--quiet"]
 
 

@@ -113,6 +113,11 @@ class Strategy:
         """
         return Proposal(indices=np.sort(rng.choice(ctx.pool.n_pool, n, replace=False)))
 
+    @property
+    def shares_initial_set(self) -> bool:
+        """True when T(1) is the seed's shared random pool draw (so t=1 results of one seed must agree)."""
+        return type(self).initial is Strategy.initial
+
     def check(self, ctx: SamplingContext, per_round: int) -> None:
         n_free = ctx.pool.n_pool - ctx.pool.n_labelled
         if per_round < 1:

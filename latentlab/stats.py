@@ -1,0 +1,174 @@
+"""Statistics that say what a run's numbers say: paired differences with confidence intervals.
+
+Every strategy of one seed starts from the same initial set and trains with the same per-round
+seeds, so the fair comparison of strategy S against a baseline B is *paired*: for each seed,
+``d = S - B`` at the same round, then the mean of ``d`` over seeds with a 95% interval. A paired
+t interval is the default (few seeds, differences close to normal); a percentile bootstrap over
+seeds is available as a check (it needs no normality but is too narrow with 3-5 seeds).
+
+``summary.md``, ``latentlab compare RUN_DIR`` and BENCHMARKS.md all quote :func:`paired_differences`,
+so a number in the docs is reproducible from a ``results.csv`` by one command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PairedDifference", "paired_differences", "differences_table", "protocol_checks", "test_metric_rows"]
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Strategy minus baseline at one round, over the seeds both have."""
+
+    strategy: str
+    baseline: str
+    round: int
+    n_labelled: float
+    n_seeds: int
+    mean: float  # mean over seeds of (strategy - baseline)
+    ci_low: float  # 95% interval of the mean difference (nan with one seed)
+    ci_high: float
+    n_ahead: int  # seeds where the strategy is better than the baseline (direction-aware)
+    higher_is_better: bool = True
+
+    @property
+    def excludes_zero(self) -> bool:
+        return bool(np.isfinite(self.ci_low) and (self.ci_low > 0 or self.ci_high < 0))
+
+
+def test_metric_rows(rows: list[dict]) -> list[dict]:
+    """The rows of the test metric (results.csv also holds ``val_*`` rows when a run has a validation set)."""
+    return [r for r in rows if not str(r["metric"]).startswith("val_")]
+
+
+def _interval(d: np.ndarray, method: str, level: float, seed: int) -> tuple[float, float]:
+    n = d.size
+    if n < 2:
+        return float("nan"), float("nan")
+    if method == "t":
+        from scipy import stats
+
+        half = stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
+        return float(d.mean() - half), float(d.mean() + half)
+    if method == "bootstrap":
+        rng = np.random.default_rng(seed)
+        means = d[rng.integers(0, n, (10_000, n))].mean(1)
+        lo, hi = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
+        return float(lo), float(hi)
+    raise ValueError(f"method must be 't' or 'bootstrap', got {method!r}")
+
+
+def paired_differences(rows: list[dict], baseline: str = "random", *, metric: str | None = None,
+                       higher_is_better: bool | None = None, method: str = "t", level: float = 0.95,
+                       seed: int = 0) -> list[PairedDifference]:
+    """Per (strategy, round): mean of strategy - baseline over the seeds both ran, with a ``level`` interval.
+
+    Parameters
+    ----------
+    rows : tidy rows (``report.read_results`` / ``run_experiment``'s return value)
+    baseline : the strategy every other one is compared with
+    metric : which metric's rows (default: the test metric, the first non-``val_`` metric)
+    higher_is_better : default: False for names containing "mse"/"loss"/"error", else True
+    method : ``"t"`` (paired t interval) or ``"bootstrap"`` (percentile bootstrap over seeds, seeded)
+    """
+    if metric is None:
+        test = test_metric_rows(rows)
+        metric = test[0]["metric"] if test else None
+    sel = [r for r in rows if r["metric"] == metric]
+    if higher_is_better is None:
+        higher_is_better = not any(k in str(metric).lower() for k in ("mse", "loss", "error"))
+    table: dict = {}
+    for r in sel:
+        table.setdefault(r["strategy"], {}).setdefault(r["round"], {})[r["seed"]] = (r["value"], r["n_labelled"])
+    if baseline not in table:
+        from .exceptions import ConfigError
+
+        raise ConfigError(f"baseline strategy {baseline!r} is not in the results (strategies: "
+                          f"{', '.join(sorted(table)) or 'none'}); pass --baseline with one of them")
+    out = []
+    for s in sorted(table):
+        if s == baseline:
+            continue
+        for t in sorted(table[s]):
+            base = table[baseline].get(t, {})
+            seeds = sorted(set(table[s][t]) & set(base))
+            if not seeds:
+                continue
+            d = np.array([table[s][t][k][0] - base[k][0] for k in seeds])
+            lo, hi = _interval(d, method, level, seed)
+            ahead = int(np.sum(d > 0) if higher_is_better else np.sum(d < 0))
+            out.append(PairedDifference(s, baseline, int(t), float(np.mean([table[s][t][k][1] for k in seeds])),
+                                        len(seeds), float(d.mean()), lo, hi, ahead, higher_is_better))
+    return out
+
+
+def differences_table(diffs: list[PairedDifference], digits: int = 2, metric: str = "", method: str = "t") -> str:
+    """Markdown: one row per strategy, one column per round, ``mean [low, high] k/n`` per cell."""
+    if not diffs:
+        return "(no paired differences: one strategy, or no seeds in common)\n"
+    rounds = sorted({d.round for d in diffs})
+    base = diffs[0].baseline
+    lines = ["| strategy - " + base + " | " + " | ".join(f"t={t}" for t in rounds) + " |",
+             "|---|" + "---|" * len(rounds)]
+    for s in sorted({d.strategy for d in diffs}):
+        cells = []
+        by_t = {d.round: d for d in diffs if d.strategy == s}
+        for t in rounds:
+            d = by_t.get(t)
+            if d is None:
+                cells.append("")
+                continue
+            ci = (f" [{d.ci_low:+.{digits}f}, {d.ci_high:+.{digits}f}]" if np.isfinite(d.ci_low) else "")
+            star = "*" if d.excludes_zero else ""
+            cells.append(f"{d.mean:+.{digits}f}{ci}{star} {d.n_ahead}/{d.n_seeds}")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    better = "higher" if diffs[0].higher_is_better else "lower"
+    kind = "paired-t" if method == "t" else "bootstrap"
+    return (f"Paired differences{' of ' + metric if metric else ''} (strategy - {base}, same seed = same initial "
+            f"set), mean over seeds [95% {kind} interval]; * = the interval excludes 0; k/n = seeds where the "
+            f"strategy is better ({better} is better).\n\n" + "\n".join(lines) + "\n")
+
+
+def protocol_checks(rows: list[dict], *, n_classes: int = 0, test_counts=None, source_test_counts=None,
+                    shared_initial: set | None = None, higher_is_better: bool = True) -> list[tuple[bool, str]]:
+    """Run-time invariants a broken protocol cannot pass; ``[(ok, message), ...]``.
+
+    * every strategy of one seed that starts from the shared random initial set has the same t=1 value;
+    * (classification) no class is missing from the test set, and its class counts are proportional
+      (within 1) to those of the full test set it was drawn from;
+    * (classification) the t=1 accuracy is clearly above chance (the majority-class rate of the test set).
+    """
+    checks: list[tuple[bool, str]] = []
+    test = test_metric_rows(rows)
+    t1: dict = {}
+    for r in test:
+        if r["round"] == 1 and (shared_initial is None or r["strategy"] in shared_initial):
+            t1.setdefault(r["seed"], {})[r["strategy"]] = r["value"]
+    multi = {k: v for k, v in t1.items() if len(v) > 1}
+    if multi:
+        bad = {k: v for k, v in multi.items() if len(set(v.values())) > 1}
+        checks.append((not bad, "same t=1 result for every strategy of a seed (shared initial set): "
+                       + ("yes" if not bad else "NO, differs for seed(s) " + ", ".join(map(str, sorted(bad))))))
+    if n_classes and test_counts is not None:
+        counts = np.asarray(test_counts)
+        missing = [i for i in range(n_classes) if counts[i] == 0]
+        checks.append((not missing, "every class present in the test set: "
+                       + ("yes" if not missing else f"NO, missing class(es) {missing}")))
+        if source_test_counts is not None:
+            src = np.asarray(source_test_counts, float)
+            want = src * counts.sum() / src.sum()
+            dev = float(np.max(np.abs(counts - want)))
+            checks.append((dev <= 1.0 + 1e-9, f"test class counts proportional to the full test set (max deviation "
+                           f"{dev:.1f} items)"))
+        chance = 100.0 * counts.max() / max(counts.sum(), 1)
+        first = [r["value"] for r in test if r["round"] == 1]
+        if first and higher_is_better:
+            worst = min(first)
+            # "clearly above": at least half-way from chance to a perfect score, or 1.5 x chance, whichever is lower
+            need = min(chance + (100.0 - chance) / 2, 1.5 * chance)
+            checks.append((worst >= need, f"t=1 accuracy above chance: lowest {worst:.1f}% vs chance "
+                           f"(majority class) {chance:.1f}%, required >= {need:.1f}%"))
+    return checks
