@@ -100,6 +100,10 @@ class FEMLabeler(ToolLabeler):
             # that literal would re-solve every cached label
             settings = {"scale_kpa": self.scale_kpa, "solver": getattr(solver, "__qualname__", "stress_map"),
                         "module": getattr(solver, "__module__", "latentlab.fem"), **self.solver_kwargs}
+            if solver is None:  # the built-in solver's labels change with its version: never reuse stale ones
+                from .fem import SOLVER_VERSION
+
+                settings["solver_version"] = SOLVER_VERSION
             cache_dir = _cache_root() / "labels" / f"fem-{json_key(settings, 12, default=repr)}"
         super().__init__(fn, cache_dir=cache_dir, workers=workers, client=client)
 
