@@ -10,9 +10,13 @@ Prints markdown (date, machine, command, load average) to paste into BENCHMARKS.
 1. Annuli (64 x 64 and 128 x 128): relative L2 error of the hoop stress against Lame on the
    wall pixels more than 1.5 px inside the wall, with the nominal radii and with the radii of
    circles of the mask's own lumen / outer pixel areas; the lumen area enclosed by the mesh
-   against the lumen pixel count; time per mask at 0.05 and 16 kPa; baseline vs current.
+   against the lumen pixel count; time per mask at 0.05 and 16 kPa; baseline vs the current
+   solver with the previous border (``boundary="area"``) vs current. Then random off-centre
+   annuli (the worst case of "any annulus").
 2. Generated vessel masks: time per mask, Newton iterations and factorisations, and how much
-   the stress maps changed, next to the discretisation error of the current solver.
+   the stress maps changed, next to the discretisation error of the current solver; and the
+   64 x 64 maps against the same vessels labelled at 4x the resolution (the generator draws
+   smooth curves, so the fine map is the reference).
 3. Per-phase profile of one mask (cProfile, both solvers, same categories).
 4. Throughput of :class:`latentlab.labeling.FEMLabeler` (its process pool) with 1 and N
    processes.
@@ -40,7 +44,9 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
@@ -146,14 +152,14 @@ def print_annuli(rows, names):
           "enclosed lumen / lumen px | L2 error vs Lame | error vs Lame of the mask's areas | "
           "time 0.05 kPa | time 16 kPa | speed-up 16 kPa |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    two = len(names) == 2
+    two = "baseline" in names and len(names) >= 2
 
     def fmt(res, key, f):
         return " / ".join(f(res[n][key]) for n in names)
 
     for label, centre, a, b, size, n_wall, n_lumen, res in rows:
         c = "centre" if centre is None else f"({centre[0]}, {centre[1]})"
-        speed = (f"x{res[names[0]]['t_hi'] / res[names[1]]['t_hi']:.1f}" if two else "-")
+        speed = (f"x{res[names[0]]['t_hi'] / res[names[-1]]['t_hi']:.1f}" if two else "-")
         print(f"| {label}: {c}, {a:g}, {b:g} | {size}x{size} | {n_wall} | "
               f"{n_lumen / (np.pi * a * a):.3f} | {fmt(res, 'area', lambda v: f'{v:.3f}')} | "
               f"{fmt(res, 'err', lambda v: f'{100 * v[0]:.1f} %')} | "
@@ -184,11 +190,11 @@ def vessel_section(mods, masks, n_disc):
         return float(np.linalg.norm((a - b)[sel]) / np.linalg.norm(b[sel]))
 
     diffs = {}
-    if "baseline" in maps:
-        diffs["current vs baseline"] = (
-            [rel(n, o, m == 1) for n, o, m in zip(new, maps["baseline"], masks)],
-            [rel(n, o, s) for n, o, s in zip(new, maps["baseline"], inner)],
-            [abs(n.max() / o.max() - 1) for n, o in zip(new, maps["baseline"])])
+    for other in [k for k in maps if k != "current"]:
+        diffs[f"current vs {other}"] = (
+            [rel(n, o, m == 1) for n, o, m in zip(new, maps[other], masks)],
+            [rel(n, o, s) for n, o, s in zip(new, maps[other], inner)],
+            [abs(n.max() / o.max() - 1) for n, o in zip(new, maps[other])])
     k = min(n_disc, len(masks))
     fine = [fem.stress_map(m, refine=1) for m in masks[:k]]
     diffs[f"current: refine=1 vs 0 (FE error on fixed geometry, {k} masks)"] = (
@@ -200,11 +206,13 @@ def vessel_section(mods, masks, n_disc):
         [rel(n, o, m == 1) for n, o, m in zip(new, old_mesh, masks)],
         [rel(n, o, s) for n, o, s in zip(new, old_mesh, inner)],
         [abs(n.max() / o.max() - 1) for n, o in zip(new, old_mesh)])
-    other = [fem.stress_map(m, smooth_passes=5) for m in masks[:k]]
-    diffs[f"current: 5 vs 8 border passes (sub-pixel border uncertainty, {k} masks)"] = (
-        [rel(n, o, m == 1) for n, o, m in zip(new, other, masks)],
-        [rel(n, o, s) for n, o, s in zip(new, other, inner)],
-        [abs(n.max() / o.max() - 1) for n, o in zip(new, other)])
+    if "area border" in maps:
+        a8 = maps["area border"]
+        other = [fem.stress_map(m, boundary="area", smooth_passes=5) for m in masks[:k]]
+        diffs[f"area border: 5 vs 8 passes (sub-pixel border uncertainty, {k} masks)"] = (
+            [rel(n, o, m == 1) for n, o, m in zip(a8, other, masks)],
+            [rel(n, o, s) for n, o, s in zip(a8, other, inner)],
+            [abs(n.max() / o.max() - 1) for n, o in zip(a8, other)])
     return out, diffs
 
 
@@ -216,7 +224,7 @@ def print_vessels(out, diffs, n):
         t = o["times"]
         print(f"| {name} | {np.median(t):.3f} / {np.percentile(t, 90):.3f} / {t.max():.3f} s | "
               f"{int(np.median(o['its']))} / {max(o['its'])} | {int(np.median(o['facts']))} |")
-    if len(out) == 2:
+    if "baseline" in out:
         r = out["baseline"]["times"] / out["current"]["times"]
         print(f"| speed-up per mask | median x{np.median(r):.1f} (min x{r.min():.1f}) | | |")
     print()
@@ -226,6 +234,76 @@ def print_vessels(out, diffs, n):
     for k, (a, b, c) in diffs.items():
         print(f"| {k} | {100 * np.median(a):.1f} / {100 * np.percentile(a, 90):.1f} / "
               f"{100 * np.max(a):.1f} % | {100 * np.median(b):.1f} / {100 * np.max(b):.1f} % | "
+              f"{100 * np.median(c):.1f} / {100 * np.max(c):.1f} % |")
+
+
+def random_annuli(mods, n64, n128, seed=1):
+    """Lame error (nominal radii) on random off-centre annuli: a in [6, 14] px, wall 4-14 px
+    (x2 at 128x128), centre within 2 px of the image centre. Returns rows and worst cases."""
+    rng = np.random.default_rng(seed)
+    rows, worst = [], {k: {64: 0.0, 128: 0.0} for k in mods}
+    for size, n in ((64, n64), (128, n128)):
+        for _ in range(n):
+            f = size / 64
+            a = round(rng.uniform(6, 14) * f, 2)
+            b = round(min(a + rng.uniform(4, 14) * f, size / 2 - 3), 2)
+            c = (round(size / 2 + rng.uniform(-2, 2), 2), round(size / 2 + rng.uniform(-2, 2), 2))
+            m, r = annulus(c, a, b, size)
+            sel = (m == 1) & (r >= a + 1.5) & (r <= b - 1.5)
+            ex = lame(a, b, r, 0.05)
+            errs = {}
+            for name, mod in mods.items():
+                s = mod.stress_map(m, 0.05)
+                errs[name] = float(np.linalg.norm((s - ex)[sel]) / np.linalg.norm(ex[sel]))
+                worst[name][size] = max(worst[name][size], errs[name])
+            rows.append((c, a, b, size, errs))
+    return rows, worst
+
+
+def print_random_annuli(rows, worst, names):
+    print("| random annulus (centre, a, b px) | image | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for c, a, b, size, errs in rows:
+        print(f"| ({c[0]}, {c[1]}), {a:g}, {b:g} | {size}x{size} | "
+              + " | ".join(f"{100 * errs[n]:.1f} %" for n in names) + " |")
+    for size in (64, 128):
+        print(f"| **worst** | {size}x{size} | "
+              + " | ".join(f"**{100 * worst[n][size]:.1f} %**" for n in names) + " |")
+
+
+def fine_reference(mods, n, factor=4, seed=0):
+    """64x64 maps against the same generated vessels labelled at ``factor`` x the resolution
+    (block-averaged over the fine wall pixels): relative L2 over the 64x64 wall pixels that
+    are wall at the fine scale too, all of them and those off the border, and the peak."""
+    coarse = generate_vessels(n, seed=seed)
+    fine = generate_vessels(n, seed=seed, size=64 * factor)
+    refs = []
+    for mk in fine:
+        s = fem.stress_map(mk)
+        w = (mk == 1).reshape(64, factor, 64, factor).sum(axis=(1, 3))
+        refs.append((s.reshape(64, factor, 64, factor).sum(axis=(1, 3)) / np.maximum(w, 1), w))
+    out = {}
+    for name, mod in mods.items():
+        e_all, e_in, e_pk = [], [], []
+        for mk, (ref, w) in zip(coarse, refs):
+            s = mod.stress_map(mk)
+            full = (w == factor * factor) & (mk == 1)
+            inner = full & ndimage.binary_erosion(mk == 1)
+            e_all.append(np.linalg.norm((s - ref)[full]) / np.linalg.norm(ref[full]))
+            e_in.append(np.linalg.norm((s - ref)[inner]) / np.linalg.norm(ref[inner]))
+            e_pk.append(abs(s[inner].max() / ref[inner].max() - 1))
+        out[name] = (e_all, e_in, e_pk)
+    return out
+
+
+def print_fine_reference(out, n, factor=4):
+    print(f"| {n} generated vessels vs the same vessels at {factor}x resolution, 16 kPa | "
+          "wall pixels: median / max | off the border: median / max | "
+          "peak off the border: median / max |")
+    print("|---|---|---|---|")
+    for name, (a, b, c) in out.items():
+        print(f"| {name} | {100 * np.median(a):.1f} / {100 * np.max(a):.1f} % | "
+              f"{100 * np.median(b):.1f} / {100 * np.max(b):.1f} % | "
               f"{100 * np.median(c):.1f} / {100 * np.max(c):.1f} % |")
 
 
@@ -329,16 +407,22 @@ def main(argv=None) -> None:
 
     t_start, load_start = time.perf_counter(), os.getloadavg()
     base = load_baseline(args.baseline) if args.baseline else None
-    mods = {"baseline": base, "current": fem} if base is not None else {"current": fem}
+    area = SimpleNamespace(stress_map=partial(fem.stress_map, boundary="area"))
+    mods = {"baseline": base} if base is not None else {}
+    mods.update({"area border": area, "current": fem})
     names = list(mods)
     rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip() or "?"
 
     rows = annulus_rows(mods, cases, repeat)
+    borders = {"area border": area, "current": fem}
+    rand_rows, worst = random_annuli(borders, *((4, 2) if args.quick else (12, 6)))
     masks = list(generate_vessels(n, seed=args.seed))
     out, diffs = vessel_section(mods, masks, n_disc=5 if args.quick else 10)
+    n_fine = 3 if args.quick else 8
+    fine = fine_reference(borders, n_fine, seed=args.seed)
     pmask, _ = annulus(None, 10.0, 20.0, 64)
-    profiles = {k: profile(m, pmask) for k, m in mods.items()}
+    profiles = {k: profile(m, pmask) for k, m in mods.items() if k != "area border"}
     tp_masks = list(generate_vessels(n_tp, seed=args.seed + 1))
     rates = throughput(tp_masks, args.workers)
     load_end = os.getloadavg()
@@ -352,8 +436,10 @@ def main(argv=None) -> None:
         ("load average (1, 5, 15 min), start / end",
          " / ".join(", ".join(f"{v:.2f}" for v in la) for la in (load_start, load_end))
          + f" on {os.cpu_count()} CPUs"),
-        ("code", f"current = HEAD {rev}; baseline = latentlab/fem.py at {args.baseline}"
-                 if base is not None else f"current = HEAD {rev}; baseline unavailable"),
+        ("code", (f"current = HEAD {rev}; area border = current solver with "
+                  "boundary='area' (solver version 2's border); baseline = latentlab/fem.py at "
+                  f"{args.baseline}" if base is not None else
+                  f"current = HEAD {rev}; baseline unavailable")),
         ("timing", f"1 thread per process, min of {repeat} run(s) per annulus"),
         ("benchmark wall time", f"{time.perf_counter() - t_start:.0f} s"),
     ]:
@@ -362,8 +448,12 @@ def main(argv=None) -> None:
     print(f"\nAnnuli (cells: {cols}); L2 error on the wall pixels more than 1.5 px inside "
           "the wall, at 0.05 kPa:\n")
     print_annuli(rows, names)
+    print("\nRandom off-centre annuli, L2 error vs Lame (nominal radii), 0.05 kPa:\n")
+    print_random_annuli(rand_rows, worst, list(borders))
     print()
     print_vessels(out, diffs, n)
+    print()
+    print_fine_reference(fine, n_fine)
     print()
     print_profile(profiles, "annulus (32, 32), a = 10, b = 20 px (948 wall pixels)")
     print()
