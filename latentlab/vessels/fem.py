@@ -147,7 +147,6 @@ PIXEL_MM = 10.0 / 64
 # mm per pixel: IVUS frames cover a ~10 mm field of view; the paper resamples them to 64 x 64,
 # so 0.156 mm/px and a 4-5 mm coronary artery spans ~30 px. Stresses do not depend on it.
 
-_FOUR = ndimage.generate_binary_structure(2, 1)
 _EIGHT = ndimage.generate_binary_structure(2, 2)
 
 
@@ -669,12 +668,6 @@ def pressure_coupling(u, q, w):
 def incompressibility(q, w):
     """int q (J - 1 - p / kappa) dX: weak form of p = kappa (J - 1)."""
     return q * (w["J"] - 1.0 - w["p"] / w["kappa"])
-
-
-@BilinearForm
-def pressure_mass(p, q, w):
-    """-int p q / kappa dX."""
-    return -p * q / w["kappa"]
 
 
 def _cof_n(H, n):
