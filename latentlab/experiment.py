@@ -50,6 +50,11 @@ class ExperimentConfig:
     n_val: int = 0  # pool items held out as a labelled validation set (every setting is chosen on it)
 
     def validate(self) -> "ExperimentConfig":
+        """Check every setting (types and ranges), before any data is loaded or anything trained."""
+        from .checks import check_int, check_number
+        from .models import GENERATORS
+
+        DATASETS.resolve(self.dataset)
         if not self.strategies:
             raise ConfigError(f"give at least one strategy; valid: {', '.join(sorted(STRATEGIES))}")
         for s in self.strategies:
@@ -60,6 +65,22 @@ class ExperimentConfig:
             raise ConfigError(f"--val must be a whole number >= 0, got {self.n_val!r}")
         if len(set(self.strategies)) != len(self.strategies) or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError("strategies and seeds must not repeat")
+        for s in self.seeds:
+            check_int("seeds", s, 0, "seeds must be whole numbers >= 0, e.g. --seeds 0,1,2")
+        check_int("gen_seed", self.gen_seed, 0)
+        for name in ("n_pool", "n_test"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        g = self.generator
+        GENERATORS.resolve(g.kind)
+        check_int("latent_dim", g.latent_dim, 1)
+        check_int("gen_hidden", g.hidden, 1)
+        check_number("gen_epochs", g.epochs, 0)
+        check_int("gen_min_steps", g.min_steps, 0)
+        check_int("gen_batch_size", g.batch_size, 1)
+        check_number("gen_lr", g.lr, 0, strict=True)
+        if g.epochs <= 0 and g.min_steps <= 0:
+            raise ConfigError("generator training needs --gen-epochs > 0 or --gen-min-steps > 0")
         self.loop.validate()
         return self
 
@@ -343,7 +364,10 @@ def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, dev
     ``device`` (e.g. ``torch.device("cuda")``, see :func:`latentlab.profiles.resolve_device`): where the
     generator is trained and kept; CPU by default. It is not part of the run's identity (config.json).
     ``dataset_kwargs`` go to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels)."""
-    ds = load_dataset(config.dataset, root=data_root, **(dataset_kwargs or {}))
+    kwargs = dict(dataset_kwargs or {})
+    if config.n_test and _accepts(DATASETS.resolve(config.dataset), "n_test_used"):
+        kwargs.setdefault("n_test_used", config.n_test)  # a loader that labels its test set labels only these
+    ds = load_dataset(config.dataset, root=data_root, **kwargs)
     if config.n_pool or config.n_test:
         ds = ds.subset(config.n_pool, config.n_test, seed=0)
     # one data split for every strategy and seed of the run (seed 0): seeds vary the sampling only
@@ -354,6 +378,15 @@ def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, dev
         return ds, None
     gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress, device=device)
     return ds, LatentSpace.from_generator(gen, ds.x_train)
+
+
+def _accepts(fn, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def check_fits_data(config: ExperimentConfig, ds) -> None:

@@ -102,3 +102,90 @@ def test_two_concurrent_runs_one_refuses_and_results_match_config(tmp_path):
     alpha = json.loads((p / "config.json").read_text())["loop"]["alpha"]
     winner = [a for a, pr in zip(("0.5", "0.2"), procs) if pr.returncode == 0][0]
     assert alpha == float(winner)
+
+
+# ------------------------------------------------------------------ every bad flag: one line, exit 2, before any work
+BAD_FLAGS = [
+    (["--seeds", "-1"], "seeds must be whole numbers >= 0"),
+    (["--gen-seed", "-1"], "--gen-seed must be a whole number >= 0"),
+    (["--batch-size", "0"], "--batch-size must be a whole number >= 1"),
+    (["--batch-size", "-1"], "--batch-size must be a whole number >= 1"),
+    (["--lr", "nan"], "--lr must be a finite number > 0"),
+    (["--lr", "0"], "--lr must be a finite number > 0"),
+    (["--epochs", "nan"], "--epochs must be a finite number >= 0"),
+    (["--epochs", "inf"], "--epochs must be a finite number >= 0"),
+    (["--gen-epochs", "nan"], "--gen-epochs must be a finite number >= 0"),
+    (["--n-pool", "-5"], "--n-pool must be a whole number >= 1"),
+    (["--n-test", "-1"], "--n-test must be a whole number >= 1"),
+    (["--n-test", "0"], "--n-test must be a whole number >= 1"),
+    (["--latent-dim", "0"], "--latent-dim must be a whole number >= 1"),
+    (["--target-width", "-1"], "--target-width must be a finite number > 0"),
+    (["--target-width", "nan"], "--target-width must be a finite number > 0"),
+    (["--candidates", "-3"], "--candidates must be a whole number >= 1"),
+    (["--gen-hidden", "0"], "--gen-hidden must be a whole number >= 1"),
+    (["--budget", "0"], "--budget must be a whole number >= 1"),
+    (["--budget", "10"], "--budget 10 is smaller than the initial set"),
+    (["--min-steps", "-1"], "--min-steps must be a whole number >= 0"),
+    (["--gen-min-steps", "-1"], "--gen-min-steps must be a whole number >= 0"),
+    (["--rounds", "0"], "rounds must be >= 1"),
+    (["--initial", "0"], "initial set size must be >= 1"),
+    (["--per-round", "-2"], "per-round batch size must be >= 1"),
+    (["--val", "-1"], "--val must be a whole number >= 0"),
+    (["--target-metric", "nan"], "--target-metric must be a finite number"),
+    (["--target", "resnet"], "unknown target model 'resnet'"),
+    (["--gen-kind", "gan"], "unknown generator 'gan'"),
+    (["--dataset", "mnst"], "unknown dataset 'mnst'"),
+    (["--workers", "0"], "--workers must be a whole number >= 1"),
+    (["--threads", "0"], "--threads must be a whole number >= 1"),
+    (["--seeds", "a,b"], "expected comma-separated integers"),
+    (["--alpha", "x"], "invalid float value"),
+    (["--rounds", "1.5"], "invalid int value"),
+    (["--loss-on", "both"], "invalid choice"),
+    (["--resume", "--overwrite"], "not allowed with argument"),
+]
+
+
+@pytest.mark.parametrize("args, msg", BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
+def test_bad_flag_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, args, msg):
+    import latentlab.experiment as ex
+
+    def no_data(*a, **k):
+        raise AssertionError("data was loaded before the flags were checked")
+
+    monkeypatch.setattr(ex, "load_dataset", no_data)
+    with pytest.raises(SystemExit) if msg in ("expected comma-separated integers", "invalid float value",
+                                             "invalid int value", "invalid choice", "not allowed with argument") \
+            else _nothing():
+        code = run_cli(*args, "--out", str(tmp_path / "o"))
+        assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and msg in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_out_that_is_a_file_or_read_only_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    import latentlab.experiment as ex
+
+    monkeypatch.setattr(ex, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert run_cli("--out", str(f)) == 2
+    one_line_error(capsys, "is a file, not a folder")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert run_cli("--out", str(ro / "run")) == 2
+        one_line_error(capsys, "cannot write in")
+    finally:
+        ro.chmod(0o700)
