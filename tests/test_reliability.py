@@ -189,3 +189,267 @@ def test_out_that_is_a_file_or_read_only_fails_before_any_work(tmp_path, capsys,
         one_line_error(capsys, "cannot write in")
     finally:
         ro.chmod(0o700)
+
+
+# ------------------------------------------------------------------ a kill at every atomic rename, then --resume
+TINY = ["--dataset", "digits", "--n-pool", "200", "--n-test", "100", "--rounds", "2", "--initial", "20",
+        "--per-round", "20", "--epochs", "1", "--min-steps", "30", "--gen-epochs", "1", "--gen-min-steps", "60",
+        "--strategy", "snn", "--quiet"]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing in latentlab catches it, and the temporary file stays behind."""
+
+
+def tiny(out, *extra):
+    return main(["run", *TINY, "--out", str(out), *extra])
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    def make(name):
+        d = tmp_path / f"cache-{name}"
+        monkeypatch.setenv("LATENTLAB_CACHE", str(d))
+        return d
+    return make
+
+
+def count_renames(monkeypatch, fn):
+    import latentlab.storage as st
+
+    seen = []
+    monkeypatch.setattr(st, "RENAME_HOOK", lambda tmp, path: seen.append(path.name))
+    fn()
+    monkeypatch.setattr(st, "RENAME_HOOK", None)
+    return seen
+
+
+@pytest.mark.slow
+def test_kill_at_every_rename_resumes_identically(tmp_path, monkeypatch, fresh_cache, capsys):
+    import latentlab.storage as st
+
+    fresh_cache("ref")
+    names = count_renames(monkeypatch, lambda: tiny(tmp_path / "ref"))
+    ref = (tmp_path / "ref" / "results.csv").read_bytes()
+    # the generator cache entry, the marker, config.json, every checkpoint file, the outputs
+    assert {"config.json", ".latentlab-run", "state.json", "results.csv"} <= set(names)
+    assert any(n.endswith(".pt") for n in names) and any(n.endswith(".npz") for n in names)
+    identical = 0
+    for k in range(len(names)):
+        fresh_cache(f"k{k}")  # the generator's own cache writes are kill points too
+        out = tmp_path / f"k{k}"
+        calls = []
+
+        def hook(tmp, path, k=k):
+            calls.append(path.name)
+            if len(calls) == k + 1:
+                raise Killed(path.name)
+
+        monkeypatch.setattr(st, "RENAME_HOOK", hook)
+        with pytest.raises(Killed):
+            tiny(out)
+        monkeypatch.setattr(st, "RENAME_HOOK", None)
+        assert tiny(out, "--resume") == 0, (k, names[k], capsys.readouterr().err)
+        identical += (out / "results.csv").read_bytes() == ref
+    assert identical == len(names)
+    # a double kill: at a checkpoint, then again while resuming, then resume
+    fresh_cache("double")
+    out = tmp_path / "double"
+    for at in (8, 3):
+        calls = []
+        monkeypatch.setattr(st, "RENAME_HOOK",
+                            lambda tmp, path, at=at: calls.append(1) or (len(calls) == at and (_ for _ in ()).throw(
+                                Killed(path.name))))
+        with pytest.raises(Killed):
+            tiny(out, "--resume")
+    monkeypatch.setattr(st, "RENAME_HOOK", None)
+    assert tiny(out, "--resume") == 0 and (out / "results.csv").read_bytes() == ref
+
+
+def test_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import latentlab.storage as st
+
+    def full(tmp, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # a full disk while writing: the temporary file's write fails; simulate it at the first write
+    real = st.atomic_write
+
+    def write(path, data):
+        with st.atomic_path(path) as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+        real(path, data)  # pragma: no cover
+
+    monkeypatch.setattr(st, "atomic_write", write)
+    import latentlab.experiment as ex
+
+    monkeypatch.setattr(ex, "atomic_write", write)
+    assert tiny(tmp_path / "o") == 2
+    one_line_error(capsys, "no space left on the device writing", "rerun")
+
+
+# ------------------------------------------------------------------ corrupt files: detected, file named
+def _truncate(p):
+    b = p.read_bytes()
+    p.write_bytes(b[: len(b) // 2])
+
+
+def _garble(p):
+    b = bytearray(p.read_bytes())
+    mid = len(b) // 2
+    for i in range(mid, min(mid + 16, len(b))):
+        b[i] ^= 0x5A
+    p.write_bytes(bytes(b))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("finished")
+    old = os.environ.get("LATENTLAB_CACHE")
+    os.environ["LATENTLAB_CACHE"] = str(d / "cache")
+    try:
+        assert tiny(d / "run") == 0
+    finally:
+        os.environ["LATENTLAB_CACHE"] = old
+    return d
+
+
+def _copy_run(finished_run, tmp_path):
+    import shutil
+
+    shutil.copytree(finished_run / "run", tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _run_file(run, pattern):
+    return next((run / "runs" / "snn-seed0").glob(pattern))
+
+
+@pytest.mark.parametrize("target, how", [
+    ("state.json", _truncate), ("state.json", _garble), ("model-r*.pt", _truncate), ("model-r*.pt", _garble),
+    ("arrays-r*.npz", _truncate), ("arrays-r*.npz", _garble), ("config.json", _truncate),
+    ("config.json", _garble), ("model-r*.pt", "delete"), ("state.json", "records"), ("state.json", "nan"),
+], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_corrupt_run_file_is_one_line_naming_it(finished_run, tmp_path, capsys, monkeypatch, target, how):
+    monkeypatch.setenv("LATENTLAB_CACHE", str(finished_run / "cache"))
+    run = _copy_run(finished_run, tmp_path)
+    p = run / "config.json" if target == "config.json" else _run_file(run, target)
+    if how == "delete":
+        p.unlink()
+    elif how == "records":  # valid JSON, its record list cut short
+        s = json.loads(p.read_text())
+        s["records"] = s["records"][:1]
+        p.write_text(json.dumps(s))
+    elif how == "nan":
+        s = json.loads(p.read_text())
+        s["records"][0]["metric"] = float("nan")
+        p.write_text(json.dumps(s))
+    else:
+        how(p)
+    assert tiny(run, "--resume") == 2
+    one_line_error(capsys, p.name)
+
+
+@pytest.mark.parametrize("how", [_truncate, _garble, "pickle"], ids=["truncated", "garbled", "malicious-pickle"])
+def test_corrupt_generator_cache_is_retrained(finished_run, tmp_path, monkeypatch, capsys, how):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(finished_run / "cache", cache)
+    monkeypatch.setenv("LATENTLAB_CACHE", str(cache))
+    pt = next((cache / "generators").glob("*.pt"))
+    if how == "pickle":
+        import pickle
+
+        class Evil:
+            def __reduce__(self):
+                return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+        pt.write_bytes(pickle.dumps(Evil()))
+    else:
+        how(pt)
+    with pytest.warns(UserWarning, match=pt.name):
+        assert tiny(tmp_path / "again") == 0
+    assert not (tmp_path / "pwned").exists()
+    assert (tmp_path / "again" / "results.csv").read_bytes() == (finished_run / "run" / "results.csv").read_bytes()
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbled", "nan", "shape", "no-sidecar-nan"])
+def test_corrupt_label_cache_entry_is_labelled_again(tmp_path, how):
+    import numpy as np
+
+    from latentlab.labeling import ToolLabeler
+
+    lab = ToolLabeler(np.sqrt, cache_dir=tmp_path / "labels", out_shape="input")
+    x = np.arange(8, dtype=np.float32).reshape(2, 4) + 1
+    first = lab.label(x).y
+    p = sorted((tmp_path / "labels").glob("*.npy"))[0]
+    if how == "truncated":
+        _truncate(p)
+    elif how == "garbled":
+        _garble(p)
+    elif how in ("nan", "no-sidecar-nan"):
+        np.save(p, np.full(4, np.nan, np.float32))
+        if how == "no-sidecar-nan":
+            p.with_name(p.name + ".sha256").unlink()
+    elif how == "shape":
+        np.save(p, np.ones(3, np.float32))
+    lab2 = ToolLabeler(np.sqrt, cache_dir=tmp_path / "labels", out_shape="input")
+    with pytest.warns(UserWarning, match=p.name):
+        res = lab2.label(x)
+    assert lab2.n_calls == 1 and np.array_equal(res.y, first)
+    lab3 = ToolLabeler(np.sqrt, cache_dir=tmp_path / "labels", out_shape="input")
+    assert np.array_equal(lab3.label(x).y, first) and lab3.n_calls == 0  # the entry was rewritten
+
+
+def test_label_cache_refuses_keys_that_are_not_content_hashes(tmp_path):
+    from latentlab.exceptions import ConfigError
+    from latentlab.storage import LabelCache
+
+    c = LabelCache(tmp_path / "labels")
+    for bad in ("../x", "/etc/passwd", "a" * 31, "G" * 32, "../" + "a" * 29):
+        with pytest.raises(ConfigError, match="not a content hash"):
+            c.load(bad)
+
+
+@pytest.mark.parametrize("how", ["truncated", "not-gzip"])
+def test_corrupt_mnist_file_is_one_line(tmp_path, capsys, how):
+    import gzip
+
+    import numpy as np
+
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for name, shape in [("train-images-idx3-ubyte", (20, 28, 28)), ("train-labels-idx1-ubyte", (20,)),
+                        ("t10k-images-idx3-ubyte", (10, 28, 28)), ("t10k-labels-idx1-ubyte", (10,))]:
+        head = bytes([0, 0, 8, len(shape)]) + b"".join(int(s).to_bytes(4, "big") for s in shape)
+        data = gzip.compress(head + np.zeros(int(np.prod(shape)), np.uint8).tobytes())
+        (d / (name + ".gz")).write_bytes(data)
+    bad = d / "train-images-idx3-ubyte.gz"
+    if how == "truncated":
+        _truncate(bad)
+    else:
+        bad.write_bytes(b"this is not gzip data at all" * 10)
+    assert main(["run", "--dataset", "mnist", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    one_line_error(capsys, bad.name, "re-download")
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
+def test_corrupt_cifar_batch_is_one_line(tmp_path, how):
+    import pickle
+
+    import numpy as np
+
+    from latentlab.datasets import _read_cifar_batch
+    from latentlab.exceptions import DatasetError
+
+    p = tmp_path / "data_batch_1"
+    p.write_bytes(pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 3]}))
+    if how == "truncated":
+        _truncate(p)
+    else:
+        p.write_bytes(os.urandom(2000))
+    with pytest.raises(DatasetError, match="data_batch_1"):
+        _read_cifar_batch(p)
