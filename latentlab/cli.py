@@ -124,7 +124,8 @@ def add_run_arguments(r) -> None:
                         "on it (default 0)")
     r.add_argument("--config", help="JSON file of chosen settings (as written by 'latentlab tune'); explicit flags "
                                     "override it")
-    r.add_argument("--gen-kind", help=f"generator: vae (MNIST, digits) or alphagan (CIFAR-10) (default {d('gen_kind')})")
+    r.add_argument("--gen-kind",
+                   help=f"generator: vae (MNIST, digits) or alphagan (CIFAR-10) (default {d('gen_kind')})")
     r.add_argument("--gen-hidden", type=int,
                    help="generator width: VAE hidden units (default 400), alpha-GAN base channels (default 64)")
     r.add_argument("--target-width", type=float, help="channel multiplier of the target model (default 1)")
@@ -175,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "config paths such as loop.train.min_steps)")
     t.set_defaults(func=cmd_tune)
     c = sub.add_parser("compare", help="paired differences of every strategy against a baseline, with 95%% CIs, "
-                                       "from one or more run folders", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                       "from one or more run folders",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     c.add_argument("runs", nargs="+", help="run folder(s) holding results.csv (several are merged)")
     c.add_argument("--baseline", default="random", help="strategy every other one is compared with")
     c.add_argument("--metric", default=None, help="metric rows to compare (default: the test metric; e.g. "

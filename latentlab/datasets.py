@@ -320,7 +320,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise DatasetError(f"{path} is truncated or not a gzip file ({e.__class__.__name__}); re-download it.") from None
+        raise DatasetError(f"{path} is truncated or not a gzip file ({e.__class__.__name__}); "
+                           "re-download it.") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DatasetError(f"{path} is not an IDX file (bad magic number); re-download it.")
     ndim = raw[3]
@@ -338,7 +339,8 @@ def _find_file(root: Path | None, subdirs, names, dataset: str, how: str) -> Pat
     if root is None:
         raise DatasetNotFoundError(
             f"{dataset}: no data folder given. Pass root=... (CLI: --data-root DIR) or set "
-            f"$LATENTLAB_DATA to a folder holding {names[0]} (directly or in {', '.join(s for s in subdirs if s)}). {how}"
+            f"$LATENTLAB_DATA to a folder holding {names[0]} "
+            f"(directly or in {', '.join(s for s in subdirs if s)}). {how}"
         )
     tried = []
     for sub in subdirs:

@@ -248,7 +248,8 @@ def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, c
     if client is None and scheduler:  # reach the scheduler now, not after the first run was submitted
         client = own = connect_scheduler(scheduler)
     try:
-        return _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress)
+        return _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress,
+                      log)
     finally:
         if own is not None:
             own.close()
@@ -270,7 +271,7 @@ def connect_scheduler(address: str, timeout: float = 10.0):
                           "address and that the scheduler runs") from None
 
 
-def _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress):
+def _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress, log):
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     points = grid_points(g, f)
@@ -329,8 +330,9 @@ def _execute(notebook, runs, todo, kw, workers, client, scheduler):
         own = client is None
         client = client or Client(scheduler)
         try:
-            futs = [client.submit(run_point, notebook, runs / pid, params, key=f"latentlab-sweep-{pid}-{time.time_ns()}",
-                                  pure=False, **kw) for pid, params in todo]
+            futs = [client.submit(run_point, notebook, runs / pid, params,
+                                  key=f"latentlab-sweep-{pid}-{time.time_ns()}", pure=False, **kw)
+                    for pid, params in todo]
             for fut in as_completed(futs):
                 yield fut.result()
         finally:
@@ -404,7 +406,8 @@ def configure_parser(p) -> None:
     p.add_argument("--grid", required=True, help="YAML: 'grid:' lists to sweep, 'fixed:' values for every run")
     p.add_argument("--out", required=True, help="sweep folder (rerun to continue: finished runs are skipped)")
     p.add_argument("--workers", type=int, default=1, help="local processes running notebooks at once")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786) instead of local processes")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://host:8786) instead of local processes")
     p.add_argument("--threads", type=int, default=1,
                    help="OMP_NUM_THREADS of every run (numbers then match OMP_NUM_THREADS=N latentlab run)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
