@@ -145,8 +145,8 @@ def add_run_arguments(r) -> None:
 def add_threads_argument(p) -> None:
     """``--threads N``: torch threads of this process (default: the measured policy, see latentlab.threads)."""
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads of this process (default: one per core, passive OpenMP waiting; "
-                        "see BENCHMARKS.md)")
+                   help="torch threads of this process (default 1, with passive OpenMP waiting: fastest on a "
+                        "busy machine, and the same numbers as --workers; see BENCHMARKS.md)")
 
 
 def check_common(a) -> None:

@@ -453,3 +453,27 @@ def test_corrupt_cifar_batch_is_one_line(tmp_path, how):
         p.write_bytes(os.urandom(2000))
     with pytest.raises(DatasetError, match="data_batch_1"):
         _read_cifar_batch(p)
+
+
+# ------------------------------------------------------------------ thread policy
+def test_thread_policy(monkeypatch):
+    import torch
+
+    from latentlab.exceptions import ConfigError
+    from latentlab.threads import default_threads, set_thread_policy
+
+    assert os.environ.get("OMP_WAIT_POLICY")  # set by `import latentlab` (PASSIVE unless the user chose)
+    assert default_threads() == 1
+    n = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        assert set_thread_policy() == 1 and torch.get_num_threads() == 1
+        assert set_thread_policy(2) == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv("LATENTLAB_THREADS", "2")
+        assert set_thread_policy() == 2
+        with pytest.raises(ConfigError, match="--threads"):
+            set_thread_policy(0)
+        monkeypatch.setenv("LATENTLAB_THREAD_POLICY", "off")
+        assert set_thread_policy() == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(n)
