@@ -287,7 +287,14 @@ def cmd_compare(a) -> int:
     return 0
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"latentlab: warning: {message}\n"
+
+
 def main(argv=None) -> int:
+    import warnings
+
+    warnings.formatwarning = _warning_line  # the command line prints warnings as one line, like errors
     try:
         a = build_parser().parse_args(argv)
         return a.func(a)

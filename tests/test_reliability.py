@@ -477,3 +477,68 @@ def test_thread_policy(monkeypatch):
         assert set_thread_policy() == torch.get_num_threads()
     finally:
         torch.set_num_threads(n)
+
+
+# ------------------------------------------------------------------ explore and sweep inputs
+def test_serve_address_checks():
+    import socket
+
+    from latentlab.exceptions import ConfigError
+    from latentlab.netcheck import check_serve_address, websocket_origins
+
+    port, origins = check_serve_address("127.0.0.1", 0)
+    assert port > 0 and origins == [f"127.0.0.1:{port}", f"localhost:{port}"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"port {busy} on 127.0.0.1 is in use"):
+            check_serve_address("127.0.0.1", busy)
+    for bad in (-1, 70000):
+        with pytest.raises(ConfigError, match="--port must be"):
+            check_serve_address("127.0.0.1", bad)
+    with pytest.raises(ConfigError, match="--address 'no.such.host.invalid'"):
+        check_serve_address("no.such.host.invalid", 0)
+    with pytest.warns(UserWarning, match="reachable from the network"):
+        port, origins = check_serve_address("0.0.0.0", 0)
+    assert f"localhost:{port}" in origins and len(origins) > 2  # this host's names and addresses too
+    assert websocket_origins("10.1.2.3", 80) == ["10.1.2.3:80"]
+
+
+def test_explore_bad_port_is_one_line(capsys):
+    pytest.importorskip("panel")
+    with pytest.raises(SystemExit):
+        main(["explore", "--port", "x"])
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["explore", "--port", "99999"]) == 2
+    one_line_error(capsys, "--port must be")
+
+
+@pytest.mark.parametrize("case", ["notebook-not-json", "out-is-file", "scheduler-malformed", "scheduler-unreachable"])
+def test_sweep_input_errors_are_one_line(tmp_path, capsys, case):
+    pytest.importorskip("papermill")
+    import time
+
+    from pathlib import Path
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "01_mnist.ipynb"
+    grid = tmp_path / "g.yaml"
+    grid.write_text("grid:\n  seed: [0]\n")
+    out = tmp_path / "sw"
+    extra = []
+    if case == "notebook-not-json":
+        nb = tmp_path / "bad.ipynb"
+        nb.write_text("{not json")
+    elif case == "out-is-file":
+        out.write_text("x")
+    elif case == "scheduler-malformed":
+        extra = ["--scheduler", "nonsense"]
+    else:
+        with __import__("socket").socket() as s:
+            s.bind(("127.0.0.1", 0))
+            free = s.getsockname()[1]
+        extra = ["--scheduler", f"tcp://127.0.0.1:{free}"]
+    t0 = time.perf_counter()
+    assert main(["sweep", str(nb), "--grid", str(grid), "--out", str(out), *extra]) == 2
+    one_line_error(capsys)
+    assert time.perf_counter() - t0 < 25
