@@ -316,22 +316,29 @@ def _read_pid(path) -> int | None:
         return None
 
 
+def _pid_free(path) -> bool:
+    """Without flock: the lock is free when no PID is recorded or its process is gone (stale)."""
+    pid = _read_pid(path)
+    if pid is None or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # stale: its owner is gone
+    except OSError:
+        return False
+    return False
+
+
 def _try_lock(fd: int, path) -> bool:
     try:
         import fcntl
-    except ImportError:  # pragma: no cover - no flock: trust the PID in the file
-        pid = _read_pid(path)
-        if pid is None or pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True  # stale: its owner is gone
-        except OSError:
-            return False
-        return False
+    except ImportError:  # pragma: no cover - not POSIX
+        return _pid_free(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
-    except OSError:
-        return False
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False  # held by a live process
+        return _pid_free(path)  # a file system without flock (ENOLCK, EOPNOTSUPP): fall back to the PID

@@ -542,3 +542,16 @@ def test_sweep_input_errors_are_one_line(tmp_path, capsys, case):
     assert main(["sweep", str(nb), "--grid", str(grid), "--out", str(out), *extra]) == 2
     one_line_error(capsys)
     assert time.perf_counter() - t0 < 25
+
+
+def test_vessels_labels_only_the_test_masks_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path))
+    from latentlab.vessels import load_vessels
+    from latentlab.vessels.dataset import load_vessels as loader
+
+    ds = loader(n=40, n_test=12, n_test_used=2, workers=1, progress=False)
+    assert len(ds.x_test) == 2 and len(ds.y_test) == 2
+    labels = list((tmp_path / "labels").glob("*/*.npy"))
+    assert len(labels) == 2  # the other 10 test masks were never solved
+    full = load_vessels(n=40, n_test=12, workers=1, progress=False)
+    assert (full.subset(None, 2, seed=0).x_test == ds.x_test).all()  # the same draw as --n-test 2
