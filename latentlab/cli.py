@@ -294,7 +294,7 @@ def _warning_line(message, category, filename, lineno, line=None) -> str:
 def main(argv=None) -> int:
     import warnings
 
-    warnings.formatwarning = _warning_line  # the command line prints warnings as one line, like errors
+    fmt, warnings.formatwarning = warnings.formatwarning, _warning_line  # one line, like errors
     try:
         a = build_parser().parse_args(argv)
         return a.func(a)
@@ -312,6 +312,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("latentlab: interrupted; rerun with --resume to continue from the last complete round", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = fmt
 
 
 if __name__ == "__main__":  # pragma: no cover
