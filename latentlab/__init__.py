@@ -4,6 +4,10 @@ The core never imports Panel, Bokeh or ``widgets``: it runs headless in papermil
 The map of the package is docs/ARCHITECTURE.md.
 """
 
+from .threads import apply_wait_policy, set_thread_policy
+
+apply_wait_policy()  # before anything imports torch: OpenMP reads its wait policy once (latentlab/threads.py)
+
 from . import alphagan, vgg  # noqa: F401  (register generator 'alphagan' and target 'vgg16')
 from .datasets import DATASETS, Dataset, load_dataset, register_dataset
 from .exceptions import (ConfigError, DatasetError, DatasetNotFoundError, LabelingError, LatentLabError,

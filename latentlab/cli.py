@@ -18,7 +18,8 @@ from pathlib import Path
 
 from .exceptions import ConfigError, LatentLabError
 
-__all__ = ["main", "build_parser", "add_run_arguments", "config_from_args", "load_choice", "COMMANDS"]
+__all__ = ["main", "build_parser", "add_run_arguments", "add_threads_argument", "check_common", "config_from_args",
+           "load_choice", "COMMANDS"]
 
 # sub-command -> (module, one-line help); the module is imported when the sub-command is parsed
 COMMANDS = {
@@ -49,6 +50,10 @@ class _Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         self._configure()
         return super().parse_known_args(args, namespace)
+
+    def error(self, message):
+        """A bad flag is one line (and exit 2), like every other input error."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
     def format_help(self):
         self._configure()
@@ -119,7 +124,8 @@ def add_run_arguments(r) -> None:
                         "on it (default 0)")
     r.add_argument("--config", help="JSON file of chosen settings (as written by 'latentlab tune'); explicit flags "
                                     "override it")
-    r.add_argument("--gen-kind", help=f"generator: vae (MNIST, digits) or alphagan (CIFAR-10) (default {d('gen_kind')})")
+    r.add_argument("--gen-kind",
+                   help=f"generator: vae (MNIST, digits) or alphagan (CIFAR-10) (default {d('gen_kind')})")
     r.add_argument("--gen-hidden", type=int,
                    help="generator width: VAE hidden units (default 400), alpha-GAN base channels (default 64)")
     r.add_argument("--target-width", type=float, help="channel multiplier of the target model (default 1)")
@@ -133,6 +139,27 @@ def add_run_arguments(r) -> None:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument("--workers", type=int, default=1,
                    help="run the (strategy, seed) jobs on N processes, one torch thread each (default 1)")
+    add_threads_argument(r)
+
+
+def add_threads_argument(p) -> None:
+    """``--threads N``: torch threads of this process (default: the measured policy, see latentlab.threads)."""
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads of this process (default 1, with passive OpenMP waiting: fastest on a "
+                        "busy machine, and the same numbers as --workers; see BENCHMARKS.md)")
+
+
+def check_common(a) -> None:
+    """Checks of flags that are not settings (--workers, --threads, --out), before any work."""
+    from .checks import check_int
+    from .experiment import check_writable
+
+    if getattr(a, "workers", None) is not None:
+        check_int("workers", a.workers, 1)
+    if getattr(a, "threads", None) is not None:
+        check_int("threads", a.threads, 1)
+    if getattr(a, "out", None):
+        check_writable(a.out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "config paths such as loop.train.min_steps)")
     t.set_defaults(func=cmd_tune)
     c = sub.add_parser("compare", help="paired differences of every strategy against a baseline, with 95%% CIs, "
-                                       "from one or more run folders", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                       "from one or more run folders",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     c.add_argument("runs", nargs="+", help="run folder(s) holding results.csv (several are merged)")
     c.add_argument("--baseline", default="random", help="strategy every other one is compared with")
     c.add_argument("--metric", default=None, help="metric rows to compare (default: the test metric; e.g. "
@@ -206,9 +234,12 @@ def _device_from_args(a):
 
 def cmd_run(a) -> int:
     from .experiment import run_experiment
+    from .threads import set_thread_policy
 
-    cfg = config_from_args(a).validate()
     a.out = a.out or "runs/latest"
+    cfg = config_from_args(a).validate()
+    check_common(a)
+    set_thread_policy(a.threads)
     run_experiment(cfg, a.out, data_root=a.data_root, resume=a.resume, overwrite=a.overwrite, progress=not a.quiet,
                    device=_device_from_args(a), workers=a.workers)
     out = Path(a.out)
@@ -218,10 +249,14 @@ def cmd_run(a) -> int:
 
 
 def cmd_tune(a) -> int:
+    from .threads import set_thread_policy
     from .tune import parse_grid, tune
 
+    a.out = a.out or "runs/tune"
     cfg = config_from_args(a).validate()
-    result = tune(cfg, parse_grid(a.grid, cfg), a.out or "runs/tune", data_root=a.data_root,
+    check_common(a)
+    set_thread_policy(a.threads)
+    result = tune(cfg, parse_grid(a.grid, cfg), a.out, data_root=a.data_root,
                   overwrite=a.overwrite, progress=not a.quiet, device=_device_from_args(a), workers=a.workers)
     print(result.markdown())
     print(f"wrote {result.path}; use it with: latentlab run --config {result.path} ...")
@@ -252,16 +287,33 @@ def cmd_compare(a) -> int:
     return 0
 
 
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"latentlab: warning: {message}\n"
+
+
 def main(argv=None) -> int:
+    import warnings
+
+    fmt, warnings.formatwarning = warnings.formatwarning, _warning_line  # one line, like errors
     try:
         a = build_parser().parse_args(argv)
         return a.func(a)
     except LatentLabError as e:
         print(f"latentlab: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine, not latentlab: a folder not writable, a device gone, ...
+        import errno
+
+        hint = ("free some space, then rerun with --resume" if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", 0))
+                else "check the path and its permissions")
+        print(f"latentlab: error: {e.strerror or e} ({getattr(e, 'filename', None) or 'file'}); {hint}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("latentlab: interrupted; rerun with --resume to continue from the last complete round", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = fmt
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,13 +19,16 @@ import io
 import os
 import pickle
 import tarfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 
 from .exceptions import ConfigError, DatasetError, DatasetNotFoundError
 from .registry import Registry
-from .storage import atomic_path, cache_dir
+from .storage import atomic_path, atomic_write, cache_dir, sha256_file
 
 __all__ = ["Dataset", "DATASETS", "register_dataset", "load_dataset", "read_idx", "default_data_root",
            "stratified_indices", "class_histogram"]
@@ -313,8 +316,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise DatasetError(f"{path} is truncated or not a gzip file ({e.__class__.__name__}); "
+                           "re-download it.") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DatasetError(f"{path} is not an IDX file (bad magic number); re-download it.")
     ndim = raw[3]
@@ -332,7 +339,8 @@ def _find_file(root: Path | None, subdirs, names, dataset: str, how: str) -> Pat
     if root is None:
         raise DatasetNotFoundError(
             f"{dataset}: no data folder given. Pass root=... (CLI: --data-root DIR) or set "
-            f"$LATENTLAB_DATA to a folder holding {names[0]} (directly or in {', '.join(s for s in subdirs if s)}). {how}"
+            f"$LATENTLAB_DATA to a folder holding {names[0]} "
+            f"(directly or in {', '.join(s for s in subdirs if s)}). {how}"
         )
     tried = []
     for sub in subdirs:
@@ -394,14 +402,24 @@ class _SafeCifarUnpickler(pickle.Unpickler):
 
 
 def _read_cifar_batch(path: Path):
-    with open(path, "rb") as f:
-        d = _SafeCifarUnpickler(f, encoding="bytes").load()
-    data = d.get(b"data", d.get("data"))
-    labels = d.get(b"labels", d.get("labels"))
-    if data is None or labels is None:
-        raise DatasetError(f"{path}: no 'data'/'labels' entries; not a CIFAR-10 batch.")
-    x = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return x, np.asarray(labels, dtype=np.int64)
+    try:
+        with open(path, "rb") as f:
+            d = _SafeCifarUnpickler(f, encoding="bytes").load()
+        data = d.get(b"data", d.get("data")) if isinstance(d, dict) else None
+        labels = d.get(b"labels", d.get("labels")) if isinstance(d, dict) else None
+        if data is None or labels is None:
+            raise DatasetError(f"{path}: no 'data'/'labels' entries; not a CIFAR-10 batch; re-download it.")
+        x = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
+        y = np.asarray(labels, dtype=np.int64)
+    except DatasetError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            UnicodeDecodeError, MemoryError, OverflowError) as e:
+        raise DatasetError(f"{path} is truncated or not a CIFAR-10 batch ({e.__class__.__name__}); "
+                           "re-download it.") from None
+    if len(x) != len(y):
+        raise DatasetError(f"{path}: {len(x)} images but {len(y)} labels; re-download it.")
+    return x, y
 
 
 def _cifar_from_batches(folder: Path) -> Dataset:
@@ -417,9 +435,15 @@ def _cifar_from_batches(folder: Path) -> Dataset:
 
 
 def _decode_jpeg(buf: bytes) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(io.BytesIO(buf)) as im:
+    try:
+        im = Image.open(io.BytesIO(buf))
+        im.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DatasetError(f"a CIFAR-10 image is corrupt ({e.__class__.__name__}); re-download the image folder.") \
+            from None
+    with im:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
 
@@ -447,11 +471,15 @@ def _cifar_from_members(members) -> Dataset:
 
 
 def _cifar_from_tar(path: Path) -> Dataset:
-    with tarfile.open(path, "r:*") as tf:
-        files = {}
-        for m in tf.getmembers():
-            if m.isfile():
-                files[m.name] = tf.extractfile(m).read()
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            files = {}
+            for m in tf.getmembers():
+                if m.isfile():
+                    files[m.name] = tf.extractfile(m).read()
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        raise DatasetError(f"{path} is truncated or not a tar archive ({e.__class__.__name__}); "
+                           "re-download it.") from None
     return _cifar_from_members((name, (lambda b=b: b)) for name, b in files.items())
 
 
@@ -489,13 +517,22 @@ def _cached(path: Path, loader) -> Dataset:
     st = path.stat()
     key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
     f = cache_dir() / "datasets" / f"{path.name}-{key}.npz"
+    side = f.with_name(f.name + ".sha256")
     if f.exists():
-        with np.load(f, allow_pickle=False) as z:
-            return Dataset(str(z["name"]), z["x_train"], z["y_train"], z["x_test"], z["y_test"],
-                           classes=tuple(str(c) for c in z["classes"]))
+        try:  # the decoded arrays are trusted only with a matching checksum; else decoded again
+            if not side.exists() or side.read_text().strip() != sha256_file(f):
+                raise ValueError("checksum missing or different")
+            with np.load(f, allow_pickle=False) as z:
+                return Dataset(str(z["name"]), z["x_train"], z["y_train"], z["x_test"], z["y_test"],
+                               classes=tuple(str(c) for c in z["classes"]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            import warnings
+
+            warnings.warn(f"decoded-data cache {f} is corrupt ({e}); decoding {path} again", stacklevel=2)
     ds = loader(path)
     f.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(f, suffix=".tmp.npz") as tmp:
         np.savez(tmp, name=ds.name, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
                  classes=np.asarray(ds.classes))
+    atomic_write(side, sha256_file(f) + "\n")
     return ds

@@ -13,6 +13,7 @@ __all__ = [
     "DatasetNotFoundError",
     "LabelingError",
     "ResumeError",
+    "StorageError",
     "unknown_choice",
 ]
 
@@ -39,6 +40,10 @@ class LabelingError(LatentLabError, RuntimeError):
 
 class ResumeError(LatentLabError, RuntimeError):
     """An output folder holds a different run, or a checkpoint does not match the configuration."""
+
+
+class StorageError(LatentLabError, OSError):
+    """A file could not be written (full disk, read-only folder) or read as latentlab wrote it."""
 
 
 def unknown_choice(kind: str, name: object, valid) -> ConfigError:

@@ -14,17 +14,16 @@ writes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import shutil
-
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .datasets import DATASETS, load_dataset
-from .exceptions import ConfigError, ResumeError
+from .exceptions import ConfigError, LatentLabError, ResumeError
 from .generative import GeneratorConfig, get_generator
 from .latent import LatentSpace
 from .loop import ActiveLoop, LoopConfig
@@ -32,7 +31,8 @@ from .storage import atomic_write
 from .strategies import STRATEGIES, get_strategy
 
 __all__ = ["ExperimentConfig", "SETTINGS", "config_from_settings", "apply_overrides", "get_path", "prepare",
-           "labeler_for", "label_validation", "run_experiment", "RESULT_COLUMNS"]
+           "labeler_for", "label_validation", "run_experiment", "RESULT_COLUMNS", "check_writable", "write_config",
+           "read_config", "remove_run_files", "RUN_MARKER"]
 
 from .report import RESULT_COLUMNS  # noqa: E402
 
@@ -50,6 +50,11 @@ class ExperimentConfig:
     n_val: int = 0  # pool items held out as a labelled validation set (every setting is chosen on it)
 
     def validate(self) -> "ExperimentConfig":
+        """Check every setting (types and ranges), before any data is loaded or anything trained."""
+        from .checks import check_int, check_number
+        from .models import GENERATORS
+
+        DATASETS.resolve(self.dataset)
         if not self.strategies:
             raise ConfigError(f"give at least one strategy; valid: {', '.join(sorted(STRATEGIES))}")
         for s in self.strategies:
@@ -60,6 +65,22 @@ class ExperimentConfig:
             raise ConfigError(f"--val must be a whole number >= 0, got {self.n_val!r}")
         if len(set(self.strategies)) != len(self.strategies) or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError("strategies and seeds must not repeat")
+        for s in self.seeds:
+            check_int("seeds", s, 0, "seeds must be whole numbers >= 0, e.g. --seeds 0,1,2")
+        check_int("gen_seed", self.gen_seed, 0)
+        for name in ("n_pool", "n_test"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        g = self.generator
+        GENERATORS.resolve(g.kind)
+        check_int("latent_dim", g.latent_dim, 1)
+        check_int("gen_hidden", g.hidden, 1)
+        check_number("gen_epochs", g.epochs, 0)
+        check_int("gen_min_steps", g.min_steps, 0)
+        check_int("gen_batch_size", g.batch_size, 1)
+        check_number("gen_lr", g.lr, 0, strict=True)
+        if g.epochs <= 0 and g.min_steps <= 0:
+            raise ConfigError("generator training needs --gen-epochs > 0 or --gen-min-steps > 0")
         self.loop.validate()
         return self
 
@@ -179,20 +200,155 @@ def dataset_info(name: str) -> dict:
     return DATASETS.info.get(name, {})
 
 
+# The run folder's marker: written first into every run folder latentlab creates or fills, so that
+# --overwrite never deletes a folder it did not write. Bump RUN_FORMAT when the folder layout changes.
+RUN_MARKER = ".latentlab-run"
+RUN_FORMAT = 1
+# what latentlab writes in a run folder; --overwrite removes these and nothing else
+_TOP_FILES = ("config.json", "results.csv", "rounds.csv", "summary.md", "learning_curves.png")
+_RUN_GLOBS = ("state.json", "model-r*.pt", "model-r*.json", "arrays-r*.npz")
+_SCRATCH_GLOBS = ("*.tmp", "*.tmp.npz", "*.tmp.png")
+
+
+def _scratch(p: Path) -> bool:
+    from .storage import RunLock
+
+    return p.name == RunLock.NAME or any(p.match(g) for g in _SCRATCH_GLOBS)
+
+
+def check_writable(out) -> Path:
+    """Refuse an ``--out`` that is a file or lies in a folder this process cannot write, before any work."""
+    import os
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder; choose another --out")
+    probe = out
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"--out {out}: {probe} is a file, not a folder; choose another --out")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write in {probe} (read-only or not yours); choose another --out")
+    return out
+
+
+def _marker(out: Path) -> dict | None:
+    """The run folder's marker, or None when ``out`` is not marked as latentlab's."""
+    try:
+        m = json.loads((out / RUN_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or m.get("kind") != "latentlab run" or not isinstance(m.get("format"), int):
+        return None
+    return m
+
+
+def _write_marker(out: Path) -> None:
+    m = _marker(out)
+    if m is not None and m["format"] > RUN_FORMAT:
+        raise ResumeError(f"{out} was written by a newer latentlab (run folder format {m['format']}, this one "
+                          f"reads {RUN_FORMAT}); upgrade latentlab or choose another --out")
+    if m is None:
+        atomic_write(out / RUN_MARKER, json.dumps({"kind": "latentlab run", "format": RUN_FORMAT}) + "\n")
+
+
+def write_config(out: Path, config: ExperimentConfig) -> None:
+    """``config.json``: the run's settings plus the SHA-256 of their canonical JSON (checked on resume)."""
+    from .storage import sha256_bytes
+
+    d = config.to_dict()
+    d["sha256"] = sha256_bytes(json.dumps(d, sort_keys=True).encode())
+    atomic_write(out / "config.json", json.dumps(d, indent=1))
+
+
+def read_config(out) -> dict:
+    """The settings in ``out/config.json`` (checksum checked); a corrupt file raises one line naming it."""
+    from .storage import sha256_bytes
+
+    f = Path(out) / "config.json"
+    fix = "rerun with --overwrite to start that run again, or choose another --out"
+    try:
+        d = json.loads(f.read_text())
+    except (OSError, ValueError) as e:
+        raise ResumeError(f"{f} is unreadable or corrupt ({e.__class__.__name__}); {fix}") from None
+    if not isinstance(d, dict):
+        raise ResumeError(f"{f} is not a latentlab config (not a JSON object); {fix}")
+    digest = d.pop("sha256", None)
+    if digest is not None and sha256_bytes(json.dumps(d, sort_keys=True).encode()) != digest:
+        raise ResumeError(f"{f} is corrupt (its SHA-256 does not match its settings); {fix}")
+    return d
+
+
+def _legacy_run(out: Path) -> bool:
+    """A run folder written before markers existed: its config.json is a latentlab config."""
+    try:
+        ExperimentConfig.from_dict(read_config(out))
+        return True
+    except (LatentLabError, KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
+def remove_run_files(out) -> list[Path]:
+    """Delete the files latentlab writes in run folder ``out`` (and folders left empty); return what
+    else is there (left untouched)."""
+    out = Path(out)
+    for name in _TOP_FILES:
+        (out / name).unlink(missing_ok=True)
+    runs = out / "runs"
+    if runs.is_dir():
+        for sub in runs.iterdir():
+            if sub.is_dir():
+                for g in (*_RUN_GLOBS, *_SCRATCH_GLOBS):
+                    for f in sub.glob(g):
+                        if f.is_file():
+                            f.unlink()
+                with contextlib.suppress(OSError):
+                    sub.rmdir()
+        with contextlib.suppress(OSError):
+            runs.rmdir()
+    for g in _SCRATCH_GLOBS:
+        for f in out.glob(g):
+            if f.is_file():
+                f.unlink()
+    left = sorted(p for p in out.rglob("*") if p.is_file() and p.name not in (RUN_MARKER,) and not _scratch(p))
+    return left
+
+
 def _check_out(out: Path, config: ExperimentConfig, resume: bool, overwrite: bool) -> None:
+    """Decide what to do with an existing ``out`` (hold its :class:`~latentlab.storage.RunLock` first)."""
+    out = Path(out)
+    if not out.is_dir():
+        return
     cfg_file = out / "config.json"
-    if not cfg_file.exists():
-        if resume and out.exists() and any(out.iterdir()):
+    ours = _marker(out) is not None or (cfg_file.exists() and _legacy_run(out))
+    started = cfg_file.exists() or (out / "runs").is_dir()
+    if not started:  # empty, or killed before config.json was in place: a fresh start
+        others = [p for p in out.iterdir() if p.name != RUN_MARKER and not _scratch(p)]
+        if resume and others and not ours:
             raise ResumeError(f"--resume: {out} has files but no config.json, so it is not a latentlab run folder")
         return
-    old = json.loads(cfg_file.read_text())
-    new = config.to_dict()
     if overwrite:
-        shutil.rmtree(out)
+        if not ours:
+            raise ResumeError(f"--overwrite refused: {out} is not a folder latentlab marked as its own "
+                              f"(no {RUN_MARKER}); nothing was deleted. Remove it yourself, or choose another --out")
+        left = remove_run_files(out)
+        if left:
+            import warnings
+
+            warnings.warn(f"--overwrite: kept {len(left)} file(s) in {out} that latentlab did not write "
+                          f"(e.g. {left[0]})", stacklevel=2)
         return
+    if not ours:
+        raise ResumeError(f"output folder {out} holds files that are not a latentlab run; choose another --out")
     if not resume:
         raise ResumeError(f"output folder {out} already holds a run; pass --resume to continue it, "
                           "--overwrite to replace it, or choose another --out")
+    if not cfg_file.exists():  # checkpoints but no config.json: written by 'tune --workers' or a kill
+        return
+    old, new = read_config(out), config.to_dict()
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if diff:
         raise ResumeError(f"output folder {out} holds a different run (settings differ in: {', '.join(diff)}); "
@@ -208,16 +364,44 @@ def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, dev
     ``device`` (e.g. ``torch.device("cuda")``, see :func:`latentlab.profiles.resolve_device`): where the
     generator is trained and kept; CPU by default. It is not part of the run's identity (config.json).
     ``dataset_kwargs`` go to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels)."""
-    ds = load_dataset(config.dataset, root=data_root, **(dataset_kwargs or {}))
+    kwargs = dict(dataset_kwargs or {})
+    if config.n_test and _accepts(DATASETS.resolve(config.dataset), "n_test_used"):
+        kwargs.setdefault("n_test_used", config.n_test)  # a loader that labels its test set labels only these
+    ds = load_dataset(config.dataset, root=data_root, **kwargs)
     if config.n_pool or config.n_test:
         ds = ds.subset(config.n_pool, config.n_test, seed=0)
     # one data split for every strategy and seed of the run (seed 0): seeds vary the sampling only
     ds = ds.with_validation(config.n_val, seed=0)
+    check_fits_data(config, ds)
     needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
     if not needs_gen:
         return ds, None
     gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress, device=device)
     return ds, LatentSpace.from_generator(gen, ds.x_train)
+
+
+def _accepts(fn, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def check_fits_data(config: ExperimentConfig, ds) -> None:
+    """Checks that need the data set's sizes, made before any generator or target model is trained."""
+    n_pool = len(ds.x_train)
+    lc = config.loop
+    if lc.initial > n_pool:
+        raise ConfigError(f"initial set of {lc.initial} is larger than the pool ({n_pool} items); lower --initial")
+    pool_based = [s for s in config.strategies if get_strategy(s).shares_initial_set]
+    if pool_based and lc.rounds > 1 and lc.per_round > n_pool - lc.initial:
+        raise ConfigError(f"per-round batch of {lc.per_round} is larger than the {n_pool - lc.initial} unlabelled "
+                          "pool items left after the initial set; lower --per-round or --initial")
+    if lc.target and ds.targets and lc.target not in ds.targets:
+        raise ConfigError(f"target model {lc.target!r} does not fit data set {ds.name!r} "
+                          f"({ds.task}); use --target {' or '.join(ds.targets)}")
 
 
 def labeler_for(ds, target: str | None = None):
@@ -315,18 +499,35 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
         Run the (strategy, seed) jobs on this many processes (one torch thread each); results equal
         a sequential run with ``OMP_NUM_THREADS=1``.
     """
+    from .storage import RunLock
+
+    config.validate()
+    out = check_writable(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with RunLock(out):
+            _check_out(out, config, resume, overwrite)
+            _write_marker(out)
+            ds, latent = prepared or prepare(config, data_root, progress, device)
+            labeler = labeler_for(ds, config.loop.target)
+            ds = label_validation(ds, labeler, progress)
+            write_config(out, config)
+            return _run_all(config, out, ds, latent, labeler, data_root=data_root, progress=progress,
+                            device=device, workers=workers)
+    except LatentLabError:
+        if created and not (out / "config.json").exists():  # a failed start leaves nothing behind
+            (out / RUN_MARKER).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, workers):
     from tqdm.auto import tqdm
 
     from .report import write_outputs
 
-    config.validate()
-    out = Path(out)
-    _check_out(out, config, resume, overwrite)
-    ds, latent = prepared or prepare(config, data_root, progress, device)
-    labeler = labeler_for(ds, config.loop.target)
-    ds = label_validation(ds, labeler, progress)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "config.json", json.dumps(config.to_dict(), indent=1))
     runs = {}
     jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
     if workers > 1 and len(jobs) > 1:

@@ -96,8 +96,9 @@ def get_generator(dataset, config: GeneratorConfig = GeneratorConfig(), *, seed:
     key = generator_key(dataset.fingerprint(), config, seed)
     path = Path(root or cache_dir()) / "generators" / f"{dataset.name}-{config.kind}-{key}.pt"
     if cache and path.exists():
-        model = load_state(build_generator(config, dataset.image_shape), path).eval()
-        return model.to(device) if device is not None else model
+        model = _load_cached(path, config, dataset.image_shape)
+        if model is not None:
+            return model.to(device) if device is not None else model
     ckpt = path.with_suffix(".ckpt") if cache else None
     model = train_generator(dataset.x_train, config, seed=seed, progress=progress, checkpoint_dir=ckpt, device=device)
     if cache:
@@ -109,6 +110,39 @@ def get_generator(dataset, config: GeneratorConfig = GeneratorConfig(), *, seed:
 
             shutil.rmtree(ckpt)
     return model.to(device) if device is not None else model
+
+
+def _load_cached(path: Path, config: GeneratorConfig, image_shape):
+    """The cached generator at ``path`` if its bytes match the SHA-256 in its sidecar, else None (with a
+    warning naming the file: it is trained again and the entry rewritten).
+
+    Entries cached before checksums existed (a sidecar without ``sha256``) are loaded, and their
+    checksum is recorded from then on.
+    """
+    import json
+    import warnings
+
+    from .exceptions import ResumeError
+    from .storage import atomic_write, sha256_file
+
+    side = path.with_suffix(".json")
+    try:
+        meta = json.loads(side.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        warnings.warn(f"generator cache entry {path}: its sidecar {side.name} is missing or unreadable "
+                      f"({e.__class__.__name__}); training the generator again", stacklevel=3)
+        return None
+    try:
+        model = load_state(build_generator(config, image_shape), path, sha256=meta.get("sha256"),
+                           fix="training the generator again").eval()
+    except ResumeError as e:
+        warnings.warn(str(e), stacklevel=3)
+        return None
+    if "sha256" not in meta:
+        atomic_write(side, json.dumps({**meta, "sha256": sha256_file(path)}, indent=1, sort_keys=True))
+    return model
 
 
 @torch.no_grad()

@@ -135,8 +135,9 @@ class ToolLabeler(Labeler):
     client : dask.distributed.Client or str, optional
         A Dask client, or a scheduler address (``"tcp://host:8786"``) to connect to; takes
         precedence over ``workers``.
-    out_shape : tuple, optional
-        Shape of one label (for an all-failed batch); default = the shape of one input.
+    out_shape : tuple or "input", optional
+        Shape of one label: cached labels of another shape are refused (labelled again), and an
+        all-failed batch gets it. ``"input"`` = the shape of one input; None = not checked.
     """
 
     name = "tool"
@@ -195,8 +196,9 @@ class ToolLabeler(Labeler):
         ys: list = [None] * n
         errors: dict = {}
         pending: dict = {}  # key -> batch positions waiting for it
-        for i, k in enumerate(keys):
-            y = self.cache.load(k) if self.cache is not None else None
+        expected = x.shape[1:] if isinstance(self.out_shape, str) else self.out_shape
+        for i, k in enumerate(keys):  # a cached label is checked on every read: checksum, finite, shape
+            y = self.cache.load(k, shape=expected) if self.cache is not None else None
             if y is not None:
                 ys[i] = y
             else:
@@ -217,7 +219,7 @@ class ToolLabeler(Labeler):
                         self.cache.save(keys[i], y)  # as it arrives: a crash loses nothing solved
                     bar.update(1)
         ok = np.array([v is not None for v in ys], bool)
-        shape = self.out_shape if self.out_shape is not None else x.shape[1:]
+        shape = expected if expected is not None else x.shape[1:]
         y = np.stack([ys[i] for i in np.flatnonzero(ok)]) if ok.any() else np.zeros((0, *shape), np.float32)
         return LabelResult(y=y, ok=ok, errors=dict(sorted(errors.items())))
 

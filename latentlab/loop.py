@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from .labeling import Labeler, OracleLabeler
 from .models import build_target
 from .latent import LatentSpace
 from .pool import PoolState
-from .storage import atomic_path, atomic_write, load_state, save_state
+from .storage import atomic_path, atomic_write, load_state, save_state, sha256_bytes, sha256_file, verify_file
 from .strategies import SamplingContext, Strategy
 from .tasks import task_for
 from .training import TqdmCallback, TrainConfig, fit, seed_everything
@@ -65,19 +66,38 @@ class LoopConfig:
             object.__setattr__(self, "alpha", float(self.alpha))
 
     def validate(self) -> "LoopConfig":
-        if self.rounds < 1:
-            raise ConfigError(f"rounds must be >= 1, got {self.rounds}")
-        if self.initial < 1:
-            raise ConfigError(f"initial set size must be >= 1, got {self.initial}")
-        if self.per_round < 1:
-            raise ConfigError(f"per-round batch size must be >= 1, got {self.per_round}")
+        from .checks import check_int, check_number
+
+        check_int("rounds", self.rounds, 1, "rounds must be >= 1")
+        check_int("initial", self.initial, 1, "initial set size must be >= 1")
+        check_int("per_round", self.per_round, 1, "per-round batch size must be >= 1")
         if not (isinstance(self.alpha, (int, float)) and np.isfinite(self.alpha) and self.alpha > 0):
             raise ConfigError(f"alpha must be a finite number > 0 (a step length in latent units, e.g. 0.2), "
                               f"got {self.alpha}")
         if self.loss_on not in LOSS_ON:
             raise ConfigError(f"loss_on must be one of {', '.join(LOSS_ON)}, got {self.loss_on!r}")
-        if self.train.epochs <= 0 and self.train.min_steps <= 0:
+        tr = self.train
+        check_number("epochs", tr.epochs, 0)
+        check_int("min_steps", tr.min_steps, 0)
+        check_int("batch_size", tr.batch_size, 1)
+        check_number("lr", tr.lr, 0, strict=True)
+        if tr.epochs <= 0 and tr.min_steps <= 0:
             raise ConfigError("target training needs epochs > 0 or min_steps > 0")
+        if self.budget is not None:
+            check_int("budget", self.budget, 1)
+            if self.budget < self.initial:
+                raise ConfigError(f"--budget {self.budget} is smaller than the initial set ({self.initial}); "
+                                  "raise --budget or lower --initial")
+        if self.target_metric is not None:
+            check_number("target_metric", self.target_metric)
+        if self.candidates is not None:
+            check_int("candidates", self.candidates, 1)
+        for k, v in self.target_kwargs:
+            if k == "width":
+                check_number("target_width", v, 0, strict=True)
+        from .models import TARGETS
+
+        TARGETS.resolve(self.target)
         return self
 
     def to_dict(self) -> dict:
@@ -370,7 +390,7 @@ class ActiveLoop:
         d.mkdir(parents=True, exist_ok=True)
         t = self.round
         model_f, arr_f = f"model-r{t:03d}.pt", f"arrays-r{t:03d}.npz"
-        save_state(self.model, d / model_f)
+        model_sha = save_state(self.model, d / model_f)
         arrays = {"labelled_round": self.pool.labelled_round}
         if self.labeler.known_labels is None and self.pool_labels is not None:
             lab = self.pool.labelled_indices()
@@ -382,8 +402,11 @@ class ActiveLoop:
                 arrays[f"r{r:03d}/{k}"] = np.asarray(v)
         with atomic_path(d / arr_f, suffix=".tmp.npz") as tmp:
             np.savez(tmp, **arrays)
+            arr_sha = sha256_file(tmp)
         state = {**self._identity(), "round": t, "finished": self.finished, "model": model_f, "arrays": arr_f,
+                 "sha256": {"model": model_sha, "arrays": arr_sha},
                  "records": [dataclasses.asdict(r) for r in self.records]}
+        state["checksum"] = _state_checksum(state)
         atomic_write(d / "state.json", json.dumps(state, indent=1))
         for f in d.iterdir():  # drop superseded round files
             if f.name.startswith(("model-r", "arrays-r")) and f.name not in (model_f, arr_f):
@@ -392,13 +415,41 @@ class ActiveLoop:
     def load_checkpoint(self) -> None:
         """Restore the state saved by :meth:`save_checkpoint` (after checking it is the same run)."""
         d = self.checkpoint_dir
-        state = json.loads((d / "state.json").read_text())
+        f = d / "state.json"
+        fix = (f"delete {d} to run this strategy and seed again from round 1 (the other runs resume), "
+               "or rerun with --overwrite")
+        try:
+            state = json.loads(f.read_text())
+            if not isinstance(state, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            raise ResumeError(f"{f} is unreadable or corrupt ({e.__class__.__name__}); {fix}") from None
+        if "checksum" in state and state.pop("checksum") != _state_checksum(state):
+            raise ResumeError(f"{f} is corrupt (its checksum does not match its contents); {fix}")
+        try:
+            n_rec, rnd = len(state["records"]), int(state["round"])
+        except (KeyError, TypeError, ValueError):
+            raise ResumeError(f"{f} lacks the fields of a latentlab checkpoint; {fix}") from None
+        if n_rec != rnd:
+            raise ResumeError(f"{f} is corrupt ({n_rec} round records for round {rnd}); {fix}")
         mine = self._identity()
         diff = [k for k in mine if state.get(k) != mine[k]]
         if diff:
             raise ResumeError(f"checkpoint in {d} belongs to a different run (differs in: {', '.join(diff)}); "
                               "use another output folder, or the settings it was started with")
-        with np.load(d / state["arrays"], allow_pickle=False) as z:
+        sums = state.get("sha256") or {}
+        verify_file(d / state["arrays"], sums.get("arrays"), fix)
+        try:
+            self._load_arrays(d / state["arrays"], state)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise ResumeError(f"{d / state['arrays']} is unreadable or corrupt ({e.__class__.__name__}); {fix}") \
+                from None
+        self.records = [RoundRecord(**r) for r in state["records"]]
+        self.model = load_state(self._new_model(0), d / state["model"], sha256=sums.get("model"), fix=fix)
+        self.finished = bool(state["finished"])
+
+    def _load_arrays(self, path, state) -> None:
+        with np.load(path, allow_pickle=False) as z:
             self.pool = PoolState(z["labelled_round"])
             if "pool_label_idx" in z.files:
                 val = z["pool_label_val"]
@@ -410,6 +461,8 @@ class ActiveLoop:
             for r in range(1, state["round"] + 1):
                 pre = f"r{r:03d}/"
                 self.proposals.append({k[len(pre):]: z[k] for k in z.files if k.startswith(pre)})
-        self.records = [RoundRecord(**r) for r in state["records"]]
-        self.model = load_state(self._new_model(0), d / state["model"])
-        self.finished = bool(state["finished"])
+
+
+def _state_checksum(state: dict) -> str:
+    """SHA-256 of a checkpoint's ``state.json`` contents (without the checksum itself), canonical JSON."""
+    return sha256_bytes(json.dumps({k: v for k, v in state.items() if k != "checksum"}, sort_keys=True).encode())

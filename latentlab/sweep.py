@@ -238,8 +238,40 @@ def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, c
         g, f = parse_grid({"grid": dict(grid), "fixed": dict(fixed or {})})
     if not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be an integer >= 1 (or None to inherit), got {threads!r}")
     _check_params(notebook, {**g, **f})
-    out = Path(out).resolve()
+    from .experiment import check_writable
+
+    out = check_writable(Path(out).resolve())
+    own = None
+    if client is None and scheduler:  # reach the scheduler now, not after the first run was submitted
+        client = own = connect_scheduler(scheduler)
+    try:
+        return _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress,
+                      log)
+    finally:
+        if own is not None:
+            own.close()
+
+
+def connect_scheduler(address: str, timeout: float = 10.0):
+    """A ``dask.distributed.Client`` for scheduler ``address``, or one line saying why not (within ``timeout`` s)."""
+    if not isinstance(address, str) or "://" not in address and ":" not in address:
+        raise ConfigError(f"--scheduler {address!r} is not a scheduler address; expected e.g. tcp://host:8786")
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ConfigError("--scheduler needs dask and distributed: pip install 'latentlab[notebooks]'") from None
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, ValueError, TypeError, TimeoutError) as e:
+        msg = str(e).splitlines()[0][:200] if str(e) else e.__class__.__name__
+        raise ConfigError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({msg}); check the "
+                          "address and that the scheduler runs") from None
+
+
+def _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress, log):
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     points = grid_points(g, f)
@@ -254,11 +286,9 @@ def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, c
     if progress and records:
         log(f"sweep: {len(records)} of {len(points)} runs already finished in {out}; skipping them")
     cwd = os.getcwd()
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"threads must be an integer >= 1 (or None to inherit), got {threads!r}")
     kw = dict(kernel_name=kernel_name, cwd=cwd, execution_timeout=execution_timeout, threads=threads)
     if todo:
-        for rec in _execute(notebook, runs, todo, kw, workers, client, scheduler):
+        for rec in _execute(notebook, runs, todo, kw, workers, client, None):
             records[rec["point"]] = rec
             if progress:
                 msg = "ok" if rec["status"] == "ok" else f"FAILED in cell {rec['cell_index']}: {rec['ename']}"
@@ -272,7 +302,12 @@ def _check_params(notebook: Path, params: dict) -> None:
     """Names that the notebook's parameters cell does not define are an error (typos would be silent)."""
     import papermill as pm
 
-    known = pm.inspect_notebook(str(notebook))
+    try:
+        known = pm.inspect_notebook(str(notebook))
+    except Exception as e:  # nbformat raises several kinds (NotJSONError, ValidationError, KeyError, ...)
+        msg = str(e).splitlines()[0][:160] if str(e) else ""
+        raise ConfigError(f"{notebook} is not a readable Jupyter notebook ({e.__class__.__name__}: {msg}); "
+                          "give an .ipynb file") from None
     if not known:
         raise ConfigError(f"{notebook.name} has no cell tagged 'parameters'; papermill cannot parameterise it")
     bad = sorted(set(params) - set(known))
@@ -295,8 +330,9 @@ def _execute(notebook, runs, todo, kw, workers, client, scheduler):
         own = client is None
         client = client or Client(scheduler)
         try:
-            futs = [client.submit(run_point, notebook, runs / pid, params, key=f"latentlab-sweep-{pid}-{time.time_ns()}",
-                                  pure=False, **kw) for pid, params in todo]
+            futs = [client.submit(run_point, notebook, runs / pid, params,
+                                  key=f"latentlab-sweep-{pid}-{time.time_ns()}", pure=False, **kw)
+                    for pid, params in todo]
             for fut in as_completed(futs):
                 yield fut.result()
         finally:
@@ -370,7 +406,8 @@ def configure_parser(p) -> None:
     p.add_argument("--grid", required=True, help="YAML: 'grid:' lists to sweep, 'fixed:' values for every run")
     p.add_argument("--out", required=True, help="sweep folder (rerun to continue: finished runs are skipped)")
     p.add_argument("--workers", type=int, default=1, help="local processes running notebooks at once")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786) instead of local processes")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://host:8786) instead of local processes")
     p.add_argument("--threads", type=int, default=1,
                    help="OMP_NUM_THREADS of every run (numbers then match OMP_NUM_THREADS=N latentlab run)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
@@ -380,6 +417,9 @@ def configure_parser(p) -> None:
 
 
 def cmd_sweep(a) -> int:
+    from .threads import set_thread_policy
+
+    set_thread_policy()  # this process; each run's kernel gets --threads (default 1)
     res = sweep(a.notebook, a.grid, a.out, workers=a.workers, scheduler=a.scheduler, kernel_name=a.kernel,
                 execution_timeout=a.timeout, threads=a.threads, progress=not a.quiet)
     print((res.out / "summary.md").read_text())

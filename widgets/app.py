@@ -39,6 +39,9 @@ def configure_parser(parser) -> None:
     parser.add_argument("--address", default="127.0.0.1",
                         help="interface to bind; 0.0.0.0 exposes the app to the network")
     parser.add_argument("--show", action="store_true", help="open a browser tab")
+    from latentlab.cli import add_threads_argument
+
+    add_threads_argument(parser)
     parser.set_defaults(func=serve)
 
 
@@ -48,12 +51,16 @@ def serve(args) -> int:
 
     if args.dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {args.dataset!r}; valid choices: {', '.join(sorted(DATASETS))}")
+    from latentlab.netcheck import check_serve_address
+    from latentlab.threads import set_thread_policy
+
+    port, origin = check_serve_address(args.address, args.port)  # before loading anything; port 0 -> real port
+    set_thread_policy(getattr(args, "threads", None))
     settings = {"dataset": args.dataset, "data_root": args.data_root, "strategy": args.strategy}
     ExplorerState(**settings).load()  # warm the shared cache (generator, embeddings) before the first tab
     pn.extension()
-    origin = [f"{args.address}:{args.port}", f"localhost:{args.port}"]
-    print(f"latentlab explore: serving on http://{args.address}:{args.port}/ (Ctrl-C stops)")
-    pn.serve(lambda: create_app(**settings), port=args.port, address=args.address, show=args.show,
+    print(f"latentlab explore: serving on http://{args.address}:{port}/ (Ctrl-C stops)")
+    pn.serve(lambda: create_app(**settings), port=port, address=args.address, show=args.show,
              websocket_origin=origin, title="latentlab explorer")
     return 0
 

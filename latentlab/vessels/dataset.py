@@ -32,7 +32,7 @@ TARGETS = ("s6",)  # Table S6's encoder-decoder: the only registered image-to-im
 
 @register_dataset("vessels", targets=TARGETS)
 def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int = 0, *, workers=None,
-                 progress: bool = True) -> Dataset:
+                 progress: bool = True, n_test_used: int | None = None) -> Dataset:
     """Generated vessel-wall masks with FEM stress labels (the stand-in for the paper's IVUS set).
 
     ``generate_vessels(n, seed=seed)``; the last ``n_test`` masks are the test set (the draws
@@ -49,6 +49,9 @@ def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int =
         (n_test, 1, 64, 64), ``y_test`` (n_test, 1, 64, 64) float32 = stress / 200 kPa in [0, 1];
         ``task="regression"``, ``labeler="fem"``, ``targets=("s6",)``, ``n_outputs=1``,
         ``metric_scale=1e3``; ``meta`` records the stress scale and the generator seed.
+
+    ``n_test_used``: label only the test masks ``Dataset.subset(n_test=n_test_used)`` would keep (the
+    same seeded draw), e.g. for ``--n-test 1``; the returned test set is that subset.
     """
     if not 0 < n_test < n:
         raise ConfigError(f"vessels: need 0 < n_test < n, got n={n}, n_test={n_test}")
@@ -56,6 +59,8 @@ def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int =
     ds = Dataset("vessels", masks[:n - n_test], None, masks[n - n_test:], None, task="regression",
                  meta={"stress_scale_kpa": STRESS_SCALE_KPA, "generator_seed": seed}, labeler="fem",
                  targets=TARGETS, n_outputs=1, metric_scale=METRIC_SCALE)
+    if n_test_used is not None and n_test_used < len(ds.x_test):
+        ds = ds.subset(None, n_test_used, seed=0)  # y_test is None: the plain seeded draw subset() makes later
     lab = make_labeler("fem", ds, workers=label_workers() if workers is None else workers)
     res = lab.label(ds.x_test, progress=progress)
     if res.n_failed == len(res.ok):

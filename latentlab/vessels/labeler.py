@@ -105,7 +105,7 @@ class FEMLabeler(ToolLabeler):
 
                 settings["solver_version"] = SOLVER_VERSION
             cache_dir = _cache_root() / "labels" / f"fem-{json_key(settings, 12, default=repr)}"
-        super().__init__(fn, cache_dir=cache_dir, workers=workers, client=client)
+        super().__init__(fn, cache_dir=cache_dir, workers=workers, client=client, out_shape="input")
 
     def prepare(self, x):
         """Decoded images (n, 1, H, W) in [0, 1] -> ``(masks, accepted)``: valid masks (m, 1, H, W)

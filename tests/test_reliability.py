@@ -1,0 +1,557 @@
+"""Fault injection: foreign folders, concurrent runs, corrupt files, kills at every atomic rename, bad flags.
+
+Every case checks the promise to the user: one line naming the file or the flag (exit 2, no
+traceback), nothing deleted that latentlab did not write, and a resumed run identical to an
+uninterrupted one.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from latentlab.cli import main
+from latentlab.storage import RunLock
+
+QUICK = ["--dataset", "digits", "--n-pool", "300", "--n-test", "150", "--rounds", "3", "--initial", "30",
+         "--per-round", "20", "--epochs", "1", "--min-steps", "60", "--gen-epochs", "1", "--gen-min-steps", "200",
+         "--quiet"]
+
+
+def run_cli(*args):
+    return main(["run", *QUICK, *args])
+
+
+def one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("latentlab: error:")]
+    assert len(lines) == 1, err
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    return lines[0]
+
+
+# ------------------------------------------------------------------ --overwrite and the run marker
+def test_overwrite_refuses_a_foreign_folder(tmp_path, capsys):
+    p = tmp_path / "P"
+    (p / "src").mkdir(parents=True)
+    (p / "config.json").write_text('{"name": "app"}')
+    (p / "src" / "precious.py").write_text("x")
+    assert run_cli("--strategy", "random", "--overwrite", "--out", str(p)) == 2
+    one_line_error(capsys, "--overwrite refused", "nothing was deleted")
+    assert (p / "src" / "precious.py").read_text() == "x" and (p / "config.json").exists()
+    assert run_cli("--strategy", "random", "--resume", "--out", str(p)) == 2
+    one_line_error(capsys, "not a latentlab run")
+
+
+def test_overwrite_removes_only_what_latentlab_wrote(tmp_path, capsys):
+    p = tmp_path / "run"
+    assert run_cli("--strategy", "random", "--out", str(p)) == 0
+    marker = json.loads((p / ".latentlab-run").read_text())
+    assert marker == {"kind": "latentlab run", "format": 1}
+    (p / "notes.txt").write_text("mine")
+    (p / "runs" / "random-seed0" / "plot.svg").write_text("mine too")
+    with pytest.warns(UserWarning, match="kept 2 file"):
+        assert run_cli("--strategy", "random", "--alpha", "0.5", "--overwrite", "--out", str(p)) == 0
+    assert (p / "notes.txt").read_text() == "mine" and (p / "runs" / "random-seed0" / "plot.svg").exists()
+    assert json.loads((p / "config.json").read_text())["loop"]["alpha"] == 0.5
+
+
+def test_failed_start_leaves_no_folder(tmp_path, capsys):
+    p = tmp_path / "new"
+    assert run_cli("--strategy", "random", "--initial", "301", "--out", str(p)) == 2
+    assert not p.exists()
+
+
+# ------------------------------------------------------------------ one run per folder
+def test_second_run_on_a_folder_refuses_at_once(tmp_path, capsys):
+    p = tmp_path / "run"
+    p.mkdir()
+    with RunLock(p):
+        assert run_cli("--strategy", "random", "--out", str(p)) == 2
+        one_line_error(capsys, f"another latentlab run (pid {os.getpid()})", "choose another --out")
+    assert not (p / "config.json").exists()
+    assert run_cli("--strategy", "random", "--out", str(p)) == 0  # released: the folder is free again
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    p = tmp_path / "run"
+    p.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (p / RunLock.NAME).write_text(dead.stdout)  # a crashed run's lock file: nobody holds it
+    assert run_cli("--strategy", "random", "--out", str(p)) == 0
+    assert not (p / RunLock.NAME).exists()
+
+
+def test_two_concurrent_runs_one_refuses_and_results_match_config(tmp_path):
+    p = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LATENTLAB_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "latentlab.cli", "run", *QUICK, "--strategy", "random", "--out", str(p)]
+    procs = [subprocess.Popen(cmd + ["--alpha", a], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for a in ("0.5", "0.2")]
+    outs = [pr.communicate(timeout=600) for pr in procs]
+    codes = sorted(pr.returncode for pr in procs)
+    errs = "".join(e for _, e in outs)
+    assert codes in ([0, 2], [0, 0]), errs  # [0, 0]: the second started after the first had finished
+    assert "Traceback" not in errs
+    if codes == [0, 2]:
+        assert "another latentlab run" in errs or "already holds a run" in errs
+    alpha = json.loads((p / "config.json").read_text())["loop"]["alpha"]
+    winner = [a for a, pr in zip(("0.5", "0.2"), procs) if pr.returncode == 0][0]
+    assert alpha == float(winner)
+
+
+# ------------------------------------------------------------------ every bad flag: one line, exit 2, before any work
+BAD_FLAGS = [
+    (["--seeds", "-1"], "seeds must be whole numbers >= 0"),
+    (["--gen-seed", "-1"], "--gen-seed must be a whole number >= 0"),
+    (["--batch-size", "0"], "--batch-size must be a whole number >= 1"),
+    (["--batch-size", "-1"], "--batch-size must be a whole number >= 1"),
+    (["--lr", "nan"], "--lr must be a finite number > 0"),
+    (["--lr", "0"], "--lr must be a finite number > 0"),
+    (["--epochs", "nan"], "--epochs must be a finite number >= 0"),
+    (["--epochs", "inf"], "--epochs must be a finite number >= 0"),
+    (["--gen-epochs", "nan"], "--gen-epochs must be a finite number >= 0"),
+    (["--n-pool", "-5"], "--n-pool must be a whole number >= 1"),
+    (["--n-test", "-1"], "--n-test must be a whole number >= 1"),
+    (["--n-test", "0"], "--n-test must be a whole number >= 1"),
+    (["--latent-dim", "0"], "--latent-dim must be a whole number >= 1"),
+    (["--target-width", "-1"], "--target-width must be a finite number > 0"),
+    (["--target-width", "nan"], "--target-width must be a finite number > 0"),
+    (["--candidates", "-3"], "--candidates must be a whole number >= 1"),
+    (["--gen-hidden", "0"], "--gen-hidden must be a whole number >= 1"),
+    (["--budget", "0"], "--budget must be a whole number >= 1"),
+    (["--budget", "10"], "--budget 10 is smaller than the initial set"),
+    (["--min-steps", "-1"], "--min-steps must be a whole number >= 0"),
+    (["--gen-min-steps", "-1"], "--gen-min-steps must be a whole number >= 0"),
+    (["--rounds", "0"], "rounds must be >= 1"),
+    (["--initial", "0"], "initial set size must be >= 1"),
+    (["--per-round", "-2"], "per-round batch size must be >= 1"),
+    (["--val", "-1"], "--val must be a whole number >= 0"),
+    (["--target-metric", "nan"], "--target-metric must be a finite number"),
+    (["--target", "resnet"], "unknown target model 'resnet'"),
+    (["--gen-kind", "gan"], "unknown generator 'gan'"),
+    (["--dataset", "mnst"], "unknown dataset 'mnst'"),
+    (["--workers", "0"], "--workers must be a whole number >= 1"),
+    (["--threads", "0"], "--threads must be a whole number >= 1"),
+    (["--seeds", "a,b"], "expected comma-separated integers"),
+    (["--alpha", "x"], "invalid float value"),
+    (["--rounds", "1.5"], "invalid int value"),
+    (["--loss-on", "both"], "invalid choice"),
+    (["--resume", "--overwrite"], "not allowed with argument"),
+]
+
+
+@pytest.mark.parametrize("args, msg", BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
+def test_bad_flag_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, args, msg):
+    import latentlab.experiment as ex
+
+    def no_data(*a, **k):
+        raise AssertionError("data was loaded before the flags were checked")
+
+    monkeypatch.setattr(ex, "load_dataset", no_data)
+    with pytest.raises(SystemExit) if msg in ("expected comma-separated integers", "invalid float value",
+                                             "invalid int value", "invalid choice", "not allowed with argument") \
+            else _nothing():
+        code = run_cli(*args, "--out", str(tmp_path / "o"))
+        assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and msg in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_out_that_is_a_file_or_read_only_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    import latentlab.experiment as ex
+
+    monkeypatch.setattr(ex, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert run_cli("--out", str(f)) == 2
+    one_line_error(capsys, "is a file, not a folder")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert run_cli("--out", str(ro / "run")) == 2
+        one_line_error(capsys, "cannot write in")
+    finally:
+        ro.chmod(0o700)
+
+
+# ------------------------------------------------------------------ a kill at every atomic rename, then --resume
+TINY = ["--dataset", "digits", "--n-pool", "200", "--n-test", "100", "--rounds", "2", "--initial", "20",
+        "--per-round", "20", "--epochs", "1", "--min-steps", "30", "--gen-epochs", "1", "--gen-min-steps", "60",
+        "--strategy", "snn", "--quiet"]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing in latentlab catches it, and the temporary file stays behind."""
+
+
+def tiny(out, *extra):
+    return main(["run", *TINY, "--out", str(out), *extra])
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    def make(name):
+        d = tmp_path / f"cache-{name}"
+        monkeypatch.setenv("LATENTLAB_CACHE", str(d))
+        return d
+    return make
+
+
+def count_renames(monkeypatch, fn):
+    import latentlab.storage as st
+
+    seen = []
+    monkeypatch.setattr(st, "RENAME_HOOK", lambda tmp, path: seen.append(path.name))
+    fn()
+    monkeypatch.setattr(st, "RENAME_HOOK", None)
+    return seen
+
+
+@pytest.mark.slow
+def test_kill_at_every_rename_resumes_identically(tmp_path, monkeypatch, fresh_cache, capsys):
+    import latentlab.storage as st
+
+    fresh_cache("ref")
+    names = count_renames(monkeypatch, lambda: tiny(tmp_path / "ref"))
+    ref = (tmp_path / "ref" / "results.csv").read_bytes()
+    # the generator cache entry, the marker, config.json, every checkpoint file, the outputs
+    assert {"config.json", ".latentlab-run", "state.json", "results.csv"} <= set(names)
+    assert any(n.endswith(".pt") for n in names) and any(n.endswith(".npz") for n in names)
+    identical = 0
+    for k in range(len(names)):
+        fresh_cache(f"k{k}")  # the generator's own cache writes are kill points too
+        out = tmp_path / f"k{k}"
+        calls = []
+
+        def hook(tmp, path, k=k):
+            calls.append(path.name)
+            if len(calls) == k + 1:
+                raise Killed(path.name)
+
+        monkeypatch.setattr(st, "RENAME_HOOK", hook)
+        with pytest.raises(Killed):
+            tiny(out)
+        monkeypatch.setattr(st, "RENAME_HOOK", None)
+        assert tiny(out, "--resume") == 0, (k, names[k], capsys.readouterr().err)
+        identical += (out / "results.csv").read_bytes() == ref
+    assert identical == len(names)
+    # a double kill: at a checkpoint, then again while resuming, then resume
+    fresh_cache("double")
+    out = tmp_path / "double"
+    for at in (8, 3):
+        calls = []
+        monkeypatch.setattr(st, "RENAME_HOOK",
+                            lambda tmp, path, at=at: calls.append(1) or (len(calls) == at and (_ for _ in ()).throw(
+                                Killed(path.name))))
+        with pytest.raises(Killed):
+            tiny(out, "--resume")
+    monkeypatch.setattr(st, "RENAME_HOOK", None)
+    assert tiny(out, "--resume") == 0 and (out / "results.csv").read_bytes() == ref
+
+
+def test_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import latentlab.storage as st
+
+    def full(tmp, path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # a full disk while writing: the temporary file's write fails; simulate it at the first write
+    real = st.atomic_write
+
+    def write(path, data):
+        with st.atomic_path(path) as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+        real(path, data)  # pragma: no cover
+
+    monkeypatch.setattr(st, "atomic_write", write)
+    import latentlab.experiment as ex
+
+    monkeypatch.setattr(ex, "atomic_write", write)
+    assert tiny(tmp_path / "o") == 2
+    one_line_error(capsys, "no space left on the device writing", "rerun")
+
+
+# ------------------------------------------------------------------ corrupt files: detected, file named
+def _truncate(p):
+    b = p.read_bytes()
+    p.write_bytes(b[: len(b) // 2])
+
+
+def _garble(p):
+    b = bytearray(p.read_bytes())
+    mid = len(b) // 2
+    for i in range(mid, min(mid + 16, len(b))):
+        b[i] ^= 0x5A
+    p.write_bytes(bytes(b))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("finished")
+    old = os.environ.get("LATENTLAB_CACHE")
+    os.environ["LATENTLAB_CACHE"] = str(d / "cache")
+    try:
+        assert tiny(d / "run") == 0
+    finally:
+        os.environ["LATENTLAB_CACHE"] = old
+    return d
+
+
+def _copy_run(finished_run, tmp_path):
+    import shutil
+
+    shutil.copytree(finished_run / "run", tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _run_file(run, pattern):
+    return next((run / "runs" / "snn-seed0").glob(pattern))
+
+
+@pytest.mark.parametrize("target, how", [
+    ("state.json", _truncate), ("state.json", _garble), ("model-r*.pt", _truncate), ("model-r*.pt", _garble),
+    ("arrays-r*.npz", _truncate), ("arrays-r*.npz", _garble), ("config.json", _truncate),
+    ("config.json", _garble), ("model-r*.pt", "delete"), ("state.json", "records"), ("state.json", "nan"),
+], ids=lambda v: getattr(v, "__name__", str(v)))
+def test_corrupt_run_file_is_one_line_naming_it(finished_run, tmp_path, capsys, monkeypatch, target, how):
+    monkeypatch.setenv("LATENTLAB_CACHE", str(finished_run / "cache"))
+    run = _copy_run(finished_run, tmp_path)
+    p = run / "config.json" if target == "config.json" else _run_file(run, target)
+    if how == "delete":
+        p.unlink()
+    elif how == "records":  # valid JSON, its record list cut short
+        s = json.loads(p.read_text())
+        s["records"] = s["records"][:1]
+        p.write_text(json.dumps(s))
+    elif how == "nan":
+        s = json.loads(p.read_text())
+        s["records"][0]["metric"] = float("nan")
+        p.write_text(json.dumps(s))
+    else:
+        how(p)
+    assert tiny(run, "--resume") == 2
+    one_line_error(capsys, p.name)
+
+
+@pytest.mark.parametrize("how", [_truncate, _garble, "pickle"], ids=["truncated", "garbled", "malicious-pickle"])
+def test_corrupt_generator_cache_is_retrained(finished_run, tmp_path, monkeypatch, capsys, how):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(finished_run / "cache", cache)
+    monkeypatch.setenv("LATENTLAB_CACHE", str(cache))
+    pt = next((cache / "generators").glob("*.pt"))
+    if how == "pickle":
+        import pickle
+
+        class Evil:
+            def __reduce__(self):
+                return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+        pt.write_bytes(pickle.dumps(Evil()))
+    else:
+        how(pt)
+    with pytest.warns(UserWarning, match=pt.name):
+        assert tiny(tmp_path / "again") == 0
+    assert not (tmp_path / "pwned").exists()
+    assert (tmp_path / "again" / "results.csv").read_bytes() == (finished_run / "run" / "results.csv").read_bytes()
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbled", "nan", "shape", "no-sidecar-nan"])
+def test_corrupt_label_cache_entry_is_labelled_again(tmp_path, how):
+    import numpy as np
+
+    from latentlab.labeling import ToolLabeler
+
+    lab = ToolLabeler(np.sqrt, cache_dir=tmp_path / "labels", out_shape="input")
+    x = np.arange(8, dtype=np.float32).reshape(2, 4) + 1
+    first = lab.label(x).y
+    p = sorted((tmp_path / "labels").glob("*.npy"))[0]
+    if how == "truncated":
+        _truncate(p)
+    elif how == "garbled":
+        _garble(p)
+    elif how in ("nan", "no-sidecar-nan"):
+        np.save(p, np.full(4, np.nan, np.float32))
+        if how == "no-sidecar-nan":
+            p.with_name(p.name + ".sha256").unlink()
+    elif how == "shape":
+        np.save(p, np.ones(3, np.float32))
+    lab2 = ToolLabeler(np.sqrt, cache_dir=tmp_path / "labels", out_shape="input")
+    with pytest.warns(UserWarning, match=p.name):
+        res = lab2.label(x)
+    assert lab2.n_calls == 1 and np.array_equal(res.y, first)
+    lab3 = ToolLabeler(np.sqrt, cache_dir=tmp_path / "labels", out_shape="input")
+    assert np.array_equal(lab3.label(x).y, first) and lab3.n_calls == 0  # the entry was rewritten
+
+
+def test_label_cache_refuses_keys_that_are_not_content_hashes(tmp_path):
+    from latentlab.exceptions import ConfigError
+    from latentlab.storage import LabelCache
+
+    c = LabelCache(tmp_path / "labels")
+    for bad in ("../x", "/etc/passwd", "a" * 31, "G" * 32, "../" + "a" * 29):
+        with pytest.raises(ConfigError, match="not a content hash"):
+            c.load(bad)
+
+
+@pytest.mark.parametrize("how", ["truncated", "not-gzip"])
+def test_corrupt_mnist_file_is_one_line(tmp_path, capsys, how):
+    import gzip
+
+    import numpy as np
+
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for name, shape in [("train-images-idx3-ubyte", (20, 28, 28)), ("train-labels-idx1-ubyte", (20,)),
+                        ("t10k-images-idx3-ubyte", (10, 28, 28)), ("t10k-labels-idx1-ubyte", (10,))]:
+        head = bytes([0, 0, 8, len(shape)]) + b"".join(int(s).to_bytes(4, "big") for s in shape)
+        data = gzip.compress(head + np.zeros(int(np.prod(shape)), np.uint8).tobytes())
+        (d / (name + ".gz")).write_bytes(data)
+    bad = d / "train-images-idx3-ubyte.gz"
+    if how == "truncated":
+        _truncate(bad)
+    else:
+        bad.write_bytes(b"this is not gzip data at all" * 10)
+    assert main(["run", "--dataset", "mnist", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    one_line_error(capsys, bad.name, "re-download")
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
+def test_corrupt_cifar_batch_is_one_line(tmp_path, how):
+    import pickle
+
+    import numpy as np
+
+    from latentlab.datasets import _read_cifar_batch
+    from latentlab.exceptions import DatasetError
+
+    p = tmp_path / "data_batch_1"
+    p.write_bytes(pickle.dumps({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 3]}))
+    if how == "truncated":
+        _truncate(p)
+    else:
+        p.write_bytes(os.urandom(2000))
+    with pytest.raises(DatasetError, match="data_batch_1"):
+        _read_cifar_batch(p)
+
+
+# ------------------------------------------------------------------ thread policy
+def test_thread_policy(monkeypatch):
+    import torch
+
+    from latentlab.exceptions import ConfigError
+    from latentlab.threads import default_threads, set_thread_policy
+
+    assert os.environ.get("OMP_WAIT_POLICY")  # set by `import latentlab` (PASSIVE unless the user chose)
+    assert default_threads() == 1
+    n = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        assert set_thread_policy() == 1 and torch.get_num_threads() == 1
+        assert set_thread_policy(2) == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv("LATENTLAB_THREADS", "2")
+        assert set_thread_policy() == 2
+        with pytest.raises(ConfigError, match="--threads"):
+            set_thread_policy(0)
+        monkeypatch.setenv("LATENTLAB_THREAD_POLICY", "off")
+        assert set_thread_policy() == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(n)
+
+
+# ------------------------------------------------------------------ explore and sweep inputs
+def test_serve_address_checks():
+    import socket
+
+    from latentlab.exceptions import ConfigError
+    from latentlab.netcheck import check_serve_address, websocket_origins
+
+    port, origins = check_serve_address("127.0.0.1", 0)
+    assert port > 0 and origins == [f"127.0.0.1:{port}", f"localhost:{port}"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"port {busy} on 127.0.0.1 is in use"):
+            check_serve_address("127.0.0.1", busy)
+    for bad in (-1, 70000):
+        with pytest.raises(ConfigError, match="--port must be"):
+            check_serve_address("127.0.0.1", bad)
+    with pytest.raises(ConfigError, match="--address 'no.such.host.invalid'"):
+        check_serve_address("no.such.host.invalid", 0)
+    with pytest.warns(UserWarning, match="reachable from the network"):
+        port, origins = check_serve_address("0.0.0.0", 0)
+    assert f"localhost:{port}" in origins and len(origins) > 2  # this host's names and addresses too
+    assert websocket_origins("10.1.2.3", 80) == ["10.1.2.3:80"]
+
+
+def test_explore_bad_port_is_one_line(capsys):
+    pytest.importorskip("panel")
+    with pytest.raises(SystemExit):
+        main(["explore", "--port", "x"])
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["explore", "--port", "99999"]) == 2
+    one_line_error(capsys, "--port must be")
+
+
+@pytest.mark.parametrize("case", ["notebook-not-json", "out-is-file", "scheduler-malformed", "scheduler-unreachable"])
+def test_sweep_input_errors_are_one_line(tmp_path, capsys, case):
+    pytest.importorskip("papermill")
+    import time
+
+    from pathlib import Path
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "01_mnist.ipynb"
+    grid = tmp_path / "g.yaml"
+    grid.write_text("grid:\n  seed: [0]\n")
+    out = tmp_path / "sw"
+    extra = []
+    if case == "notebook-not-json":
+        nb = tmp_path / "bad.ipynb"
+        nb.write_text("{not json")
+    elif case == "out-is-file":
+        out.write_text("x")
+    elif case == "scheduler-malformed":
+        extra = ["--scheduler", "nonsense"]
+    else:
+        with __import__("socket").socket() as s:
+            s.bind(("127.0.0.1", 0))
+            free = s.getsockname()[1]
+        extra = ["--scheduler", f"tcp://127.0.0.1:{free}"]
+    t0 = time.perf_counter()
+    assert main(["sweep", str(nb), "--grid", str(grid), "--out", str(out), *extra]) == 2
+    one_line_error(capsys)
+    assert time.perf_counter() - t0 < 25
+
+
+def test_vessels_labels_only_the_test_masks_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path))
+    from latentlab.vessels import load_vessels
+    from latentlab.vessels.dataset import load_vessels as loader
+
+    ds = loader(n=40, n_test=12, n_test_used=2, workers=1, progress=False)
+    assert len(ds.x_test) == 2 and len(ds.y_test) == 2
+    labels = list((tmp_path / "labels").glob("*/*.npy"))
+    assert len(labels) == 2  # the other 10 test masks were never solved
+    full = load_vessels(n=40, n_test=12, workers=1, progress=False)
+    assert (full.subset(None, 2, seed=0).x_test == ds.x_test).all()  # the same draw as --n-test 2
