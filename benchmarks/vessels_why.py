@@ -1,6 +1,7 @@
 """Why does SI win or lose on the vessels? Measure the gap between decoded and real masks.
 
-For the generator of a finished ``latentlab run --dataset vessels`` (RUN_DIR), this script
+For the generator of finished ``latentlab run --dataset vessels`` runs (RUN_DIR ...: runs of one
+protocol, e.g. random,si in one folder and the remedies in another), this script
 
 1. decodes ``--n`` draws z ~ N(0, I), post-processes them into valid masks exactly as SI does
    (``FEMLabeler.prepare``; the reject rate is reported) and labels them with the FEM tool;
@@ -15,10 +16,10 @@ For the generator of a finished ``latentlab run --dataset vessels`` (RUN_DIR), t
    but worse on real masks shows as such; ratios are against ``--baseline``.
 5. the same stress/shape statistics for the masks each synthesizing strategy actually labelled.
 
-Prints markdown tables (also written to ``RUN_DIR/why.md`` and ``why.json``). FEM labels come from
+Prints markdown tables (also written to ``--out``, default ``RUN_DIR/why.md``, and ``why.json``). FEM labels come from
 the label cache where they exist. Usage:
 
-    LATENTLAB_CACHE=/tmp/ves-cache python benchmarks/vessels_why.py runs/vessels_si --n 200
+    python benchmarks/vessels_why.py runs/vessels_si/random-si runs/vessels_si/remedies --n 200
 """
 
 from __future__ import annotations
@@ -108,9 +109,8 @@ def cv_accuracy(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, flo
     return float(s.mean()), float(s.std())
 
 
-def final_models(run_dir: Path, cfg: ExperimentConfig, ds, task):
-    """{strategy: [(seed, model, state)]} from each run's last checkpoint."""
-    out = {}
+def final_models(run_dir: Path, cfg: ExperimentConfig, ds, task, out: dict):
+    """Add ``{strategy: [(seed, model, state, folder)]}`` from each run's last checkpoint to ``out``."""
     for s in cfg.strategies:
         for seed in cfg.seeds:
             d = run_dir / "runs" / f"{s}-seed{seed}"
@@ -124,13 +124,17 @@ def final_models(run_dir: Path, cfg: ExperimentConfig, ds, task):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("run_dirs", type=Path, nargs="+", help="run folders of one protocol (the first names the generator)")
+    ap.add_argument("--out", type=Path, help="markdown output (default RUN_DIR/why.md of the first; why.json beside it)")
     ap.add_argument("--n", type=int, default=200, help="decoded and real masks compared (default 200)")
     ap.add_argument("--seed", type=int, default=12345, help="seed of the prior draws and the real sample")
     ap.add_argument("--baseline", default="random")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cfg = ExperimentConfig.from_dict(json.loads((a.run_dir / "config.json").read_text()))
+    cfgs = [ExperimentConfig.from_dict(json.loads((d / "config.json").read_text())) for d in a.run_dirs]
+    cfg = cfgs[0]
+    if any(c.override({"strategies": cfg.strategies}) != cfg for c in cfgs[1:]):
+        raise SystemExit("the run folders differ in more than their strategies; give runs of one protocol")
     # the generator of the run: prepare() trains or loads it exactly as the run did (cached)
     gen_cfg = cfg.override({"strategies": ("si",)})
     ds, latent = prepare(gen_cfg, progress=False)
@@ -154,7 +158,7 @@ def main(argv=None):
 
     s_real, s_dec = stress_stats(y_real, x_real), stress_stats(y_dec, x_dec)
     g_real, g_dec, g_rec = shape_stats(x_real), shape_stats(x_dec), shape_stats(x_rec)
-    md = [f"# Why SI wins or loses: {a.run_dir}", "",
+    md = [f"# Why SI wins or loses: {', '.join(map(str, a.run_dirs))}", "",
           f"Generator: {cfg.generator.kind}, latent {cfg.generator.latent_dim}; {a.n} prior draws z ~ N(0, I), "
           f"post-processed as SI does: {reject:.1%} rejected, {len(x_dec)} FEM-labelled; {len(x_real)} random real "
           f"pool masks.", "",
@@ -176,7 +180,9 @@ def main(argv=None):
            f"| pixels, real vs their own reconstructions G(E(x)) | {pix_rec[0]:.3f} ± {pix_rec[1]:.3f} |", ""]
 
     # 4. every strategy's final model on real test masks and on decoded masks
-    models = final_models(a.run_dir, cfg, ds, task)
+    models = {}
+    for d, c in zip(a.run_dirs, cfgs):
+        final_models(d, c, ds, task, models)
     ev = {}
     for s, lst in models.items():
         ev[s] = {"real_test": [task.evaluate(m, ds.x_test, ds.y_test) for _, m, _, _ in lst],
@@ -226,7 +232,8 @@ def main(argv=None):
 
     text = "\n".join(md)
     print(text)
-    (a.run_dir / "why.md").write_text(text)
+    out = a.out or a.run_dirs[0] / "why.md"
+    out.write_text(text)
     summary = {"reject_rate": float(reject), "n_decoded": int(len(x_dec)), "n_real": int(len(x_real)),
                "classifier_pixels": pix, "classifier_features": fea, "classifier_pixels_reconstructions": pix_rec,
                "stress_real": {k: float(v.mean()) for k, v in s_real.items()},
@@ -234,7 +241,7 @@ def main(argv=None):
                "shape_real": {k: float(v.mean()) for k, v in g_real.items()},
                "shape_decoded": {k: float(v.mean()) for k, v in g_dec.items()},
                "models": ev}
-    (a.run_dir / "why.json").write_text(json.dumps(summary, indent=1, default=float))
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float))
 
 
 if __name__ == "__main__":
