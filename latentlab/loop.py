@@ -276,13 +276,21 @@ class ActiveLoop:
         self.synthetic = new if self.synthetic is None else {
             k: np.concatenate([self.synthetic[k], new[k]]) for k in new}
 
-    def _apply(self, prop, round_: int):
-        """Label a proposal and add what got labels to the train set; returns the LabelResult."""
+    def _apply(self, prop, round_: int) -> int:
+        """Label a proposal and add what got labels to the train set; returns how many items failed.
+
+        A proposal may carry pool items, synthesized inputs, or both (a mix of real and synthesized)."""
+        n_failed = 0
         if prop.x_new is not None:
             res = self.labeler.label(prop.x_new, progress=self.progress)
             self.add_synthetic(prop.x_new[res.ok], res.y, np.asarray(prop.z_new)[res.ok], round_)
-            return res
-        idx = np.asarray(prop.indices, np.int64)
+            n_failed += res.n_failed
+        if prop.x_new is None or len(prop.indices):
+            n_failed += self._apply_pool(np.asarray(prop.indices, np.int64), round_)
+        return n_failed
+
+    def _apply_pool(self, idx: np.ndarray, round_: int) -> int:
+        """Label pool items ``idx``; returns how many failed."""
         res = self.labeler.label(self.dataset.x_train[idx], indices=idx, progress=self.progress)
         ok = idx[res.ok]
         if self.labeler.known_labels is None and ok.size:
@@ -291,7 +299,7 @@ class ActiveLoop:
                 self.pool_labels = np.zeros((self.pool.n_pool, *y.shape[1:]), y.dtype)
             self.pool_labels[ok] = y
         self.pool = self.pool.label(ok, round_)
-        return res
+        return res.n_failed
 
     # ------------------------------------------------------------------ one round
     def run_round(self) -> RoundRecord:
@@ -303,7 +311,7 @@ class ActiveLoop:
         n_failed_initial = 0
         if t == 1 and self.n_labelled == 0:
             init = self.initial_proposal()
-            n_failed_initial = self._apply(init, 1).n_failed + init.n_rejected
+            n_failed_initial = self._apply(init, 1) + init.n_rejected
             if self.n_labelled == 0:
                 raise ConfigError("the labeling tool labelled none of the initial set; see its errors above")
 
@@ -343,9 +351,9 @@ class ActiveLoop:
             t0 = time.perf_counter()
             prop = self.strategy.propose(self.context(), cfg.per_round, self._rng(_PROPOSE, t))
             rec.sample_s = time.perf_counter() - t0
-            res = self._apply(prop, t + 1)
-            rec.n_proposed = len(prop.indices) if prop.x_new is None else len(prop.x_new) + prop.n_rejected
-            rec.n_failed += res.n_failed + prop.n_rejected
+            n_failed = self._apply(prop, t + 1)
+            rec.n_proposed = len(prop.indices) + (0 if prop.x_new is None else len(prop.x_new) + prop.n_rejected)
+            rec.n_failed += n_failed + prop.n_rejected
             if prop.grad_norm is not None:
                 rec.mean_grad_norm = float(np.mean(prop.grad_norm))
                 rec.mean_loss_at_p = float(np.mean(prop.loss))

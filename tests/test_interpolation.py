@@ -157,3 +157,70 @@ def test_experiment_random_and_si_end_to_end_and_resume(tiny_vessels, tmp_path):
     bad = ExperimentConfig(dataset="vessels", strategies=("random",), loop=LoopConfig(target="lenet"))
     with pytest.raises(ConfigError, match="--target s6"):
         run_experiment(bad, tmp_path / "bad", prepared=prepared, progress=False)
+
+
+# ---------------------------------------------------------------- si-real, si-mix: SI anchored to real masks
+def real_context(gen, fem, n_pool=12, n_labelled=4, target=None, synthetic=None, alpha=0.5):
+    """A pool of ring masks (decoded from a grid of z), the first ``n_labelled`` labelled by ``fem``."""
+    z = np.stack([np.linspace(-1.5, 1.5, n_pool), np.linspace(1.0, -1.0, n_pool)], 1)
+    x_pool, _ = fem.prepare(gen.decode(torch.as_tensor(z)).detach().numpy())
+    pool = PoolState.empty(n_pool).label(np.arange(n_labelled), 1)
+    y_pool = np.zeros_like(x_pool)
+    y_pool[:n_labelled] = fem.label(x_pool[:n_labelled]).y
+    return SamplingContext(x_pool=x_pool, y_pool=y_pool, pool=pool, task=Regression(), target=target,
+                           latent=LatentSpace(gen, embeddings=z.astype(np.float32)), alpha=alpha, labeler=fem,
+                           synthetic=synthetic)
+
+
+def test_si_real_starts_from_the_shared_real_draw_and_steps_from_labelled_items(fem):
+    gen = RingGenerator()
+    torch.manual_seed(0)
+    ctx = real_context(gen, fem, target=VesselNet((1, SIZE, SIZE), width=0.25))
+    s = get_strategy("si-real")
+    assert s.shares_initial_set  # T(1) = the random pool draw every pool strategy of a seed gets
+    np.testing.assert_array_equal(s.initial(ctx, 3, np.random.default_rng(5)).indices,
+                                  get_strategy("random").initial(ctx, 3, np.random.default_rng(5)).indices)
+    prop = s.propose(ctx, 5, np.random.default_rng(1))
+    assert prop.indices.size == 0 and prop.x_new.shape == (5, 1, SIZE, SIZE)
+    starts = ctx.embeddings[:4].astype(np.float64)
+    pos = [int(np.argmin(np.linalg.norm(starts - p, axis=1))) for p in prop.p]
+    np.testing.assert_allclose(prop.p, starts[pos])  # every start is a labelled item's encoding
+    np.testing.assert_allclose(prop.p_prime, prop.p + 0.5 * prop.d)
+    # the loss at p is the target's loss on the labelled real mask itself, not on its decoding
+    with torch.no_grad():
+        ctx.target.eval()
+        real = ((ctx.target(torch.as_tensor(ctx.x_pool[pos])) - torch.as_tensor(ctx.y_pool[pos])) ** 2
+                ).mean((1, 2, 3)).numpy()
+    np.testing.assert_allclose(prop.loss, real, rtol=1e-4)
+    again = s.propose(ctx, 5, np.random.default_rng(1))
+    np.testing.assert_array_equal(prop.z_new, again.z_new)
+
+
+def test_si_mix_is_half_random_pool_half_synthesized(fem):
+    gen = RingGenerator()
+    torch.manual_seed(0)
+    ctx = real_context(gen, fem, target=VesselNet((1, SIZE, SIZE), width=0.25))
+    prop = get_strategy("si-mix").propose(ctx, 5, np.random.default_rng(2))
+    assert len(prop.indices) == 2 and len(set(prop.indices.tolist())) == 2  # round(0.5 * 5)
+    assert not ctx.pool.labelled_mask[prop.indices].any()
+    assert prop.x_new.shape == (3, 1, SIZE, SIZE) and prop.p.shape == (3, 2)
+    with pytest.raises(ConfigError, match="random_fraction"):
+        type(get_strategy("si-mix"))(random_fraction=1.0)
+    with pytest.raises(ConfigError, match="embeddings"):
+        get_strategy("si-real").propose(context(gen, fem, target=ctx.target), 2, np.random.default_rng(0))
+
+
+def test_si_mix_and_si_real_end_to_end_share_random_t1(tiny_vessels, tmp_path):
+    ds = tiny_vessels
+    gen = RingGenerator(64)
+    cfg = ExperimentConfig(dataset="vessels", strategies=("random", "si-real", "si-mix"), seeds=(0,),
+                           loop=LoopConfig(rounds=2, initial=3, per_round=2, target="s6",
+                                           target_kwargs=(("width", 0.25),),
+                                           train=TrainConfig(epochs=1, batch_size=4, min_steps=2)))
+    rows = run_experiment(cfg, tmp_path / "out", prepared=(ds, LatentSpace.from_generator(gen, ds.x_train)),
+                          progress=False)
+    by = {(r["strategy"], r["round"]): r for r in rows}
+    assert by[("si-real", 1)]["value"] == by[("random", 1)]["value"] == by[("si-mix", 1)]["value"]
+    assert [by[(s, 2)]["n_labelled"] for s in ("random", "si-real", "si-mix")] == [5, 5, 5]
+    state = (tmp_path / "out" / "runs" / "si-mix-seed0" / "state.json").read_text()
+    assert '"n_synthetic": 1' in state and '"n_proposed": 2' in state  # one real + one synthesized

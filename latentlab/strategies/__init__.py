@@ -8,6 +8,9 @@
 ``entropy``        classic uncertainty sampling: highest predictive entropy        entropy.py
 ``si``             sampling by interpolation (Algorithm 2): label G(p') with a     si.py
                    tool that annotates synthesized inputs (vessels: the FEM solver)
+``si-real``        SI anchored to real masks: real T(1), steps from labelled real   si_real.py
+                   (at E(x)) and synthesized points, loss on the labelled input
+``si-mix``         si-real with half of each batch random real pool items          si_real.py
 =================  ==========================================================================
 
 A new strategy is one module here (copy ``random_sampling.py``): a :class:`Strategy` subclass

@@ -73,8 +73,9 @@ class SamplingContext:
 class Proposal:
     """A batch to label plus what the strategy saw. Arrays have one row per proposed item.
 
-    A proposal names pool items (``indices``) or carries synthesized inputs (``x_new``, with their
-    latent points ``z_new``), never both.
+    A proposal names pool items (``indices``), carries synthesized inputs (``x_new``, with their
+    latent points ``z_new``), or both (a mixed batch: then ``p``, ``p_prime``, ``d``, ``grad_norm``
+    and ``loss`` describe the synthesized rows).
     """
 
     indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
