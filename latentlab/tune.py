@@ -132,8 +132,11 @@ def tune(base, grid: dict, out, *, data_root=None, overwrite: bool = False, prog
         for k, cfg in enumerate(configs):
             _check_out(out / f"point-{k}", cfg, False, True)
     if workers > 1:
-        from .experiment import run_jobs
+        from .experiment import _write_marker, run_jobs
 
+        for k in range(len(configs)):  # the workers' checkpoints land in folders marked as latentlab's
+            (out / f"point-{k}").mkdir(parents=True, exist_ok=True)
+            _write_marker(out / f"point-{k}")
         jobs = [(cfg, out / f"point-{k}", s, seed) for k, cfg in enumerate(configs)
                 for seed in cfg.seeds for s in cfg.strategies]
         run_jobs(jobs, workers=workers, data_root=data_root, device=device, progress=progress)
@@ -145,7 +148,7 @@ def tune(base, grid: dict, out, *, data_root=None, overwrite: bool = False, prog
     for k, (setting, cfg) in enumerate(tqdm(list(zip(settings, configs)), desc="tune", disable=not progress)):
         folder = out / f"point-{k}"
         # a finished or killed point is read back / continued; its checkpoints refuse other settings
-        run_experiment(cfg, folder, data_root=data_root, resume=(folder / "config.json").exists(),
+        run_experiment(cfg, folder, data_root=data_root, resume=True,
                        progress=progress, prepared=prepared, device=device)
         rows = [r for r in read_results(folder / "results.csv") if str(r["metric"]).startswith("val_")]
         if not rows:

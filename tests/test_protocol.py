@@ -176,12 +176,28 @@ def test_tune_chooses_on_validation_and_run_takes_the_file(tmp_path, capsys):
               "--n-pool", "500", "--n-test", "100", "--quiet"]
     assert main(["tune", *common, "--strategy", "snn", "--grid", "alpha=0.3"]) == 2
     assert "--val" in capsys.readouterr().err
-    assert main(["tune", *common, "--strategy", "snn", "--val", "80", "--grid", "alpha=0.1,0.8",
-                 "--out", str(tmp_path / "tune")]) == 0
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # the sequential reference of --workers is a one-thread run
+    try:
+        assert main(["tune", *common, "--strategy", "snn", "--val", "80", "--grid", "alpha=0.1,0.8",
+                     "--out", str(tmp_path / "tune")]) == 0
+    finally:
+        torch.set_num_threads(n)
+    # on two worker processes: the same grid, the same scores (each job runs on one torch thread)
+    assert main(["tune", *common, "--strategy", "snn", "--val", "80", "--grid", "alpha=0.1,0.8", "--workers", "2",
+                 "--out", str(tmp_path / "tune2")]) == 0
     printed = capsys.readouterr().out
     assert "test set was not used" in printed and "accuracy on the test" not in printed
     doc = json.loads((tmp_path / "tune" / "tune.json").read_text())
     assert doc["metric"] == "val_accuracy" and len(doc["points"]) == 2
+    doc2 = json.loads((tmp_path / "tune2" / "tune.json").read_text())
+    assert [p["score"] for p in doc2["points"]] == [p["score"] for p in doc["points"]]
+    assert doc2["choice"] == doc["choice"]
+    # a second call continues (reads the finished points back) instead of refusing the folder
+    assert main(["tune", *common, "--strategy", "snn", "--val", "80", "--grid", "alpha=0.1,0.8", "--workers", "2",
+                 "--out", str(tmp_path / "tune2")]) == 0
     best = max(doc["points"], key=lambda p: p["score"])
     assert doc["choice"] == best["setting"] and set(doc["choice"]) == {"loop.alpha"}
     assert main(["run", *common, "--strategy", "snn", "--val", "80", "--config", str(tmp_path / "tune" / "tune.json"),
