@@ -1,6 +1,8 @@
 """What the paper notebooks call, so that the notebooks stay thin (parameters, a few calls, plots).
 
 Everything here is headless (matplotlib figures, pandas tables); nothing imports Panel or Bokeh.
+Plot helpers return a :class:`matplotlib.figure.Figure` (shown inline when it is a cell's value) and
+save it when given a path; they never change the matplotlib backend.
 Notebook parameters arrive from papermill as plain values: a swept ``seeds: 3`` or
 ``strategies: snn`` is a scalar where the notebook's default is a list, so helpers accept both.
 """
@@ -167,12 +169,9 @@ def plot_trajectory_map(embeddings, labels, traj, off, path=None, title: str = "
 
     The first two latent dimensions are shown (the map *is* the latent space when latent_dim = 2).
     """
-    import matplotlib
+    from .report import new_figure
 
-    matplotlib.use("Agg", force=False) if path else None
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    fig, ax = new_figure(figsize=(7, 6), dpi=110)
     sc = ax.scatter(embeddings[:, 0], embeddings[:, 1], c=labels, cmap="tab10", s=2, alpha=0.35, lw=0)
     fig.colorbar(sc, ax=ax, label="class")
     path_ = traj.path
@@ -193,17 +192,14 @@ def plot_trajectory_map(embeddings, labels, traj, off, path=None, title: str = "
 
 def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
     """Decoded G(p) at each step, one row per trajectory (Fig. 4 strips); off-manifold rows titled in red."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False) if path else None
-    import matplotlib.pyplot as plt
+    from .report import new_figure
 
     from .generative import decode
 
     pts = traj.path[:max_steps + 1]
     S, J, n = pts.shape
     imgs = decode(generator, pts.reshape(S * J, n)).reshape(S, J, *decode(generator, pts[0, :1]).shape[1:])
-    fig, axes = plt.subplots(J, S, figsize=(S * 0.8, J * 0.9), dpi=110, squeeze=False)
+    fig, axes = new_figure(J, S, figsize=(S * 0.8, J * 0.9), dpi=110, squeeze=False)
     for j in range(J):
         for s in range(S):
             a = axes[j, s]
@@ -303,15 +299,12 @@ def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, 
 
 def plot_vessel_examples(ds, n: int = 4, path=None):
     """Example test masks and their FEM stress maps (kPa, maximum principal Cauchy stress)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False) if path else None
-    import matplotlib.pyplot as plt
+    from .report import new_figure
 
     n = min(n, len(ds.x_test))
     from .vessels import STRESS_SCALE_KPA as scale
 
-    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.4), dpi=110, squeeze=False)
+    fig, axes = new_figure(2, n, figsize=(2.2 * n, 4.4), dpi=110, squeeze=False)
     for i in range(n):
         axes[0, i].imshow(ds.x_test[i, 0], cmap="gray")
         axes[0, i].set_title(f"mask {i}", fontsize=8)
