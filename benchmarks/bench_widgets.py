@@ -41,7 +41,7 @@ def server_step(settings: dict, n: int) -> dict:
     import panel as pn
 
     from latentlab.explorer_state import ExplorerState
-    from widgets import LatentExplorer
+    from latentlab.widgets import LatentExplorer
 
     t0 = time.perf_counter()
     state = ExplorerState(**settings).load()
@@ -70,7 +70,7 @@ def browser(settings: dict, n: int) -> dict:
     import panel as pn
     from playwright.sync_api import sync_playwright
 
-    from widgets.app import create_app
+    from latentlab.widgets.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -47,7 +47,7 @@ def app_url(explorer_settings):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's browser (apt-get install -y chromium) to run "
                     "the browser tests; never `playwright install`")
-    from widgets.app import create_app
+    from latentlab.widgets.app import create_app
 
     port = free_port()
     pn.serve(lambda: create_app(**explorer_settings), port=port, address="127.0.0.1", threaded=True,

@@ -8,8 +8,8 @@ import pytest
 pn = pytest.importorskip("panel")
 
 from latentlab.explorer_state import ExplorerState  # noqa: E402
-from widgets import AnnotationPanel, LatentExplorer  # noqa: E402
-from widgets.explorer import to_rgba  # noqa: E402
+from latentlab.widgets import AnnotationPanel, LatentExplorer  # noqa: E402
+from latentlab.widgets.explorer import to_rgba  # noqa: E402
 
 
 def renderer(fig, name):
@@ -95,7 +95,7 @@ def test_to_rgba_flips_and_packs():
 
 def test_app_builds_and_cli_registers(explorer_settings):
     from latentlab.cli import build_parser
-    from widgets.app import create_app
+    from latentlab.widgets.app import create_app
 
     app = create_app(**explorer_settings)
     assert isinstance(app, pn.Column)

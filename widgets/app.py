@@ -11,8 +11,8 @@ import panel as pn
 
 from latentlab.explorer_state import ExplorerState
 
-from widgets.annotate import AnnotationPanel
-from widgets.explorer import LatentExplorer
+from latentlab.widgets.annotate import AnnotationPanel
+from latentlab.widgets.explorer import LatentExplorer
 
 HELP = "serve the live 2-D latent explorer in a browser (Panel app)"
 
