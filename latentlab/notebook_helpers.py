@@ -18,7 +18,8 @@ from .exceptions import ConfigError
 __all__ = ["as_tuple", "SMOKE", "experiment_config", "table1", "save_table1", "plot_curves", "profile_config",
            "profile_device", "vessels_setup", "plot_vessel_examples",
            "trained_target", "start_items", "manifold_radius", "trajectory_table", "plot_trajectory_map",
-           "plot_snapshot_strips", "out_path"]
+           "plot_snapshot_strips", "out_path", "explorer_settings", "save_explorer_tables",
+           "explorer_rounds", "explorer_steps"]
 
 # smoke mode: the embedded digits and a few steps, so a notebook runs in seconds in the tests
 SMOKE = dict(dataset="digits", n_pool=300, n_test=100, rounds=2, initial=20, per_round=10, epochs=1.0,
@@ -318,3 +319,61 @@ def plot_vessel_examples(ds, n: int = 4, path=None):
     if path:
         fig.savefig(path)
     return fig
+
+
+# --------------------------------------------------------------------------- 00_explore
+def explorer_settings(*, dataset: str = "digits", data_root: str = "", strategy: str = "snn", alpha: float = 0.2,
+                      per_round: int = 10, smoke: bool = False) -> dict:
+    """:class:`~latentlab.ExplorerState` settings of the tour; ``smoke`` shrinks them to seconds (digits,
+    300 pool items, a VAE of a few dozen steps, short target training, a coarse heat map)."""
+    from .generative import GeneratorConfig
+    from .training import TrainConfig
+
+    out = dict(dataset=dataset, data_root=data_root or None, strategy=strategy, alpha=float(alpha),
+               per_round=int(per_round))
+    if smoke:
+        out.update(dataset="digits", data_root=None, n_pool=SMOKE["n_pool"], n_test=SMOKE["n_test"],
+                   initial=SMOKE["initial"], per_round=min(int(per_round), 5), compare=False, grid_size=12,
+                   generator_config=GeneratorConfig(epochs=SMOKE["gen_epochs"], min_steps=SMOKE["gen_min_steps"]),
+                   train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=20))
+    return out
+
+
+def explorer_rounds(state, n: int, progress: bool = True) -> str:
+    """Run ``n`` rounds of the explorer's state (a tqdm bar: a widget in Jupyter); the last status or error."""
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(int(n)), desc="rounds", disable=not progress or int(n) < 1):
+        if not state.run_round():
+            break
+    return state.error or state.status
+
+
+def explorer_steps(state, n: int) -> str:
+    """Press Step ``n`` times; say how far the trajectories got.
+
+    After an SNN round the trajectories already hold that round's own step (p to p' to its
+    neighbour), so ``n`` presses make ``n + 1`` steps in all; the message says so.
+    """
+    before = state.readout()["steps"]
+    for _ in range(int(n)):
+        if not state.step():
+            return state.error
+    t = state.trajectories()
+    own = f" (the round's own SNN step, then {int(n)} presses)" if before else ""
+    return (f"{int(n)} Step presses: {t['steps']} steps in all{own}; mean loss at p {t['loss'].mean():.3f} "
+            f"-> at the neighbours {t['loss_after'].mean():.3f}")
+
+
+def save_explorer_tables(state, out_dir) -> "object":
+    """Write ``labelled.csv`` (pool item, round that labelled it) and ``curve.csv`` (strategy,
+    labelled, test metric) of an explorer state into ``out_dir``; return the curve table."""
+    import pandas as pd
+
+    idx, rounds = state.labelled()
+    pd.DataFrame({"item": idx, "round": rounds}).to_csv(out_path(out_dir, "labelled.csv"), index=False)
+    metric = state.readout()["metric_name"] or "metric"
+    curve = pd.DataFrame([{"strategy": s, "labelled": n, f"test_{metric}": v}
+                          for s, (ns, vs) in state.curves().items() for n, v in zip(ns, vs)])
+    curve.to_csv(out_path(out_dir, "curve.csv"), index=False)
+    return curve

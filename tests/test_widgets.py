@@ -28,15 +28,15 @@ def test_built_once_with_named_webgl_glyphs(view):
                  "jumps", "selected"):
         renderer(view.map, name)
     assert len(renderer(view.map, "pool").data_source.data["x"]) == 400
-    assert "round** 0" in view.readout.object
+    assert "<b>round</b> 0" in view.readout.value
 
 
 def test_step_without_model_shows_alert_and_round_step_update_sources_in_place(view):
     fig, src = view.map, view.src["points"]
     view.b_step.clicks += 1
-    assert view.alert.visible and "Run round" in view.alert.object
+    assert "Run round" in view.alert_text
     view.b_round.clicks += 1
-    assert not view.alert.visible, view.alert.object
+    assert view.alert_text == "", view.alert_text
     assert view.map is fig and view.src["points"] is src  # same figure, same source: updated in place
     assert len(view.src["heat"].data["image"]) == 1
     assert len(view.src["points"].data["x"]) == 5 and len(view.curve_src["strategy"].data["x"]) == 1
@@ -47,15 +47,15 @@ def test_step_without_model_shows_alert_and_round_step_update_sources_in_place(v
     lengths = np.hypot(np.subtract(g["x1"], g["x0"]), np.subtract(g["y1"], g["y0"]))
     gn = view.src["points"].data["grad_norm"]
     np.testing.assert_allclose(lengths / lengths.max(), gn / gn.max(), rtol=1e-9)  # arrow length ∝ |grad|
-    assert "steps** 2" in view.readout.object
+    assert "<b>steps</b> 2" in view.readout.value
 
 
 def test_bad_alpha_in_widget_is_an_alert(view):
     view.w_alpha.value = -1.0
-    assert view.alert.visible and "alpha" in view.alert.object
+    assert "alpha" in view.alert_text
     assert view.state.alpha == 0.2
     view.w_alpha.value = 0.3
-    assert not view.alert.visible and view.state.alpha == 0.3
+    assert view.alert_text == "" and view.state.alpha == 0.3
 
 
 def test_tap_decodes_into_the_strip(view):
@@ -108,3 +108,34 @@ def test_large_pool_is_one_raster_image(view):
     assert len(big.src["pool"].data["x"]) == 0
     (img,) = big.src["raster"].data["image"]
     assert img.dtype == np.uint32 and (img != 0).sum() > 50  # pixels where pool items fall
+
+
+def test_inline_notebook_updates_never_name_a_cdn(explorer_settings, monkeypatch):
+    """Offline notebooks: under pn.extension(inline=True) neither the first render nor the updates of
+    a Run round / Step / error carry a CDN URL (a Markdown pane re-sends CDN stylesheets on update)."""
+    import re
+
+    from bokeh.core.serialization import Serializer
+    from bokeh.document import Document
+    from bokeh.models import ImportedStyleSheet, UIElement
+    from panel.io.notebook import patch_inline_stylesheets
+    from panel.io.resources import set_resource_mode
+    from pyviz_comms import Comm
+
+    monkeypatch.setattr(pn.config, "inline", True)
+    state = ExplorerState(**explorer_settings).load()
+    doc = Document()
+    with set_resource_mode("inline"):  # what Panel's notebook display does
+        root = pn.Row(LatentExplorer(state), AnnotationPanel(state))._render_model(doc, Comm())
+    for m in root.select({"type": UIElement}):
+        patch_inline_stylesheets(m)
+    events = []
+    doc.on_change(events.append)
+    state.step()  # an error: no model yet
+    state.run_round()
+    state.step()
+    state.queue_synthetic()
+    sent = " ".join(repr(e.to_serializable(Serializer())) for e in events)
+    assert events and not re.search(r"https?://", sent), re.findall(r"https?://[^'\" ]+", sent)[:5]
+    assert not any(isinstance(s, ImportedStyleSheet) and s.url.startswith("http")
+                   for m in doc.select({"type": UIElement}) for s in m.stylesheets)

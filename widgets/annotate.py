@@ -36,7 +36,7 @@ class AnnotationPanel(pn.viewable.Viewer):
         self.b_skip = pn.widgets.Button(label="Skip", width=70)
         self.b_skip.on_click(lambda e: state.skip())
         self.answers = pn.Row()
-        self.info = pn.pane.Markdown("", width=340)
+        self.info = pn.widgets.StaticText(value="", width=340)  # a widget: updates send only the text
         self._mode = None
         state.param.watch(lambda e: self._redraw(), ["version", "data_version"])
         self._redraw()
@@ -68,10 +68,10 @@ class AnnotationPanel(pn.viewable.Viewer):
         self._buttons()
         if s.pending:
             self.src.data = {"image": [to_rgba(s.pending[0]["x"])], "x": [0], "y": [0], "dw": [1], "dh": [1]}
-            self.info.object = f"{len(s.pending)} waiting; labels are kept in `{s.annotator.cache.folder}`"
+            self.info.value = f"{len(s.pending)} waiting; labels are kept in <code>{s.annotator.cache.folder}</code>"
         else:
             self.src.data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
-            self.info.object = "Nothing waits for a label. Step, then *Annotate G(p')*."
+            self.info.value = "Nothing waits for a label. Step, then <i>Annotate G(p')</i>."
 
     def __panel__(self):
         return pn.Column("### Annotate", pn.Row(self.b_queue, self.b_skip), self.fig, self.answers, self.info)

@@ -2,6 +2,9 @@
 
 Figures are built once; every state change only assigns ``ColumnDataSource.data`` (never a new
 figure), so a Step redraws in a few milliseconds even over MNIST's 60k-point pool (WebGL).
+Text that changes (readout, alert, selection) is a ``StaticText`` (HTML), not a Markdown pane: a
+pane re-sends its stylesheets with every update, as CDN URLs even under ``pn.extension(inline=True)``,
+so an offline notebook would fetch from the internet on every redraw; a widget sends only its text.
 Glyph renderers carry ``name=`` (``pool``, ``labelled``, ``heatmap``, ``trajectories``, ``points``,
 ``gradients``, ``p_prime``, ``jumps``, ``neighbours``, ``selected``, ``strip``,
 ``pool_raster``, ``curve_<strategy>``) so tests find them.
@@ -9,6 +12,7 @@ Glyph renderers carry ``name=`` (``pool``, ``labelled``, ``heatmap``, ``trajecto
 
 from __future__ import annotations
 
+import html
 import logging
 import traceback
 
@@ -28,6 +32,11 @@ __all__ = ["LatentExplorer", "to_rgba"]
 
 log = logging.getLogger(__name__)
 _HEAT = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
+# the alert keeps its place (no layout jump) and only changes colour when a message appears
+# (every key in both: the browser keeps a style key that an update leaves out)
+_ALERT_OFF = {"padding": "6px 10px", "border-radius": "4px", "overflow": "auto", "background": "transparent",
+              "color": "inherit", "border": "1px solid transparent"}
+_ALERT_ON = {**_ALERT_OFF, "background": "#f8d7da", "color": "#58151c", "border": "1px solid #f1aeb5"}
 
 
 def to_rgba(img: np.ndarray, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
@@ -180,9 +189,9 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_play = w.Toggle(label="Play", color="default", width=80)
         self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300,
                                     disabled=True)
-        self.readout = pn.pane.Markdown("", width=360, height=90, styles={"font-size": "13px"})
-        self.alert = pn.pane.Alert("", alert_type="danger", visible=False, width=620)
-        self.selected_text = pn.pane.Markdown("", width=360, height=40)
+        self.readout = pn.widgets.StaticText(value="", width=360, height=90, styles={"font-size": "13px"})
+        self.alert = pn.widgets.StaticText(value="", width=620, height=40, styles=_ALERT_OFF)
+        self.selected_text = pn.widgets.StaticText(value="", width=360, height=40)
         self.w_dataset.param.watch(lambda e: self._act(lambda: s.configure(dataset=e.new)), "value")
         self.w_strategy.param.watch(lambda e: self._act(lambda: s.configure(strategy=e.new)), "value")
         self.w_alpha.param.watch(lambda e: self._act(lambda: s.configure(alpha=e.new)), "value")
@@ -319,14 +328,14 @@ class LatentExplorer(pn.viewable.Viewer):
         if not sel:
             self.src["sel"].data = {"x": [], "y": []}
             self.src["strip"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []}
-            self.selected_text.object = ""
+            self.selected_text.value = ""
             return
         self.src["sel"].data = {"x": [sel["z"][0]], "y": [sel["z"][1]]}
         imgs = sel["images"]
         self.src["strip"].data = {"image": [to_rgba(a) for _, a in imgs], "x": [1.1 * i for i in range(len(imgs))],
                                   "y": [0.0] * len(imgs), "dw": [1.0] * len(imgs), "dh": [1.0] * len(imgs),
                                   "title": [t for t, _ in imgs]}
-        self.selected_text.object = sel["text"]
+        self.selected_text.value = html.escape(sel["text"])
 
     def _draw_curves(self):
         c = self.state.curves()
@@ -340,14 +349,23 @@ class LatentExplorer(pn.viewable.Viewer):
         s = self.state
         r = s.readout()
         metric = "–" if r["metric"] is None else f"{r['metric']:.1f}"
-        self.readout.object = (
-            f"**round** {r['round']} · **labelled** {r['n_labelled']} · "
-            f"**test {r['metric_name'] or 'metric'}** {metric}  \n"
-            f"**steps** {r['steps']} · **points** {len(self.src['points'].data['x'])} · "
-            f"**path vertices** {sum(len(x) for x in self.src['paths'].data['xs'])}  \n"
-            f"{s.status if not s.error else ''}")
-        self.alert.object = s.error
-        self.alert.visible = bool(s.error)
+        self.readout.value = (
+            f"<b>round</b> {r['round']} · <b>labelled</b> {r['n_labelled']} · "
+            f"<b>test {html.escape(r['metric_name'] or 'metric')}</b> {metric}<br>"
+            f"<b>steps</b> {r['steps']} · <b>points</b> {len(self.src['points'].data['x'])} · "
+            f"<b>path vertices</b> {sum(len(x) for x in self.src['paths'].data['xs'])}<br>"
+            f"{html.escape(s.status) if not s.error else ''}")
+        self.show_alert(s.error)
+
+    def show_alert(self, message: str) -> None:
+        """Show ``message`` in the alert line above the map ('' clears it); the line keeps its place."""
+        self.alert.value = html.escape(message)
+        self.alert.styles = _ALERT_ON if message else _ALERT_OFF
+
+    @property
+    def alert_text(self) -> str:
+        """The message the alert line shows ('' when none)."""
+        return html.unescape(self.alert.value)
 
     # ------------------------------------------------------------------ layout
     def __panel__(self):
