@@ -323,14 +323,15 @@ def plot_vessel_examples(ds, n: int = 4, path=None):
 
 # --------------------------------------------------------------------------- 00_explore
 def explorer_settings(*, dataset: str = "digits", data_root: str = "", strategy: str = "snn", alpha: float = 0.2,
-                      per_round: int = 10, smoke: bool = False) -> dict:
+                      per_round: int = 10, smoke: bool = False, progress: bool = True) -> dict:
     """:class:`~latentlab.ExplorerState` settings of the tour; ``smoke`` shrinks them to seconds (digits,
-    300 pool items, a VAE of a few dozen steps, short target training, a coarse heat map)."""
+    300 pool items, a VAE of a few dozen steps, short target training, a coarse heat map).
+    ``progress``: a bar while the generator trains (only when it is not cached yet)."""
     from .generative import GeneratorConfig
     from .training import TrainConfig
 
     out = dict(dataset=dataset, data_root=data_root or None, strategy=strategy, alpha=float(alpha),
-               per_round=int(per_round))
+               per_round=int(per_round), progress=bool(progress))
     if smoke:
         out.update(dataset="digits", data_root=None, n_pool=SMOKE["n_pool"], n_test=SMOKE["n_test"],
                    initial=SMOKE["initial"], per_round=min(int(per_round), 5), compare=False, grid_size=12,

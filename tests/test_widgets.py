@@ -50,6 +50,34 @@ def test_step_without_model_shows_alert_and_round_step_update_sources_in_place(v
     assert "<b>steps</b> 2" in view.readout.value
 
 
+def test_run_round_runs_in_the_background_with_the_busy_state_shown(explorer_settings):
+    """Run round's work runs on a worker thread; meanwhile the spinner turns, buttons are disabled and
+    no redraw touches Bokeh models; afterwards the view redraws once, on the loop, and is idle again."""
+    import asyncio
+    import threading
+
+    from latentlab.widgets.explorer import in_background
+
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    seen = {}
+    n_points = len(view.src["points"].data["x"])
+
+    def work():
+        seen.update(thread=threading.current_thread() is not threading.main_thread(), background=in_background(),
+                    busy=view.state.busy, spinner=view.spinner.value, disabled=view.b_round.disabled and
+                    view.b_step.disabled and view.w_dataset.disabled)
+        view.state.run_round()
+        seen["drawn_meanwhile"] = len(view.src["labelled"].data["x"])
+
+    n_before = len(view.src["labelled"].data["x"])
+    asyncio.run(view.run_in_background(work, "Run round: training F"))
+    assert seen["thread"] and seen["background"] and seen["busy"] == "Run round: training F"
+    assert seen["spinner"] and seen["disabled"]
+    assert seen["drawn_meanwhile"] == n_before  # nothing redrawn off the loop
+    assert len(view.src["labelled"].data["x"]) > n_before and len(view.src["points"].data["x"]) >= n_points
+    assert not view.state.busy and not view.spinner.value and not view.b_round.disabled
+
+
 def test_bad_alpha_in_widget_is_an_alert(view):
     view.w_alpha.value = -1.0
     assert "alpha" in view.alert_text

@@ -49,10 +49,16 @@ def serve(args) -> int:
     if args.dataset not in DATASETS:
         raise ConfigError(f"unknown dataset {args.dataset!r}; valid choices: {', '.join(sorted(DATASETS))}")
     settings = {"dataset": args.dataset, "data_root": args.data_root, "strategy": args.strategy}
-    ExplorerState(**settings).load()  # warm the shared cache (generator, embeddings) before the first tab
+    # warm the shared cache (generator, embeddings) before the first tab, saying so: with an empty
+    # cache the generator trains first (a minute or more), with a progress bar
+    print(f"latentlab explore: loading {args.dataset} and its generator (trained once, then cached)...", flush=True)
+    warm = ExplorerState(**settings, progress=True).load()
+    if warm.error:
+        raise ConfigError(warm.error)
+    print(f"latentlab explore: {warm.status.split('.')[0]}", flush=True)
     pn.extension()
     origin = [f"{args.address}:{args.port}", f"localhost:{args.port}"]
-    print(f"latentlab explore: serving on http://{args.address}:{args.port}/ (Ctrl-C stops)")
+    print(f"latentlab explore: serving on http://{args.address}:{args.port}/ (Ctrl-C stops)", flush=True)
     pn.serve(lambda: create_app(**settings), port=args.port, address=args.address, show=args.show,
              websocket_origin=origin, title="latentlab explorer")
     return 0

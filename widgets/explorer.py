@@ -12,8 +12,10 @@ Glyph renderers carry ``name=`` (``pool``, ``labelled``, ``heatmap``, ``trajecto
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
+import threading
 import traceback
 
 import numpy as np
@@ -28,7 +30,16 @@ from bokeh.plotting import figure
 from latentlab.datasets import DATASETS
 from latentlab.explorer_state import ExplorerState, strategy_names
 
-__all__ = ["LatentExplorer", "to_rgba"]
+__all__ = ["LatentExplorer", "to_rgba", "in_background"]
+
+# set in the worker thread of a background action: views skip redraws there (Bokeh models may only
+# change on the event loop) and redraw once the action is over
+_BACKGROUND = threading.local()
+
+
+def in_background() -> bool:
+    """True inside a background action's worker thread (see :meth:`LatentExplorer.run_in_background`)."""
+    return getattr(_BACKGROUND, "active", False)
 
 log = logging.getLogger(__name__)
 _HEAT = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
@@ -109,7 +120,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self._play_cb = None
         self._build()
         self._redraw()
-        state.param.watch(lambda e: self._redraw(), ["version", "grid_version", "data_version"])
+        state.param.watch(self._on_state_change, ["version", "grid_version", "data_version"])
 
     # ------------------------------------------------------------------ build once
     def _build(self):
@@ -189,27 +200,90 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_play = w.Toggle(label="Play", color="default", width=80)
         self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300,
                                     disabled=True)
+        self.spinner = pn.indicators.LoadingSpinner(value=False, size=22, width=22, height=22, color="primary",
+                                                    bgcolor="light")
+        self.busy_text = pn.widgets.StaticText(value="", width=260, height=22, styles={"font-size": "13px"})
         self.readout = pn.widgets.StaticText(value="", width=360, height=90, styles={"font-size": "13px"})
         self.alert = pn.widgets.StaticText(value="", width=620, height=40, styles=_ALERT_OFF)
         self.selected_text = pn.widgets.StaticText(value="", width=360, height=40)
-        self.w_dataset.param.watch(lambda e: self._act(lambda: s.configure(dataset=e.new)), "value")
+        self.w_dataset.param.watch(self._on_dataset, "value")
         self.w_strategy.param.watch(lambda e: self._act(lambda: s.configure(strategy=e.new)), "value")
         self.w_alpha.param.watch(lambda e: self._act(lambda: s.configure(alpha=e.new)), "value")
         self.w_per_round.param.watch(lambda e: self._act(lambda: s.configure(per_round=e.new)), "value")
         self.b_step.on_click(lambda e: self._act(s.step))
-        self.b_round.on_click(lambda e: self._act(s.run_round))
+        self.b_round.on_click(self._on_round)
         self.b_reset.on_click(lambda e: self._act(s.reset))
         self.b_play.param.watch(self._on_play, "value")
         self.w_replay.param.watch(lambda e: self._act(self._redraw), "value")
+        # the busy state shows in the browser at the click, without waiting for the server's answer
+        # (a round trip is ~0.3 s on a loaded machine); the server then confirms it and clears it
+        controls = {"b_step": self.b_step, "b_round": self.b_round, "b_reset": self.b_reset, "b_play": self.b_play,
+                    "w_dataset": self.w_dataset, "w_strategy": self.w_strategy, "w_alpha": self.w_alpha,
+                    "w_per_round": self.w_per_round, "w_replay": self.w_replay}
+        busy_js = ("for (const w of [" + ", ".join(controls) + "]) w.disabled = true;\n"
+                   "spinner.css_classes = ['loader', 'spin', 'primary-light'];\n"
+                   "busy_text.text = {msg};")
+        args = {**controls, "spinner": self.spinner, "busy_text": self.busy_text}
+        self.b_round.js_on_click(args=args, code=busy_js.format(msg="'Run round: training F…'"))
+        self.w_dataset.jscallback(args=args, value=busy_js.format(msg="'loading ' + cb_obj.value + '…'"))
 
     # ------------------------------------------------------------------ events
     def _act(self, fn):
         """Run an action; anything unexpected becomes a message in the page, never a dead page."""
+        if self.state.busy and not in_background():
+            return  # a background action owns the state; its controls are disabled anyway
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - the UI boundary: report, log, keep the page alive
             log.error("explorer action failed:\n%s", traceback.format_exc())
             self.state.error = f"internal error ({type(e).__name__}: {e}); see the server log"
+            if not in_background():
+                self._redraw()
+
+    async def run_in_background(self, fn, busy: str) -> None:
+        """Run the state action ``fn`` on a worker thread, with the busy state shown meanwhile.
+
+        The click's handler returns to the event loop at once, so the page shows the spinner and the
+        disabled buttons within one round trip and stays responsive (zoom, hover) while F trains.
+        Redraws wait for the end (they touch Bokeh models, which belong to the event loop).
+        """
+        if self.state.busy:
+            return
+        self._set_busy(busy)
+        loop = asyncio.get_running_loop()
+
+        def job():
+            _BACKGROUND.active = True
+            try:
+                self._act(fn)
+            finally:
+                _BACKGROUND.active = False
+
+        try:
+            await loop.run_in_executor(None, job)
+        finally:
+            with hold():
+                self._set_busy("")
+                self.state.param.trigger("version")  # every view of the state redraws, on the loop
+
+    def _set_busy(self, text: str) -> None:
+        self.state.busy = text
+        self.spinner.value = bool(text)
+        self.busy_text.value = html.escape(text)
+        for w in (self.b_step, self.b_round, self.b_reset, self.b_play, self.w_dataset, self.w_strategy,
+                  self.w_alpha, self.w_per_round, self.w_replay):
+            w.disabled = bool(text) or (w is self.w_replay and self.state.round < 1)
+
+    async def _on_round(self, event):
+        s = self.state
+        await self.run_in_background(s.run_round, f"Run round: training F on {s.readout()['n_labelled']} labels…")
+
+    async def _on_dataset(self, event):
+        await self.run_in_background(lambda: self.state.configure(dataset=event.new),
+                                     f"loading {event.new} (the first time trains its generator)…")
+
+    def _on_state_change(self, *events):
+        if not in_background():
             self._redraw()
 
     def _on_tap(self, event):
@@ -226,6 +300,8 @@ class LatentExplorer(pn.viewable.Viewer):
                 self._play_cb = None
 
     def _tick(self):
+        if self.state.busy:
+            return
         self._act(self.state.step)
         if self.state.error:
             self.b_play.value = False
@@ -370,6 +446,6 @@ class LatentExplorer(pn.viewable.Viewer):
     # ------------------------------------------------------------------ layout
     def __panel__(self):
         controls = pn.Row(self.w_dataset, self.w_strategy, self.w_alpha, self.w_per_round)
-        buttons = pn.Row(self.b_step, self.b_round, self.b_reset, self.b_play)
-        side = pn.Column(controls, buttons, self.w_replay, self.readout, self.strip, self.selected_text, self.curve)
+        buttons = pn.Row(self.b_step, self.b_round, self.b_reset, self.b_play, self.spinner)
+        side = pn.Column(controls, buttons, self.busy_text, self.w_replay, self.readout, self.strip, self.selected_text, self.curve)
         return pn.Column(self.alert, pn.Row(pn.Column(pn.pane.Bokeh(self.map)), side))
