@@ -167,3 +167,28 @@ def test_inline_notebook_updates_never_name_a_cdn(explorer_settings, monkeypatch
     assert events and not re.search(r"https?://", sent), re.findall(r"https?://[^'\" ]+", sent)[:5]
     assert not any(isinstance(s, ImportedStyleSheet) and s.url.startswith("http")
                    for m in doc.select({"type": UIElement}) for s in m.stylesheets)
+
+
+def test_the_map_explains_itself(explorer_settings):
+    """Axis labels, a class key, a key for every glyph, colour bars for the rings' rounds and the
+    background (titled with what it shows), a hover on every glyph, the strategy's name in the curve."""
+    from bokeh.models import ColorBar, HoverTool, Legend
+
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    f = view.map
+    assert f.xaxis[0].axis_label.startswith("z1") and f.yaxis[0].axis_label.startswith("z2")
+    assert [i.label.value for i in view.class_legend.items] == [str(c) for c in range(10)]
+    keys = [i.label.value for lg in f.select(type=Legend) if lg is not view.class_legend for i in lg.items]
+    for word in ("p: sampling point", "p' = p + alpha d", "nearest pool item", "ring: round", "gradient", "trajectory"):
+        assert any(word in k for k in keys), (word, keys)
+    hovered = {r.name for h in f.select(type=HoverTool) for r in h.renderers}
+    assert {"pool", "labelled", "points", "p_prime", "neighbours", "heatmap", "trajectories", "gradients"} <= hovered
+    stand_ins = [r for lg in f.select(type=Legend) for i in lg.items for r in i.renderers]
+    assert all(r.data_source.data and len(next(iter(r.data_source.data.values()))) == 1 for r in stand_ins)
+    assert all("???" not in str(h.tooltips) and "@label" not in str(h.tooltips) or h.renderers[0].name == "pool"
+               for h in f.select(type=HoverTool))
+    view.b_round.clicks += 1
+    titles = [b.title for b in f.select(type=ColorBar) if b.visible]  # the background exists after a round
+    assert any("round" in t for t in titles) and any("entropy" in t for t in titles), titles
+    items = view.curve.legend[0].items
+    assert items[0].label.value == "snn" and view.curve.yaxis[0].axis_label == "test accuracy"
