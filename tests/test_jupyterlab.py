@@ -2,8 +2,9 @@
 
 One test: start JupyterLab on 127.0.0.1 (a token, private config/data/workspace folders), open
 00_explore.ipynb with smoke parameters, run all cells, then check that the explorer is there (its
-Step button visible), that clicking Step changes the plot, and that the page asked nothing of any
-host but 127.0.0.1 (no CDN: the explorer must work offline). Screenshots go to
+Step button visible), that clicking Step changes the plot, that Run round (run in the background)
+labels more items and enables its button again, and that the page asked nothing of any host but
+127.0.0.1 (no CDN: the explorer must work offline). Screenshots go to
 ``$LATENTLAB_ARTIFACTS`` (default: the test's tmp folder) and their paths are printed.
 """
 
@@ -43,6 +44,16 @@ VERTICES_JS = """() => {
     n = Math.max(n, 0) + Array.from(xs).reduce((a, x) => a + x.length, 0);
   }
   return n;
+}"""
+
+
+# JS: rows of the labelled items' source (-1: no such glyph)
+LABELLED_JS = """() => {
+  for (const doc of (window.Bokeh && window.Bokeh.documents) || []) {
+    const r = doc.get_model_by_name('labelled');
+    if (r) { const d = r.data_source.data; return (d instanceof Map ? d.get('x') : d.x).length; }
+  }
+  return -1;
 }"""
 
 
@@ -143,11 +154,19 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
             after = page.evaluate(VERTICES_JS)
             step.scroll_into_view_if_needed()
             page.screenshot(path=str(artifacts / "jupyterlab_explorer_after_step.png"))
+            # Run round runs in the background (an async callback in the kernel): the view redraws after
+            labelled = page.evaluate(LABELLED_JS)
+            page.get_by_role("button", name="Run round").click()
+            page.wait_for_function(f"() => ({LABELLED_JS})() > {labelled}", timeout=60_000)
+            expect(page.get_by_role("button", name="Run round")).to_be_enabled(timeout=30_000)
+            page_labelled_after = page.evaluate(LABELLED_JS)
+            page.screenshot(path=str(artifacts / "jupyterlab_explorer_after_round.png"))
             print(f"screenshots: {artifacts}/jupyterlab_explorer_*.png; vertices {before} -> {after}; "
                   f"{len(requests)} requests")
         finally:
             browser.close()
     assert after > before
+    assert page_labelled_after > labelled
     foreign = sorted({u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
                       and urlparse(u).hostname != "127.0.0.1"})
     assert not foreign, f"the page fetched from outside 127.0.0.1 (offline it would fail): {foreign}"
