@@ -57,6 +57,13 @@ LABELLED_JS = """() => {
 }"""
 
 
+# JS: how many loading spinners turn in sight
+SPINNING_JS = """() => { let n = 0;
+  for (const doc of (window.Bokeh && window.Bokeh.documents) || []) for (const m of doc.all_models)
+    if (m.css_classes && m.css_classes.includes('loader') && m.css_classes.includes('spin') && m.visible) n += 1;
+  return n; }"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -160,6 +167,7 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
             page.wait_for_function(f"() => ({LABELLED_JS})() > {labelled}", timeout=60_000)
             expect(page.get_by_role("button", name="Run round")).to_be_enabled(timeout=30_000)
             page_labelled_after = page.evaluate(LABELLED_JS)
+            spinning = page.evaluate(SPINNING_JS)
             page.screenshot(path=str(artifacts / "jupyterlab_explorer_after_round.png"))
             print(f"screenshots: {artifacts}/jupyterlab_explorer_*.png; vertices {before} -> {after}; "
                   f"{len(requests)} requests")
@@ -167,6 +175,7 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
             browser.close()
     assert after > before
     assert page_labelled_after > labelled
+    assert spinning == 0, "the busy spinner still turns after the round"
     foreign = sorted({u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
                       and urlparse(u).hostname != "127.0.0.1"})
     assert not foreign, f"the page fetched from outside 127.0.0.1 (offline it would fail): {foreign}"

@@ -274,8 +274,10 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_play = w.Toggle(label="Play", color="default", width=65)
         self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300,
                                     disabled=True)
-        self.spinner = pn.indicators.LoadingSpinner(value=False, size=22, width=22, height=22, color="primary",
-                                                    bgcolor="light")
+        # always turning, shown only while busy (visibility reaches the page at once; in JupyterLab a
+        # change of the spinner's value arrived ~1 s after the rest of the update)
+        self.spinner = pn.indicators.LoadingSpinner(value=True, size=22, width=22, height=22, color="primary",
+                                                    bgcolor="light", visible=False)
         self.busy_text = pn.widgets.StaticText(value="", width=260, height=22, styles={"font-size": "13px"})
         self.readout = pn.widgets.StaticText(value="", width=360, height=90, styles={"font-size": "13px",
                                                                                      "overflow": "hidden"})
@@ -296,8 +298,7 @@ class LatentExplorer(pn.viewable.Viewer):
                     "w_dataset": self.w_dataset, "w_strategy": self.w_strategy, "w_alpha": self.w_alpha,
                     "w_per_round": self.w_per_round, "w_replay": self.w_replay}
         busy_js = ("for (const w of [" + ", ".join(controls) + "]) w.disabled = true;\n"
-                   "spinner.css_classes = ['loader', 'spin', 'primary-light'];\n"
-                   "busy_text.text = {msg};")
+                   "spinner.visible = true;\nbusy_text.text = {msg};")
         args = {**controls, "spinner": self.spinner, "busy_text": self.busy_text}
         self.b_round.js_on_click(args=args, code=busy_js.format(msg="'Run round: training F…'"))
         self.w_dataset.jscallback(args=args, value=busy_js.format(msg="'loading ' + cb_obj.value + '…'"))
@@ -343,7 +344,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _set_busy(self, text: str) -> None:
         self.state.busy = text
-        self.spinner.value = bool(text)
+        self.spinner.visible = bool(text)
         self.busy_text.value = html.escape(text)
         for w in (self.b_step, self.b_round, self.b_reset, self.b_play, self.w_dataset, self.w_strategy,
                   self.w_alpha, self.w_per_round, self.w_replay):
