@@ -60,7 +60,9 @@ LABELLED_JS = """() => {
 # JS: how many loading spinners turn in sight
 SPINNING_JS = """() => { let n = 0;
   for (const doc of (window.Bokeh && window.Bokeh.documents) || []) for (const m of doc.all_models)
-    if (m.css_classes && m.css_classes.includes('loader') && m.css_classes.includes('spin') && m.visible) n += 1;
+    if (m.css_classes && m.css_classes.includes('loader') && m.css_classes.includes('spin') && m.visible) {
+      const st = m.styles instanceof Map ? m.styles.get('visibility') : (m.styles || {}).visibility;
+      if (st !== 'hidden') n += 1; }
   return n; }"""
 
 

@@ -64,7 +64,7 @@ def test_run_round_runs_in_the_background_with_the_busy_state_shown(explorer_set
 
     def work():
         seen.update(thread=threading.current_thread() is not threading.main_thread(), background=in_background(),
-                    busy=view.state.busy, spinner=view.spinner.visible, disabled=view.b_round.disabled and
+                    busy=view.state.busy, spinner=view.spinner.styles["visibility"] == "visible", disabled=view.b_round.disabled and
                     view.b_step.disabled and view.w_dataset.disabled)
         view.state.run_round()
         seen["drawn_meanwhile"] = len(view.src["labelled"].data["x"])
@@ -75,7 +75,7 @@ def test_run_round_runs_in_the_background_with_the_busy_state_shown(explorer_set
     assert seen["spinner"] and seen["disabled"]
     assert seen["drawn_meanwhile"] == n_before  # nothing redrawn off the loop
     assert len(view.src["labelled"].data["x"]) > n_before and len(view.src["points"].data["x"]) >= n_points
-    assert not view.state.busy and not view.spinner.visible and not view.b_round.disabled
+    assert not view.state.busy and view.spinner.styles["visibility"] == "hidden" and not view.b_round.disabled
 
 
 def test_bad_alpha_in_widget_is_an_alert(view):

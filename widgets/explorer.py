@@ -45,6 +45,7 @@ def in_background() -> bool:
 
 log = logging.getLogger(__name__)
 _HEAT = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
+_SHOWN, _HIDDEN = {"visibility": "visible"}, {"visibility": "hidden"}
 # what the grey background shows, per ExplorerState.heat (darker = higher)
 _HEAT_TITLE = {"entropy": "grey background: F's predictive entropy at each decoded point (darker = less sure)",
                "loss": "grey background: F's loss at each decoded point, nearest pool item's label (darker = higher)"}
@@ -274,10 +275,11 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_play = w.Toggle(label="Play", color="default", width=65)
         self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300,
                                     disabled=True)
-        # always turning, shown only while busy (visibility reaches the page at once; in JupyterLab a
-        # change of the spinner's value arrived ~1 s after the rest of the update)
+        # always turning, seen only while busy: a CSS visibility keeps its box (no relayout of the page, which
+        # made the busy frame late), and in JupyterLab a change of the spinner's value reached the page
+        # ~1 s after the rest of the end-of-round update
         self.spinner = pn.indicators.LoadingSpinner(value=True, size=22, width=22, height=22, color="primary",
-                                                    bgcolor="light", visible=False)
+                                                    bgcolor="light", styles=_HIDDEN)
         self.busy_text = pn.widgets.StaticText(value="", width=260, height=22, styles={"font-size": "13px"})
         self.readout = pn.widgets.StaticText(value="", width=360, height=90, styles={"font-size": "13px",
                                                                                      "overflow": "hidden"})
@@ -298,7 +300,7 @@ class LatentExplorer(pn.viewable.Viewer):
                     "w_dataset": self.w_dataset, "w_strategy": self.w_strategy, "w_alpha": self.w_alpha,
                     "w_per_round": self.w_per_round, "w_replay": self.w_replay}
         busy_js = ("for (const w of [" + ", ".join(controls) + "]) w.disabled = true;\n"
-                   "spinner.visible = true;\nbusy_text.text = {msg};")
+                   "spinner.styles = {{visibility: 'visible'}};\nbusy_text.text = {msg};")
         args = {**controls, "spinner": self.spinner, "busy_text": self.busy_text}
         self.b_round.js_on_click(args=args, code=busy_js.format(msg="'Run round: training F…'"))
         self.w_dataset.jscallback(args=args, value=busy_js.format(msg="'loading ' + cb_obj.value + '…'"))
@@ -344,7 +346,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _set_busy(self, text: str) -> None:
         self.state.busy = text
-        self.spinner.visible = bool(text)
+        self.spinner.styles = _SHOWN if text else _HIDDEN
         self.busy_text.value = html.escape(text)
         for w in (self.b_step, self.b_round, self.b_reset, self.b_play, self.w_dataset, self.w_strategy,
                   self.w_alpha, self.w_per_round, self.w_replay):
