@@ -1,5 +1,5 @@
 """Explorer timings: server-side Step (gradient + neighbours + data-source update), click-to-redraw
-in headless Chromium, first paint. Run with ``nice -n 10 .venv/bin/python benchmarks/bench_widgets.py``.
+in headless Chromium, first paint, and Run round's click-to-busy (spinner on, buttons disabled). Run with ``nice -n 10 .venv/bin/python benchmarks/bench_widgets.py``.
 
 Prints a markdown table (for BENCHMARKS.md) and writes ``--out`` JSON. Uses the cached default
 generators (digits; MNIST from ``--data-root``, skipped when its files are absent).
@@ -32,6 +32,15 @@ PROBE_JS = """() => { window.__t = {};
   const r = Bokeh.documents[0].get_model_by_name('trajectories');
   r.data_source.change.connect(() => { window.__t.change = performance.now();
     requestAnimationFrame(() => { window.__t.paint = performance.now(); }); }); }"""
+# in-page clock for Run round: press -> the Run round button's model turns disabled (the busy state)
+# -> the next animation frame (painted), and -> enabled again (the round is over)
+BUSY_PROBE_JS = """() => { window.__b = {};
+  document.addEventListener('click', () => { window.__b = {click: performance.now()}; }, true);
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    if (m.label === 'Run round') m.properties.disabled.change.connect(() => {
+      if (m.disabled) { window.__b.busy = performance.now();
+                        requestAnimationFrame(() => { window.__b.busy_paint = performance.now(); }); }
+      else { window.__b.done = performance.now(); } }); } }"""
 VERTS_JS = """() => { const r = Bokeh.documents[0].get_model_by_name('trajectories'); const d = r.data_source.data;
   const xs = d instanceof Map ? d.get('xs') : d.xs; return xs.reduce((a, b) => a + b.length, 0); }"""
 
@@ -41,7 +50,7 @@ def server_step(settings: dict, n: int) -> dict:
     import panel as pn
 
     from latentlab.explorer_state import ExplorerState
-    from widgets import LatentExplorer
+    from latentlab.widgets import LatentExplorer
 
     t0 = time.perf_counter()
     state = ExplorerState(**settings).load()
@@ -70,7 +79,7 @@ def browser(settings: dict, n: int) -> dict:
     import panel as pn
     from playwright.sync_api import sync_playwright
 
-    from widgets.app import create_app
+    from latentlab.widgets.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,7 +98,15 @@ def browser(settings: dict, n: int) -> dict:
                                    timeout=120_000)
             page.wait_for_timeout(0)
             first_paint = time.perf_counter() - t0
-            page.get_by_role("button", name="Run round").click()
+            page.evaluate(BUSY_PROBE_JS)
+            busy, busy_paint, rounds = [], [], []
+            for _ in range(2):  # the first round (from the initial set), then one more
+                page.get_by_role("button", name="Run round").click()
+                page.wait_for_function("() => window.__b && window.__b.done !== undefined", timeout=300_000)
+                t = page.evaluate("() => window.__b")
+                busy.append(t["busy"] - t["click"])
+                busy_paint.append(t["busy_paint"] - t["click"])
+                rounds.append(t["done"] - t["click"])
             page.wait_for_function(f"() => ({COUNT_JS})('points') > 0", timeout=120_000)
             page.evaluate(PROBE_JS)
             ts, inpage, to_change = [], [], []
@@ -108,7 +125,8 @@ def browser(settings: dict, n: int) -> dict:
             b.close()
     finally:
         pn.state.kill_all_servers()  # stops `server` too (stopping it twice raises)
-    return {"first_paint_s": first_paint, "click_to_redraw_ms_median": statistics.median(ts),
+    return {"first_paint_s": first_paint, "round_click_to_busy_ms": busy, "round_click_to_busy_paint_ms": busy_paint,
+            "round_click_to_done_ms": rounds, "click_to_redraw_ms_median": statistics.median(ts),
             "inpage_click_to_paint_ms_median": statistics.median(inpage),
             "inpage_click_to_paint_ms_p90": float(np.percentile(inpage, 90)),
             "inpage_click_to_data_ms_median": statistics.median(to_change),
@@ -123,18 +141,22 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: stable on a shared machine)")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-server", action="store_true", help="browser timings only")
+    ap.add_argument("--only", choices=["digits", "mnist"], help="one data set only")
     ap.add_argument("--out", default="benchmarks/results/bench_widgets.json")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     res = {"load_before": os.getloadavg(), "torch_threads": a.threads}
     base = {"per_round": a.per_round, "compare": False}
     has_mnist = (Path(a.data_root) / "mnist").is_dir()
+    digits, has_mnist = a.only != "mnist", has_mnist and a.only != "digits"
     if not a.no_server:
-        res["digits"] = server_step({"dataset": "digits", **base}, a.n)
+        if digits:
+            res["digits"] = server_step({"dataset": "digits", **base}, a.n)
         if has_mnist:
             res["mnist"] = server_step({"dataset": "mnist", "data_root": a.data_root, **base}, a.n)
     if not a.no_browser and Path(CHROMIUM).exists():
-        res["browser_digits"] = browser({"dataset": "digits", **base}, a.n)
+        if digits:
+            res["browser_digits"] = browser({"dataset": "digits", **base}, a.n)
         if has_mnist:
             res["browser_mnist"] = browser({"dataset": "mnist", "data_root": a.data_root, **base}, max(3, a.n // 3))
     res["load_after"] = os.getloadavg()
@@ -155,6 +177,13 @@ def main(argv=None):
               f"{b['click_to_redraw_ms_median']:.0f} / {b['click_to_redraw_ms_p90']:.0f} ms | {b['first_paint_s']:.1f} s"
               if b else "– | – | –")
         print(f"| {k} (J={a.per_round}) | {sv} | {br} |")
+    for k in ("digits", "mnist"):
+        b = res.get(f"browser_{k}")
+        if b:
+            print(f"Run round, {k}: click -> busy state (button disabled) "
+                  f"{', '.join(f'{x:.0f}' for x in b['round_click_to_busy_ms'])} ms, painted "
+                  f"{', '.join(f'{x:.0f}' for x in b['round_click_to_busy_paint_ms'])} ms; round done "
+                  f"{', '.join(f'{x / 1e3:.1f}' for x in b['round_click_to_done_ms'])} s")
     return res
 
 

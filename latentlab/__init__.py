@@ -1,8 +1,43 @@
 """latentlab: adaptive latent-space sampling (hard-sample mining through a generator's latent space).
 
-The core never imports Panel, Bokeh or ``widgets``: it runs headless in papermill, Dask and tests.
+The core never imports Panel, Bokeh or ``latentlab.widgets`` (the view, in the repository's
+top-level ``widgets/`` folder): it runs headless in papermill, Dask and tests.
 The map of the package is docs/ARCHITECTURE.md.
 """
+
+
+def _map_the_view_in_a_checkout() -> None:
+    """In a source checkout, make ``latentlab.widgets`` the ``widgets/`` folder beside ``latentlab/``.
+
+    Installed, setuptools does this (``package-dir`` in pyproject.toml): a wheel holds
+    ``latentlab/widgets/``, an editable install maps it with its own finder. A checkout on
+    ``PYTHONPATH`` (or an editable install of another checkout) needs this finder, placed first so
+    the view always comes from the same tree as the core. It only locates files: nothing of the
+    view (nor Panel) is imported here.
+    """
+    import importlib.abc
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    view = here.parent / "widgets"
+    if (here / "widgets").is_dir() or not (view / "__init__.py").is_file() \
+            or not (here.parent / "pyproject.toml").is_file():
+        return
+
+    class _CheckoutViewFinder(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path=None, target=None):
+            if fullname != "latentlab.widgets":
+                return None
+            return importlib.util.spec_from_file_location(fullname, view / "__init__.py",
+                                                          submodule_search_locations=[str(view)])
+
+    if not any(type(f).__name__ == "_CheckoutViewFinder" for f in sys.meta_path):
+        sys.meta_path.insert(0, _CheckoutViewFinder())
+
+
+_map_the_view_in_a_checkout()
 
 from .threads import apply_wait_policy, set_thread_policy
 

@@ -25,7 +25,7 @@ __all__ = ["main", "build_parser", "add_run_arguments", "add_threads_argument", 
 COMMANDS = {
     "sweep": ("latentlab.sweep", "run a notebook once per grid point (papermill), locally or on Dask; "
                                  "gather one tidy table"),
-    "explore": ("widgets.app", "serve the live 2-D latent explorer in a browser (Panel app)"),
+    "explore": ("latentlab.widgets.app", "serve the live 2-D latent explorer in a browser (Panel app)"),
 }
 
 

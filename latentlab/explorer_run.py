@@ -10,7 +10,7 @@ cache over :func:`latentlab.experiment.prepare`), a round is :meth:`ActiveLoop.r
 from __future__ import annotations
 
 import dataclasses
-import functools
+import threading
 
 import numpy as np
 
@@ -31,17 +31,28 @@ _STEP_STREAM = 99  # stream id mixed into (seed, round, restart) for drawing sta
 EXPLORER_TRAIN = TrainConfig(epochs=5, batch_size=64, lr=1e-3, min_steps=150)
 
 
-@functools.lru_cache(maxsize=4)
+_RESOURCES: dict = {}
+_RESOURCES_LOCK = threading.Lock()
+
+
 def load_resources(dataset: str, data_root: str | None = None, generator_config: GeneratorConfig = GeneratorConfig(),
-                   gen_seed: int = 0, n_pool: int | None = None, n_test: int | None = None):
+                   gen_seed: int = 0, n_pool: int | None = None, n_test: int | None = None, progress: bool = False):
     """``(dataset, latent_space)`` of :func:`latentlab.experiment.prepare`, shared by every session.
 
-    An in-memory cache over ``prepare`` (the generator is frozen, the embeddings fixed), so a
-    second browser tab or a reset does not load or encode the pool again.
+    An in-memory cache (the last 4 settings) over ``prepare`` (the generator is frozen, the
+    embeddings fixed), so a second browser tab or a reset does not load or encode the pool again.
+    ``progress`` shows the generator's training bar (it is not part of the key). Thread-safe: the
+    explorer loads off the event loop, and two sessions asking at once load once.
     """
-    cfg = ExperimentConfig(dataset=dataset, strategies=("snn",), generator=generator_config, gen_seed=gen_seed,
-                           n_pool=n_pool, n_test=n_test)
-    return prepare(cfg, data_root, progress=False)
+    key = (dataset, data_root, generator_config, gen_seed, n_pool, n_test)
+    with _RESOURCES_LOCK:
+        if key not in _RESOURCES:
+            cfg = ExperimentConfig(dataset=dataset, strategies=("snn",), generator=generator_config,
+                                   gen_seed=gen_seed, n_pool=n_pool, n_test=n_test)
+            _RESOURCES[key] = prepare(cfg, data_root, progress=progress)
+            while len(_RESOURCES) > 4:
+                _RESOURCES.pop(next(iter(_RESOURCES)))
+        return _RESOURCES[key]
 
 
 def strategy_names() -> list[str]:

@@ -77,6 +77,7 @@ class ExplorerState(param.Parameterized):
     n_test = param.Integer(default=None, allow_None=True, doc="use a seeded random subset of the test set")
     generator_config = param.ClassSelector(class_=GeneratorConfig, default=GeneratorConfig())
     train_config = param.ClassSelector(class_=TrainConfig, default=EXPLORER_TRAIN)
+    progress = param.Boolean(default=False, doc="show a progress bar while the generator trains (first load only)")
 
     round = param.Integer(default=0, doc="rounds completed")
     status = param.String(default="", doc="last action's outcome, for the readout")
@@ -85,6 +86,8 @@ class ExplorerState(param.Parameterized):
     version = param.Integer(default=0, doc="bumped on every change the view must redraw")
     grid_version = param.Integer(default=0, doc="bumped when the heat map changes")
     data_version = param.Integer(default=0, doc="bumped when a data set is (re)loaded")
+    busy = param.String(default="", doc="what a view is running in the background now ('' = idle); "
+                                        "views disable their actions meanwhile")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -171,7 +174,7 @@ class ExplorerState(param.Parameterized):
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; valid choices: {', '.join(sorted(DATASETS))}")
         self.data, self.latent = load_resources(self.dataset, self.data_root, self.generator_config, 0,
-                                                self.n_pool, self.n_test)
+                                                self.n_pool, self.n_test, progress=self.progress)
         if self.latent.dim != 2:
             raise ConfigError(f"the explorer draws a 2-D latent plane; this generator has latent_dim="
                               f"{self.latent.dim}. Use GeneratorConfig(latent_dim=2)")

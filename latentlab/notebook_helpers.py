@@ -1,6 +1,8 @@
 """What the paper notebooks call, so that the notebooks stay thin (parameters, a few calls, plots).
 
 Everything here is headless (matplotlib figures, pandas tables); nothing imports Panel or Bokeh.
+Plot helpers return a :class:`matplotlib.figure.Figure` (shown inline when it is a cell's value) and
+save it when given a path; they never change the matplotlib backend.
 Notebook parameters arrive from papermill as plain values: a swept ``seeds: 3`` or
 ``strategies: snn`` is a scalar where the notebook's default is a list, so helpers accept both.
 """
@@ -16,7 +18,8 @@ from .exceptions import ConfigError
 __all__ = ["as_tuple", "SMOKE", "experiment_config", "table1", "save_table1", "plot_curves", "profile_config",
            "profile_device", "vessels_setup", "plot_vessel_examples",
            "trained_target", "start_items", "manifold_radius", "trajectory_table", "plot_trajectory_map",
-           "plot_snapshot_strips", "out_path"]
+           "plot_snapshot_strips", "out_path", "explorer_settings", "save_explorer_tables",
+           "explorer_rounds", "explorer_steps"]
 
 # smoke mode: the embedded digits and a few steps, so a notebook runs in seconds in the tests
 SMOKE = dict(dataset="digits", n_pool=300, n_test=100, rounds=2, initial=20, per_round=10, epochs=1.0,
@@ -167,12 +170,9 @@ def plot_trajectory_map(embeddings, labels, traj, off, path=None, title: str = "
 
     The first two latent dimensions are shown (the map *is* the latent space when latent_dim = 2).
     """
-    import matplotlib
+    from .report import new_figure
 
-    matplotlib.use("Agg", force=False) if path else None
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    fig, ax = new_figure(figsize=(7, 6), dpi=110)
     sc = ax.scatter(embeddings[:, 0], embeddings[:, 1], c=labels, cmap="tab10", s=2, alpha=0.35, lw=0)
     fig.colorbar(sc, ax=ax, label="class")
     path_ = traj.path
@@ -193,17 +193,14 @@ def plot_trajectory_map(embeddings, labels, traj, off, path=None, title: str = "
 
 def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
     """Decoded G(p) at each step, one row per trajectory (Fig. 4 strips); off-manifold rows titled in red."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False) if path else None
-    import matplotlib.pyplot as plt
+    from .report import new_figure
 
     from .generative import decode
 
     pts = traj.path[:max_steps + 1]
     S, J, n = pts.shape
     imgs = decode(generator, pts.reshape(S * J, n)).reshape(S, J, *decode(generator, pts[0, :1]).shape[1:])
-    fig, axes = plt.subplots(J, S, figsize=(S * 0.8, J * 0.9), dpi=110, squeeze=False)
+    fig, axes = new_figure(J, S, figsize=(S * 0.8, J * 0.9), dpi=110, squeeze=False)
     for j in range(J):
         for s in range(S):
             a = axes[j, s]
@@ -303,15 +300,12 @@ def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, 
 
 def plot_vessel_examples(ds, n: int = 4, path=None):
     """Example test masks and their FEM stress maps (kPa, maximum principal Cauchy stress)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False) if path else None
-    import matplotlib.pyplot as plt
+    from .report import new_figure
 
     n = min(n, len(ds.x_test))
     from .vessels import STRESS_SCALE_KPA as scale
 
-    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.4), dpi=110, squeeze=False)
+    fig, axes = new_figure(2, n, figsize=(2.2 * n, 4.4), dpi=110, squeeze=False)
     for i in range(n):
         axes[0, i].imshow(ds.x_test[i, 0], cmap="gray")
         axes[0, i].set_title(f"mask {i}", fontsize=8)
@@ -325,3 +319,62 @@ def plot_vessel_examples(ds, n: int = 4, path=None):
     if path:
         fig.savefig(path)
     return fig
+
+
+# --------------------------------------------------------------------------- 00_explore
+def explorer_settings(*, dataset: str = "digits", data_root: str = "", strategy: str = "snn", alpha: float = 0.2,
+                      per_round: int = 10, smoke: bool = False, progress: bool = True) -> dict:
+    """:class:`~latentlab.ExplorerState` settings of the tour; ``smoke`` shrinks them to seconds (digits,
+    300 pool items, a VAE of a few dozen steps, short target training, a coarse heat map).
+    ``progress``: a bar while the generator trains (only when it is not cached yet)."""
+    from .generative import GeneratorConfig
+    from .training import TrainConfig
+
+    out = dict(dataset=dataset, data_root=data_root or None, strategy=strategy, alpha=float(alpha),
+               per_round=int(per_round), progress=bool(progress))
+    if smoke:
+        out.update(dataset="digits", data_root=None, n_pool=SMOKE["n_pool"], n_test=SMOKE["n_test"],
+                   initial=SMOKE["initial"], per_round=min(int(per_round), 5), compare=False, grid_size=12,
+                   generator_config=GeneratorConfig(epochs=SMOKE["gen_epochs"], min_steps=SMOKE["gen_min_steps"]),
+                   train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=20))
+    return out
+
+
+def explorer_rounds(state, n: int, progress: bool = True) -> str:
+    """Run ``n`` rounds of the explorer's state (a tqdm bar: a widget in Jupyter); the last status or error."""
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(int(n)), desc="rounds", disable=not progress or int(n) < 1):
+        if not state.run_round():
+            break
+    return state.error or state.status
+
+
+def explorer_steps(state, n: int) -> str:
+    """Press Step ``n`` times; say how far the trajectories got.
+
+    After an SNN round the trajectories already hold that round's own step (p to p' to its
+    neighbour), so ``n`` presses make ``n + 1`` steps in all; the message says so.
+    """
+    before = state.readout()["steps"]
+    for _ in range(int(n)):
+        if not state.step():
+            return state.error
+    t = state.trajectories()
+    own = f" (the round's own SNN step, then {int(n)} presses)" if before else ""
+    return (f"{int(n)} Step presses: {t['steps']} steps in all{own}; mean loss at p {t['loss'].mean():.3f} "
+            f"-> at the neighbours {t['loss_after'].mean():.3f}")
+
+
+def save_explorer_tables(state, out_dir) -> "object":
+    """Write ``labelled.csv`` (pool item, round that labelled it) and ``curve.csv`` (strategy,
+    labelled, test metric) of an explorer state into ``out_dir``; return the curve table."""
+    import pandas as pd
+
+    idx, rounds = state.labelled()
+    pd.DataFrame({"item": idx, "round": rounds}).to_csv(out_path(out_dir, "labelled.csv"), index=False)
+    metric = state.readout()["metric_name"] or "metric"
+    curve = pd.DataFrame([{"strategy": s, "labelled": n, f"test_{metric}": v}
+                          for s, (ns, vs) in state.curves().items() for n, v in zip(ns, vs)])
+    curve.to_csv(out_path(out_dir, "curve.csv"), index=False)
+    return curve

@@ -1,6 +1,9 @@
 """Tables and figures from run records: tidy CSV, Table-1-style markdown, learning curves.
 
-matplotlib with the Agg backend only (headless); interactive figures live in ``widgets/``.
+Figures are plain :class:`matplotlib.figure.Figure` objects (:func:`new_figure`): saved when a path
+is given and returned, never registered with pyplot, and the matplotlib backend is never changed,
+so a notebook keeps its inline backend (the returned figure displays inline, and lands in papermill
+output notebooks) and scripts need no display. Interactive figures live in ``latentlab.widgets``.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +19,7 @@ import numpy as np
 from .storage import atomic_write
 
 __all__ = ["tidy_rows", "write_csv", "read_results", "summary_table", "labels_to_reach", "plot_learning_curves",
-           "write_outputs", "protocol_section"]
+           "write_outputs", "protocol_section", "new_figure"]
 
 RESULT_COLUMNS = ("dataset", "strategy", "seed", "round", "n_labelled", "metric", "value")
 
@@ -108,15 +112,49 @@ def labels_to_reach(rows: list[dict], threshold: float, higher_is_better: bool =
     return out
 
 
-def plot_learning_curves(rows: list[dict], path=None, title: str | None = None, ax=None):
-    """Metric vs number of labels, mean line and ±1 std band per strategy. Returns the figure."""
+def _enable_inline_display() -> None:
+    """Inside an IPython kernel on matplotlib's inline backend, load that backend's module.
+
+    pyplot loads it on first use; loading it is what registers the kernel's display formatter for
+    :class:`~matplotlib.figure.Figure` (with the user's ``InlineBackend`` settings). A figure built
+    without pyplot would otherwise display as ``<Figure size ...>`` text. The backend is only read,
+    never set. Elsewhere (scripts, tests, other backends) this does nothing.
+    """
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    if get_ipython() is None:
+        return
     import matplotlib
 
-    if ax is None:
-        matplotlib.use("Agg", force=False) if path else None
-        import matplotlib.pyplot as plt
+    backend = dict.get(matplotlib.rcParams, "backend", "")  # raw value: reading it never resolves a backend
+    if str(backend) in ("inline", "module://matplotlib_inline.backend_inline"):
+        try:
+            import matplotlib_inline.backend_inline  # noqa: F401 - imported for its registration
+        except ImportError:  # an old IPython without matplotlib-inline: text repr only
+            pass
 
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+
+def new_figure(nrows: int = 1, ncols: int = 1, **kwargs):
+    """``(figure, axes)`` like ``plt.subplots`` but a plain :class:`~matplotlib.figure.Figure`.
+
+    No pyplot state (nothing to close, safe in loops and threads), the backend untouched; in
+    Jupyter the returned figure displays inline when it is a cell's value or passed to ``display``.
+    ``squeeze``, ``sharex``, ``sharey`` go to ``subplots``; the rest (``figsize``, ``dpi``) to the figure.
+    """
+    from matplotlib.figure import Figure
+
+    sub = {k: kwargs.pop(k) for k in ("squeeze", "sharex", "sharey") if k in kwargs}
+    _enable_inline_display()
+    fig = Figure(**kwargs)
+    return fig, fig.subplots(nrows, ncols, **sub)
+
+
+def plot_learning_curves(rows: list[dict], path=None, title: str | None = None, ax=None):
+    """Metric vs number of labels, mean line and ±1 std band per strategy. Returns the figure."""
+    if ax is None:
+        fig, ax = new_figure(figsize=(6, 4), dpi=110)
     else:
         fig = ax.figure
     from .stats import test_metric_rows
@@ -209,11 +247,5 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
         if not ok:
             warnings.warn(f"PROTOCOL CHECK FAILED ({out}): {msg}", stacklevel=2)
     atomic_write(out / "summary.md", md)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = plot_learning_curves(rows, out / "learning_curves.png", title=dataset)
-    plt.close(fig)
+    plot_learning_curves(rows, out / "learning_curves.png", title=dataset)
     return rows

@@ -6,6 +6,7 @@ import re
 import socket
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -47,7 +48,7 @@ def app_url(explorer_settings):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not found: install Debian's browser (apt-get install -y chromium) to run "
                     "the browser tests; never `playwright install`")
-    from widgets.app import create_app
+    from latentlab.widgets.app import create_app
 
     port = free_port()
     pn.serve(lambda: create_app(**explorer_settings), port=port, address="127.0.0.1", threaded=True,
@@ -73,8 +74,10 @@ def count(page, name) -> int:
     return page.evaluate(COUNT_JS, [name])
 
 
-def open_app(browser, url):
+def open_app(browser, url, requests=None):
     page = browser.new_context(viewport={"width": 1500, "height": 900}).new_page()
+    if requests is not None:
+        page.on("request", lambda r: requests.append(r.url))
     page.goto(url)
     page.wait_for_function(COUNT_JS.replace("([name]) =>", "() => ((name) =>") + ")('pool') > 0",
                            timeout=60_000)
@@ -82,7 +85,8 @@ def open_app(browser, url):
 
 
 def test_step_round_step_changes_readout_and_plot(browser, app_url, tmp_path):
-    page = open_app(browser, app_url)
+    requests = []
+    page = open_app(browser, app_url, requests)
     expect = sync_api.expect
     # Step before a model exists: a message in the page, not a dead page
     page.get_by_role("button", name="Step", exact=True).click()
@@ -104,6 +108,9 @@ def test_step_round_step_changes_readout_and_plot(browser, app_url, tmp_path):
     shot = tmp_path / "explorer.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+    foreign = sorted({u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                      and urlparse(u).hostname != "127.0.0.1"})
+    assert not foreign, f"the served app fetched from outside 127.0.0.1 (offline it would fail): {foreign}"
 
 
 def test_two_sessions_keep_separate_state(browser, app_url):

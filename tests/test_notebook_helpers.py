@@ -50,3 +50,30 @@ def test_start_items_are_seeded_distinct_and_avoid_the_labelled_set():
     assert np.array_equal(a, nh.start_items(100, 8, seed=3, exclude=np.arange(50)))
     with pytest.raises(ConfigError, match="lower n_trajectories"):
         nh.start_items(10, 8, seed=0, exclude=np.arange(5))
+
+
+def test_figures_leave_the_backend_and_pyplot_alone(tmp_path):
+    """Library figures are plain Figures: saved when given a path, returned, never a backend switch."""
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); "
+            "import matplotlib.pyplot as plt; from matplotlib.figure import Figure; "
+            "from latentlab import report; "
+            "rows = [{'dataset': 'd', 'strategy': 's', 'seed': 0, 'round': 1, 'n_labelled': 10, 'metric': 'accuracy', "
+            "'value': 50.0}]; "
+            f"fig = report.plot_learning_curves(rows, {str(tmp_path / 'c.png')!r}, title='t'); "
+            "assert isinstance(fig, Figure) and plt.get_fignums() == [], plt.get_fignums(); "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+            "assert fig.axes[0].get_legend().get_texts()[0].get_text() == 's'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_no_library_module_sets_the_matplotlib_backend():
+    import re
+    from pathlib import Path
+
+    root = Path(nh.__file__).parent
+    for f in root.rglob("*.py"):
+        assert not re.search(r"matplotlib\.use\(|pyplot\.switch_backend|plt\.subplots\(", f.read_text()), f

@@ -18,12 +18,15 @@ pm = pytest.importorskip("papermill")
 nbformat = pytest.importorskip("nbformat")
 
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-NOTEBOOKS = ["01_mnist", "02_cifar10", "03_vessels", "04_trajectories"]
+NOTEBOOKS = ["00_explore", "01_mnist", "02_cifar10", "03_vessels", "04_trajectories"]
 # files each notebook must write into out_dir
-OUTPUTS = {"01_mnist": ["results.csv", "table1.csv", "fig3_left.png"],
+OUTPUTS = {"00_explore": ["labelled.csv", "curve.csv"],
+           "01_mnist": ["results.csv", "table1.csv", "fig3_left.png"],
            "02_cifar10": ["results.csv", "table1.csv", "fig3_middle.png"],
            "03_vessels": ["results.csv", "table1.csv", "fig3_right.png", "examples.png"],
            "04_trajectories": ["trajectories.csv", "fig4_map.png", "fig4_strips.png"]}
+# inline figures each notebook's executed copy must hold (image/png outputs)
+FIGURES = {"00_explore": 0, "01_mnist": 1, "02_cifar10": 1, "03_vessels": 2, "04_trajectories": 2}
 FAST = ["01_mnist", "04_trajectories"]  # run again under nbval (smoke copies)
 
 
@@ -48,6 +51,8 @@ def test_committed_without_outputs_and_thin(name):
     assert first.cell_type == "markdown" and "papermill notebooks/" in first.source
     assert "parameters" in nb.cells[1].metadata.get("tags", [])
     for c in nb.cells:
+        if c.cell_type == "markdown":
+            assert not c.source.startswith("md "), f"{name}: a markdown heading starts with 'md ': {c.source[:40]!r}"
         if c.cell_type != "code":
             continue
         assert c.outputs == [] and c.execution_count is None, f"{name}: strip outputs before committing"
@@ -66,6 +71,16 @@ def test_smoke_run_under_papermill(name, tmp_path, monkeypatch):
                         parameters={"smoke": True, "out_dir": str(out)}, progress_bar=False)
     for f in OUTPUTS[name]:
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == FIGURES[name], f"{name}: {len(images)} inline figures, expected {FIGURES[name]}"
+    if name == "00_explore":
+        import pandas as pd
+
+        assert len(pd.read_csv(out / "labelled.csv")) == 20 + 2 * 5  # smoke: initial 20, 2 rounds of 5
+        html = [o["data"]["text/html"] for c in executed.cells if c.cell_type == "code" for o in c.outputs
+                if "text/html" in o.get("data", {})]
+        assert not any("cdn.bokeh.org" in h or "cdn.holoviz.org" in h for h in html)  # inline: nothing from a CDN
     if name == "01_mnist":
         import csv
 

@@ -39,7 +39,7 @@ def test_torch_is_pinned_exactly_everywhere():
 
 def test_core_never_imports_panel_bokeh_or_widgets():
     code = ("import sys, latentlab, latentlab.cli; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('panel', 'bokeh', 'widgets')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('panel', 'bokeh') or m.startswith(('widgets', 'latentlab.widgets'))]; "
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"latentlab imported {out}"
@@ -48,7 +48,26 @@ def test_core_never_imports_panel_bokeh_or_widgets():
 def test_core_sources_do_not_mention_panel_imports():
     for f in (ROOT / "latentlab").rglob("*.py"):
         text = f.read_text()
-        assert not re.search(r"^\s*(import|from)\s+(panel|bokeh|widgets)\b", text, re.M), f
+        assert not re.search(r"^\s*(import|from)\s+(panel|bokeh|widgets|latentlab\.widgets)\b", text, re.M), f
+        assert not re.search(r"^\s*from\s+\.+\s*import\s+.*\bwidgets\b|^\s*from\s+\.+widgets\b", text, re.M), f
+
+
+def test_packages_list_every_package_and_no_top_level_widgets():
+    """setuptools installs exactly the listed packages: each latentlab sub-folder with an __init__, and
+    the view as latentlab.widgets (from widgets/); never a top-level `widgets`."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {".".join(f.parent.relative_to(ROOT).parts) for f in (ROOT / "latentlab").rglob("__init__.py")}
+    assert set(tool["packages"]) == on_disk | {"latentlab.widgets"}
+    assert tool["package-dir"] == {"latentlab.widgets": "widgets"}
+
+
+def test_the_view_imports_as_latentlab_widgets_from_this_checkout():
+    code = ("import latentlab.widgets as w, latentlab.widgets.explorer as e, sys; "
+            "print(w.__file__, e.__file__, 'widgets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout.split()
+    assert out[0] == str(ROOT / "widgets" / "__init__.py") and out[1] == str(ROOT / "widgets" / "explorer.py")
+    assert out[2] == "False"
 
 
 def test_view_reads_only_public_state():

@@ -8,8 +8,8 @@ import pytest
 pn = pytest.importorskip("panel")
 
 from latentlab.explorer_state import ExplorerState  # noqa: E402
-from widgets import AnnotationPanel, LatentExplorer  # noqa: E402
-from widgets.explorer import to_rgba  # noqa: E402
+from latentlab.widgets import AnnotationPanel, LatentExplorer  # noqa: E402
+from latentlab.widgets.explorer import to_rgba  # noqa: E402
 
 
 def renderer(fig, name):
@@ -28,15 +28,15 @@ def test_built_once_with_named_webgl_glyphs(view):
                  "jumps", "selected"):
         renderer(view.map, name)
     assert len(renderer(view.map, "pool").data_source.data["x"]) == 400
-    assert "round** 0" in view.readout.object
+    assert "<b>round</b> 0" in view.readout.value
 
 
 def test_step_without_model_shows_alert_and_round_step_update_sources_in_place(view):
     fig, src = view.map, view.src["points"]
     view.b_step.clicks += 1
-    assert view.alert.visible and "Run round" in view.alert.object
+    assert "Run round" in view.alert_text
     view.b_round.clicks += 1
-    assert not view.alert.visible, view.alert.object
+    assert view.alert_text == "", view.alert_text
     assert view.map is fig and view.src["points"] is src  # same figure, same source: updated in place
     assert len(view.src["heat"].data["image"]) == 1
     assert len(view.src["points"].data["x"]) == 5 and len(view.curve_src["strategy"].data["x"]) == 1
@@ -47,15 +47,43 @@ def test_step_without_model_shows_alert_and_round_step_update_sources_in_place(v
     lengths = np.hypot(np.subtract(g["x1"], g["x0"]), np.subtract(g["y1"], g["y0"]))
     gn = view.src["points"].data["grad_norm"]
     np.testing.assert_allclose(lengths / lengths.max(), gn / gn.max(), rtol=1e-9)  # arrow length ∝ |grad|
-    assert "steps** 2" in view.readout.object
+    assert "<b>steps</b> 2" in view.readout.value
+
+
+def test_run_round_runs_in_the_background_with_the_busy_state_shown(explorer_settings):
+    """Run round's work runs on a worker thread; meanwhile the spinner turns, buttons are disabled and
+    no redraw touches Bokeh models; afterwards the view redraws once, on the loop, and is idle again."""
+    import asyncio
+    import threading
+
+    from latentlab.widgets.explorer import in_background
+
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    seen = {}
+    n_points = len(view.src["points"].data["x"])
+
+    def work():
+        seen.update(thread=threading.current_thread() is not threading.main_thread(), background=in_background(),
+                    busy=view.state.busy, spinner=view.spinner.styles["visibility"] == "visible", disabled=view.b_round.disabled and
+                    view.b_step.disabled and view.w_dataset.disabled)
+        view.state.run_round()
+        seen["drawn_meanwhile"] = len(view.src["labelled"].data["x"])
+
+    n_before = len(view.src["labelled"].data["x"])
+    asyncio.run(view.run_in_background(work, "Run round: training F"))
+    assert seen["thread"] and seen["background"] and seen["busy"] == "Run round: training F"
+    assert seen["spinner"] and seen["disabled"]
+    assert seen["drawn_meanwhile"] == n_before  # nothing redrawn off the loop
+    assert len(view.src["labelled"].data["x"]) > n_before and len(view.src["points"].data["x"]) >= n_points
+    assert not view.state.busy and view.spinner.styles["visibility"] == "hidden" and not view.b_round.disabled
 
 
 def test_bad_alpha_in_widget_is_an_alert(view):
     view.w_alpha.value = -1.0
-    assert view.alert.visible and "alpha" in view.alert.object
+    assert "alpha" in view.alert_text
     assert view.state.alpha == 0.2
     view.w_alpha.value = 0.3
-    assert not view.alert.visible and view.state.alpha == 0.3
+    assert view.alert_text == "" and view.state.alpha == 0.3
 
 
 def test_tap_decodes_into_the_strip(view):
@@ -95,7 +123,7 @@ def test_to_rgba_flips_and_packs():
 
 def test_app_builds_and_cli_registers(explorer_settings):
     from latentlab.cli import build_parser
-    from widgets.app import create_app
+    from latentlab.widgets.app import create_app
 
     app = create_app(**explorer_settings)
     assert isinstance(app, pn.Column)
@@ -108,3 +136,59 @@ def test_large_pool_is_one_raster_image(view):
     assert len(big.src["pool"].data["x"]) == 0
     (img,) = big.src["raster"].data["image"]
     assert img.dtype == np.uint32 and (img != 0).sum() > 50  # pixels where pool items fall
+
+
+def test_inline_notebook_updates_never_name_a_cdn(explorer_settings, monkeypatch):
+    """Offline notebooks: under pn.extension(inline=True) neither the first render nor the updates of
+    a Run round / Step / error carry a CDN URL (a Markdown pane re-sends CDN stylesheets on update)."""
+    import re
+
+    from bokeh.core.serialization import Serializer
+    from bokeh.document import Document
+    from bokeh.models import ImportedStyleSheet, UIElement
+    from panel.io.notebook import patch_inline_stylesheets
+    from panel.io.resources import set_resource_mode
+    from pyviz_comms import Comm
+
+    monkeypatch.setattr(pn.config, "inline", True)
+    state = ExplorerState(**explorer_settings).load()
+    doc = Document()
+    with set_resource_mode("inline"):  # what Panel's notebook display does
+        root = pn.Row(LatentExplorer(state), AnnotationPanel(state))._render_model(doc, Comm())
+    for m in root.select({"type": UIElement}):
+        patch_inline_stylesheets(m)
+    events = []
+    doc.on_change(events.append)
+    state.step()  # an error: no model yet
+    state.run_round()
+    state.step()
+    state.queue_synthetic()
+    sent = " ".join(repr(e.to_serializable(Serializer())) for e in events)
+    assert events and not re.search(r"https?://", sent), re.findall(r"https?://[^'\" ]+", sent)[:5]
+    assert not any(isinstance(s, ImportedStyleSheet) and s.url.startswith("http")
+                   for m in doc.select({"type": UIElement}) for s in m.stylesheets)
+
+
+def test_the_map_explains_itself(explorer_settings):
+    """Axis labels, a class key, a key for every glyph, colour bars for the rings' rounds and the
+    background (titled with what it shows), a hover on every glyph, the strategy's name in the curve."""
+    from bokeh.models import ColorBar, HoverTool, Legend
+
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    f = view.map
+    assert f.xaxis[0].axis_label.startswith("z1") and f.yaxis[0].axis_label.startswith("z2")
+    assert [i.label.value for i in view.class_legend.items] == [str(c) for c in range(10)]
+    keys = [i.label.value for lg in f.select(type=Legend) if lg is not view.class_legend for i in lg.items]
+    for word in ("p: sampling point", "p' = p + alpha d", "nearest pool item", "ring: round", "gradient", "trajectory"):
+        assert any(word in k for k in keys), (word, keys)
+    hovered = {r.name for h in f.select(type=HoverTool) for r in h.renderers}
+    assert {"pool", "labelled", "points", "p_prime", "neighbours", "heatmap", "trajectories", "gradients"} <= hovered
+    stand_ins = [r for lg in f.select(type=Legend) for i in lg.items for r in i.renderers]
+    assert all(r.data_source.data and len(next(iter(r.data_source.data.values()))) == 1 for r in stand_ins)
+    assert all("???" not in str(h.tooltips) and "@label" not in str(h.tooltips) or h.renderers[0].name == "pool"
+               for h in f.select(type=HoverTool))
+    view.b_round.clicks += 1
+    titles = [b.title for b in f.select(type=ColorBar) if b.visible]  # the background exists after a round
+    assert any("round" in t for t in titles) and any("entropy" in t for t in titles), titles
+    items = view.curve.legend[0].items
+    assert items[0].label.value == "snn" and view.curve.yaxis[0].axis_label == "test accuracy"

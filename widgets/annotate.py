@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import panel as pn
 import param
+from panel.io import hold
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
 from latentlab.explorer_state import ExplorerState
 
-from .explorer import to_rgba
+from .explorer import in_background, to_rgba
 
 __all__ = ["AnnotationPanel"]
 
@@ -36,10 +37,22 @@ class AnnotationPanel(pn.viewable.Viewer):
         self.b_skip = pn.widgets.Button(label="Skip", width=70)
         self.b_skip.on_click(lambda e: state.skip())
         self.answers = pn.Row()
-        self.info = pn.pane.Markdown("", width=340)
+        self.info = pn.widgets.StaticText(value="", width=340)  # a widget: updates send only the text
         self._mode = None
-        state.param.watch(lambda e: self._redraw(), ["version", "data_version"])
+        state.param.watch(self._on_state_change, ["version", "data_version"])
+        state.param.watch(self._on_busy, "busy")
         self._redraw()
+
+    def _on_state_change(self, *events):
+        if not in_background():  # Bokeh models change on the event loop only; the explorer redraws us after
+            self._redraw()
+
+    def _on_busy(self, event):
+        for b in [self.b_queue, self.b_skip, *self._answer_buttons()]:
+            b.disabled = bool(event.new)
+
+    def _answer_buttons(self):
+        return [b for grid in self.answers.objects for b in getattr(grid, "objects", [])]
 
     def _buttons(self):
         s = self.state
@@ -64,14 +77,18 @@ class AnnotationPanel(pn.viewable.Viewer):
         self.answers.objects = [pn.GridBox(*bs, ncols=5)]
 
     def _redraw(self):
+        with hold():  # raw Bokeh changes need Panel's hold outside a locked callback (after a background round)
+            self._redraw_now()
+
+    def _redraw_now(self):
         s = self.state
         self._buttons()
         if s.pending:
             self.src.data = {"image": [to_rgba(s.pending[0]["x"])], "x": [0], "y": [0], "dw": [1], "dh": [1]}
-            self.info.object = f"{len(s.pending)} waiting; labels are kept in `{s.annotator.cache.folder}`"
+            self.info.value = f"{len(s.pending)} waiting; labels are kept in <code>{s.annotator.cache.folder}</code>"
         else:
             self.src.data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
-            self.info.object = "Nothing waits for a label. Step, then *Annotate G(p')*."
+            self.info.value = "Nothing waits for a label. Step, then <i>Annotate G(p')</i>."
 
     def __panel__(self):
         return pn.Column("### Annotate", pn.Row(self.b_queue, self.b_skip), self.fig, self.answers, self.info)

@@ -11,8 +11,8 @@ import panel as pn
 
 from latentlab.explorer_state import ExplorerState
 
-from widgets.annotate import AnnotationPanel
-from widgets.explorer import LatentExplorer
+from latentlab.widgets.annotate import AnnotationPanel
+from latentlab.widgets.explorer import LatentExplorer
 
 HELP = "serve the live 2-D latent explorer in a browser (Panel app)"
 
@@ -57,9 +57,15 @@ def serve(args) -> int:
     port, origin = check_serve_address(args.address, args.port)  # before loading anything; port 0 -> real port
     set_thread_policy(getattr(args, "threads", None))
     settings = {"dataset": args.dataset, "data_root": args.data_root, "strategy": args.strategy}
-    ExplorerState(**settings).load()  # warm the shared cache (generator, embeddings) before the first tab
+    # warm the shared cache (generator, embeddings) before the first tab, saying so: with an empty
+    # cache the generator trains first (a minute or more), with a progress bar
+    print(f"latentlab explore: loading {args.dataset} and its generator (trained once, then cached)...", flush=True)
+    warm = ExplorerState(**settings, progress=True).load()
+    if warm.error:
+        raise ConfigError(warm.error)
+    print(f"latentlab explore: {warm.status.split('.')[0]}", flush=True)
     pn.extension()
-    print(f"latentlab explore: serving on http://{args.address}:{port}/ (Ctrl-C stops)")
+    print(f"latentlab explore: serving on http://{args.address}:{port}/ (Ctrl-C stops)", flush=True)
     pn.serve(lambda: create_app(**settings), port=port, address=args.address, show=args.show,
              websocket_origin=origin, title="latentlab explorer")
     return 0
