@@ -50,7 +50,7 @@ def main():
 
     rec = {}
     for part, x in (("pool", ds.x_train), ("test", ds.x_test)):
-        xr = np.concatenate([decode(gen, encode(gen, x[i:i + 1000])) for i in range(0, len(x), 1000)])
+        xr = np.concatenate([decode(gen, encode(gen, x[i : i + 1000])) for i in range(0, len(x), 1000)])
         rec[part] = mse(xr, x)
         if part == "test":
             x_test, xr_test = x, xr
@@ -103,12 +103,19 @@ def main():
     x = torch.as_tensor(ds.x_train[:2000])
     y = torch.as_tensor(ds.y_train[:2000], dtype=torch.long)
     t0 = time.perf_counter()
-    fit(m, (x, y), lambda mm, b: torch.nn.functional.cross_entropy(mm(b[0]), b[1]),
-        TrainConfig(epochs=1, batch_size=cfg.loop.train.batch_size), seed=0)
+    fit(
+        m,
+        (x, y),
+        lambda mm, b: torch.nn.functional.cross_entropy(mm(b[0]), b[1]),
+        TrainConfig(epochs=1, batch_size=cfg.loop.train.batch_size),
+        seed=0,
+    )
     res["vgg16_seconds_per_epoch_2000"] = time.perf_counter() - t0
     res["vgg16_params"] = sum(p.numel() for p in m.parameters())
-    res["alphagan_params"] = {k: sum(p.numel() for p in getattr(gen, k).parameters())
-                              for k in ("encoder", "decoder", "image_disc", "code_disc")}
+    res["alphagan_params"] = {
+        k: sum(p.numel() for p in getattr(gen, k).parameters())
+        for k in ("encoder", "decoder", "image_disc", "code_disc")
+    }
     res["load_avg_end"] = os.getloadavg()
     print(json.dumps(res, indent=1))
 

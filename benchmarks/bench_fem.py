@@ -76,8 +76,9 @@ QUICK_ANNULI = [0, 1, 2, 3, 4, 5]
 def load_baseline(rev: str):
     """The module ``latentlab/fem.py`` at git revision ``rev``, or None."""
     try:
-        src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:latentlab/fem.py"],
-                             check=True, capture_output=True, text=True).stdout
+        src = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{rev}:latentlab/fem.py"], check=True, capture_output=True, text=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"<!-- baseline {rev} unavailable: {e} -->", file=sys.stderr)
         return None
@@ -104,7 +105,7 @@ def lumen_pixels(m):
 
 
 def lame(a, b, r, p):
-    return p * a ** 2 / (b ** 2 - a ** 2) * (1 + b ** 2 / r ** 2)
+    return p * a**2 / (b**2 - a**2) * (1 + b**2 / r**2)
 
 
 def enclosed_lumen(wall_mesh) -> float:
@@ -139,18 +140,21 @@ def annulus_rows(mods, cases, repeat):
         for name, mod in mods.items():
             t_lo, (s, info) = timed(lambda: mod.stress_map(m, 0.05, return_info=True), repeat)
             t_hi, _ = timed(lambda: mod.stress_map(m, 16.0), repeat)
-            err = [np.linalg.norm((s - ex)[sel]) / np.linalg.norm(ex[sel])
-                   for ex in (lame(a, b, r, 0.05), lame(ae, be, r, 0.05))]
-            res[name] = dict(err=err, t_lo=t_lo, t_hi=t_hi,
-                             area=enclosed_lumen(info["wall_mesh"]) / n_lumen)
+            err = [
+                np.linalg.norm((s - ex)[sel]) / np.linalg.norm(ex[sel])
+                for ex in (lame(a, b, r, 0.05), lame(ae, be, r, 0.05))
+            ]
+            res[name] = dict(err=err, t_lo=t_lo, t_hi=t_hi, area=enclosed_lumen(info["wall_mesh"]) / n_lumen)
         rows.append((label, centre, a, b, size, int(m.sum()), n_lumen, res))
     return rows
 
 
 def print_annuli(rows, names):
-    print("| annulus (centre, a, b px) | image | wall px | lumen px / pi a^2 | "
-          "enclosed lumen / lumen px | L2 error vs Lame | error vs Lame of the mask's areas | "
-          "time 0.05 kPa | time 16 kPa | speed-up 16 kPa |")
+    print(
+        "| annulus (centre, a, b px) | image | wall px | lumen px / pi a^2 | "
+        "enclosed lumen / lumen px | L2 error vs Lame | error vs Lame of the mask's areas | "
+        "time 0.05 kPa | time 16 kPa | speed-up 16 kPa |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     two = "baseline" in names and len(names) >= 2
 
@@ -159,13 +163,15 @@ def print_annuli(rows, names):
 
     for label, centre, a, b, size, n_wall, n_lumen, res in rows:
         c = "centre" if centre is None else f"({centre[0]}, {centre[1]})"
-        speed = (f"x{res[names[0]]['t_hi'] / res[names[-1]]['t_hi']:.1f}" if two else "-")
-        print(f"| {label}: {c}, {a:g}, {b:g} | {size}x{size} | {n_wall} | "
-              f"{n_lumen / (np.pi * a * a):.3f} | {fmt(res, 'area', lambda v: f'{v:.3f}')} | "
-              f"{fmt(res, 'err', lambda v: f'{100 * v[0]:.1f} %')} | "
-              f"{fmt(res, 'err', lambda v: f'{100 * v[1]:.1f} %')} | "
-              f"{fmt(res, 't_lo', lambda v: f'{v:.2f} s')} | "
-              f"{fmt(res, 't_hi', lambda v: f'{v:.2f} s')} | {speed} |")
+        speed = f"x{res[names[0]]['t_hi'] / res[names[-1]]['t_hi']:.1f}" if two else "-"
+        print(
+            f"| {label}: {c}, {a:g}, {b:g} | {size}x{size} | {n_wall} | "
+            f"{n_lumen / (np.pi * a * a):.3f} | {fmt(res, 'area', lambda v: f'{v:.3f}')} | "
+            f"{fmt(res, 'err', lambda v: f'{100 * v[0]:.1f} %')} | "
+            f"{fmt(res, 'err', lambda v: f'{100 * v[1]:.1f} %')} | "
+            f"{fmt(res, 't_lo', lambda v: f'{v:.2f} s')} | "
+            f"{fmt(res, 't_hi', lambda v: f'{v:.2f} s')} | {speed} |"
+        )
 
 
 def vessel_section(mods, masks, n_disc):
@@ -194,47 +200,59 @@ def vessel_section(mods, masks, n_disc):
         diffs[f"current vs {other}"] = (
             [rel(n, o, m == 1) for n, o, m in zip(new, maps[other], masks)],
             [rel(n, o, s) for n, o, s in zip(new, maps[other], inner)],
-            [abs(n.max() / o.max() - 1) for n, o in zip(new, maps[other])])
+            [abs(n.max() / o.max() - 1) for n, o in zip(new, maps[other])],
+        )
     k = min(n_disc, len(masks))
     fine = [fem.stress_map(m, refine=1) for m in masks[:k]]
     diffs[f"current: refine=1 vs 0 (FE error on fixed geometry, {k} masks)"] = (
         [rel(n, f, m == 1) for n, f, m in zip(new, fine, masks)],
         [rel(n, f, s) for n, f, s in zip(new, fine, inner)],
-        [abs(n.max() / f.max() - 1) for n, f in zip(new, fine)])
+        [abs(n.max() / f.max() - 1) for n, f in zip(new, fine)],
+    )
     old_mesh = [fem.stress_map(m, boundary="laplace", smooth_passes=3) for m in masks[:k]]
     diffs[f"current solver, new vs old border (geometry, {k} masks)"] = (
         [rel(n, o, m == 1) for n, o, m in zip(new, old_mesh, masks)],
         [rel(n, o, s) for n, o, s in zip(new, old_mesh, inner)],
-        [abs(n.max() / o.max() - 1) for n, o in zip(new, old_mesh)])
+        [abs(n.max() / o.max() - 1) for n, o in zip(new, old_mesh)],
+    )
     if "area border" in maps:
         a8 = maps["area border"]
         other = [fem.stress_map(m, boundary="area", smooth_passes=5) for m in masks[:k]]
         diffs[f"area border: 5 vs 8 passes (sub-pixel border uncertainty, {k} masks)"] = (
             [rel(n, o, m == 1) for n, o, m in zip(a8, other, masks)],
             [rel(n, o, s) for n, o, s in zip(a8, other, inner)],
-            [abs(n.max() / o.max() - 1) for n, o in zip(a8, other)])
+            [abs(n.max() / o.max() - 1) for n, o in zip(a8, other)],
+        )
     return out, diffs
 
 
 def print_vessels(out, diffs, n):
-    print(f"| {n} generated 64x64 masks, 16 kPa | time per mask (median / p90 / max) | "
-          "Newton iterations (median / max) | factorisations (median) |")
+    print(
+        f"| {n} generated 64x64 masks, 16 kPa | time per mask (median / p90 / max) | "
+        "Newton iterations (median / max) | factorisations (median) |"
+    )
     print("|---|---|---|---|")
     for name, o in out.items():
         t = o["times"]
-        print(f"| {name} | {np.median(t):.3f} / {np.percentile(t, 90):.3f} / {t.max():.3f} s | "
-              f"{int(np.median(o['its']))} / {max(o['its'])} | {int(np.median(o['facts']))} |")
+        print(
+            f"| {name} | {np.median(t):.3f} / {np.percentile(t, 90):.3f} / {t.max():.3f} s | "
+            f"{int(np.median(o['its']))} / {max(o['its'])} | {int(np.median(o['facts']))} |"
+        )
     if "baseline" in out:
         r = out["baseline"]["times"] / out["current"]["times"]
         print(f"| speed-up per mask | median x{np.median(r):.1f} (min x{r.min():.1f}) | | |")
     print()
-    print("| stress maps (relative L2 per mask) | all wall pixels: median / p90 / max | "
-          "pixels off the border: median / max | peak stress change: median / max |")
+    print(
+        "| stress maps (relative L2 per mask) | all wall pixels: median / p90 / max | "
+        "pixels off the border: median / max | peak stress change: median / max |"
+    )
     print("|---|---|---|---|")
     for k, (a, b, c) in diffs.items():
-        print(f"| {k} | {100 * np.median(a):.1f} / {100 * np.percentile(a, 90):.1f} / "
-              f"{100 * np.max(a):.1f} % | {100 * np.median(b):.1f} / {100 * np.max(b):.1f} % | "
-              f"{100 * np.median(c):.1f} / {100 * np.max(c):.1f} % |")
+        print(
+            f"| {k} | {100 * np.median(a):.1f} / {100 * np.percentile(a, 90):.1f} / "
+            f"{100 * np.max(a):.1f} % | {100 * np.median(b):.1f} / {100 * np.max(b):.1f} % | "
+            f"{100 * np.median(c):.1f} / {100 * np.max(c):.1f} % |"
+        )
 
 
 def random_annuli(mods, n64, n128, seed=1):
@@ -264,11 +282,13 @@ def print_random_annuli(rows, worst, names):
     print("| random annulus (centre, a, b px) | image | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for c, a, b, size, errs in rows:
-        print(f"| ({c[0]}, {c[1]}), {a:g}, {b:g} | {size}x{size} | "
-              + " | ".join(f"{100 * errs[n]:.1f} %" for n in names) + " |")
+        print(
+            f"| ({c[0]}, {c[1]}), {a:g}, {b:g} | {size}x{size} | "
+            + " | ".join(f"{100 * errs[n]:.1f} %" for n in names)
+            + " |"
+        )
     for size in (64, 128):
-        print(f"| **worst** | {size}x{size} | "
-              + " | ".join(f"**{100 * worst[n][size]:.1f} %**" for n in names) + " |")
+        print(f"| **worst** | {size}x{size} | " + " | ".join(f"**{100 * worst[n][size]:.1f} %**" for n in names) + " |")
 
 
 def fine_reference(mods, n, factor=4, seed=0):
@@ -297,14 +317,18 @@ def fine_reference(mods, n, factor=4, seed=0):
 
 
 def print_fine_reference(out, n, factor=4):
-    print(f"| {n} generated vessels vs the same vessels at {factor}x resolution, 16 kPa | "
-          "wall pixels: median / max | off the border: median / max | "
-          "peak off the border: median / max |")
+    print(
+        f"| {n} generated vessels vs the same vessels at {factor}x resolution, 16 kPa | "
+        "wall pixels: median / max | off the border: median / max | "
+        "peak off the border: median / max |"
+    )
     print("|---|---|---|---|")
     for name, (a, b, c) in out.items():
-        print(f"| {name} | {100 * np.median(a):.1f} / {100 * np.max(a):.1f} % | "
-              f"{100 * np.median(b):.1f} / {100 * np.max(b):.1f} % | "
-              f"{100 * np.median(c):.1f} / {100 * np.max(c):.1f} % |")
+        print(
+            f"| {name} | {100 * np.median(a):.1f} / {100 * np.max(a):.1f} % | "
+            f"{100 * np.median(b):.1f} / {100 * np.max(b):.1f} % | "
+            f"{100 * np.median(c):.1f} / {100 * np.max(c):.1f} % |"
+        )
 
 
 CATEGORIES = [
@@ -363,13 +387,19 @@ def print_profile(profiles, mask_desc):
         cells.append(f"{1e3 * rest:.0f} ms ({100 * rest / total:.0f} %)")
     print("| everything else | " + " | ".join(cells) + " |")
     print("| total | " + " | ".join(f"{1e3 * profiles[n][1]:.0f} ms" for n in names) + " |")
-    print("| load steps converged / Newton iterations / factorisations | " + " | ".join(
-        f"{p[3]} / {p[2]['n_newton']} / {p[2].get('n_factorisations', p[2]['n_newton'])}"
-        for p in profiles.values()) + " |")
+    print(
+        "| load steps converged / Newton iterations / factorisations | "
+        + " | ".join(
+            f"{p[3]} / {p[2]['n_newton']} / {p[2].get('n_factorisations', p[2]['n_newton'])}" for p in profiles.values()
+        )
+        + " |"
+    )
     timing = profiles["current"][2].get("timing")
     if timing:
-        print("\nCurrent solver, its own phase timers (`info['timing']`, no profiler): "
-              + ", ".join(f"{k} {1e3 * v:.0f} ms" for k, v in timing.items()))
+        print(
+            "\nCurrent solver, its own phase timers (`info['timing']`, no profiler): "
+            + ", ".join(f"{k} {1e3 * v:.0f} ms" for k, v in timing.items())
+        )
 
 
 def throughput(masks, workers, repeat=2):
@@ -393,8 +423,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer cases, masks and repeats")
     ap.add_argument("--n", type=int, default=None, help="generated masks (default 40, quick 10)")
-    ap.add_argument("--n-throughput", type=int, default=None,
-                    help="masks for the throughput run (default 120, quick 30)")
+    ap.add_argument(
+        "--n-throughput", type=int, default=None, help="masks for the throughput run (default 120, quick 30)"
+    )
     ap.add_argument("--workers", type=int, default=2, help="processes for the throughput run")
     ap.add_argument("--repeat", type=int, default=None, help="timing repeats (default 3, quick 1)")
     ap.add_argument("--baseline", default=BASELINE, help="git revision of the baseline fem.py")
@@ -411,8 +442,12 @@ def main(argv=None) -> None:
     mods = {"baseline": base} if base is not None else {}
     mods.update({"area border": area, "current": fem})
     names = list(mods)
-    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip() or "?"
+    rev = (
+        subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "?"
+    )
 
     rows = annulus_rows(mods, cases, repeat)
     borders = {"area border": area, "current": fem}
@@ -431,22 +466,32 @@ def main(argv=None) -> None:
     for k, v in [
         ("date", datetime.datetime.now().isoformat(timespec="seconds")),
         ("command", "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])),
-        ("machine", f"{platform.platform()}, {platform.processor() or platform.machine()}, "
-                    f"{os.cpu_count()} CPUs, Python {platform.python_version()}"),
-        ("load average (1, 5, 15 min), start / end",
-         " / ".join(", ".join(f"{v:.2f}" for v in la) for la in (load_start, load_end))
-         + f" on {os.cpu_count()} CPUs"),
-        ("code", (f"current = HEAD {rev}; area border = current solver with "
-                  "boundary='area' (solver version 2's border); baseline = latentlab/fem.py at "
-                  f"{args.baseline}" if base is not None else
-                  f"current = HEAD {rev}; baseline unavailable")),
+        (
+            "machine",
+            f"{platform.platform()}, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+        ),
+        (
+            "load average (1, 5, 15 min), start / end",
+            " / ".join(", ".join(f"{v:.2f}" for v in la) for la in (load_start, load_end))
+            + f" on {os.cpu_count()} CPUs",
+        ),
+        (
+            "code",
+            (
+                f"current = HEAD {rev}; area border = current solver with "
+                "boundary='area' (solver version 2's border); baseline = latentlab/fem.py at "
+                f"{args.baseline}"
+                if base is not None
+                else f"current = HEAD {rev}; baseline unavailable"
+            ),
+        ),
         ("timing", f"1 thread per process, min of {repeat} run(s) per annulus"),
         ("benchmark wall time", f"{time.perf_counter() - t_start:.0f} s"),
     ]:
         print(f"| {k} | {v} |")
     cols = " / ".join(names)
-    print(f"\nAnnuli (cells: {cols}); L2 error on the wall pixels more than 1.5 px inside "
-          "the wall, at 0.05 kPa:\n")
+    print(f"\nAnnuli (cells: {cols}); L2 error on the wall pixels more than 1.5 px inside the wall, at 0.05 kPa:\n")
     print_annuli(rows, names)
     print("\nRandom off-centre annuli, L2 error vs Lame (nominal radii), 0.05 kPa:\n")
     print_random_annuli(rand_rows, worst, list(borders))

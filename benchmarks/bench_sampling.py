@@ -60,8 +60,15 @@ def main():
         build = time.perf_counter() - t0
         n = len(emb)
         pool = PoolState.empty(n).label(rng.choice(n, n // 10, replace=False), 1)
-        ctx = SamplingContext(x_pool=xs, y_pool=y, pool=pool, task=Classification(), target=target,
-                              latent=LatentSpace(gen, emb, index), alpha=0.2)
+        ctx = SamplingContext(
+            x_pool=xs,
+            y_pool=y,
+            pool=pool,
+            task=Classification(),
+            target=target,
+            latent=LatentSpace(gen, emb, index),
+            alpha=0.2,
+        )
         snn = get_strategy("snn")
         for J in [int(j) for j in a.J.split(",")]:
             times, grad_t, nn_t = [], [], []
@@ -75,8 +82,10 @@ def main():
                 if r >= 2:  # warm-up
                     times.append(t2 - t0), grad_t.append(t1 - t0), nn_t.append(t2 - t1)
             rows.append((name, J, build, np.median(grad_t), np.median(nn_t), np.median(times)))
-    print(f"date: {datetime.date.today()}  machine: {platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"date: {datetime.date.today()}  machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}"
+    )
     print(f"command: python benchmarks/bench_sampling.py --J {a.J} --repeats {a.repeats}\n")
     print("| pool | J | KD-tree build (once per run) | gradient (G, F, backward) | nearest-distinct | one step |")
     print("|---|---|---|---|---|---|")

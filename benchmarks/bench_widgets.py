@@ -1,5 +1,6 @@
 """Explorer timings: server-side Step (gradient + neighbours + data-source update), click-to-redraw
-in headless Chromium, first paint, and Run round's click-to-busy (spinner on, buttons disabled). Run with ``nice -n 10 .venv/bin/python benchmarks/bench_widgets.py``.
+in headless Chromium, first paint, and Run round's click-to-busy (spinner on, buttons disabled).
+Run with ``nice -n 10 .venv/bin/python benchmarks/bench_widgets.py``.
 
 Prints a markdown table (for BENCHMARKS.md) and writes ``--out`` JSON. Uses the cached default
 generators (digits; MNIST from ``--data-root``, skipped when its files are absent).
@@ -19,8 +20,16 @@ import numpy as np
 import torch
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 COUNT_JS = """(name) => { for (const doc of (window.Bokeh && Bokeh.documents) || []) {
   const r = doc.get_model_by_name(name); if (r) { const d = r.data_source.data;
   const x = d instanceof Map ? d.get(d.keys().next().value) : d[Object.keys(d)[0]]; return x ? x.length : 0; } }
@@ -70,9 +79,15 @@ def server_step(settings: dict, n: int) -> dict:
         core.append(1e3 * state.timings["step"])
         if state.error:
             raise RuntimeError(state.error)
-    return {"pool": len(state.data.x_train), "J": state.per_round, "load_s": load_s, "round_s": round_s,
-            "step_ms_median": statistics.median(ts), "step_ms_p90": float(np.percentile(ts, 90)),
-            "state_step_ms_median": statistics.median(core)}
+    return {
+        "pool": len(state.data.x_train),
+        "J": state.per_round,
+        "load_s": load_s,
+        "round_s": round_s,
+        "step_ms_median": statistics.median(ts),
+        "step_ms_p90": float(np.percentile(ts, 90)),
+        "state_step_ms_median": statistics.median(core),
+    }
 
 
 def browser(settings: dict, n: int) -> dict:
@@ -94,8 +109,9 @@ def browser(settings: dict, n: int) -> dict:
             t0 = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/")
             # the pool is drawn as points (small pools) or as one raster image (large pools)
-            page.wait_for_function(f"() => ({COUNT_JS})('pool') > 0 || ({COUNT_JS})('pool_raster') > 0",
-                                   timeout=120_000)
+            page.wait_for_function(
+                f"() => ({COUNT_JS})('pool') > 0 || ({COUNT_JS})('pool_raster') > 0", timeout=120_000
+            )
             page.wait_for_timeout(0)
             first_paint = time.perf_counter() - t0
             page.evaluate(BUSY_PROBE_JS)
@@ -125,12 +141,17 @@ def browser(settings: dict, n: int) -> dict:
             b.close()
     finally:
         pn.state.kill_all_servers()  # stops `server` too (stopping it twice raises)
-    return {"first_paint_s": first_paint, "round_click_to_busy_ms": busy, "round_click_to_busy_paint_ms": busy_paint,
-            "round_click_to_done_ms": rounds, "click_to_redraw_ms_median": statistics.median(ts),
-            "inpage_click_to_paint_ms_median": statistics.median(inpage),
-            "inpage_click_to_paint_ms_p90": float(np.percentile(inpage, 90)),
-            "inpage_click_to_data_ms_median": statistics.median(to_change),
-            "click_to_redraw_ms_p90": float(np.percentile(ts, 90))}
+    return {
+        "first_paint_s": first_paint,
+        "round_click_to_busy_ms": busy,
+        "round_click_to_busy_paint_ms": busy_paint,
+        "round_click_to_done_ms": rounds,
+        "click_to_redraw_ms_median": statistics.median(ts),
+        "inpage_click_to_paint_ms_median": statistics.median(inpage),
+        "inpage_click_to_paint_ms_p90": float(np.percentile(inpage, 90)),
+        "inpage_click_to_data_ms_median": statistics.median(to_change),
+        "click_to_redraw_ms_p90": float(np.percentile(ts, 90)),
+    }
 
 
 def main(argv=None):
@@ -162,28 +183,40 @@ def main(argv=None):
     res["load_after"] = os.getloadavg()
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=1))
-    print(f"load average before {res['load_before'][0]:.1f}, after {res['load_after'][0]:.1f} (2 cores); "
-          f"torch threads {a.threads}")
-    print("| case | Step, server (median / p90) | of which state.step | click-to-paint in page (median / p90) "
-          "| click-to-redraw via Playwright (median / p90) | first paint |")
+    print(
+        f"load average before {res['load_before'][0]:.1f}, after {res['load_after'][0]:.1f} (2 cores); "
+        f"torch threads {a.threads}"
+    )
+    print(
+        "| case | Step, server (median / p90) | of which state.step | click-to-paint in page (median / p90) "
+        "| click-to-redraw via Playwright (median / p90) | first paint |"
+    )
     print("|---|---|---|---|---|---|")
     for k in ("digits", "mnist"):
         r, b = res.get(k), res.get(f"browser_{k}")
         if r is None and b is None:
             continue
-        sv = (f"{r['step_ms_median']:.1f} / {r['step_ms_p90']:.1f} ms | {r['state_step_ms_median']:.1f} ms"
-              if r else "– | –")
-        br = (f"{b['inpage_click_to_paint_ms_median']:.0f} / {b['inpage_click_to_paint_ms_p90']:.0f} ms | "
-              f"{b['click_to_redraw_ms_median']:.0f} / {b['click_to_redraw_ms_p90']:.0f} ms | {b['first_paint_s']:.1f} s"
-              if b else "– | – | –")
+        sv = (
+            f"{r['step_ms_median']:.1f} / {r['step_ms_p90']:.1f} ms | {r['state_step_ms_median']:.1f} ms"
+            if r
+            else "– | –"
+        )
+        br = (
+            f"{b['inpage_click_to_paint_ms_median']:.0f} / {b['inpage_click_to_paint_ms_p90']:.0f} ms | "
+            f"{b['click_to_redraw_ms_median']:.0f} / {b['click_to_redraw_ms_p90']:.0f} ms | {b['first_paint_s']:.1f} s"
+            if b
+            else "– | – | –"
+        )
         print(f"| {k} (J={a.per_round}) | {sv} | {br} |")
     for k in ("digits", "mnist"):
         b = res.get(f"browser_{k}")
         if b:
-            print(f"Run round, {k}: click -> busy state (button disabled) "
-                  f"{', '.join(f'{x:.0f}' for x in b['round_click_to_busy_ms'])} ms, painted "
-                  f"{', '.join(f'{x:.0f}' for x in b['round_click_to_busy_paint_ms'])} ms; round done "
-                  f"{', '.join(f'{x / 1e3:.1f}' for x in b['round_click_to_done_ms'])} s")
+            print(
+                f"Run round, {k}: click -> busy state (button disabled) "
+                f"{', '.join(f'{x:.0f}' for x in b['round_click_to_busy_ms'])} ms, painted "
+                f"{', '.join(f'{x:.0f}' for x in b['round_click_to_busy_paint_ms'])} ms; round done "
+                f"{', '.join(f'{x / 1e3:.1f}' for x in b['round_click_to_done_ms'])} s"
+            )
     return res
 
 

@@ -13,8 +13,9 @@ from latentlab.report import read_results
 
 def main():
     base_dir, base_s, *runs = sys.argv[1:]
-    base = {(r["seed"], r["round"]): r["value"] for r in read_results(f"{base_dir}/results.csv")
-            if r["strategy"] == base_s}
+    base = {
+        (r["seed"], r["round"]): r["value"] for r in read_results(f"{base_dir}/results.csv") if r["strategy"] == base_s
+    }
     rows_out = []
     for spec in runs:
         d, _, label = spec.partition(":")

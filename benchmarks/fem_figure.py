@@ -47,8 +47,9 @@ def main(argv=None) -> None:
     ax[1].set_xlim(0, 64)
     ax[1].set_ylim(64, 0)
     ax[1].set_aspect("equal")
-    ax[1].set_title(f"P2-P1 mesh: {mesh.t.shape[1]} triangles, {info['n_dofs']} dofs\n"
-                    "(red: lumen, blue: outer border)", fontsize=9)
+    ax[1].set_title(
+        f"P2-P1 mesh: {mesh.t.shape[1]} triangles, {info['n_dofs']} dofs\n(red: lumen, blue: outer border)", fontsize=9
+    )
     im = ax[2].imshow(np.ma.masked_where(mask == 0, stress), cmap="inferno", origin="upper")
     fig.colorbar(im, ax=ax[2], label="max principal stress (kPa)")
     ax[2].set_title(f"systole, 120 mmHg ({info['seconds']:.2f} s)")

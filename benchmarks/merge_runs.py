@@ -43,14 +43,21 @@ def main(out, *dirs):
     lines.append("|---" * (len(any_run) + 1) + "|")
     lines.append("| labels | " + " | ".join(str(r.n_labelled) for r in any_run) + " |\n")
     acc = {k: np.array([r.metric for r in v]) for k, v in runs.items()}
-    lines.append("Paired differences to random (same seed, same initial set), mean ± sample std (ddof=1) over seeds, points:\n")
+    lines.append(
+        "Paired differences to random (same seed, same initial set), mean ± sample std (ddof=1) over seeds, points:\n"
+    )
     lines.append("| strategy | " + " | ".join(f"t={r.round}" for r in any_run) + " |")
     lines.append("|---" * (len(any_run) + 1) + "|")
     for s in strategies:
         if s == "random":
             continue
-        diffs = np.array([acc[(s, sd)] - acc[("random", sd)] for sd in seeds
-                          if (s, sd) in acc and ("random", sd) in acc and len(acc[(s, sd)]) == len(acc[("random", sd)])])
+        diffs = np.array(
+            [
+                acc[(s, sd)] - acc[("random", sd)]
+                for sd in seeds
+                if (s, sd) in acc and ("random", sd) in acc and len(acc[(s, sd)]) == len(acc[("random", sd)])
+            ]
+        )
         if len(diffs):
             cells = [f"{m:+.1f} ± {e:.1f}" for m, e in zip(diffs.mean(0), diffs.std(0, ddof=1))]
             lines.append(f"| {s} − random | " + " | ".join(cells) + " |")
@@ -59,13 +66,21 @@ def main(out, *dirs):
         from latentlab.profiles import apply_profile
 
         cfg = apply_profile(ExperimentConfig(), "cpu")
-        ds = load_dataset("cifar10", root=Path(__file__).resolve().parents[2] / "shared" / "data").subset(cfg.n_pool, cfg.n_test, 0)
+        ds = load_dataset("cifar10", root=Path(__file__).resolve().parents[2] / "shared" / "data").subset(
+            cfg.n_pool, cfg.n_test, 0
+        )
         lines.append("\nClass counts of the final labelled set (mean over seeds):\n")
         lines.append("| strategy | " + " | ".join(ds.classes) + " |")
         lines.append("|---" * (len(ds.classes) + 1) + "|")
         for s in strategies:
-            h = np.mean([np.bincount(ds.y_train[arrays[(s, sd)] >= 0], minlength=len(ds.classes))
-                         for sd in seeds if (s, sd) in arrays], axis=0)
+            h = np.mean(
+                [
+                    np.bincount(ds.y_train[arrays[(s, sd)] >= 0], minlength=len(ds.classes))
+                    for sd in seeds
+                    if (s, sd) in arrays
+                ],
+                axis=0,
+            )
             lines.append(f"| {s} | " + " | ".join(f"{v:.0f}" for v in h) + " |")
     except Exception as e:  # the class table is a bonus; the merged results above stand without it
         lines.append(f"\n(class counts skipped: {e.__class__.__name__}: {e})")

@@ -47,8 +47,10 @@ def main():
             cells.append(f"{g.mean():+.2f} ± {g.std(ddof=1) if g.size > 1 else 0:.2f} ({int((g > 0).sum())}/{g.size})")
         print(f"| {s} | " + " | ".join(cells) + f" | {np.mean(allg):+.2f} |")
     reach = labels_to_reach(rows, a.threshold)
-    print(f"\nLabels at the first round whose mean accuracy reaches {a.threshold:g}%: " +
-          ", ".join(f"{s} {n if n is not None else 'not reached'}" for s, n in sorted(reach.items())))
+    print(
+        f"\nLabels at the first round whose mean accuracy reaches {a.threshold:g}%: "
+        + ", ".join(f"{s} {n if n is not None else 'not reached'}" for s, n in sorted(reach.items()))
+    )
     rc = out / "rounds.csv"
     if rc.exists():
         with open(rc) as f:
@@ -61,8 +63,10 @@ def main():
             by[r["strategy"]].append(r)
         for s, rs in sorted(by.items()):
             med = lambda k: np.median([float(r[k]) for r in rs if float(r["n_proposed"]) > 0 or k != "sample_s"])
-            print(f"| {s} | {med('train_s'):.2f} | {med('eval_s'):.2f} | {med('sample_s'):.3f} | "
-                  f"{np.median([int(r['n_steps']) for r in rs]):.0f} |")
+            print(
+                f"| {s} | {med('train_s'):.2f} | {med('eval_s'):.2f} | {med('sample_s'):.3f} | "
+                f"{np.median([int(r['n_steps']) for r in rs]):.0f} |"
+            )
 
 
 if __name__ == "__main__":

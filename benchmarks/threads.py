@@ -34,8 +34,26 @@ for i in range(int(sys.argv[1]) + 10):
 print(json.dumps({"ms": 1000 * statistics.median(ts[10:]), "threads": torch.get_num_threads()}))
 """
 
-DIGITS = ["--dataset", "digits", "--strategy", "random,snn", "--seeds", "0", "--rounds", "3", "--initial", "20",
-          "--per-round", "20", "--min-steps", "100", "--gen-min-steps", "1000", "--quiet", "--overwrite"]
+DIGITS = [
+    "--dataset",
+    "digits",
+    "--strategy",
+    "random,snn",
+    "--seeds",
+    "0",
+    "--rounds",
+    "3",
+    "--initial",
+    "20",
+    "--per-round",
+    "20",
+    "--min-steps",
+    "100",
+    "--gen-min-steps",
+    "1000",
+    "--quiet",
+    "--overwrite",
+]
 
 
 def env_for(threads, wait):
@@ -49,15 +67,20 @@ def env_for(threads, wait):
 
 
 def run_step(threads, wait, steps):
-    out = subprocess.run([sys.executable, "-c", STEP, str(steps)], env=env_for(threads, wait), capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", STEP, str(steps)], env=env_for(threads, wait), capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])["ms"]
 
 
 def run_digits(threads, wait, out):
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "latentlab.cli", "run", *DIGITS, "--threads", str(threads), "--out", out],
-                   env=env_for(threads, wait), capture_output=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "latentlab.cli", "run", *DIGITS, "--threads", str(threads), "--out", out],
+        env=env_for(threads, wait),
+        capture_output=True,
+        check=True,
+    )
     return time.perf_counter() - t0
 
 
@@ -80,9 +103,14 @@ def main():
             for threads, wait in configs:
                 ms = run_step(threads, wait, a.steps)
                 dig = run_digits(threads, wait, os.path.join(tmp, "d")) if a.digits else None
-                row = {"load": load, "threads": threads, "wait": wait or "default", "lenet_step_ms": round(ms, 1),
-                       "digits_s": None if dig is None else round(dig, 1),
-                       "loadavg_1m": round(os.getloadavg()[0], 2)}
+                row = {
+                    "load": load,
+                    "threads": threads,
+                    "wait": wait or "default",
+                    "lenet_step_ms": round(ms, 1),
+                    "digits_s": None if dig is None else round(dig, 1),
+                    "loadavg_1m": round(os.getloadavg()[0], 2),
+                }
                 rows.append(row)
                 print(json.dumps(row), flush=True)
         finally:
@@ -92,8 +120,10 @@ def main():
     print("| load | threads | OMP_WAIT_POLICY | LeNet step (ms) | digits run (s) | load avg (1 min) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['load']} | {r['threads']} | {r['wait']} | {r['lenet_step_ms']} | {r['digits_s']} | "
-              f"{r['loadavg_1m']} |")
+        print(
+            f"| {r['load']} | {r['threads']} | {r['wait']} | {r['lenet_step_ms']} | {r['digits_s']} | "
+            f"{r['loadavg_1m']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def shape_stats(x: np.ndarray) -> dict:
         ev = np.linalg.eigvalsh(np.cov(np.stack([yy - cy, xx - cx])))
         out["lumen_ellipticity"].append(1 - np.sqrt(max(ev[0], 1e-9) / ev[1]))
         per = (lum & ~ndimage.binary_erosion(lum)).sum()
-        out["lumen_roughness"].append(per ** 2 / (4 * np.pi * a_l))
+        out["lumen_roughness"].append(per**2 / (4 * np.pi * a_l))
         th = []
         for ang in np.linspace(0, 2 * np.pi, 36, endpoint=False):
             r = np.arange(0, 40, 0.25)
@@ -89,8 +89,10 @@ def compare_rows(real: dict, other: dict, keys) -> list[str]:
     rows = []
     for k in keys:
         ks = stats.ks_2samp(real[k], other[k])
-        rows.append(f"| {k} | {real[k].mean():.2f} ± {real[k].std():.2f} | {other[k].mean():.2f} ± {other[k].std():.2f}"
-                    f" | {ks.statistic:.2f} (p={ks.pvalue:.1g}) |")
+        rows.append(
+            f"| {k} | {real[k].mean():.2f} ± {real[k].std():.2f} | {other[k].mean():.2f} ± {other[k].std():.2f}"
+            f" | {ks.statistic:.2f} (p={ks.pvalue:.1g}) |"
+        )
     return rows
 
 
@@ -124,8 +126,12 @@ def final_models(run_dir: Path, cfg: ExperimentConfig, ds, task, out: dict):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("run_dirs", type=Path, nargs="+", help="run folders of one protocol (the first names the generator)")
-    ap.add_argument("--out", type=Path, help="markdown output (default RUN_DIR/why.md of the first; why.json beside it)")
+    ap.add_argument(
+        "run_dirs", type=Path, nargs="+", help="run folders of one protocol (the first names the generator)"
+    )
+    ap.add_argument(
+        "--out", type=Path, help="markdown output (default RUN_DIR/why.md of the first; why.json beside it)"
+    )
     ap.add_argument("--n", type=int, default=200, help="decoded and real masks compared (default 200)")
     ap.add_argument("--seed", type=int, default=12345, help="seed of the prior draws and the real sample")
     ap.add_argument("--baseline", default="random")
@@ -158,27 +164,42 @@ def main(argv=None):
 
     s_real, s_dec = stress_stats(y_real, x_real), stress_stats(y_dec, x_dec)
     g_real, g_dec, g_rec = shape_stats(x_real), shape_stats(x_dec), shape_stats(x_rec)
-    md = [f"# Why SI wins or loses: {', '.join(map(str, a.run_dirs))}", "",
-          f"Generator: {cfg.generator.kind}, latent {cfg.generator.latent_dim}; {a.n} prior draws z ~ N(0, I), "
-          f"post-processed as SI does: {reject:.1%} rejected, {len(x_dec)} FEM-labelled; {len(x_real)} random real "
-          f"pool masks.", "",
-          "## FEM stress per mask (kPa) and shape: real vs decoded (z ~ N(0, I))", "",
-          "| statistic | real pool masks | decoded masks | KS statistic |", "|---|---|---|---|"]
+    md = [
+        f"# Why SI wins or loses: {', '.join(map(str, a.run_dirs))}",
+        "",
+        f"Generator: {cfg.generator.kind}, latent {cfg.generator.latent_dim}; {a.n} prior draws z ~ N(0, I), "
+        f"post-processed as SI does: {reject:.1%} rejected, {len(x_dec)} FEM-labelled; {len(x_real)} random real "
+        f"pool masks.",
+        "",
+        "## FEM stress per mask (kPa) and shape: real vs decoded (z ~ N(0, I))",
+        "",
+        "| statistic | real pool masks | decoded masks | KS statistic |",
+        "|---|---|---|---|",
+    ]
     md += compare_rows(s_real, s_dec, STRESS_KEYS) + compare_rows(g_real, g_dec, SHAPE_KEYS)
-    md += ["", "Reconstructions G(E(x)) of the same real masks (post-processed): "
-           + ", ".join(f"{k} {g_rec[k].mean():.2f} ± {g_rec[k].std():.2f}" for k in SHAPE_KEYS), ""]
+    md += [
+        "",
+        "Reconstructions G(E(x)) of the same real masks (post-processed): "
+        + ", ".join(f"{k} {g_rec[k].mean():.2f} ± {g_rec[k].std():.2f}" for k in SHAPE_KEYS),
+        "",
+    ]
 
     # 3. realism: can a linear classifier tell them apart?
     pix = cv_accuracy(x_real.reshape(len(x_real), -1), x_dec.reshape(len(x_dec), -1))
     feats = lambda g, s: np.stack([g[k] for k in SHAPE_KEYS] + [s[k] for k in STRESS_KEYS], 1)  # noqa: E731
     fea = cv_accuracy(feats(g_real, s_real), feats(g_dec, s_dec))
     pix_rec = cv_accuracy(x_real[acc_rec].reshape(acc_rec.sum(), -1), x_rec.reshape(len(x_rec), -1))
-    md += ["## Realism: real vs decoded, logistic regression, 5-fold CV accuracy (0.5 = indistinguishable)", "",
-           "| inputs | accuracy |", "|---|---|",
-           f"| pixels, real vs decoded z ~ N(0, I) | {pix[0]:.3f} ± {pix[1]:.3f} |",
-           f"| shape + stress statistics, real vs decoded | {fea[0]:.3f} ± {fea[1]:.3f} |",
-           f"| pixels, real vs their own reconstructions G(E(x)) (near-duplicate pairs split across folds bias "
-           f"this below 0.5: read it as 'hard to tell apart') | {pix_rec[0]:.3f} ± {pix_rec[1]:.3f} |", ""]
+    md += [
+        "## Realism: real vs decoded, logistic regression, 5-fold CV accuracy (0.5 = indistinguishable)",
+        "",
+        "| inputs | accuracy |",
+        "|---|---|",
+        f"| pixels, real vs decoded z ~ N(0, I) | {pix[0]:.3f} ± {pix[1]:.3f} |",
+        f"| shape + stress statistics, real vs decoded | {fea[0]:.3f} ± {fea[1]:.3f} |",
+        f"| pixels, real vs their own reconstructions G(E(x)) (near-duplicate pairs split across folds bias "
+        f"this below 0.5: read it as 'hard to tell apart') | {pix_rec[0]:.3f} ± {pix_rec[1]:.3f} |",
+        "",
+    ]
 
     # 4. every strategy's final model on real test masks and on decoded masks
     models = {}
@@ -186,12 +207,19 @@ def main(argv=None):
         final_models(d, c, ds, task, models)
     ev = {}
     for s, lst in models.items():
-        ev[s] = {"real_test": [task.evaluate(m, ds.x_test, ds.y_test) for _, m, _, _ in lst],
-                 "decoded": [task.evaluate(m, x_dec, y_dec) for _, m, _, _ in lst],
-                 "seeds": [seed for seed, *_ in lst], "n_labelled": lst[0][2]["records"][-1]["n_labelled"]}
-    md += ["## Final target models (last round) on real test masks vs decoded masks (MSE x 1e3)", "",
-           f"| strategy | labels | real test masks | decoded masks (z ~ N(0, I)) | ratio to {a.baseline}: real | "
-           f"ratio to {a.baseline}: decoded |", "|---|---|---|---|---|---|"]
+        ev[s] = {
+            "real_test": [task.evaluate(m, ds.x_test, ds.y_test) for _, m, _, _ in lst],
+            "decoded": [task.evaluate(m, x_dec, y_dec) for _, m, _, _ in lst],
+            "seeds": [seed for seed, *_ in lst],
+            "n_labelled": lst[0][2]["records"][-1]["n_labelled"],
+        }
+    md += [
+        "## Final target models (last round) on real test masks vs decoded masks (MSE x 1e3)",
+        "",
+        f"| strategy | labels | real test masks | decoded masks (z ~ N(0, I)) | ratio to {a.baseline}: real | "
+        f"ratio to {a.baseline}: decoded |",
+        "|---|---|---|---|---|---|",
+    ]
     base = ev.get(a.baseline)
     for s, e in ev.items():
         r, d = np.asarray(e["real_test"]), np.asarray(e["decoded"])
@@ -200,8 +228,10 @@ def main(argv=None):
             ratio = f"{r.mean() / br.mean():.2f} | {d.mean() / bd.mean():.2f}"
         else:
             ratio = "- | -"
-        md.append(f"| {s} | {e['n_labelled']} | {r.mean():.3f} ± {r.std(ddof=1) if len(r) > 1 else 0:.3f} | "
-                  f"{d.mean():.3f} ± {d.std(ddof=1) if len(d) > 1 else 0:.3f} | {ratio} |")
+        md.append(
+            f"| {s} | {e['n_labelled']} | {r.mean():.3f} ± {r.std(ddof=1) if len(r) > 1 else 0:.3f} | "
+            f"{d.mean():.3f} ± {d.std(ddof=1) if len(d) > 1 else 0:.3f} | {ratio} |"
+        )
     md.append("")
 
     # 5. what the synthesizing strategies actually labelled (all seeds)
@@ -219,9 +249,12 @@ def main(argv=None):
     if labelled:
         keys = STRESS_KEYS + SHAPE_KEYS
         names = list(labelled)
-        md += ["## Masks the synthesizing strategies labelled (all seeds, all rounds): mean ± std", "",
-               "| statistic | real pool masks | " + " | ".join(f"{s} ({labelled[s][2]})" for s in names) + " |",
-               "|---|---|" + "---|" * len(names)]
+        md += [
+            "## Masks the synthesizing strategies labelled (all seeds, all rounds): mean ± std",
+            "",
+            "| statistic | real pool masks | " + " | ".join(f"{s} ({labelled[s][2]})" for s in names) + " |",
+            "|---|---|" + "---|" * len(names),
+        ]
         for k in keys:
             src = s_real if k in STRESS_KEYS else g_real
             cells = []
@@ -235,13 +268,19 @@ def main(argv=None):
     print(text)
     out = a.out or a.run_dirs[0] / "why.md"
     out.write_text(text)
-    summary = {"reject_rate": float(reject), "n_decoded": int(len(x_dec)), "n_real": int(len(x_real)),
-               "classifier_pixels": pix, "classifier_features": fea, "classifier_pixels_reconstructions": pix_rec,
-               "stress_real": {k: float(v.mean()) for k, v in s_real.items()},
-               "stress_decoded": {k: float(v.mean()) for k, v in s_dec.items()},
-               "shape_real": {k: float(v.mean()) for k, v in g_real.items()},
-               "shape_decoded": {k: float(v.mean()) for k, v in g_dec.items()},
-               "models": ev}
+    summary = {
+        "reject_rate": float(reject),
+        "n_decoded": int(len(x_dec)),
+        "n_real": int(len(x_real)),
+        "classifier_pixels": pix,
+        "classifier_features": fea,
+        "classifier_pixels_reconstructions": pix_rec,
+        "stress_real": {k: float(v.mean()) for k, v in s_real.items()},
+        "stress_decoded": {k: float(v.mean()) for k, v in s_dec.items()},
+        "shape_real": {k: float(v.mean()) for k, v in g_real.items()},
+        "shape_decoded": {k: float(v.mean()) for k, v in g_dec.items()},
+        "models": ev,
+    }
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1, default=float))
 
 

@@ -22,16 +22,20 @@ def _map_the_view_in_a_checkout() -> None:
 
     here = Path(__file__).resolve().parent
     view = here.parent / "widgets"
-    if (here / "widgets").is_dir() or not (view / "__init__.py").is_file() \
-            or not (here.parent / "pyproject.toml").is_file():
+    if (
+        (here / "widgets").is_dir()
+        or not (view / "__init__.py").is_file()
+        or not (here.parent / "pyproject.toml").is_file()
+    ):
         return
 
     class _CheckoutViewFinder(importlib.abc.MetaPathFinder):
         def find_spec(self, fullname, path=None, target=None):
             if fullname != "latentlab.widgets":
                 return None
-            return importlib.util.spec_from_file_location(fullname, view / "__init__.py",
-                                                          submodule_search_locations=[str(view)])
+            return importlib.util.spec_from_file_location(
+                fullname, view / "__init__.py", submodule_search_locations=[str(view)]
+            )
 
     if not any(type(f).__name__ == "_CheckoutViewFinder" for f in sys.meta_path):
         sys.meta_path.insert(0, _CheckoutViewFinder())
@@ -45,8 +49,7 @@ apply_wait_policy()  # before anything imports torch: OpenMP reads its wait poli
 
 from . import alphagan, vgg  # noqa: F401  (register generator 'alphagan' and target 'vgg16')
 from .datasets import DATASETS, Dataset, load_dataset, register_dataset
-from .exceptions import (ConfigError, DatasetError, DatasetNotFoundError, LabelingError, LatentLabError,
-                         ResumeError)
+from .exceptions import ConfigError, DatasetError, DatasetNotFoundError, LabelingError, LatentLabError, ResumeError
 from .experiment import ExperimentConfig, config_from_settings, prepare, run_experiment
 from .explorer_state import ExplorerState
 from .generative import GeneratorConfig, decode, encode, get_generator

@@ -65,8 +65,12 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int, slope: float = 0.2):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, 1, 1), nn.BatchNorm2d(channels), nn.LeakyReLU(slope),
-            nn.Conv2d(channels, channels, 3, 1, 1), nn.BatchNorm2d(channels), nn.LeakyReLU(slope),
+            nn.Conv2d(channels, channels, 3, 1, 1),
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(slope),
+            nn.Conv2d(channels, channels, 3, 1, 1),
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(slope),
         )
 
     def forward(self, x):
@@ -76,8 +80,10 @@ class ResidualBlock(nn.Module):
 def _check_shape(image_shape):
     c, h, w = (int(s) for s in image_shape)
     if h % 8 or w % 8:
-        raise ValueError(f"alpha-GAN needs image height and width divisible by 8 (three 2x poolings), "
-                         f"got {h}x{w}; resize or pad the images (CIFAR-10 is 32x32)")
+        raise ValueError(
+            f"alpha-GAN needs image height and width divisible by 8 (three 2x poolings), "
+            f"got {h}x{w}; resize or pad the images (CIFAR-10 is 32x32)"
+        )
     return c, h, w
 
 
@@ -88,10 +94,15 @@ class _ConvTrunk(nn.Module):
         super().__init__()
         c, h, w = _check_shape(image_shape)
         self.net = nn.Sequential(
-            nn.Conv2d(c, channels, 5, 1, 2), nn.AvgPool2d(2), nn.ReLU(),
-            ResidualBlock(channels), nn.AvgPool2d(2),
-            ResidualBlock(channels), nn.AvgPool2d(2),
-            ResidualBlock(channels), nn.Flatten(),
+            nn.Conv2d(c, channels, 5, 1, 2),
+            nn.AvgPool2d(2),
+            nn.ReLU(),
+            ResidualBlock(channels),
+            nn.AvgPool2d(2),
+            ResidualBlock(channels),
+            nn.AvgPool2d(2),
+            ResidualBlock(channels),
+            nn.Flatten(),
         )
         self.n_flat = channels * (h // 8) * (w // 8)
 
@@ -121,8 +132,14 @@ class Decoder(nn.Module):
         self.fc = nn.Sequential(nn.Linear(latent_dim, math.prod(self.start)), nn.ReLU())
         up = lambda: nn.Upsample(scale_factor=2, mode="nearest")  # noqa: E731
         self.net = nn.Sequential(
-            ResidualBlock(channels), up(), ResidualBlock(channels), up(), ResidualBlock(channels), up(),
-            ResidualBlock(channels), nn.Conv2d(channels, c, 1, 1, 0),
+            ResidualBlock(channels),
+            up(),
+            ResidualBlock(channels),
+            up(),
+            ResidualBlock(channels),
+            up(),
+            ResidualBlock(channels),
+            nn.Conv2d(channels, c, 1, 1, 0),
         )
 
     def forward(self, z):
@@ -147,8 +164,13 @@ class CodeDiscriminator(nn.Module):
 
     def __init__(self, latent_dim: int = 2, hidden: int = 700, slope: float = 0.2):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(slope), nn.Linear(hidden, hidden),
-                                 nn.LeakyReLU(slope), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.LeakyReLU(slope),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(slope),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, z):
         return self.net(z).squeeze(1)
@@ -176,8 +198,9 @@ class AlphaGAN(nn.Module):
         Weight of the per-pixel-mean L1 reconstruction term (not given in the paper).
     """
 
-    def __init__(self, image_shape, latent_dim: int = 2, hidden: int = 64, code_hidden: int = 700,
-                 rec_weight: float = 20.0):
+    def __init__(
+        self, image_shape, latent_dim: int = 2, hidden: int = 64, code_hidden: int = 700, rec_weight: float = 20.0
+    ):
         super().__init__()
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim = int(latent_dim)
@@ -223,9 +246,11 @@ class AlphaGAN(nn.Module):
     def optimizers(self, lr: float = 2e-4, betas=(0.5, 0.999)) -> dict:
         """One Adam per player: ``{"eg", "d", "c"}``."""
         eg = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        return {"eg": torch.optim.Adam(eg, lr=lr, betas=betas),
-                "d": torch.optim.Adam(self.image_disc.parameters(), lr=lr, betas=betas),
-                "c": torch.optim.Adam(self.code_disc.parameters(), lr=lr, betas=betas)}
+        return {
+            "eg": torch.optim.Adam(eg, lr=lr, betas=betas),
+            "d": torch.optim.Adam(self.image_disc.parameters(), lr=lr, betas=betas),
+            "c": torch.optim.Adam(self.code_disc.parameters(), lr=lr, betas=betas),
+        }
 
     def train_step(self, x, z_prior, opts: dict) -> dict:
         """One alternating update on a minibatch: E+G, then D, then C (each on the E+G outputs of
@@ -245,8 +270,17 @@ class AlphaGAN(nn.Module):
         return out
 
     # ------------------------------------------------------------------ training hook
-    def fit_model(self, x: np.ndarray, config, *, seed: int = 0, progress: bool = True, checkpoint_dir=None,
-                  device=None, max_epochs: int | None = None) -> list[dict]:
+    def fit_model(
+        self,
+        x: np.ndarray,
+        config,
+        *,
+        seed: int = 0,
+        progress: bool = True,
+        checkpoint_dir=None,
+        device=None,
+        max_epochs: int | None = None,
+    ) -> list[dict]:
         """Train on images ``x`` (n, C, H, W) in [0, 1]; the hook ``train_generator`` calls.
 
         Epochs: ``max(ceil(config.epochs), ceil(config.min_steps / steps_per_epoch))``, each a
@@ -294,25 +328,32 @@ class AlphaGAN(nn.Module):
             history = [dict(zip(state["history_keys"], row)) for row in state["history"].tolist()]
         xt = torch.as_tensor(x, dtype=torch.float32)
         self.train()
-        with tqdm(total=stop * per_epoch, initial=start * per_epoch, desc="alphagan training",
-                  disable=not progress, leave=False) as bar:
+        with tqdm(
+            total=stop * per_epoch,
+            initial=start * per_epoch,
+            desc="alphagan training",
+            disable=not progress,
+            leave=False,
+        ) as bar:
             for epoch in range(start, stop):
                 t0 = time.perf_counter()
                 g = torch_generator([seed, 11, epoch])
                 perm = torch.randperm(n, generator=g)
                 sums: dict = {}
                 for s in range(per_epoch):
-                    xb = xt[perm[s * bs:(s + 1) * bs]].to(dev)
+                    xb = xt[perm[s * bs : (s + 1) * bs]].to(dev)
                     zp = torch.randn(len(xb), self.latent_dim, generator=g).to(dev)
                     out = self.train_step(xb, zp, opts)
                     for k, v in out.items():
                         sums[k] = sums.get(k, 0.0) + v
                     bar.update(1)
                     if s % 10 == 0:
-                        bar.set_postfix(l1=f"{out['l1']:.3f}", d=f"{out['d']:.2f}", c=f"{out['c']:.2f}",
-                                        refresh=False)
-                rec = {"epoch": epoch + 1, **{k: v / per_epoch for k, v in sums.items()},
-                       "seconds": time.perf_counter() - t0}
+                        bar.set_postfix(l1=f"{out['l1']:.3f}", d=f"{out['d']:.2f}", c=f"{out['c']:.2f}", refresh=False)
+                rec = {
+                    "epoch": epoch + 1,
+                    **{k: v / per_epoch for k, v in sums.items()},
+                    "seconds": time.perf_counter() - t0,
+                }
                 history.append(rec)
                 if ckpt is not None:
                     _save_checkpoint(ckpt, self, opts, epoch + 1, history)
@@ -326,8 +367,12 @@ def _save_checkpoint(path: Path, model, opts, epoch: int, history: list[dict]) -
 
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = list(history[0]) if history else []
-    state = {"model": model.state_dict(), "epoch": epoch, "history_keys": keys,
-             "history": torch.tensor([[float(r[k]) for k in keys] for r in history], dtype=torch.float64),
-             **{"opt_" + k: o.state_dict() for k, o in opts.items()}}
+    state = {
+        "model": model.state_dict(),
+        "epoch": epoch,
+        "history_keys": keys,
+        "history": torch.tensor([[float(r[k]) for k in keys] for r in history], dtype=torch.float64),
+        **{"opt_" + k: o.state_dict() for k, o in opts.items()},
+    }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

@@ -50,8 +50,10 @@ class PersonLabeler(Labeler):
         if mode not in ANNOTATION_MODES:
             raise ConfigError(f"annotation mode must be one of {', '.join(ANNOTATION_MODES)}, got {mode!r}")
         if mode == "class" and not len(classes):
-            raise ConfigError("mode='class' needs the class names (classes=dataset.classes); "
-                              "use mode='accept' for inputs without classes (masks)")
+            raise ConfigError(
+                "mode='class' needs the class names (classes=dataset.classes); "
+                "use mode='accept' for inputs without classes (masks)"
+            )
         self.cache = cache if isinstance(cache, LabelCache) else LabelCache(Path(cache))
         self.mode = mode
         self.classes = tuple(classes)
@@ -71,10 +73,15 @@ class PersonLabeler(Labeler):
             An answer that is not a valid class index / not a bool.
         """
         if self.mode == "class":
-            if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, np.integer)) \
-                    or not 0 <= int(answer) < len(self.classes):
-                raise ConfigError(f"a class label must be an index 0..{len(self.classes) - 1} "
-                                  f"({', '.join(self.classes)}), got {answer!r}")
+            if (
+                isinstance(answer, (bool, np.bool_))
+                or not isinstance(answer, (int, np.integer))
+                or not 0 <= int(answer) < len(self.classes)
+            ):
+                raise ConfigError(
+                    f"a class label must be an index 0..{len(self.classes) - 1} "
+                    f"({', '.join(self.classes)}), got {answer!r}"
+                )
             value = int(answer)
         else:
             if not isinstance(answer, (bool, np.bool_, int, np.integer)) or int(answer) not in (0, 1):
@@ -87,8 +94,10 @@ class PersonLabeler(Labeler):
         """Labels of the inputs a person has answered; the rest fail and wait in :attr:`pending`."""
         answers = [self.answer_of(xi) for xi in x]
         if self.mode == "accept":  # an accept/reject answer is no label: a tool must label accepted inputs
-            raise ConfigError("an accept/reject annotator only filters inputs (prepare); pair it with a "
-                              "labeling tool such as the FEM solver")
+            raise ConfigError(
+                "an accept/reject annotator only filters inputs (prepare); pair it with a "
+                "labeling tool such as the FEM solver"
+            )
         ok = np.array([a is not None for a in answers], bool)
         errors = {}
         for i, a in enumerate(answers):

@@ -18,13 +18,23 @@ from pathlib import Path
 
 from .exceptions import ConfigError, LatentLabError
 
-__all__ = ["main", "build_parser", "add_run_arguments", "add_threads_argument", "check_common", "config_from_args",
-           "load_choice", "COMMANDS"]
+__all__ = [
+    "main",
+    "build_parser",
+    "add_run_arguments",
+    "add_threads_argument",
+    "check_common",
+    "config_from_args",
+    "load_choice",
+    "COMMANDS",
+]
 
 # sub-command -> (module, one-line help); the module is imported when the sub-command is parsed
 COMMANDS = {
-    "sweep": ("latentlab.sweep", "run a notebook once per grid point (papermill), locally or on Dask; "
-                                 "gather one tidy table"),
+    "sweep": (
+        "latentlab.sweep",
+        "run a notebook once per grid point (papermill), locally or on Dask; gather one tidy table",
+    ),
     "explore": ("latentlab.widgets.app", "serve the live 2-D latent explorer in a browser (Panel app)"),
 }
 
@@ -43,8 +53,9 @@ class _Parser(argparse.ArgumentParser):
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            raise ConfigError(f"'{self.prog}' needs {e.name}: pip install 'latentlab[dev]' "
-                              "(or the extra that provides it)") from None
+            raise ConfigError(
+                f"'{self.prog}' needs {e.name}: pip install 'latentlab[dev]' (or the extra that provides it)"
+            ) from None
         mod.configure_parser(self)
 
     def parse_known_args(self, args=None, namespace=None):
@@ -90,63 +101,90 @@ def add_run_arguments(r) -> None:
     d = _default
     r.add_argument("--dataset", help=f"digits (embedded), mnist, cifar10, vessels (default {d('dataset')})")
     r.add_argument("--data-root", help="folder holding the data set's files (or its usual sub-folder)")
-    r.add_argument("--strategy", type=_str_list,
-                   help=f"comma-separated: {', '.join(sorted(STRATEGIES))} (si: vessels) (default {d('strategy')})")
+    r.add_argument(
+        "--strategy",
+        type=_str_list,
+        help=f"comma-separated: {', '.join(sorted(STRATEGIES))} (si: vessels) (default {d('strategy')})",
+    )
     r.add_argument("--rounds", type=int, help=f"rounds t = 1..N (default {d('rounds')})")
     r.add_argument("--initial", type=int, help=f"size of the random initial set T(1) (default {d('initial')})")
-    r.add_argument("--per-round", type=int,
-                   help=f"items labelled per round (the paper's J) (default {d('per_round')})")
+    r.add_argument("--per-round", type=int, help=f"items labelled per round (the paper's J) (default {d('per_round')})")
     r.add_argument("--seeds", type=_int_list, help=f"comma-separated seeds (default {d('seeds')})")
     r.add_argument("--alpha", type=float, help=f"latent step length of Eq. 2 (prior std 1) (default {d('alpha')})")
     r.add_argument("--epochs", type=float, help=f"target-model epochs per round (default {d('epochs')})")
-    r.add_argument("--min-steps", type=int,
-                   help=f"floor on target-model optimiser steps per round (default {d('min_steps')})")
+    r.add_argument(
+        "--min-steps", type=int, help=f"floor on target-model optimiser steps per round (default {d('min_steps')})"
+    )
     r.add_argument("--batch-size", type=int, help=f"target-model minibatch (default {d('batch_size')})")
     r.add_argument("--lr", type=float, help=f"target-model Adam learning rate (default {d('lr')})")
-    r.add_argument("--cold-start", action="store_true", default=None,
-                   help="retrain the target model from scratch each round (default: warm start)")
+    r.add_argument(
+        "--cold-start",
+        action="store_true",
+        default=None,
+        help="retrain the target model from scratch each round (default: warm start)",
+    )
     r.add_argument("--loss-on", choices=["decoded", "real"], help=f"see latent_gradient (default {d('loss_on')})")
     r.add_argument("--target", help=f"target model (default {d('target')}; the data set's own, e.g. s6 for vessels)")
     r.add_argument("--gen-epochs", type=float, help=f"generator training epochs (default {d('gen_epochs')})")
-    r.add_argument("--gen-min-steps", type=int,
-                   help=f"floor on generator optimiser steps (default {d('gen_min_steps')})")
+    r.add_argument(
+        "--gen-min-steps", type=int, help=f"floor on generator optimiser steps (default {d('gen_min_steps')})"
+    )
     r.add_argument("--latent-dim", type=int, help=f"latent dimension (default {d('latent_dim')})")
-    r.add_argument("--gen-seed", type=int,
-                   help=f"generator seed (one generator shared by all run seeds) (default {d('gen_seed')})")
+    r.add_argument(
+        "--gen-seed", type=int, help=f"generator seed (one generator shared by all run seeds) (default {d('gen_seed')})"
+    )
     r.add_argument("--budget", type=int, help="stop before exceeding this many labels (default none)")
     r.add_argument("--target-metric", type=float, help="stop once the test metric reaches this (default none)")
-    r.add_argument("--candidates", type=int,
-                   help="entropy: score this many random unlabelled items (default all)")
+    r.add_argument("--candidates", type=int, help="entropy: score this many random unlabelled items (default all)")
     r.add_argument("--n-pool", type=int, help="use a seeded stratified subset of N pool items (default all)")
     r.add_argument("--n-test", type=int, help="use a seeded stratified subset of N test items (default all)")
-    r.add_argument("--val", dest="n_val", type=int,
-                   help="hold out N pool items as a labelled validation set (never trained on); choose settings "
-                        "on it (default 0)")
-    r.add_argument("--config", help="JSON file of chosen settings (as written by 'latentlab tune'); explicit flags "
-                                    "override it")
-    r.add_argument("--gen-kind",
-                   help=f"generator: vae (MNIST, digits) or alphagan (CIFAR-10) (default {d('gen_kind')})")
-    r.add_argument("--gen-hidden", type=int,
-                   help="generator width: VAE hidden units (default 400), alpha-GAN base channels (default 64)")
+    r.add_argument(
+        "--val",
+        dest="n_val",
+        type=int,
+        help="hold out N pool items as a labelled validation set (never trained on); choose settings on it (default 0)",
+    )
+    r.add_argument(
+        "--config", help="JSON file of chosen settings (as written by 'latentlab tune'); explicit flags override it"
+    )
+    r.add_argument(
+        "--gen-kind", help=f"generator: vae (MNIST, digits) or alphagan (CIFAR-10) (default {d('gen_kind')})"
+    )
+    r.add_argument(
+        "--gen-hidden",
+        type=int,
+        help="generator width: VAE hidden units (default 400), alpha-GAN base channels (default 64)",
+    )
     r.add_argument("--target-width", type=float, help="channel multiplier of the target model (default 1)")
-    r.add_argument("--profile", choices=["cpu", "paper"],
-                   help="bundle of defaults for CIFAR-10 (alpha-GAN + VGG16); explicit flags override it")
+    r.add_argument(
+        "--profile",
+        choices=["cpu", "paper"],
+        help="bundle of defaults for CIFAR-10 (alpha-GAN + VGG16); explicit flags override it",
+    )
     r.add_argument("--device", help="cpu, cuda, or auto (default: the profile's, else cpu)")
     r.add_argument("--out", help="output folder (default runs/latest; runs/tune for tune)")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out (same settings)")
     g.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
-    r.add_argument("--workers", type=int, default=1,
-                   help="run the (strategy, seed) jobs on N processes, one torch thread each (default 1)")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run the (strategy, seed) jobs on N processes, one torch thread each (default 1)",
+    )
     add_threads_argument(r)
 
 
 def add_threads_argument(p) -> None:
     """``--threads N``: torch threads of this process (default: the measured policy, see latentlab.threads)."""
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads of this process (default 1, with passive OpenMP waiting: fastest on a "
-                        "busy machine, and the same numbers as --workers; see BENCHMARKS.md)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of this process (default 1, with passive OpenMP waiting: fastest on a "
+        "busy machine, and the same numbers as --workers; see BENCHMARKS.md)",
+    )
 
 
 def check_common(a) -> None:
@@ -168,26 +206,48 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run strategies x seeds on one data set; write results.csv, summary.md, curves")
     add_run_arguments(r)
     r.set_defaults(func=cmd_run)
-    t = sub.add_parser("tune", help="choose settings on the validation set: run a grid for a few rounds over seeds, "
-                                    "pick by the validation metric, write tune.json for 'run --config'")
+    t = sub.add_parser(
+        "tune",
+        help="choose settings on the validation set: run a grid for a few rounds over seeds, "
+        "pick by the validation metric, write tune.json for 'run --config'",
+    )
     add_run_arguments(t)
-    t.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
-                   help="settings to try, e.g. alpha=0.1,0.2,0.5 loss_on=decoded,real (flag names or dotted "
-                        "config paths such as loop.train.min_steps)")
+    t.add_argument(
+        "--grid",
+        nargs="+",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="settings to try, e.g. alpha=0.1,0.2,0.5 loss_on=decoded,real (flag names or dotted "
+        "config paths such as loop.train.min_steps)",
+    )
     t.set_defaults(func=cmd_tune)
-    c = sub.add_parser("compare", help="paired differences of every strategy against a baseline, with 95%% CIs, "
-                                       "from one or more run folders",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    c = sub.add_parser(
+        "compare",
+        help="paired differences of every strategy against a baseline, with 95%% CIs, from one or more run folders",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     c.add_argument("runs", nargs="+", help="run folder(s) holding results.csv (several are merged)")
     c.add_argument("--baseline", default="random", help="strategy every other one is compared with")
-    c.add_argument("--metric", default=None, help="metric rows to compare (default: the test metric; e.g. "
-                                                  "val_accuracy for the validation set)")
-    c.add_argument("--method", default="t", choices=["t", "bootstrap"],
-                   help="paired t interval, or a percentile bootstrap over seeds")
+    c.add_argument(
+        "--metric",
+        default=None,
+        help="metric rows to compare (default: the test metric; e.g. val_accuracy for the validation set)",
+    )
+    c.add_argument(
+        "--method",
+        default="t",
+        choices=["t", "bootstrap"],
+        help="paired t interval, or a percentile bootstrap over seeds",
+    )
     c.set_defaults(func=cmd_compare)
     for name, (module, help_) in COMMANDS.items():
-        sub.add_parser(name, help=help_, description=help_, lazy_module=module,
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            lazy_module=module,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
     return p
 
 
@@ -200,11 +260,12 @@ def load_choice(path) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: no such file; give the tune.json written by 'latentlab tune'") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"--config {path} is not valid JSON ({e}); give the tune.json written by "
-                          "'latentlab tune'") from None
+        raise ConfigError(
+            f"--config {path} is not valid JSON ({e}); give the tune.json written by 'latentlab tune'"
+        ) from None
     choice = d.get("choice", d) if isinstance(d, dict) else None
     if not isinstance(choice, dict):
-        raise ConfigError(f"--config {path}: expected a JSON object of settings like {{\"loop.alpha\": 0.5}}")
+        raise ConfigError(f'--config {path}: expected a JSON object of settings like {{"loop.alpha": 0.5}}')
     return choice
 
 
@@ -240,8 +301,16 @@ def cmd_run(a) -> int:
     cfg = config_from_args(a).validate()
     check_common(a)
     set_thread_policy(a.threads)
-    run_experiment(cfg, a.out, data_root=a.data_root, resume=a.resume, overwrite=a.overwrite, progress=not a.quiet,
-                   device=_device_from_args(a), workers=a.workers)
+    run_experiment(
+        cfg,
+        a.out,
+        data_root=a.data_root,
+        resume=a.resume,
+        overwrite=a.overwrite,
+        progress=not a.quiet,
+        device=_device_from_args(a),
+        workers=a.workers,
+    )
     out = Path(a.out)
     print((out / "summary.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'learning_curves.png'}")
@@ -256,8 +325,16 @@ def cmd_tune(a) -> int:
     cfg = config_from_args(a).validate()
     check_common(a)
     set_thread_policy(a.threads)
-    result = tune(cfg, parse_grid(a.grid, cfg), a.out, data_root=a.data_root,
-                  overwrite=a.overwrite, progress=not a.quiet, device=_device_from_args(a), workers=a.workers)
+    result = tune(
+        cfg,
+        parse_grid(a.grid, cfg),
+        a.out,
+        data_root=a.data_root,
+        overwrite=a.overwrite,
+        progress=not a.quiet,
+        device=_device_from_args(a),
+        workers=a.workers,
+    )
     print(result.markdown())
     print(f"wrote {result.path}; use it with: latentlab run --config {result.path} ...")
     return 0
@@ -275,8 +352,10 @@ def cmd_compare(a) -> int:
         for r in read_results(f):
             key = (r["strategy"], r["seed"], r["round"], r["metric"])
             if key in seen and seen[key] != r["value"]:
-                raise ConfigError(f"{f} and another folder both hold {key[0]} seed {key[1]} round {key[2]} with "
-                                  "different values; compare runs of distinct seeds or strategies")
+                raise ConfigError(
+                    f"{f} and another folder both hold {key[0]} seed {key[1]} round {key[2]} with "
+                    "different values; compare runs of distinct seeds or strategies"
+                )
             if key not in seen:
                 seen[key] = r["value"]
                 rows.append(r)
@@ -304,10 +383,14 @@ def main(argv=None) -> int:
     except OSError as e:  # the machine, not latentlab: a folder not writable, a device gone, ...
         import errno
 
-        hint = ("free some space, then rerun with --resume" if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", 0))
-                else "check the path and its permissions")
-        print(f"latentlab: error: {e.strerror or e} ({getattr(e, 'filename', None) or 'file'}); {hint}",
-              file=sys.stderr)
+        hint = (
+            "free some space, then rerun with --resume"
+            if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", 0))
+            else "check the path and its permissions"
+        )
+        print(
+            f"latentlab: error: {e.strerror or e} ({getattr(e, 'filename', None) or 'file'}); {hint}", file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt:
         print("latentlab: interrupted; rerun with --resume to continue from the last complete round", file=sys.stderr)

@@ -30,12 +30,19 @@ from .exceptions import ConfigError, DatasetError, DatasetNotFoundError
 from .registry import Registry
 from .storage import atomic_path, atomic_write, cache_dir, sha256_file
 
-__all__ = ["Dataset", "DATASETS", "register_dataset", "load_dataset", "read_idx", "default_data_root",
-           "stratified_indices", "class_histogram"]
+__all__ = [
+    "Dataset",
+    "DATASETS",
+    "register_dataset",
+    "load_dataset",
+    "read_idx",
+    "default_data_root",
+    "stratified_indices",
+    "class_histogram",
+]
 
 
-def stratified_indices(y: np.ndarray | None, n: int, rng: np.random.Generator,
-                       stratify: bool = True) -> np.ndarray:
+def stratified_indices(y: np.ndarray | None, n: int, rng: np.random.Generator, stratify: bool = True) -> np.ndarray:
     """Sorted indices of a seeded random ``n``-subset of ``range(len(y))``.
 
     With class labels (``stratify`` and ``y`` an integer vector) the subset is stratified: each
@@ -157,19 +164,26 @@ class Dataset:
         xt, yt = self.x_train, self.y_train
         if n_pool is not None and n_pool < len(xt):
             rng = np.random.default_rng([seed, 0])
-            idx = (stratified_indices(yt, n_pool, rng, self.stratifiable) if yt is not None
-                   else np.sort(rng.choice(len(xt), n_pool, replace=False)))
+            idx = (
+                stratified_indices(yt, n_pool, rng, self.stratifiable)
+                if yt is not None
+                else np.sort(rng.choice(len(xt), n_pool, replace=False))
+            )
             xt, yt = xt[idx], (None if yt is None else yt[idx])
         xs, ys = self.x_test, self.y_test
         if n_test is not None and n_test < len(xs):
             rng = np.random.default_rng([seed, 1])
-            idx = (stratified_indices(ys, n_test, rng, self.stratifiable) if ys is not None
-                   else np.sort(rng.choice(len(xs), n_test, replace=False)))
+            idx = (
+                stratified_indices(ys, n_test, rng, self.stratifiable)
+                if ys is not None
+                else np.sort(rng.choice(len(xs), n_test, replace=False))
+            )
             src = self.histogram("test")
             xs, ys = xs[idx], (None if ys is None else ys[idx])
             if src is not None and self.source_test_counts is None:
-                return dataclasses.replace(self, x_train=xt, y_train=yt, x_test=xs, y_test=ys,
-                                           source_test_counts=tuple(int(c) for c in src))
+                return dataclasses.replace(
+                    self, x_train=xt, y_train=yt, x_test=xs, y_test=ys, source_test_counts=tuple(int(c) for c in src)
+                )
         return dataclasses.replace(self, x_train=xt, y_train=yt, x_test=xs, y_test=ys)
 
     def with_validation(self, n_val: int, seed: int = 0) -> "Dataset":
@@ -192,8 +206,13 @@ class Dataset:
             val = np.sort(rng.choice(n, n_val, replace=False))
         keep = np.setdiff1d(np.arange(n), val)
         yt = self.y_train
-        return dataclasses.replace(self, x_train=self.x_train[keep], y_train=None if yt is None else yt[keep],
-                                   x_val=self.x_train[val], y_val=None if yt is None else yt[val])
+        return dataclasses.replace(
+            self,
+            x_train=self.x_train[keep],
+            y_train=None if yt is None else yt[keep],
+            x_val=self.x_train[val],
+            y_val=None if yt is None else yt[val],
+        )
 
     def histogram(self, part: str = "test") -> np.ndarray | None:
         """Items per class of ``part`` ("train", "val" or "test"); None for regression or unknown labels."""
@@ -219,23 +238,33 @@ class Dataset:
                 )
         if self.y_train is None:
             if self.labeler == "oracle":
-                raise DatasetError(f"{self.name}: pool labels are unknown (y_train=None) and the labeler is the "
-                                   "oracle; set labeler= a labeling tool (e.g. 'fem') or pass the labels")
+                raise DatasetError(
+                    f"{self.name}: pool labels are unknown (y_train=None) and the labeler is the "
+                    "oracle; set labeler= a labeling tool (e.g. 'fem') or pass the labels"
+                )
         elif len(self.x_train) != len(self.y_train):
-            raise DatasetError(f"{self.name}: {len(self.x_train)} pool images but {len(self.y_train)} labels; "
-                               "images and labels must pair up.")
+            raise DatasetError(
+                f"{self.name}: {len(self.x_train)} pool images but {len(self.y_train)} labels; "
+                "images and labels must pair up."
+            )
         if len(self.x_test) != len(self.y_test):
-            raise DatasetError(f"{self.name}: {len(self.x_test)} test images but {len(self.y_test)} labels; "
-                               "images and labels must pair up.")
+            raise DatasetError(
+                f"{self.name}: {len(self.x_test)} test images but {len(self.y_test)} labels; "
+                "images and labels must pair up."
+            )
         if self.x_val is not None:
             if self.x_val.shape[1:] != self.x_train.shape[1:]:
-                raise DatasetError(f"{self.name}: validation images {self.x_val.shape[1:]} differ in shape from "
-                                   f"pool images {self.x_train.shape[1:]}")
+                raise DatasetError(
+                    f"{self.name}: validation images {self.x_val.shape[1:]} differ in shape from "
+                    f"pool images {self.x_train.shape[1:]}"
+                )
             if self.y_val is not None and len(self.y_val) != len(self.x_val):
                 raise DatasetError(f"{self.name}: {len(self.x_val)} validation images but {len(self.y_val)} labels")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise DatasetError(f"{self.name}: pool images {self.x_train.shape[1:]} and test images "
-                               f"{self.x_test.shape[1:]} differ in shape; resize one of them.")
+            raise DatasetError(
+                f"{self.name}: pool images {self.x_train.shape[1:]} and test images "
+                f"{self.x_test.shape[1:]} differ in shape; resize one of them."
+            )
         return self
 
 
@@ -320,8 +349,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise DatasetError(f"{path} is truncated or not a gzip file ({e.__class__.__name__}); "
-                           "re-download it.") from None
+        raise DatasetError(
+            f"{path} is truncated or not a gzip file ({e.__class__.__name__}); re-download it."
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DatasetError(f"{path} is not an IDX file (bad magic number); re-download it.")
     ndim = raw[3]
@@ -354,8 +384,10 @@ def _find_file(root: Path | None, subdirs, names, dataset: str, how: str) -> Pat
     )
 
 
-_MNIST_HOW = ("Get the four IDX files from the official MNIST distribution (or torchvision's MNIST "
-              "download, which keeps them under MNIST/raw/) and pass that folder as --data-root.")
+_MNIST_HOW = (
+    "Get the four IDX files from the official MNIST distribution (or torchvision's MNIST "
+    "download, which keeps them under MNIST/raw/) and pass that folder as --data-root."
+)
 
 
 @register_dataset("mnist")
@@ -369,16 +401,22 @@ def _load_mnist(root=None) -> Dataset:
     xtr = (arrays["train_images"].astype(np.float32) / 255.0)[:, None]
     xte = (arrays["test_images"].astype(np.float32) / 255.0)[:, None]
     return Dataset(
-        "mnist", xtr, arrays["train_labels"].astype(np.int64), xte, arrays["test_labels"].astype(np.int64),
+        "mnist",
+        xtr,
+        arrays["train_labels"].astype(np.int64),
+        xte,
+        arrays["test_labels"].astype(np.int64),
         classes=tuple(str(i) for i in range(10)),
     )
 
 
 # --------------------------------------------------------------------------- CIFAR-10
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-_CIFAR_HOW = ("Get CIFAR-10 'python version' (cifar-10-python.tar.gz, unpacked to cifar-10-batches-py/) "
-              "from the official distribution, or a JPEG image-folder tree/tar.gz "
-              "(cifar10-jpeg/{train,test}/<class>/*.jpg), and pass its parent folder as --data-root.")
+_CIFAR_HOW = (
+    "Get CIFAR-10 'python version' (cifar-10-python.tar.gz, unpacked to cifar-10-batches-py/) "
+    "from the official distribution, or a JPEG image-folder tree/tar.gz "
+    "(cifar10-jpeg/{train,test}/<class>/*.jpg), and pass its parent folder as --data-root."
+)
 
 
 class _SafeCifarUnpickler(pickle.Unpickler):
@@ -389,16 +427,21 @@ class _SafeCifarUnpickler(pickle.Unpickler):
     """
 
     _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
     }
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise DatasetError(f"refusing to unpickle {module}.{name} from a CIFAR batch: the file is not an "
-                           "official CIFAR-10 batch. Re-download it.")
+        raise DatasetError(
+            f"refusing to unpickle {module}.{name} from a CIFAR batch: the file is not an "
+            "official CIFAR-10 batch. Re-download it."
+        )
 
 
 def _read_cifar_batch(path: Path):
@@ -413,25 +456,38 @@ def _read_cifar_batch(path: Path):
         y = np.asarray(labels, dtype=np.int64)
     except DatasetError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            UnicodeDecodeError, MemoryError, OverflowError) as e:
-        raise DatasetError(f"{path} is truncated or not a CIFAR-10 batch ({e.__class__.__name__}); "
-                           "re-download it.") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        UnicodeDecodeError,
+        MemoryError,
+        OverflowError,
+    ) as e:
+        raise DatasetError(
+            f"{path} is truncated or not a CIFAR-10 batch ({e.__class__.__name__}); re-download it."
+        ) from None
     if len(x) != len(y):
         raise DatasetError(f"{path}: {len(x)} images but {len(y)} labels; re-download it.")
     return x, y
 
 
 def _cifar_from_batches(folder: Path) -> Dataset:
-    parts = [_read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)
-             if (folder / f"data_batch_{i}").exists()]
+    parts = [
+        _read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6) if (folder / f"data_batch_{i}").exists()
+    ]
     if not parts:
         raise DatasetNotFoundError(f"cifar10: no data_batch_1..5 in {folder}. {_CIFAR_HOW}")
     xtr = np.concatenate([p[0] for p in parts])
     ytr = np.concatenate([p[1] for p in parts])
     xte, yte = _read_cifar_batch(folder / "test_batch")
-    return Dataset("cifar10", xtr.astype(np.float32) / 255.0, ytr, xte.astype(np.float32) / 255.0, yte,
-                   classes=CIFAR10_CLASSES)
+    return Dataset(
+        "cifar10", xtr.astype(np.float32) / 255.0, ytr, xte.astype(np.float32) / 255.0, yte, classes=CIFAR10_CLASSES
+    )
 
 
 def _decode_jpeg(buf: bytes) -> np.ndarray:
@@ -441,8 +497,9 @@ def _decode_jpeg(buf: bytes) -> np.ndarray:
         im = Image.open(io.BytesIO(buf))
         im.load()
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DatasetError(f"a CIFAR-10 image is corrupt ({e.__class__.__name__}); re-download the image folder.") \
-            from None
+        raise DatasetError(
+            f"a CIFAR-10 image is corrupt ({e.__class__.__name__}); re-download the image folder."
+        ) from None
     with im:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
@@ -478,8 +535,9 @@ def _cifar_from_tar(path: Path) -> Dataset:
                 if m.isfile():
                     files[m.name] = tf.extractfile(m).read()
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise DatasetError(f"{path} is truncated or not a tar archive ({e.__class__.__name__}); "
-                           "re-download it.") from None
+        raise DatasetError(
+            f"{path} is truncated or not a tar archive ({e.__class__.__name__}); re-download it."
+        ) from None
     return _cifar_from_members((name, (lambda b=b: b)) for name, b in files.items())
 
 
@@ -498,8 +556,11 @@ def _load_cifar10(root=None, cache: bool = True) -> Dataset:
     if root is None:
         _find_file(None, ["cifar-10-batches-py"], ["data_batch_1"], "cifar10", _CIFAR_HOW)
     candidates = [
-        ("batches", root / "cifar-10-batches-py"), ("batches", root),
-        ("tar", root / "cifar10-jpeg.tar.gz"), ("tree", root / "cifar10-jpeg"), ("tree", root),
+        ("batches", root / "cifar-10-batches-py"),
+        ("batches", root),
+        ("tar", root / "cifar10-jpeg.tar.gz"),
+        ("tree", root / "cifar10-jpeg"),
+        ("tree", root),
     ]
     for kind, p in candidates:
         if kind == "batches" and (p / "data_batch_1").exists():
@@ -523,8 +584,14 @@ def _cached(path: Path, loader) -> Dataset:
             if not side.exists() or side.read_text().strip() != sha256_file(f):
                 raise ValueError("checksum missing or different")
             with np.load(f, allow_pickle=False) as z:
-                return Dataset(str(z["name"]), z["x_train"], z["y_train"], z["x_test"], z["y_test"],
-                               classes=tuple(str(c) for c in z["classes"]))
+                return Dataset(
+                    str(z["name"]),
+                    z["x_train"],
+                    z["y_train"],
+                    z["x_test"],
+                    z["y_test"],
+                    classes=tuple(str(c) for c in z["classes"]),
+                )
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             import warnings
 
@@ -532,7 +599,14 @@ def _cached(path: Path, loader) -> Dataset:
     ds = loader(path)
     f.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(f, suffix=".tmp.npz") as tmp:
-        np.savez(tmp, name=ds.name, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
-                 classes=np.asarray(ds.classes))
+        np.savez(
+            tmp,
+            name=ds.name,
+            x_train=ds.x_train,
+            y_train=ds.y_train,
+            x_test=ds.x_test,
+            y_test=ds.y_test,
+            classes=np.asarray(ds.classes),
+        )
     atomic_write(side, sha256_file(f) + "\n")
     return ds

@@ -30,9 +30,23 @@ from .loop import ActiveLoop, LoopConfig
 from .storage import atomic_write
 from .strategies import STRATEGIES, get_strategy
 
-__all__ = ["ExperimentConfig", "SETTINGS", "config_from_settings", "apply_overrides", "get_path", "prepare",
-           "labeler_for", "label_validation", "run_experiment", "RESULT_COLUMNS", "check_writable", "write_config",
-           "read_config", "remove_run_files", "RUN_MARKER"]
+__all__ = [
+    "ExperimentConfig",
+    "SETTINGS",
+    "config_from_settings",
+    "apply_overrides",
+    "get_path",
+    "prepare",
+    "labeler_for",
+    "label_validation",
+    "run_experiment",
+    "RESULT_COLUMNS",
+    "check_writable",
+    "write_config",
+    "read_config",
+    "remove_run_files",
+    "RUN_MARKER",
+]
 
 from .report import RESULT_COLUMNS  # noqa: E402
 
@@ -85,19 +99,33 @@ class ExperimentConfig:
         return self
 
     def to_dict(self) -> dict:
-        d = {"dataset": self.dataset, "strategies": list(self.strategies), "seeds": list(self.seeds),
-             "loop": self.loop.to_dict(), "generator": dataclasses.asdict(self.generator),
-             "gen_seed": self.gen_seed, "n_pool": self.n_pool, "n_test": self.n_test}
+        d = {
+            "dataset": self.dataset,
+            "strategies": list(self.strategies),
+            "seeds": list(self.seeds),
+            "loop": self.loop.to_dict(),
+            "generator": dataclasses.asdict(self.generator),
+            "gen_seed": self.gen_seed,
+            "n_pool": self.n_pool,
+            "n_test": self.n_test,
+        }
         if self.n_val:  # absent when 0, so run folders written before validation sets existed still resume
             d["n_val"] = self.n_val
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
-        return cls(dataset=d["dataset"], strategies=tuple(d["strategies"]), seeds=tuple(d["seeds"]),
-                   loop=LoopConfig.from_dict(d["loop"]), generator=GeneratorConfig(**d["generator"]),
-                   gen_seed=d["gen_seed"], n_pool=d["n_pool"], n_test=d["n_test"], n_val=d.get("n_val", 0))
-
+        return cls(
+            dataset=d["dataset"],
+            strategies=tuple(d["strategies"]),
+            seeds=tuple(d["seeds"]),
+            loop=LoopConfig.from_dict(d["loop"]),
+            generator=GeneratorConfig(**d["generator"]),
+            gen_seed=d["gen_seed"],
+            n_pool=d["n_pool"],
+            n_test=d["n_test"],
+            n_val=d.get("n_val", 0),
+        )
 
     def override(self, changes: dict) -> "ExperimentConfig":
         """A copy with ``{"dotted.path": value}`` changes applied (``{"loop.train.epochs": 2.0}``).
@@ -146,14 +174,33 @@ def _replace_path(obj, parts: list, value, path: str):
 
 # setting name (CLI flag destination, notebook parameter) -> the ExperimentConfig path it sets
 SETTINGS = {
-    "dataset": "dataset", "strategy": "strategies", "seeds": "seeds", "rounds": "loop.rounds",
-    "initial": "loop.initial", "per_round": "loop.per_round", "alpha": "loop.alpha", "epochs": "loop.train.epochs",
-    "min_steps": "loop.train.min_steps", "batch_size": "loop.train.batch_size", "lr": "loop.train.lr",
-    "cold_start": "loop.warm_start", "loss_on": "loop.loss_on", "target": "loop.target",
-    "target_width": "loop.target_kwargs", "gen_epochs": "generator.epochs", "gen_min_steps": "generator.min_steps",
-    "latent_dim": "generator.latent_dim", "gen_kind": "generator.kind", "gen_hidden": "generator.hidden",
-    "gen_seed": "gen_seed", "budget": "loop.budget", "target_metric": "loop.target_metric",
-    "candidates": "loop.candidates", "n_pool": "n_pool", "n_test": "n_test", "n_val": "n_val",
+    "dataset": "dataset",
+    "strategy": "strategies",
+    "seeds": "seeds",
+    "rounds": "loop.rounds",
+    "initial": "loop.initial",
+    "per_round": "loop.per_round",
+    "alpha": "loop.alpha",
+    "epochs": "loop.train.epochs",
+    "min_steps": "loop.train.min_steps",
+    "batch_size": "loop.train.batch_size",
+    "lr": "loop.train.lr",
+    "cold_start": "loop.warm_start",
+    "loss_on": "loop.loss_on",
+    "target": "loop.target",
+    "target_width": "loop.target_kwargs",
+    "gen_epochs": "generator.epochs",
+    "gen_min_steps": "generator.min_steps",
+    "latent_dim": "generator.latent_dim",
+    "gen_kind": "generator.kind",
+    "gen_hidden": "generator.hidden",
+    "gen_seed": "gen_seed",
+    "budget": "loop.budget",
+    "target_metric": "loop.target_metric",
+    "candidates": "loop.candidates",
+    "n_pool": "n_pool",
+    "n_test": "n_test",
+    "n_val": "n_val",
 }
 # settings whose value is not the field's value
 _CONVERT = {
@@ -249,8 +296,10 @@ def _marker(out: Path) -> dict | None:
 def _write_marker(out: Path) -> None:
     m = _marker(out)
     if m is not None and m["format"] > RUN_FORMAT:
-        raise ResumeError(f"{out} was written by a newer latentlab (run folder format {m['format']}, this one "
-                          f"reads {RUN_FORMAT}); upgrade latentlab or choose another --out")
+        raise ResumeError(
+            f"{out} was written by a newer latentlab (run folder format {m['format']}, this one "
+            f"reads {RUN_FORMAT}); upgrade latentlab or choose another --out"
+        )
     if m is None:
         atomic_write(out / RUN_MARKER, json.dumps({"kind": "latentlab run", "format": RUN_FORMAT}) + "\n")
 
@@ -332,27 +381,35 @@ def _check_out(out: Path, config: ExperimentConfig, resume: bool, overwrite: boo
         return
     if overwrite:
         if not ours:
-            raise ResumeError(f"--overwrite refused: {out} is not a folder latentlab marked as its own "
-                              f"(no {RUN_MARKER}); nothing was deleted. Remove it yourself, or choose another --out")
+            raise ResumeError(
+                f"--overwrite refused: {out} is not a folder latentlab marked as its own "
+                f"(no {RUN_MARKER}); nothing was deleted. Remove it yourself, or choose another --out"
+            )
         left = remove_run_files(out)
         if left:
             import warnings
 
-            warnings.warn(f"--overwrite: kept {len(left)} file(s) in {out} that latentlab did not write "
-                          f"(e.g. {left[0]})", stacklevel=2)
+            warnings.warn(
+                f"--overwrite: kept {len(left)} file(s) in {out} that latentlab did not write (e.g. {left[0]})",
+                stacklevel=2,
+            )
         return
     if not ours:
         raise ResumeError(f"output folder {out} holds files that are not a latentlab run; choose another --out")
     if not resume:
-        raise ResumeError(f"output folder {out} already holds a run; pass --resume to continue it, "
-                          "--overwrite to replace it, or choose another --out")
+        raise ResumeError(
+            f"output folder {out} already holds a run; pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
     if not cfg_file.exists():  # checkpoints but no config.json: written by 'tune --workers' or a kill
         return
     old, new = read_config(out), config.to_dict()
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     if diff:
-        raise ResumeError(f"output folder {out} holds a different run (settings differ in: {', '.join(diff)}); "
-                          "resume with the same settings, or choose another --out")
+        raise ResumeError(
+            f"output folder {out} holds a different run (settings differ in: {', '.join(diff)}); "
+            "resume with the same settings, or choose another --out"
+        )
 
 
 def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, device=None, dataset_kwargs=None):
@@ -397,11 +454,15 @@ def check_fits_data(config: ExperimentConfig, ds) -> None:
         raise ConfigError(f"initial set of {lc.initial} is larger than the pool ({n_pool} items); lower --initial")
     pool_based = [s for s in config.strategies if get_strategy(s).shares_initial_set]
     if pool_based and lc.rounds > 1 and lc.per_round > n_pool - lc.initial:
-        raise ConfigError(f"per-round batch of {lc.per_round} is larger than the {n_pool - lc.initial} unlabelled "
-                          "pool items left after the initial set; lower --per-round or --initial")
+        raise ConfigError(
+            f"per-round batch of {lc.per_round} is larger than the {n_pool - lc.initial} unlabelled "
+            "pool items left after the initial set; lower --per-round or --initial"
+        )
     if lc.target and ds.targets and lc.target not in ds.targets:
-        raise ConfigError(f"target model {lc.target!r} does not fit data set {ds.name!r} "
-                          f"({ds.task}); use --target {' or '.join(ds.targets)}")
+        raise ConfigError(
+            f"target model {lc.target!r} does not fit data set {ds.name!r} "
+            f"({ds.task}); use --target {' or '.join(ds.targets)}"
+        )
 
 
 def labeler_for(ds, target: str | None = None):
@@ -411,8 +472,10 @@ def labeler_for(ds, target: str | None = None):
     from .labeling import make_labeler
 
     if target is not None and ds.targets and target not in ds.targets:
-        raise ConfigError(f"target model {target!r} does not fit data set {ds.name!r} "
-                          f"({ds.task}); use --target {' or '.join(ds.targets)}")
+        raise ConfigError(
+            f"target model {target!r} does not fit data set {ds.name!r} "
+            f"({ds.task}); use --target {' or '.join(ds.targets)}"
+        )
     return make_labeler(ds.labeler, ds)
 
 
@@ -426,8 +489,9 @@ def label_validation(ds, labeler, progress: bool = True):
         return ds
     res = labeler.label(ds.x_val, progress=progress)
     if not np.any(res.ok):
-        raise ConfigError("the labeling tool labelled none of the validation items; see its errors above, "
-                          "or run without --val")
+        raise ConfigError(
+            "the labeling tool labelled none of the validation items; see its errors above, or run without --val"
+        )
     return dataclasses.replace(ds, x_val=ds.x_val[res.ok], y_val=np.asarray(res.y))
 
 
@@ -441,8 +505,10 @@ def _run_job(config_dict: dict, strategy: str, seed: int, folder: str, data_root
     torch.set_num_threads(1)
     config = ExperimentConfig.from_dict(config_dict)
     needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
-    key = json.dumps({k: v for k, v in config_dict.items() if k not in ("strategies", "seeds", "loop")},
-                     sort_keys=True) + f"|{data_root}|{needs_gen}|{config.loop.target}"
+    key = (
+        json.dumps({k: v for k, v in config_dict.items() if k not in ("strategies", "seeds", "loop")}, sort_keys=True)
+        + f"|{data_root}|{needs_gen}|{config.loop.target}"
+    )
     if key not in _CHILD_PREPARED:  # a worker keeps the data and generator for its next job
         _CHILD_PREPARED.clear()
         ds, latent = prepare(config, data_root, False, device)
@@ -450,9 +516,17 @@ def _run_job(config_dict: dict, strategy: str, seed: int, folder: str, data_root
         _CHILD_PREPARED[key] = (label_validation(ds, labeler, False), latent, labeler)
     ds, latent, labeler = _CHILD_PREPARED[key]
     strat = get_strategy(strategy)
-    loop = ActiveLoop(ds, strat, config.loop, seed, latent=latent if strat.needs_generator else None,
-                      labeler=labeler,
-                      checkpoint_dir=Path(folder), progress=False, device=device)
+    loop = ActiveLoop(
+        ds,
+        strat,
+        config.loop,
+        seed,
+        latent=latent if strat.needs_generator else None,
+        labeler=labeler,
+        checkpoint_dir=Path(folder),
+        progress=False,
+        device=device,
+    )
     loop.run(progress_rounds=False)
     return folder
 
@@ -472,14 +546,34 @@ def run_jobs(jobs: list, *, workers: int, data_root=None, device=None, progress:
 
     dev = None if device is None else str(device)
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = [ex.submit(_run_job, cfg.to_dict(), s, seed, str(Path(out) / "runs" / f"{s}-seed{seed}"),
-                          None if data_root is None else str(data_root), dev) for cfg, out, s, seed in jobs]
+        futs = [
+            ex.submit(
+                _run_job,
+                cfg.to_dict(),
+                s,
+                seed,
+                str(Path(out) / "runs" / f"{s}-seed{seed}"),
+                None if data_root is None else str(data_root),
+                dev,
+            )
+            for cfg, out, s, seed in jobs
+        ]
         for f in tqdm(as_completed(futs), total=len(futs), desc="runs", disable=not progress):
             f.result()
 
 
-def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: bool = False, overwrite: bool = False,
-                   progress: bool = True, prepared=None, device=None, workers: int = 1) -> list[dict]:
+def run_experiment(
+    config: ExperimentConfig,
+    out,
+    *,
+    data_root=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    prepared=None,
+    device=None,
+    workers: int = 1,
+) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 
     Parameters
@@ -513,8 +607,9 @@ def run_experiment(config: ExperimentConfig, out, *, data_root=None, resume: boo
             labeler = labeler_for(ds, config.loop.target)
             ds = label_validation(ds, labeler, progress)
             write_config(out, config)
-            return _run_all(config, out, ds, latent, labeler, data_root=data_root, progress=progress,
-                            device=device, workers=workers)
+            return _run_all(
+                config, out, ds, latent, labeler, data_root=data_root, progress=progress, device=device, workers=workers
+            )
     except LatentLabError:
         if created and not (out / "config.json").exists():  # a failed start leaves nothing behind
             (out / RUN_MARKER).unlink(missing_ok=True)
@@ -531,13 +626,26 @@ def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, w
     runs = {}
     jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
     if workers > 1 and len(jobs) > 1:
-        run_jobs([(config, out, s, seed) for s, seed in jobs], workers=workers, data_root=data_root, device=device,
-                 progress=progress)
+        run_jobs(
+            [(config, out, s, seed) for s, seed in jobs],
+            workers=workers,
+            data_root=data_root,
+            device=device,
+            progress=progress,
+        )
     for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):
         strat = get_strategy(s)
-        loop = ActiveLoop(ds, strat, config.loop, seed, latent=latent if strat.needs_generator else None,
-                          labeler=labeler,
-                          checkpoint_dir=out / "runs" / f"{s}-seed{seed}", progress=progress, device=device)
+        loop = ActiveLoop(
+            ds,
+            strat,
+            config.loop,
+            seed,
+            latent=latent if strat.needs_generator else None,
+            labeler=labeler,
+            checkpoint_dir=out / "runs" / f"{s}-seed{seed}",
+            progress=progress,
+            device=device,
+        )
         loop.run()
         runs[(s, seed)] = loop.records
     shared = {s for s in config.strategies if get_strategy(s).shares_initial_set}

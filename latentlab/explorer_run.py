@@ -35,8 +35,15 @@ _RESOURCES: dict = {}
 _RESOURCES_LOCK = threading.Lock()
 
 
-def load_resources(dataset: str, data_root: str | None = None, generator_config: GeneratorConfig = GeneratorConfig(),
-                   gen_seed: int = 0, n_pool: int | None = None, n_test: int | None = None, progress: bool = False):
+def load_resources(
+    dataset: str,
+    data_root: str | None = None,
+    generator_config: GeneratorConfig = GeneratorConfig(),
+    gen_seed: int = 0,
+    n_pool: int | None = None,
+    n_test: int | None = None,
+    progress: bool = False,
+):
     """``(dataset, latent_space)`` of :func:`latentlab.experiment.prepare`, shared by every session.
 
     An in-memory cache (the last 4 settings) over ``prepare`` (the generator is frozen, the
@@ -47,8 +54,14 @@ def load_resources(dataset: str, data_root: str | None = None, generator_config:
     key = (dataset, data_root, generator_config, gen_seed, n_pool, n_test)
     with _RESOURCES_LOCK:
         if key not in _RESOURCES:
-            cfg = ExperimentConfig(dataset=dataset, strategies=("snn",), generator=generator_config,
-                                   gen_seed=gen_seed, n_pool=n_pool, n_test=n_test)
+            cfg = ExperimentConfig(
+                dataset=dataset,
+                strategies=("snn",),
+                generator=generator_config,
+                gen_seed=gen_seed,
+                n_pool=n_pool,
+                n_test=n_test,
+            )
             _RESOURCES[key] = prepare(cfg, data_root, progress=progress)
             while len(_RESOURCES) > 4:
                 _RESOURCES.pop(next(iter(_RESOURCES)))
@@ -76,14 +89,21 @@ def check_settings(settings: dict, valid) -> None:
         raise ConfigError(f"unknown strategy {settings['strategy']!r}; valid choices: {', '.join(strategy_names())}")
 
 
-
 class ExplorerRun:
     """A run of ``strategy`` on ``data`` in ``latent`` (plus ``random`` when ``compare``)."""
 
-    def __init__(self, data, latent, strategy: str, config: LoopConfig, seed: int, compare: bool,
-                 annotation: AnnotationQueue):
-        new = lambda s: ActiveLoop(data, get_strategy(s), config, seed=seed, latent=latent,  # noqa: E731
-                                   labeler=labeler_for(data), progress=False)
+    def __init__(
+        self, data, latent, strategy: str, config: LoopConfig, seed: int, compare: bool, annotation: AnnotationQueue
+    ):
+        new = lambda s: ActiveLoop(
+            data,
+            get_strategy(s),
+            config,
+            seed=seed,
+            latent=latent,  # noqa: E731
+            labeler=labeler_for(data),
+            progress=False,
+        )
         self.data, self.latent, self.seed = data, latent, seed
         self.loop = new(strategy)
         self.baseline = new("random") if compare and strategy != "random" else None
@@ -104,15 +124,26 @@ class ExplorerRun:
     def step(self, alpha: float, per_round: int):
         """Move the sampling points once (nothing labelled); returns the Move and F's loss at the neighbours."""
         if self.loop.model is None:
-            raise ConfigError("Step needs a target model F to take gradients of: press Run round first "
-                              "(it trains F on the initial labelled set)")
+            raise ConfigError(
+                "Step needs a target model F to take gradients of: press Run round first "
+                "(it trains F on the initial labelled set)"
+            )
         if self.walk is None:
             rng = np.random.default_rng([self.seed, _STEP_STREAM, self.loop.round, self.restarts])
             self.restarts += 1
             self.walk = Walk.draw(self.loop, per_round, rng, self.latent.embeddings)
         w, lp = self.walk, self.loop
-        m = advance(self.latent, lp.model, lp.task, w.items, lp.labels_of(w.items, w.origin_y), alpha=float(alpha),
-                    visited=w.visited, x_pool=self.data.x_train, loss_on=lp.config.loss_on)
+        m = advance(
+            self.latent,
+            lp.model,
+            lp.task,
+            w.items,
+            lp.labels_of(w.items, w.origin_y),
+            alpha=float(alpha),
+            visited=w.visited,
+            x_pool=self.data.x_train,
+            loss_on=lp.config.loss_on,
+        )
         loss_after = self._item_loss(m.neighbour, w.origin_y)
         w.record(m, loss_after, self.latent.embeddings)
         return m, loss_after
@@ -129,8 +160,9 @@ class ExplorerRun:
         self.walk, self.restarts = None, 0
         if {"p", "p_prime", "start_indices", "indices"} <= set(prop):
             origin_y = self.loop.pool_labels[np.asarray(prop["start_indices"])]
-            self.walk = Walk.from_proposal(prop, origin_y, self.latent.embeddings,
-                                           self._item_loss(np.asarray(prop["indices"]), origin_y))
+            self.walk = Walk.from_proposal(
+                prop, origin_y, self.latent.embeddings, self._item_loss(np.asarray(prop["indices"]), origin_y)
+            )
         return rec
 
     def queue_synthetic(self) -> int:
@@ -154,6 +186,11 @@ class ExplorerRun:
         """``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``, ``per_round``
         (sampling points now)."""
         rec = self.loop.records[-1] if self.loop.records else None
-        return {"round": self.loop.round, "n_labelled": self.loop.n_labelled,
-                "metric": None if rec is None else rec.metric, "metric_name": self.loop.task.metric_name,
-                "steps": self.walk.steps if self.walk else 0, "per_round": len(self.walk.items) if self.walk else 0}
+        return {
+            "round": self.loop.round,
+            "n_labelled": self.loop.n_labelled,
+            "metric": None if rec is None else rec.metric,
+            "metric_name": self.loop.task.metric_name,
+            "steps": self.walk.steps if self.walk else 0,
+            "per_round": len(self.walk.items) if self.walk else 0,
+        }

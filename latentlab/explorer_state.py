@@ -33,6 +33,7 @@ from .trajectory import Walk
 
 __all__ = ["ExplorerState", "action", "load_resources", "strategy_names", "EXPLORER_TRAIN"]
 
+
 def action(fn):
     """An explorer action: returns True and shows the message ``fn`` returns, or, on bad input
     (a latentlab error, ValueError, TypeError, OSError), returns False and shows the reason."""
@@ -58,20 +59,34 @@ class ExplorerState(param.Parameterized):
     ``per_round`` is the batch size of a round (the paper's J): the number of sampling points.
     """
 
-    dataset = param.Selector(default="digits", objects=sorted(DATASETS), check_on_set=False,
-                             doc="registered data set; mnist/cifar10 need data_root")
+    dataset = param.Selector(
+        default="digits",
+        objects=sorted(DATASETS),
+        check_on_set=False,
+        doc="registered data set; mnist/cifar10 need data_root",
+    )
     data_root = param.String(default=None, allow_None=True, doc="folder with the data set's files")
-    strategy = param.Selector(default="snn", objects=strategy_names(), check_on_set=False,
-                              doc="query strategy of Run round")
-    alpha = param.Number(default=0.2, bounds=(0, None), inclusive_bounds=(False, True), softbounds=(0.02, 1.0),
-                         doc="step length of Eq. 2 in latent units (prior std 1)")
-    per_round = param.Integer(default=10, bounds=(1, None),
-                              doc="sampling points = items labelled per round (the paper's J)")
+    strategy = param.Selector(
+        default="snn", objects=strategy_names(), check_on_set=False, doc="query strategy of Run round"
+    )
+    alpha = param.Number(
+        default=0.2,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        softbounds=(0.02, 1.0),
+        doc="step length of Eq. 2 in latent units (prior std 1)",
+    )
+    per_round = param.Integer(
+        default=10, bounds=(1, None), doc="sampling points = items labelled per round (the paper's J)"
+    )
     initial = param.Integer(default=50, bounds=(1, None), doc="random initial set |T(1)|")
     seed = param.Integer(default=0, doc="run seed (initial set, start points, training)")
     compare = param.Boolean(default=True, doc="also run the random strategy each round (learning curve)")
-    heat = param.Selector(default="entropy", objects=["entropy", "loss"],
-                          doc="background: F's predictive entropy, or its loss w.r.t. the nearest pool item's label")
+    heat = param.Selector(
+        default="entropy",
+        objects=["entropy", "loss"],
+        doc="background: F's predictive entropy, or its loss w.r.t. the nearest pool item's label",
+    )
     grid_size = param.Integer(default=48, bounds=(4, 256), doc="heat-map resolution (grid_size^2 decoded images)")
     n_pool = param.Integer(default=None, allow_None=True, doc="use a seeded random subset of the pool")
     n_test = param.Integer(default=None, allow_None=True, doc="use a seeded random subset of the test set")
@@ -86,8 +101,10 @@ class ExplorerState(param.Parameterized):
     version = param.Integer(default=0, doc="bumped on every change the view must redraw")
     grid_version = param.Integer(default=0, doc="bumped when the heat map changes")
     data_version = param.Integer(default=0, doc="bumped when a data set is (re)loaded")
-    busy = param.String(default="", doc="what a view is running in the background now ('' = idle); "
-                                        "views disable their actions meanwhile")
+    busy = param.String(
+        default="",
+        doc="what a view is running in the background now ('' = idle); views disable their actions meanwhile",
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -102,8 +119,10 @@ class ExplorerState(param.Parameterized):
     model = property(lambda self: None if self.run is None else self.run.loop.model, doc="target model F (or None)")
     task = property(lambda self: self.run.loop.task)
     embeddings = property(lambda self: None if self.latent is None else self.latent.embeddings)
-    pending = property(lambda self: [] if self.annotation is None else self.annotation.pending,
-                       doc="synthesized images waiting for a person's label")
+    pending = property(
+        lambda self: [] if self.annotation is None else self.annotation.pending,
+        doc="synthesized images waiting for a person's label",
+    )
     annotator = property(lambda self: None if self.annotation is None else self.annotation.annotator)
     extent = property(lambda self: self.latent.extent(), doc="(x0, x1, y0, y1) of the pool embeddings, padded 5 %")
 
@@ -144,8 +163,9 @@ class ExplorerState(param.Parameterized):
         self._require_loaded()
         if self.model is None:
             raise ConfigError("the heat map needs a target model F: run a round first")
-        return latent_map.heat_map(self.latent, self.model, self.task, int(n or self.grid_size), self.heat,
-                                   self.loop.pool_labels)
+        return latent_map.heat_map(
+            self.latent, self.model, self.task, int(n or self.grid_size), self.heat, self.loop.pool_labels
+        )
 
     # ------------------------------------------------------------------ actions
     def _require_loaded(self):
@@ -153,11 +173,17 @@ class ExplorerState(param.Parameterized):
             raise ConfigError("no experiment loaded yet: call load() (or pick a data set)")
 
     def _reset(self):
-        cfg = config_from_settings(dataset=self.dataset, rounds=10 ** 6, per_round=self.per_round, alpha=float(self.alpha),
-                                   initial=min(self.initial, len(self.data.x_train)),
-                                   **{"loop.train": self.train_config})
-        self.run = ExplorerRun(self.data, self.latent, self.strategy, cfg.loop, self.seed, self.compare,
-                               self.annotation)
+        cfg = config_from_settings(
+            dataset=self.dataset,
+            rounds=10**6,
+            per_round=self.per_round,
+            alpha=float(self.alpha),
+            initial=min(self.initial, len(self.data.x_train)),
+            **{"loop.train": self.train_config},
+        )
+        self.run = ExplorerRun(
+            self.data, self.latent, self.strategy, cfg.loop, self.seed, self.compare, self.annotation
+        )
         self.grid = self.selection = None
         self.round = 0
         self.grid_version += 1
@@ -173,17 +199,22 @@ class ExplorerState(param.Parameterized):
         self.run = None
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; valid choices: {', '.join(sorted(DATASETS))}")
-        self.data, self.latent = load_resources(self.dataset, self.data_root, self.generator_config, 0,
-                                                self.n_pool, self.n_test, progress=self.progress)
+        self.data, self.latent = load_resources(
+            self.dataset, self.data_root, self.generator_config, 0, self.n_pool, self.n_test, progress=self.progress
+        )
         if self.latent.dim != 2:
-            raise ConfigError(f"the explorer draws a 2-D latent plane; this generator has latent_dim="
-                              f"{self.latent.dim}. Use GeneratorConfig(latent_dim=2)")
+            raise ConfigError(
+                f"the explorer draws a 2-D latent plane; this generator has latent_dim="
+                f"{self.latent.dim}. Use GeneratorConfig(latent_dim=2)"
+            )
         self.annotation = AnnotationQueue.for_dataset(self.data)
         self.data_version += 1
         self._reset()
         self.timings["load"] = time.perf_counter() - t0
-        return (f"loaded {self.data.name}: {len(self.data.x_train)} pool items. "
-                "Press Run round to train the target model F, then Step.")
+        return (
+            f"loaded {self.data.name}: {len(self.data.x_train)} pool items. "
+            "Press Run round to train the target model F, then Step."
+        )
 
     @action
     def reset(self):
@@ -231,8 +262,10 @@ class ExplorerState(param.Parameterized):
         self._require_loaded()
         m, loss_after = self.run.step(self.alpha, self.per_round)
         self.timings["step"] = time.perf_counter() - t0
-        return (f"step {self.traj.steps}: mean loss {np.mean(m.loss):.3f} at p -> "
-                f"{np.mean(loss_after):.3f} at the neighbours")
+        return (
+            f"step {self.traj.steps}: mean loss {np.mean(m.loss):.3f} at p -> "
+            f"{np.mean(loss_after):.3f} at the neighbours"
+        )
 
     @action
     def run_round(self):
@@ -247,8 +280,10 @@ class ExplorerState(param.Parameterized):
         self.grid = self.loss_grid(self.grid_size)
         self.grid_version += 1
         self.timings["round"] = time.perf_counter() - t0
-        return (f"round {rec.round}: F trained on {rec.n_labelled} items, test {rec.metric_name} "
-                f"{rec.metric:.1f}; {self.loop.n_labelled} labelled now")
+        return (
+            f"round {rec.round}: F trained on {rec.n_labelled} items, test {rec.metric_name} "
+            f"{rec.metric:.1f}; {self.loop.n_labelled} labelled now"
+        )
 
     @action
     def select(self, x: float, y: float):
@@ -263,8 +298,9 @@ class ExplorerState(param.Parameterized):
         x0, x1, y0, y1 = self.extent
         last = self.traj.last if self.traj else None
         j = latent_map.nearest_point(None if last is None else last["p"], z, 0.03 * max(x1 - x0, y1 - y0))
-        self.selection = latent_map.describe_point(self.latent, self.model, self.task, self.data.x_train,
-                                                   self.data.classes, z, last, j)
+        self.selection = latent_map.describe_point(
+            self.latent, self.model, self.task, self.data.x_train, self.data.classes, z, last, j
+        )
         return f"selected {self.selection['text']}"
 
     # ------------------------------------------------------------------ annotation by a person
@@ -274,8 +310,9 @@ class ExplorerState(param.Parameterized):
         without a labeling tool). Inputs the person already labelled are taken from the cache."""
         self._require_loaded()
         n_cached = self.run.queue_synthetic()
-        return (f"{len(self.pending)} synthesized images wait for a label"
-                + (f" ({n_cached} already labelled earlier, taken from the cache)" if n_cached else ""))
+        return f"{len(self.pending)} synthesized images wait for a label" + (
+            f" ({n_cached} already labelled earlier, taken from the cache)" if n_cached else ""
+        )
 
     @action
     def annotate(self, answer):

@@ -50,8 +50,15 @@ def build_generator(config: GeneratorConfig, image_shape) -> torch.nn.Module:
     return GENERATORS.resolve(config.kind)(image_shape, **config.model_kwargs())
 
 
-def train_generator(x: np.ndarray, config: GeneratorConfig = GeneratorConfig(), *, seed: int = 0,
-                    progress: bool = True, checkpoint_dir=None, device=None) -> torch.nn.Module:
+def train_generator(
+    x: np.ndarray,
+    config: GeneratorConfig = GeneratorConfig(),
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint_dir=None,
+    device=None,
+) -> torch.nn.Module:
     """Train a generator on unlabelled images ``x`` (shape (n, C, H, W), [0, 1]); no cache.
 
     Models with a ``fit_model`` hook train themselves (``checkpoint_dir``: per-epoch checkpoints,
@@ -71,12 +78,26 @@ def train_generator(x: np.ndarray, config: GeneratorConfig = GeneratorConfig(), 
 
 
 def generator_key(fingerprint: str, config: GeneratorConfig, seed: int) -> str:
-    return json_key({"data": fingerprint, "config": dataclasses.asdict(config), "seed": seed,
-                     "torch": torch.__version__.split("+")[0]})
+    return json_key(
+        {
+            "data": fingerprint,
+            "config": dataclasses.asdict(config),
+            "seed": seed,
+            "torch": torch.__version__.split("+")[0],
+        }
+    )
 
 
-def get_generator(dataset, config: GeneratorConfig = GeneratorConfig(), *, seed: int = 0, cache: bool = True,
-                  progress: bool = True, root: str | os.PathLike | None = None, device=None) -> torch.nn.Module:
+def get_generator(
+    dataset,
+    config: GeneratorConfig = GeneratorConfig(),
+    *,
+    seed: int = 0,
+    cache: bool = True,
+    progress: bool = True,
+    root: str | os.PathLike | None = None,
+    device=None,
+) -> torch.nn.Module:
     """A trained generator for ``dataset``'s pool: from the on-disk cache, else trained and cached.
 
     Parameters
@@ -102,9 +123,17 @@ def get_generator(dataset, config: GeneratorConfig = GeneratorConfig(), *, seed:
     ckpt = path.with_suffix(".ckpt") if cache else None
     model = train_generator(dataset.x_train, config, seed=seed, progress=progress, checkpoint_dir=ckpt, device=device)
     if cache:
-        save_state(model, path, meta={"dataset": dataset.name, "fingerprint": dataset.fingerprint(),
-                                      "config": dataclasses.asdict(config), "seed": seed,
-                                      "train_history": getattr(model, "train_history", None)})
+        save_state(
+            model,
+            path,
+            meta={
+                "dataset": dataset.name,
+                "fingerprint": dataset.fingerprint(),
+                "config": dataclasses.asdict(config),
+                "seed": seed,
+                "train_history": getattr(model, "train_history", None),
+            },
+        )
         if ckpt is not None and ckpt.exists():
             import shutil
 
@@ -131,12 +160,16 @@ def _load_cached(path: Path, config: GeneratorConfig, image_shape):
         if not isinstance(meta, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as e:
-        warnings.warn(f"generator cache entry {path}: its sidecar {side.name} is missing or unreadable "
-                      f"({e.__class__.__name__}); training the generator again", stacklevel=3)
+        warnings.warn(
+            f"generator cache entry {path}: its sidecar {side.name} is missing or unreadable "
+            f"({e.__class__.__name__}); training the generator again",
+            stacklevel=3,
+        )
         return None
     try:
-        model = load_state(build_generator(config, image_shape), path, sha256=meta.get("sha256"),
-                           fix="training the generator again").eval()
+        model = load_state(
+            build_generator(config, image_shape), path, sha256=meta.get("sha256"), fix="training the generator again"
+        ).eval()
     except ResumeError as e:
         warnings.warn(str(e), stacklevel=3)
         return None
@@ -150,8 +183,10 @@ def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32."""
     generator.eval()
     dev = _device_of(generator)
-    out = [generator.encode(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32).to(dev)).cpu().numpy()
-           for i in range(0, len(x), batch_size)]
+    out = [
+        generator.encode(torch.as_tensor(x[i : i + batch_size], dtype=torch.float32).to(dev)).cpu().numpy()
+        for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(out) if out else np.zeros((0, generator.latent_dim), np.float32)
 
 

@@ -37,8 +37,9 @@ class LatentGradient:
     loss: np.ndarray
 
 
-def latent_gradient(generator, target, task, p, y, *, x=None, loss_on: str = "decoded",
-                    eps: float = 1e-12) -> LatentGradient:
+def latent_gradient(
+    generator, target, task, p, y, *, x=None, loss_on: str = "decoded", eps: float = 1e-12
+) -> LatentGradient:
     """Normalised gradient of the target model's loss w.r.t. latent points (Eq. 1).
 
     Parameters

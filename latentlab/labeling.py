@@ -68,8 +68,10 @@ class Labeler:
     def prepare(self, x: np.ndarray):
         """Turn generator outputs into valid inputs: returns ``(x_valid, accepted)`` with
         ``x_valid`` holding only accepted items and ``accepted`` a bool mask over ``x``."""
-        raise ConfigError(f"labeler {self.name!r} labels pool items only; sampling by interpolation (si) "
-                          "needs a labeling tool that annotates synthesized inputs (e.g. the FEM solver)")
+        raise ConfigError(
+            f"labeler {self.name!r} labels pool items only; sampling by interpolation (si) "
+            "needs a labeling tool that annotates synthesized inputs (e.g. the FEM solver)"
+        )
 
 
 class OracleLabeler(Labeler):
@@ -86,8 +88,10 @@ class OracleLabeler(Labeler):
 
     def label(self, x, *, indices=None, progress=False) -> LabelResult:
         if indices is None:
-            raise ConfigError("the dataset oracle labels pool items only (it needs their indices); synthesized "
-                              "inputs need a labeling tool such as the FEM solver")
+            raise ConfigError(
+                "the dataset oracle labels pool items only (it needs their indices); synthesized "
+                "inputs need a labeling tool such as the FEM solver"
+            )
         idx = np.asarray(indices, np.int64)
         return LabelResult(y=self.y_pool[idx], ok=np.ones(len(idx), bool))
 
@@ -205,8 +209,13 @@ class ToolLabeler(Labeler):
                 pending.setdefault(k, []).append(i)
         items = [(pos[0], x[pos[0]]) for pos in pending.values()]
         if items:
-            run = (self._dask if self.client is not None
-                   else self._processes if self.workers > 1 and len(items) > 1 else self._sequential)
+            run = (
+                self._dask
+                if self.client is not None
+                else self._processes
+                if self.workers > 1 and len(items) > 1
+                else self._sequential
+            )
             with tqdm(total=len(items), desc=f"{self.name} labels", disable=not progress, leave=False) as bar:
                 for i, (ok, y, reason) in run(items):
                     self.n_calls += 1
@@ -238,8 +247,10 @@ def register_labeler(name: str):
 @register_labeler("oracle")
 def _oracle(dataset, **kwargs):
     if dataset.y_train is None:
-        raise ConfigError(f"{dataset.name} has no known labels, so the oracle cannot label it; "
-                          "use its labeling tool (Dataset.labeler)")
+        raise ConfigError(
+            f"{dataset.name} has no known labels, so the oracle cannot label it; "
+            "use its labeling tool (Dataset.labeler)"
+        )
     return OracleLabeler(dataset.y_train)
 
 

@@ -37,7 +37,7 @@ def heat_map(latent, model, task, n: int, heat: str = "entropy", pool_labels=Non
     z = grid((x0, x1, y0, y1), n)
     imgs = latent.decode(z)
     model.eval()
-    out = torch.cat([model(torch.as_tensor(imgs[i:i + 2048])) for i in range(0, len(imgs), 2048)])
+    out = torch.cat([model(torch.as_tensor(imgs[i : i + 2048])) for i in range(0, len(imgs), 2048)])
     kind = heat if task.categorical else "prediction"
     if kind == "prediction":
         v = out.flatten(1).max(1).values
@@ -48,8 +48,14 @@ def heat_map(latent, model, task, n: int, heat: str = "entropy", pool_labels=Non
             raise ConfigError("the loss map needs labels; use heat='entropy'")
         _, nn = latent.nearest(z, k=1)
         v = task.per_item_loss(out, task.y_tensor(pool_labels[np.ravel(nn)]))
-    return {"values": v.numpy().reshape(n, n).astype(np.float64), "x": x0, "y": y0, "dw": x1 - x0, "dh": y1 - y0,
-            "kind": kind}
+    return {
+        "values": v.numpy().reshape(n, n).astype(np.float64),
+        "x": x0,
+        "y": y0,
+        "dw": x1 - x0,
+        "dh": y1 - y0,
+        "kind": kind,
+    }
 
 
 def nearest_point(points, z, tol: float):
@@ -76,8 +82,10 @@ def describe_point(latent, model, task, x_pool, classes, z, move=None, j=None) -
         imgs = latent.decode(np.stack([p, pp]))
         sel["item"] = nb
         sel["images"] = [("G(p)", imgs[0]), ("G(p')", imgs[1]), (f"neighbour #{nb}", x_pool[nb])]
-        sel["text"] = (f"point {j}: loss {move['loss'][j]:.3f} at p, {move['loss_after'][j]:.3f} at the "
-                       f"neighbour; |grad| {move['grad_norm'][j]:.3g}")
+        sel["text"] = (
+            f"point {j}: loss {move['loss'][j]:.3f} at p, {move['loss_after'][j]:.3f} at the "
+            f"neighbour; |grad| {move['grad_norm'][j]:.3g}"
+        )
         return sel
     _, nn = latent.nearest(z[None], k=1)
     nb = int(np.ravel(nn)[0])

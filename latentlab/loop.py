@@ -72,8 +72,9 @@ class LoopConfig:
         check_int("initial", self.initial, 1, "initial set size must be >= 1")
         check_int("per_round", self.per_round, 1, "per-round batch size must be >= 1")
         if not (isinstance(self.alpha, (int, float)) and np.isfinite(self.alpha) and self.alpha > 0):
-            raise ConfigError(f"alpha must be a finite number > 0 (a step length in latent units, e.g. 0.2), "
-                              f"got {self.alpha}")
+            raise ConfigError(
+                f"alpha must be a finite number > 0 (a step length in latent units, e.g. 0.2), got {self.alpha}"
+            )
         if self.loss_on not in LOSS_ON:
             raise ConfigError(f"loss_on must be one of {', '.join(LOSS_ON)}, got {self.loss_on!r}")
         tr = self.train
@@ -86,8 +87,10 @@ class LoopConfig:
         if self.budget is not None:
             check_int("budget", self.budget, 1)
             if self.budget < self.initial:
-                raise ConfigError(f"--budget {self.budget} is smaller than the initial set ({self.initial}); "
-                                  "raise --budget or lower --initial")
+                raise ConfigError(
+                    f"--budget {self.budget} is smaller than the initial set ({self.initial}); "
+                    "raise --budget or lower --initial"
+                )
         if self.target_metric is not None:
             check_number("target_metric", self.target_metric)
         if self.candidates is not None:
@@ -158,9 +161,19 @@ class ActiveLoop:
         Where the target model lives and trains (CPU by default); move ``generator`` there too.
     """
 
-    def __init__(self, dataset, strategy: Strategy, config: LoopConfig = LoopConfig(), seed: int = 0, *,
-                 latent: LatentSpace | None = None, labeler: Labeler | None = None, checkpoint_dir=None,
-                 progress: bool = True, device=None):
+    def __init__(
+        self,
+        dataset,
+        strategy: Strategy,
+        config: LoopConfig = LoopConfig(),
+        seed: int = 0,
+        *,
+        latent: LatentSpace | None = None,
+        labeler: Labeler | None = None,
+        checkpoint_dir=None,
+        progress: bool = True,
+        device=None,
+    ):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dataset = dataset
         self.task = task_for(dataset)
@@ -172,8 +185,9 @@ class ActiveLoop:
             raise ConfigError(f"strategy {strategy.name!r} needs a trained generator; pass latent=LatentSpace(...)")
         n_pool = len(dataset.x_train)
         if config.initial > n_pool:
-            raise ConfigError(f"initial set of {config.initial} is larger than the pool ({n_pool} items); "
-                              "lower --initial")
+            raise ConfigError(
+                f"initial set of {config.initial} is larger than the pool ({n_pool} items); lower --initial"
+            )
         if labeler is None:
             if dataset.y_train is None:
                 raise ConfigError(f"{dataset.name} has no known labels; pass a labeling tool (labeler=...)")
@@ -207,15 +221,28 @@ class ActiveLoop:
 
     def _new_model(self, t: int):
         seed_everything(int(np.random.SeedSequence([self.seed, _WEIGHTS, t]).generate_state(1)[0]))
-        return build_target(self.config.target, self.dataset.image_shape, self.task.n_outputs(self.dataset),
-                            **dict(self.config.target_kwargs)).to(self.device)
+        return build_target(
+            self.config.target,
+            self.dataset.image_shape,
+            self.task.n_outputs(self.dataset),
+            **dict(self.config.target_kwargs),
+        ).to(self.device)
 
     def context(self) -> SamplingContext:
         """The :class:`SamplingContext` strategies see now."""
-        return SamplingContext(x_pool=self.dataset.x_train, y_pool=self.pool_labels, pool=self.pool,
-                               task=self.task, target=self.model, latent=self.latent, alpha=self.config.alpha,
-                               loss_on=self.config.loss_on, candidates=self.config.candidates,
-                               labeler=self.labeler, synthetic=self.synthetic)
+        return SamplingContext(
+            x_pool=self.dataset.x_train,
+            y_pool=self.pool_labels,
+            pool=self.pool,
+            task=self.task,
+            target=self.model,
+            latent=self.latent,
+            alpha=self.config.alpha,
+            loss_on=self.config.loss_on,
+            candidates=self.config.candidates,
+            labeler=self.labeler,
+            synthetic=self.synthetic,
+        )
 
     def initial_proposal(self):
         """T(1) as the strategy builds it; pool-based strategies of one seed all get the same items."""
@@ -249,8 +276,12 @@ class ActiveLoop:
         if not 1 <= round_ <= self.round:
             raise ConfigError(f"round must be in 1..{self.round} (rounds run so far), got {round_}")
         lab, rounds = self.labelled(upto_round=round_ + 1)
-        return {"record": self.records[round_ - 1], "labelled": lab, "labelled_round": rounds,
-                "proposal": self.proposals[round_ - 1]}
+        return {
+            "record": self.records[round_ - 1],
+            "labelled": lab,
+            "labelled_round": rounds,
+            "proposal": self.proposals[round_ - 1],
+        }
 
     def curve(self) -> tuple[list, list]:
         """Learning curve: labelled items and metric per round."""
@@ -273,8 +304,9 @@ class ActiveLoop:
         """
         round_ = self.round + 1 if round_ is None else round_
         new = {"x": x, "y": np.asarray(y), "z": np.asarray(z), "round": np.full(len(x), round_, np.int64)}
-        self.synthetic = new if self.synthetic is None else {
-            k: np.concatenate([self.synthetic[k], new[k]]) for k in new}
+        self.synthetic = (
+            new if self.synthetic is None else {k: np.concatenate([self.synthetic[k], new[k]]) for k in new}
+        )
 
     def _apply(self, prop, round_: int) -> int:
         """Label a proposal and add what got labels to the train set; returns how many items failed.
@@ -323,29 +355,49 @@ class ActiveLoop:
         x = torch.as_tensor(x_np, dtype=torch.float32)
         y = self.task.y_tensor(y_np)
         cbs = [TqdmCallback(desc=f"{self.strategy.name} s{self.seed} round {t} train", disable=not self.progress)]
-        hist = fit(self.model, (x, y), lambda m, b: self.task.loss(m(b[0]), b[1]), cfg.train,
-                   seed=[self.seed, _TRAIN, t], callbacks=cbs)
+        hist = fit(
+            self.model,
+            (x, y),
+            lambda m, b: self.task.loss(m(b[0]), b[1]),
+            cfg.train,
+            seed=[self.seed, _TRAIN, t],
+            callbacks=cbs,
+        )
         train_s = time.perf_counter() - t0
 
         # evaluate
         t0 = time.perf_counter()
         metric = self.task.evaluate(self.model, self.dataset.x_test, self.dataset.y_test)
         ds = self.dataset
-        val = (self.task.evaluate(self.model, ds.x_val, ds.y_val)
-               if getattr(ds, "x_val", None) is not None and ds.y_val is not None else None)
+        val = (
+            self.task.evaluate(self.model, ds.x_val, ds.y_val)
+            if getattr(ds, "x_val", None) is not None and ds.y_val is not None
+            else None
+        )
         eval_s = time.perf_counter() - t0
 
         n_lab = len(x_np)
-        rec = RoundRecord(round=t, n_labelled=n_lab, metric=metric, metric_name=self.task.metric_name,
-                          train_loss=float(np.mean(hist[-10:])), n_steps=len(hist), train_s=train_s, eval_s=eval_s,
-                          n_synthetic=len(self.synthetic["round"]) if self.synthetic else 0, val_metric=val)
+        rec = RoundRecord(
+            round=t,
+            n_labelled=n_lab,
+            metric=metric,
+            metric_name=self.task.metric_name,
+            train_loss=float(np.mean(hist[-10:])),
+            n_steps=len(hist),
+            train_s=train_s,
+            eval_s=eval_s,
+            n_synthetic=len(self.synthetic["round"]) if self.synthetic else 0,
+            val_metric=val,
+        )
         if t == 1:
             rec.n_failed = n_failed_initial
 
         # stop or propose
-        stop = (t >= cfg.rounds
-                or (cfg.target_metric is not None and self.task.reaches(metric, cfg.target_metric))
-                or (cfg.budget is not None and n_lab + cfg.per_round > cfg.budget))
+        stop = (
+            t >= cfg.rounds
+            or (cfg.target_metric is not None and self.task.reaches(metric, cfg.target_metric))
+            or (cfg.budget is not None and n_lab + cfg.per_round > cfg.budget)
+        )
         prop_arrays = {}
         if not stop:
             t0 = time.perf_counter()
@@ -374,8 +426,13 @@ class ActiveLoop:
         from tqdm.auto import tqdm
 
         show = self.progress if progress_rounds is None else progress_rounds
-        with tqdm(total=self.config.rounds, initial=self.round, desc=f"{self.strategy.name} seed {self.seed}",
-                  disable=not show, leave=False) as bar:
+        with tqdm(
+            total=self.config.rounds,
+            initial=self.round,
+            desc=f"{self.strategy.name} seed {self.seed}",
+            disable=not show,
+            leave=False,
+        ) as bar:
             while not self.finished:
                 rec = self.run_round()
                 bar.update(1)
@@ -384,8 +441,13 @@ class ActiveLoop:
 
     # ------------------------------------------------------------------ checkpoints
     def _identity(self) -> dict:
-        return {"dataset": self.dataset.name, "fingerprint": self.dataset.fingerprint(),
-                "strategy": self.strategy.name, "seed": self.seed, "config": self.config.to_dict()}
+        return {
+            "dataset": self.dataset.name,
+            "fingerprint": self.dataset.fingerprint(),
+            "strategy": self.strategy.name,
+            "seed": self.seed,
+            "config": self.config.to_dict(),
+        }
 
     def save_checkpoint(self) -> None:
         """Write the state after the current round atomically.
@@ -411,9 +473,15 @@ class ActiveLoop:
         with atomic_path(d / arr_f, suffix=".tmp.npz") as tmp:
             np.savez(tmp, **arrays)
             arr_sha = sha256_file(tmp)
-        state = {**self._identity(), "round": t, "finished": self.finished, "model": model_f, "arrays": arr_f,
-                 "sha256": {"model": model_sha, "arrays": arr_sha},
-                 "records": [dataclasses.asdict(r) for r in self.records]}
+        state = {
+            **self._identity(),
+            "round": t,
+            "finished": self.finished,
+            "model": model_f,
+            "arrays": arr_f,
+            "sha256": {"model": model_sha, "arrays": arr_sha},
+            "records": [dataclasses.asdict(r) for r in self.records],
+        }
         state["checksum"] = _state_checksum(state)
         atomic_write(d / "state.json", json.dumps(state, indent=1))
         for f in d.iterdir():  # drop superseded round files
@@ -424,8 +492,10 @@ class ActiveLoop:
         """Restore the state saved by :meth:`save_checkpoint` (after checking it is the same run)."""
         d = self.checkpoint_dir
         f = d / "state.json"
-        fix = (f"delete {d} to run this strategy and seed again from round 1 (the other runs resume), "
-               "or rerun with --overwrite")
+        fix = (
+            f"delete {d} to run this strategy and seed again from round 1 (the other runs resume), "
+            "or rerun with --overwrite"
+        )
         try:
             state = json.loads(f.read_text())
             if not isinstance(state, dict):
@@ -443,15 +513,18 @@ class ActiveLoop:
         mine = self._identity()
         diff = [k for k in mine if state.get(k) != mine[k]]
         if diff:
-            raise ResumeError(f"checkpoint in {d} belongs to a different run (differs in: {', '.join(diff)}); "
-                              "use another output folder, or the settings it was started with")
+            raise ResumeError(
+                f"checkpoint in {d} belongs to a different run (differs in: {', '.join(diff)}); "
+                "use another output folder, or the settings it was started with"
+            )
         sums = state.get("sha256") or {}
         verify_file(d / state["arrays"], sums.get("arrays"), fix)
         try:
             self._load_arrays(d / state["arrays"], state)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-            raise ResumeError(f"{d / state['arrays']} is unreadable or corrupt ({e.__class__.__name__}); {fix}") \
-                from None
+            raise ResumeError(
+                f"{d / state['arrays']} is unreadable or corrupt ({e.__class__.__name__}); {fix}"
+            ) from None
         self.records = [RoundRecord(**r) for r in state["records"]]
         self.model = load_state(self._new_model(0), d / state["model"], sha256=sums.get("model"), fix=fix)
         self.finished = bool(state["finished"])
@@ -468,7 +541,7 @@ class ActiveLoop:
             self.proposals = []
             for r in range(1, state["round"] + 1):
                 pre = f"r{r:03d}/"
-                self.proposals.append({k[len(pre):]: z[k] for k in z.files if k.startswith(pre)})
+                self.proposals.append({k[len(pre) :]: z[k] for k in z.files if k.startswith(pre)})
 
 
 def _state_checksum(state: dict) -> str:

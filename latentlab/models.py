@@ -58,8 +58,9 @@ class VAE(nn.Module):
         self.enc = nn.Sequential(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.mu = nn.Linear(hidden, latent_dim)
         self.logvar = nn.Linear(hidden, latent_dim)
-        self.dec = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, d))
+        self.dec = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, d)
+        )
 
     def posterior(self, x: torch.Tensor):
         h = self.enc(x)
@@ -100,8 +101,13 @@ class LeNet(nn.Module):
         pad = 0 if min(h, w) >= 16 else 2
         c1, c2, fc = max(1, round(20 * width)), max(1, round(50 * width)), max(1, round(500 * width))
         self.features = nn.Sequential(
-            nn.Conv2d(c, c1, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Conv2d(c, c1, 5, padding=pad),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 5, padding=pad),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
         )
         with torch.no_grad():
             n_flat = self.features(torch.zeros(1, c, h, w)).shape[1]

@@ -60,8 +60,10 @@ class LatentIndex:
         taken = np.zeros(self.n, bool) if excluded is None else np.asarray(excluded, bool).copy()
         n_free = self.n - int(taken.sum())
         if len(points) > n_free:
-            raise ConfigError(f"asked for {len(points)} distinct items but only {n_free} pool items are free; "
-                              "lower the batch size (per_round) or use a larger pool")
+            raise ConfigError(
+                f"asked for {len(points)} distinct items but only {n_free} pool items are free; "
+                "lower the batch size (per_round) or use a larger pool"
+            )
         out = np.full(len(points), -1, np.int64)
         dist = np.full(len(points), np.inf)
         pending = np.arange(len(points))
@@ -77,7 +79,7 @@ class LatentIndex:
                 cd = dd[row][free[row]]
                 ok = ~taken[cand]
                 if not ok.any():  # this point's k candidates are all gone: re-ask it (and every later
-                    stop = row    # point, to keep the greedy order exact) with a larger k
+                    stop = row  # point, to keep the greedy order exact) with a larger k
                     break
                 first = int(np.argmax(ok))
                 out[j], dist[j] = cand[first], cd[first]

@@ -67,20 +67,27 @@ def check_serve_address(address: str, port: int) -> tuple:
     try:
         infos = socket.getaddrinfo(address or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
-        raise ConfigError(f"--address {address!r} is not an address of this machine ({e.strerror}); "
-                          "use 127.0.0.1, or 0.0.0.0 to share") from None
+        raise ConfigError(
+            f"--address {address!r} is not an address of this machine ({e.strerror}); "
+            "use 127.0.0.1, or 0.0.0.0 to share"
+        ) from None
     family, _, _, _, sockaddr = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as s:
         try:
             s.bind(sockaddr)
         except OSError as e:
             if e.errno in (98, 48, 10048):  # EADDRINUSE (Linux, macOS, Windows)
-                raise ConfigError(f"port {port} on {address} is in use; choose another --port "
-                                  "(or --port 0 for any free one)") from None
-            raise ConfigError(f"cannot listen on {address}:{port} ({e.strerror}); choose another --address or "
-                              "--port") from None
+                raise ConfigError(
+                    f"port {port} on {address} is in use; choose another --port (or --port 0 for any free one)"
+                ) from None
+            raise ConfigError(
+                f"cannot listen on {address}:{port} ({e.strerror}); choose another --address or --port"
+            ) from None
         port = s.getsockname()[1]
     if not is_loopback(address):
-        warnings.warn(f"--address {address}: the explorer is reachable from the network and runs code on this "
-                      "machine for anyone who can reach it; share it only on a network you trust", stacklevel=2)
+        warnings.warn(
+            f"--address {address}: the explorer is reachable from the network and runs code on this "
+            "machine for anyone who can reach it; share it only on a network you trust",
+            stacklevel=2,
+        )
     return port, websocket_origins(address, port)

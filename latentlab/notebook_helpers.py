@@ -15,15 +15,44 @@ import numpy as np
 
 from .exceptions import ConfigError
 
-__all__ = ["as_tuple", "SMOKE", "experiment_config", "table1", "save_table1", "plot_curves", "profile_config",
-           "profile_device", "vessels_setup", "plot_vessel_examples",
-           "trained_target", "start_items", "manifold_radius", "trajectory_table", "plot_trajectory_map",
-           "plot_snapshot_strips", "out_path", "explorer_settings", "save_explorer_tables",
-           "explorer_rounds", "explorer_steps"]
+__all__ = [
+    "as_tuple",
+    "SMOKE",
+    "experiment_config",
+    "table1",
+    "save_table1",
+    "plot_curves",
+    "profile_config",
+    "profile_device",
+    "vessels_setup",
+    "plot_vessel_examples",
+    "trained_target",
+    "start_items",
+    "manifold_radius",
+    "trajectory_table",
+    "plot_trajectory_map",
+    "plot_snapshot_strips",
+    "out_path",
+    "explorer_settings",
+    "save_explorer_tables",
+    "explorer_rounds",
+    "explorer_steps",
+]
 
 # smoke mode: the embedded digits and a few steps, so a notebook runs in seconds in the tests
-SMOKE = dict(dataset="digits", n_pool=300, n_test=100, rounds=2, initial=20, per_round=10, epochs=1.0,
-             min_steps=10, gen_epochs=1.0, gen_min_steps=30, max_seeds=2)
+SMOKE = dict(
+    dataset="digits",
+    n_pool=300,
+    n_test=100,
+    rounds=2,
+    initial=20,
+    per_round=10,
+    epochs=1.0,
+    min_steps=10,
+    gen_epochs=1.0,
+    gen_min_steps=30,
+    max_seeds=2,
+)
 
 
 def as_tuple(v, kind=str) -> tuple:
@@ -45,10 +74,25 @@ def out_path(out_dir, name: str) -> Path:
     return p / name
 
 
-def experiment_config(*, dataset: str = "mnist", strategies=("random", "snn"), seeds=(0,), rounds: int = 10,
-                      initial: int = 100, per_round: int = 100, alpha: float = 0.2, epochs: float = 10.0,
-                      min_steps: int = 300, gen_epochs: float = 30.0, gen_min_steps: int = 3000, latent_dim: int = 2,
-                      gen_seed: int = 0, n_pool: int = 0, n_test: int = 0, smoke: bool = False):
+def experiment_config(
+    *,
+    dataset: str = "mnist",
+    strategies=("random", "snn"),
+    seeds=(0,),
+    rounds: int = 10,
+    initial: int = 100,
+    per_round: int = 100,
+    alpha: float = 0.2,
+    epochs: float = 10.0,
+    min_steps: int = 300,
+    gen_epochs: float = 30.0,
+    gen_min_steps: int = 3000,
+    latent_dim: int = 2,
+    gen_seed: int = 0,
+    n_pool: int = 0,
+    n_test: int = 0,
+    smoke: bool = False,
+):
     """The :class:`~latentlab.ExperimentConfig` that ``latentlab run`` builds from the same settings.
 
     Defaults not named here (batch size 64, lr 1e-3, warm start, LeNet target) are the CLI's, so a
@@ -61,15 +105,33 @@ def experiment_config(*, dataset: str = "mnist", strategies=("random", "snn"), s
     seeds = as_tuple(seeds, int)
     if smoke:
         s = SMOKE
-        dataset, n_pool, n_test, rounds, initial, per_round = (s["dataset"], s["n_pool"], s["n_test"], s["rounds"],
-                                                               s["initial"], s["per_round"])
+        dataset, n_pool, n_test, rounds, initial, per_round = (
+            s["dataset"],
+            s["n_pool"],
+            s["n_test"],
+            s["rounds"],
+            s["initial"],
+            s["per_round"],
+        )
         epochs, min_steps, gen_epochs, gen_min_steps = s["epochs"], s["min_steps"], s["gen_epochs"], s["gen_min_steps"]
         seeds = seeds[: s["max_seeds"]]
     return config_from_settings(
-        dataset=dataset, strategy=as_tuple(strategies), seeds=seeds, rounds=int(rounds), initial=int(initial),
-        per_round=int(per_round), alpha=float(alpha), epochs=float(epochs), min_steps=int(min_steps),
-        gen_epochs=float(gen_epochs), gen_min_steps=int(gen_min_steps), latent_dim=int(latent_dim),
-        gen_seed=int(gen_seed), n_pool=int(n_pool) or None, n_test=int(n_test) or None).validate()
+        dataset=dataset,
+        strategy=as_tuple(strategies),
+        seeds=seeds,
+        rounds=int(rounds),
+        initial=int(initial),
+        per_round=int(per_round),
+        alpha=float(alpha),
+        epochs=float(epochs),
+        min_steps=int(min_steps),
+        gen_epochs=float(gen_epochs),
+        gen_min_steps=int(gen_min_steps),
+        latent_dim=int(latent_dim),
+        gen_seed=int(gen_seed),
+        n_pool=int(n_pool) or None,
+        n_test=int(n_test) or None,
+    ).validate()
 
 
 def table1(rows):
@@ -83,12 +145,16 @@ def table1(rows):
 
     df = pd.DataFrame(rows)
     g = df.groupby(["strategy", "round"])
-    num = g.agg(n_labelled=("n_labelled", "mean"), mean=("value", "mean"),
-                std=("value", lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0),
-                n_seeds=("seed", "nunique")).reset_index()
+    num = g.agg(
+        n_labelled=("n_labelled", "mean"),
+        mean=("value", "mean"),
+        std=("value", lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0),
+        n_seeds=("seed", "nunique"),
+    ).reset_index()
     num["n_labelled"] = num["n_labelled"].round().astype(int)
     pretty = num.assign(cell=[f"{m:.2f} ± {s:.2f}" for m, s in zip(num["mean"], num["std"])]).pivot(
-        index="strategy", columns="round", values="cell")
+        index="strategy", columns="round", values="cell"
+    )
     pretty.columns = [f"t={t}" for t in pretty.columns]
     return pretty, num
 
@@ -156,9 +222,16 @@ def trajectory_table(traj, off) -> "object":
     rows = []
     for j in range(J):
         for s in range(S):
-            r = {"trajectory": j, "step": s, "item": int(traj.item[s, j]), "neighbour": int(traj.neighbour[s, j]),
-                 "neighbour_dist": float(traj.neighbour_dist[s, j]), "loss": float(traj.loss[s, j]),
-                 "grad_norm": float(traj.grad_norm[s, j]), "off_manifold": bool(off[j])}
+            r = {
+                "trajectory": j,
+                "step": s,
+                "item": int(traj.item[s, j]),
+                "neighbour": int(traj.neighbour[s, j]),
+                "neighbour_dist": float(traj.neighbour_dist[s, j]),
+                "loss": float(traj.loss[s, j]),
+                "grad_norm": float(traj.grad_norm[s, j]),
+                "off_manifold": bool(off[j]),
+            }
             r.update({f"p{k}": float(traj.p[s, j, k]) for k in range(n)})
             r.update({f"p_prime{k}": float(traj.p_prime[s, j, k]) for k in range(n)})
             rows.append(r)
@@ -197,7 +270,7 @@ def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
 
     from .generative import decode
 
-    pts = traj.path[:max_steps + 1]
+    pts = traj.path[: max_steps + 1]
     S, J, n = pts.shape
     imgs = decode(generator, pts.reshape(S * J, n)).reshape(S, J, *decode(generator, pts[0, :1]).shape[1:])
     fig, axes = new_figure(J, S, figsize=(S * 0.8, J * 0.9), dpi=110, squeeze=False)
@@ -237,8 +310,15 @@ def _register_smoke_cifar():
         register_dataset("cifar10-smoke")(_smoke_cifar)
 
 
-def profile_config(profile: str = "cpu", *, strategies=("random", "snn", "entropy"), seeds=(0,), alpha: float = 0.2,
-                   rounds: int = 0, smoke: bool = False):
+def profile_config(
+    profile: str = "cpu",
+    *,
+    strategies=("random", "snn", "entropy"),
+    seeds=(0,),
+    alpha: float = 0.2,
+    rounds: int = 0,
+    smoke: bool = False,
+):
     """CIFAR-10 :class:`~latentlab.ExperimentConfig` of a profile (:mod:`latentlab.profiles`, ``cpu`` or ``paper``).
 
     The profile sets everything but the strategies, seeds and alpha (and ``rounds`` when > 0), as
@@ -248,15 +328,33 @@ def profile_config(profile: str = "cpu", *, strategies=("random", "snn", "entrop
     """
     from .experiment import config_from_settings
 
-    cfg = config_from_settings(dataset="cifar10", strategy=as_tuple(strategies), seeds=as_tuple(seeds, int),
-                               alpha=float(alpha), rounds=int(rounds) or None, profile=profile)
+    cfg = config_from_settings(
+        dataset="cifar10",
+        strategy=as_tuple(strategies),
+        seeds=as_tuple(seeds, int),
+        alpha=float(alpha),
+        rounds=int(rounds) or None,
+        profile=profile,
+    )
     if smoke:
         _register_smoke_cifar()
-        cfg = cfg.override({"dataset": "cifar10-smoke", "n_pool": SMOKE["n_pool"], "n_test": SMOKE["n_test"],
-                            "seeds": cfg.seeds[: SMOKE["max_seeds"]], "generator.hidden": 8, "generator.epochs": 1.0,
-                            "generator.min_steps": 5, "loop.rounds": SMOKE["rounds"], "loop.initial": SMOKE["initial"],
-                            "loop.per_round": SMOKE["per_round"], "loop.candidates": None,
-                            "loop.train.epochs": 1.0, "loop.train.min_steps": 5})
+        cfg = cfg.override(
+            {
+                "dataset": "cifar10-smoke",
+                "n_pool": SMOKE["n_pool"],
+                "n_test": SMOKE["n_test"],
+                "seeds": cfg.seeds[: SMOKE["max_seeds"]],
+                "generator.hidden": 8,
+                "generator.epochs": 1.0,
+                "generator.min_steps": 5,
+                "loop.rounds": SMOKE["rounds"],
+                "loop.initial": SMOKE["initial"],
+                "loop.per_round": SMOKE["per_round"],
+                "loop.candidates": None,
+                "loop.train.epochs": 1.0,
+                "loop.train.min_steps": 5,
+            }
+        )
     return cfg.validate()
 
 
@@ -268,14 +366,38 @@ def profile_device(profile: str = "cpu"):
 
 
 # --------------------------------------------------------------------------- Table 1 IVUS row
-VESSEL_SMOKE = dict(n=30, n_test=3, rounds=2, initial=4, per_round=2, epochs=1.0, min_steps=5, gen_epochs=1.0,
-                    gen_min_steps=200, max_seeds=1)
+VESSEL_SMOKE = dict(
+    n=30,
+    n_test=3,
+    rounds=2,
+    initial=4,
+    per_round=2,
+    epochs=1.0,
+    min_steps=5,
+    gen_epochs=1.0,
+    gen_min_steps=200,
+    max_seeds=1,
+)
 
 
-def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, initial: int = 100,
-                  per_round: int = 100, alpha: float = 0.2, epochs: float = 10.0, min_steps: int = 300,
-                  gen_epochs: float = 30.0, gen_min_steps: int = 3000, n_slices: int = 1200, n_test: int = 210,
-                  data_seed: int = 0, smoke: bool = False, progress: bool = False):
+def vessels_setup(
+    *,
+    strategies=("random", "si"),
+    seeds=(0,),
+    rounds: int = 10,
+    initial: int = 100,
+    per_round: int = 100,
+    alpha: float = 0.2,
+    epochs: float = 10.0,
+    min_steps: int = 300,
+    gen_epochs: float = 30.0,
+    gen_min_steps: int = 3000,
+    n_slices: int = 1200,
+    n_test: int = 210,
+    data_seed: int = 0,
+    smoke: bool = False,
+    progress: bool = False,
+):
     """Config and prepared ``(dataset, latent_space)`` for the vessel (IVUS stand-in) experiment.
 
     The vessel data set is generated (``n_slices`` masks, the last ``n_test`` held out, FEM labels
@@ -290,12 +412,24 @@ def vessels_setup(*, strategies=("random", "si"), seeds=(0,), rounds: int = 10, 
         n_slices, n_test, rounds, initial, per_round = s["n"], s["n_test"], s["rounds"], s["initial"], s["per_round"]
         epochs, min_steps, gen_epochs, gen_min_steps = s["epochs"], s["min_steps"], s["gen_epochs"], s["gen_min_steps"]
         seeds = seeds[: s["max_seeds"]]
-    cfg = config_from_settings(dataset="vessels", strategy=as_tuple(strategies), seeds=seeds, rounds=int(rounds),
-                               initial=int(initial), per_round=int(per_round), alpha=float(alpha),
-                               epochs=float(epochs), min_steps=int(min_steps), gen_epochs=float(gen_epochs),
-                               gen_min_steps=int(gen_min_steps)).validate()
-    return cfg, prepare(cfg, progress=progress,
-                        dataset_kwargs=dict(n=int(n_slices), n_test=int(n_test), seed=int(data_seed), progress=progress))
+    cfg = config_from_settings(
+        dataset="vessels",
+        strategy=as_tuple(strategies),
+        seeds=seeds,
+        rounds=int(rounds),
+        initial=int(initial),
+        per_round=int(per_round),
+        alpha=float(alpha),
+        epochs=float(epochs),
+        min_steps=int(min_steps),
+        gen_epochs=float(gen_epochs),
+        gen_min_steps=int(gen_min_steps),
+    ).validate()
+    return cfg, prepare(
+        cfg,
+        progress=progress,
+        dataset_kwargs=dict(n=int(n_slices), n_test=int(n_test), seed=int(data_seed), progress=progress),
+    )
 
 
 def plot_vessel_examples(ds, n: int = 4, path=None):
@@ -322,21 +456,43 @@ def plot_vessel_examples(ds, n: int = 4, path=None):
 
 
 # --------------------------------------------------------------------------- 00_explore
-def explorer_settings(*, dataset: str = "digits", data_root: str = "", strategy: str = "snn", alpha: float = 0.2,
-                      per_round: int = 10, smoke: bool = False, progress: bool = True) -> dict:
+def explorer_settings(
+    *,
+    dataset: str = "digits",
+    data_root: str = "",
+    strategy: str = "snn",
+    alpha: float = 0.2,
+    per_round: int = 10,
+    smoke: bool = False,
+    progress: bool = True,
+) -> dict:
     """:class:`~latentlab.ExplorerState` settings of the tour; ``smoke`` shrinks them to seconds (digits,
     300 pool items, a VAE of a few dozen steps, short target training, a coarse heat map).
     ``progress``: a bar while the generator trains (only when it is not cached yet)."""
     from .generative import GeneratorConfig
     from .training import TrainConfig
 
-    out = dict(dataset=dataset, data_root=data_root or None, strategy=strategy, alpha=float(alpha),
-               per_round=int(per_round), progress=bool(progress))
+    out = dict(
+        dataset=dataset,
+        data_root=data_root or None,
+        strategy=strategy,
+        alpha=float(alpha),
+        per_round=int(per_round),
+        progress=bool(progress),
+    )
     if smoke:
-        out.update(dataset="digits", data_root=None, n_pool=SMOKE["n_pool"], n_test=SMOKE["n_test"],
-                   initial=SMOKE["initial"], per_round=min(int(per_round), 5), compare=False, grid_size=12,
-                   generator_config=GeneratorConfig(epochs=SMOKE["gen_epochs"], min_steps=SMOKE["gen_min_steps"]),
-                   train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=20))
+        out.update(
+            dataset="digits",
+            data_root=None,
+            n_pool=SMOKE["n_pool"],
+            n_test=SMOKE["n_test"],
+            initial=SMOKE["initial"],
+            per_round=min(int(per_round), 5),
+            compare=False,
+            grid_size=12,
+            generator_config=GeneratorConfig(epochs=SMOKE["gen_epochs"], min_steps=SMOKE["gen_min_steps"]),
+            train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=20),
+        )
     return out
 
 
@@ -362,8 +518,10 @@ def explorer_steps(state, n: int) -> str:
             return state.error
     t = state.trajectories()
     own = f" (the round's own SNN step, then {int(n)} presses)" if before else ""
-    return (f"{int(n)} Step presses: {t['steps']} steps in all{own}; mean loss at p {t['loss'].mean():.3f} "
-            f"-> at the neighbours {t['loss_after'].mean():.3f}")
+    return (
+        f"{int(n)} Step presses: {t['steps']} steps in all{own}; mean loss at p {t['loss'].mean():.3f} "
+        f"-> at the neighbours {t['loss_after'].mean():.3f}"
+    )
 
 
 def save_explorer_tables(state, out_dir) -> "object":
@@ -374,7 +532,12 @@ def save_explorer_tables(state, out_dir) -> "object":
     idx, rounds = state.labelled()
     pd.DataFrame({"item": idx, "round": rounds}).to_csv(out_path(out_dir, "labelled.csv"), index=False)
     metric = state.readout()["metric_name"] or "metric"
-    curve = pd.DataFrame([{"strategy": s, "labelled": n, f"test_{metric}": v}
-                          for s, (ns, vs) in state.curves().items() for n, v in zip(ns, vs)])
+    curve = pd.DataFrame(
+        [
+            {"strategy": s, "labelled": n, f"test_{metric}": v}
+            for s, (ns, vs) in state.curves().items()
+            for n, v in zip(ns, vs)
+        ]
+    )
     curve.to_csv(out_path(out_dir, "curve.csv"), index=False)
     return curve

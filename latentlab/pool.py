@@ -87,7 +87,9 @@ class PoolState:
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_pool):
             raise ConfigError(f"pool indices must lie in [0, {self.n_pool}); got min {idx.min()}, max {idx.max()}")
         if len(np.unique(idx)) != len(idx):
-            raise ConfigError("the same pool item was proposed twice in one batch; a strategy must return distinct items")
+            raise ConfigError(
+                "the same pool item was proposed twice in one batch; a strategy must return distinct items"
+            )
         already = idx[self.labelled_round[idx] >= 0]
         if already.size:
             raise ConfigError(f"pool items {already[:5].tolist()} are already labelled; propose unlabelled items only")

@@ -124,6 +124,8 @@ def resolve_device(spec: str | None = "cpu"):
     if spec not in ("cpu", "cuda") and not spec.startswith("cuda:"):
         raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {spec!r}")
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no GPU (this torch build is CPU-only?); "
-                         "use --device cpu or --device auto")
+        raise ValueError(
+            "device 'cuda' requested but torch sees no GPU (this torch build is CPU-only?); "
+            "use --device cpu or --device auto"
+        )
     return torch.device(spec)

@@ -18,8 +18,17 @@ import numpy as np
 
 from .storage import atomic_write
 
-__all__ = ["tidy_rows", "write_csv", "read_results", "summary_table", "labels_to_reach", "plot_learning_curves",
-           "write_outputs", "protocol_section", "new_figure"]
+__all__ = [
+    "tidy_rows",
+    "write_csv",
+    "read_results",
+    "summary_table",
+    "labels_to_reach",
+    "plot_learning_curves",
+    "write_outputs",
+    "protocol_section",
+    "new_figure",
+]
 
 RESULT_COLUMNS = ("dataset", "strategy", "seed", "round", "n_labelled", "metric", "value")
 
@@ -29,13 +38,30 @@ def tidy_rows(dataset: str, runs: dict) -> list[dict]:
     rows = []
     for (strategy, seed), recs in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         for r in recs:
-            rows.append({"dataset": dataset, "strategy": strategy, "seed": int(seed), "round": int(r.round),
-                         "n_labelled": int(r.n_labelled), "metric": r.metric_name, "value": float(r.metric)})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "strategy": strategy,
+                    "seed": int(seed),
+                    "round": int(r.round),
+                    "n_labelled": int(r.n_labelled),
+                    "metric": r.metric_name,
+                    "value": float(r.metric),
+                }
+            )
         for r in recs:  # validation rows only when the run has a validation set
             if getattr(r, "val_metric", None) is not None:
-                rows.append({"dataset": dataset, "strategy": strategy, "seed": int(seed), "round": int(r.round),
-                             "n_labelled": int(r.n_labelled), "metric": "val_" + r.metric_name,
-                             "value": float(r.val_metric)})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "strategy": strategy,
+                        "seed": int(seed),
+                        "round": int(r.round),
+                        "n_labelled": int(r.n_labelled),
+                        "metric": "val_" + r.metric_name,
+                        "value": float(r.val_metric),
+                    }
+                )
     return rows
 
 
@@ -53,8 +79,12 @@ def read_results(path) -> list[dict]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        r["seed"], r["round"], r["n_labelled"], r["value"] = (int(r["seed"]), int(r["round"]),
-                                                              int(r["n_labelled"]), float(r["value"]))
+        r["seed"], r["round"], r["n_labelled"], r["value"] = (
+            int(r["seed"]),
+            int(r["round"]),
+            int(r["n_labelled"]),
+            float(r["value"]),
+        )
     return rows
 
 
@@ -89,12 +119,16 @@ def summary_table(rows: list[dict], digits: int = 2, metric: str | None = None) 
         cells = []
         for t in rounds:
             v = np.array([r["value"] for r in g[s].get(t, [])])
-            cells.append("" if v.size == 0 else (f"{v.mean():.{digits}f} ± {v.std(ddof=1) if v.size > 1 else 0:.{digits}f}"))
+            cells.append(
+                "" if v.size == 0 else (f"{v.mean():.{digits}f} ± {v.std(ddof=1) if v.size > 1 else 0:.{digits}f}")
+            )
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     seeds = sorted({r["seed"] for r in rows})
     where = "the validation set" if str(metric).startswith("val_") else "the test set"
-    return (f"{metric} on {where}, mean ± std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); "
-            f"std is the sample std (ddof=1).\n\n" + "\n".join(lines) + "\n")
+    return (
+        f"{metric} on {where}, mean ± std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); "
+        f"std is the sample std (ddof=1).\n\n" + "\n".join(lines) + "\n"
+    )
 
 
 def labels_to_reach(rows: list[dict], threshold: float, higher_is_better: bool = True) -> dict:
@@ -189,20 +223,33 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
     n_classes = 0
     counts = None
     if data is not None:
-        md += (f"\nData used: {len(data.x_train)} pool items, {data.n_val} validation items (labelled once, never "
-               f"trained on, not counted in the labels above), {len(data.x_test)} test items.\n")
+        md += (
+            f"\nData used: {len(data.x_train)} pool items, {data.n_val} validation items (labelled once, never "
+            f"trained on, not counted in the labels above), {len(data.x_test)} test items.\n"
+        )
         counts = data.histogram("test")
         if counts is not None:
             n_classes = data.n_classes
-            md += ("\nTest set class histogram: "
-                   + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts.tolist())) + "\n")
+            md += (
+                "\nTest set class histogram: "
+                + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts.tolist()))
+                + "\n"
+            )
     hib = not rows or not any(k in str(rows[0]["metric"]) for k in ("mse", "loss"))
-    checks = protocol_checks(rows, n_classes=n_classes, test_counts=counts,
-                             source_test_counts=getattr(data, "source_test_counts", None),
-                             shared_initial=shared_initial, higher_is_better=hib)
+    checks = protocol_checks(
+        rows,
+        n_classes=n_classes,
+        test_counts=counts,
+        source_test_counts=getattr(data, "source_test_counts", None),
+        shared_initial=shared_initial,
+        higher_is_better=hib,
+    )
     if checks:
-        md += "\nProtocol checks:\n\n" + "\n".join(f"- {'ok' if ok else '**FAILED**'}: {msg}"
-                                                     for ok, msg in checks) + "\n"
+        md += (
+            "\nProtocol checks:\n\n"
+            + "\n".join(f"- {'ok' if ok else '**FAILED**'}: {msg}" for ok, msg in checks)
+            + "\n"
+        )
     return md, checks
 
 

@@ -61,9 +61,16 @@ def _interval(d: np.ndarray, method: str, level: float, seed: int) -> tuple[floa
     raise ValueError(f"method must be 't' or 'bootstrap', got {method!r}")
 
 
-def paired_differences(rows: list[dict], baseline: str = "random", *, metric: str | None = None,
-                       higher_is_better: bool | None = None, method: str = "t", level: float = 0.95,
-                       seed: int = 0) -> list[PairedDifference]:
+def paired_differences(
+    rows: list[dict],
+    baseline: str = "random",
+    *,
+    metric: str | None = None,
+    higher_is_better: bool | None = None,
+    method: str = "t",
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[PairedDifference]:
     """Per (strategy, round): mean of strategy - baseline over the seeds both ran, with a ``level`` interval.
 
     Parameters
@@ -86,8 +93,10 @@ def paired_differences(rows: list[dict], baseline: str = "random", *, metric: st
     if baseline not in table:
         from .exceptions import ConfigError
 
-        raise ConfigError(f"baseline strategy {baseline!r} is not in the results (strategies: "
-                          f"{', '.join(sorted(table)) or 'none'}); pass --baseline with one of them")
+        raise ConfigError(
+            f"baseline strategy {baseline!r} is not in the results (strategies: "
+            f"{', '.join(sorted(table)) or 'none'}); pass --baseline with one of them"
+        )
     out = []
     for s in sorted(table):
         if s == baseline:
@@ -100,8 +109,20 @@ def paired_differences(rows: list[dict], baseline: str = "random", *, metric: st
             d = np.array([table[s][t][k][0] - base[k][0] for k in seeds])
             lo, hi = _interval(d, method, level, seed)
             ahead = int(np.sum(d > 0) if higher_is_better else np.sum(d < 0))
-            out.append(PairedDifference(s, baseline, int(t), float(np.mean([table[s][t][k][1] for k in seeds])),
-                                        len(seeds), float(d.mean()), lo, hi, ahead, higher_is_better))
+            out.append(
+                PairedDifference(
+                    s,
+                    baseline,
+                    int(t),
+                    float(np.mean([table[s][t][k][1] for k in seeds])),
+                    len(seeds),
+                    float(d.mean()),
+                    lo,
+                    hi,
+                    ahead,
+                    higher_is_better,
+                )
+            )
     return out
 
 
@@ -111,8 +132,10 @@ def differences_table(diffs: list[PairedDifference], digits: int = 2, metric: st
         return "(no paired differences: one strategy, or no seeds in common)\n"
     rounds = sorted({d.round for d in diffs})
     base = diffs[0].baseline
-    lines = ["| strategy - " + base + " | " + " | ".join(f"t={t}" for t in rounds) + " |",
-             "|---|" + "---|" * len(rounds)]
+    lines = [
+        "| strategy - " + base + " | " + " | ".join(f"t={t}" for t in rounds) + " |",
+        "|---|" + "---|" * len(rounds),
+    ]
     for s in sorted({d.strategy for d in diffs}):
         cells = []
         by_t = {d.round: d for d in diffs if d.strategy == s}
@@ -121,19 +144,28 @@ def differences_table(diffs: list[PairedDifference], digits: int = 2, metric: st
             if d is None:
                 cells.append("")
                 continue
-            ci = (f" [{d.ci_low:+.{digits}f}, {d.ci_high:+.{digits}f}]" if np.isfinite(d.ci_low) else "")
+            ci = f" [{d.ci_low:+.{digits}f}, {d.ci_high:+.{digits}f}]" if np.isfinite(d.ci_low) else ""
             star = "*" if d.excludes_zero else ""
             cells.append(f"{d.mean:+.{digits}f}{ci}{star} {d.n_ahead}/{d.n_seeds}")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     better = "higher" if diffs[0].higher_is_better else "lower"
     kind = "paired-t" if method == "t" else "bootstrap"
-    return (f"Paired differences{' of ' + metric if metric else ''} (strategy - {base}, same seed = same initial "
-            f"set), mean over seeds [95% {kind} interval]; * = the interval excludes 0; k/n = seeds where the "
-            f"strategy is better ({better} is better).\n\n" + "\n".join(lines) + "\n")
+    return (
+        f"Paired differences{' of ' + metric if metric else ''} (strategy - {base}, same seed = same initial "
+        f"set), mean over seeds [95% {kind} interval]; * = the interval excludes 0; k/n = seeds where the "
+        f"strategy is better ({better} is better).\n\n" + "\n".join(lines) + "\n"
+    )
 
 
-def protocol_checks(rows: list[dict], *, n_classes: int = 0, test_counts=None, source_test_counts=None,
-                    shared_initial: set | None = None, higher_is_better: bool = True) -> list[tuple[bool, str]]:
+def protocol_checks(
+    rows: list[dict],
+    *,
+    n_classes: int = 0,
+    test_counts=None,
+    source_test_counts=None,
+    shared_initial: set | None = None,
+    higher_is_better: bool = True,
+) -> list[tuple[bool, str]]:
     """Run-time invariants a broken protocol cannot pass; ``[(ok, message), ...]``.
 
     * every strategy of one seed that starts from the shared random initial set has the same t=1 value;
@@ -150,25 +182,44 @@ def protocol_checks(rows: list[dict], *, n_classes: int = 0, test_counts=None, s
     multi = {k: v for k, v in t1.items() if len(v) > 1}
     if multi:
         bad = {k: v for k, v in multi.items() if len(set(v.values())) > 1}
-        checks.append((not bad, "same t=1 result for every strategy of a seed (shared initial set): "
-                       + ("yes" if not bad else "NO, differs for seed(s) " + ", ".join(map(str, sorted(bad))))))
+        checks.append(
+            (
+                not bad,
+                "same t=1 result for every strategy of a seed (shared initial set): "
+                + ("yes" if not bad else "NO, differs for seed(s) " + ", ".join(map(str, sorted(bad)))),
+            )
+        )
     if n_classes and test_counts is not None:
         counts = np.asarray(test_counts)
         missing = [i for i in range(n_classes) if counts[i] == 0]
-        checks.append((not missing, "every class present in the test set: "
-                       + ("yes" if not missing else f"NO, missing class(es) {missing}")))
+        checks.append(
+            (
+                not missing,
+                "every class present in the test set: "
+                + ("yes" if not missing else f"NO, missing class(es) {missing}"),
+            )
+        )
         if source_test_counts is not None:
             src = np.asarray(source_test_counts, float)
             want = src * counts.sum() / src.sum()
             dev = float(np.max(np.abs(counts - want)))
-            checks.append((dev <= 1.0 + 1e-9, f"test class counts proportional to the full test set (max deviation "
-                           f"{dev:.1f} items)"))
+            checks.append(
+                (
+                    dev <= 1.0 + 1e-9,
+                    f"test class counts proportional to the full test set (max deviation {dev:.1f} items)",
+                )
+            )
         chance = 100.0 * counts.max() / max(counts.sum(), 1)
         first = [r["value"] for r in test if r["round"] == 1]
         if first and higher_is_better:
             worst = min(first)
             # "clearly above": at least half-way from chance to a perfect score, or 1.5 x chance, whichever is lower
             need = min(chance + (100.0 - chance) / 2, 1.5 * chance)
-            checks.append((worst >= need, f"t=1 accuracy above chance: lowest {worst:.1f}% vs chance "
-                           f"(majority class) {chance:.1f}%, required >= {need:.1f}%"))
+            checks.append(
+                (
+                    worst >= need,
+                    f"t=1 accuracy above chance: lowest {worst:.1f}% vs chance "
+                    f"(majority class) {chance:.1f}%, required >= {need:.1f}%",
+                )
+            )
     return checks

@@ -35,8 +35,21 @@ import numpy as np
 
 from .exceptions import ResumeError, StorageError
 
-__all__ = ["cache_dir", "atomic_path", "atomic_write", "save_state", "load_state", "content_key", "json_key",
-           "sha256_bytes", "sha256_file", "verify_file", "LabelCache", "RunLock", "RENAME_HOOK"]
+__all__ = [
+    "cache_dir",
+    "atomic_path",
+    "atomic_write",
+    "save_state",
+    "load_state",
+    "content_key",
+    "json_key",
+    "sha256_bytes",
+    "sha256_file",
+    "verify_file",
+    "LabelCache",
+    "RunLock",
+    "RENAME_HOOK",
+]
 
 # Called as ``RENAME_HOOK(tmp, path)`` just before every atomic rename (None = nothing). A hook that
 # raises leaves the temporary file behind, exactly as a kill at that moment would: the fault-injection
@@ -66,8 +79,9 @@ def atomic_path(path, suffix: str = ".tmp"):
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(e, OSError) and e.errno in _NO_SPACE:
-            raise StorageError(f"no space left on the device writing {path}; free some space, then rerun "
-                               "(with --resume for a run)") from None
+            raise StorageError(
+                f"no space left on the device writing {path}; free some space, then rerun (with --resume for a run)"
+            ) from None
         raise
     if RENAME_HOOK is not None:
         RENAME_HOOK(tmp, path)
@@ -104,8 +118,7 @@ def verify_file(path, sha256: str | None, fix: str) -> None:
     if not path.is_file():
         raise ResumeError(f"{path} is missing; {fix}")
     if sha256 is not None and sha256_file(path) != sha256:
-        raise ResumeError(f"{path} is corrupt (its SHA-256 does not match the one recorded when it was written); "
-                          f"{fix}")
+        raise ResumeError(f"{path} is corrupt (its SHA-256 does not match the one recorded when it was written); {fix}")
 
 
 def save_state(module, path, meta: dict | None = None) -> str:
@@ -144,15 +157,29 @@ def load_state(module, path, sha256: str | None = None, fix: str | None = None):
     verify_file(path, sha256, fix)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, KeyError, OSError, AttributeError,
-            ImportError, IndexError, TypeError) as e:
-        raise ResumeError(f"{path} is not a readable latentlab checkpoint ({e.__class__.__name__}: "
-                          f"{str(e).splitlines()[0][:160] if str(e) else ''}); {fix}") from None
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        ValueError,
+        KeyError,
+        OSError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        TypeError,
+    ) as e:
+        raise ResumeError(
+            f"{path} is not a readable latentlab checkpoint ({e.__class__.__name__}: "
+            f"{str(e).splitlines()[0][:160] if str(e) else ''}); {fix}"
+        ) from None
     try:
         module.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
-        raise ResumeError(f"checkpoint {path} does not fit this model ({e.__class__.__name__}: "
-                          f"{str(e).splitlines()[0][:160] if str(e) else ''}); {fix}") from None
+        raise ResumeError(
+            f"checkpoint {path} does not fit this model ({e.__class__.__name__}: "
+            f"{str(e).splitlines()[0][:160] if str(e) else ''}); {fix}"
+        ) from None
     return module
 
 
@@ -287,8 +314,10 @@ class RunLock:
             os.close(fd)
             if held:
                 pid = _read_pid(self.path)
-                raise ResumeError(f"another latentlab run (pid {pid or '?'}) is writing to {self.path.parent}; "
-                                  "wait for it to finish, or choose another --out")
+                raise ResumeError(
+                    f"another latentlab run (pid {pid or '?'}) is writing to {self.path.parent}; "
+                    "wait for it to finish, or choose another --out"
+                )
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd

@@ -48,8 +48,17 @@ from pathlib import Path
 from .exceptions import ConfigError
 from .storage import atomic_write
 
-__all__ = ["HELP", "configure_parser", "load_grid", "grid_points", "point_id", "run_point", "sweep",
-           "SweepResult", "gather"]
+__all__ = [
+    "HELP",
+    "configure_parser",
+    "load_grid",
+    "grid_points",
+    "point_id",
+    "run_point",
+    "sweep",
+    "SweepResult",
+    "gather",
+]
 
 HELP = "run a notebook once per grid point (papermill), locally or on Dask; gather one tidy table"  # see cli.COMMANDS
 
@@ -65,8 +74,10 @@ def load_grid(path) -> tuple[dict, dict]:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"grid file {path} not found; write a YAML file with 'grid:' (lists to sweep) and "
-                          "'fixed:' (values for every run), see notebooks/grids/")
+        raise ConfigError(
+            f"grid file {path} not found; write a YAML file with 'grid:' (lists to sweep) and "
+            "'fixed:' (values for every run), see notebooks/grids/"
+        )
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -81,8 +92,10 @@ def parse_grid(doc: dict, where: str = "grid") -> tuple[dict, dict]:
     unknown = set(doc) - {"grid", "fixed"}
     if "grid" in doc or "fixed" in doc:
         if unknown:
-            raise ConfigError(f"{where}: with 'grid:'/'fixed:' sections, no other top-level keys are allowed; "
-                              f"move {', '.join(sorted(unknown))} under one of them")
+            raise ConfigError(
+                f"{where}: with 'grid:'/'fixed:' sections, no other top-level keys are allowed; "
+                f"move {', '.join(sorted(unknown))} under one of them"
+            )
         grid, fixed = dict(doc.get("grid") or {}), dict(doc.get("fixed") or {})
     else:
         grid = {k: v for k, v in doc.items() if isinstance(v, list)}
@@ -130,8 +143,16 @@ def _write_json(path: Path, obj) -> None:
     atomic_write(path, json.dumps(obj, indent=1, default=str))
 
 
-def run_point(notebook, point_dir, params: dict, *, kernel_name: str | None = None, cwd=None,
-              execution_timeout: float | None = None, threads: int | None = 1) -> dict:
+def run_point(
+    notebook,
+    point_dir,
+    params: dict,
+    *,
+    kernel_name: str | None = None,
+    cwd=None,
+    execution_timeout: float | None = None,
+    threads: int | None = 1,
+) -> dict:
     """Execute ``notebook`` with ``params`` (+ ``out_dir``) into ``point_dir``; never raises.
 
     Returns the status record (also written to ``done.json`` or ``failed.json``): ``status``
@@ -157,11 +178,19 @@ def run_point(notebook, point_dir, params: dict, *, kernel_name: str | None = No
     t0 = time.perf_counter()
     rec = {"point": point_dir.name, "notebook": str(out_nb)}
     try:
-        pm.execute_notebook(str(notebook), str(out_nb), parameters=all_params, kernel_name=kernel_name,
-                            progress_bar=False, cwd=str(cwd) if cwd else None, execution_timeout=execution_timeout)
+        pm.execute_notebook(
+            str(notebook),
+            str(out_nb),
+            parameters=all_params,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            cwd=str(cwd) if cwd else None,
+            execution_timeout=execution_timeout,
+        )
     except PapermillExecutionError as e:
-        rec.update(status="failed", cell_index=e.cell_index, exec_count=e.exec_count, ename=e.ename,
-                   evalue=str(e.evalue))
+        rec.update(
+            status="failed", cell_index=e.cell_index, exec_count=e.exec_count, ename=e.ename, evalue=str(e.evalue)
+        )
     except Exception as e:  # noqa: BLE001 - a run that cannot start is recorded, never allowed to stop the sweep
         rec.update(status="failed", cell_index=None, exec_count=None, ename=type(e).__name__, evalue=str(e)[:2000])
     else:
@@ -202,9 +231,21 @@ class SweepResult:
         return sum(1 for r in self.records if not r.get("skipped"))
 
 
-def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, client=None, scheduler=None,
-          kernel_name: str | None = None, execution_timeout: float | None = None, threads: int | None = 1,
-          progress: bool = True, log=print) -> SweepResult:
+def sweep(
+    notebook,
+    grid,
+    out,
+    *,
+    fixed: dict | None = None,
+    workers: int = 1,
+    client=None,
+    scheduler=None,
+    kernel_name: str | None = None,
+    execution_timeout: float | None = None,
+    threads: int | None = 1,
+    progress: bool = True,
+    log=print,
+) -> SweepResult:
     """Run ``notebook`` once per point of ``grid`` and gather the results.
 
     Parameters
@@ -248,8 +289,7 @@ def sweep(notebook, grid, out, *, fixed: dict | None = None, workers: int = 1, c
     if client is None and scheduler:  # reach the scheduler now, not after the first run was submitted
         client = own = connect_scheduler(scheduler)
     try:
-        return _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress,
-                      log)
+        return _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress, log)
     finally:
         if own is not None:
             own.close()
@@ -267,8 +307,10 @@ def connect_scheduler(address: str, timeout: float = 10.0):
         return Client(address, timeout=f"{timeout}s")
     except (OSError, ValueError, TypeError, TimeoutError) as e:
         msg = str(e).splitlines()[0][:200] if str(e) else e.__class__.__name__
-        raise ConfigError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({msg}); check the "
-                          "address and that the scheduler runs") from None
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({msg}); check the "
+            "address and that the scheduler runs"
+        ) from None
 
 
 def _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress, log):
@@ -306,14 +348,16 @@ def _check_params(notebook: Path, params: dict) -> None:
         known = pm.inspect_notebook(str(notebook))
     except Exception as e:  # nbformat raises several kinds (NotJSONError, ValidationError, KeyError, ...)
         msg = str(e).splitlines()[0][:160] if str(e) else ""
-        raise ConfigError(f"{notebook} is not a readable Jupyter notebook ({e.__class__.__name__}: {msg}); "
-                          "give an .ipynb file") from None
+        raise ConfigError(
+            f"{notebook} is not a readable Jupyter notebook ({e.__class__.__name__}: {msg}); give an .ipynb file"
+        ) from None
     if not known:
         raise ConfigError(f"{notebook.name} has no cell tagged 'parameters'; papermill cannot parameterise it")
     bad = sorted(set(params) - set(known))
     if bad:
-        raise ConfigError(f"{notebook.name} has no parameter {', '.join(map(repr, bad))}; "
-                          f"valid: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{notebook.name} has no parameter {', '.join(map(repr, bad))}; valid: {', '.join(sorted(known))}"
+        )
 
 
 def _limit_threads(n: int) -> None:
@@ -330,9 +374,18 @@ def _execute(notebook, runs, todo, kw, workers, client, scheduler):
         own = client is None
         client = client or Client(scheduler)
         try:
-            futs = [client.submit(run_point, notebook, runs / pid, params,
-                                  key=f"latentlab-sweep-{pid}-{time.time_ns()}", pure=False, **kw)
-                    for pid, params in todo]
+            futs = [
+                client.submit(
+                    run_point,
+                    notebook,
+                    runs / pid,
+                    params,
+                    key=f"latentlab-sweep-{pid}-{time.time_ns()}",
+                    pure=False,
+                    **kw,
+                )
+                for pid, params in todo
+            ]
             for fut in as_completed(futs):
                 yield fut.result()
         finally:
@@ -406,10 +459,15 @@ def configure_parser(p) -> None:
     p.add_argument("--grid", required=True, help="YAML: 'grid:' lists to sweep, 'fixed:' values for every run")
     p.add_argument("--out", required=True, help="sweep folder (rerun to continue: finished runs are skipped)")
     p.add_argument("--workers", type=int, default=1, help="local processes running notebooks at once")
-    p.add_argument("--scheduler", default=None,
-                   help="Dask scheduler address (tcp://host:8786) instead of local processes")
-    p.add_argument("--threads", type=int, default=1,
-                   help="OMP_NUM_THREADS of every run (numbers then match OMP_NUM_THREADS=N latentlab run)")
+    p.add_argument(
+        "--scheduler", default=None, help="Dask scheduler address (tcp://host:8786) instead of local processes"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS of every run (numbers then match OMP_NUM_THREADS=N latentlab run)",
+    )
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: none)")
     p.add_argument("--quiet", action="store_true", help="no per-run lines")
@@ -420,9 +478,20 @@ def cmd_sweep(a) -> int:
     from .threads import set_thread_policy
 
     set_thread_policy()  # this process; each run's kernel gets --threads (default 1)
-    res = sweep(a.notebook, a.grid, a.out, workers=a.workers, scheduler=a.scheduler, kernel_name=a.kernel,
-                execution_timeout=a.timeout, threads=a.threads, progress=not a.quiet)
+    res = sweep(
+        a.notebook,
+        a.grid,
+        a.out,
+        workers=a.workers,
+        scheduler=a.scheduler,
+        kernel_name=a.kernel,
+        execution_timeout=a.timeout,
+        threads=a.threads,
+        progress=not a.quiet,
+    )
     print((res.out / "summary.md").read_text())
-    print(f"wrote {res.out / 'results.csv'}, {res.out / 'summary.md'}, {res.out / 'failures.csv'} "
-          f"({res.n_run} run, {len(res.records) - res.n_run} skipped, {len(res.failures)} failed, {res.seconds:.0f} s)")
+    print(
+        f"wrote {res.out / 'results.csv'}, {res.out / 'summary.md'}, {res.out / 'failures.csv'} "
+        f"({res.n_run} run, {len(res.records) - res.n_run} skipped, {len(res.failures)} failed, {res.seconds:.0f} s)"
+    )
     return 1 if res.failures else 0

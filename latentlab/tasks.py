@@ -49,8 +49,10 @@ class Task:
     def predict(self, model, x: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
         model.eval()
         dev = next(iter(model.parameters()), torch.empty(0)).device  # outputs come back on the CPU
-        outs = [model(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32).to(dev)).cpu()
-                for i in range(0, len(x), batch_size)]
+        outs = [
+            model(torch.as_tensor(x[i : i + batch_size], dtype=torch.float32).to(dev)).cpu()
+            for i in range(0, len(x), batch_size)
+        ]
         return torch.cat(outs)
 
     def item_loss(self, model, x: np.ndarray, y: np.ndarray) -> np.ndarray:

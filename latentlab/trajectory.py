@@ -66,8 +66,9 @@ class Move:
     neighbour_dist: np.ndarray  # (J,)
 
 
-def advance(latent, target, task, items, y, *, alpha: float, visited=None, x_pool=None,
-            loss_on: str = "decoded") -> Move:
+def advance(
+    latent, target, task, items, y, *, alpha: float, visited=None, x_pool=None, loss_on: str = "decoded"
+) -> Move:
     """The engine's one step: move the points of pool items ``items`` (labels ``y``) by SNN's rule.
 
     p = E(x), d = normalised dL/dp (Eq. 1), p' = p + alpha d (Eq. 2), then the nearest pool item to
@@ -78,8 +79,9 @@ def advance(latent, target, task, items, y, *, alpha: float, visited=None, x_poo
     """
     items = np.asarray(items, np.int64)
     p = latent.embeddings[items].astype(np.float64)
-    g = latent_gradient(latent.generator, target, task, p, y, x=x_pool[items] if loss_on == "real" else None,
-                        loss_on=loss_on)
+    g = latent_gradient(
+        latent.generator, target, task, p, y, x=x_pool[items] if loss_on == "real" else None, loss_on=loss_on
+    )
     pp = p + alpha * g.d
     k = 1 if visited is None else min(max(len(v) for v in visited) + 1, latent.index.n)
     dist, ii = latent.nearest(pp, k=k)
@@ -91,12 +93,30 @@ def advance(latent, target, task, items, y, *, alpha: float, visited=None, x_poo
             col[j] = free[0] if free else 0
             vis.add(int(ii[j, col[j]]))
     rows = np.arange(len(pp))
-    return Move(p=p, p_prime=pp, d=g.d, grad_norm=g.grad_norm, loss=g.loss, neighbour=ii[rows, col].astype(np.int64),
-                neighbour_dist=dist[rows, col].astype(np.float64))
+    return Move(
+        p=p,
+        p_prime=pp,
+        d=g.d,
+        grad_norm=g.grad_norm,
+        loss=g.loss,
+        neighbour=ii[rows, col].astype(np.int64),
+        neighbour_dist=dist[rows, col].astype(np.float64),
+    )
 
 
-def trajectory(latent, target, task, y_pool, start_items, *, steps: int = 10, alpha: float = 0.2,
-               x_pool=None, loss_on: str = "decoded", revisit: bool = False) -> Trajectory:
+def trajectory(
+    latent,
+    target,
+    task,
+    y_pool,
+    start_items,
+    *,
+    steps: int = 10,
+    alpha: float = 0.2,
+    x_pool=None,
+    loss_on: str = "decoded",
+    revisit: bool = False,
+) -> Trajectory:
     """Evolve the points of pool items ``start_items`` for ``steps`` SNN steps without re-selection.
 
     Parameters
@@ -120,8 +140,9 @@ def trajectory(latent, target, task, y_pool, start_items, *, steps: int = 10, al
     visited = None if revisit else [{int(i)} for i in items]
     rec = {k: [] for k in ("p", "p_prime", "d", "grad_norm", "loss", "item", "neighbour", "neighbour_dist")}
     for _ in range(steps):
-        m = advance(latent, target, task, items, y_pool[items], alpha=alpha, visited=visited, x_pool=x_pool,
-                    loss_on=loss_on)
+        m = advance(
+            latent, target, task, items, y_pool[items], alpha=alpha, visited=visited, x_pool=x_pool, loss_on=loss_on
+        )
         for k, v in dataclasses.asdict(m).items():
             rec[k].append(v)
         rec["item"].append(items)
@@ -156,12 +177,16 @@ class Walk:
         """``per_round`` points at distinct random labelled pool items of ``loop`` (sorted), not moved yet."""
         labelled = loop.pool.labelled_indices()
         if labelled.size == 0 and loop.round:
-            raise ConfigError(f"Step starts from labelled pool items and this run has none (strategy "
-                              f"{loop.strategy.name!r} labels synthesized images); pick snn or random to watch "
-                              "trajectories")
+            raise ConfigError(
+                f"Step starts from labelled pool items and this run has none (strategy "
+                f"{loop.strategy.name!r} labels synthesized images); pick snn or random to watch "
+                "trajectories"
+            )
         if per_round > labelled.size:
-            raise ConfigError(f"per_round = {per_round} sampling points but only {labelled.size} labelled items to "
-                              f"start from; lower per_round to {labelled.size} or less, or run another round")
+            raise ConfigError(
+                f"per_round = {per_round} sampling points but only {labelled.size} labelled items to "
+                f"start from; lower per_round to {labelled.size} or less, or run another round"
+            )
         items = np.sort(rng.choice(labelled, per_round, replace=False))
         return cls.start(items, loop.pool_labels[items], embeddings)
 
@@ -170,10 +195,20 @@ class Walk:
         """A round's own SNN step (the arrays the strategy recorded) as the walk's first move."""
         start, nb = np.asarray(prop["start_indices"]), np.asarray(prop["indices"])
         last = {k: prop[k] for k in ("p", "p_prime", "d", "grad_norm", "loss")}
-        last.update(neighbour=nb, neighbour_dist=prop.get("neighbour_dist", np.zeros(len(nb))), loss_after=loss_after,
-                    item=start)
-        return cls(nb, origin_y, [np.asarray(prop["p"], np.float64), embeddings[nb].astype(np.float64)],
-                   [{int(a), int(b)} for a, b in zip(start, nb)], steps=1, last=last)
+        last.update(
+            neighbour=nb,
+            neighbour_dist=prop.get("neighbour_dist", np.zeros(len(nb))),
+            loss_after=loss_after,
+            item=start,
+        )
+        return cls(
+            nb,
+            origin_y,
+            [np.asarray(prop["p"], np.float64), embeddings[nb].astype(np.float64)],
+            [{int(a), int(b)} for a, b in zip(start, nb)],
+            steps=1,
+            last=last,
+        )
 
     def record(self, move: Move, loss_after, embeddings) -> None:
         """Append ``move`` (from :func:`advance` with ``visited=self.visited``)."""
@@ -189,13 +224,21 @@ class Walk:
         e2, e1 = np.zeros((0, 2)), np.zeros(0)
         empty = {"p_prime": e2, "d": e2, "neighbour": np.zeros(0, np.int64), "neighbour_xy": e2}
         if walk is None:
-            return {"paths": np.zeros((0, 0, 2)), "p": e2, "grad_norm": e1, "loss": e1, "loss_after": e1,
-                    "steps": 0, **empty}
+            return {
+                "paths": np.zeros((0, 0, 2)),
+                "p": e2,
+                "grad_norm": e1,
+                "loss": e1,
+                "loss_after": e1,
+                "steps": 0,
+                **empty,
+            }
         out = {"paths": np.stack(walk.path), "steps": walk.steps}
         if walk.last is None:
             z = np.zeros(len(walk.path[-1]))
             return {**out, "p": walk.path[-1], "grad_norm": z, "loss": z, "loss_after": z, **empty}
-        out.update({k: np.asarray(walk.last[k]) for k in ("p", "p_prime", "d", "grad_norm", "loss", "loss_after",
-                                                          "neighbour")})
+        out.update(
+            {k: np.asarray(walk.last[k]) for k in ("p", "p_prime", "d", "grad_norm", "loss", "loss_after", "neighbour")}
+        )
         out["neighbour_xy"] = embeddings[out["neighbour"]]
         return out

@@ -27,9 +27,10 @@ __all__ = ["parse_grid", "tune", "TuneResult", "GRID_ALIASES"]
 
 # grid keys a user may write without the dotted path: the ``latentlab run`` setting names whose value is
 # the field's value (experiment.SETTINGS), and warm_start
-GRID_ALIASES = {**{k: path for k, path in SETTINGS.items() if k not in ("strategy", "seeds", "cold_start",
-                                                                          "target_width")},
-                "warm_start": "loop.warm_start"}
+GRID_ALIASES = {
+    **{k: path for k, path in SETTINGS.items() if k not in ("strategy", "seeds", "cold_start", "target_width")},
+    "warm_start": "loop.warm_start",
+}
 
 
 def _parse_value(text: str, like):
@@ -95,18 +96,32 @@ class TuneResult:
     def markdown(self) -> str:
         keys = list(self.points[0]["setting"]) if self.points else []
         best = "max" if self.higher_is_better else "min"
-        lines = [f"Validation {self.metric} ({best} is best), mean over seeds and rounds; the test set was not used.",
-                 "", "| " + " | ".join(keys) + " | score | per seed | |", "|" + "---|" * (len(keys) + 3)]
+        lines = [
+            f"Validation {self.metric} ({best} is best), mean over seeds and rounds; the test set was not used.",
+            "",
+            "| " + " | ".join(keys) + " | score | per seed | |",
+            "|" + "---|" * (len(keys) + 3),
+        ]
         for p in self.points:
             mark = "**chosen**" if p["setting"] == self.choice else ""
             seeds = ", ".join(f"{v:.2f}" for v in p["by_seed"].values())
-            lines.append("| " + " | ".join(str(p["setting"][k]) for k in keys)
-                         + f" | {p['score']:.3f} | {seeds} | {mark} |")
+            lines.append(
+                "| " + " | ".join(str(p["setting"][k]) for k in keys) + f" | {p['score']:.3f} | {seeds} | {mark} |"
+            )
         return "\n".join(lines) + "\n"
 
 
-def tune(base, grid: dict, out, *, data_root=None, overwrite: bool = False, progress: bool = True, device=None,
-         workers: int = 1) -> TuneResult:
+def tune(
+    base,
+    grid: dict,
+    out,
+    *,
+    data_root=None,
+    overwrite: bool = False,
+    progress: bool = True,
+    device=None,
+    workers: int = 1,
+) -> TuneResult:
     """Run every point of ``grid`` (dotted path -> values) on ``base``; choose by validation metric.
 
     ``base.n_val`` must be > 0. Each point runs in ``out/point-K`` and always continues what an earlier
@@ -123,8 +138,9 @@ def tune(base, grid: dict, out, *, data_root=None, overwrite: bool = False, prog
     keys = list(grid)
     settings = [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
     configs = [apply_overrides(base, s).validate() for s in settings]
-    shares_data = all(not k.startswith(("generator.", "gen_seed", "dataset", "n_pool", "n_test", "n_val"))
-                      for k in keys)
+    shares_data = all(
+        not k.startswith(("generator.", "gen_seed", "dataset", "n_pool", "n_test", "n_val")) for k in keys
+    )
     prepared = prepare(base, data_root, progress, device) if shares_data else None
     if overwrite:  # replace earlier tuning runs (only folders latentlab wrote: they hold a config.json)
         from .experiment import _check_out
@@ -137,8 +153,12 @@ def tune(base, grid: dict, out, *, data_root=None, overwrite: bool = False, prog
         for k in range(len(configs)):  # the workers' checkpoints land in folders marked as latentlab's
             (out / f"point-{k}").mkdir(parents=True, exist_ok=True)
             _write_marker(out / f"point-{k}")
-        jobs = [(cfg, out / f"point-{k}", s, seed) for k, cfg in enumerate(configs)
-                for seed in cfg.seeds for s in cfg.strategies]
+        jobs = [
+            (cfg, out / f"point-{k}", s, seed)
+            for k, cfg in enumerate(configs)
+            for seed in cfg.seeds
+            for s in cfg.strategies
+        ]
         run_jobs(jobs, workers=workers, data_root=data_root, device=device, progress=progress)
     points = []
     metric = None
@@ -148,27 +168,47 @@ def tune(base, grid: dict, out, *, data_root=None, overwrite: bool = False, prog
     for k, (setting, cfg) in enumerate(tqdm(list(zip(settings, configs)), desc="tune", disable=not progress)):
         folder = out / f"point-{k}"
         # a finished or killed point is read back / continued; its checkpoints refuse other settings
-        run_experiment(cfg, folder, data_root=data_root, resume=True,
-                       progress=progress, prepared=prepared, device=device)
+        run_experiment(
+            cfg, folder, data_root=data_root, resume=True, progress=progress, prepared=prepared, device=device
+        )
         rows = [r for r in read_results(folder / "results.csv") if str(r["metric"]).startswith("val_")]
         if not rows:
             raise ConfigError(f"{folder}: no validation rows; the data set gave no validation labels")
         metric = rows[0]["metric"]
         hib = not any(w in metric for w in ("mse", "loss"))
-        by_seed = {s: float(np.mean([r["value"] for r in rows if r["seed"] == s]))
-                   for s in sorted({r["seed"] for r in rows})}
-        by_round = {t: float(np.mean([r["value"] for r in rows if r["round"] == t]))
-                    for t in sorted({r["round"] for r in rows})}
-        points.append({"setting": setting, "folder": folder.name, "score": float(np.mean(list(by_seed.values()))),
-                       "by_seed": by_seed, "by_round": by_round})
+        by_seed = {
+            s: float(np.mean([r["value"] for r in rows if r["seed"] == s])) for s in sorted({r["seed"] for r in rows})
+        }
+        by_round = {
+            t: float(np.mean([r["value"] for r in rows if r["round"] == t])) for t in sorted({r["round"] for r in rows})
+        }
+        points.append(
+            {
+                "setting": setting,
+                "folder": folder.name,
+                "score": float(np.mean(list(by_seed.values()))),
+                "by_seed": by_seed,
+                "by_round": by_round,
+            }
+        )
     best = (max if hib else min)(points, key=lambda p: p["score"])
     result = TuneResult(out / "tune.json", metric, hib, dict(best["setting"]), points)
-    doc = {"metric": metric, "higher_is_better": hib,
-           "criterion": f"mean of {metric} over seeds {list(base.seeds)} and rounds 1..{base.loop.rounds}",
-           "choice": result.choice, "grid": {k: list(v) for k, v in grid.items()},
-           "points": [{**p, "by_seed": {str(s): v for s, v in p["by_seed"].items()},
-                       "by_round": {str(t): v for t, v in p["by_round"].items()}} for p in points],
-           "base": base.to_dict()}
+    doc = {
+        "metric": metric,
+        "higher_is_better": hib,
+        "criterion": f"mean of {metric} over seeds {list(base.seeds)} and rounds 1..{base.loop.rounds}",
+        "choice": result.choice,
+        "grid": {k: list(v) for k, v in grid.items()},
+        "points": [
+            {
+                **p,
+                "by_seed": {str(s): v for s, v in p["by_seed"].items()},
+                "by_round": {str(t): v for t, v in p["by_round"].items()},
+            }
+            for p in points
+        ],
+        "base": base.to_dict(),
+    }
     from .storage import atomic_write
 
     out.mkdir(parents=True, exist_ok=True)

@@ -84,8 +84,17 @@ def explorer_settings(request, quick_gen_config):
     finally:
         torch.set_num_threads(n)
 
-    return dict(dataset="digits", n_pool=400, n_test=200, generator_config=quick_gen_config, initial=30, per_round=5,
-                compare=False, grid_size=12, train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=40))
+    return dict(
+        dataset="digits",
+        n_pool=400,
+        n_test=200,
+        generator_config=quick_gen_config,
+        initial=30,
+        per_round=5,
+        compare=False,
+        grid_size=12,
+        train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=40),
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -106,11 +106,16 @@ def test_get_generator_trains_through_hook_and_caches(tmp_path):
     from latentlab.datasets import Dataset
 
     x = fake_images(24)
-    ds = Dataset(name="blobs", x_train=x, y_train=np.zeros(24, np.int64), x_test=x[:4],
-                 y_test=np.zeros(4, np.int64), classes=("blob",))
+    ds = Dataset(
+        name="blobs",
+        x_train=x,
+        y_train=np.zeros(24, np.int64),
+        x_test=x[:4],
+        y_test=np.zeros(4, np.int64),
+        classes=("blob",),
+    )
     g1 = get_generator(ds, CFG, seed=0, progress=False, root=tmp_path)
     files = sorted(p.name for p in (tmp_path / "generators").iterdir())
     assert any(f.endswith(".pt") for f in files) and not any(f.endswith(".ckpt") for f in files)  # ckpt dropped
     g2 = get_generator(ds, CFG, seed=0, progress=False, root=tmp_path)  # from the cache
     np.testing.assert_array_equal(encode(g1, x), encode(g2, x))
-

@@ -15,8 +15,16 @@ pn = pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # JS: number of rows in the data source of the glyph renderer called `name` (Bokeh 3 keeps data in a Map)
 COUNT_JS = """([name]) => {
@@ -46,13 +54,14 @@ def _kill_servers():
 @pytest.fixture
 def app_url(explorer_settings):
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's browser (apt-get install -y chromium) to run "
-                    "the browser tests; never `playwright install`")
+        pytest.skip(
+            f"{CHROMIUM} not found: install Debian's browser (apt-get install -y chromium) to run "
+            "the browser tests; never `playwright install`"
+        )
     from latentlab.widgets.app import create_app
 
     port = free_port()
-    pn.serve(lambda: create_app(**explorer_settings), port=port, address="127.0.0.1", threaded=True,
-                      show=False)
+    pn.serve(lambda: create_app(**explorer_settings), port=port, address="127.0.0.1", threaded=True, show=False)
     deadline = time.time() + 30
     while time.time() < deadline:
         with socket.socket() as s:
@@ -79,8 +88,7 @@ def open_app(browser, url, requests=None):
     if requests is not None:
         page.on("request", lambda r: requests.append(r.url))
     page.goto(url)
-    page.wait_for_function(COUNT_JS.replace("([name]) =>", "() => ((name) =>") + ")('pool') > 0",
-                           timeout=60_000)
+    page.wait_for_function(COUNT_JS.replace("([name]) =>", "() => ((name) =>") + ")('pool') > 0", timeout=60_000)
     return page
 
 
@@ -108,8 +116,13 @@ def test_step_round_step_changes_readout_and_plot(browser, app_url, tmp_path):
     shot = tmp_path / "explorer.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    foreign = sorted({u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
-                      and urlparse(u).hostname != "127.0.0.1"})
+    foreign = sorted(
+        {
+            u
+            for u in requests
+            if urlparse(u).scheme in ("http", "https", "ws", "wss") and urlparse(u).hostname != "127.0.0.1"
+        }
+    )
     assert not foreign, f"the served app fetched from outside 127.0.0.1 (offline it would fail): {foreign}"
 
 

@@ -13,9 +13,29 @@ import pytest
 from latentlab.cli import main
 from latentlab.report import read_results
 
-QUICK = ["--dataset", "digits", "--n-pool", "300", "--n-test", "150", "--rounds", "3", "--initial", "30",
-         "--per-round", "20", "--epochs", "1", "--min-steps", "60", "--gen-epochs", "1", "--gen-min-steps", "200",
-         "--quiet"]
+QUICK = [
+    "--dataset",
+    "digits",
+    "--n-pool",
+    "300",
+    "--n-test",
+    "150",
+    "--rounds",
+    "3",
+    "--initial",
+    "30",
+    "--per-round",
+    "20",
+    "--epochs",
+    "1",
+    "--min-steps",
+    "60",
+    "--gen-epochs",
+    "1",
+    "--gen-min-steps",
+    "200",
+    "--quiet",
+]
 
 
 def run_cli(*args):
@@ -50,14 +70,17 @@ def test_existing_output_folder_needs_resume(tmp_path, capsys):
     assert run_cli("--strategy", "random", "--alpha", "0.5", "--out", str(tmp_path), "--overwrite") == 0
 
 
-@pytest.mark.parametrize("args, msg", [
-    (["--dataset", "mnst"], "unknown dataset 'mnst'; valid choices:"),
-    (["--strategy", "random,snnn"], "unknown strategy 'snnn'; valid choices:"),
-    (["--alpha", "0"], "alpha must be a finite number > 0"),
-    (["--alpha", "-0.3"], "alpha must be a finite number > 0"),
-    (["--per-round", "400"], "larger than the 270 unlabelled pool items"),
-    (["--initial", "301"], "larger than the pool"),
-])
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--dataset", "mnst"], "unknown dataset 'mnst'; valid choices:"),
+        (["--strategy", "random,snnn"], "unknown strategy 'snnn'; valid choices:"),
+        (["--alpha", "0"], "alpha must be a finite number > 0"),
+        (["--alpha", "-0.3"], "alpha must be a finite number > 0"),
+        (["--per-round", "400"], "larger than the 270 unlabelled pool items"),
+        (["--initial", "301"], "larger than the pool"),
+    ],
+)
 def test_bad_input_gives_one_line_error(tmp_path, capsys, args, msg):
     assert run_cli(*args, "--out", str(tmp_path / "o")) == 2
     err = capsys.readouterr().err
@@ -80,12 +103,24 @@ def _state_round(run_dir: Path) -> int:
 @pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "latentlab", "run", *QUICK, "--rounds", "6", "--strategy", "random,snn",
-            "--seeds", "0"]
+    args = [
+        sys.executable,
+        "-m",
+        "latentlab",
+        "run",
+        *QUICK,
+        "--rounds",
+        "6",
+        "--strategy",
+        "random,snn",
+        "--seeds",
+        "0",
+    ]
     subprocess.run([*args, "--out", str(tmp_path / "full")], check=True, env=env, capture_output=True)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*args, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*args, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     run_dir = killed / "runs" / "snn-seed0"
     deadline = time.time() + 120
     while _state_round(run_dir) < 3 and time.time() < deadline and proc.poll() is None:

@@ -40,9 +40,12 @@ def test_alphagan_width_default_and_profile():
 
 
 def test_run_does_not_import_the_view():
-    code = ("import sys; from latentlab.cli import build_parser; p = build_parser(); "
-            "p.parse_args(['run', '--rounds', '2']); p.format_help(); "
-            "print(','.join(m for m in sys.modules if m.split('.')[0] in ('panel', 'bokeh') or m.startswith(('widgets', 'latentlab.widgets'))))")
+    code = (
+        "import sys; from latentlab.cli import build_parser; p = build_parser(); "
+        "p.parse_args(['run', '--rounds', '2']); p.format_help(); "
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('panel', 'bokeh') "
+        "or m.startswith(('widgets', 'latentlab.widgets'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
 

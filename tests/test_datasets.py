@@ -218,8 +218,7 @@ def _write_cifar_batches_class_ordered(root, per_class):
     chunks = np.array_split(np.arange(len(y)), 5)
     for i, c in enumerate(chunks, start=1):
         with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump({b"data": rng.integers(0, 256, (len(c), 3072), dtype=np.uint8),
-                         b"labels": y[c].tolist()}, f)
+            pickle.dump({b"data": rng.integers(0, 256, (len(c), 3072), dtype=np.uint8), b"labels": y[c].tolist()}, f)
     yt = _class_ordered(per_class // 2)
     with open(folder / "test_batch", "wb") as f:
         pickle.dump({b"data": rng.integers(0, 256, (len(yt), 3072), dtype=np.uint8), b"labels": yt.tolist()}, f)
@@ -247,12 +246,15 @@ def _assert_proportional(sub_y, full_y, n_classes=10):
     assert got.sum() == len(sub_y)
 
 
-@pytest.mark.parametrize("layout, name", [
-    (_write_mnist_class_ordered, "mnist"),
-    (_write_cifar_batches_class_ordered, "cifar10"),
-    (_write_cifar_jpeg_tree, "cifar10"),
-    (_write_cifar_jpeg_tar, "cifar10"),
-])
+@pytest.mark.parametrize(
+    "layout, name",
+    [
+        (_write_mnist_class_ordered, "mnist"),
+        (_write_cifar_batches_class_ordered, "cifar10"),
+        (_write_cifar_jpeg_tree, "cifar10"),
+        (_write_cifar_jpeg_tar, "cifar10"),
+    ],
+)
 def test_subsets_of_class_ordered_files_are_stratified(tmp_path, monkeypatch, layout, name):
     monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "cache"))
     layout(tmp_path / "data", 20)
@@ -297,8 +299,7 @@ def test_validation_set_is_disjoint_seeded_and_checked(digits):
 def test_subset_of_unknown_labels_is_seeded_random():
     x = np.zeros((50, 1, 4, 4), np.float32)
     x[:, 0, 0, 0] = np.arange(50)
-    ds = Dataset("lazy", x, None, x[:10], np.zeros((10, 1, 4, 4), np.float32), task="regression",
-                 labeler="fem")
+    ds = Dataset("lazy", x, None, x[:10], np.zeros((10, 1, 4, 4), np.float32), task="regression", labeler="fem")
     sub = ds.subset(20, 5, seed=0)
     assert not np.array_equal(sub.x_train[:, 0, 0, 0], np.arange(20))  # not the first 20
     assert sub.with_validation(5).y_val is None and sub.with_validation(5).n_val == 5

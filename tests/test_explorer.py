@@ -22,8 +22,14 @@ def test_load_gives_a_plane_and_no_model(explorer_settings):
     assert s.embeddings.shape == (400, 2)
     x0, x1, y0, y1 = s.extent
     assert x0 < s.embeddings[:, 0].min() and x1 > s.embeddings[:, 0].max() and y0 < y1
-    assert s.readout() == {"round": 0, "n_labelled": 0, "metric": None, "metric_name": "accuracy",
-                           "steps": 0, "per_round": 0}
+    assert s.readout() == {
+        "round": 0,
+        "n_labelled": 0,
+        "metric": None,
+        "metric_name": "accuracy",
+        "steps": 0,
+        "per_round": 0,
+    }
 
 
 def test_step_before_a_model_is_a_message(explorer_settings):

@@ -5,10 +5,24 @@ import pytest
 from scipy import ndimage
 
 from latentlab.exceptions import ConfigError, LabelingError
-from latentlab.vessels.fem import (DIASTOLIC_KPA, SYSTOLIC_KPA, MooneyRivlin, discretise, first_piola,
-                           incompressibility, internal_force, load_schedule, material_stiffness,
-                           material_tangent, mesh_from_mask, pressure_coupling, pressure_waveform,
-                           residual_and_tangent, stress_map, stress_maps)
+from latentlab.vessels.fem import (
+    DIASTOLIC_KPA,
+    SYSTOLIC_KPA,
+    MooneyRivlin,
+    discretise,
+    first_piola,
+    incompressibility,
+    internal_force,
+    load_schedule,
+    material_stiffness,
+    material_tangent,
+    mesh_from_mask,
+    pressure_coupling,
+    pressure_waveform,
+    residual_and_tangent,
+    stress_map,
+    stress_maps,
+)
 from latentlab.vessels import generate_vessels
 
 MAT = MooneyRivlin()
@@ -24,7 +38,7 @@ def annulus(a, b, size, centre=None):
 
 def lame_hoop(a, b, r, p):
     """Hoop stress of a thick cylinder under inner pressure p (material independent)."""
-    return p * a ** 2 / (b ** 2 - a ** 2) * (1 + b ** 2 / r ** 2)
+    return p * a**2 / (b**2 - a**2) * (1 + b**2 / r**2)
 
 
 def lumen_pixels(m):
@@ -104,14 +118,13 @@ def test_global_tangent_matches_finite_differences(follower):
     disc = discretise(mesh_from_mask(m, pixel_mm=0.1))
     rng = np.random.default_rng(1)
     x = 0.002 * rng.standard_normal(disc.n_dofs)  # mm: strains ~ 5 %
-    x[disc.n_u:] *= 5000  # pressure dofs, kPa
+    x[disc.n_u :] *= 5000  # pressure dofs, kPa
     d = rng.standard_normal(disc.n_dofs)
     _, K, _, _ = residual_and_tangent(disc, x, 16.0, follower=follower)
     h = 1e-6
     rp = residual_and_tangent(disc, x + h * d, 16.0, follower=follower, need_tangent=False)[0]
     rm = residual_and_tangent(disc, x - h * d, 16.0, follower=follower, need_tangent=False)[0]
-    np.testing.assert_allclose(K @ d, (rp - rm) / (2 * h), rtol=1e-5,
-                               atol=1e-6 * np.abs(K @ d).max())
+    np.testing.assert_allclose(K @ d, (rp - rm) / (2 * h), rtol=1e-5, atol=1e-6 * np.abs(K @ d).max())
 
 
 def test_vectorised_assembly_matches_skfem_weak_forms():
@@ -123,13 +136,11 @@ def test_vectorised_assembly_matches_skfem_weak_forms():
     bu, bp = disc.basis_u, disc.basis_p
     P = np.moveaxis(first_piola(F, p, MAT), (0, 1), (-2, -1))
     A = np.moveaxis(material_tangent(F, p, MAT), (0, 1), (-2, -1))
-    cof = np.moveaxis(np.stack([[F[..., 1, 1], -F[..., 1, 0]], [-F[..., 0, 1], F[..., 0, 0]]]),
-                      (0, 1), (0, 1))
+    cof = np.moveaxis(np.stack([[F[..., 1, 1], -F[..., 1, 0]], [-F[..., 0, 1], F[..., 0, 0]]]), (0, 1), (0, 1))
     J = np.linalg.det(F)
     nu = disc.n_u
     np.testing.assert_allclose(R[:nu], internal_force.assemble(bu, P=P), atol=1e-10)
-    np.testing.assert_allclose(R[nu:], incompressibility.assemble(bp, J=J, p=p,
-                                                                  kappa=MAT.kappa), atol=1e-12)
+    np.testing.assert_allclose(R[nu:], incompressibility.assemble(bp, J=J, p=p, kappa=MAT.kappa), atol=1e-12)
     Kuu = material_stiffness.assemble(bu, A=A).toarray()
     np.testing.assert_allclose(K[:nu, :nu].toarray(), Kuu, atol=1e-9 * np.abs(Kuu).max())
     Kup = pressure_coupling.assemble(bu, bp, cof=cof).toarray()  # rows: q, cols: u
@@ -144,11 +155,10 @@ def test_precomputed_lumen_load_matches_skfem_form(follower):
     disc = discretise(mesh_from_mask(m, pixel_mm=0.1))
     x = 0.005 * np.random.default_rng(3).standard_normal(disc.n_dofs)
     fu = disc.facet_u
-    ref = lumen_pressure.assemble(fu, u=fu.interpolate(x[:disc.n_u]), pressure=16.0,
-                                  follow=float(follower))
+    ref = lumen_pressure.assemble(fu, u=fu.interpolate(x[: disc.n_u]), pressure=16.0, follow=float(follower))
     got = disc.external_force(x, 16.0, follower)
-    np.testing.assert_allclose(got[:disc.n_u], ref, atol=1e-12 * np.abs(ref).max())
-    assert np.all(got[disc.n_u:] == 0)
+    np.testing.assert_allclose(got[: disc.n_u], ref, atol=1e-12 * np.abs(ref).max())
+    assert np.all(got[disc.n_u :] == 0)
 
 
 def test_skipping_load_steps_gives_the_same_state(vessel, vessel_solution):
@@ -177,15 +187,18 @@ def test_pressure_waveform_and_schedule():
 # ---------------------------------------------------------------- analytic solution
 # the accuracy targets: <= 3 % on 64 x 64 annuli with a >= 6 px, <= 2 % at 128 x 128 (measured:
 # 0.5, 2.6, 2.5, 2.0, 1.1, 1.7, 1.8 %; BENCHMARKS.md)
-@pytest.mark.parametrize("a, b, size, centre, tol", [
-    (10, 20, 64, None, 0.01),
-    (9, 22, 64, (30.3, 33.6), 0.03),  # off-centre
-    (13.5, 21, 64, (33.4, 30.7), 0.03),  # off-centre
-    (6, 10, 64, None, 0.025),  # thin wall
-    (20, 40, 128, None, 0.015),
-    (13, 50, 128, (61.3, 66.6), 0.02),  # off-centre, thick
-    (30, 34, 128, None, 0.02),  # thin wall
-])
+@pytest.mark.parametrize(
+    "a, b, size, centre, tol",
+    [
+        (10, 20, 64, None, 0.01),
+        (9, 22, 64, (30.3, 33.6), 0.03),  # off-centre
+        (13.5, 21, 64, (33.4, 30.7), 0.03),  # off-centre
+        (6, 10, 64, None, 0.025),  # thin wall
+        (20, 40, 128, None, 0.015),
+        (13, 50, 128, (61.3, 66.6), 0.02),  # off-centre, thick
+        (30, 34, 128, None, 0.02),  # thin wall
+    ],
+)
 def test_lame_hoop_stress_small_pressure(a, b, size, centre, tol):
     assert lame_error(a, b, size, centre=centre) < tol
 
@@ -250,14 +263,14 @@ def test_smooth_border_keeps_pixel_centres_on_their_side(boundary, tol):
         wm = mesh_from_mask(mk, boundary=boundary)
         p = wm.mesh.p / wm.pixel_mm
         finder = Triangulation(p[0], p[1], wm.mesh.t.T).get_trifinder()
-        ii, jj = np.mgrid[0:mk.shape[0], 0:mk.shape[1]] + 0.5
+        ii, jj = np.mgrid[0 : mk.shape[0], 0 : mk.shape[1]] + 0.5
         inside = (finder(jj.ravel(), ii.ravel()) >= 0).reshape(mk.shape)
         wrong = inside != (mk == 1)
         assert np.mean(wrong) < 0.01
         f = wm.mesh.facets[:, wm.mesh.boundary_facets()]
         a, d = p[:, f[0]], p[:, f[1]] - p[:, f[0]]
         for y, x in zip(ii[wrong], jj[wrong]):  # distance to the nearest border facet
-            u = np.clip(((x - a[0]) * d[0] + (y - a[1]) * d[1]) / (d ** 2).sum(0), 0, 1)
+            u = np.clip(((x - a[0]) * d[0] + (y - a[1]) * d[1]) / (d**2).sum(0), 0, 1)
             dist = np.hypot(a[0] + u * d[0] - x, a[1] + u * d[1] - y).min()
             assert dist < tol + 0.01
 
@@ -290,7 +303,7 @@ def test_lumen_force_is_carried_across_every_cut():
     _, info = stress_map(m, p, return_info=True)
     disc, sig = info["disc"], info["sigma"]
     area = np.bincount(disc.wall.pixel, disc.dx.sum(axis=1), minlength=size * size)
-    area = area.reshape(size, size) / disc.wall.pixel_mm ** 2  # px^2 of mesh per pixel
+    area = area.reshape(size, size) / disc.wall.pixel_mm**2  # px^2 of mesh per pixel
     rows = np.nonzero(lumen.any(axis=1))[0]
     cols = np.nonzero(lumen.any(axis=0))[0]
     fy = np.sum((sig[..., 1, 1] * area)[rows])
@@ -350,12 +363,15 @@ def test_batch_matches_single(vessel, vessel_solution):
 
 
 # ---------------------------------------------------------------- errors
-@pytest.mark.parametrize("mask", [
-    np.zeros((32, 32)),
-    annulus(0, 10, 32)[0],  # disk without lumen
-    annulus(8, 14, 32)[0] * 0.5,
-    np.ones((3, 32, 32)),
-])
+@pytest.mark.parametrize(
+    "mask",
+    [
+        np.zeros((32, 32)),
+        annulus(0, 10, 32)[0],  # disk without lumen
+        annulus(8, 14, 32)[0] * 0.5,
+        np.ones((3, 32, 32)),
+    ],
+)
 def test_bad_masks_raise_labeling_error(mask):
     with pytest.raises(LabelingError):
         stress_map(mask)

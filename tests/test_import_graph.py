@@ -76,7 +76,7 @@ def _cycle(graph):
             if m.startswith(n + "."):
                 continue
             if state.get(m) == 1:
-                return stack[stack.index(m):] + [m]
+                return stack[stack.index(m) :] + [m]
             if m not in state:
                 found = visit(m)
                 if found:
@@ -101,8 +101,9 @@ def test_every_module_imports_in_a_fresh_interpreter():
 def test_module_graph_is_acyclic():
     graph = import_graph()
     # the top-level package re-exports everything; arrows *into* it would be cycles
-    assert not any("latentlab" in deps for m, deps in graph.items() if m != "latentlab"), \
-        {m for m, deps in graph.items() if "latentlab" in deps}
+    assert not any("latentlab" in deps for m, deps in graph.items() if m != "latentlab"), {
+        m for m, deps in graph.items() if "latentlab" in deps
+    }
     core = {m: {d for d in deps if d != "latentlab"} for m, deps in graph.items() if m != "latentlab"}
     cyc = _cycle(core)
     assert cyc is None, " -> ".join(cyc)
@@ -110,8 +111,15 @@ def test_module_graph_is_acyclic():
 
 def test_generic_core_does_not_import_the_vessel_wing():
     graph = import_graph()
-    generic = {"latentlab.loop", "latentlab.labeling", "latentlab.experiment", "latentlab.strategies",
-               "latentlab.datasets", "latentlab.tasks", "latentlab.generative"}
+    generic = {
+        "latentlab.loop",
+        "latentlab.labeling",
+        "latentlab.experiment",
+        "latentlab.strategies",
+        "latentlab.datasets",
+        "latentlab.tasks",
+        "latentlab.generative",
+    }
     for m in generic & set(graph):
         assert not any(d.startswith("latentlab.vessels") for d in graph[m]), (m, graph[m])
 

@@ -57,9 +57,17 @@ class RingGenerator(torch.nn.Module):
 
 
 def context(gen, labeler, target=None, synthetic=None, alpha=0.5):
-    return SamplingContext(x_pool=np.zeros((3, 1, SIZE, SIZE), np.float32), y_pool=None, pool=PoolState.empty(3),
-                           task=Regression(), target=target, latent=LatentSpace(gen), alpha=alpha, labeler=labeler,
-                           synthetic=synthetic)
+    return SamplingContext(
+        x_pool=np.zeros((3, 1, SIZE, SIZE), np.float32),
+        y_pool=None,
+        pool=PoolState.empty(3),
+        task=Regression(),
+        target=target,
+        latent=LatentSpace(gen),
+        alpha=alpha,
+        labeler=labeler,
+        synthetic=synthetic,
+    )
 
 
 @pytest.fixture()
@@ -77,6 +85,7 @@ def test_initial_is_seeded_valid_and_counts_rejects(fem):
     np.testing.assert_array_equal(p1.z_new, p2.z_new)
     for m in p1.x_new:
         validate_mask(m[0])
+
     # shift the prior draws so about half decode to empty images: rejected, counted, redrawn
     class Shifted:
         rng = np.random.default_rng(1)
@@ -113,8 +122,9 @@ def test_si_errors_name_the_fix(small_digits):
     with pytest.raises(ConfigError, match="cannot label.*FEM"):
         get_strategy("si").initial(context(gen, oracle), 4, np.random.default_rng(0))
     with pytest.raises(ConfigError, match="initial set first"):
-        get_strategy("si").propose(context(gen, FEMLabeler(solver=fake_stress, cache_dir=None)), 4,
-                                   np.random.default_rng(0))
+        get_strategy("si").propose(
+            context(gen, FEMLabeler(solver=fake_stress, cache_dir=None)), 4, np.random.default_rng(0)
+        )
     with pytest.raises(ConfigError, match="max_attempts"):
         InterpolationStrategy(max_attempts=0)
 
@@ -122,8 +132,11 @@ def test_si_errors_name_the_fix(small_digits):
 @pytest.fixture()
 def tiny_vessels(monkeypatch, tmp_path):
     """30 generated 64x64 masks (4 test), labelled by the fake solver through the registry."""
-    monkeypatch.setitem(LABELERS, "fem", lambda ds=None, **kw: FEMLabeler(
-        solver=fake_stress, cache_dir=tmp_path / "labels", **{**kw, "workers": 1}))
+    monkeypatch.setitem(
+        LABELERS,
+        "fem",
+        lambda ds=None, **kw: FEMLabeler(solver=fake_stress, cache_dir=tmp_path / "labels", **{**kw, "workers": 1}),
+    )
     return load_vessels(n=30, n_test=4, progress=False)
 
 
@@ -140,10 +153,19 @@ def test_vessels_dataset(tiny_vessels):
 def test_experiment_random_and_si_end_to_end_and_resume(tiny_vessels, tmp_path):
     ds = tiny_vessels
     gen = RingGenerator(64)
-    cfg = ExperimentConfig(dataset="vessels", strategies=("random", "si"), seeds=(0,),
-                           loop=LoopConfig(rounds=2, initial=3, per_round=2, target="s6",
-                                           target_kwargs=(("width", 0.25),),
-                                           train=TrainConfig(epochs=1, batch_size=4, min_steps=2)))
+    cfg = ExperimentConfig(
+        dataset="vessels",
+        strategies=("random", "si"),
+        seeds=(0,),
+        loop=LoopConfig(
+            rounds=2,
+            initial=3,
+            per_round=2,
+            target="s6",
+            target_kwargs=(("width", 0.25),),
+            train=TrainConfig(epochs=1, batch_size=4, min_steps=2),
+        ),
+    )
     prepared = (ds, LatentSpace.from_generator(gen, ds.x_train))
     rows = run_experiment(cfg, tmp_path / "out", prepared=prepared, progress=False)
     assert {r["strategy"] for r in rows} == {"random", "si"} and {r["metric"] for r in rows} == {"mse"}
@@ -167,9 +189,17 @@ def real_context(gen, fem, n_pool=12, n_labelled=4, target=None, synthetic=None,
     pool = PoolState.empty(n_pool).label(np.arange(n_labelled), 1)
     y_pool = np.zeros_like(x_pool)
     y_pool[:n_labelled] = fem.label(x_pool[:n_labelled]).y
-    return SamplingContext(x_pool=x_pool, y_pool=y_pool, pool=pool, task=Regression(), target=target,
-                           latent=LatentSpace(gen, embeddings=z.astype(np.float32)), alpha=alpha, labeler=fem,
-                           synthetic=synthetic)
+    return SamplingContext(
+        x_pool=x_pool,
+        y_pool=y_pool,
+        pool=pool,
+        task=Regression(),
+        target=target,
+        latent=LatentSpace(gen, embeddings=z.astype(np.float32)),
+        alpha=alpha,
+        labeler=fem,
+        synthetic=synthetic,
+    )
 
 
 def test_si_real_starts_from_the_shared_real_draw_and_steps_from_labelled_items(fem):
@@ -178,8 +208,10 @@ def test_si_real_starts_from_the_shared_real_draw_and_steps_from_labelled_items(
     ctx = real_context(gen, fem, target=VesselNet((1, SIZE, SIZE), width=0.25))
     s = get_strategy("si-real")
     assert s.shares_initial_set  # T(1) = the random pool draw every pool strategy of a seed gets
-    np.testing.assert_array_equal(s.initial(ctx, 3, np.random.default_rng(5)).indices,
-                                  get_strategy("random").initial(ctx, 3, np.random.default_rng(5)).indices)
+    np.testing.assert_array_equal(
+        s.initial(ctx, 3, np.random.default_rng(5)).indices,
+        get_strategy("random").initial(ctx, 3, np.random.default_rng(5)).indices,
+    )
     prop = s.propose(ctx, 5, np.random.default_rng(1))
     assert prop.indices.size == 0 and prop.x_new.shape == (5, 1, SIZE, SIZE)
     starts = ctx.embeddings[:4].astype(np.float64)
@@ -189,8 +221,11 @@ def test_si_real_starts_from_the_shared_real_draw_and_steps_from_labelled_items(
     # the loss at p is the target's loss on the labelled real mask itself, not on its decoding
     with torch.no_grad():
         ctx.target.eval()
-        real = ((ctx.target(torch.as_tensor(ctx.x_pool[pos])) - torch.as_tensor(ctx.y_pool[pos])) ** 2
-                ).mean((1, 2, 3)).numpy()
+        real = (
+            ((ctx.target(torch.as_tensor(ctx.x_pool[pos])) - torch.as_tensor(ctx.y_pool[pos])) ** 2)
+            .mean((1, 2, 3))
+            .numpy()
+        )
     np.testing.assert_allclose(prop.loss, real, rtol=1e-4)
     again = s.propose(ctx, 5, np.random.default_rng(1))
     np.testing.assert_array_equal(prop.z_new, again.z_new)
@@ -213,12 +248,22 @@ def test_si_mix_is_half_random_pool_half_synthesized(fem):
 def test_si_mix_and_si_real_end_to_end_share_random_t1(tiny_vessels, tmp_path):
     ds = tiny_vessels
     gen = RingGenerator(64)
-    cfg = ExperimentConfig(dataset="vessels", strategies=("random", "si-real", "si-mix"), seeds=(0,),
-                           loop=LoopConfig(rounds=2, initial=3, per_round=2, target="s6",
-                                           target_kwargs=(("width", 0.25),),
-                                           train=TrainConfig(epochs=1, batch_size=4, min_steps=2)))
-    rows = run_experiment(cfg, tmp_path / "out", prepared=(ds, LatentSpace.from_generator(gen, ds.x_train)),
-                          progress=False)
+    cfg = ExperimentConfig(
+        dataset="vessels",
+        strategies=("random", "si-real", "si-mix"),
+        seeds=(0,),
+        loop=LoopConfig(
+            rounds=2,
+            initial=3,
+            per_round=2,
+            target="s6",
+            target_kwargs=(("width", 0.25),),
+            train=TrainConfig(epochs=1, batch_size=4, min_steps=2),
+        ),
+    )
+    rows = run_experiment(
+        cfg, tmp_path / "out", prepared=(ds, LatentSpace.from_generator(gen, ds.x_train)), progress=False
+    )
     by = {(r["strategy"], r["round"]): r for r in rows}
     assert by[("si-real", 1)]["value"] == by[("random", 1)]["value"] == by[("si-mix", 1)]["value"]
     assert [by[(s, 2)]["n_labelled"] for s in ("random", "si-real", "si-mix")] == [5, 5, 5]

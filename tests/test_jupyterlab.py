@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,8 +30,16 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # JS: total vertices of the trajectories' polylines in every Bokeh document of the page (-1: no such glyph)
 VERTICES_JS = """() => {
@@ -90,28 +97,50 @@ def _wait_http(url: str, proc, timeout: float = 90) -> None:
 def lab(tmp_path, explorer_settings):
     """A JupyterLab server on 127.0.0.1 serving a smoke-parameterised copy of 00_explore.ipynb."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's browser (apt-get install -y chromium) to run "
-                    "the JupyterLab test; never `playwright install`")
+        pytest.skip(
+            f"{CHROMIUM} not found: install Debian's browser (apt-get install -y chromium) to run "
+            "the JupyterLab test; never `playwright install`"
+        )
     work = tmp_path / "lab"
     work.mkdir()
-    pm.execute_notebook(str(ROOT / "notebooks" / "00_explore.ipynb"), str(work / "explore.ipynb"),
-                        parameters={"smoke": True, "out_dir": str(tmp_path / "out"), "rounds": 1, "steps": 1},
-                        prepare_only=True, progress_bar=False)
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "00_explore.ipynb"),
+        str(work / "explore.ipynb"),
+        parameters={"smoke": True, "out_dir": str(tmp_path / "out"), "rounds": 1, "steps": 1},
+        prepare_only=True,
+        progress_bar=False,
+    )
     port, token = _free_port(), secrets.token_hex(16)
     labconfig = tmp_path / "jcfg" / "labconfig"
     labconfig.mkdir(parents=True)
     # no "get notified about Jupyter news?" toast over the screenshots
-    (labconfig / "page_config.json").write_text('{"disabledExtensions": '
-                                                '{"@jupyterlab/apputils-extension:announcements": true}}')
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-               OMP_NUM_THREADS="1", JUPYTER_CONFIG_DIR=str(tmp_path / "jcfg"), JUPYTER_DATA_DIR=str(tmp_path / "jdata"),
-               JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"), JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "jws"),
-               IPYTHONDIR=str(tmp_path / "ipy"))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-           "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run cells through Lab's own commands
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.extension_manager=readonly"]
+    (labconfig / "page_config.json").write_text(
+        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
+    )
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        OMP_NUM_THREADS="1",
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jcfg"),
+        JUPYTER_DATA_DIR=str(tmp_path / "jdata"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jrun"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "jws"),
+        IPYTHONDIR=str(tmp_path / "ipy"),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={work}",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: run cells through Lab's own commands
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(tmp_path / "jupyterlab.log", "w")
@@ -141,17 +170,22 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
             context.on("request", lambda r: requests.append(r.url))
             page = context.new_page()
             page.goto(f"{base}/lab/tree/explore.ipynb?token={token}&reset")
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                                   "&& window.jupyterapp.shell.currentWidget.sessionContext "
-                                   "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
-                                   "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel "
-                                   "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                                   ".connectionStatus === 'connected'", timeout=90_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                "&& window.jupyterapp.shell.currentWidget.sessionContext "
+                "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
+                "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel "
+                "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                ".connectionStatus === 'connected'",
+                timeout=90_000,
+            )
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             # the last cell's output says the tour saved its tables; the bad-alpha cell's message comes before it
             expect(page.get_by_text(re.compile(r"alpha must be a number > 0")).first).to_be_visible(timeout=120_000)
-            page.wait_for_function("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                                   ".status === 'idle'", timeout=60_000)
+            page.wait_for_function(
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                timeout=60_000,
+            )
             step = page.get_by_role("button", name="Step", exact=True)
             step.scroll_into_view_if_needed()
             expect(step).to_be_visible(timeout=30_000)
@@ -171,13 +205,20 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
             page_labelled_after = page.evaluate(LABELLED_JS)
             spinning = page.evaluate(SPINNING_JS)
             page.screenshot(path=str(artifacts / "jupyterlab_explorer_after_round.png"))
-            print(f"screenshots: {artifacts}/jupyterlab_explorer_*.png; vertices {before} -> {after}; "
-                  f"{len(requests)} requests")
+            print(
+                f"screenshots: {artifacts}/jupyterlab_explorer_*.png; vertices {before} -> {after}; "
+                f"{len(requests)} requests"
+            )
         finally:
             browser.close()
     assert after > before
     assert page_labelled_after > labelled
     assert spinning == 0, "the busy spinner still turns after the round"
-    foreign = sorted({u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
-                      and urlparse(u).hostname != "127.0.0.1"})
+    foreign = sorted(
+        {
+            u
+            for u in requests
+            if urlparse(u).scheme in ("http", "https", "ws", "wss") and urlparse(u).hostname != "127.0.0.1"
+        }
+    )
     assert not foreign, f"the page fetched from outside 127.0.0.1 (offline it would fail): {foreign}"

@@ -97,8 +97,12 @@ def test_process_pool_matches_sequential_with_the_real_solver(batch_and_sequenti
 def test_dask_cluster_matches_sequential(batch_and_sequential):
     distributed = pytest.importorskip("distributed")
     x, seq = batch_and_sequential
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         dk = FEMLabeler(cache_dir=None, client=client).label(x)
         by_address = FEMLabeler(cache_dir=None, client=cluster.scheduler_address).label(x[:2])
     np.testing.assert_array_equal(dk.y, seq.y)

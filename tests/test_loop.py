@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 
@@ -38,12 +37,14 @@ def test_same_initial_set_for_every_strategy(small_digits, latent):
 def test_resume_gives_identical_run(small_digits, latent, tmp_path, warm):
     c = cfg(rounds=4, warm_start=warm)
     full = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, progress=False).run()
-    part = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, checkpoint_dir=tmp_path,
-                      progress=False)
+    part = ActiveLoop(
+        small_digits, get_strategy("snn"), c, seed=1, latent=latent, checkpoint_dir=tmp_path, progress=False
+    )
     part.run_round(), part.run_round()
     del part  # "crash" after round 2
-    again = ActiveLoop(small_digits, get_strategy("snn"), c, seed=1, latent=latent, checkpoint_dir=tmp_path,
-                       progress=False)
+    again = ActiveLoop(
+        small_digits, get_strategy("snn"), c, seed=1, latent=latent, checkpoint_dir=tmp_path, progress=False
+    )
     assert again.round == 2
     recs = again.run()
     assert [r.metric for r in recs] == [r.metric for r in full]
@@ -65,10 +66,17 @@ def test_stop_on_target_metric_and_budget(small_digits):
     assert [r.n_labelled for r in loop.run()] == [30, 50, 70]
 
 
-@pytest.mark.parametrize("kw, msg", [
-    (dict(alpha=0.0), "alpha must be"), (dict(alpha=-1.0), "alpha must be"), (dict(alpha=float("nan")), "alpha"),
-    (dict(rounds=0), "rounds"), (dict(per_round=0), "per-round"), (dict(loss_on="x"), "loss_on"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(alpha=0.0), "alpha must be"),
+        (dict(alpha=-1.0), "alpha must be"),
+        (dict(alpha=float("nan")), "alpha"),
+        (dict(rounds=0), "rounds"),
+        (dict(per_round=0), "per-round"),
+        (dict(loss_on="x"), "loss_on"),
+    ],
+)
 def test_bad_config(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         cfg(**kw).validate()

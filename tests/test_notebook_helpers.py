@@ -10,8 +10,16 @@ from latentlab.cli import build_parser, config_from_args
 from latentlab import notebook_helpers as nh
 
 
-@pytest.mark.parametrize("v, kind, out", [([0, 1], int, (0, 1)), ("0, 1", int, (0, 1)), (3, int, (3,)),
-                                          ("snn", str, ("snn",)), (("random", "snn"), str, ("random", "snn"))])
+@pytest.mark.parametrize(
+    "v, kind, out",
+    [
+        ([0, 1], int, (0, 1)),
+        ("0, 1", int, (0, 1)),
+        (3, int, (3,)),
+        ("snn", str, ("snn",)),
+        (("random", "snn"), str, ("random", "snn")),
+    ],
+)
 def test_as_tuple_accepts_what_papermill_injects(v, kind, out):
     assert nh.as_tuple(v, kind) == out
 
@@ -23,11 +31,29 @@ def test_as_tuple_names_the_bad_value():
 
 def test_experiment_config_is_what_latentlab_run_builds():
     """Same settings, same config: the basis of 'a sweep gives the numbers of latentlab run'."""
-    a = build_parser().parse_args(["run", "--dataset", "mnist", "--strategy", "random,snn", "--seeds", "0,1",
-                                   "--rounds", "10", "--initial", "300", "--per-round", "300", "--n-test", "2000"])
+    a = build_parser().parse_args(
+        [
+            "run",
+            "--dataset",
+            "mnist",
+            "--strategy",
+            "random,snn",
+            "--seeds",
+            "0,1",
+            "--rounds",
+            "10",
+            "--initial",
+            "300",
+            "--per-round",
+            "300",
+            "--n-test",
+            "2000",
+        ]
+    )
     cli = config_from_args(a)
-    nb = nh.experiment_config(dataset="mnist", strategies=["random", "snn"], seeds=[0, 1], rounds=10, initial=300,
-                              per_round=300, n_test=2000)
+    nb = nh.experiment_config(
+        dataset="mnist", strategies=["random", "snn"], seeds=[0, 1], rounds=10, initial=300, per_round=300, n_test=2000
+    )
     assert nb.to_dict() == cli.to_dict()
 
 
@@ -38,7 +64,9 @@ def test_smoke_keeps_strategies_and_alpha_and_shrinks_the_rest():
 
 
 def test_table1_mean_and_sample_std_over_seeds():
-    rows = [{"strategy": "snn", "seed": s, "round": 1, "n_labelled": 300, "value": v} for s, v in enumerate([90., 92.])]
+    rows = [
+        {"strategy": "snn", "seed": s, "round": 1, "n_labelled": 300, "value": v} for s, v in enumerate([90.0, 92.0])
+    ]
     pretty, num = nh.table1(rows)
     assert num.loc[0, "mean"] == 91.0 and num.loc[0, "std"] == pytest.approx(np.sqrt(2.0))
     assert pretty.loc["snn", "t=1"] == "91.00 ± 1.41"
@@ -57,15 +85,17 @@ def test_figures_leave_the_backend_and_pyplot_alone(tmp_path):
     import subprocess
     import sys
 
-    code = ("import matplotlib; matplotlib.use('svg'); "
-            "import matplotlib.pyplot as plt; from matplotlib.figure import Figure; "
-            "from latentlab import report; "
-            "rows = [{'dataset': 'd', 'strategy': 's', 'seed': 0, 'round': 1, 'n_labelled': 10, 'metric': 'accuracy', "
-            "'value': 50.0}]; "
-            f"fig = report.plot_learning_curves(rows, {str(tmp_path / 'c.png')!r}, title='t'); "
-            "assert isinstance(fig, Figure) and plt.get_fignums() == [], plt.get_fignums(); "
-            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
-            "assert fig.axes[0].get_legend().get_texts()[0].get_text() == 's'")
+    code = (
+        "import matplotlib; matplotlib.use('svg'); "
+        "import matplotlib.pyplot as plt; from matplotlib.figure import Figure; "
+        "from latentlab import report; "
+        "rows = [{'dataset': 'd', 'strategy': 's', 'seed': 0, 'round': 1, 'n_labelled': 10, 'metric': 'accuracy', "
+        "'value': 50.0}]; "
+        f"fig = report.plot_learning_curves(rows, {str(tmp_path / 'c.png')!r}, title='t'); "
+        "assert isinstance(fig, Figure) and plt.get_fignums() == [], plt.get_fignums(); "
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+        "assert fig.axes[0].get_legend().get_texts()[0].get_text() == 's'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert (tmp_path / "c.png").stat().st_size > 1000
 

@@ -20,11 +20,13 @@ nbformat = pytest.importorskip("nbformat")
 NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = ["00_explore", "01_mnist", "02_cifar10", "03_vessels", "04_trajectories"]
 # files each notebook must write into out_dir
-OUTPUTS = {"00_explore": ["labelled.csv", "curve.csv"],
-           "01_mnist": ["results.csv", "table1.csv", "fig3_left.png"],
-           "02_cifar10": ["results.csv", "table1.csv", "fig3_middle.png"],
-           "03_vessels": ["results.csv", "table1.csv", "fig3_right.png", "examples.png"],
-           "04_trajectories": ["trajectories.csv", "fig4_map.png", "fig4_strips.png"]}
+OUTPUTS = {
+    "00_explore": ["labelled.csv", "curve.csv"],
+    "01_mnist": ["results.csv", "table1.csv", "fig3_left.png"],
+    "02_cifar10": ["results.csv", "table1.csv", "fig3_middle.png"],
+    "03_vessels": ["results.csv", "table1.csv", "fig3_right.png", "examples.png"],
+    "04_trajectories": ["trajectories.csv", "fig4_map.png", "fig4_strips.png"],
+}
 # inline figures each notebook's executed copy must hold (image/png outputs)
 FIGURES = {"00_explore": 0, "01_mnist": 1, "02_cifar10": 1, "03_vessels": 2, "04_trajectories": 2}
 FAST = ["01_mnist", "04_trajectories"]  # run again under nbval (smoke copies)
@@ -59,7 +61,8 @@ def test_committed_without_outputs_and_thin(name):
         tree = ast.parse(c.source)
         for node in ast.walk(tree):
             assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.Lambda)), (
-                f"{name}: notebooks stay thin; move {type(node).__name__} into latentlab")
+                f"{name}: notebooks stay thin; move {type(node).__name__} into latentlab"
+            )
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -67,8 +70,12 @@ def test_smoke_run_under_papermill(name, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it; 2 spinning threads crawl on a loaded box
     monkeypatch.setenv("LATENTLAB_LABEL_WORKERS", "1")  # 03: a few FEM solves; a process pool costs more than it saves
     out = tmp_path / "out"
-    pm.execute_notebook(str(NB_DIR / f"{name}.ipynb"), str(tmp_path / "executed.ipynb"),
-                        parameters={"smoke": True, "out_dir": str(out)}, progress_bar=False)
+    pm.execute_notebook(
+        str(NB_DIR / f"{name}.ipynb"),
+        str(tmp_path / "executed.ipynb"),
+        parameters={"smoke": True, "out_dir": str(out)},
+        progress_bar=False,
+    )
     for f in OUTPUTS[name]:
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f
     executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
@@ -78,8 +85,13 @@ def test_smoke_run_under_papermill(name, tmp_path, monkeypatch):
         import pandas as pd
 
         assert len(pd.read_csv(out / "labelled.csv")) == 20 + 2 * 5  # smoke: initial 20, 2 rounds of 5
-        html = [o["data"]["text/html"] for c in executed.cells if c.cell_type == "code" for o in c.outputs
-                if "text/html" in o.get("data", {})]
+        html = [
+            o["data"]["text/html"]
+            for c in executed.cells
+            if c.cell_type == "code"
+            for o in c.outputs
+            if "text/html" in o.get("data", {})
+        ]
         assert not any("cdn.bokeh.org" in h or "cdn.holoviz.org" in h for h in html)  # inline: nothing from a CDN
     if name == "01_mnist":
         import csv
@@ -106,14 +118,31 @@ def test_fast_notebooks_pass_nbval_lax(tmp_path, monkeypatch):
         nb = _nb(name)
         src = nb.cells[1].source
         src = src.replace("smoke: bool = False", "smoke: bool = True")
-        src = "\n".join(f'out_dir: str = {json.dumps(str(tmp_path / name))}  # test output'
-                        if line.startswith("out_dir:") else line for line in src.splitlines())
+        src = "\n".join(
+            f"out_dir: str = {json.dumps(str(tmp_path / name))}  # test output" if line.startswith("out_dir:") else line
+            for line in src.splitlines()
+        )
         nb.cells[1].source = src
         p = tmp_path / f"{name}.ipynb"
         nbformat.write(nb, p)
         copies.append(str(p))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                        "--rootdir", str(tmp_path), *copies], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--rootdir",
+            str(tmp_path),
+            *copies,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

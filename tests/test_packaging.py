@@ -38,9 +38,12 @@ def test_torch_is_pinned_exactly_everywhere():
 
 
 def test_core_never_imports_panel_bokeh_or_widgets():
-    code = ("import sys, latentlab, latentlab.cli; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('panel', 'bokeh') or m.startswith(('widgets', 'latentlab.widgets'))]; "
-            "print(','.join(bad))")
+    code = (
+        "import sys, latentlab, latentlab.cli; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('panel', 'bokeh') "
+        "or m.startswith(('widgets', 'latentlab.widgets'))]; "
+        "print(','.join(bad))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", f"latentlab imported {out}"
 
@@ -62,10 +65,13 @@ def test_packages_list_every_package_and_no_top_level_widgets():
 
 
 def test_the_view_imports_as_latentlab_widgets_from_this_checkout():
-    code = ("import latentlab.widgets as w, latentlab.widgets.explorer as e, sys; "
-            "print(w.__file__, e.__file__, 'widgets' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT).stdout.split()
+    code = (
+        "import latentlab.widgets as w, latentlab.widgets.explorer as e, sys; "
+        "print(w.__file__, e.__file__, 'widgets' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
     assert out[0] == str(ROOT / "widgets" / "__init__.py") and out[1] == str(ROOT / "widgets" / "explorer.py")
     assert out[2] == "False"
 

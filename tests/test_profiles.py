@@ -41,8 +41,25 @@ def config(argv):
 
 
 def test_explicit_flags_beat_the_profile():
-    cfg = config(["run", "--profile", "cpu", "--rounds", "3", "--n-pool", "500", "--target-width", "0.25",
-                  "--gen-hidden", "8", "--dataset", "digits", "--epochs", "10"])
+    cfg = config(
+        [
+            "run",
+            "--profile",
+            "cpu",
+            "--rounds",
+            "3",
+            "--n-pool",
+            "500",
+            "--target-width",
+            "0.25",
+            "--gen-hidden",
+            "8",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "10",
+        ]
+    )
     assert (cfg.loop.rounds, cfg.n_pool, cfg.generator.hidden, cfg.dataset) == (3, 500, 8, "digits")
     assert dict(cfg.loop.target_kwargs) == {"width": 0.25} and cfg.loop.train.epochs == 10.0
     assert cfg.loop.initial == 200 and cfg.generator.kind == "alphagan"  # the rest from the profile

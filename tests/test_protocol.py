@@ -23,8 +23,10 @@ QUICK_GEN = dict(epochs=1, min_steps=300, batch_size=64)
 
 def _rows(values: dict, metric="accuracy"):
     """{(strategy, seed, round): value} -> tidy rows."""
-    return [{"dataset": "x", "strategy": s, "seed": k, "round": t, "n_labelled": 10 * t, "metric": metric, "value": v}
-            for (s, k, t), v in values.items()]
+    return [
+        {"dataset": "x", "strategy": s, "seed": k, "round": t, "n_labelled": 10 * t, "metric": metric, "value": v}
+        for (s, k, t), v in values.items()
+    ]
 
 
 # --------------------------------------------------------------------------- statistics
@@ -48,8 +50,10 @@ def test_paired_differences_match_a_paired_t_interval():
 
 
 def test_paired_differences_are_direction_aware_and_unpaired_seeds_are_dropped():
-    rows = _rows({("random", 0, 1): 2.0, ("random", 1, 1): 3.0, ("si", 0, 1): 1.0, ("si", 1, 1): 2.0,
-                  ("si", 2, 1): 0.1}, metric="mse")
+    rows = _rows(
+        {("random", 0, 1): 2.0, ("random", 1, 1): 3.0, ("si", 0, 1): 1.0, ("si", 1, 1): 2.0, ("si", 2, 1): 0.1},
+        metric="mse",
+    )
     (d,) = paired_differences(rows, "random")
     assert d.n_seeds == 2 and d.mean == pytest.approx(-1.0) and d.n_ahead == 2 and not d.higher_is_better
 
@@ -71,13 +75,20 @@ def test_compare_command(tmp_path, capsys):
 def test_checks_fail_on_a_first_n_test_set_of_class_ordered_data():
     y = np.repeat(np.arange(10), 100)  # class-ordered, as image folders are
     broken = np.bincount(y[:200], minlength=10)  # the old "first n" subset
-    checks = dict((msg.split(":")[0], ok) for ok, msg in protocol_checks(
-        _rows({("random", 0, 1): 80.0}), n_classes=10, test_counts=broken,
-        source_test_counts=np.bincount(y, minlength=10)))
+    checks = dict(
+        (msg.split(":")[0], ok)
+        for ok, msg in protocol_checks(
+            _rows({("random", 0, 1): 80.0}),
+            n_classes=10,
+            test_counts=broken,
+            source_test_counts=np.bincount(y, minlength=10),
+        )
+    )
     assert checks["every class present in the test set"] is False
     assert checks["test class counts proportional to the full test set (max deviation 80.0 items)"] is False
-    fine = protocol_checks(_rows({("random", 0, 1): 80.0}), n_classes=10, test_counts=[20] * 10,
-                           source_test_counts=[100] * 10)
+    fine = protocol_checks(
+        _rows({("random", 0, 1): 80.0}), n_classes=10, test_counts=[20] * 10, source_test_counts=[100] * 10
+    )
     assert all(ok for ok, _ in fine)
 
 
@@ -109,9 +120,15 @@ class _no_protocol_warning:
 def val_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("val_run")
     cfg = ExperimentConfig(
-        dataset="digits", strategies=("random", "snn", "entropy"), seeds=(0, 1), n_pool=600, n_test=200, n_val=100,
+        dataset="digits",
+        strategies=("random", "snn", "entropy"),
+        seeds=(0, 1),
+        n_pool=600,
+        n_test=200,
+        n_val=100,
         generator=GeneratorConfig(**QUICK_GEN),
-        loop=LoopConfig(rounds=3, initial=30, per_round=30, train=TrainConfig(epochs=1, batch_size=32, min_steps=60)))
+        loop=LoopConfig(rounds=3, initial=30, per_round=30, train=TrainConfig(epochs=1, batch_size=32, min_steps=60)),
+    )
     with _no_protocol_warning():
         rows = run_experiment(cfg, out, progress=False)
     return out, rows
@@ -120,8 +137,11 @@ def val_run(tmp_path_factory):
 def test_every_strategy_of_a_seed_has_the_same_t1(val_run):
     _, rows = val_run
     for seed in (0, 1):
-        t1 = {r["strategy"]: r["value"] for r in rows if r["round"] == 1 and r["seed"] == seed
-              and r["metric"] == "accuracy"}
+        t1 = {
+            r["strategy"]: r["value"]
+            for r in rows
+            if r["round"] == 1 and r["seed"] == seed and r["metric"] == "accuracy"
+        }
         assert len(t1) == 3 and len(set(t1.values())) == 1, t1
 
 
@@ -171,9 +191,31 @@ def test_workers_give_the_sequential_results(val_run, tmp_path):
 
 # --------------------------------------------------------------------------- tune
 def test_tune_chooses_on_validation_and_run_takes_the_file(tmp_path, capsys):
-    common = ["--dataset", "digits", "--seeds", "0", "--rounds", "2", "--initial", "30", "--per-round", "30",
-              "--gen-epochs", "1", "--gen-min-steps", "300", "--min-steps", "40", "--epochs", "1",
-              "--n-pool", "500", "--n-test", "100", "--quiet"]
+    common = [
+        "--dataset",
+        "digits",
+        "--seeds",
+        "0",
+        "--rounds",
+        "2",
+        "--initial",
+        "30",
+        "--per-round",
+        "30",
+        "--gen-epochs",
+        "1",
+        "--gen-min-steps",
+        "300",
+        "--min-steps",
+        "40",
+        "--epochs",
+        "1",
+        "--n-pool",
+        "500",
+        "--n-test",
+        "100",
+        "--quiet",
+    ]
     assert main(["tune", *common, "--strategy", "snn", "--grid", "alpha=0.3"]) == 2
     assert "--val" in capsys.readouterr().err
     import torch
@@ -181,13 +223,45 @@ def test_tune_chooses_on_validation_and_run_takes_the_file(tmp_path, capsys):
     n = torch.get_num_threads()
     torch.set_num_threads(1)  # the sequential reference of --workers is a one-thread run
     try:
-        assert main(["tune", *common, "--strategy", "snn", "--val", "80", "--grid", "alpha=0.1,0.8",
-                     "--out", str(tmp_path / "tune")]) == 0
+        assert (
+            main(
+                [
+                    "tune",
+                    *common,
+                    "--strategy",
+                    "snn",
+                    "--val",
+                    "80",
+                    "--grid",
+                    "alpha=0.1,0.8",
+                    "--out",
+                    str(tmp_path / "tune"),
+                ]
+            )
+            == 0
+        )
     finally:
         torch.set_num_threads(n)
     # on two worker processes: the same grid, the same scores (each job runs on one torch thread)
-    assert main(["tune", *common, "--strategy", "snn", "--val", "80", "--grid", "alpha=0.1,0.8", "--workers", "2",
-                 "--out", str(tmp_path / "tune2")]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                *common,
+                "--strategy",
+                "snn",
+                "--val",
+                "80",
+                "--grid",
+                "alpha=0.1,0.8",
+                "--workers",
+                "2",
+                "--out",
+                str(tmp_path / "tune2"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "test set was not used" in printed and "accuracy on the test" not in printed
     doc = json.loads((tmp_path / "tune" / "tune.json").read_text())
@@ -196,17 +270,66 @@ def test_tune_chooses_on_validation_and_run_takes_the_file(tmp_path, capsys):
     assert [p["score"] for p in doc2["points"]] == [p["score"] for p in doc["points"]]
     assert doc2["choice"] == doc["choice"]
     # a second call continues (reads the finished points back) instead of refusing the folder
-    assert main(["tune", *common, "--strategy", "snn", "--val", "80", "--grid", "alpha=0.1,0.8", "--workers", "2",
-                 "--out", str(tmp_path / "tune2")]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                *common,
+                "--strategy",
+                "snn",
+                "--val",
+                "80",
+                "--grid",
+                "alpha=0.1,0.8",
+                "--workers",
+                "2",
+                "--out",
+                str(tmp_path / "tune2"),
+            ]
+        )
+        == 0
+    )
     best = max(doc["points"], key=lambda p: p["score"])
     assert doc["choice"] == best["setting"] and set(doc["choice"]) == {"loop.alpha"}
-    assert main(["run", *common, "--strategy", "snn", "--val", "80", "--config", str(tmp_path / "tune" / "tune.json"),
-                 "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *common,
+                "--strategy",
+                "snn",
+                "--val",
+                "80",
+                "--config",
+                str(tmp_path / "tune" / "tune.json"),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     used = json.loads((tmp_path / "run" / "config.json").read_text())
     assert used["loop"]["alpha"] == doc["choice"]["loop.alpha"] and used["n_val"] == 80
     # an explicit flag wins over the file
-    assert main(["run", *common, "--strategy", "snn", "--val", "80", "--alpha", "0.45", "--config",
-                 str(tmp_path / "tune" / "tune.json"), "--out", str(tmp_path / "run2")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *common,
+                "--strategy",
+                "snn",
+                "--val",
+                "80",
+                "--alpha",
+                "0.45",
+                "--config",
+                str(tmp_path / "tune" / "tune.json"),
+                "--out",
+                str(tmp_path / "run2"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "run2" / "config.json").read_text())["loop"]["alpha"] == 0.45
 
 
@@ -237,9 +360,20 @@ def test_real_cifar_cpu_profile_test_set_has_every_class(shared_data):
 def test_random_t1_is_well_above_chance_on_real_data(shared_data, tmp_path, name, n_pool, target):
     if name == "cifar10" and not (shared_data / "cifar10-jpeg.tar.gz").exists():
         pytest.skip("cifar10-jpeg.tar.gz not in ../shared/data")
-    cfg = ExperimentConfig(dataset=name, strategies=("random",), seeds=(0,), n_pool=n_pool, n_test=1000,
-                           loop=LoopConfig(rounds=1, initial=500, per_round=100, target=target,
-                                           train=TrainConfig(epochs=1, batch_size=64, min_steps=150)))
+    cfg = ExperimentConfig(
+        dataset=name,
+        strategies=("random",),
+        seeds=(0,),
+        n_pool=n_pool,
+        n_test=1000,
+        loop=LoopConfig(
+            rounds=1,
+            initial=500,
+            per_round=100,
+            target=target,
+            train=TrainConfig(epochs=1, batch_size=64, min_steps=150),
+        ),
+    )
     with _no_protocol_warning():
         rows = run_experiment(cfg, tmp_path / "out", data_root=shared_data, progress=False)
     (t1,) = [r["value"] for r in rows]

@@ -15,9 +15,29 @@ import pytest
 from latentlab.cli import main
 from latentlab.storage import RunLock
 
-QUICK = ["--dataset", "digits", "--n-pool", "300", "--n-test", "150", "--rounds", "3", "--initial", "30",
-         "--per-round", "20", "--epochs", "1", "--min-steps", "60", "--gen-epochs", "1", "--gen-min-steps", "200",
-         "--quiet"]
+QUICK = [
+    "--dataset",
+    "digits",
+    "--n-pool",
+    "300",
+    "--n-test",
+    "150",
+    "--rounds",
+    "3",
+    "--initial",
+    "30",
+    "--per-round",
+    "20",
+    "--epochs",
+    "1",
+    "--min-steps",
+    "60",
+    "--gen-epochs",
+    "1",
+    "--gen-min-steps",
+    "200",
+    "--quiet",
+]
 
 
 def run_cli(*args):
@@ -90,8 +110,10 @@ def test_two_concurrent_runs_one_refuses_and_results_match_config(tmp_path):
     p = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "LATENTLAB_CACHE": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "latentlab.cli", "run", *QUICK, "--strategy", "random", "--out", str(p)]
-    procs = [subprocess.Popen(cmd + ["--alpha", a], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for a in ("0.5", "0.2")]
+    procs = [
+        subprocess.Popen(cmd + ["--alpha", a], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for a in ("0.5", "0.2")
+    ]
     outs = [pr.communicate(timeout=600) for pr in procs]
     codes = sorted(pr.returncode for pr in procs)
     errs = "".join(e for _, e in outs)
@@ -153,9 +175,18 @@ def test_bad_flag_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, arg
         raise AssertionError("data was loaded before the flags were checked")
 
     monkeypatch.setattr(ex, "load_dataset", no_data)
-    with pytest.raises(SystemExit) if msg in ("expected comma-separated integers", "invalid float value",
-                                             "invalid int value", "invalid choice", "not allowed with argument") \
-            else _nothing():
+    with (
+        pytest.raises(SystemExit)
+        if msg
+        in (
+            "expected comma-separated integers",
+            "invalid float value",
+            "invalid int value",
+            "invalid choice",
+            "not allowed with argument",
+        )
+        else _nothing()
+    ):
         code = run_cli(*args, "--out", str(tmp_path / "o"))
         assert code == 2
     err = capsys.readouterr().err
@@ -192,9 +223,31 @@ def test_out_that_is_a_file_or_read_only_fails_before_any_work(tmp_path, capsys,
 
 
 # ------------------------------------------------------------------ a kill at every atomic rename, then --resume
-TINY = ["--dataset", "digits", "--n-pool", "200", "--n-test", "100", "--rounds", "2", "--initial", "20",
-        "--per-round", "20", "--epochs", "1", "--min-steps", "30", "--gen-epochs", "1", "--gen-min-steps", "60",
-        "--strategy", "snn", "--quiet"]
+TINY = [
+    "--dataset",
+    "digits",
+    "--n-pool",
+    "200",
+    "--n-test",
+    "100",
+    "--rounds",
+    "2",
+    "--initial",
+    "20",
+    "--per-round",
+    "20",
+    "--epochs",
+    "1",
+    "--min-steps",
+    "30",
+    "--gen-epochs",
+    "1",
+    "--gen-min-steps",
+    "60",
+    "--strategy",
+    "snn",
+    "--quiet",
+]
 
 
 class Killed(BaseException):
@@ -211,6 +264,7 @@ def fresh_cache(tmp_path, monkeypatch):
         d = tmp_path / f"cache-{name}"
         monkeypatch.setenv("LATENTLAB_CACHE", str(d))
         return d
+
     return make
 
 
@@ -257,9 +311,11 @@ def test_kill_at_every_rename_resumes_identically(tmp_path, monkeypatch, fresh_c
     out = tmp_path / "double"
     for at in (8, 3):
         calls = []
-        monkeypatch.setattr(st, "RENAME_HOOK",
-                            lambda tmp, path, at=at: calls.append(1) or (len(calls) == at and (_ for _ in ()).throw(
-                                Killed(path.name))))
+        monkeypatch.setattr(
+            st,
+            "RENAME_HOOK",
+            lambda tmp, path, at=at: calls.append(1) or (len(calls) == at and (_ for _ in ()).throw(Killed(path.name))),
+        )
         with pytest.raises(Killed):
             tiny(out, "--resume")
     monkeypatch.setattr(st, "RENAME_HOOK", None)
@@ -327,11 +383,23 @@ def _run_file(run, pattern):
     return next((run / "runs" / "snn-seed0").glob(pattern))
 
 
-@pytest.mark.parametrize("target, how", [
-    ("state.json", _truncate), ("state.json", _garble), ("model-r*.pt", _truncate), ("model-r*.pt", _garble),
-    ("arrays-r*.npz", _truncate), ("arrays-r*.npz", _garble), ("config.json", _truncate),
-    ("config.json", _garble), ("model-r*.pt", "delete"), ("state.json", "records"), ("state.json", "nan"),
-], ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize(
+    "target, how",
+    [
+        ("state.json", _truncate),
+        ("state.json", _garble),
+        ("model-r*.pt", _truncate),
+        ("model-r*.pt", _garble),
+        ("arrays-r*.npz", _truncate),
+        ("arrays-r*.npz", _garble),
+        ("config.json", _truncate),
+        ("config.json", _garble),
+        ("model-r*.pt", "delete"),
+        ("state.json", "records"),
+        ("state.json", "nan"),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
 def test_corrupt_run_file_is_one_line_naming_it(finished_run, tmp_path, capsys, monkeypatch, target, how):
     monkeypatch.setenv("LATENTLAB_CACHE", str(finished_run / "cache"))
     run = _copy_run(finished_run, tmp_path)
@@ -422,8 +490,12 @@ def test_corrupt_mnist_file_is_one_line(tmp_path, capsys, how):
 
     d = tmp_path / "mnist"
     d.mkdir()
-    for name, shape in [("train-images-idx3-ubyte", (20, 28, 28)), ("train-labels-idx1-ubyte", (20,)),
-                        ("t10k-images-idx3-ubyte", (10, 28, 28)), ("t10k-labels-idx1-ubyte", (10,))]:
+    for name, shape in [
+        ("train-images-idx3-ubyte", (20, 28, 28)),
+        ("train-labels-idx1-ubyte", (20,)),
+        ("t10k-images-idx3-ubyte", (10, 28, 28)),
+        ("t10k-labels-idx1-ubyte", (10,)),
+    ]:
         head = bytes([0, 0, 8, len(shape)]) + b"".join(int(s).to_bytes(4, "big") for s in shape)
         data = gzip.compress(head + np.zeros(int(np.prod(shape)), np.uint8).tobytes())
         (d / (name + ".gz")).write_bytes(data)

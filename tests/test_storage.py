@@ -53,8 +53,10 @@ def test_cache_keys_unchanged():
     assert ds.fingerprint() == "0052e630092423e6"
     assert ds.subset(600, 200).fingerprint() == "1d7307dfafb1d31b"
     assert generator_key(ds.fingerprint(), GeneratorConfig(), 0) == "8033a177edd541ed"
-    assert generator_key("abc", GeneratorConfig(kind="alphagan", hidden=16, epochs=3, latent_dim=2), 1) \
+    assert (
+        generator_key("abc", GeneratorConfig(kind="alphagan", hidden=16, epochs=3, latent_dim=2), 1)
         == "03ab27f605b8e824"
+    )
     assert content_key(np.arange(12, dtype=np.float32).reshape(1, 3, 4)) == "632fd6764811f8b95053a6f7817dfda1"
     assert json_key({"a": 1}, 8) == json_key({"a": 1})[:8]
 
@@ -74,5 +76,7 @@ def test_fem_and_vessel_keys_unchanged(tmp_path, monkeypatch):
     # a solver of one's own is keyed by its name, not by the built-in solver's version
     assert FEMLabeler(solver=len).cache.folder.name != FEMLabeler(solver=sum).cache.folder.name
     m = generate_vessels(5, seed=0).astype(np.float32)[:, None]
-    assert Dataset("vessels", m[:3], None, m[3:], None, task="regression",
-                   labeler="fem").fingerprint() == "8722b8fe9e0ac336"
+    assert (
+        Dataset("vessels", m[:3], None, m[3:], None, task="regression", labeler="fem").fingerprint()
+        == "8722b8fe9e0ac336"
+    )

@@ -12,9 +12,15 @@ from latentlab.tasks import Classification
 def ctx(small_digits, latent):
     torch.manual_seed(0)
     pool = PoolState.empty(400).label(np.arange(0, 400, 8), 1)  # 50 labelled
-    return SamplingContext(x_pool=small_digits.x_train, y_pool=small_digits.y_train, pool=pool,
-                           task=Classification(), target=LeNet((1, 8, 8), 10).eval(), latent=latent,
-                           alpha=0.3)
+    return SamplingContext(
+        x_pool=small_digits.x_train,
+        y_pool=small_digits.y_train,
+        pool=pool,
+        task=Classification(),
+        target=LeNet((1, 8, 8), 10).eval(),
+        latent=latent,
+        alpha=0.3,
+    )
 
 
 def test_registry_names():
@@ -38,8 +44,9 @@ def test_snn_steps_alpha_along_the_gradient_and_takes_nearest(ctx):
     assert ctx.pool.labelled_mask[prop.start_indices].all()
     np.testing.assert_allclose(prop.p, ctx.embeddings[prop.start_indices], rtol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(prop.p_prime - prop.p, axis=1), ctx.alpha, rtol=1e-6)
-    np.testing.assert_allclose(prop.neighbour_dist, np.linalg.norm(ctx.embeddings[prop.indices] - prop.p_prime, axis=1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        prop.neighbour_dist, np.linalg.norm(ctx.embeddings[prop.indices] - prop.p_prime, axis=1), rtol=1e-5
+    )
     # the first pick is the true nearest unlabelled item
     free = ctx.pool.unlabelled_indices()
     d = np.linalg.norm(ctx.embeddings[free] - prop.p_prime[0], axis=1)

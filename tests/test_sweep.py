@@ -22,10 +22,40 @@ NB01 = Path(__file__).resolve().parents[1] / "notebooks" / "01_mnist.ipynb"
 GRIDS = NB01.parent / "grids"
 
 # the smoke sizes of notebook_helpers.SMOKE, spelled out so `latentlab run` can use them too
-TINY = dict(dataset="digits", n_rounds=2, initial=20, per_round=10, epochs=1.0, min_steps=10, gen_epochs=1.0,
-            gen_min_steps=30, n_pool=300, n_test=100)
-RUN_ARGS = ["--dataset", "digits", "--rounds", "2", "--initial", "20", "--per-round", "10", "--epochs", "1",
-            "--min-steps", "10", "--gen-epochs", "1", "--gen-min-steps", "30", "--n-pool", "300", "--n-test", "100"]
+TINY = dict(
+    dataset="digits",
+    n_rounds=2,
+    initial=20,
+    per_round=10,
+    epochs=1.0,
+    min_steps=10,
+    gen_epochs=1.0,
+    gen_min_steps=30,
+    n_pool=300,
+    n_test=100,
+)
+RUN_ARGS = [
+    "--dataset",
+    "digits",
+    "--rounds",
+    "2",
+    "--initial",
+    "20",
+    "--per-round",
+    "10",
+    "--epochs",
+    "1",
+    "--min-steps",
+    "10",
+    "--gen-epochs",
+    "1",
+    "--gen-min-steps",
+    "30",
+    "--n-pool",
+    "300",
+    "--n-test",
+    "100",
+]
 
 
 def _values(rows):
@@ -45,12 +75,15 @@ def test_grid_sections_and_flat_form():
     assert grid_points(g, {**f, "n_rounds": 4})[0][0] != pts[0][0]  # ...and change with any parameter
 
 
-@pytest.mark.parametrize("doc, msg", [
-    ({"grid": {"seeds": [0]}, "fixed": {"seeds": 1}}, "both swept and fixed"),
-    ({"grid": {"seeds": []}}, "non-empty list"),
-    ({"grid": {"seeds": [0]}, "out_dir": "x"}, "no other top-level keys"),
-    ({"seeds": [0], "out_dir": "x"}, "set by the sweep"),
-])
+@pytest.mark.parametrize(
+    "doc, msg",
+    [
+        ({"grid": {"seeds": [0]}, "fixed": {"seeds": 1}}, "both swept and fixed"),
+        ({"grid": {"seeds": []}}, "non-empty list"),
+        ({"grid": {"seeds": [0]}, "out_dir": "x"}, "no other top-level keys"),
+        ({"seeds": [0], "out_dir": "x"}, "set by the sweep"),
+    ],
+)
 def test_grid_errors_name_the_fix(doc, msg):
     with pytest.raises(ConfigError, match=msg):
         parse_grid(doc)
@@ -90,8 +123,25 @@ def reference(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("run")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the sweep's default threads per run (torch sums depend on it)
-    subprocess.run([sys.executable, "-m", "latentlab", "run", *RUN_ARGS, "--strategy", "random,snn", "--seeds", "0,1",
-                    "--out", str(out), "--quiet"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "latentlab",
+            "run",
+            *RUN_ARGS,
+            "--strategy",
+            "random,snn",
+            "--seeds",
+            "0,1",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return read_results(out / "results.csv")
 
 
@@ -99,8 +149,14 @@ def reference(tmp_path_factory):
 def pool_sweep(tmp_path_factory, reference):
     """2 seeds x alpha {0.2, -1}: the alpha=-1 points fail in the notebook's first code cell."""
     out = tmp_path_factory.mktemp("sweep") / "pool"
-    return sweep(NB01, {"seeds": [0, 1], "alpha": [0.2, -1.0]}, out, fixed={**TINY, "strategies": ["random", "snn"]},
-                 workers=2, progress=False)
+    return sweep(
+        NB01,
+        {"seeds": [0, 1], "alpha": [0.2, -1.0]},
+        out,
+        fixed={**TINY, "strategies": ["random", "snn"]},
+        workers=2,
+        progress=False,
+    )
 
 
 def test_sweep_gives_the_numbers_of_latentlab_run(pool_sweep, reference):
@@ -138,11 +194,21 @@ def test_rerun_skips_finished_points_and_retries_failed_ones(pool_sweep, monkeyp
     import latentlab.sweep as sw
 
     retried = []
-    monkeypatch.setattr(sw, "_execute", lambda nb, runs, todo, *a: (retried.extend(p for p, _ in todo) or
-                                                                       [json.loads((runs / p / "failed.json").read_text())
-                                                                        for p, _ in todo]))
-    again = sweep(NB01, {"seeds": [0, 1], "alpha": [0.2, -1.0]}, pool_sweep.out,
-                  fixed={**TINY, "strategies": ["random", "snn"]}, workers=2, progress=False)
+    monkeypatch.setattr(
+        sw,
+        "_execute",
+        lambda nb, runs, todo, *a: (
+            retried.extend(p for p, _ in todo) or [json.loads((runs / p / "failed.json").read_text()) for p, _ in todo]
+        ),
+    )
+    again = sweep(
+        NB01,
+        {"seeds": [0, 1], "alpha": [0.2, -1.0]},
+        pool_sweep.out,
+        fixed={**TINY, "strategies": ["random", "snn"]},
+        workers=2,
+        progress=False,
+    )
     assert sorted(retried) == sorted(r["point"] for r in pool_sweep.failures)  # only the failed points run again
     assert again.n_run == 2 and sum(bool(r.get("skipped")) for r in again.records) == 2
     assert _values(again.rows) == _values(pool_sweep.rows)
@@ -150,9 +216,19 @@ def test_rerun_skips_finished_points_and_retries_failed_ones(pool_sweep, monkeyp
 
 def test_dask_local_cluster_gives_the_numbers_of_the_process_pool(tmp_path, pool_sweep):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(host="127.0.0.1", dashboard_address=None, n_workers=2, threads_per_worker=1,
-                                  processes=True) as cluster, distributed.Client(cluster) as client:
-        res = sweep(NB01, {"seeds": [0, 1], "alpha": [0.2]}, tmp_path / "dask",
-                    fixed={**TINY, "strategies": ["random", "snn"]}, client=client, progress=False)
+    with (
+        distributed.LocalCluster(
+            host="127.0.0.1", dashboard_address=None, n_workers=2, threads_per_worker=1, processes=True
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        res = sweep(
+            NB01,
+            {"seeds": [0, 1], "alpha": [0.2]},
+            tmp_path / "dask",
+            fixed={**TINY, "strategies": ["random", "snn"]},
+            client=client,
+            progress=False,
+        )
     assert not res.failures
     assert _values(res.rows) == _values(pool_sweep.rows)

@@ -15,8 +15,13 @@ def _train(seed):
     torch.manual_seed(1)
     m = torch.nn.Linear(5, 2)
     x, y = _problem()
-    hist = fit(m, (x, y), lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
-               TrainConfig(epochs=5, batch_size=32, lr=0.05), seed=seed)
+    hist = fit(
+        m,
+        (x, y),
+        lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
+        TrainConfig(epochs=5, batch_size=32, lr=0.05),
+        seed=seed,
+    )
     return m, hist
 
 
@@ -53,6 +58,11 @@ def test_callbacks_are_called():
 
     m = torch.nn.Linear(5, 2)
     x, y = _problem()
-    fit(m, (x, y), lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
-        TrainConfig(epochs=1, batch_size=50), callbacks=[CB()])
+    fit(
+        m,
+        (x, y),
+        lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
+        TrainConfig(epochs=1, batch_size=50),
+        callbacks=[CB()],
+    )
     assert calls[0] == ("start", 4) and calls.count("step") == 4 and calls[-1] == ("end", 4)

@@ -5,8 +5,16 @@ import pytest
 from scipy import ndimage
 
 from latentlab.exceptions import ConfigError, LabelingError
-from latentlab.vessels import (N_SLICES, N_TEST, VesselParams, generate_vessels, lumen_mask,
-                               postprocess_mask, postprocess_masks, validate_mask)
+from latentlab.vessels import (
+    N_SLICES,
+    N_TEST,
+    VesselParams,
+    generate_vessels,
+    lumen_mask,
+    postprocess_mask,
+    postprocess_masks,
+    validate_mask,
+)
 
 
 def ring(a=8.0, b=14.0, size=32, centre=None):
@@ -85,19 +93,22 @@ def _touching():
     return m
 
 
-@pytest.mark.parametrize("mask, reason", [
-    (np.zeros((4, 32, 32)), "2-D"),
-    (np.zeros((3, 3)), "at least 5 x 5"),
-    (ring().astype(complex), "dtype"),
-    (np.where(ring() == 1, np.nan, 0.0), "NaN"),
-    (ring() * 0.7, "threshold it first"),
-    (ring() * 2, "threshold it first"),
-    (np.zeros((32, 32)), "empty"),
-    (_touching(), "border"),
-    (_two_rings(), "2 wall components"),
-    (ring(0, 10), "no enclosed lumen"),
-    (_two_lumens(), "more than one lumen"),
-])
+@pytest.mark.parametrize(
+    "mask, reason",
+    [
+        (np.zeros((4, 32, 32)), "2-D"),
+        (np.zeros((3, 3)), "at least 5 x 5"),
+        (ring().astype(complex), "dtype"),
+        (np.where(ring() == 1, np.nan, 0.0), "NaN"),
+        (ring() * 0.7, "threshold it first"),
+        (ring() * 2, "threshold it first"),
+        (np.zeros((32, 32)), "empty"),
+        (_touching(), "border"),
+        (_two_rings(), "2 wall components"),
+        (ring(0, 10), "no enclosed lumen"),
+        (_two_lumens(), "more than one lumen"),
+    ],
+)
 def test_validate_rejects_with_reason(mask, reason):
     with pytest.raises(LabelingError, match=reason):
         validate_mask(mask)
@@ -146,8 +157,7 @@ def test_postprocess_rejects_garbage():
     assert postprocess_mask(rng.random((64, 64))) is None
     assert postprocess_mask(np.zeros((64, 64))) is None
     assert postprocess_mask(ring(0, 10).astype(float)) is None  # a disk: no lumen
-    masks, ok = postprocess_masks(np.stack([ring(8, 14, 32).astype(float),
-                                            rng.random((32, 32))])[:, None])
+    masks, ok = postprocess_masks(np.stack([ring(8, 14, 32).astype(float), rng.random((32, 32))])[:, None])
     np.testing.assert_array_equal(ok, [True, False])
     assert masks[1].sum() == 0 and masks.shape == (2, 32, 32)
     with pytest.raises(LabelingError, match="NaN"):

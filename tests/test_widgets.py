@@ -24,8 +24,18 @@ def view(explorer_settings):
 
 def test_built_once_with_named_webgl_glyphs(view):
     assert view.map.output_backend == "webgl"
-    for name in ("pool", "labelled", "heatmap", "trajectories", "points", "gradients", "p_prime", "neighbours",
-                 "jumps", "selected"):
+    for name in (
+        "pool",
+        "labelled",
+        "heatmap",
+        "trajectories",
+        "points",
+        "gradients",
+        "p_prime",
+        "neighbours",
+        "jumps",
+        "selected",
+    ):
         renderer(view.map, name)
     assert len(renderer(view.map, "pool").data_source.data["x"]) == 400
     assert "<b>round</b> 0" in view.readout.value
@@ -63,9 +73,13 @@ def test_run_round_runs_in_the_background_with_the_busy_state_shown(explorer_set
     n_points = len(view.src["points"].data["x"])
 
     def work():
-        seen.update(thread=threading.current_thread() is not threading.main_thread(), background=in_background(),
-                    busy=view.state.busy, spinner=view.spinner.styles["visibility"] == "visible", disabled=view.b_round.disabled and
-                    view.b_step.disabled and view.w_dataset.disabled)
+        seen.update(
+            thread=threading.current_thread() is not threading.main_thread(),
+            background=in_background(),
+            busy=view.state.busy,
+            spinner=view.spinner.styles["visibility"] == "visible",
+            disabled=view.b_round.disabled and view.b_step.disabled and view.w_dataset.disabled,
+        )
         view.state.run_round()
         seen["drawn_meanwhile"] = len(view.src["labelled"].data["x"])
 
@@ -165,8 +179,11 @@ def test_inline_notebook_updates_never_name_a_cdn(explorer_settings, monkeypatch
     state.queue_synthetic()
     sent = " ".join(repr(e.to_serializable(Serializer())) for e in events)
     assert events and not re.search(r"https?://", sent), re.findall(r"https?://[^'\" ]+", sent)[:5]
-    assert not any(isinstance(s, ImportedStyleSheet) and s.url.startswith("http")
-                   for m in doc.select({"type": UIElement}) for s in m.stylesheets)
+    assert not any(
+        isinstance(s, ImportedStyleSheet) and s.url.startswith("http")
+        for m in doc.select({"type": UIElement})
+        for s in m.stylesheets
+    )
 
 
 def test_the_map_explains_itself(explorer_settings):
@@ -185,8 +202,10 @@ def test_the_map_explains_itself(explorer_settings):
     assert {"pool", "labelled", "points", "p_prime", "neighbours", "heatmap", "trajectories", "gradients"} <= hovered
     stand_ins = [r for lg in f.select(type=Legend) for i in lg.items for r in i.renderers]
     assert all(r.data_source.data and len(next(iter(r.data_source.data.values()))) == 1 for r in stand_ins)
-    assert all("???" not in str(h.tooltips) and "@label" not in str(h.tooltips) or h.renderers[0].name == "pool"
-               for h in f.select(type=HoverTool))
+    assert all(
+        "???" not in str(h.tooltips) and "@label" not in str(h.tooltips) or h.renderers[0].name == "pool"
+        for h in f.select(type=HoverTool)
+    )
     view.b_round.clicks += 1
     titles = [b.title for b in f.select(type=ColorBar) if b.visible]  # the background exists after a round
     assert any("round" in t for t in titles) and any("entropy" in t for t in titles), titles

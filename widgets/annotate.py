@@ -27,8 +27,9 @@ class AnnotationPanel(pn.viewable.Viewer):
     def __init__(self, state: ExplorerState, **params):
         super().__init__(state=state, **params)
         self.src = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": []})
-        f = figure(height=170, width=170, toolbar_location=None, x_range=(0, 1), y_range=(0, 1),
-                   title="label this G(p')")
+        f = figure(
+            height=170, width=170, toolbar_location=None, x_range=(0, 1), y_range=(0, 1), title="label this G(p')"
+        )
         f.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src, name="annotate_image")
         f.axis.visible = f.grid.visible = False
         self.fig = f

@@ -23,10 +23,13 @@ def create_app(**settings) -> pn.viewable.Viewable:
     explorer = LatentExplorer(state)
     annotate = AnnotationPanel(state)
     return pn.Column(
-        pn.pane.Markdown("## latentlab explorer: hard-sample mining in a generator's latent space\n"
-                         "**Run round** trains F and lets the strategy pick J (per round) items; **Step** moves the J "
-                         "sampling points along F's loss gradient (red arrows) to p' (x) and its nearest "
-                         "pool item (diamond). Click the map to decode a point.", width=1000),
+        pn.pane.Markdown(
+            "## latentlab explorer: hard-sample mining in a generator's latent space\n"
+            "**Run round** trains F and lets the strategy pick J (per round) items; **Step** moves the J "
+            "sampling points along F's loss gradient (red arrows) to p' (x) and its nearest "
+            "pool item (diamond). Click the map to decode a point.",
+            width=1000,
+        ),
         pn.Row(explorer, pn.Column(annotate)),
     )
 
@@ -36,8 +39,9 @@ def configure_parser(parser) -> None:
     parser.add_argument("--data-root", default=None, help="folder holding the data set's files")
     parser.add_argument("--strategy", default="snn", help="query strategy of Run round")
     parser.add_argument("--port", type=int, default=5006, help="port (0 = any free port)")
-    parser.add_argument("--address", default="127.0.0.1",
-                        help="interface to bind; 0.0.0.0 exposes the app to the network")
+    parser.add_argument(
+        "--address", default="127.0.0.1", help="interface to bind; 0.0.0.0 exposes the app to the network"
+    )
     parser.add_argument("--show", action="store_true", help="open a browser tab")
     from latentlab.cli import add_threads_argument
 
@@ -66,8 +70,14 @@ def serve(args) -> int:
     print(f"latentlab explore: {warm.status.split('.')[0]}", flush=True)
     pn.extension()
     print(f"latentlab explore: serving on http://{args.address}:{port}/ (Ctrl-C stops)", flush=True)
-    pn.serve(lambda: create_app(**settings), port=port, address=args.address, show=args.show,
-             websocket_origin=origin, title="latentlab explorer")
+    pn.serve(
+        lambda: create_app(**settings),
+        port=port,
+        address=args.address,
+        show=args.show,
+        websocket_origin=origin,
+        title="latentlab explorer",
+    )
     return 0
 
 

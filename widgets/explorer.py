@@ -24,8 +24,18 @@ from panel.io import hold
 import param
 from bokeh.events import Tap
 from bokeh.core.properties import value
-from bokeh.models import (Arrow, ColorBar, ColumnDataSource, HoverTool, LabelSet, Legend, LegendItem,
-                          LinearColorMapper, SingleIntervalTicker, VeeHead)
+from bokeh.models import (
+    Arrow,
+    ColorBar,
+    ColumnDataSource,
+    HoverTool,
+    LabelSet,
+    Legend,
+    LegendItem,
+    LinearColorMapper,
+    SingleIntervalTicker,
+    VeeHead,
+)
 from bokeh.palettes import Category10_10, Greys256, Viridis256
 from bokeh.plotting import figure
 
@@ -43,16 +53,25 @@ def in_background() -> bool:
     """True inside a background action's worker thread (see :meth:`LatentExplorer.run_in_background`)."""
     return getattr(_BACKGROUND, "active", False)
 
+
 log = logging.getLogger(__name__)
 _HEAT = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
 _SHOWN, _HIDDEN = {"visibility": "visible"}, {"visibility": "hidden"}
 # what the grey background shows, per ExplorerState.heat (darker = higher)
-_HEAT_TITLE = {"entropy": "grey background: F's predictive entropy at each decoded point (darker = less sure)",
-               "loss": "grey background: F's loss at each decoded point, nearest pool item's label (darker = higher)"}
+_HEAT_TITLE = {
+    "entropy": "grey background: F's predictive entropy at each decoded point (darker = less sure)",
+    "loss": "grey background: F's loss at each decoded point, nearest pool item's label (darker = higher)",
+}
 # the alert keeps its place (no layout jump) and only changes colour when a message appears
 # (every key in both: the browser keeps a style key that an update leaves out)
-_ALERT_OFF = {"padding": "6px 10px", "border-radius": "4px", "overflow": "auto", "background": "transparent",
-              "color": "inherit", "border": "1px solid transparent"}
+_ALERT_OFF = {
+    "padding": "6px 10px",
+    "border-radius": "4px",
+    "overflow": "auto",
+    "background": "transparent",
+    "color": "inherit",
+    "border": "1px solid transparent",
+}
 _ALERT_ON = {**_ALERT_OFF, "background": "#f8d7da", "color": "#58151c", "border": "1px solid #f1aeb5"}
 
 
@@ -137,60 +156,119 @@ class LatentExplorer(pn.viewable.Viewer):
     # ------------------------------------------------------------------ build once
     def _build(self):
         s = self.state
-        self.src = {k: ColumnDataSource(data=d) for k, d in {
-            "pool": {"x": [], "y": [], "color": [], "label": []},
-            "raster": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
-            "labelled": {"x": [], "y": [], "round": []},
-            "heat": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
-            "paths": {"xs": [], "ys": []},
-            "points": {"x": [], "y": [], "grad_norm": [], "loss": []},
-            "grad": {"x0": [], "y0": [], "x1": [], "y1": []},
-            "pp": {"x": [], "y": []},
-            "jumps": {"x0": [], "y0": [], "x1": [], "y1": []},
-            "nb": {"x": [], "y": [], "loss_after": []},
-            "sel": {"x": [], "y": []},
-            "strip": {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []},
-        }.items()}
-        f = figure(title="latent space of the generator: pool items, labelled items and F's uncertainty",
-                   output_backend="webgl", match_aspect=True, height=640, width=560,
-                   tools="pan,wheel_zoom,box_zoom,reset,tap", active_scroll="wheel_zoom",
-                   x_axis_label="z1 (latent dimension 1)", y_axis_label="z2 (latent dimension 2)")
+        self.src = {
+            k: ColumnDataSource(data=d)
+            for k, d in {
+                "pool": {"x": [], "y": [], "color": [], "label": []},
+                "raster": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
+                "labelled": {"x": [], "y": [], "round": []},
+                "heat": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
+                "paths": {"xs": [], "ys": []},
+                "points": {"x": [], "y": [], "grad_norm": [], "loss": []},
+                "grad": {"x0": [], "y0": [], "x1": [], "y1": []},
+                "pp": {"x": [], "y": []},
+                "jumps": {"x0": [], "y0": [], "x1": [], "y1": []},
+                "nb": {"x": [], "y": [], "loss_after": []},
+                "sel": {"x": [], "y": []},
+                "strip": {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []},
+            }.items()
+        }
+        f = figure(
+            title="latent space of the generator: pool items, labelled items and F's uncertainty",
+            output_backend="webgl",
+            match_aspect=True,
+            height=640,
+            width=560,
+            tools="pan,wheel_zoom,box_zoom,reset,tap",
+            active_scroll="wheel_zoom",
+            x_axis_label="z1 (latent dimension 1)",
+            y_axis_label="z2 (latent dimension 2)",
+        )
         f.title.text_font_size = "10pt"
         self.heat_mapper = LinearColorMapper(palette=_HEAT, low=0, high=1)
-        heat = f.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["heat"],
-                       color_mapper=self.heat_mapper, name="heatmap", alpha=0.9)
+        heat = f.image(
+            image="image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            source=self.src["heat"],
+            color_mapper=self.heat_mapper,
+            name="heatmap",
+            alpha=0.9,
+        )
         f.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["raster"], name="pool_raster")
         pool = f.scatter("x", "y", source=self.src["pool"], color="color", size=3, alpha=0.45, name="pool")
         self.round_mapper = LinearColorMapper(palette=Viridis256, low=1, high=2)
-        labelled = f.scatter("x", "y", source=self.src["labelled"], size=7, fill_color=None, line_width=1.5,
-                             line_color={"field": "round", "transform": self.round_mapper}, name="labelled")
-        paths = f.multi_line("xs", "ys", source=self.src["paths"], line_color="black", line_width=1.5, alpha=0.8,
-                             name="trajectories")
-        jumps = f.segment("x0", "y0", "x1", "y1", source=self.src["jumps"], line_dash="dotted", line_color="#555555",
-                          name="jumps")
-        grads = f.segment("x0", "y0", "x1", "y1", source=self.src["grad"], line_color="crimson", line_width=2,
-                          name="gradients")
-        f.add_layout(Arrow(end=VeeHead(size=7, fill_color="crimson", line_color="crimson"), line_alpha=0,
-                           source=self.src["grad"], x_start="x0", y_start="y0", x_end="x1", y_end="y1"))
+        labelled = f.scatter(
+            "x",
+            "y",
+            source=self.src["labelled"],
+            size=7,
+            fill_color=None,
+            line_width=1.5,
+            line_color={"field": "round", "transform": self.round_mapper},
+            name="labelled",
+        )
+        paths = f.multi_line(
+            "xs", "ys", source=self.src["paths"], line_color="black", line_width=1.5, alpha=0.8, name="trajectories"
+        )
+        jumps = f.segment(
+            "x0", "y0", "x1", "y1", source=self.src["jumps"], line_dash="dotted", line_color="#555555", name="jumps"
+        )
+        grads = f.segment(
+            "x0", "y0", "x1", "y1", source=self.src["grad"], line_color="crimson", line_width=2, name="gradients"
+        )
+        f.add_layout(
+            Arrow(
+                end=VeeHead(size=7, fill_color="crimson", line_color="crimson"),
+                line_alpha=0,
+                source=self.src["grad"],
+                x_start="x0",
+                y_start="y0",
+                x_end="x1",
+                y_end="y1",
+            )
+        )
         points = f.scatter("x", "y", source=self.src["points"], size=9, color="black", name="points")
-        pp = f.scatter("x", "y", source=self.src["pp"], size=9, marker="x", line_color="crimson", line_width=2,
-                       name="p_prime")
-        nb = f.scatter("x", "y", source=self.src["nb"], size=9, marker="diamond", fill_color="gold",
-                       line_color="black", name="neighbours")
-        sel = f.scatter("x", "y", source=self.src["sel"], size=16, marker="circle_cross", fill_color=None,
-                        line_color="magenta", line_width=2, name="selected")
+        pp = f.scatter(
+            "x", "y", source=self.src["pp"], size=9, marker="x", line_color="crimson", line_width=2, name="p_prime"
+        )
+        nb = f.scatter(
+            "x",
+            "y",
+            source=self.src["nb"],
+            size=9,
+            marker="diamond",
+            fill_color="gold",
+            line_color="black",
+            name="neighbours",
+        )
+        sel = f.scatter(
+            "x",
+            "y",
+            source=self.src["sel"],
+            size=16,
+            marker="circle_cross",
+            fill_color=None,
+            line_color="magenta",
+            line_width=2,
+            name="selected",
+        )
         # hover: one tool per kind of glyph, each saying what it is (the pool's class, a ring's round, ...)
         z = ("z", "($x{0.00}, $y{0.00})")
         self.heat_hover = HoverTool(renderers=[heat], tooltips=[("F's entropy here", "@image{0.000}"), z])
-        for r, tips in ((pool, [("pool item, class", "@label"), z]),
-                        (labelled, [("labelled in round", "@round"), z]),
-                        (points, [("sampling point p: loss", "@loss{0.000}"), ("|gradient|", "@grad_norm{0.0000}"), z]),
-                        (pp, [("p' = p + alpha d", ""), z]),
-                        (nb, [("nearest pool item: loss", "@loss_after{0.000}"), z]),
-                        (grads, [("gradient direction d at p", "")]),
-                        (paths, [("trajectory (one per sampling point)", "")]),
-                        (jumps, [("jump p' -> nearest pool item", "")]),
-                        (sel, [("selected (click the map)", ""), z])):
+        for r, tips in (
+            (pool, [("pool item, class", "@label"), z]),
+            (labelled, [("labelled in round", "@round"), z]),
+            (points, [("sampling point p: loss", "@loss{0.000}"), ("|gradient|", "@grad_norm{0.0000}"), z]),
+            (pp, [("p' = p + alpha d", ""), z]),
+            (nb, [("nearest pool item: loss", "@loss_after{0.000}"), z]),
+            (grads, [("gradient direction d at p", "")]),
+            (paths, [("trajectory (one per sampling point)", "")]),
+            (jumps, [("jump p' -> nearest pool item", "")]),
+            (sel, [("selected (click the map)", ""), z]),
+        ):
             f.add_tools(HoverTool(renderers=[r], tooltips=tips))
         f.add_tools(self.heat_hover)  # last: glyphs above the background answer first
         # keys below the map: the pool's classes (or a colour bar for a regression label), the glyphs,
@@ -198,61 +276,182 @@ class LatentExplorer(pn.viewable.Viewer):
         # legend swatches come from stand-in glyphs with one NaN point (never drawn on the map): Bokeh
         # draws no swatch for a renderer with no data, and the real glyphs are empty before a round
         nan = {"x": [np.nan], "y": [np.nan]}
-        self._class_glyphs = [f.scatter(source=ColumnDataSource(nan), color=c, size=7, name=f"key_class_{i}")
-                              for i, c in enumerate(Category10_10)]
-        self.class_legend = Legend(items=[], title="pool items by class (hover a dot for its class)",
-                                   orientation="horizontal", ncols=10, label_text_font_size="8pt",
-                                   title_text_font_size="8pt", spacing=2, padding=4, margin=2)
+        self._class_glyphs = [
+            f.scatter(source=ColumnDataSource(nan), color=c, size=7, name=f"key_class_{i}")
+            for i, c in enumerate(Category10_10)
+        ]
+        self.class_legend = Legend(
+            items=[],
+            title="pool items by class (hover a dot for its class)",
+            orientation="horizontal",
+            ncols=10,
+            label_text_font_size="8pt",
+            title_text_font_size="8pt",
+            spacing=2,
+            padding=4,
+            margin=2,
+        )
         f.add_layout(self.class_legend, "below")
         self.pool_mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
-        self.pool_bar = ColorBar(color_mapper=self.pool_mapper, orientation="horizontal", height=8, visible=False,
-                                 title="pool items by the peak of their label", title_text_font_size="8pt",
-                                 major_label_text_font_size="8pt", padding=4, margin=2)
+        self.pool_bar = ColorBar(
+            color_mapper=self.pool_mapper,
+            orientation="horizontal",
+            height=8,
+            visible=False,
+            title="pool items by the peak of their label",
+            title_text_font_size="8pt",
+            major_label_text_font_size="8pt",
+            padding=4,
+            margin=2,
+        )
         f.add_layout(self.pool_bar, "below")
         seg = {"x0": [np.nan], "y0": [np.nan], "x1": [np.nan], "y1": [np.nan]}
         stand_in = [
             ("p: sampling point", f.scatter(source=ColumnDataSource(nan), size=9, color="black", name="key_p")),
-            ("p' = p + alpha d", f.scatter(source=ColumnDataSource(nan), size=9, marker="x", line_color="crimson",
-                                           line_width=2, name="key_p_prime")),
-            ("nearest pool item", f.scatter(source=ColumnDataSource(nan), size=9, marker="diamond", fill_color="gold",
-                                            line_color="black", name="key_neighbour")),
-            ("labelled (ring: round)", f.scatter(source=ColumnDataSource(nan), size=8, fill_color=None,
-                                                 line_color=Viridis256[128], line_width=1.5, name="key_ring")),
-            ("gradient (length ~ |grad|)", f.segment("x0", "y0", "x1", "y1", source=ColumnDataSource(seg),
-                                                     line_color="crimson", line_width=2, name="key_gradient")),
-            ("trajectory", f.segment("x0", "y0", "x1", "y1", source=ColumnDataSource(seg), line_color="black",
-                                     line_width=1.5, name="key_trajectory")),
-            ("jump to the item", f.segment("x0", "y0", "x1", "y1", source=ColumnDataSource(seg), line_dash="dotted",
-                                           line_color="#555555", name="key_jump")),
-            ("selected (click)", f.scatter(source=ColumnDataSource(nan), size=12, marker="circle_cross",
-                                           fill_color=None, line_color="magenta", line_width=2, name="key_selected")),
+            (
+                "p' = p + alpha d",
+                f.scatter(
+                    source=ColumnDataSource(nan),
+                    size=9,
+                    marker="x",
+                    line_color="crimson",
+                    line_width=2,
+                    name="key_p_prime",
+                ),
+            ),
+            (
+                "nearest pool item",
+                f.scatter(
+                    source=ColumnDataSource(nan),
+                    size=9,
+                    marker="diamond",
+                    fill_color="gold",
+                    line_color="black",
+                    name="key_neighbour",
+                ),
+            ),
+            (
+                "labelled (ring: round)",
+                f.scatter(
+                    source=ColumnDataSource(nan),
+                    size=8,
+                    fill_color=None,
+                    line_color=Viridis256[128],
+                    line_width=1.5,
+                    name="key_ring",
+                ),
+            ),
+            (
+                "gradient (length ~ |grad|)",
+                f.segment(
+                    "x0",
+                    "y0",
+                    "x1",
+                    "y1",
+                    source=ColumnDataSource(seg),
+                    line_color="crimson",
+                    line_width=2,
+                    name="key_gradient",
+                ),
+            ),
+            (
+                "trajectory",
+                f.segment(
+                    "x0",
+                    "y0",
+                    "x1",
+                    "y1",
+                    source=ColumnDataSource(seg),
+                    line_color="black",
+                    line_width=1.5,
+                    name="key_trajectory",
+                ),
+            ),
+            (
+                "jump to the item",
+                f.segment(
+                    "x0",
+                    "y0",
+                    "x1",
+                    "y1",
+                    source=ColumnDataSource(seg),
+                    line_dash="dotted",
+                    line_color="#555555",
+                    name="key_jump",
+                ),
+            ),
+            (
+                "selected (click)",
+                f.scatter(
+                    source=ColumnDataSource(nan),
+                    size=12,
+                    marker="circle_cross",
+                    fill_color=None,
+                    line_color="magenta",
+                    line_width=2,
+                    name="key_selected",
+                ),
+            ),
         ]
-        key = Legend(items=[LegendItem(label=label, renderers=[r]) for label, r in stand_in],
-                     orientation="horizontal", ncols=4, label_text_font_size="8pt", spacing=2, padding=4,
-                     margin=2, click_policy="none")
+        key = Legend(
+            items=[LegendItem(label=label, renderers=[r]) for label, r in stand_in],
+            orientation="horizontal",
+            ncols=4,
+            label_text_font_size="8pt",
+            spacing=2,
+            padding=4,
+            margin=2,
+            click_policy="none",
+        )
         f.add_layout(key, "below")
-        self.round_bar = ColorBar(color_mapper=self.round_mapper, orientation="horizontal", height=8,
-                                  title="ring colour: the round that labelled the item", title_text_font_size="8pt",
-                                  major_label_text_font_size="8pt", padding=4, margin=2,
-                                  ticker=SingleIntervalTicker(interval=1))
+        self.round_bar = ColorBar(
+            color_mapper=self.round_mapper,
+            orientation="horizontal",
+            height=8,
+            title="ring colour: the round that labelled the item",
+            title_text_font_size="8pt",
+            major_label_text_font_size="8pt",
+            padding=4,
+            margin=2,
+            ticker=SingleIntervalTicker(interval=1),
+        )
         f.add_layout(self.round_bar, "below")
-        self.heat_bar = ColorBar(color_mapper=self.heat_mapper, orientation="horizontal", height=8,
-                                 title=_HEAT_TITLE["entropy"], title_text_font_size="8pt",
-                                 major_label_text_font_size="8pt", padding=4, margin=2)
+        self.heat_bar = ColorBar(
+            color_mapper=self.heat_mapper,
+            orientation="horizontal",
+            height=8,
+            title=_HEAT_TITLE["entropy"],
+            title_text_font_size="8pt",
+            major_label_text_font_size="8pt",
+            padding=4,
+            margin=2,
+        )
         f.add_layout(self.heat_bar, "below")
         f.on_event(Tap, self._on_tap)
         self.map = f
 
-        g = figure(height=150, width=360, toolbar_location=None, title="selected: click the map",
-                   x_range=(-0.05, 3.35), y_range=(-0.3, 1.05), match_aspect=True)
+        g = figure(
+            height=150,
+            width=360,
+            toolbar_location=None,
+            title="selected: click the map",
+            x_range=(-0.05, 3.35),
+            y_range=(-0.3, 1.05),
+            match_aspect=True,
+        )
         g.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["strip"], name="strip")
-        g.add_layout(LabelSet(x="x", y="y", text="title", source=self.src["strip"], y_offset=-16,
-                              text_font_size="9pt"))
+        g.add_layout(LabelSet(x="x", y="y", text="title", source=self.src["strip"], y_offset=-16, text_font_size="9pt"))
         g.axis.visible = g.grid.visible = False
         self.strip = g
 
-        c = figure(height=200, width=360, title="learning curve", x_axis_label="labelled items",
-                   y_axis_label="test metric", toolbar_location=None)
+        c = figure(
+            height=200,
+            width=360,
+            title="learning curve",
+            x_axis_label="labelled items",
+            y_axis_label="test metric",
+            toolbar_location=None,
+        )
         self.curve_src = {}
         for name, colour in (("strategy", "crimson"), ("random", "#1f77b4")):
             src = ColumnDataSource(data={"x": [], "y": []})
@@ -273,16 +472,17 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_round = w.Button(label="Run round", color="success", width=95)
         self.b_reset = w.Button(label="Reset", color="warning", width=65)
         self.b_play = w.Toggle(label="Play", color="default", width=65)
-        self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300,
-                                    disabled=True)
+        self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300, disabled=True)
         # always turning, seen only while busy: a CSS visibility keeps its box (no relayout of the page, which
         # made the busy frame late), and in JupyterLab a change of the spinner's value reached the page
         # ~1 s after the rest of the end-of-round update
-        self.spinner = pn.indicators.LoadingSpinner(value=True, size=22, width=22, height=22, color="primary",
-                                                    bgcolor="light", styles=_HIDDEN)
+        self.spinner = pn.indicators.LoadingSpinner(
+            value=True, size=22, width=22, height=22, color="primary", bgcolor="light", styles=_HIDDEN
+        )
         self.busy_text = pn.widgets.StaticText(value="", width=260, height=22, styles={"font-size": "13px"})
-        self.readout = pn.widgets.StaticText(value="", width=360, height=90, styles={"font-size": "13px",
-                                                                                     "overflow": "hidden"})
+        self.readout = pn.widgets.StaticText(
+            value="", width=360, height=90, styles={"font-size": "13px", "overflow": "hidden"}
+        )
         self.alert = pn.widgets.StaticText(value="", width=920, height=40, styles=_ALERT_OFF)
         self.selected_text = pn.widgets.StaticText(value="", width=360, height=40)
         self.w_dataset.param.watch(self._on_dataset, "value")
@@ -296,11 +496,21 @@ class LatentExplorer(pn.viewable.Viewer):
         self.w_replay.param.watch(lambda e: self._act(self._redraw), "value")
         # the busy state shows in the browser at the click, without waiting for the server's answer
         # (a round trip is ~0.3 s on a loaded machine); the server then confirms it and clears it
-        controls = {"b_step": self.b_step, "b_round": self.b_round, "b_reset": self.b_reset, "b_play": self.b_play,
-                    "w_dataset": self.w_dataset, "w_strategy": self.w_strategy, "w_alpha": self.w_alpha,
-                    "w_per_round": self.w_per_round, "w_replay": self.w_replay}
-        busy_js = ("for (const w of [" + ", ".join(controls) + "]) w.disabled = true;\n"
-                   "spinner.styles = {{visibility: 'visible'}};\nbusy_text.text = {msg};")
+        controls = {
+            "b_step": self.b_step,
+            "b_round": self.b_round,
+            "b_reset": self.b_reset,
+            "b_play": self.b_play,
+            "w_dataset": self.w_dataset,
+            "w_strategy": self.w_strategy,
+            "w_alpha": self.w_alpha,
+            "w_per_round": self.w_per_round,
+            "w_replay": self.w_replay,
+        }
+        busy_js = (
+            "for (const w of [" + ", ".join(controls) + "]) w.disabled = true;\n"
+            "spinner.styles = {{visibility: 'visible'}};\nbusy_text.text = {msg};"
+        )
         args = {**controls, "spinner": self.spinner, "busy_text": self.busy_text}
         self.b_round.js_on_click(args=args, code=busy_js.format(msg="'Run round: training F…'"))
         self.w_dataset.jscallback(args=args, value=busy_js.format(msg="'loading ' + cb_obj.value + '…'"))
@@ -348,8 +558,17 @@ class LatentExplorer(pn.viewable.Viewer):
         self.state.busy = text
         self.spinner.styles = _SHOWN if text else _HIDDEN
         self.busy_text.value = html.escape(text)
-        for w in (self.b_step, self.b_round, self.b_reset, self.b_play, self.w_dataset, self.w_strategy,
-                  self.w_alpha, self.w_per_round, self.w_replay):
+        for w in (
+            self.b_step,
+            self.b_round,
+            self.b_reset,
+            self.b_play,
+            self.w_dataset,
+            self.w_strategy,
+            self.w_alpha,
+            self.w_per_round,
+            self.w_replay,
+        ):
             w.disabled = bool(text) or (w is self.w_replay and self.state.round < 1)
 
     async def _on_round(self, event):
@@ -357,8 +576,10 @@ class LatentExplorer(pn.viewable.Viewer):
         await self.run_in_background(s.run_round, "Run round: training F…")
 
     async def _on_dataset(self, event):
-        await self.run_in_background(lambda: self.state.configure(dataset=event.new),
-                                     f"loading {event.new} (the first time trains its generator)…")
+        await self.run_in_background(
+            lambda: self.state.configure(dataset=event.new),
+            f"loading {event.new} (the first time trains its generator)…",
+        )
 
     def _on_state_change(self, *events):
         if not in_background():
@@ -400,8 +621,13 @@ class LatentExplorer(pn.viewable.Viewer):
             if len(e) > self.max_points:
                 x0, x1, y0, y1 = s.extent
                 self.src["pool"].data = {"x": [], "y": [], "color": [], "label": []}
-                self.src["raster"].data = {"image": [pool_raster(e, colour, s.extent)], "x": [x0], "y": [y0],
-                                           "dw": [x1 - x0], "dh": [y1 - y0]}
+                self.src["raster"].data = {
+                    "image": [pool_raster(e, colour, s.extent)],
+                    "x": [x0],
+                    "y": [y0],
+                    "dw": [x1 - x0],
+                    "dh": [y1 - y0],
+                }
             else:
                 self.src["raster"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
                 self.src["pool"].data = {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label}
@@ -414,8 +640,7 @@ class LatentExplorer(pn.viewable.Viewer):
             else:
                 v = g["values"]
                 self.heat_mapper.update(low=float(v.min()), high=float(max(v.max(), v.min() + 1e-9)))
-                self.src["heat"].data = {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]],
-                                         "dh": [g["dh"]]}
+                self.src["heat"].data = {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]], "dh": [g["dh"]]}
             self.heat_bar.title = _HEAT_TITLE.get(s.heat, f"grey background: {s.heat}")
             self.heat_hover.tooltips = [(f"F's {s.heat} here", "@image{0.000}"), ("z", "($x{0.00}, $y{0.00})")]
             self._drawn["grid"] = s.grid_version
@@ -436,8 +661,11 @@ class LatentExplorer(pn.viewable.Viewer):
         """The pool's key: a legend of the classes, or a colour bar of the label's peak (regression)."""
         ds = self.state.data
         classify = ds.task == "classification" and ds.y_train is not None
-        self.class_legend.items = [LegendItem(label=str(c), renderers=[self._class_glyphs[i % 10]])
-                                   for i, c in enumerate(ds.classes)] if classify else []
+        self.class_legend.items = (
+            [LegendItem(label=str(c), renderers=[self._class_glyphs[i % 10]]) for i, c in enumerate(ds.classes)]
+            if classify
+            else []
+        )
         self.class_legend.visible = classify
         if not classify and ds.y_train is not None:
             _, lo, hi = _label_levels(ds.y_train)
@@ -457,17 +685,25 @@ class LatentExplorer(pn.viewable.Viewer):
             self.src["grad"].data = {"x0": p[:, 0], "y0": p[:, 1], "x1": tip[:, 0], "y1": tip[:, 1]}
         else:
             self.src["grad"].data = {"x0": [], "y0": [], "x1": [], "y1": []}
-        self.src["points"].data = {"x": p[:, 0] if len(p) else [], "y": p[:, 1] if len(p) else [],
-                                   "grad_norm": gnorm if len(gnorm) == len(p) else np.zeros(len(p)),
-                                   "loss": loss if len(loss) == len(p) else np.zeros(len(p))}
+        self.src["points"].data = {
+            "x": p[:, 0] if len(p) else [],
+            "y": p[:, 1] if len(p) else [],
+            "grad_norm": gnorm if len(gnorm) == len(p) else np.zeros(len(p)),
+            "loss": loss if len(loss) == len(p) else np.zeros(len(p)),
+        }
         self.src["pp"].data = {"x": pp[:, 0], "y": pp[:, 1]}
-        self.src["nb"].data = {"x": nb_xy[:, 0], "y": nb_xy[:, 1],
-                               "loss_after": loss_after if len(loss_after) == len(nb_xy) else np.zeros(len(nb_xy))}
+        self.src["nb"].data = {
+            "x": nb_xy[:, 0],
+            "y": nb_xy[:, 1],
+            "loss_after": loss_after if len(loss_after) == len(nb_xy) else np.zeros(len(nb_xy)),
+        }
         n = min(len(pp), len(nb_xy))
         self.src["jumps"].data = {"x0": pp[:n, 0], "y0": pp[:n, 1], "x1": nb_xy[:n, 0], "y1": nb_xy[:n, 1]}
         if paths.size and paths.shape[0] > 1:
-            self.src["paths"].data = {"xs": [paths[:, j, 0] for j in range(paths.shape[1])],
-                                      "ys": [paths[:, j, 1] for j in range(paths.shape[1])]}
+            self.src["paths"].data = {
+                "xs": [paths[:, j, 0] for j in range(paths.shape[1])],
+                "ys": [paths[:, j, 1] for j in range(paths.shape[1])],
+            }
         else:
             self.src["paths"].data = {"xs": [], "ys": []}
 
@@ -475,8 +711,9 @@ class LatentExplorer(pn.viewable.Viewer):
         s = self.state
         self._draw_labelled(*s.labelled())
         t = s.trajectories()
-        self._draw_step(t["p"], t["p_prime"], t["d"], t["grad_norm"], t["loss"], t["neighbour_xy"],
-                        t["loss_after"], t["paths"])
+        self._draw_step(
+            t["p"], t["p_prime"], t["d"], t["grad_norm"], t["loss"], t["neighbour_xy"], t["loss_after"], t["paths"]
+        )
 
     def _draw_history(self, r):
         s = self.state
@@ -487,8 +724,16 @@ class LatentExplorer(pn.viewable.Viewer):
         if "p" in pr:
             nb_xy = s.embeddings[np.asarray(pr["indices"])]
             paths = np.stack([np.asarray(pr["p"]), nb_xy])
-            self._draw_step(np.asarray(pr["p"]), np.asarray(pr["p_prime"]), np.asarray(pr["d"]),
-                            np.asarray(pr["grad_norm"]), np.asarray(pr["loss"]), nb_xy, np.zeros(0), paths)
+            self._draw_step(
+                np.asarray(pr["p"]),
+                np.asarray(pr["p_prime"]),
+                np.asarray(pr["d"]),
+                np.asarray(pr["grad_norm"]),
+                np.asarray(pr["loss"]),
+                nb_xy,
+                np.zeros(0),
+                paths,
+            )
         else:
             self._draw_step(e2, e2, e2, np.zeros(0), np.zeros(0), e2, np.zeros(0), np.zeros((0, 0, 2)))
 
@@ -501,9 +746,14 @@ class LatentExplorer(pn.viewable.Viewer):
             return
         self.src["sel"].data = {"x": [sel["z"][0]], "y": [sel["z"][1]]}
         imgs = sel["images"]
-        self.src["strip"].data = {"image": [to_rgba(a) for _, a in imgs], "x": [1.1 * i for i in range(len(imgs))],
-                                  "y": [0.0] * len(imgs), "dw": [1.0] * len(imgs), "dh": [1.0] * len(imgs),
-                                  "title": [t for t, _ in imgs]}
+        self.src["strip"].data = {
+            "image": [to_rgba(a) for _, a in imgs],
+            "x": [1.1 * i for i in range(len(imgs))],
+            "y": [0.0] * len(imgs),
+            "dw": [1.0] * len(imgs),
+            "dh": [1.0] * len(imgs),
+            "title": [t for t, _ in imgs],
+        }
         self.selected_text.value = html.escape(sel["text"])
 
     def _draw_curves(self):
@@ -529,7 +779,8 @@ class LatentExplorer(pn.viewable.Viewer):
             f"<b>test {html.escape(r['metric_name'] or 'metric')}</b> {metric}<br>"
             f"<b>steps</b> {r['steps']} · <b>points</b> {len(self.src['points'].data['x'])} · "
             f"<b>path vertices</b> {sum(len(x) for x in self.src['paths'].data['xs'])}<br>"
-            f"{html.escape(s.status) if not s.error else ''}")
+            f"{html.escape(s.status) if not s.error else ''}"
+        )
         self.show_alert(s.error)
 
     def show_alert(self, message: str) -> None:
@@ -548,6 +799,15 @@ class LatentExplorer(pn.viewable.Viewer):
         # side column wraps below the map in a narrow notebook column instead of being cut off
         controls = pn.Column(pn.Row(self.w_dataset, self.w_strategy), pn.Row(self.w_alpha, self.w_per_round))
         buttons = pn.Row(self.b_step, self.b_round, self.b_reset, self.b_play, self.spinner)
-        side = pn.Column(controls, buttons, self.busy_text, self.w_replay, self.readout, self.strip,
-                         self.selected_text, self.curve, width=380)
+        side = pn.Column(
+            controls,
+            buttons,
+            self.busy_text,
+            self.w_replay,
+            self.readout,
+            self.strip,
+            self.selected_text,
+            self.curve,
+            width=380,
+        )
         return pn.Column(self.alert, pn.FlexBox(pn.pane.Bokeh(self.map), side, flex_wrap="wrap"))

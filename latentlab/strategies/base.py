@@ -93,8 +93,11 @@ class Proposal:
 
     def arrays(self) -> dict:
         """Array fields worth recording (synthesized images excluded: the store keeps them)."""
-        return {k: v for k, v in self.__dict__.items()
-                if isinstance(v, np.ndarray) and k != "x_new" and not (k == "indices" and v.size == 0)}
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if isinstance(v, np.ndarray) and k != "x_new" and not (k == "indices" and v.size == 0)
+        }
 
 
 class Strategy:
@@ -124,8 +127,10 @@ class Strategy:
         if per_round < 1:
             raise ConfigError(f"per-round batch size must be >= 1, got {per_round}")
         if per_round > n_free:
-            raise ConfigError(f"per-round batch of {per_round} is larger than the {n_free} unlabelled pool items left; "
-                              "lower --per-round or --rounds")
+            raise ConfigError(
+                f"per-round batch of {per_round} is larger than the {n_free} unlabelled pool items left; "
+                "lower --per-round or --rounds"
+            )
         if self.needs_generator and (ctx.generator is None or ctx.index is None):
             raise ConfigError(f"strategy {self.name!r} needs a trained generator and pool embeddings")
 

@@ -55,9 +55,11 @@ class InterpolationStrategy(Strategy):
         lab = ctx.labeler
         if lab is None or not getattr(lab, "can_label_synthetic", False):
             name = getattr(lab, "name", None)
-            raise ConfigError(f"strategy 'si' synthesizes inputs, which the labeler {name!r} cannot label: it "
-                              "needs a labeling tool that annotates arbitrary inputs (e.g. the FEM solver, "
-                              "--dataset vessels); on benchmark data sets use snn or random")
+            raise ConfigError(
+                f"strategy 'si' synthesizes inputs, which the labeler {name!r} cannot label: it "
+                "needs a labeling tool that annotates arbitrary inputs (e.g. the FEM solver, "
+                "--dataset vessels); on benchmark data sets use snn or random"
+            )
         if ctx.generator is None:
             raise ConfigError("strategy 'si' needs a trained generator (pass generator=...)")
 
@@ -113,5 +115,13 @@ class InterpolationStrategy(Strategy):
             return p_prime, {"p": p, "d": g.d, "grad_norm": g.grad_norm, "loss": g.loss}
 
         x, z, ext, rejected = self._fill(per_round, draw, ctx.generator, ctx.labeler)
-        return Proposal(x_new=x, z_new=z, n_rejected=rejected, p=ext["p"], p_prime=z, d=ext["d"],
-                        grad_norm=ext["grad_norm"], loss=ext["loss"])
+        return Proposal(
+            x_new=x,
+            z_new=z,
+            n_rejected=rejected,
+            p=ext["p"],
+            p_prime=z,
+            d=ext["d"],
+            grad_norm=ext["grad_norm"],
+            loss=ext["loss"],
+        )

@@ -61,13 +61,17 @@ class RealStartSI(InterpolationStrategy):
     def check(self, ctx, per_round: int) -> None:
         super().check(ctx, per_round)
         if ctx.embeddings is None:
-            raise ConfigError(f"strategy {self.name!r} starts from encoded pool items: it needs the pool's "
-                              "embeddings (LatentSpace.from_generator)")
+            raise ConfigError(
+                f"strategy {self.name!r} starts from encoded pool items: it needs the pool's "
+                "embeddings (LatentSpace.from_generator)"
+            )
         n_random = int(round(self.random_fraction * per_round))
         n_free = ctx.pool.n_pool - ctx.pool.n_labelled
         if n_random > n_free:
-            raise ConfigError(f"{n_random} random pool items per round but only {n_free} unlabelled are left; "
-                              "lower --per-round or --rounds")
+            raise ConfigError(
+                f"{n_random} random pool items per round but only {n_free} unlabelled are left; "
+                "lower --per-round or --rounds"
+            )
 
     def start_points(self, ctx):
         """Every labelled item as a start point: ``(z, x, y)``, pool items first (z = E(x))."""
@@ -109,8 +113,17 @@ class RealStartSI(InterpolationStrategy):
             return p + ctx.alpha * g.d, {"p": p, "d": g.d, "grad_norm": g.grad_norm, "loss": g.loss}
 
         x, z, ext, rejected = self._fill(n_syn, draw, ctx.generator, ctx.labeler)
-        return Proposal(indices=idx, x_new=x, z_new=z, n_rejected=rejected, p=ext["p"], p_prime=z, d=ext["d"],
-                        grad_norm=ext["grad_norm"], loss=ext["loss"])
+        return Proposal(
+            indices=idx,
+            x_new=x,
+            z_new=z,
+            n_rejected=rejected,
+            p=ext["p"],
+            p_prime=z,
+            d=ext["d"],
+            grad_norm=ext["grad_norm"],
+            loss=ext["loss"],
+        )
 
 
 @register_strategy

@@ -42,8 +42,9 @@ class LatentStepStrategy(Strategy):
         d, gnorm, loss = self.directions(ctx, p, start, rng)
         p_prime = p + ctx.alpha * d
         idx, dist = ctx.index.nearest_distinct(p_prime, excluded=ctx.pool.labelled_mask)
-        return Proposal(indices=idx, p=p, p_prime=p_prime, d=d, grad_norm=gnorm, loss=loss,
-                        start_indices=start, neighbour_dist=dist)
+        return Proposal(
+            indices=idx, p=p, p_prime=p_prime, d=d, grad_norm=gnorm, loss=loss, start_indices=start, neighbour_dist=dist
+        )
 
 
 @register_strategy
@@ -53,8 +54,15 @@ class SNNStrategy(LatentStepStrategy):
     name = "snn"
 
     def directions(self, ctx, p, start, rng):
-        g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, ctx.y_pool[start],
-                            x=ctx.x_pool[start] if ctx.loss_on == "real" else None, loss_on=ctx.loss_on)
+        g = latent_gradient(
+            ctx.generator,
+            ctx.target,
+            ctx.task,
+            p,
+            ctx.y_pool[start],
+            x=ctx.x_pool[start] if ctx.loss_on == "real" else None,
+            loss_on=ctx.loss_on,
+        )
         return g.d, g.grad_norm, g.loss
 
 

@@ -17,6 +17,19 @@ from .labeler import STRESS_SCALE_KPA, FEMLabeler, fem_label
 from .masks import VesselParams, generate_vessels, lumen_mask, postprocess_mask, postprocess_masks, validate_mask
 from .net import VesselNet
 
-__all__ = ["VesselParams", "generate_vessels", "validate_mask", "lumen_mask", "postprocess_mask",
-           "postprocess_masks", "load_vessels", "FEMLabeler", "fem_label", "VesselNet", "N_SLICES", "N_TEST", "STRESS_SCALE_KPA",
-           "METRIC_SCALE"]
+__all__ = [
+    "VesselParams",
+    "generate_vessels",
+    "validate_mask",
+    "lumen_mask",
+    "postprocess_mask",
+    "postprocess_masks",
+    "load_vessels",
+    "FEMLabeler",
+    "fem_label",
+    "VesselNet",
+    "N_SLICES",
+    "N_TEST",
+    "STRESS_SCALE_KPA",
+    "METRIC_SCALE",
+]

@@ -31,8 +31,16 @@ TARGETS = ("s6",)  # Table S6's encoder-decoder: the only registered image-to-im
 
 
 @register_dataset("vessels", targets=TARGETS)
-def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int = 0, *, workers=None,
-                 progress: bool = True, n_test_used: int | None = None) -> Dataset:
+def load_vessels(
+    root=None,
+    n: int = N_SLICES,
+    n_test: int = N_TEST,
+    seed: int = 0,
+    *,
+    workers=None,
+    progress: bool = True,
+    n_test_used: int | None = None,
+) -> Dataset:
     """Generated vessel-wall masks with FEM stress labels (the stand-in for the paper's IVUS set).
 
     ``generate_vessels(n, seed=seed)``; the last ``n_test`` masks are the test set (the draws
@@ -56,17 +64,32 @@ def load_vessels(root=None, n: int = N_SLICES, n_test: int = N_TEST, seed: int =
     if not 0 < n_test < n:
         raise ConfigError(f"vessels: need 0 < n_test < n, got n={n}, n_test={n_test}")
     masks = generate_vessels(n, seed=seed).astype(np.float32)[:, None]
-    ds = Dataset("vessels", masks[:n - n_test], None, masks[n - n_test:], None, task="regression",
-                 meta={"stress_scale_kpa": STRESS_SCALE_KPA, "generator_seed": seed}, labeler="fem",
-                 targets=TARGETS, n_outputs=1, metric_scale=METRIC_SCALE)
+    ds = Dataset(
+        "vessels",
+        masks[: n - n_test],
+        None,
+        masks[n - n_test :],
+        None,
+        task="regression",
+        meta={"stress_scale_kpa": STRESS_SCALE_KPA, "generator_seed": seed},
+        labeler="fem",
+        targets=TARGETS,
+        n_outputs=1,
+        metric_scale=METRIC_SCALE,
+    )
     if n_test_used is not None and n_test_used < len(ds.x_test):
         ds = ds.subset(None, n_test_used, seed=0)  # y_test is None: the plain seeded draw subset() makes later
     lab = make_labeler("fem", ds, workers=label_workers() if workers is None else workers)
     res = lab.label(ds.x_test, progress=progress)
     if res.n_failed == len(res.ok):
-        raise DatasetError("vessels: the FEM tool failed on every test mask, e.g. "
-                           + "; ".join(f"#{i}: {r}" for i, r in list(res.errors.items())[:3]))
+        raise DatasetError(
+            "vessels: the FEM tool failed on every test mask, e.g. "
+            + "; ".join(f"#{i}: {r}" for i, r in list(res.errors.items())[:3])
+        )
     if res.n_failed:  # never silently: the test set shrinks and says why
-        warnings.warn(f"vessels: dropped {res.n_failed} test masks the FEM tool could not label: "
-                      + "; ".join(f"#{i}: {r}" for i, r in list(res.errors.items())[:3]), stacklevel=2)
+        warnings.warn(
+            f"vessels: dropped {res.n_failed} test masks the FEM tool could not label: "
+            + "; ".join(f"#{i}: {r}" for i, r in list(res.errors.items())[:3]),
+            stacklevel=2,
+        )
     return dataclasses.replace(ds, x_test=ds.x_test[res.ok], y_test=res.y)

@@ -104,8 +104,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spl
 from scipy import ndimage
-from skfem import (Basis, BilinearForm, ElementTriP1, ElementTriP2, ElementVector, FacetBasis,
-                   LinearForm, MeshTri)
+from skfem import Basis, BilinearForm, ElementTriP1, ElementTriP2, ElementVector, FacetBasis, LinearForm, MeshTri
 from skfem.helpers import dot, grad
 
 from ..exceptions import ConfigError, LabelingError
@@ -199,7 +198,7 @@ def _iso_terms(F: np.ndarray, mat: MooneyRivlin):
     I1bar = Jm23 * I1
     e = np.exp(np.clip(mat.D2 * (I1bar - 3.0), None, 700.0))
     dpsi = mat.c1 + mat.D1 * mat.D2 * e
-    d2psi = mat.D1 * mat.D2 ** 2 * e
+    d2psi = mat.D1 * mat.D2**2 * e
     G = Jm23[..., None, None] * (2.0 * F - (2.0 / 3.0) * I1[..., None, None] * FinvT)
     return J, cof, FinvT, I1, Jm23, dpsi, d2psi, G
 
@@ -243,8 +242,8 @@ def material_tangent(F: np.ndarray, p: np.ndarray, mat: MooneyRivlin) -> np.ndar
     dG += Jm23[..., None, None, None, None] * (
         2.0 * eye4
         - (4.0 / 3.0) * np.einsum("...iJ,...kL->...iJkL", FinvT, F)
-        + (2.0 / 3.0) * I1[..., None, None, None, None]
-        * np.einsum("...iL,...kJ->...iJkL", FinvT, FinvT))
+        + (2.0 / 3.0) * I1[..., None, None, None, None] * np.einsum("...iL,...kJ->...iJkL", FinvT, FinvT)
+    )
     A = d2psi[..., None, None, None, None] * np.einsum("...iJ,...kL->...iJkL", G, G)
     A += dpsi[..., None, None, None, None] * dG
     A += p[..., None, None, None, None] * _DCOF
@@ -261,15 +260,20 @@ def cauchy_stress(F: np.ndarray, p: np.ndarray, mat: MooneyRivlin) -> np.ndarray
 def max_principal(sig: np.ndarray) -> np.ndarray:
     """Larger eigenvalue of symmetric 2 x 2 tensors, shape (..., 2, 2) -> (...)."""
     a, b, c = sig[..., 0, 0], sig[..., 1, 1], 0.5 * (sig[..., 0, 1] + sig[..., 1, 0])
-    return 0.5 * (a + b) + np.sqrt(0.25 * (a - b) ** 2 + c ** 2)
+    return 0.5 * (a + b) + np.sqrt(0.25 * (a - b) ** 2 + c**2)
 
 
 # --------------------------------------------------------------------------------------------
 # load
 # --------------------------------------------------------------------------------------------
-def pressure_waveform(t, *, diastolic_kpa: float = DIASTOLIC_KPA,
-                      systolic_kpa: float = SYSTOLIC_KPA, period_s: float = 0.8,
-                      t_systole_s: float = 0.25):
+def pressure_waveform(
+    t,
+    *,
+    diastolic_kpa: float = DIASTOLIC_KPA,
+    systolic_kpa: float = SYSTOLIC_KPA,
+    period_s: float = 0.8,
+    t_systole_s: float = 0.25,
+):
     """Template pulsatile lumen pressure, periodic in ``t``.
 
     A smooth rise from diastole at t = 0 to systole at ``t_systole_s`` (sin^2 upstroke), then
@@ -359,8 +363,7 @@ def _smooth_border(p: np.ndarray, bfacets: np.ndarray, weight: float = 0.5) -> n
     return q
 
 
-def _oriented_border(p: np.ndarray, t: np.ndarray, bfacets: np.ndarray,
-                     f2t: np.ndarray) -> tuple:
+def _oriented_border(p: np.ndarray, t: np.ndarray, bfacets: np.ndarray, f2t: np.ndarray) -> tuple:
     """Border facets (2, n) as (start, end) vertex ids, oriented with the wall on their left."""
     a, b = bfacets
     c = t[:, f2t].sum(axis=0) - a - b  # the third vertex of each facet's triangle
@@ -434,8 +437,7 @@ def _border_chains(a: np.ndarray, b: np.ndarray, nv: int) -> list:
     return out
 
 
-def _lowpass_along(values: np.ndarray, s: np.ndarray, closed: bool,
-                   sigma: float) -> np.ndarray:
+def _lowpass_along(values: np.ndarray, s: np.ndarray, closed: bool, sigma: float) -> np.ndarray:
     """Gaussian low-pass (sigma in arc length) of samples ``values`` (complex, n) taken at the
     arc-length parameters ``s`` (n + 1 for a closed loop, back to the start; n for an open
     chain, whose end values are kept: odd extension of the deviation from their chord).
@@ -463,8 +465,8 @@ def _lowpass_along(values: np.ndarray, s: np.ndarray, closed: bool,
     # elementwise products and sums, not matmul: tiny complex BLAS calls cost more in thread
     # start-up than they compute
     e = np.exp(-1j * np.outer(w, knots))  # (kmax, m)
-    c_pos = -(e * jump).sum(axis=1) / (period * w ** 2)  # coefficients of exp(+i w s)
-    c_neg = -(e.conj() * jump).sum(axis=1) / (period * w ** 2)  # of exp(-i w s)
+    c_pos = -(e * jump).sum(axis=1) / (period * w**2)  # coefficients of exp(+i w s)
+    c_neg = -(e.conj() * jump).sum(axis=1) / (period * w**2)  # of exp(-i w s)
     c0 = np.sum(0.5 * (f + np.roll(f, -1)) * h) / period
     g = np.exp(-0.5 * (sigma * w) ** 2)
     x = s if not closed else s[:-1]
@@ -489,11 +491,13 @@ def _centre_depth(q: np.ndarray, a: np.ndarray, b: np.ndarray, p0: np.ndarray) -
 
     def side(c):  # + left of the moved facet
         return (e[0] * (c[1] - q[1, a]) - e[1] * (c[0] - q[0, a])) / ln
+
     return np.maximum(-side(mid + 0.5 * left), side(mid - 0.5 * left))
 
 
-def _lowpass_border(p0: np.ndarray, p8: np.ndarray, t: np.ndarray, a: np.ndarray,
-                    b: np.ndarray, groups, area0: np.ndarray) -> np.ndarray:
+def _lowpass_border(
+    p0: np.ndarray, p8: np.ndarray, t: np.ndarray, a: np.ndarray, b: np.ndarray, groups, area0: np.ndarray
+) -> np.ndarray:
     """The border of ``boundary="lowpass"`` (see :func:`mesh_from_mask`).
 
     ``p0``: staircase; ``p8``: the Laplacian border with its areas restored (the fall-back);
@@ -539,8 +543,9 @@ def _lowpass_border(p0: np.ndarray, p8: np.ndarray, t: np.ndarray, a: np.ndarray
     return _restore_area(p8 + weight * (strong - p8), groups)
 
 
-def mesh_from_mask(mask, *, pixel_mm: float = PIXEL_MM, refine: int = 0,
-                   smooth_passes: int = 8, boundary: str = "lowpass") -> WallMesh:
+def mesh_from_mask(
+    mask, *, pixel_mm: float = PIXEL_MM, refine: int = 0, smooth_passes: int = 8, boundary: str = "lowpass"
+) -> WallMesh:
     """Triangulate the wall pixels of a valid mask.
 
     Parameters
@@ -613,8 +618,7 @@ def mesh_from_mask(mask, *, pixel_mm: float = PIXEL_MM, refine: int = 0,
     is_lumen = ~np.isin(lab, border)
     lumen, outer = bf[is_lumen], bf[~is_lumen]
     if len(lumen) == 0 or len(outer) == 0:  # validate_mask makes this unreachable
-        raise LabelingError(f"mesh has {len(lumen)} lumen and {len(outer)} outer border "
-                            "facets; both must exist")
+        raise LabelingError(f"mesh has {len(lumen)} lumen and {len(outer)} outer border facets; both must exist")
     area0 = _signed_area(p, t)
     p0 = p
     for _ in range(int(smooth_passes)):
@@ -626,8 +630,7 @@ def mesh_from_mask(mask, *, pixel_mm: float = PIXEL_MM, refine: int = 0,
         # Laplacian passes shrink convex curves: give each border back the area of its pixels
         hole = np.isin(bg_lab, np.setdiff1d(np.arange(1, n_bg + 1), border)).sum()
         a, b = _oriented_border(p, t, mesh.facets[:, bf], mesh.f2t[0, bf])
-        groups = [(a[~is_lumen], b[~is_lumen], float(wall.sum() + hole)),
-                  (a[is_lumen], b[is_lumen], -float(hole))]
+        groups = [(a[~is_lumen], b[~is_lumen], float(wall.sum() + hole)), (a[is_lumen], b[is_lumen], -float(hole))]
         q = _restore_area(p, groups)
         if np.min(_signed_area(q, t) / area0) >= 0.1:  # never invert or crush a triangle
             p = q
@@ -744,8 +747,7 @@ class Discretisation:
         """The follower load matrix L per unit pressure, shape (n_dofs, n_dofs)."""
         data = np.zeros(len(self.csr_indices))
         np.add.at(data, self.load_pos, self.load_val)
-        return sp.csr_matrix((data, self.csr_indices, self.csr_indptr),
-                             shape=(self.n_dofs, self.n_dofs))
+        return sp.csr_matrix((data, self.csr_indices, self.csr_indptr), shape=(self.n_dofs, self.n_dofs))
 
 
 def discretise(wall: WallMesh, material: MooneyRivlin | None = None) -> Discretisation:
@@ -759,8 +761,7 @@ def discretise(wall: WallMesh, material: MooneyRivlin | None = None) -> Discreti
         raise LabelingError("no lumen facets: the pressure would not be applied")
     facet_u = FacetBasis(mesh, basis_u.elem, facets=facets, intorder=4)
     nel, nq = basis_u.nelems, basis_u.X.shape[-1]
-    grad_u = np.stack([np.moveaxis(b[0].grad, (2, 3), (0, 1)).reshape(nel, nq, 4)
-                       for b in basis_u.basis], axis=2)
+    grad_u = np.stack([np.moveaxis(b[0].grad, (2, 3), (0, 1)).reshape(nel, nq, 4) for b in basis_u.basis], axis=2)
     gradT = np.ascontiguousarray(np.moveaxis(grad_u, 2, 3).reshape(nel, nq * 4, 12))
     val_p = np.stack([np.asarray(b[0]) for b in basis_p.basis], axis=-1)
     dx = basis_u.dx
@@ -785,27 +786,47 @@ def discretise(wall: WallMesh, material: MooneyRivlin | None = None) -> Discreti
     # the lumen load: constant vector and (follower) constant matrix per unit pressure; the
     # matrix couples the dofs of one facet, which lie in one element: inside the pattern
     load0 = np.zeros(N)
-    load0[:n_u] = -lumen_pressure.assemble(facet_u, u=facet_u.interpolate(np.zeros(n_u)),
-                                           pressure=1.0, follow=0.0)
+    load0[:n_u] = -lumen_pressure.assemble(facet_u, u=facet_u.interpolate(np.zeros(n_u)), pressure=1.0, follow=0.0)
     lm = lumen_pressure_stiffness.assemble(facet_u, pressure=1.0).tocoo()
     load_pos = np.searchsorted(keys, lm.row.astype(np.int64) * N + lm.col)
-    if not np.array_equal(keys[np.minimum(load_pos, len(keys) - 1)],
-                          lm.row.astype(np.int64) * N + lm.col):  # pragma: no cover
+    if not np.array_equal(
+        keys[np.minimum(load_pos, len(keys) - 1)], lm.row.astype(np.int64) * N + lm.col
+    ):  # pragma: no cover
         raise LabelingError("internal error: the lumen load matrix leaves the element pattern")
     row_of = np.repeat(np.arange(N), np.diff(indptr))
     is_fixed = np.zeros(N, bool)
     is_fixed[fixed] = True
     bc_zero = np.nonzero(is_fixed[row_of] | is_fixed[indices])[0]
     bc_diag = np.nonzero(is_fixed[row_of] & (row_of == indices))[0]
-    scale_p = float(np.linalg.norm(incompressibility.assemble(
-        basis_p, J=np.full_like(dx, 2.0), p=np.zeros_like(dx), kappa=1.0)))
+    scale_p = float(
+        np.linalg.norm(incompressibility.assemble(basis_p, J=np.full_like(dx, 2.0), p=np.zeros_like(dx), kappa=1.0))
+    )
     return Discretisation(
-        wall=wall, material=mat, basis_u=basis_u, basis_p=basis_p, facet_u=facet_u,
-        grad_u=grad_u, val_p=val_p, dx=dx, ldofs=ldofs, csr_inv=inv.astype(np.int64),
-        csr_indices=indices, csr_indptr=indptr, kpp=kpp, fixed=fixed,
-        n_u=n_u, n_dofs=N, stats={"n_elements": nel, "n_dofs": N}, gradT=gradT,
-        load0=load0, load_pos=load_pos, load_val=lm.data, bc_zero=bc_zero, bc_diag=bc_diag,
-        scale_p=scale_p)
+        wall=wall,
+        material=mat,
+        basis_u=basis_u,
+        basis_p=basis_p,
+        facet_u=facet_u,
+        grad_u=grad_u,
+        val_p=val_p,
+        dx=dx,
+        ldofs=ldofs,
+        csr_inv=inv.astype(np.int64),
+        csr_indices=indices,
+        csr_indptr=indptr,
+        kpp=kpp,
+        fixed=fixed,
+        n_u=n_u,
+        n_dofs=N,
+        stats={"n_elements": nel, "n_dofs": N},
+        gradT=gradT,
+        load0=load0,
+        load_pos=load_pos,
+        load_val=lm.data,
+        bc_zero=bc_zero,
+        bc_diag=bc_diag,
+        scale_p=scale_p,
+    )
 
 
 def _fields(disc: Discretisation, x: np.ndarray):
@@ -828,8 +849,7 @@ def _residual(disc: Discretisation, x: np.ndarray, pressure: float, follower: bo
     Pw = first_piola(F, p, mat).reshape(nel, nq * 4) * np.repeat(disc.dx, 4, axis=1)
     r_u = np.matmul(Pw[:, None, :], disc.gradT)[:, 0, :]  # (nel, 12)
     r_p = np.einsum("eqc,eq->ec", disc.val_p, (J - 1.0 - p / mat.kappa) * disc.dx)
-    R = np.bincount(disc.ldofs.ravel(), np.hstack([r_u, r_p]).T.ravel(),
-                    minlength=disc.n_dofs)
+    R = np.bincount(disc.ldofs.ravel(), np.hstack([r_u, r_p]).T.ravel(), minlength=disc.n_dofs)
     R -= disc.external_force(x, pressure, follower)
     return R, F, p
 
@@ -850,15 +870,15 @@ def _tangent_data(disc: Discretisation, F, p, pressure: float, follower: bool) -
     ke[:, :12, 12:] = kup
     ke[:, 12:, :12] = kup.transpose(0, 2, 1)
     ke[:, 12:, 12:] = disc.kpp
-    data = np.bincount(disc.csr_inv, np.moveaxis(ke, 0, -1).ravel(),
-                       minlength=len(disc.csr_indices))
+    data = np.bincount(disc.csr_inv, np.moveaxis(ke, 0, -1).ravel(), minlength=len(disc.csr_indices))
     if follower:
         np.add.at(data, disc.load_pos, pressure * disc.load_val)
     return data
 
 
-def residual_and_tangent(disc: Discretisation, x: np.ndarray, pressure: float, *,
-                         follower: bool = True, need_tangent: bool = True):
+def residual_and_tangent(
+    disc: Discretisation, x: np.ndarray, pressure: float, *, follower: bool = True, need_tangent: bool = True
+):
     """Residual R(x) = internal - external forces and its Jacobian dR/dx.
 
     Parameters
@@ -916,6 +936,7 @@ def _factorise(disc: Discretisation, data: np.ndarray):
             b = rhs.copy()
             b[disc.fixed] = 0.0
             return lu.solve(b)
+
         return solve
 
     try:
@@ -923,16 +944,15 @@ def _factorise(disc: Discretisation, data: np.ndarray):
             A = sp.csr_matrix((data, disc.csr_indices, disc.csr_indptr), shape=(N, N)).tocsc()
             lu = spl.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0)
             perm = np.argsort(lu.perm_c)
-            tag = sp.csr_matrix((np.arange(1, len(data) + 1, dtype=float), disc.csr_indices,
-                                 disc.csr_indptr), shape=(N, N))[perm][:, perm].tocsc()
+            tag = sp.csr_matrix(
+                (np.arange(1, len(data) + 1, dtype=float), disc.csr_indices, disc.csr_indptr), shape=(N, N)
+            )[perm][:, perm].tocsc()
             tag.sort_indices()
-            cache.update(perm=perm, gather=tag.data.astype(np.int64) - 1,
-                         indices=tag.indices, indptr=tag.indptr)
+            cache.update(perm=perm, gather=tag.data.astype(np.int64) - 1, indices=tag.indices, indptr=tag.indptr)
             perm = np.arange(N)  # this factorisation is of the unpermuted matrix
         else:
             perm = cache["perm"]
-            A = sp.csc_matrix((data[cache["gather"]], cache["indices"], cache["indptr"]),
-                              shape=(N, N))
+            A = sp.csc_matrix((data[cache["gather"]], cache["indices"], cache["indptr"]), shape=(N, N))
             lu = spl.splu(A, permc_spec="NATURAL", diag_pivot_thresh=0.0)
     except RuntimeError:  # exactly singular pivot
         return fallback()
@@ -943,6 +963,7 @@ def _factorise(disc: Discretisation, data: np.ndarray):
         x = np.empty(N)
         x[perm] = lu.solve(b[perm])
         return x if np.all(np.isfinite(x)) else fallback()(rhs)
+
     return solve
 
 
@@ -964,8 +985,7 @@ def _newton(disc, x, pressure, *, follower, max_newton, rtol, give_up=False, tim
     ``give_up`` (tries ahead of the load schedule): stop once the residual has grown 1000x
     over its start or fails to decrease after the second iteration.
     """
-    scale_u = max(np.linalg.norm(disc.external_force(x, pressure, follower)[:disc.n_u]),
-                  1e-300)
+    scale_u = max(np.linalg.norm(disc.external_force(x, pressure, follower)[: disc.n_u]), 1e-300)
     clock = time.perf_counter
     tm = {} if timing is None else timing
 
@@ -978,8 +998,8 @@ def _newton(disc, x, pressure, *, follower, max_newton, rtol, give_up=False, tim
         finally:
             tm["residual"] = tm.get("residual", 0.0) + clock() - t0
         with np.errstate(over="ignore", invalid="ignore"):  # a wild trial step: err = inf
-            ru = np.linalg.norm(np.delete(R[:disc.n_u], disc.fixed)) / scale_u
-            rp = np.linalg.norm(R[disc.n_u:]) / disc.scale_p
+            ru = np.linalg.norm(np.delete(R[: disc.n_u], disc.fixed)) / scale_u
+            rp = np.linalg.norm(R[disc.n_u :]) / disc.scale_p
         return float(max(ru, rp)), R, F, p
 
     solve, n_factor = None, 0
@@ -1018,9 +1038,17 @@ def _newton(disc, x, pressure, *, follower, max_newton, rtol, give_up=False, tim
     return x, hist, False, n_factor
 
 
-def solve_wall(disc: Discretisation, loads, *, follower: bool = True, max_newton: int = 12,
-               rtol: float = 1e-8, max_cutbacks: int = 4, skip_steps: bool = False,
-               timing: dict | None = None):
+def solve_wall(
+    disc: Discretisation,
+    loads,
+    *,
+    follower: bool = True,
+    max_newton: int = 12,
+    rtol: float = 1e-8,
+    max_cutbacks: int = 4,
+    skip_steps: bool = False,
+    timing: dict | None = None,
+):
     """Quasi-static load stepping with Newton and step bisection.
 
     Parameters
@@ -1060,20 +1088,23 @@ def solve_wall(disc: Discretisation, loads, *, follower: bool = True, max_newton
     skip = skip_steps
     while targets:
         if skip and len(targets) > 1:
-            x_new, hist, ok, nf = _newton(disc, x, targets[-1], follower=follower,
-                                          max_newton=max_newton, rtol=rtol, give_up=True,
-                                          timing=timing)
-            history.append({"pressure": float(targets[-1]), "residuals": hist,
-                            "converged": ok, "skip": True, "factorisations": nf})
+            x_new, hist, ok, nf = _newton(
+                disc, x, targets[-1], follower=follower, max_newton=max_newton, rtol=rtol, give_up=True, timing=timing
+            )
+            history.append(
+                {"pressure": float(targets[-1]), "residuals": hist, "converged": ok, "skip": True, "factorisations": nf}
+            )
             if ok:
                 x, p_done, targets = x_new, targets[-1], []
                 continue
             skip = False  # the direct try failed: follow the schedule from here
         target = targets[0]
-        x_new, hist, ok, nf = _newton(disc, x, target, follower=follower,
-                                      max_newton=max_newton, rtol=rtol, timing=timing)
-        history.append({"pressure": float(target), "residuals": hist, "converged": ok,
-                        "skip": False, "factorisations": nf})
+        x_new, hist, ok, nf = _newton(
+            disc, x, target, follower=follower, max_newton=max_newton, rtol=rtol, timing=timing
+        )
+        history.append(
+            {"pressure": float(target), "residuals": hist, "converged": ok, "skip": False, "factorisations": nf}
+        )
         if ok:
             x, p_done = x_new, target
             targets.pop(0)
@@ -1081,15 +1112,20 @@ def solve_wall(disc: Discretisation, loads, *, follower: bool = True, max_newton
         cuts += 1
         if cuts > max_cutbacks:
             lines = "; ".join(
-                f"p={h['pressure']:.4g} kPa: " + ", ".join(f"{r:.2e}" for r in h["residuals"])
-                for h in history[-4:])
+                f"p={h['pressure']:.4g} kPa: " + ", ".join(f"{r:.2e}" for r in h["residuals"]) for h in history[-4:]
+            )
             err = LabelingError(
                 f"Newton did not converge at lumen pressure {target:.4g} kPa after "
                 f"{max_cutbacks} step bisections (max_newton={max_newton}, rtol={rtol:g}); "
                 f"relative residuals of the last steps: {lines}. Try more load steps, a "
-                "lower pressure, or check the mask for thin bridges.")
-            err.diagnostics = {"history": history, "pressure_reached_kpa": p_done,
-                               "max_newton": max_newton, "rtol": rtol}
+                "lower pressure, or check the mask for thin bridges."
+            )
+            err.diagnostics = {
+                "history": history,
+                "pressure_reached_kpa": p_done,
+                "max_newton": max_newton,
+                "rtol": rtol,
+            }
             raise err
         targets.insert(0, 0.5 * (p_done + target))
     return x, history
@@ -1111,12 +1147,24 @@ def _pixel_stress(disc: Discretisation, F, p) -> np.ndarray:
     return out.reshape(H, W, 2, 2)
 
 
-def stress_map(mask, pressure_kpa: float = SYSTOLIC_KPA, pixel_mm: float = PIXEL_MM, *,
-               n_preload: int = 1, n_steps: int = 2, refine: int = 0, smooth_passes: int = 8,
-               boundary: str = "lowpass", follower: bool = True,
-               material: MooneyRivlin | None = None,
-               max_newton: int = 12, rtol: float = 1e-8, max_cutbacks: int = 4,
-               skip_steps: bool = True, return_info: bool = False):
+def stress_map(
+    mask,
+    pressure_kpa: float = SYSTOLIC_KPA,
+    pixel_mm: float = PIXEL_MM,
+    *,
+    n_preload: int = 1,
+    n_steps: int = 2,
+    refine: int = 0,
+    smooth_passes: int = 8,
+    boundary: str = "lowpass",
+    follower: bool = True,
+    material: MooneyRivlin | None = None,
+    max_newton: int = 12,
+    rtol: float = 1e-8,
+    max_cutbacks: int = 4,
+    skip_steps: bool = True,
+    return_info: bool = False,
+):
     """Maximum principal stress map of a vessel wall at the systolic peak.
 
     Parameters
@@ -1177,18 +1225,24 @@ def stress_map(mask, pressure_kpa: float = SYSTOLIC_KPA, pixel_mm: float = PIXEL
         if not (np.isfinite(val) and val > 0):
             raise ConfigError(f"{name} must be a positive finite number, got {val!r}")
     timing = {}
-    wall = mesh_from_mask(mask, pixel_mm=pixel_mm, refine=refine,
-                          smooth_passes=smooth_passes, boundary=boundary)
+    wall = mesh_from_mask(mask, pixel_mm=pixel_mm, refine=refine, smooth_passes=smooth_passes, boundary=boundary)
     t1 = time.perf_counter()
     disc = discretise(wall, material)
     t2 = time.perf_counter()
     timing.update(mesh=t1 - t0, discretise=t2 - t1)
     loads = load_schedule(pressure_kpa, n_preload, n_steps)
-    x, history = solve_wall(disc, loads, follower=follower, max_newton=max_newton, rtol=rtol,
-                            max_cutbacks=max_cutbacks, skip_steps=skip_steps, timing=timing)
+    x, history = solve_wall(
+        disc,
+        loads,
+        follower=follower,
+        max_newton=max_newton,
+        rtol=rtol,
+        max_cutbacks=max_cutbacks,
+        skip_steps=skip_steps,
+        timing=timing,
+    )
     t3 = time.perf_counter()
-    R, _, F, p = residual_and_tangent(disc, x, loads[-1], follower=follower,
-                                      need_tangent=False)
+    R, _, F, p = residual_and_tangent(disc, x, loads[-1], follower=follower, need_tangent=False)
     sigma = _pixel_stress(disc, F, p)
     stress = max_principal(sigma)
     stress[~(np.asarray(mask) == 1)] = 0.0
@@ -1198,21 +1252,27 @@ def stress_map(mask, pressure_kpa: float = SYSTOLIC_KPA, pixel_mm: float = PIXEL
         return stress
     f_ext = disc.external_force(x, loads[-1], follower)
     info = {
-        "wall_mesh": wall, "disc": disc, "x": x, "sigma": sigma, "history": history,
-        "loads": loads, "n_dofs": disc.n_dofs,
+        "wall_mesh": wall,
+        "disc": disc,
+        "x": x,
+        "sigma": sigma,
+        "history": history,
+        "loads": loads,
+        "n_dofs": disc.n_dofs,
         "n_newton": sum(len(h["residuals"]) - 1 for h in history),
         "n_factorisations": sum(h["factorisations"] for h in history),
         "reaction": float(np.linalg.norm(R[disc.fixed]) / np.linalg.norm(f_ext)),
         "seconds": time.perf_counter() - t0,
-        "timing": {**timing, "newton_other": (t3 - t2) - sum(
-            timing.get(k, 0.0) for k in ("residual", "tangent", "solve")),
-            "output": time.perf_counter() - t3},
+        "timing": {
+            **timing,
+            "newton_other": (t3 - t2) - sum(timing.get(k, 0.0) for k in ("residual", "tangent", "solve")),
+            "output": time.perf_counter() - t3,
+        },
     }
     return stress, info
 
 
-def stress_maps(masks, pressure_kpa: float = SYSTOLIC_KPA, pixel_mm: float = PIXEL_MM,
-                **kwargs) -> np.ndarray:
+def stress_maps(masks, pressure_kpa: float = SYSTOLIC_KPA, pixel_mm: float = PIXEL_MM, **kwargs) -> np.ndarray:
     """Sequential batch version of :func:`stress_map`.
 
     Parameters

@@ -85,8 +85,17 @@ class FEMLabeler(ToolLabeler):
     name = "fem"
     can_label_synthetic = True
 
-    def __init__(self, *, scale_kpa: float | None = None, threshold: float = 0.5, cache_dir="default",
-                 workers: int = 1, client=None, solver=None, **solver_kwargs):
+    def __init__(
+        self,
+        *,
+        scale_kpa: float | None = None,
+        threshold: float = 0.5,
+        cache_dir="default",
+        workers: int = 1,
+        client=None,
+        solver=None,
+        **solver_kwargs,
+    ):
         if scale_kpa is None:
             scale_kpa = STRESS_SCALE_KPA
         if not (np.isfinite(scale_kpa) and scale_kpa > 0):
@@ -98,8 +107,12 @@ class FEMLabeler(ToolLabeler):
         if cache_dir == "default":
             # the key names the default solver by its historical module path, "latentlab.fem": changing
             # that literal would re-solve every cached label
-            settings = {"scale_kpa": self.scale_kpa, "solver": getattr(solver, "__qualname__", "stress_map"),
-                        "module": getattr(solver, "__module__", "latentlab.fem"), **self.solver_kwargs}
+            settings = {
+                "scale_kpa": self.scale_kpa,
+                "solver": getattr(solver, "__qualname__", "stress_map"),
+                "module": getattr(solver, "__module__", "latentlab.fem"),
+                **self.solver_kwargs,
+            }
             if solver is None:  # the built-in solver's labels change with its version: never reuse stale ones
                 from .fem import SOLVER_VERSION
 

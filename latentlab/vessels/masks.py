@@ -29,8 +29,7 @@ from scipy import ndimage
 
 from ..exceptions import ConfigError, LabelingError
 
-__all__ = ["VesselParams", "generate_vessels", "validate_mask", "lumen_mask", "postprocess_mask",
-           "postprocess_masks"]
+__all__ = ["VesselParams", "generate_vessels", "validate_mask", "lumen_mask", "postprocess_mask", "postprocess_masks"]
 
 _FOUR = ndimage.generate_binary_structure(2, 1)  # 4-connectivity (edge neighbours)
 _EIGHT = ndimage.generate_binary_structure(2, 2)  # 8-connectivity (edge + corner neighbours)
@@ -77,33 +76,39 @@ class VesselParams:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` if a range is empty or out of its physical domain."""
-        for name in ("lumen_radius", "lumen_ellipticity", "wall_thickness", "plaque_thickness",
-                     "plaque_concentration"):
+        for name in ("lumen_radius", "lumen_ellipticity", "wall_thickness", "plaque_thickness", "plaque_concentration"):
             lo, hi = getattr(self, name)
             if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo <= hi):
-                raise ConfigError(f"VesselParams.{name} must be a range (lo, hi) with "
-                                  f"0 <= lo <= hi, got {(lo, hi)}")
+                raise ConfigError(f"VesselParams.{name} must be a range (lo, hi) with 0 <= lo <= hi, got {(lo, hi)}")
         if self.lumen_radius[0] < 2.0:
-            raise ConfigError("VesselParams.lumen_radius must start at >= 2 px so that the "
-                              "lumen holds at least a few pixels")
+            raise ConfigError(
+                "VesselParams.lumen_radius must start at >= 2 px so that the lumen holds at least a few pixels"
+            )
         if self.wall_thickness[0] < 2.0:
-            raise ConfigError("VesselParams.wall_thickness must start at >= 2 px so that the "
-                              "ring stays 4-connected")
+            raise ConfigError("VesselParams.wall_thickness must start at >= 2 px so that the ring stays 4-connected")
         if not self.lumen_ellipticity[1] < 1.0:
             raise ConfigError("VesselParams.lumen_ellipticity must stay below 1")
         if not 0.0 <= self.plaque_probability <= 1.0:
             raise ConfigError("VesselParams.plaque_probability must be in [0, 1]")
         if not 0.0 <= self.lobe_amplitude < 0.3:
-            raise ConfigError("VesselParams.lobe_amplitude must be in [0, 0.3) to keep the "
-                              "borders star-shaped")
+            raise ConfigError("VesselParams.lobe_amplitude must be in [0, 0.3) to keep the borders star-shaped")
         if self.n_lobe_modes < 0 or self.centre_offset < 0 or self.margin < 1:
-            raise ConfigError("VesselParams: n_lobe_modes >= 0, centre_offset >= 0 and "
-                              "margin >= 1 are required")
+            raise ConfigError("VesselParams: n_lobe_modes >= 0, centre_offset >= 0 and margin >= 1 are required")
 
 
-_PARAM_FIELDS = ("centre_x", "centre_y", "rotation", "lumen_radius", "ellipticity",
-                 "wall_thickness", "plaque_thickness", "plaque_angle", "plaque_concentration",
-                 "scale", "wall_area")
+_PARAM_FIELDS = (
+    "centre_x",
+    "centre_y",
+    "rotation",
+    "lumen_radius",
+    "ellipticity",
+    "wall_thickness",
+    "plaque_thickness",
+    "plaque_angle",
+    "plaque_concentration",
+    "scale",
+    "wall_area",
+)
 
 
 def _fourier(theta: np.ndarray, amp: np.ndarray, phase: np.ndarray) -> np.ndarray:
@@ -166,8 +171,14 @@ def _draw_one(rng: np.random.Generator, size: int, P: VesselParams) -> tuple[np.
     return mask, rec
 
 
-def generate_vessels(n: int, *, seed: int | np.random.Generator, size: int = 64,
-                     params: VesselParams | None = None, return_params: bool = False):
+def generate_vessels(
+    n: int,
+    *,
+    seed: int | np.random.Generator,
+    size: int = 64,
+    params: VesselParams | None = None,
+    return_params: bool = False,
+):
     """Draw ``n`` binary masks of arterial-wall cross-sections.
 
     Each mask is a ring between a lumen border and an outer border, both written in polar form
@@ -232,8 +243,9 @@ def generate_vessels(n: int, *, seed: int | np.random.Generator, size: int = 64,
                 continue
             break
         else:  # pragma: no cover - only with pathological params
-            raise ConfigError("could not draw a valid vessel in 100 attempts; widen "
-                              "VesselParams.wall_thickness or lumen_radius")
+            raise ConfigError(
+                "could not draw a valid vessel in 100 attempts; widen VesselParams.wall_thickness or lumen_radius"
+            )
         masks[i] = mask
         recs.append(rec)
     if not return_params:
@@ -271,28 +283,32 @@ def validate_mask(mask) -> None:
             raise LabelingError("mask contains NaN or infinite values")
         if not np.all((m == 0) | (m == 1)):
             bad = np.unique(m[(m != 0) & (m != 1)])[:5]
-            raise LabelingError(f"mask values must be exactly 0 or 1, found e.g. {bad.tolist()}; "
-                                "threshold it first (e.g. latentlab.vessels.postprocess_mask)")
+            raise LabelingError(
+                f"mask values must be exactly 0 or 1, found e.g. {bad.tolist()}; "
+                "threshold it first (e.g. latentlab.vessels.postprocess_mask)"
+            )
         wall = m == 1
     else:
-        raise LabelingError(f"mask dtype {m.dtype} is not supported; use bool, an integer or "
-                            "a float array with values 0/1")
+        raise LabelingError(
+            f"mask dtype {m.dtype} is not supported; use bool, an integer or a float array with values 0/1"
+        )
     if not wall.any():
         raise LabelingError("mask is empty (no wall pixel)")
     if wall[0].any() or wall[-1].any() or wall[:, 0].any() or wall[:, -1].any():
-        raise LabelingError("the wall touches the image border; leave background around "
-                            "the vessel (pad the mask)")
+        raise LabelingError("the wall touches the image border; leave background around the vessel (pad the mask)")
     _, n_wall = ndimage.label(wall, structure=_FOUR)
     if n_wall != 1:
-        raise LabelingError(f"mask has {n_wall} wall components (4-connected); a vessel wall "
-                            "must be one ring")
+        raise LabelingError(f"mask has {n_wall} wall components (4-connected); a vessel wall must be one ring")
     n_holes = _count_holes(wall)
     if n_holes == 0:
-        raise LabelingError("mask has no enclosed lumen: the wall is not a closed ring "
-                            "(8-connected background reaches the lumen from the border)")
+        raise LabelingError(
+            "mask has no enclosed lumen: the wall is not a closed ring "
+            "(8-connected background reaches the lumen from the border)"
+        )
     if n_holes > 1:
-        raise LabelingError(f"mask has more than one lumen ({n_holes} enclosed background "
-                            "components); fill holes inside the wall")
+        raise LabelingError(
+            f"mask has more than one lumen ({n_holes} enclosed background components); fill holes inside the wall"
+        )
 
 
 def _holes(wall: np.ndarray) -> tuple[np.ndarray, int]:
@@ -314,8 +330,9 @@ def lumen_mask(mask) -> np.ndarray:
     return lab == enclosed[0]
 
 
-def postprocess_mask(img, threshold: float = 0.5, *, margin: int = 1, min_lumen_px: int = 4,
-                     min_kept_fraction: float = 0.8) -> np.ndarray | None:
+def postprocess_mask(
+    img, threshold: float = 0.5, *, margin: int = 1, min_lumen_px: int = 4, min_kept_fraction: float = 0.8
+) -> np.ndarray | None:
     """Turn a decoded generator output into a valid mask, or reject it.
 
     Steps: threshold; clear a band of ``margin`` pixels along the image border; keep the
