@@ -236,6 +236,10 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
                 + "\n"
             )
     hib = not rows or not any(k in str(rows[0]["metric"]) for k in ("mse", "loss"))
+    constant = None
+    if not hib and data is not None and getattr(data, "y_test", None) is not None and len(data.y_test):
+        y = np.asarray(data.y_test, dtype=np.float64)
+        constant = float(np.mean((y - y.mean(0)) ** 2)) * float(getattr(data, "metric_scale", 1.0))
     checks = protocol_checks(
         rows,
         n_classes=n_classes,
@@ -243,6 +247,7 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
         source_test_counts=getattr(data, "source_test_counts", None),
         shared_initial=shared_initial,
         higher_is_better=hib,
+        constant_error=constant,
     )
     if checks:
         md += (

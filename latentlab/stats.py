@@ -165,8 +165,12 @@ def protocol_checks(
     source_test_counts=None,
     shared_initial: set | None = None,
     higher_is_better: bool = True,
+    constant_error: float | None = None,
 ) -> list[tuple[bool, str]]:
     """Run-time invariants a broken protocol cannot pass; ``[(ok, message), ...]``.
+
+    ``constant_error`` (regression): the test metric of predicting the test set's mean target for
+    every item, the regression analogue of chance; the t=1 error must be below it.
 
     * every strategy of one seed that starts from the shared random initial set has the same t=1 value;
     * (classification) no class is missing from the test set, and its class counts are proportional
@@ -175,6 +179,17 @@ def protocol_checks(
     """
     checks: list[tuple[bool, str]] = []
     test = test_metric_rows(rows)
+    first_values = [r["value"] for r in test if r["round"] == 1]
+    if constant_error is not None and first_values and not higher_is_better:
+        worst = max(first_values)
+        checks.append(
+            (
+                worst < constant_error,
+                f"t=1 error below a constant prediction (the test set's mean target): highest {worst:.3g} vs "
+                f"{constant_error:.3g}"
+                + ("" if worst < constant_error else "; the target is undertrained at t=1: more steps per round"),
+            )
+        )
     t1: dict = {}
     for r in test:
         if r["round"] == 1 and (shared_initial is None or r["strategy"] in shared_initial):

@@ -92,6 +92,14 @@ def test_checks_fail_on_a_first_n_test_set_of_class_ordered_data():
     assert all(ok for ok, _ in fine)
 
 
+def test_regression_t1_must_beat_a_constant_prediction():
+    rows = _rows({("random", 0, 1): 14.7, ("si", 0, 1): 16.1, ("random", 0, 3): 0.96}, metric="mse")
+    (bad,) = protocol_checks(rows, higher_is_better=False, constant_error=1.32, shared_initial={"random"})
+    assert not bad[0] and "16.1 vs 1.32" in bad[1] and "undertrained" in bad[1]
+    (ok,) = protocol_checks(_rows({("random", 0, 1): 0.9}, metric="mse"), higher_is_better=False, constant_error=1.32)
+    assert ok[0]
+
+
 def test_checks_fail_on_diverging_t1_and_on_chance_level():
     rows = _rows({("random", 0, 1): 80.0, ("snn", 0, 1): 80.0, ("random", 1, 1): 70.0, ("snn", 1, 1): 71.0})
     (same,) = [c for c in protocol_checks(rows) if "same t=1" in c[1]]
