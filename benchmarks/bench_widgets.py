@@ -19,17 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from latentlab.widgets.browser import CHROMIUM
+from latentlab.widgets.browser import CHROMIUM_ARGS as ARGS
+
 COUNT_JS = """(name) => { for (const doc of (window.Bokeh && Bokeh.documents) || []) {
   const r = doc.get_model_by_name(name); if (r) { const d = r.data_source.data;
   const x = d instanceof Map ? d.get(d.keys().next().value) : d[Object.keys(d)[0]]; return x ? x.length : 0; } }

@@ -14,17 +14,7 @@ pytestmark = pytest.mark.browser
 pn = pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
 
 # JS: number of rows in the data source of the glyph renderer called `name` (Bokeh 3 keeps data in a Map)
 COUNT_JS = """([name]) => {

@@ -29,17 +29,7 @@ pm = pytest.importorskip("papermill")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
 
 # JS: total vertices of the trajectories' polylines in every Bokeh document of the page (-1: no such glyph)
 VERTICES_JS = """() => {

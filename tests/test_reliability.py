@@ -15,29 +15,7 @@ import pytest
 from latentlab.cli import main
 from latentlab.storage import RunLock
 
-QUICK = [
-    "--dataset",
-    "digits",
-    "--n-pool",
-    "300",
-    "--n-test",
-    "150",
-    "--rounds",
-    "3",
-    "--initial",
-    "30",
-    "--per-round",
-    "20",
-    "--epochs",
-    "1",
-    "--min-steps",
-    "60",
-    "--gen-epochs",
-    "1",
-    "--gen-min-steps",
-    "200",
-    "--quiet",
-]
+from test_cli import QUICK  # the same quick digits run as the CLI tests
 
 
 def run_cli(*args):
