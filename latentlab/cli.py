@@ -97,6 +97,7 @@ def add_run_arguments(r) -> None:
     "not given": the config's default, the data set's, the profile's or the ``--config`` file's value
     applies (see :func:`config_from_args`)."""
     from .strategies import STRATEGIES
+    from .training import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
 
     d = _default
     r.add_argument("--dataset", help=f"digits (embedded), mnist, cifar10, vessels (default {d('dataset')})")
@@ -116,7 +117,18 @@ def add_run_arguments(r) -> None:
         "--min-steps", type=int, help=f"floor on target-model optimiser steps per round (default {d('min_steps')})"
     )
     r.add_argument("--batch-size", type=int, help=f"target-model minibatch (default {d('batch_size')})")
-    r.add_argument("--lr", type=float, help=f"target-model Adam learning rate (default {d('lr')})")
+    r.add_argument("--lr", type=float, help=f"target-model learning rate (default {d('lr')})")
+    r.add_argument(
+        "--augment",
+        choices=list(AUGMENTATIONS),
+        help="seeded on-the-fly augmentation of the target's training images: crop-flip (CIFAR), "
+        f"shift-rotate (digit images) (default {d('augment')})",
+    )
+    r.add_argument(
+        "--schedule", choices=list(SCHEDULES), help=f"learning rate over each round's steps (default {d('schedule')})"
+    )
+    r.add_argument("--optimizer", choices=list(OPTIMIZERS), help=f"target-model optimiser (default {d('optimizer')})")
+    r.add_argument("--weight-decay", type=float, help=f"target-model weight decay (default {d('weight_decay')})")
     r.add_argument(
         "--cold-start",
         action="store_true",

@@ -82,8 +82,10 @@ class LoopConfig:
         check_int("min_steps", tr.min_steps, 0)
         check_int("batch_size", tr.batch_size, 1)
         check_number("lr", tr.lr, 0, strict=True)
+        check_number("weight_decay", tr.weight_decay, 0)
         if tr.epochs <= 0 and tr.min_steps <= 0:
             raise ConfigError("target training needs epochs > 0 or min_steps > 0")
+        tr.validate()
         if self.budget is not None:
             check_int("budget", self.budget, 1)
             if self.budget < self.initial:
@@ -105,6 +107,7 @@ class LoopConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        d["train"] = self.train.to_dict()
         d["target_kwargs"] = [list(kv) for kv in self.target_kwargs]
         return d
 
@@ -181,6 +184,11 @@ class ActiveLoop:
         self.config = config.validate()
         self.seed = int(seed)
         self.latent = latent
+        if config.train.augment != "none" and not self.task.categorical:
+            raise ConfigError(
+                f"--augment {config.train.augment} transforms the inputs but not image-valued labels "
+                f"({dataset.name} is a {dataset.task} task); use --augment none"
+            )
         if strategy.needs_generator and latent is None:
             raise ConfigError(f"strategy {strategy.name!r} needs a trained generator; pass latent=LatentSpace(...)")
         n_pool = len(dataset.x_train)

@@ -7,6 +7,7 @@ a VAE, LeNet or an alpha-GAN.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -14,7 +15,22 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["TrainConfig", "fit", "TqdmCallback", "seed_everything", "torch_generator"]
+__all__ = [
+    "TrainConfig",
+    "fit",
+    "augment_batch",
+    "recalibrate_batchnorm",
+    "TqdmCallback",
+    "seed_everything",
+    "torch_generator",
+    "AUGMENTATIONS",
+    "SCHEDULES",
+    "OPTIMIZERS",
+]
+
+AUGMENTATIONS = ("none", "crop-flip", "shift-rotate")
+SCHEDULES = ("constant", "cosine")
+OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -32,13 +48,40 @@ class TrainConfig:
     weight_decay: float = 0.0  # off: the paper uses plain Adam
     min_steps: int = 0  # floor on optimiser steps (0 = epochs only)
     max_steps: int | None = None  # cap, for quick runs
+    augment: str = "none"  # on-the-fly, seeded: "crop-flip" (CIFAR), "shift-rotate" (digit images)
+    schedule: str = "constant"  # learning rate over the n_steps of one fit: "constant" or "cosine" (to 0)
+    optimizer: str = "adam"  # "adam" (the paper) or "sgd" (momentum 0.9, Nesterov: the CIFAR standard)
+    bn_recalibrate: bool = True  # after training, batch-norm statistics from the un-augmented train set
 
     def __post_init__(self):  # 10 and 10.0 are the same setting (configs are compared on resume)
         object.__setattr__(self, "epochs", float(self.epochs))
 
+    def to_dict(self) -> dict:
+        """Fields as a dict; recipe fields at their defaults are left out, so configs written before
+        they existed compare equal on resume."""
+        d = dataclasses.asdict(self)
+        for k in _RECIPE_DEFAULTS:
+            if d[k] == _RECIPE_DEFAULTS[k]:
+                del d[k]
+        return d
+
+    def validate(self) -> "TrainConfig":
+        """Check the recipe's choices (ranges of the numbers are checked by LoopConfig.validate)."""
+        from .exceptions import ConfigError
+
+        for name, valid in (("augment", AUGMENTATIONS), ("schedule", SCHEDULES), ("optimizer", OPTIMIZERS)):
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        if not isinstance(self.bn_recalibrate, bool):
+            raise ConfigError(f"bn_recalibrate must be true or false, got {self.bn_recalibrate!r}")
+        return self
+
     def n_steps(self, n: int) -> int:
         steps = max(self.min_steps, math.ceil(self.epochs * n / self.batch_size))
         return min(steps, self.max_steps) if self.max_steps else steps
+
+
+_RECIPE_DEFAULTS = {"augment": "none", "schedule": "constant", "optimizer": "adam", "bn_recalibrate": True}
 
 
 def seed_everything(seed: int) -> None:
@@ -75,6 +118,81 @@ class TqdmCallback:
         self.bar.close()
 
 
+def augment_batch(x: torch.Tensor, kind: str, gen: torch.Generator) -> torch.Tensor:
+    """A randomly transformed copy of the image batch ``x`` (n, C, H, W); parameters drawn from ``gen``.
+
+    * ``"crop-flip"``: the standard CIFAR augmentation: zero-pad by 4 pixels, take a random
+      H x W crop, flip horizontally with probability 1/2.
+    * ``"shift-rotate"``: for digit images (no flips: a flipped 2 is not a 2): a random rotation
+      of up to +-15 degrees and a shift of up to +-10 % of the image size per axis, bilinear,
+      zero outside (the background of MNIST and the 8x8 digits).
+    * ``"none"``: ``x`` itself.
+
+    The parameters are drawn on the CPU from ``gen`` (so a seed gives the same images on any
+    device) and applied on ``x``'s device. torchvision's transforms work per image and draw from
+    torch's global RNG; this is the batched, explicitly seeded equivalent of its ``RandomCrop(pad=4)``
+    + ``RandomHorizontalFlip`` and ``RandomAffine(degrees=15, translate=(0.1, 0.1))``.
+    """
+    if kind == "none":
+        return x
+    n, _, h, w = x.shape
+    dev = x.device
+    if kind == "crop-flip":
+        pad = 4
+        xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(dev)
+        ox = torch.randint(0, 2 * pad + 1, (n,), generator=gen).to(dev)
+        flip = (torch.rand(n, generator=gen) < 0.5).to(dev)
+        rows = (oy[:, None] + torch.arange(h, device=dev))[:, :, None]  # (n, h, 1)
+        cols = ox[:, None] + torch.arange(w, device=dev)  # (n, w)
+        cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, :]  # (n, 1, w)
+        out = xp[torch.arange(n, device=dev)[:, None, None], :, rows, cols]  # (n, h, w, C)
+        return out.permute(0, 3, 1, 2).contiguous()
+    if kind == "shift-rotate":
+        ang = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(15.0)
+        shift = (torch.rand(n, 2, generator=gen) * 2 - 1) * 0.2  # normalised coords span 2: 0.2 = 10 %
+        cos, sin = torch.cos(ang), torch.sin(ang)
+        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+        grid = torch.nn.functional.affine_grid(theta.to(dev, x.dtype), list(x.shape), align_corners=False)
+        return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    raise ValueError(f"unknown augmentation {kind!r}; valid: {', '.join(AUGMENTATIONS)}")
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 500) -> bool:
+    """Recompute every batch-norm layer's running mean and variance from ``x`` under the final weights.
+
+    During training the running statistics are an exponential average over batches seen under
+    earlier weights (and augmented inputs); at a few hundred labels and steps they lag the final
+    weights, and evaluation in eval mode then uses statistics that do not match. This pass sets
+    them to the (equal-weight) average over batches of ``x`` of the current network's activations;
+    other layers (dropout) stay in eval mode. Returns False (and does nothing) without batch norm.
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or len(x) == 0:
+        return False
+    was_training = model.training
+    model.eval()
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+        m.train()
+    dev = next(iter(model.parameters())).device
+    n_chunks = max(1, math.ceil(len(x) / batch_size))
+    for chunk in torch.tensor_split(x, n_chunks):  # equal-sized chunks: each weighs the same
+        if len(chunk) > 1:  # batch norm in train mode needs 2 items
+            model(chunk.to(dev))
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    model.train(was_training)
+    return True
+
+
+def _seed_list(seed) -> list:
+    return [int(s) for s in seed] if isinstance(seed, (list, tuple)) else [int(seed)]
+
+
 def fit(
     model: torch.nn.Module,
     tensors: Sequence[torch.Tensor],
@@ -91,24 +209,40 @@ def fit(
     ----------
     model : torch.nn.Module
     tensors : sequence of Tensor, each shape (n, ...)
-        Aligned arrays (e.g. ``(x, y)`` or ``(x,)``); minibatches index all of them.
+        Aligned arrays (e.g. ``(x, y)`` or ``(x,)``); minibatches index all of them. The recipe's
+        augmentation (``config.augment``) transforms ``tensors[0]`` only (images with class labels).
     loss_fn : callable
         ``loss_fn(model, batch_tuple) -> scalar tensor``.
     config : TrainConfig
+        Steps, batch size, optimiser and learning-rate schedule, augmentation, batch-norm recalibration.
     seed : int or sequence of int
-        Seeds the minibatch order (and any randomness ``loss_fn`` draws via ``torch`` global RNG,
-        e.g. the VAE's reparameterisation noise).
+        Seeds the minibatch order, the augmentation (its own stream) and any randomness ``loss_fn``
+        draws via ``torch`` global RNG (dropout, the VAE's reparameterisation noise).
     callbacks : objects with optional ``on_start(n_steps)``, ``on_step(step, loss)``, ``on_end(history)``.
-    optimizer : optional; Adam(lr, weight_decay) by default.
+    optimizer : optional; by default ``config.optimizer`` with ``config.lr`` and ``config.weight_decay``.
     """
+    config.validate()
     n = len(tensors[0])
     if n == 0:
         raise ValueError("cannot train on an empty set; label at least one item first")
     n_steps = config.n_steps(n)
     gen = torch_generator(seed)
+    aug_gen = torch_generator([*_seed_list(seed), 0xA06])  # own stream: augmentation never shifts the order
     # global RNG drives dropout / reparameterisation noise inside loss_fn: seed it from the same source
     torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if optimizer is not None:
+        opt = optimizer
+    elif config.optimizer == "sgd":
+        opt = torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
+        )
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = (
+        torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1.0 + math.cos(math.pi * k / n_steps)))
+        if config.schedule == "cosine"
+        else None
+    )
     for cb in callbacks:
         getattr(cb, "on_start", lambda *_: None)(n_steps)
     model.train()
@@ -123,14 +257,20 @@ def fit(
         idx = perm[pos : pos + bs]
         pos += bs
         batch = tuple(t[idx].to(dev) for t in tensors)  # no-op on CPU; the model's device otherwise
+        if config.augment != "none":
+            batch = (augment_batch(batch[0], config.augment, aug_gen), *batch[1:])
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model, batch)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         lv = float(loss.detach())
         history.append(lv)
         for cb in callbacks:
             getattr(cb, "on_step", lambda *_: None)(step, lv)
+    if config.bn_recalibrate:
+        recalibrate_batchnorm(model, tensors[0])
     model.eval()
     for cb in callbacks:
         getattr(cb, "on_end", lambda *_: None)(history)

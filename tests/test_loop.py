@@ -75,6 +75,8 @@ def test_stop_on_target_metric_and_budget(small_digits):
         (dict(rounds=0), "rounds"),
         (dict(per_round=0), "per-round"),
         (dict(loss_on="x"), "loss_on"),
+        (dict(train=TrainConfig(min_steps=5, augment="mixup")), "augment must be one of"),
+        (dict(train=TrainConfig(min_steps=5, weight_decay=-1.0)), "weight.decay"),
     ],
 )
 def test_bad_config(kw, msg):
@@ -96,3 +98,36 @@ def test_per_round_larger_than_pool_left(small_digits):
 def test_snn_without_generator(small_digits):
     with pytest.raises(ConfigError, match="needs a trained generator"):
         ActiveLoop(small_digits, get_strategy("snn"), cfg(), seed=0)
+
+
+def test_augmented_recipe_runs_resumes_and_changes_the_model(small_digits, tmp_path):
+    rec = TrainConfig(epochs=1, batch_size=32, min_steps=20, augment="shift-rotate", schedule="cosine")
+    full = ActiveLoop(small_digits, get_strategy("random"), cfg(train=rec), seed=2, progress=False).run()
+    plain = ActiveLoop(small_digits, get_strategy("random"), cfg(), seed=2, progress=False).run()
+    assert [r.metric for r in full] != [r.metric for r in plain]
+    part = ActiveLoop(
+        small_digits, get_strategy("random"), cfg(train=rec), seed=2, progress=False, checkpoint_dir=tmp_path
+    )
+    part.run_round(), part.run_round()  # "crash" after round 2
+    again = ActiveLoop(
+        small_digits, get_strategy("random"), cfg(train=rec), seed=2, progress=False, checkpoint_dir=tmp_path
+    )
+    assert again.round == 2
+    assert [r.metric for r in again.run()] == [r.metric for r in full]
+
+
+def test_augmentation_is_refused_for_image_labels():
+    from latentlab.datasets import Dataset
+
+    ds = Dataset(
+        name="maps",
+        x_train=np.zeros((10, 1, 8, 8), np.float32),
+        y_train=np.zeros((10, 1, 8, 8), np.float32),
+        x_test=np.zeros((4, 1, 8, 8), np.float32),
+        y_test=np.zeros((4, 1, 8, 8), np.float32),
+        task="regression",
+        n_outputs=64,
+    )
+    rec = TrainConfig(min_steps=5, augment="crop-flip")
+    with pytest.raises(ConfigError, match="--augment none"):
+        ActiveLoop(ds, get_strategy("random"), cfg(initial=4, per_round=2, train=rec), seed=0)
