@@ -147,6 +147,12 @@ def add_run_arguments(r) -> None:
     )
     r.add_argument("--budget", type=int, help="stop before exceeding this many labels (default none)")
     r.add_argument("--target-metric", type=float, help="stop once the test metric reaches this (default none)")
+    r.add_argument(
+        "--balanced-initial",
+        action="store_true",
+        default=None,
+        help="initial set with equal counts per class (the BatchBALD protocol: 20 = 2 per class)",
+    )
     r.add_argument("--candidates", type=int, help="entropy: score this many random unlabelled items (default all)")
     r.add_argument("--n-pool", type=int, help="use a seeded stratified subset of N pool items (default all)")
     r.add_argument("--n-test", type=int, help="use a seeded stratified subset of N test items (default all)")

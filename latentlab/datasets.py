@@ -74,6 +74,31 @@ def stratified_indices(y: np.ndarray | None, n: int, rng: np.random.Generator, s
     return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
 
 
+def balanced_indices(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of a seeded ``n``-subset with the same number of items per class.
+
+    Each class gets ``n // k`` items (``k`` classes present), and ``n % k`` classes chosen at random
+    get one more: the "balanced initial set" of the BatchBALD protocol (20 labels = 2 per MNIST digit).
+    A class with too few members gives all it has and the rest is drawn from the other classes.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError("a balanced subset needs integer class labels")
+    if not 0 <= n <= len(y):
+        raise ValueError(f"cannot draw {n} items from {len(y)}")
+    classes = np.unique(y)
+    take = np.full(len(classes), n // len(classes))
+    take[rng.permutation(len(classes))[: n % len(classes)]] += 1
+    members = [np.flatnonzero(y == c) for c in classes]
+    out = [rng.choice(m, min(t, len(m)), replace=False) for m, t in zip(members, take)]
+    chosen = np.concatenate(out) if out else np.zeros(0, np.int64)
+    short = n - len(chosen)
+    if short:
+        rest = np.setdiff1d(np.arange(len(y)), chosen)
+        chosen = np.concatenate([chosen, rng.choice(rest, short, replace=False)])
+    return np.sort(chosen)
+
+
 def class_histogram(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Items per class (length ``n_classes``)."""
     return np.bincount(np.asarray(y, np.int64), minlength=n_classes)

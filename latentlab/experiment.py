@@ -202,6 +202,7 @@ SETTINGS = {
     "budget": "loop.budget",
     "target_metric": "loop.target_metric",
     "candidates": "loop.candidates",
+    "balanced_initial": "loop.initial_balanced",
     "n_pool": "n_pool",
     "n_test": "n_test",
     "n_val": "n_val",

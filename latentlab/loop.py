@@ -32,7 +32,8 @@ from .models import build_target
 from .latent import LatentSpace
 from .pool import PoolState
 from .storage import atomic_path, atomic_write, load_state, save_state, sha256_bytes, sha256_file, verify_file
-from .strategies import SamplingContext, Strategy
+from .datasets import balanced_indices
+from .strategies import Proposal, SamplingContext, Strategy
 from .tasks import task_for
 from .training import TqdmCallback, TrainConfig, fit, seed_everything
 
@@ -60,6 +61,7 @@ class LoopConfig:
     budget: int | None = None  # stop before the number of labels would exceed this
     target_metric: float | None = None  # stop once the test metric reaches this
     candidates: int | None = None  # entropy: score a random subset of this many unlabelled items (None = all)
+    initial_balanced: bool = False  # T(1) with equal counts per class (the BatchBALD protocol) instead of random
 
     def __post_init__(self):
         if isinstance(self.alpha, int) and not isinstance(self.alpha, bool):
@@ -97,6 +99,8 @@ class LoopConfig:
             check_number("target_metric", self.target_metric)
         if self.candidates is not None:
             check_int("candidates", self.candidates, 1)
+        if not isinstance(self.initial_balanced, bool):
+            raise ConfigError(f"initial_balanced must be true or false, got {self.initial_balanced!r}")
         for k, v in self.target_kwargs:
             if k == "width":
                 check_number("target_width", v, 0, strict=True)
@@ -108,6 +112,8 @@ class LoopConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["train"] = self.train.to_dict()
+        if not self.initial_balanced:  # absent at its default, so older run folders still resume
+            del d["initial_balanced"]
         d["target_kwargs"] = [list(kv) for kv in self.target_kwargs]
         return d
 
@@ -253,8 +259,18 @@ class ActiveLoop:
         )
 
     def initial_proposal(self):
-        """T(1) as the strategy builds it; pool-based strategies of one seed all get the same items."""
-        return self.strategy.initial(self.context(), self.config.initial, self._rng(_INIT_SET))
+        """T(1) as the strategy builds it; pool-based strategies of one seed all get the same items.
+
+        With ``initial_balanced`` the shared draw has equal counts per class (needs known labels)."""
+        rng = self._rng(_INIT_SET)
+        if self.config.initial_balanced and self.strategy.shares_initial_set:
+            if self.labeler.known_labels is None or not self.task.categorical:
+                raise ConfigError(
+                    "a class-balanced initial set needs class labels known in advance (the oracle); "
+                    "drop --balanced-initial"
+                )
+            return Proposal(indices=balanced_indices(self.labeler.known_labels, self.config.initial, rng))
+        return self.strategy.initial(self.context(), self.config.initial, rng)
 
     def initial_set(self) -> np.ndarray:
         """Pool items of the initial set (empty for strategies that synthesize it)."""

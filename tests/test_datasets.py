@@ -303,3 +303,16 @@ def test_subset_of_unknown_labels_is_seeded_random():
     sub = ds.subset(20, 5, seed=0)
     assert not np.array_equal(sub.x_train[:, 0, 0, 0], np.arange(20))  # not the first 20
     assert sub.with_validation(5).y_val is None and sub.with_validation(5).n_val == 5
+
+
+def test_balanced_indices_give_equal_class_counts():
+    from latentlab.datasets import balanced_indices
+
+    y = np.repeat(np.arange(10), [500, 50, 300, 20, 900, 100, 100, 100, 3, 400])
+    idx = balanced_indices(y, 20, np.random.default_rng(0))
+    assert len(np.unique(idx)) == 20
+    np.testing.assert_array_equal(np.bincount(y[idx], minlength=10), np.full(10, 2))
+    idx = balanced_indices(y, 43, np.random.default_rng(1))  # 4 each, 3 classes get 5; class 8 has 3
+    counts = np.bincount(y[idx], minlength=10)
+    assert len(np.unique(idx)) == 43 and counts[8] == 3 and counts.min() == 3 and counts.max() <= 6
+    np.testing.assert_array_equal(idx, balanced_indices(y, 43, np.random.default_rng(1)))

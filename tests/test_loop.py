@@ -131,3 +131,16 @@ def test_augmentation_is_refused_for_image_labels():
     rec = TrainConfig(min_steps=5, augment="crop-flip")
     with pytest.raises(ConfigError, match="--augment none"):
         ActiveLoop(ds, get_strategy("random"), cfg(initial=4, per_round=2, train=rec), seed=0)
+
+
+def test_balanced_initial_set_is_shared_and_balanced(small_digits, latent):
+    c = cfg(initial=30, initial_balanced=True)
+    a = ActiveLoop(small_digits, get_strategy("random"), c, seed=5, progress=False)
+    b = ActiveLoop(small_digits, get_strategy("snn"), c, seed=5, latent=latent, progress=False)
+    ia, ib = a.initial_set(), b.initial_set()
+    np.testing.assert_array_equal(ia, ib)
+    np.testing.assert_array_equal(np.bincount(small_digits.y_train[ia], minlength=10), np.full(10, 3))
+    assert not np.array_equal(
+        ia, ActiveLoop(small_digits, get_strategy("random"), cfg(initial=30), seed=5).initial_set()
+    )
+    assert "initial_balanced" not in cfg().to_dict() and cfg(initial_balanced=True).to_dict()["initial_balanced"]
