@@ -58,7 +58,9 @@ PROFILES: dict = {
             "loop.train.epochs": 2.0,  # warm start: the model keeps training across rounds
             "loop.train.batch_size": 64,
             "loop.train.lr": 1e-3,
-            "loop.train.min_steps": 40,  # 0.14-0.5 s per step on one shared core
+            "loop.train.min_steps": 300,  # a floor in steps: 200 labels are ~3 steps per epoch
+            "loop.train.augment": "crop-flip",  # pad 4 + random crop + horizontal flip, seeded
+            "loop.train.schedule": "cosine",  # per round, to 0: the last steps settle the weights
             "loop.candidates": 2_000,  # entropy scores a random 2k of the unlabelled pool
         },
         device="cpu",
@@ -86,6 +88,8 @@ PROFILES: dict = {
             "loop.train.batch_size": 128,
             "loop.train.lr": 1e-3,  # Adam (Section 4.3)
             "loop.train.min_steps": 500,
+            "loop.train.augment": "crop-flip",
+            "loop.train.schedule": "cosine",
             "loop.candidates": None,  # entropy scores the whole unlabelled pool
         },
         device="auto",
