@@ -135,7 +135,17 @@ def add_run_arguments(r) -> None:
     )
     r.add_argument("--budget", type=int, help="stop before exceeding this many labels (default none)")
     r.add_argument("--target-metric", type=float, help="stop once the test metric reaches this (default none)")
-    r.add_argument("--candidates", type=int, help="entropy: score this many random unlabelled items (default all)")
+    r.add_argument(
+        "--candidates",
+        type=int,
+        help="entropy, margin, least-confidence, bald, batchbald, coreset, badge: score this many random "
+        "unlabelled items (default all)",
+    )
+    r.add_argument(
+        "--mc-samples",
+        type=int,
+        help=f"bald, batchbald: Monte-Carlo dropout passes (needs --target lenet-dropout) (default {d('mc_samples')})",
+    )
     r.add_argument("--n-pool", type=int, help="use a seeded stratified subset of N pool items (default all)")
     r.add_argument("--n-test", type=int, help="use a seeded stratified subset of N test items (default all)")
     r.add_argument(

@@ -198,6 +198,7 @@ SETTINGS = {
     "budget": "loop.budget",
     "target_metric": "loop.target_metric",
     "candidates": "loop.candidates",
+    "mc_samples": "loop.mc_samples",
     "n_pool": "n_pool",
     "n_test": "n_test",
     "n_val": "n_val",

@@ -60,6 +60,7 @@ class LoopConfig:
     budget: int | None = None  # stop before the number of labels would exceed this
     target_metric: float | None = None  # stop once the test metric reaches this
     candidates: int | None = None  # entropy: score a random subset of this many unlabelled items (None = all)
+    mc_samples: int = 20  # bald, batchbald: MC-dropout passes K (BatchBALD's MNIST runs use 20 to 100)
 
     def __post_init__(self):
         if isinstance(self.alpha, int) and not isinstance(self.alpha, bool):
@@ -95,6 +96,12 @@ class LoopConfig:
             check_number("target_metric", self.target_metric)
         if self.candidates is not None:
             check_int("candidates", self.candidates, 1)
+        check_int(
+            "mc_samples",
+            self.mc_samples,
+            2,
+            "--mc-samples must be a whole number >= 2 (BALD needs samples to disagree)",
+        )
         for k, v in self.target_kwargs:
             if k == "width":
                 check_number("target_width", v, 0, strict=True)
@@ -106,6 +113,8 @@ class LoopConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["target_kwargs"] = [list(kv) for kv in self.target_kwargs]
+        if self.mc_samples == LoopConfig.mc_samples:  # absent when default: older run folders still resume
+            del d["mc_samples"]
         return d
 
     @classmethod
@@ -242,6 +251,7 @@ class ActiveLoop:
             candidates=self.config.candidates,
             labeler=self.labeler,
             synthetic=self.synthetic,
+            mc_samples=self.config.mc_samples,
         )
 
     def initial_proposal(self):
