@@ -153,7 +153,17 @@ def add_run_arguments(r) -> None:
         default=None,
         help="initial set with equal counts per class (the BatchBALD protocol: 20 = 2 per class)",
     )
-    r.add_argument("--candidates", type=int, help="entropy: score this many random unlabelled items (default all)")
+    r.add_argument(
+        "--candidates",
+        type=int,
+        help="entropy, margin, least-confidence, bald, batchbald, coreset, badge: score this many random "
+        "unlabelled items (default all)",
+    )
+    r.add_argument(
+        "--mc-samples",
+        type=int,
+        help=f"bald, batchbald: Monte-Carlo dropout passes (needs --target lenet-dropout) (default {d('mc_samples')})",
+    )
     r.add_argument("--n-pool", type=int, help="use a seeded stratified subset of N pool items (default all)")
     r.add_argument("--n-test", type=int, help="use a seeded stratified subset of N test items (default all)")
     r.add_argument(

@@ -203,6 +203,7 @@ SETTINGS = {
     "target_metric": "loop.target_metric",
     "candidates": "loop.candidates",
     "balanced_initial": "loop.initial_balanced",
+    "mc_samples": "loop.mc_samples",
     "n_pool": "n_pool",
     "n_test": "n_test",
     "n_val": "n_val",

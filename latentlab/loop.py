@@ -62,6 +62,7 @@ class LoopConfig:
     target_metric: float | None = None  # stop once the test metric reaches this
     candidates: int | None = None  # entropy: score a random subset of this many unlabelled items (None = all)
     initial_balanced: bool = False  # T(1) with equal counts per class (the BatchBALD protocol) instead of random
+    mc_samples: int = 20  # bald, batchbald: MC-dropout passes K (BatchBALD's MNIST runs use 20 to 100)
 
     def __post_init__(self):
         if isinstance(self.alpha, int) and not isinstance(self.alpha, bool):
@@ -101,6 +102,12 @@ class LoopConfig:
             check_int("candidates", self.candidates, 1)
         if not isinstance(self.initial_balanced, bool):
             raise ConfigError(f"initial_balanced must be true or false, got {self.initial_balanced!r}")
+        check_int(
+            "mc_samples",
+            self.mc_samples,
+            2,
+            "--mc-samples must be a whole number >= 2 (BALD needs samples to disagree)",
+        )
         for k, v in self.target_kwargs:
             if k == "width":
                 check_number("target_width", v, 0, strict=True)
@@ -115,6 +122,8 @@ class LoopConfig:
         if not self.initial_balanced:  # absent at its default, so older run folders still resume
             del d["initial_balanced"]
         d["target_kwargs"] = [list(kv) for kv in self.target_kwargs]
+        if self.mc_samples == LoopConfig.mc_samples:  # absent when default: older run folders still resume
+            del d["mc_samples"]
         return d
 
     @classmethod
@@ -256,6 +265,7 @@ class ActiveLoop:
             candidates=self.config.candidates,
             labeler=self.labeler,
             synthetic=self.synthetic,
+            mc_samples=self.config.mc_samples,
         )
 
     def initial_proposal(self):

@@ -2,6 +2,7 @@
 
 * :class:`VAE` — the MLP VAE of Tables S9/S10 (S11/S12 for IVUS are the same with 4096 inputs).
 * :class:`LeNet` — the MNIST target model of Table S7.
+* :class:`LeNetDropout` — the same with dropout in its head, for MC-dropout strategies (BALD, BatchBALD).
 
 Registries ``GENERATORS`` and ``TARGETS`` map names to builders so that configs name models by
 string, and a miss lists the valid names.
@@ -17,7 +18,16 @@ from torch.nn import functional as F
 
 from .registry import Registry
 
-__all__ = ["VAE", "LeNet", "GENERATORS", "TARGETS", "register_generator", "register_target", "build_target"]
+__all__ = [
+    "VAE",
+    "LeNet",
+    "LeNetDropout",
+    "GENERATORS",
+    "TARGETS",
+    "register_generator",
+    "register_target",
+    "build_target",
+]
 
 GENERATORS = Registry("generator")  # name -> class(image_shape, **GeneratorConfig.model_kwargs())
 TARGETS = Registry("target model")  # name -> builder(image_shape, n_outputs, **kwargs)
@@ -115,6 +125,40 @@ class LeNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+    def mc_split(self) -> tuple[nn.Module, nn.Module]:
+        """``(trunk, head)`` with ``forward(x) == head(trunk(x))``: MC dropout runs the trunk once."""
+        return self.features, self.classifier
+
+
+@register_target("lenet-dropout")
+class LeNetDropout(LeNet):
+    """LeNet of Table S7 with dropout, for Monte-Carlo dropout (BALD, BatchBALD).
+
+    ``conv block - Dropout(conv_p) - fc(500) - ReLU - Dropout(p) - fc(classes)``: dropout before each
+    fc layer, the first one on the conv block's output. This is the MNIST model of Gal et al. (2017,
+    "Deep Bayesian active learning with image data": 0.25 after the conv block, 0.5 before the last
+    fc layer). Every dropout sits in the head, after the deterministic conv block, so
+    :func:`latentlab.predictive.mc_dropout_probs` runs the conv block once and only the small head
+    ``K`` times. In eval mode (training, evaluation, entropy) the model is the plain LeNet.
+
+    Parameters
+    ----------
+    image_shape, n_classes, width
+        As :class:`LeNet`.
+    p : float
+        Dropout before the last fc layer, in [0, 1) (default 0.5).
+    conv_p : float
+        Dropout on the conv block's output (the first fc layer's input), in [0, 1) (default 0.25).
+    """
+
+    def __init__(self, image_shape, n_classes: int = 10, width: float = 1.0, p: float = 0.5, conv_p: float = 0.25):
+        super().__init__(image_shape, n_classes, width)
+        for name, v in (("p", p), ("conv_p", conv_p)):
+            if not (isinstance(v, (int, float)) and 0 <= v < 1):
+                raise ValueError(f"lenet-dropout: {name} must be a dropout rate in [0, 1), got {v!r}")
+        fc1, fc2 = self.classifier[0], self.classifier[2]
+        self.classifier = nn.Sequential(nn.Dropout(conv_p), fc1, nn.ReLU(), nn.Dropout(p), fc2)
 
 
 def build_target(name: str, image_shape, n_outputs: int, **kwargs) -> nn.Module:

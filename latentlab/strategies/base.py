@@ -38,6 +38,8 @@ class SamplingContext:
              (``generator``, ``embeddings``, ``index`` read through it)
     alpha : float                          step size of Eq. 2 (latent units; prior std is 1)
     loss_on : str                          "decoded" (paper) or "real", see gradients.latent_gradient
+    candidates : int or None               score a seeded random subset of this many unlabelled items
+    mc_samples : int                       Monte-Carlo dropout passes of BALD and BatchBALD (K)
     """
 
     x_pool: np.ndarray
@@ -51,6 +53,7 @@ class SamplingContext:
     candidates: int | None = None
     labeler: object = None
     synthetic: dict | None = None  # labelled synthesized items: {"x", "y", "z", "round"} arrays
+    mc_samples: int = 20
 
     @property
     def n_labelled(self) -> int:
