@@ -1,17 +1,22 @@
 """Query strategies behind one interface, chosen by name.
 
-=================  ==========================================================================
-``random``         uniform over the unlabelled pool (the paper's baseline)        random_sampling.py
-``snn``            sampling by nearest neighbour (Algorithm 1): p' = p + alpha d,  snn.py
-                   nearest free item
-``snn-random-dir`` control: same step length alpha, random unit direction          snn.py
-``entropy``        classic uncertainty sampling: highest predictive entropy        entropy.py
-``si``             sampling by interpolation (Algorithm 2): label G(p') with a     si.py
-                   tool that annotates synthesized inputs (vessels: the FEM solver)
-``si-real``        SI anchored to real masks: real T(1), steps from labelled real   si_real.py
-                   (at E(x)) and synthesized points, loss on the labelled input
-``si-mix``         si-real with half of each batch random real pool items          si_real.py
-=================  ==========================================================================
+======================  ==========================================================================
+``random``              uniform over the unlabelled pool (the paper's baseline)        random_sampling.py
+``snn``                 sampling by nearest neighbour (Algorithm 1): p' = p + alpha d,  snn.py
+                        nearest free item
+``snn-random-dir``      control: same step length alpha, random unit direction          snn.py
+``entropy``             classic uncertainty sampling: highest predictive entropy        entropy.py
+``snn-hard``            SNN from the labelled items with F's highest loss (not random)   latent_plus.py
+``uncertainty-ascent``  top-entropy unlabelled items stepped by alpha along the          latent_plus.py
+                        gradient of F's entropy of G(p), nearest free item (no label)
+``diverse-entropy``     top 10 x per_round entropy items thinned by greedy k-centre in  latent_plus.py
+                        the latent plane (labelled items as initial centres)
+``si``                  sampling by interpolation (Algorithm 2): label G(p') with a     si.py
+                        tool that annotates synthesized inputs (vessels: the FEM solver)
+``si-real``             SI anchored to real masks: real T(1), steps from labelled real   si_real.py
+                        (at E(x)) and synthesized points, loss on the labelled input
+``si-mix``              si-real with half of each batch random real pool items          si_real.py
+======================  ==========================================================================
 
 A new strategy is one module here (copy ``random_sampling.py``): a :class:`Strategy` subclass
 with ``name`` and :meth:`~Strategy.propose`, decorated with :func:`register_strategy`. Importing
