@@ -73,7 +73,16 @@ def strategy_names() -> list[str]:
     entropy baseline, the latent strategies beyond the paper, SI, then the rest by name."""
     preferred = [
         s
-        for s in ("snn", "random", "entropy", "snn-hard", "uncertainty-ascent", "diverse-entropy", "si")
+        for s in (
+            "snn",
+            "random",
+            "entropy",
+            "snn-hard",
+            "uncertainty-ascent",
+            "diverse-entropy",
+            "latent-coreset",
+            "si",
+        )
         if s in STRATEGIES
     ]
     return preferred + sorted(s for s in STRATEGIES if s not in preferred)

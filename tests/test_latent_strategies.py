@@ -13,7 +13,8 @@ from latentlab.gradients import latent_gradient
 from latentlab.strategies.latent_plus import k_centre_greedy
 from latentlab.tasks import Regression
 
-NEW = ["snn-hard", "uncertainty-ascent", "diverse-entropy"]
+NEW = ["snn-hard", "uncertainty-ascent", "diverse-entropy", "latent-coreset"]
+NO_MOVE = ("diverse-entropy", "latent-coreset")  # picks without a latent step
 FAST = TrainConfig(epochs=1, batch_size=32, min_steps=60)
 
 
@@ -182,6 +183,20 @@ def test_diverse_entropy_spreads_the_top_entropy_batch(ctx):
         assert div.neighbour_dist[i] == pytest.approx(np.linalg.norm(others - z_div[i], axis=1).min(), rel=1e-6)
 
 
+def test_latent_coreset_is_k_centre_over_the_free_items(ctx):
+    prop = get_strategy("latent-coreset").propose(ctx, 10, np.random.default_rng(0))
+    free = ctx.pool.unlabelled_indices()
+    rows, dist = k_centre_greedy(ctx.embeddings[free], ctx.embeddings[ctx.pool.labelled_indices()], 10)
+    np.testing.assert_array_equal(prop.indices, free[rows])
+    np.testing.assert_allclose(prop.neighbour_dist, dist)
+    # the first pick is the free item farthest from every labelled item
+    lab = ctx.embeddings[ctx.pool.labelled_indices()]
+    far = [np.linalg.norm(lab - ctx.embeddings[i], axis=1).min() for i in free]
+    assert prop.indices[0] == free[int(np.argmax(far))]
+    ent = get_strategy("entropy").propose(ctx, 10, np.random.default_rng(0))
+    assert _min_pairwise(ctx.embeddings[prop.indices]) > _min_pairwise(ctx.embeddings[ent.indices])
+
+
 def test_diverse_entropy_bad_factor():
     with pytest.raises(ConfigError, match="factor"):
         get_strategy("diverse-entropy", factor=0)
@@ -196,6 +211,9 @@ def test_regression_entropy_strategies_raise_and_snn_hard_works(ctx):
     for name in ("uncertainty-ascent", "diverse-entropy"):
         with pytest.raises(ConfigError, match=f"{name}.*classification.*snn-hard"):
             get_strategy(name).propose(c, 5, np.random.default_rng(0))
+    assert not c.pool.labelled_mask[
+        get_strategy("latent-coreset").propose(c, 5, np.random.default_rng(0)).indices
+    ].any()
     prop = get_strategy("snn-hard").propose(c, 5, np.random.default_rng(0))
     lab = c.pool.labelled_indices()
     loss = c.task.item_loss(net, c.x_pool[lab], y[lab])
@@ -254,7 +272,7 @@ def test_explorer_runs_each_and_records_its_points(explorer_settings, one_thread
     assert np.all(s.loop.pool.labelled_round[picks] == 2)  # unlabelled before the round, labelled by it
     np.testing.assert_allclose(pr["p"], s.embeddings[pr.get("start_indices", picks)])
     t = s.trajectories()
-    if name == "diverse-entropy":  # picks, no move: the points sit at the picks, nothing to draw as p'
+    if name in NO_MOVE:  # picks, no move: the points sit at the picks, nothing to draw as p'
         assert "p_prime" not in pr and t["steps"] == 0 and t["p_prime"].shape == (0, 2)
         np.testing.assert_allclose(t["p"], s.embeddings[picks])
     else:

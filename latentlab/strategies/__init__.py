@@ -11,6 +11,8 @@
                         gradient of F's entropy of G(p), nearest free item (no label)
 ``diverse-entropy``     top 10 x per_round entropy items thinned by greedy k-centre in  latent_plus.py
                         the latent plane (labelled items as initial centres)
+``latent-coreset``      greedy k-centre over all free items in the latent plane (no F):  latent_plus.py
+                        coverage alone, the control for diverse-entropy
 ``si``                  sampling by interpolation (Algorithm 2): label G(p') with a     si.py
                         tool that annotates synthesized inputs (vessels: the FEM solver)
 ``si-real``             SI anchored to real masks: real T(1), steps from labelled real   si_real.py
