@@ -69,8 +69,22 @@ def load_resources(
 
 
 def strategy_names() -> list[str]:
-    """Registered strategies, the ones the explorer shows best first."""
-    preferred = [s for s in ("snn", "random", "si") if s in STRATEGIES]
+    """Registered strategies for the explorer's menu: the paper's SNN and its random baseline, the
+    entropy baseline, the latent strategies beyond the paper, SI, then the rest by name."""
+    preferred = [
+        s
+        for s in (
+            "snn",
+            "random",
+            "entropy",
+            "snn-hard",
+            "uncertainty-ascent",
+            "diverse-entropy",
+            "latent-coreset",
+            "si",
+        )
+        if s in STRATEGIES
+    ]
     return preferred + sorted(s for s in STRATEGIES if s not in preferred)
 
 
@@ -150,7 +164,8 @@ class ExplorerRun:
 
     def run_round(self):
         """One round of the strategy (and of the baseline); the trajectories restart from the round's
-        own SNN step, if it made one. Returns the strategy's RoundRecord."""
+        own latent step, if it made one (snn, snn-hard, uncertainty-ascent), or at the round's picks
+        if it recorded their points without a move (diverse-entropy). Returns the strategy's RoundRecord."""
         if self.loop.done:
             raise ConfigError("this run is finished; press Reset to start again")
         rec = self.loop.run_round()
@@ -159,10 +174,18 @@ class ExplorerRun:
         prop = self.loop.proposals[-1]
         self.walk, self.restarts = None, 0
         if {"p", "p_prime", "start_indices", "indices"} <= set(prop):
-            origin_y = self.loop.pool_labels[np.asarray(prop["start_indices"])]
+            start = np.asarray(prop["start_indices"])
+            origin_y = self.loop.pool_labels[start]
             self.walk = Walk.from_proposal(
-                prop, origin_y, self.latent.embeddings, self._item_loss(np.asarray(prop["indices"]), origin_y)
+                prop,
+                origin_y,
+                self.latent.embeddings,
+                self._item_loss(np.asarray(prop["indices"]), origin_y),
+                loss_before=None if "loss" in prop else self._item_loss(start, origin_y),
             )
+        elif "p" in prop and "indices" in prop:  # picks without a move (diverse-entropy): points at the picks
+            picks = np.asarray(prop["indices"])
+            self.walk = Walk.start(picks, self.loop.pool_labels[picks], self.latent.embeddings)
         return rec
 
     def queue_synthetic(self) -> int:

@@ -442,6 +442,7 @@ class ActiveLoop:
             rec.n_failed += n_failed + prop.n_rejected
             if prop.grad_norm is not None:
                 rec.mean_grad_norm = float(np.mean(prop.grad_norm))
+            if prop.loss is not None:  # uncertainty-ascent steps along F's entropy: no loss at p recorded
                 rec.mean_loss_at_p = float(np.mean(prop.loss))
             if prop.neighbour_dist is not None:
                 rec.mean_neighbour_dist = float(np.mean(prop.neighbour_dist))

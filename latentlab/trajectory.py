@@ -191,10 +191,19 @@ class Walk:
         return cls.start(items, loop.pool_labels[items], embeddings)
 
     @classmethod
-    def from_proposal(cls, prop: dict, origin_y, embeddings, loss_after) -> "Walk":
-        """A round's own SNN step (the arrays the strategy recorded) as the walk's first move."""
+    def from_proposal(cls, prop: dict, origin_y, embeddings, loss_after, loss_before=None) -> "Walk":
+        """A round's own latent step (the arrays the strategy recorded) as the walk's first move.
+
+        The start points may be labelled (SNN) or not (``uncertainty-ascent``). A strategy that
+        recorded no ``loss`` at p (one whose objective needs no label) gets ``loss_before`` (the
+        caller's loss at the start items, for display), else NaN.
+        """
         start, nb = np.asarray(prop["start_indices"]), np.asarray(prop["indices"])
-        last = {k: prop[k] for k in ("p", "p_prime", "d", "grad_norm", "loss")}
+        last = {k: prop[k] for k in ("p", "p_prime", "d", "grad_norm")}
+        if "loss" in prop:
+            last["loss"] = prop["loss"]
+        else:
+            last["loss"] = np.full(len(nb), np.nan) if loss_before is None else np.asarray(loss_before, np.float64)
         last.update(
             neighbour=nb,
             neighbour_dist=prop.get("neighbour_dist", np.zeros(len(nb))),

@@ -721,19 +721,23 @@ class LatentExplorer(pn.viewable.Viewer):
         self._draw_labelled(h["labelled"], h["labelled_round"])
         pr = h["proposal"]
         e2 = np.zeros((0, 2))
-        if "p" in pr:
+        if "p" in pr and "p_prime" in pr:  # a latent step: p, arrow, p', jump to the neighbour
             nb_xy = s.embeddings[np.asarray(pr["indices"])]
-            paths = np.stack([np.asarray(pr["p"]), nb_xy])
+            p = np.asarray(pr["p"])
+            paths = np.stack([p, nb_xy])
+            nan = np.full(len(p), np.nan)  # uncertainty-ascent records no loss at p (it used no label)
             self._draw_step(
-                np.asarray(pr["p"]),
+                p,
                 np.asarray(pr["p_prime"]),
                 np.asarray(pr["d"]),
-                np.asarray(pr["grad_norm"]),
-                np.asarray(pr["loss"]),
+                np.asarray(pr.get("grad_norm", nan)),
+                np.asarray(pr.get("loss", nan)),
                 nb_xy,
                 np.zeros(0),
                 paths,
             )
+        elif "p" in pr:  # picks without a move (diverse-entropy): the points only, no arrow
+            self._draw_step(np.asarray(pr["p"]), e2, e2, np.zeros(0), np.zeros(0), e2, np.zeros(0), np.zeros((0, 0, 2)))
         else:
             self._draw_step(e2, e2, e2, np.zeros(0), np.zeros(0), e2, np.zeros(0), np.zeros((0, 0, 2)))
 

@@ -19,10 +19,20 @@ __all__ = ["LatentStepStrategy", "SNNStrategy", "RandomDirectionStrategy"]
 class LatentStepStrategy(Strategy):
     """Shared body of SNN-like strategies: start from labelled points, step, take nearest free items.
 
-    Subclasses implement :meth:`directions` only.
+    Subclasses implement :meth:`directions`, and may override :meth:`starts` (which labelled
+    items the points start from).
     """
 
     needs_generator = True
+
+    def starts(self, ctx, per_round, rng):
+        """Pool items of the ``per_round`` start points: Algorithm 1, line 5, a random subset S of the
+        labelled set. When the batch is larger than the labelled set, points are drawn with
+        replacement (their neighbours stay distinct)."""
+        labelled = ctx.pool.labelled_indices()
+        if labelled.size == 0:
+            raise ConfigError(f"strategy {self.name!r} starts from labelled items; label an initial set first")
+        return rng.choice(labelled, per_round, replace=per_round > labelled.size)
 
     def directions(self, ctx, p, start, rng):
         """Return ``(d, grad_norm, loss)`` for start points ``p`` (J, n) of pool items ``start``."""
@@ -32,12 +42,7 @@ class LatentStepStrategy(Strategy):
         self.check(ctx, per_round)
         if not ctx.alpha > 0:
             raise ConfigError(f"alpha must be > 0 (a step length in latent units), got {ctx.alpha}")
-        labelled = ctx.pool.labelled_indices()
-        if labelled.size == 0:
-            raise ConfigError(f"strategy {self.name!r} starts from labelled items; label an initial set first")
-        # Algorithm 1, line 5: a random subset S of the labelled set. When the batch is larger than
-        # the labelled set, points are drawn with replacement (their neighbours stay distinct).
-        start = rng.choice(labelled, per_round, replace=per_round > labelled.size)
+        start = np.asarray(self.starts(ctx, per_round, rng), np.int64)
         p = ctx.embeddings[start].astype(np.float64)
         d, gnorm, loss = self.directions(ctx, p, start, rng)
         p_prime = p + ctx.alpha * d
