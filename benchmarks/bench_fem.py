@@ -482,7 +482,11 @@ def throughput(masks, workers, repeat=2):
 def annuli_only(n: int, seed: int = 1) -> None:
     """``--annuli-only``: the random-annulus table with the consistent-annulus columns."""
     t0, load0 = time.perf_counter(), os.getloadavg()
-    mods = {"current": fem, "area border": SimpleNamespace(stress_map=partial(fem.stress_map, boundary="area"))}
+    mods = {
+        "current": fem,
+        "area border": SimpleNamespace(stress_map=partial(fem.stress_map, boundary="area")),
+        "consistent border": SimpleNamespace(stress_map=partial(fem.stress_map, boundary="consistent")),
+    }
     rows = random_annuli_limits(mods, n, n, seed=seed)
     load1 = os.getloadavg()
     print(
