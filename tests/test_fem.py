@@ -253,7 +253,7 @@ def test_borders_enclose_the_pixel_areas(a, b, centre):
     assert lumen_old < 0.995 * n_lumen  # plain Laplacian smoothing shrinks the lumen
 
 
-@pytest.mark.parametrize("boundary, tol", [("lowpass", 0.05), ("area", 0.03)])
+@pytest.mark.parametrize("boundary, tol", [("lowpass", 0.05), ("area", 0.03), ("consistent", 0.02)])
 def test_smooth_border_keeps_pixel_centres_on_their_side(boundary, tol):
     # a pixel centre may only end up on the wrong side of the border by a hair (the low-pass
     # border is held within 0.05 px; the 8-pass border: ~2 centres in 10^4, 0.02 px)
@@ -397,3 +397,105 @@ def test_non_convergence_raises_with_diagnostics():
     assert len(steps) == 3 and not any(h["converged"] for h in steps)
     assert all(len(h["residuals"]) == 2 for h in steps)
     assert diag["pressure_reached_kpa"] == 0.0
+
+
+# ---------------------------------------------------------------- the information limit of the Lame check
+def test_consistent_annuli_rasterise_to_the_mask():
+    from latentlab.vessels.annuli import annulus_mask, consistent_annuli
+
+    c, a, b = (33.01, 32.15), 10.4, 14.68
+    m, _ = annulus_mask(c, a, b, 64)
+    ann = consistent_annuli(m, c, a, b, n=300, seed=0)
+    assert ann.shape == (300, 4) and np.array_equal(ann[0], [*c, a, b])
+    for cx, cy, aa, bb in ann:
+        np.testing.assert_array_equal(annulus_mask((cx, cy), aa, bb, 64)[0], m)
+    # the set is a genuine cloud around the nominal annulus, not a point
+    assert np.ptp(ann[:, 0]) > 0.01 and np.ptp(ann[:, 2]) > 0.03 and np.ptp(ann[:, 3]) > 0.01
+    # ... and it is tight: moving the centre or a radius by a few tenths changes the mask
+    assert not np.array_equal(annulus_mask((c[0] + 0.3, c[1]), a, b, 64)[0], m)
+    assert not np.array_equal(annulus_mask(c, a + 0.3, b, 64)[0], m)
+    np.testing.assert_array_equal(ann, consistent_annuli(m, c, a, b, n=300, seed=0))  # seeded
+
+
+def test_consistent_annuli_reject_a_wrong_nominal_annulus():
+    from latentlab.vessels.annuli import annulus_mask, consistent_annuli
+
+    m, _ = annulus_mask(None, 10, 20, 64)
+    with pytest.raises(ConfigError, match="does not rasterise"):
+        consistent_annuli(m, None, 10.5, 20, n=10)
+
+
+def test_consistent_spread_bounds_any_labeler():
+    # a thin wall: annuli that make the same mask differ by ~2 % in hoop stress, so no map made
+    # from the mask can be within 1 % of all of them; every one of them scores 0 against itself
+    from latentlab.vessels.annuli import annulus_mask, consistent_spread, lame_hoop
+
+    c, a, b = (33.01, 32.15), 10.4, 14.68
+    m, r = annulus_mask(c, a, b, 64)
+    res = consistent_spread(m, c, a, b, stress=lame_hoop(a, b, r, 0.05), n=500)
+    assert 0.015 < res["limit"] <= res["spread"] < 0.04
+    assert res["nominal"] < 1e-12 and res["best"] < 1e-12 and res["worst"] >= res["spread"] * 0.95
+    # a thick wall at 128 x 128 pins the annulus much tighter
+    c2 = (62.44, 62.81)
+    m2, _ = annulus_mask(c2, 19.17, 34.52, 128)
+    assert consistent_spread(m2, c2, 19.17, 34.52, n=500)["limit"] < 0.005
+
+
+def test_finite_elements_on_the_exact_annulus_are_lame():
+    # the body-fitted mesh of the exact annulus: the solver alone is 0.25 % from Lame at the
+    # pixel centres, most of it the per-pixel average of a curved field (0.03-0.06 % against
+    # Lame averaged the same way, BENCHMARKS.md); the pixel mesh's 3 % is the border's
+    from latentlab.vessels.annuli import annulus_mask, exact_annulus_stress, lame_hoop, metric_pixels
+
+    c, a, b = (16.3, 16.6), 6.0, 12.0
+    m, r = annulus_mask(c, a, b, 32)
+    sel = metric_pixels(m, r, a, b)
+    ex = lame_hoop(a, b, r, 0.05)
+    fe = exact_annulus_stress(c, a, b, 32, h=0.25)
+    assert np.linalg.norm((fe - ex)[sel]) / np.linalg.norm(ex[sel]) < 0.004
+    pix = stress_map(m, 0.05)
+    assert np.linalg.norm((pix - ex)[sel]) / np.linalg.norm(ex[sel]) > 0.02
+
+
+# the fair version of the accuracy target: the error against the closest annulus that makes the
+# same mask (measured: 2.5, 3.6, 0.2, 0.3 / 1.5, 1.7, 3.1 %; BENCHMARKS.md)
+@pytest.mark.parametrize(
+    "c, a, b, size, tol",
+    [
+        ((30.3, 33.6), 9.0, 22.0, 64, 0.03),  # off-centre
+        ((33.01, 32.15), 10.4, 14.68, 64, 0.04),  # thin 4-px wall: the worst random case (3.6 %)
+        (None, 6.0, 25.0, 64, 0.03),  # thick wall, small lumen
+        (None, 10.0, 20.0, 64, 0.01),  # centred
+        ((66.0, 63.05), 12.27, 26.34, 128, 0.02),  # its consistent set alone spans 2.4 %
+        ((61.3, 66.6), 13.0, 50.0, 128, 0.02),  # off-centre, thick
+        ((64.58, 64.88), 16.38, 24.52, 128, 0.035),  # the worst random 128 case: 3.1 %, over target
+    ],
+)
+def test_error_against_the_best_consistent_annulus(c, a, b, size, tol):
+    from latentlab.vessels.annuli import annulus_mask, consistent_spread
+
+    m, _ = annulus_mask(c, a, b, size)
+    res = consistent_spread(m, c, a, b, stress=stress_map(m, 0.05), n=500)
+    assert res["best"] <= res["nominal"] + 1e-12
+    assert res["best"] < tol
+
+
+@pytest.mark.parametrize(
+    "c, a, b, size, tol",
+    [
+        ((33.01, 32.15), 10.4, 14.68, 64, 0.012),  # lowpass: 3.6 %
+        ((32.04, 33.01), 12.72, 21.81, 64, 0.006),  # lowpass: 3.2 %
+        ((64.58, 64.88), 16.38, 24.52, 128, 0.012),  # lowpass: 3.1 %
+    ],
+)
+def test_consistent_border_meets_the_annulus_target(c, a, b, size, tol):
+    # the smoothest border that keeps every pixel centre on its side is a circle prior: on the
+    # worst random annuli of the low-pass border it is within 1 % of the closest consistent
+    # annulus (measured 0.8, 0.2, 0.8 %)
+    from latentlab.vessels.annuli import annulus_mask, consistent_spread
+
+    m, _ = annulus_mask(c, a, b, size)
+    res = consistent_spread(m, c, a, b, stress=stress_map(m, 0.05, boundary="consistent"), n=500)
+    assert res["best"] < tol
+    with pytest.raises(ConfigError, match="consistent"):
+        mesh_from_mask(m, boundary="circle")
