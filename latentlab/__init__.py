@@ -59,7 +59,15 @@ from .latent import LatentSpace
 from .loop import ActiveLoop, LoopConfig, RoundRecord
 from .neighbours import LatentIndex
 from .pool import PoolState
-from .strategies import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy
+from .strategies import (
+    STRATEGIES,
+    Proposal,
+    SamplingContext,
+    Strategy,
+    get_strategy,
+    register_strategy,
+    strategy_table,
+)
 from .training import TrainConfig, fit
 from .trajectory import Trajectory, advance, trajectory
 from .vessels import FEMLabeler, load_vessels  # registers data set 'vessels', target 's6', labeler 'fem'

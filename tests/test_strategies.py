@@ -100,3 +100,12 @@ def test_every_module_of_the_strategies_package_registers_its_strategy():
     assert {"random_sampling", "entropy", "snn", "si"} <= mods
     registered_in = {sys.modules[cls.__module__].__name__.rsplit(".", 1)[1] for cls in STRATEGIES.values()}
     assert mods <= registered_in, f"modules that register no strategy: {mods - registered_in}"
+
+
+def test_strategy_table_lists_every_registered_strategy_with_a_description():
+    from latentlab.strategies import STRATEGIES, strategy_table
+
+    table = strategy_table()
+    for name in STRATEGIES:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{name}` |"))
+        assert len(row.split("|")[3].strip()) > 20, f"{name} has no one-line description"

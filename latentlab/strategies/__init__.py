@@ -43,8 +43,30 @@ import pkgutil
 
 from .base import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy
 
-__all__ = ["SamplingContext", "Proposal", "Strategy", "STRATEGIES", "register_strategy", "get_strategy"]
+__all__ = [
+    "SamplingContext",
+    "Proposal",
+    "Strategy",
+    "STRATEGIES",
+    "register_strategy",
+    "get_strategy",
+    "strategy_table",
+]
 
 for _m in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _m != "base":
         importlib.import_module(f"{__name__}.{_m}")
+
+
+def strategy_table() -> str:
+    """A markdown table of every registered strategy: name, what it needs, and the first paragraph of
+    its class docstring (so notebooks list exactly what the installed package offers)."""
+    import inspect
+
+    rows = ["| strategy | needs | what it does |", "|---|---|---|"]
+    for name in sorted(STRATEGIES):
+        cls = STRATEGIES.resolve(name)
+        doc = " ".join((inspect.getdoc(cls) or "").split("\n\n")[0].split())
+        needs = "generator" if cls.needs_generator else "-"
+        rows.append(f"| `{name}` | {needs} | {doc.replace('|', '/').replace('``', '`')} |")
+    return "\n".join(rows) + "\n"

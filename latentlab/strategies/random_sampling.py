@@ -11,6 +11,8 @@ __all__ = ["RandomStrategy"]
 
 @register_strategy
 class RandomStrategy(Strategy):
+    """Uniform over the unlabelled pool (the paper's baseline)."""
+
     name = "random"
 
     def propose(self, ctx, per_round, rng):
