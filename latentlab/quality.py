@@ -103,10 +103,10 @@ class EmbeddingQuality:
     def as_dict(self) -> dict:
         return {**asdict(self), "best_trivial": self.best_trivial, "ratio": self.ratio}
 
-    def table(self) -> str:
-        """The numbers as two markdown tables (accuracy in %, MSE x 1e3)."""
+    def table(self, scored: str = "test") -> str:
+        """The numbers as two markdown tables (accuracy in %, MSE x 1e3); ``scored`` names the scored images."""
         lines = [
-            f"| embedding ({self.k}-NN, {self.n_pool} pool -> {self.n_test} test) | accuracy % |",
+            f"| embedding ({self.k}-NN, {self.n_pool} pool -> {self.n_test} {scored}) | accuracy % |",
             "|---|---:|",
         ]
         for name, text in ROWS.items():
@@ -116,7 +116,7 @@ class EmbeddingQuality:
             "",
             f"Codes / better trivial 2-D embedding: {self.ratio:.2f} x",
             "",
-            "| reconstruction (test) | MSE x 1e3 |",
+            f"| reconstruction ({scored}) | MSE x 1e3 |",
             "|---|---:|",
         ]
         for name, text in MSE_ROWS.items():
