@@ -54,7 +54,7 @@ ROWS = {
     "pca2": "PCA-2 of the pixels (fit on the pool)",
     "colour2": "brightness + blue-yellow opponent of the mean colour",
     "rgb3": "mean (R, G, B), 3-D",
-    "chance": "most frequent test class",
+    "chance": "most frequent class of the scored images",
 }
 MSE_ROWS = {
     "generator": "G(E(x))",
