@@ -47,6 +47,11 @@ def parse_args(argv=None):
         metavar="NAME=VALUE",
         help="extra generator keyword (generator.options), e.g. warmup_epochs=3; repeatable",
     )
+    ap.add_argument(
+        "--clear-gen-options",
+        action="store_true",
+        help="drop the profile's generator options (the cpu profile before its warm-up: add --gen-epochs 3)",
+    )
     ap.add_argument("--device", default=None, help="cpu, cuda or auto (default: the profile's)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 on a shared machine)")
     ap.add_argument("--k", type=int, default=5)
@@ -91,15 +96,17 @@ def main(argv=None) -> dict:
         changes["generator.epochs"] = float(a.gen_epochs)
     if a.latent_dim is not None:
         changes["generator.latent_dim"] = a.latent_dim
-    if a.gen_option:
-        changes["generator.options"] = tuple(sorted(dict(map(_option, a.gen_option)).items()))
+    options = {} if a.clear_gen_options else dict(cfg.generator.options)
+    if a.gen_option or a.clear_gen_options:
+        changes["generator.options"] = tuple(sorted({**options, **dict(map(_option, a.gen_option))}.items()))
     cfg = cfg.override(changes).validate()
     device = resolve_device(a.device or get_profile(a.profile).device)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()
-    cfg_nogen = cfg.override({"strategies": ("random",)})  # the data only; the generator below
+    # the data exactly as `latentlab run` prepares it; no generator yet (below) and no loop to fit
+    cfg_nogen = cfg.override({"strategies": ("random",), "loop.initial": 1, "loop.per_round": 1, "loop.rounds": 1})
     ds, _ = prepare(cfg_nogen, a.data_root, progress=False)
     t_data = time.perf_counter() - t0
     gen = get_generator(ds, cfg.generator, seed=cfg.gen_seed, cache=not a.no_cache, progress=True, device=device)

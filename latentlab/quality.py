@@ -287,9 +287,13 @@ def embedding_quality(
 
 
 # ---------------------------------------------------------------------------------------- figures
-def decoded_grid_figure(generator, z_pool: np.ndarray, n: int = 12, pad: float = 0.05, seed: int = 0, title=None):
-    """``G(z)`` over an ``n x n`` grid spanning the pool's codes (their 2-D view, padded by ``pad``).
+def decoded_grid_figure(
+    generator, z_pool: np.ndarray, n: int = 12, pad: float = 0.05, quantile: float = 0.01, seed: int = 0, title=None
+):
+    """``G(z)`` over an ``n x n`` grid spanning the pool's codes (their 2-D view).
 
+    The box runs from the ``quantile`` to the ``1 - quantile`` quantile of each coordinate (a few
+    outlying codes would otherwise stretch it over empty space), padded by ``pad`` of its range.
     Codes of ``latent_dim > 2`` are gridded in their PCA-2 plane (:func:`codes_2d`) and lifted back
     to codes before decoding. Returns a matplotlib Figure; top row = largest second coordinate.
     """
@@ -298,7 +302,7 @@ def decoded_grid_figure(generator, z_pool: np.ndarray, n: int = 12, pad: float =
     from .report import new_figure
 
     pca, (p2,) = codes_2d(z_pool, seed=seed)
-    lo, hi = p2.min(0), p2.max(0)
+    lo, hi = np.quantile(p2, quantile, axis=0), np.quantile(p2, 1.0 - quantile, axis=0)
     span = hi - lo
     x0, x1, y0, y1 = lo[0] - pad * span[0], hi[0] + pad * span[0], lo[1] - pad * span[1], hi[1] + pad * span[1]
     pts = grid((x0, x1, y0, y1), n)  # row = y ascending

@@ -166,7 +166,30 @@ def test_decoded_grid_top_row_is_largest_z2():
     (xp, yp, _), _, w, mu = linear_world(n_pool=100, n_test=10, nuisance=0.0)
     gen = LinearGenerator(w, mu)
     z = gen.encode(torch.as_tensor(xp)).numpy()
-    arr = np.asarray(decoded_grid_figure(gen, z, n=2, pad=0.0).axes[0].images[0].get_array())
+    arr = np.asarray(decoded_grid_figure(gen, z, n=2, pad=0.0, quantile=0.0).axes[0].images[0].get_array())
     hi = np.array([z[:, 0].min(), z[:, 1].max()], np.float32)  # top-left tile: smallest z1, largest z2
     expect = gen.decode(torch.as_tensor(hi[None])).numpy()[0].transpose(1, 2, 0)
     np.testing.assert_allclose(arr[:4, :4], expect, atol=1e-5)
+
+
+def test_generator_quality_benchmark_runs_end_to_end(tmp_path):
+    """benchmarks/generator_quality.py at a tiny size: digits (8x8, no file), 1 warm-up + 1 adversarial epoch."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "generator_quality.py"
+    spec = importlib.util.spec_from_file_location("generator_quality", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "q"
+    argv = ["--profile", "cpu", "--dataset", "digits", "--n-pool", "300", "--n-test", "100", "--gen-epochs", "1"]
+    res = mod.main([*argv, "--gen-option", "warmup_epochs=1", "--latent-dim", "3", "--out", str(out)])
+    assert sorted(p.name for p in out.iterdir()) == ["code_map.png", "decoded_grid.png", "quality.json", "quality.md"]
+    saved = json.loads((out / "quality.json").read_text())
+    assert saved["generator"]["options"] == [["rec_weight", 100.0], ["warmup_epochs", 1]]  # merged with the profile's
+    assert saved["n_pool"] == 300 and saved["n_val"] == 60 and saved["test"]["latent_dim"] == 3
+    assert set(saved["test"]["knn"]) >= {"codes", "codes_2d", "pca2", "colour2", "chance"}
+    assert [r["epoch"] for r in res["train_history"]] == [1, 2]
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        mod.main([*argv, "--gen-option", "warmup_epochs", "--out", str(out)])
