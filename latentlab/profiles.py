@@ -8,8 +8,9 @@ A profile sets defaults, never the user's choices: ``latentlab run --profile cpu
 
 * ``cpu`` fits a 2-core machine shared with other work (numbers measured there, BENCHMARKS.md):
   a 10,000-image pool and 2,000 test images, alpha-GAN at 16 base channels (1/4 of Tables S1-S4)
-  trained 3 autoencoder warm-up epochs + 2 adversarial epochs, VGG16-BN at width 1/8 (64 features), 200 + 9 x 200 labels, ~40-60 optimiser
-  steps per round. Expect absolute accuracies far below the paper's (Table 1: 35.6 -> 66.9 %).
+  trained 3 autoencoder warm-up epochs + 2 adversarial epochs, VGG16-BN at width 1/8 (64 features),
+  200 + 9 x 200 labels, ~40-60 optimiser steps per round. Expect absolute accuracies far below
+  the paper's (Table 1: 35.6 -> 66.9 %).
 
   Its generator, measured by what SNN needs (``benchmarks/generator_quality.py --profile cpu``;
   5-NN class accuracy of the pool's codes, 10k pool -> 2k test; chosen on a 2k validation split of
