@@ -111,19 +111,20 @@ def main(argv=None) -> dict:
     t_data = time.perf_counter() - t0
     gen = get_generator(ds, cfg.generator, seed=cfg.gen_seed, cache=not a.no_cache, progress=True, device=device)
     t_gen = time.perf_counter() - t0 - t_data
-    gen = gen.cpu().eval() if device.type != "cpu" else gen
-
-    t1 = time.perf_counter()
-    test = embedding_quality(gen, ds.x_train, ds.y_train, ds.x_test, ds.y_test, k=a.k)
-    n_val = a.n_val if a.n_val is not None else len(ds.x_train) // 5
-    val_idx = stratified_indices(ds.y_train, n_val, np.random.default_rng([0, 5]))
-    rest = np.setdiff1d(np.arange(len(ds.x_train)), val_idx)
-    val = embedding_quality(gen, ds.x_train[rest], ds.y_train[rest], ds.x_train[val_idx], ds.y_train[val_idx], k=a.k)
-    t_score = time.perf_counter() - t1
+    gen.eval()  # encoding and decoding run where the generator is (the GPU with --device cuda)
 
     from latentlab.generative import encode
 
-    z_pool = encode(gen, ds.x_train)
+    t1 = time.perf_counter()
+    z_pool = encode(gen, ds.x_train)  # once: the test scoring, the validation memory and the figures share it
+    test = embedding_quality(gen, ds.x_train, ds.y_train, ds.x_test, ds.y_test, k=a.k, z_pool=z_pool)
+    n_val = a.n_val if a.n_val is not None else len(ds.x_train) // 5
+    val_idx = stratified_indices(ds.y_train, n_val, np.random.default_rng([0, 5]))
+    rest = np.setdiff1d(np.arange(len(ds.x_train)), val_idx)
+    val = embedding_quality(
+        gen, ds.x_train[rest], ds.y_train[rest], ds.x_train[val_idx], ds.y_train[val_idx], k=a.k, z_pool=z_pool[rest]
+    )
+    t_score = time.perf_counter() - t1
     title = f"{ds.name}, {a.profile} profile, {cfg.generator.kind} latent_dim={cfg.generator.latent_dim}"
     decoded_grid_figure(gen, z_pool, title=f"G(z): {title}").savefig(out / "decoded_grid.png")
     code_map_figure(z_pool, ds.y_train, ds.classes, title=f"E(x) by class: {title}").savefig(out / "code_map.png")
