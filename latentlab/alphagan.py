@@ -41,6 +41,14 @@ Deviations from the tables, and why
    the code discriminator ``BCE(C(z), 1) + BCE(C(E(x)), 0)``. The paper gives no weights; L1 is the
    per-pixel mean, weighted 20 so that reconstruction dominates (the SNN method needs a faithful
    encoder/decoder more than sharp samples). Adam with betas (0.5, 0.999), the usual GAN setting.
+9. **Warm-up** (not in the paper, off by default): ``warmup_epochs`` of plain autoencoder training
+   (the L1 term alone) before the adversarial epochs; set through ``GeneratorConfig.options``.
+
+What SNN needs from the codes (nearby codes share class) is measured by :mod:`latentlab.quality`
+and ``benchmarks/generator_quality.py``. At 2-D on the ``cpu`` profile the codes' 5-NN class
+accuracy stays at the level of trivial 2-D embeddings of the pixels (mean colour, PCA-2); a larger
+``latent_dim`` (e.g. 16) clears them (numbers in :mod:`latentlab.profiles`); the explorer then
+draws the PCA-2 plane of the codes (:attr:`latentlab.latent.LatentSpace.view`).
 """
 
 from __future__ import annotations
@@ -196,15 +204,34 @@ class AlphaGAN(nn.Module):
         Width of the code discriminator (700, Table S5).
     rec_weight : float
         Weight of the per-pixel-mean L1 reconstruction term (not given in the paper).
+    warmup_epochs : int
+        Epochs of plain autoencoder training (E and G on the L1 term alone, Adam at ``warmup_lr``)
+        before the adversarial epochs; 0 (default) starts adversarial. Not in the paper: a warm
+        start gives the adversarial game an encoder that already separates images.
+    warmup_lr : float
+        Adam learning rate of the warm-up (default betas).
     """
 
     def __init__(
-        self, image_shape, latent_dim: int = 2, hidden: int = 64, code_hidden: int = 700, rec_weight: float = 20.0
+        self,
+        image_shape,
+        latent_dim: int = 2,
+        hidden: int = 64,
+        code_hidden: int = 700,
+        rec_weight: float = 20.0,
+        warmup_epochs: int = 0,
+        warmup_lr: float = 1e-3,
     ):
         super().__init__()
+        if int(warmup_epochs) != warmup_epochs or warmup_epochs < 0:
+            from .exceptions import ConfigError
+
+            raise ConfigError(f"warmup_epochs must be a whole number >= 0, got {warmup_epochs!r}")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim = int(latent_dim)
         self.rec_weight = float(rec_weight)
+        self.warmup_epochs = int(warmup_epochs)
+        self.warmup_lr = float(warmup_lr)
         self.encoder = Encoder(image_shape, latent_dim, hidden)
         self.decoder = Decoder(image_shape, latent_dim, hidden)
         self.image_disc = ImageDiscriminator(image_shape, hidden)
@@ -244,19 +271,30 @@ class AlphaGAN(nn.Module):
         return _bce(self.code_disc(z_prior), 1.0) + _bce(self.code_disc(z), 0.0)
 
     def optimizers(self, lr: float = 2e-4, betas=(0.5, 0.999)) -> dict:
-        """One Adam per player: ``{"eg", "d", "c"}``."""
+        """One Adam per player: ``{"eg", "d", "c"}``, and ``"ae"`` (the warm-up's) when ``warmup_epochs`` > 0."""
         eg = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        return {
+        opts = {
             "eg": torch.optim.Adam(eg, lr=lr, betas=betas),
             "d": torch.optim.Adam(self.image_disc.parameters(), lr=lr, betas=betas),
             "c": torch.optim.Adam(self.code_disc.parameters(), lr=lr, betas=betas),
         }
+        if self.warmup_epochs:
+            opts["ae"] = torch.optim.Adam(eg, lr=self.warmup_lr)
+        return opts
+
+    def warmup_step(self, x, opt) -> dict:
+        """One plain-autoencoder update of E and G on the per-pixel-mean L1 of ``x``; returns ``{"l1"}``."""
+        opt.zero_grad(set_to_none=True)
+        rec = (self.decoder(self.encoder(x)) - x).abs().mean()
+        rec.backward()
+        opt.step()
+        return {"l1": float(rec.detach())}
 
     def train_step(self, x, z_prior, opts: dict) -> dict:
         """One alternating update on a minibatch: E+G, then D, then C (each on the E+G outputs of
         this step, detached). Returns the losses as floats: ``eg, d, c`` and the parts ``l1, adv, code``."""
-        for o in opts.values():
-            o.zero_grad(set_to_none=True)
+        for k in ("eg", "d", "c"):
+            opts[k].zero_grad(set_to_none=True)
         loss, out, (z, x_rec, x_gen) = self.loss_eg(x, z_prior)
         loss.backward()
         opts["eg"].step()
@@ -283,7 +321,8 @@ class AlphaGAN(nn.Module):
     ) -> list[dict]:
         """Train on images ``x`` (n, C, H, W) in [0, 1]; the hook ``train_generator`` calls.
 
-        Epochs: ``max(ceil(config.epochs), ceil(config.min_steps / steps_per_epoch))``, each a
+        Epochs: ``warmup_epochs`` of plain autoencoder training, then
+        ``max(ceil(config.epochs), ceil(config.min_steps / steps_per_epoch))`` adversarial ones, each a
         reshuffled pass without the ragged tail. The shuffle and the prior noise of epoch ``e``
         derive from ``(seed, e)`` only, so training resumed from the checkpoint of epoch ``e``
         gives the same weights, bit for bit, as uninterrupted training.
@@ -297,12 +336,14 @@ class AlphaGAN(nn.Module):
         device : torch.device or str, optional
             Where to train (the model's current device by default). The model is left there.
         max_epochs : int, optional
-            Stop after this many epochs in total (for tests and for "train a little now, resume later").
+            Stop after this many epochs in total, warm-up included (for tests and for "train a
+            little now, resume later").
 
         Returns
         -------
         list of dict
-            Per-epoch mean losses ``{"epoch", "eg", "d", "c", "l1", "adv", "code", "seconds"}``.
+            Per-epoch mean losses ``{"epoch", "eg", "d", "c", "l1", "adv", "code", "seconds"}``
+            (warm-up epochs: ``{"epoch", "l1", "seconds"}``).
         """
         from tqdm.auto import tqdm
 
@@ -313,7 +354,8 @@ class AlphaGAN(nn.Module):
         n = len(x)
         bs = min(int(config.batch_size), n)
         per_epoch = max(n // bs, 1)
-        n_epochs = max(math.ceil(config.epochs), math.ceil(config.min_steps / per_epoch), 1)
+        warm = self.warmup_epochs
+        n_epochs = warm + max(math.ceil(config.epochs), math.ceil(config.min_steps / per_epoch), 1)
         stop = n_epochs if max_epochs is None else min(n_epochs, max_epochs)
         opts = self.optimizers(lr=config.lr)
         history: list[dict] = []
@@ -325,7 +367,10 @@ class AlphaGAN(nn.Module):
             for k, o in opts.items():
                 o.load_state_dict(state["opt_" + k])
             start = int(state["epoch"])
-            history = [dict(zip(state["history_keys"], row)) for row in state["history"].tolist()]
+            history = [
+                {k: v for k, v in zip(state["history_keys"], row) if not math.isnan(v)}
+                for row in state["history"].tolist()
+            ]
         xt = torch.as_tensor(x, dtype=torch.float32)
         self.train()
         with tqdm(
@@ -337,18 +382,22 @@ class AlphaGAN(nn.Module):
         ) as bar:
             for epoch in range(start, stop):
                 t0 = time.perf_counter()
-                g = torch_generator([seed, 11, epoch])
+                # warm-up epochs draw from their own stream; adversarial epoch e keeps (seed, 11, e)
+                g = torch_generator([seed, 13, epoch] if epoch < warm else [seed, 11, epoch - warm])
                 perm = torch.randperm(n, generator=g)
                 sums: dict = {}
                 for s in range(per_epoch):
                     xb = xt[perm[s * bs : (s + 1) * bs]].to(dev)
-                    zp = torch.randn(len(xb), self.latent_dim, generator=g).to(dev)
-                    out = self.train_step(xb, zp, opts)
+                    if epoch < warm:
+                        out = self.warmup_step(xb, opts["ae"])
+                    else:
+                        zp = torch.randn(len(xb), self.latent_dim, generator=g).to(dev)
+                        out = self.train_step(xb, zp, opts)
                     for k, v in out.items():
                         sums[k] = sums.get(k, 0.0) + v
                     bar.update(1)
                     if s % 10 == 0:
-                        bar.set_postfix(l1=f"{out['l1']:.3f}", d=f"{out['d']:.2f}", c=f"{out['c']:.2f}", refresh=False)
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in out.items() if k in ("l1", "d", "c")}, refresh=False)
                 rec = {
                     "epoch": epoch + 1,
                     **{k: v / per_epoch for k, v in sums.items()},
@@ -366,12 +415,12 @@ def _save_checkpoint(path: Path, model, opts, epoch: int, history: list[dict]) -
     from .storage import atomic_path
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    keys = list(history[0]) if history else []
+    keys = list(dict.fromkeys(k for r in history for k in r))  # warm-up rows have fewer keys: NaN there
     state = {
         "model": model.state_dict(),
         "epoch": epoch,
         "history_keys": keys,
-        "history": torch.tensor([[float(r[k]) for k in keys] for r in history], dtype=torch.float64),
+        "history": torch.tensor([[float(r.get(k, math.nan)) for k in keys] for r in history], dtype=torch.float64),
         **{"opt_" + k: o.state_dict() for k, o in opts.items()},
     }
     with atomic_path(path) as tmp:

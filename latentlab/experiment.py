@@ -86,7 +86,7 @@ class ExperimentConfig:
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), 1)
         g = self.generator
-        GENERATORS.resolve(g.kind)
+        _check_generator_options(GENERATORS.resolve(g.kind), g)
         check_int("latent_dim", g.latent_dim, 1)
         check_int("gen_hidden", g.hidden, 1)
         check_number("gen_epochs", g.epochs, 0)
@@ -104,7 +104,7 @@ class ExperimentConfig:
             "strategies": list(self.strategies),
             "seeds": list(self.seeds),
             "loop": self.loop.to_dict(),
-            "generator": dataclasses.asdict(self.generator),
+            "generator": self.generator.to_dict(),
             "gen_seed": self.gen_seed,
             "n_pool": self.n_pool,
             "n_test": self.n_test,
@@ -142,6 +142,20 @@ class ExperimentConfig:
     def get(self, path: str):
         """The value at a dotted path (``cfg.get("loop.per_round")``)."""
         return get_path(self, path)
+
+
+def _check_generator_options(cls, g) -> None:
+    """``generator.options`` must name keyword arguments of the generator class (not latent_dim/hidden)."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    valid = [p for p in params if p not in ("self", "image_shape", "latent_dim", "hidden")]
+    for name, _ in g.options:
+        if name not in valid:
+            raise ConfigError(
+                f"generator option {name!r} is not a setting of the {g.kind!r} generator; "
+                f"valid: {', '.join(valid) or '(none)'} (latent_dim and hidden have their own settings)"
+            )
 
 
 def _as_tuple(v):

@@ -118,7 +118,10 @@ class ExplorerState(param.Parameterized):
     baseline = property(lambda self: None if self.run is None else self.run.baseline)
     model = property(lambda self: None if self.run is None else self.run.loop.model, doc="target model F (or None)")
     task = property(lambda self: self.run.loop.task)
-    embeddings = property(lambda self: None if self.latent is None else self.latent.embeddings)
+    embeddings = property(
+        lambda self: None if self.latent is None else self.latent.to_view(self.latent.embeddings),
+        doc="the pool's codes as drawn (n, 2): the codes of a 2-D latent space, else their PCA-2 view",
+    )
     pending = property(
         lambda self: [] if self.annotation is None else self.annotation.pending,
         doc="synthesized images waiting for a person's label",
@@ -140,13 +143,33 @@ class ExplorerState(param.Parameterized):
         return self.loop.labelled()
 
     def trajectories(self) -> dict:
-        """Current sampling points for drawing (:meth:`latentlab.trajectory.Walk.arrays`)."""
-        return Walk.arrays(self.traj, self.embeddings)
+        """Current sampling points for drawing (:meth:`latentlab.trajectory.Walk.arrays`), in the 2-D view."""
+        return self._in_view(Walk.arrays(self.traj, self.latent.embeddings))
 
     def history(self, round_: int) -> dict:
-        """The run after round ``round_`` (the replay slider): record, labelled, labelled_round, proposal."""
+        """The run after round ``round_`` (the replay slider): record, labelled, labelled_round, proposal
+        (its points in the 2-D view)."""
         self._require_loaded()
-        return self.loop.snapshot(round_)
+        snap = self.loop.snapshot(round_)
+        if snap.get("proposal") and self.latent.view is not None:
+            snap = {**snap, "proposal": self._in_view(dict(snap["proposal"]))}
+        return snap
+
+    def _in_view(self, arrays: dict) -> dict:
+        """Latent points (``paths``, ``p``, ``p_prime``, ``neighbour_xy``) and directions (``d``) of
+        ``arrays`` in the 2-D view; unchanged for a 2-D latent space."""
+        lat = self.latent
+        if lat is None or lat.view is None:
+            return arrays
+        out = dict(arrays)
+        for k in ("paths", "p", "p_prime", "neighbour_xy"):
+            if k in out and np.size(out[k]):
+                out[k] = lat.to_view(out[k])
+            elif k in out:
+                out[k] = np.zeros((*np.shape(out[k])[:-1], 2))
+        if "d" in out:
+            out["d"] = lat.direction_to_view(out["d"]) if np.size(out["d"]) else np.zeros((0, 2))
+        return out
 
     def curves(self) -> dict:
         """Learning curves ``{name: (n_labelled list, metric list)}`` of the strategy and the baseline."""
@@ -202,11 +225,6 @@ class ExplorerState(param.Parameterized):
         self.data, self.latent = load_resources(
             self.dataset, self.data_root, self.generator_config, 0, self.n_pool, self.n_test, progress=self.progress
         )
-        if self.latent.dim != 2:
-            raise ConfigError(
-                f"the explorer draws a 2-D latent plane; this generator has latent_dim="
-                f"{self.latent.dim}. Use GeneratorConfig(latent_dim=2)"
-            )
         self.annotation = AnnotationQueue.for_dataset(self.data)
         self.data_version += 1
         self._reset()
@@ -297,7 +315,8 @@ class ExplorerState(param.Parameterized):
             raise ConfigError(f"select needs finite coordinates, got ({x}, {y})")
         x0, x1, y0, y1 = self.extent
         last = self.traj.last if self.traj else None
-        j = latent_map.nearest_point(None if last is None else last["p"], z, 0.03 * max(x1 - x0, y1 - y0))
+        near = None if last is None else self.latent.to_view(last["p"])  # a point is picked where it is drawn
+        j = latent_map.nearest_point(near, z, 0.03 * max(x1 - x0, y1 - y0))
         self.selection = latent_map.describe_point(
             self.latent, self.model, self.task, self.data.x_train, self.data.classes, z, last, j
         )

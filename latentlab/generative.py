@@ -38,12 +38,34 @@ class GeneratorConfig:
     batch_size: int = 128  # standard VAE batch; larger batches speed up CPU training
     lr: float = 1e-3  # Adam default
     min_steps: int = 3000  # small pools (1.3k digits) need many epochs to give a usable map
+    # extra keyword arguments of the generator class, as (name, value) pairs, e.g.
+    # (("warmup_epochs", 3),) for the alpha-GAN; sorted by name; empty leaves cache keys as they were
+    options: tuple = ()
 
     def __post_init__(self):  # 30 and 30.0 must give the same cache key
         object.__setattr__(self, "epochs", float(self.epochs))
+        opts = self.options.items() if isinstance(self.options, dict) else self.options
+        try:  # JSON gives lists of lists; a dict is accepted too
+            pairs = tuple(sorted((str(k), v) for k, v in opts))
+        except (TypeError, ValueError):
+            from .exceptions import ConfigError
+
+            raise ConfigError(
+                f"generator options must be (name, value) pairs, e.g. (('warmup_epochs', 3),), got {self.options!r}"
+            ) from None
+        object.__setattr__(self, "options", pairs)
 
     def model_kwargs(self) -> dict:
-        return {"latent_dim": self.latent_dim, "hidden": self.hidden}
+        return {"latent_dim": self.latent_dim, "hidden": self.hidden, **dict(self.options)}
+
+    def to_dict(self) -> dict:
+        """The fields as a dict; ``options`` only when set, so keys and config files from before it stay the same."""
+        d = dataclasses.asdict(self)
+        if not self.options:
+            del d["options"]
+        else:
+            d["options"] = [list(p) for p in self.options]
+        return d
 
 
 def build_generator(config: GeneratorConfig, image_shape) -> torch.nn.Module:
@@ -81,7 +103,7 @@ def generator_key(fingerprint: str, config: GeneratorConfig, seed: int) -> str:
     return json_key(
         {
             "data": fingerprint,
-            "config": dataclasses.asdict(config),
+            "config": config.to_dict(),
             "seed": seed,
             "torch": torch.__version__.split("+")[0],
         }
@@ -129,7 +151,7 @@ def get_generator(
             meta={
                 "dataset": dataset.name,
                 "fingerprint": dataset.fingerprint(),
-                "config": dataclasses.asdict(config),
+                "config": config.to_dict(),
                 "seed": seed,
                 "train_history": getattr(model, "train_history", None),
             },

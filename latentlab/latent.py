@@ -32,6 +32,7 @@ class LatentSpace:
         self.generator = generator
         self.embeddings = embeddings  # None: a generator without an encoded pool (SI only decodes)
         self.index = index if index is not None or embeddings is None else LatentIndex(embeddings)
+        self._view = None  # the display projection, fit on first use when dim > 2
 
     @classmethod
     def from_generator(cls, generator, x_pool: np.ndarray) -> "LatentSpace":
@@ -59,9 +60,54 @@ class LatentSpace:
         """``(distances, pool indices)`` of the ``k`` pool items nearest to each point of ``z``."""
         return self.index.nearest(z, k=k)
 
+    # ------------------------------------------------------------------ the 2-D view (display only)
+    @property
+    def view(self):
+        """The display projection: None for a 2-D latent space, else the PCA-2 of the pool's codes.
+
+        Only drawing uses it (the explorer's map, heat map and clicks): strategies, gradients and
+        the nearest-neighbour search stay in the full latent space. Fit with scikit-learn's ``PCA``
+        (full SVD, deterministic) on :attr:`embeddings` when first asked for.
+        """
+        if self.dim <= 2:
+            return None
+        if self._view is None:
+            from sklearn.decomposition import PCA
+
+            if self.embeddings is None or len(self.embeddings) < 2:
+                from .exceptions import ConfigError
+
+                raise ConfigError(
+                    f"a {self.dim}-D latent space is drawn in the PCA-2 plane of its pool's codes; "
+                    "build it with LatentSpace.from_generator(generator, x_pool)"
+                )
+            self._view = PCA(n_components=2, svd_solver="full").fit(np.asarray(self.embeddings, np.float64))
+        return self._view
+
+    def to_view(self, z: np.ndarray) -> np.ndarray:
+        """Latent points ``z`` (..., dim) -> their 2-D display coordinates (..., 2)."""
+        z = np.asarray(z, np.float64)
+        if self.view is None:
+            return z
+        return self.view.transform(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], 2)
+
+    def from_view(self, p: np.ndarray) -> np.ndarray:
+        """2-D display coordinates ``p`` (..., 2) -> latent points (..., dim) on the view's plane
+        (through the codes' mean, spanned by their two principal axes)."""
+        p = np.asarray(p, np.float64)
+        if self.view is None:
+            return p
+        return self.view.inverse_transform(p.reshape(-1, 2)).reshape(*p.shape[:-1], self.dim)
+
+    def direction_to_view(self, d: np.ndarray) -> np.ndarray:
+        """Latent directions ``d`` (..., dim) -> their 2-D display directions (the projection's linear part)."""
+        d = np.asarray(d, np.float64)
+        return d if self.view is None else d @ self.view.components_.T
+
     def extent(self, pad: float = 0.05) -> tuple[float, float, float, float]:
-        """``(x0, x1, y0, y1)`` of the embeddings' first two dimensions, padded by ``pad`` of the range."""
-        lo, hi = self.embeddings[:, :2].min(0), self.embeddings[:, :2].max(0)
+        """``(x0, x1, y0, y1)`` of the embeddings in the 2-D view (:meth:`to_view`), padded by ``pad`` of the range."""
+        e = self.to_view(self.embeddings)
+        lo, hi = e.min(0), e.max(0)
         p = pad * (hi - lo)
         return float(lo[0] - p[0]), float(hi[0] + p[0]), float(lo[1] - p[1]), float(hi[1] + p[1])
 

@@ -34,7 +34,7 @@ def heat_map(latent, model, task, n: int, heat: str = "entropy", pool_labels=Non
     ``x``, ``y`` (lower-left corner), ``dw``, ``dh`` in latent units, and ``kind``.
     """
     x0, x1, y0, y1 = latent.extent()
-    z = grid((x0, x1, y0, y1), n)
+    z = latent.from_view(grid((x0, x1, y0, y1), n))  # a latent space of dim > 2: the grid lies in its 2-D view
     imgs = latent.decode(z)
     model.eval()
     out = torch.cat([model(torch.as_tensor(imgs[i : i + 2048])) for i in range(0, len(imgs), 2048)])
@@ -68,7 +68,7 @@ def nearest_point(points, z, tol: float):
 
 @torch.no_grad()
 def describe_point(latent, model, task, x_pool, classes, z, move=None, j=None) -> dict:
-    """What the map shows for a clicked latent point ``z`` (2,).
+    """What the map shows for a clicked point ``z`` (2,) of the map (the 2-D view of the latent space).
 
     With ``move`` (the last step's arrays: p, p_prime, neighbour, loss, loss_after, grad_norm) and
     ``j`` (the sampling point clicked): G(p), G(p') and the real neighbour with the losses. Otherwise
@@ -87,9 +87,10 @@ def describe_point(latent, model, task, x_pool, classes, z, move=None, j=None) -
             f"neighbour; |grad| {move['grad_norm'][j]:.3g}"
         )
         return sel
-    _, nn = latent.nearest(z[None], k=1)
+    zl = latent.from_view(np.asarray(z, np.float64)[None])  # the latent point under the click
+    _, nn = latent.nearest(zl, k=1)
     nb = int(np.ravel(nn)[0])
-    img = latent.decode(z[None])[0]
+    img = latent.decode(zl)[0]
     sel["item"] = nb
     sel["images"] = [("G(z)", img), (f"nearest #{nb}", x_pool[nb])]
     sel["text"] = f"z = ({z[0]:.2f}, {z[1]:.2f})"

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from latentlab import GeneratorConfig, decode, encode, get_generator
+from latentlab.exceptions import ConfigError
 from latentlab.alphagan import AlphaGAN, CodeDiscriminator, Decoder, Encoder, ImageDiscriminator, ResidualBlock
 from latentlab.storage import load_state, save_state
 
@@ -119,3 +120,44 @@ def test_get_generator_trains_through_hook_and_caches(tmp_path):
     assert any(f.endswith(".pt") for f in files) and not any(f.endswith(".ckpt") for f in files)  # ckpt dropped
     g2 = get_generator(ds, CFG, seed=0, progress=False, root=tmp_path)  # from the cache
     np.testing.assert_array_equal(encode(g1, x), encode(g2, x))
+
+
+def test_warmup_epochs_train_the_autoencoder_first_and_resume(tmp_path):
+    x = fake_images(16)
+    kw = dict(TINY, warmup_epochs=1)
+    torch.manual_seed(0)
+    straight = AlphaGAN(SHAPE, **kw)
+    init = {k: v.clone() for k, v in straight.state_dict().items()}
+    disc0 = {k: v.clone() for k, v in straight.image_disc.state_dict().items()}
+    h = straight.fit_model(x, CFG, seed=3, progress=False, max_epochs=1)  # the warm-up epoch only
+    assert [sorted(r) for r in h] == [["epoch", "l1", "seconds"]]
+    for k, v in straight.image_disc.state_dict().items():  # the discriminators sit the warm-up out
+        torch.testing.assert_close(v, disc0[k], rtol=0, atol=0)
+
+    straight = AlphaGAN(SHAPE, **kw)
+    straight.load_state_dict(init)
+    h = straight.fit_model(x, CFG, seed=3, progress=False)
+    assert [r["epoch"] for r in h] == [1, 2, 3] and "d" not in h[0] and "d" in h[1]  # 1 warm-up + 2 epochs
+    resumed = AlphaGAN(SHAPE, **kw)
+    resumed.load_state_dict(init)
+    resumed.fit_model(x, CFG, seed=3, progress=False, checkpoint_dir=tmp_path, max_epochs=2)  # killed mid-way
+    again = AlphaGAN(SHAPE, **kw)
+    h2 = again.fit_model(x, CFG, seed=3, progress=False, checkpoint_dir=tmp_path)
+    assert [sorted(r) for r in h2] == [sorted(r) for r in h]  # the warm-up row keeps its own keys
+    for k, v in straight.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_generator_options_reach_the_model_and_key():
+    from latentlab.generative import build_generator, generator_key
+
+    plain = CFG
+    warm = GeneratorConfig(**{**plain.to_dict(), "options": [["warmup_epochs", 2]]})  # JSON-style lists
+    assert warm.options == (("warmup_epochs", 2),) and "options" not in plain.to_dict()
+    assert build_generator(warm, SHAPE).warmup_epochs == 2 and build_generator(plain, SHAPE).warmup_epochs == 0
+    assert generator_key("f", warm, 0) != generator_key("f", plain, 0)
+    assert generator_key("f", GeneratorConfig(**plain.to_dict(), options=()), 0) == generator_key("f", plain, 0)
+    with pytest.raises(ConfigError, match="warmup_epochs must be"):
+        AlphaGAN(SHAPE, **TINY, warmup_epochs=-1)
+    with pytest.raises(ConfigError, match="name, value"):
+        GeneratorConfig(options=(1, 2))

@@ -57,3 +57,19 @@ def test_run_help_lists_every_strategy_and_the_defaults():
     helps = {a.dest: a.help for a in run._actions}
     assert ", ".join(sorted(STRATEGIES)) in helps["strategy"] and "si" in STRATEGIES
     assert "(default 100)" in helps["per_round"] and "J" in helps["per_round"]
+
+
+def test_generator_options_checked_and_round_trip():
+    from latentlab.exceptions import ConfigError
+    from latentlab.experiment import ExperimentConfig
+
+    cfg = ExperimentConfig(dataset="cifar10").override(
+        {"generator.kind": "alphagan", "generator.options": [["warmup_epochs", 3]]}
+    )
+    assert cfg.validate().generator.options == (("warmup_epochs", 3),)
+    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+    assert "options" not in ExperimentConfig().to_dict()["generator"]  # config files without options unchanged
+    with pytest.raises(ConfigError, match="valid: code_hidden, rec_weight, warmup_epochs"):
+        cfg.override({"generator.options": (("warmup", 3),)}).validate()
+    with pytest.raises(ConfigError, match=r"valid: \(none\)"):
+        ExperimentConfig().override({"generator.options": (("warmup_epochs", 3),)}).validate()

@@ -159,3 +159,30 @@ def test_person_annotation_adds_to_train_set_and_persists(explorer_settings):
     assert len(s2.pending) == 3 and s2.loop.synthetic["y"].tolist() == [3, 7]
     x, _ = s2.loop.train_set()
     assert len(x) == s2.loop.n_labelled
+
+
+def test_latent_dim_above_two_is_drawn_in_its_pca_plane(explorer_settings):
+    """A 3-D latent space: the map shows the PCA-2 view of the codes; SNN still moves in 3-D."""
+    import dataclasses
+
+    gen = dataclasses.replace(explorer_settings["generator_config"], latent_dim=3, min_steps=100)
+    s = ExplorerState(**{**explorer_settings, "generator_config": gen}).load()
+    assert s.error == "" and s.latent.dim == 3 and s.latent.embeddings.shape == (400, 3)
+    view = s.latent.view
+    np.testing.assert_allclose(s.embeddings, view.transform(s.latent.embeddings))  # drawn = projected codes
+    assert s.embeddings.shape == (400, 2)
+    assert s.run_round(), s.error
+    assert s.step(), s.error
+    tr = s.trajectories()
+    assert tr["paths"].shape == (3, 5, 2) and tr["p"].shape == (5, 2) and tr["neighbour_xy"].shape == (5, 2)
+    last = s.traj.last  # the move itself is 3-D; drawn: its projection
+    np.testing.assert_allclose(tr["p"], view.transform(last["p"]))
+    np.testing.assert_allclose(tr["p_prime"], tr["p"] + s.alpha * tr["d"], atol=1e-9)  # a linear view keeps steps
+    assert s.grid["values"].shape == (12, 12)
+    # a click decodes the 3-D point under it, on the view's plane
+    x0, x1, y0, y1 = s.extent
+    assert s.select((x0 + x1) / 2, (y0 + y1) / 2), s.error
+    z = s.latent.from_view(np.array([[(x0 + x1) / 2, (y0 + y1) / 2]]))
+    np.testing.assert_allclose(s.selection["images"][0][1], s.latent.decode(z)[0], atol=1e-6)
+    assert s.select(*tr["p"][1]) and s.selection["point"] == 1  # a sampling point is picked where it is drawn
+    assert s.history(1)["proposal"]["p"].shape == (5, 2)

@@ -38,3 +38,31 @@ def test_too_few_free_items():
     emb = np.random.default_rng(0).standard_normal((5, 2))
     with pytest.raises(ConfigError, match="only 2 pool items are free"):
         LatentIndex(emb).nearest_distinct(np.zeros((3, 2)), np.array([1, 1, 1, 0, 0], bool))
+
+
+def test_latent_space_view_is_identity_in_2d_and_pca_above():
+    import torch
+
+    from latentlab.latent import LatentSpace
+
+    class Gen(torch.nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.latent_dim = d
+
+    rng = np.random.default_rng(0)
+    e2 = rng.normal(size=(50, 2)).astype(np.float32)
+    s2 = LatentSpace(Gen(2), e2)
+    assert s2.view is None and s2.to_view(e2) is not None
+    np.testing.assert_array_equal(s2.to_view(e2), e2)
+    # 3-D codes on a tilted plane: the view spans that plane, and from_view inverts to_view on it
+    basis = np.linalg.qr(rng.normal(size=(3, 2)))[0]
+    e3 = rng.normal(size=(60, 2)) * [3.0, 1.0] @ basis.T + [1.0, -2.0, 0.5]
+    s3 = LatentSpace(Gen(3), e3)
+    p = s3.to_view(e3)
+    assert p.shape == (60, 2) and s3.to_view(e3[None]).shape == (1, 60, 2)
+    np.testing.assert_allclose(s3.from_view(p), e3, atol=1e-9)
+    d = e3[1] - e3[0]
+    np.testing.assert_allclose(s3.direction_to_view(d), p[1] - p[0], atol=1e-9)
+    x0, x1, y0, y1 = s3.extent(pad=0.0)
+    assert (x0, x1) == (p[:, 0].min(), p[:, 0].max()) and (y0, y1) == (p[:, 1].min(), p[:, 1].max())

@@ -71,3 +71,11 @@ def test_no_profile_keeps_old_defaults():
     cfg = config(["run"])
     assert cfg == config_from_args(build_parser().parse_args(["run"]))
     assert cfg.dataset == "digits" and cfg.generator.kind == "vae" and cfg.loop.target == "lenet"
+
+
+def test_profile_generator_options_follow_its_generator_kind():
+    cfg = config(["run", "--profile", "cpu"])
+    assert dict(cfg.generator.options) == {"warmup_epochs": 3, "rec_weight": 100.0} and cfg.generator.epochs == 2.0
+    # another generator kind chosen by the user: the alpha-GAN's options are not carried over
+    cfg = config(["run", "--profile", "cpu", "--gen-kind", "vae", "--dataset", "digits"])
+    assert cfg.generator.kind == "vae" and cfg.generator.options == () and cfg.validate()

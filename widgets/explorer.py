@@ -185,6 +185,7 @@ class LatentExplorer(pn.viewable.Viewer):
             y_axis_label="z2 (latent dimension 2)",
         )
         f.title.text_font_size = "10pt"
+        self.map_figure = f  # its axis labels name the 2-D view once a data set is loaded
         self.heat_mapper = LinearColorMapper(palette=_HEAT, low=0, high=1)
         heat = f.image(
             image="image",
@@ -632,6 +633,11 @@ class LatentExplorer(pn.viewable.Viewer):
                 self.src["raster"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
                 self.src["pool"].data = {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label}
             self._draw_keys()
+            d = s.latent.dim
+            ax = ("z1 (latent dimension 1)", "z2 (latent dimension 2)")
+            if d > 2:  # a higher-dimensional latent space is drawn in the PCA-2 plane of the pool's codes
+                ax = (f"PC1 of the {d}-D codes", f"PC2 of the {d}-D codes")
+            self.map_figure.xaxis.axis_label, self.map_figure.yaxis.axis_label = ax
             self._drawn["data"] = s.data_version
         if self._drawn["grid"] != s.grid_version:
             g = s.grid
