@@ -18,10 +18,10 @@ GEN_EPOCHS=${GEN_EPOCHS:-10}
 ALPHA=${ALPHA:-0.2}
 uptime
 $LL run --dataset cifar10 --data-root "$DATA" --profile paper --strategy random,snn,snn-random-dir,entropy \
-  --seeds 0 --rounds "$ROUNDS" --gen-epochs "$GEN_EPOCHS" --alpha "$ALPHA" --val 1000 --workers "$W" \
+  --seeds 0 --rounds "$ROUNDS" --gen-epochs "$GEN_EPOCHS" --alpha "$ALPHA" --workers "$W" \
   --device "$DEV" --resume --quiet --out "$OUT/table" "$@"
 if [ -f benchmarks/generator_quality.py ]; then
   $PY benchmarks/generator_quality.py --profile paper --device "$DEV" --gen-epochs "$GEN_EPOCHS" \
-    --data-root "$DATA" --out "$OUT/generator" "${GQ_EXTRA[@]:-}" || echo "generator quality failed"
+    --data-root "$DATA" --out "$OUT/generator" || echo "generator quality failed"
 fi
 uptime

@@ -31,4 +31,8 @@ $LL tune "${common[@]}" --strategy snn --seeds 0,1 --rounds 4 --min-steps "$step
 $LL run "${common[@]}" --resume --strategy random,snn,snn-random-dir,entropy --seeds 0,1,2 \
   --min-steps "$steps" --config "$OUT/tune-snn/tune.json" --out "$OUT/table" "$@"
 $LL compare "$OUT/table"
+if [ "${LATENT16:-0}" = 1 ]; then  # the documented option: the same protocol with a 16-D latent
+  $LL run "${common[@]}" --resume --strategy random,snn --seeds 0,1,2 --latent-dim 16 \
+    --min-steps "$steps" --config "$OUT/tune-snn/tune.json" --out "$OUT/table-d16" "$@"
+fi
 uptime

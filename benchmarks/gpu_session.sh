@@ -15,7 +15,7 @@ export PYTHONPATH=$R LATENTLAB_CACHE=/tmp/llcache OMP_NUM_THREADS=1 OMP_WAIT_POL
 export LATENTLAB="python -m latentlab" PYTHON=python
 RUNS=/tmp/gpu_runs
 DATA=$R/.devdata
-pip install -q --no-deps .whl/*.whl > "$OUT/pip.log" 2>&1
+python -m pip install -q --no-deps .whl/*.whl > "$OUT/pip.log" 2>&1
 { date -u; nvidia-smi -L; nproc; python -c "import torch, sys; print(sys.version, torch.__version__, torch.cuda.get_device_name(0))"; } > "$OUT/machine.txt" 2>&1
 python benchmarks/gpu_probe.py > "$OUT/probe.txt" 2>&1 || true
 DEADLINE=$((LIMIT - 45))
@@ -24,24 +24,25 @@ if [ "$MODE" = smoke ]; then
   C_EXTRA=(--n-pool 600 --n-test 200 --val 100 --gen-epochs 1 --rounds 2 --initial 20 --per-round 20)
   M_EXTRA=(--n-pool 1000 --n-test 300 --val 100 --gen-epochs 1 --candidates 300 --rounds 2)
   P_EXTRA=(--n-pool 1000 --n-test 300 --val 100 --rounds 2 --initial 50 --per-round 50 --min-steps 10)
-  export STEPS_GRID=5,10 ALPHA_GRID=0.1,0.2 GEN_EPOCHS=1 ROUNDS=2
+  export STEPS_GRID=5,10 ALPHA_GRID=0.1,0.2 GEN_EPOCHS=1 ROUNDS=2 LATENT16=1
 else
   C_EXTRA=() M_EXTRA=() P_EXTRA=()
+  export GEN_EPOCHS=${GEN_EPOCHS:-3} LATENT16=1
 fi
-collect() {  # small result files only
-  (cd "$RUNS" 2>/dev/null && find . \( -name '*.csv' -o -name '*.md' -o -name '*.json' -o -name '*.png' \) \
-     -not -path '*/runs/*' -not -name 'state.json' -size -4M -print0 | xargs -0 -r cp --parents -t "$OUT") 2>/dev/null
-  (cd "$RUNS" 2>/dev/null && find . -path '*/runs/*/state.json' -print0 | xargs -0 -r cp --parents -t "$OUT") 2>/dev/null
+collect() {  # small result files only, in one archive (the device tool returns few, shallow files)
+  tar czf "$OUT/results.tgz.tmp" -C "$RUNS" --exclude='*.pt' --exclude='*.npz' --exclude='*.lock' . 2>/dev/null \
+    && mv "$OUT/results.tgz.tmp" "$OUT/results.tgz"
 }
 mkdir -p "$RUNS"
+if [ "$MODE" = smoke ]; then MSTEPS=5,10 PROUNDS=2; else MSTEPS=250,500 PROUNDS=10; fi
 ( timeout "$DEADLINE" bash benchmarks/cifar10_table.sh "$RUNS/cifar_cpu" "$DATA" 4 cuda "${C_EXTRA[@]}" ) > "$OUT/cifar_cpu.log" 2>&1 &
-( timeout "$DEADLINE" bash benchmarks/mnist_batchbald_protocol.sh "$RUNS/mnist_bb" "$DATA" 8 cuda "${M_EXTRA[@]}" ) > "$OUT/mnist_bb.log" 2>&1 &
-( timeout "$DEADLINE" bash benchmarks/cifar10_paper_profile.sh "$RUNS/cifar_paper" "$DATA" 4 cuda "${P_EXTRA[@]}" ) > "$OUT/cifar_paper.log" 2>&1 &
+( STEPS_GRID=$MSTEPS timeout "$DEADLINE" bash benchmarks/mnist_batchbald_protocol.sh "$RUNS/mnist_bb" "$DATA" 10 cuda "${M_EXTRA[@]}" ) > "$OUT/mnist_bb.log" 2>&1 &
+( ROUNDS=$PROUNDS timeout "$DEADLINE" bash benchmarks/cifar10_paper_profile.sh "$RUNS/cifar_paper" "$DATA" 2 cuda "${P_EXTRA[@]}" ) > "$OUT/cifar_paper.log" 2>&1 &
 ( while sleep 20; do collect; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$OUT/gpu_util.txt"; uptime >> "$OUT/load.txt"; done ) &
 COPIER=$!
 wait %1 %2 %3
 kill $COPIER 2>/dev/null
 collect
 date -u >> "$OUT/machine.txt"
-ls -R "$OUT" | head -100
-tail -5 "$OUT"/*.log
+ls -la "$OUT"; tar tzf "$OUT/results.tgz" | wc -l
+for f in "$OUT"/*.log; do echo "== $f"; tail -n 5 "$f"; done

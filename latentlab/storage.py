@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import re
 import warnings
 from pathlib import Path
@@ -67,12 +68,15 @@ def cache_dir() -> Path:
 def atomic_path(path, suffix: str = ".tmp"):
     """Yield a temporary path next to ``path``; on success rename it onto ``path`` (atomic).
 
-    ``suffix`` names the temporary file (``path.name + suffix``); writers that append their own
-    extension need it to end in that extension (``np.savez`` adds ``.npz`` otherwise). On an
-    exception the temporary file is removed and ``path`` is untouched.
+    ``suffix`` ends the temporary file's name (``<name>.<pid>-<random><suffix>``); writers that
+    append their own extension need it to end in that extension (``np.savez`` adds ``.npz``
+    otherwise). The name is unique per process and call, so two processes filling the same cache
+    entry at once (parallel workers on a fresh machine) never write into each other's file: the
+    last rename wins with a complete file. On an exception the temporary file is removed and
+    ``path`` is untouched.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + suffix)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
     try:
         yield tmp
     except BaseException as e:

@@ -80,3 +80,31 @@ def test_fem_and_vessel_keys_unchanged(tmp_path, monkeypatch):
         Dataset("vessels", m[:3], None, m[3:], None, task="regression", labeler="fem").fingerprint()
         == "8722b8fe9e0ac336"
     )
+
+
+def test_concurrent_writers_of_one_cache_entry_do_not_collide(tmp_path):
+    """Two processes filling the same entry at once (seen on a fresh GPU machine: one worker's rename
+    took the other's temporary file away) each write their own temporary file."""
+    import multiprocessing as mp
+
+    from latentlab.storage import atomic_path
+
+    target = tmp_path / "entry.npz"
+    with atomic_path(target, suffix=".tmp.npz") as a, atomic_path(target, suffix=".tmp.npz") as b:
+        assert a != b and a.name.endswith(".tmp.npz") and b.name.endswith(".tmp.npz")
+        np.savez(a, x=np.arange(3))
+        np.savez(b, x=np.arange(3))
+    assert target.exists() and not list(tmp_path.glob("*.tmp.npz"))
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        pool.map(_write_entry, [str(target)] * 8)
+    with np.load(target) as z:
+        np.testing.assert_array_equal(z["x"], np.arange(1000))
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def _write_entry(path):
+    from latentlab.storage import atomic_path
+
+    with atomic_path(path, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, x=np.arange(1000))
