@@ -24,7 +24,7 @@ import torch
 
 from .models import GENERATORS
 from .storage import cache_dir, json_key, load_state, save_state
-from .training import TqdmCallback, TrainConfig, fit, seed_everything
+from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
 
 __all__ = ["GeneratorConfig", "get_generator", "train_generator", "generator_key", "encode", "decode"]
 
@@ -136,6 +136,8 @@ def get_generator(
         Where to train (models with a ``fit_model`` hook) and where the returned model lives.
         A killed training of such a model resumes from ``<cache>/generators/<name>.ckpt/``.
     """
+    if device is not None:
+        deterministic_device(device)
     key = generator_key(dataset.fingerprint(), config, seed)
     path = Path(root or cache_dir()) / "generators" / f"{dataset.name}-{config.kind}-{key}.pt"
     if cache and path.exists():

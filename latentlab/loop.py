@@ -35,7 +35,7 @@ from .storage import atomic_path, atomic_write, load_state, save_state, sha256_b
 from .datasets import balanced_indices
 from .strategies import Proposal, SamplingContext, Strategy
 from .tasks import task_for
-from .training import TqdmCallback, TrainConfig, fit, seed_everything
+from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
 
 __all__ = ["LoopConfig", "RoundRecord", "ActiveLoop"]
 
@@ -193,6 +193,7 @@ class ActiveLoop:
         device=None,
     ):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
+        deterministic_device(self.device)
         self.dataset = dataset
         self.task = task_for(dataset)
         self.strategy = strategy

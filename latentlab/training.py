@@ -22,6 +22,7 @@ __all__ = [
     "recalibrate_batchnorm",
     "TqdmCallback",
     "seed_everything",
+    "deterministic_device",
     "torch_generator",
     "AUGMENTATIONS",
     "SCHEDULES",
@@ -82,6 +83,26 @@ class TrainConfig:
 
 
 _RECIPE_DEFAULTS = {"augment": "none", "schedule": "constant", "optimizer": "adam", "bn_recalibrate": True}
+
+
+def deterministic_device(device) -> bool:
+    """Make training on ``device`` reproducible: on cuda, deterministic cuDNN and cuBLAS kernels.
+
+    CPU kernels are deterministic already. On a GPU, cuDNN picks convolution algorithms by speed
+    and some accumulate in a varying order: measured on an H200 (BENCHMARKS.md, CIFAR-10), the same
+    seed and data gave t = 1 accuracies 1.3-2.5 points apart between strategies of one seed, which the
+    "same t=1" protocol check caught. Call before the first cuda operation of the process (cuBLAS
+    reads ``CUBLAS_WORKSPACE_CONFIG`` when it starts). Returns True when it changed anything.
+    """
+    if torch.device(device).type != "cuda":
+        return False
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)  # an op without a deterministic kernel warns
+    return True
 
 
 def seed_everything(seed: int) -> None:

@@ -200,3 +200,25 @@ def test_recipe_fields_at_defaults_stay_out_of_saved_configs():
     d2 = TrainConfig(augment="crop-flip", schedule="cosine").to_dict()
     assert d2["augment"] == "crop-flip" and d2["schedule"] == "cosine" and "optimizer" not in d2
     assert TrainConfig(**d2) == TrainConfig(augment="crop-flip", schedule="cosine")
+
+
+def test_cuda_runs_ask_for_deterministic_kernels(monkeypatch):
+    """A GPU run with one seed must give one result (the same-t=1 protocol check failed on an H200
+    before this): cuDNN's autotuned, non-deterministic kernels are switched off for cuda devices."""
+    from latentlab.training import deterministic_device
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    assert deterministic_device("cpu") is False and "CUBLAS_WORKSPACE_CONFIG" not in __import__("os").environ
+    before = (
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+        torch.are_deterministic_algorithms_enabled(),
+    )
+    try:
+        assert deterministic_device(torch.device("cuda")) is True  # flags only: no GPU needed
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert torch.are_deterministic_algorithms_enabled()
+        assert __import__("os").environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[:2]
+        torch.use_deterministic_algorithms(before[2])
