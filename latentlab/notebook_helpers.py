@@ -317,12 +317,16 @@ def profile_config(
     seeds=(0,),
     alpha: float = 0.2,
     rounds: int = 0,
+    min_steps: int = 0,
+    n_val: int = 0,
+    latent_dim: int = 0,
     smoke: bool = False,
 ):
     """CIFAR-10 :class:`~latentlab.ExperimentConfig` of a profile (:mod:`latentlab.profiles`, ``cpu`` or ``paper``).
 
-    The profile sets everything but the strategies, seeds and alpha (and ``rounds`` when > 0), as
-    ``latentlab run --dataset cifar10 --profile P --strategy ... --seeds ... --alpha ...`` does.
+    The profile sets everything but the strategies, seeds and alpha (and ``rounds``, ``min_steps``,
+    ``latent_dim`` when > 0, and a validation set of ``n_val`` pool items), as
+    ``latentlab run --dataset cifar10 --profile P --strategy ... --seeds ... --alpha ... --val N`` does.
     ``smoke`` keeps the profile's models (alpha-GAN, VGG16-BN) at toy sizes on a 3 x 32 x 32
     stand-in built from the embedded digits, so the notebook runs in seconds without CIFAR files.
     """
@@ -334,6 +338,9 @@ def profile_config(
         seeds=as_tuple(seeds, int),
         alpha=float(alpha),
         rounds=int(rounds) or None,
+        min_steps=int(min_steps) or None,
+        latent_dim=int(latent_dim) or None,
+        n_val=int(n_val) or None,
         profile=profile,
     )
     if smoke:
@@ -344,6 +351,7 @@ def profile_config(
                 "n_pool": SMOKE["n_pool"],
                 "n_test": SMOKE["n_test"],
                 "seeds": cfg.seeds[: SMOKE["max_seeds"]],
+                "n_val": min(cfg.n_val, 20),
                 "generator.hidden": 8,
                 "generator.epochs": 1.0,
                 "generator.min_steps": 5,
