@@ -1,8 +1,9 @@
 """Labels-to-accuracy and cost per round from ``latentlab run`` output, for BENCHMARKS.md.
 
-    python benchmarks/al_table.py RUN_DIR [--thresholds 90,95] [--anchors anchors.json]
+    python benchmarks/al_table.py RUN_DIR [RUN_DIR ...] [--thresholds 90,95]
 
-``RUN_DIR`` holds a ``results.csv`` + ``rounds.csv`` (a finished run), or only
+Several folders (e.g. seeds run in separate processes) are read together. Each ``RUN_DIR``
+holds a ``results.csv`` + ``rounds.csv`` (a finished run), or only
 ``runs/*/state.json`` checkpoints (a run cut off by a deadline: every round a checkpoint
 recorded counts; ``results.csv`` etc. are then written from them). Prints markdown:
 
@@ -41,17 +42,18 @@ def from_states(run_dir: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("run_dir")
+    ap.add_argument("run_dirs", nargs="+")
     ap.add_argument("--thresholds", default="90,95")
     a = ap.parse_args()
-    d = Path(a.run_dir)
-    if not (d / "results.csv").exists():
-        from_states(d)
+    dirs = [Path(d) for d in a.run_dirs]
     acc = defaultdict(dict)  # (strategy, seed) -> {n_labelled: accuracy}
-    with open(d / "results.csv") as f:
-        for r in csv.DictReader(f):
-            if r["metric"] == "accuracy":
-                acc[(r["strategy"], int(r["seed"]))][int(r["n_labelled"])] = float(r["value"])
+    for d in dirs:
+        if not (d / "results.csv").exists():
+            from_states(d)
+        with open(d / "results.csv") as f:
+            for r in csv.DictReader(f):
+                if r["metric"] == "accuracy":
+                    acc[(r["strategy"], int(r["seed"]))][int(r["n_labelled"])] = float(r["value"])
     strategies = sorted({s for s, _ in acc})
     seeds = sorted({sd for _, sd in acc})
     print(f"seeds: {seeds}; rounds recorded per run: {sorted({len(v) for v in acc.values()})}\n")
@@ -73,8 +75,10 @@ def main() -> None:
             med_s = "not reached" if not np.isfinite(med) else f"{med:g}"
             print(f"| {s} | " + " | ".join(cells) + f" | {med_s} |")
         print()
-    if (d / "rounds.csv").exists():
-        cost = defaultdict(lambda: defaultdict(list))
+    cost = defaultdict(lambda: defaultdict(list))
+    for d in dirs:
+        if not (d / "rounds.csv").exists():
+            continue
         with open(d / "rounds.csv") as f:
             for r in csv.DictReader(f):
                 for k in ("train_s", "sample_s", "eval_s"):
@@ -83,6 +87,7 @@ def main() -> None:
                 cost[r["strategy"]]["ratio"].append(
                     float(r["sample_s"]) / max(float(r["train_s"]), 1e-9) if float(r["sample_s"]) > 0 else np.nan
                 )
+    if cost:
         print("Cost of a round (median over rounds and seeds; proposal = scoring + selection):\n")
         print("| strategy | train s | proposal s | proposal / train (median) | proposal / train (max) |")
         print("|---|---|---|---|---|")
