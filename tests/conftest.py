@@ -109,3 +109,24 @@ def _one_torch_thread_for_widgets(request):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def digits_context(small_digits, target, **kw):
+    """A SamplingContext on the small digits pool with 50 labelled items (every 8th) and ``target`` as F."""
+    import numpy as np
+    import torch
+
+    from latentlab import PoolState
+    from latentlab.strategies import SamplingContext
+    from latentlab.tasks import Classification
+
+    torch.manual_seed(0)
+    pool = PoolState.empty(400).label(np.arange(0, 400, 8), 1)  # 50 labelled
+    return SamplingContext(
+        x_pool=small_digits.x_train,
+        y_pool=small_digits.y_train,
+        pool=pool,
+        task=Classification(),
+        target=target.eval(),
+        **kw,
+    )

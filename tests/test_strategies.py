@@ -2,25 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from latentlab import ConfigError, PoolState, get_strategy
+from latentlab import ConfigError, get_strategy
 from latentlab.models import LeNet
-from latentlab.strategies import STRATEGIES, SamplingContext
-from latentlab.tasks import Classification
+from latentlab.strategies import STRATEGIES
+
+from conftest import digits_context
 
 
 @pytest.fixture(scope="module")
 def ctx(small_digits, latent):
     torch.manual_seed(0)
-    pool = PoolState.empty(400).label(np.arange(0, 400, 8), 1)  # 50 labelled
-    return SamplingContext(
-        x_pool=small_digits.x_train,
-        y_pool=small_digits.y_train,
-        pool=pool,
-        task=Classification(),
-        target=LeNet((1, 8, 8), 10).eval(),
-        latent=latent,
-        alpha=0.3,
-    )
+    return digits_context(small_digits, LeNet((1, 8, 8), 10), latent=latent, alpha=0.3)
 
 
 def test_registry_names():

@@ -18,6 +18,8 @@ from latentlab import ConfigError, PoolState, get_strategy
 from latentlab.loop import ActiveLoop, LoopConfig
 from latentlab.models import LeNet, LeNetDropout, build_target
 from latentlab.predictive import candidate_items, mc_dropout_probs, penultimate_features
+
+from conftest import digits_context
 from latentlab.strategies import SamplingContext
 from latentlab.strategies.bayesian import _sampled_joint, bald_scores, batchbald
 from latentlab.strategies.diversity import gradient_embedding, kcenter_greedy
@@ -66,15 +68,7 @@ PROBS = np.array(
 @pytest.fixture(scope="module")
 def digits_ctx(small_digits):
     torch.manual_seed(0)
-    pool = PoolState.empty(400).label(np.arange(0, 400, 8), 1)  # 50 labelled
-    return SamplingContext(
-        x_pool=small_digits.x_train,
-        y_pool=small_digits.y_train,
-        pool=pool,
-        task=Classification(),
-        target=LeNetDropout((1, 8, 8), 10).eval(),
-        mc_samples=8,
-    )
+    return digits_context(small_digits, LeNetDropout((1, 8, 8), 10), mc_samples=8)
 
 
 # --------------------------------------------------------------------------- margin, least-confidence
