@@ -1,8 +1,10 @@
-"""Why no latent strategy beats entropy on MNIST (BENCHMARKS.md, section mnist-latent), measured.
+"""What each strategy picks, as F sees it: why latent strategies do or do not beat entropy, measured.
 
-    python benchmarks/mnist_latent_why.py RUN_DIR [--data-root ../shared/data] [--seed 0] [--round N]
+Used for MNIST (BENCHMARKS.md, section mnist-latent) and CIFAR-10 (section cifar10-redo).
 
-Loads the ``entropy`` run of ``RUN_DIR`` (a ``benchmarks/mnist_table1_latent.sh`` output) at its last
+    python benchmarks/latent_why.py RUN_DIR [--data-root ../shared/data] [--seed 0] [--round N]
+
+Loads the ``entropy`` run of ``RUN_DIR`` (e.g. a ``benchmarks/mnist_table1_latent.sh`` output) at its last
 checkpoint (F trained on that round's labels), its VAE from the cache and its pool state, then asks
 every strategy of the run for one batch from that same state and reports, per strategy, what it
 picked as F sees it: mean predictive entropy, F's error rate on the picks (oracle labels), the mean
@@ -69,8 +71,9 @@ def main() -> None:
     rho = spearmanr(ent[ok], ent[nb[ok]]).statistic
     labelled = loop.pool.labelled_indices()
     knn = knn_accuracy(z[labelled], ds.y_train[labelled], z[cand], ds.y_train[cand], 5)
-    print(f"# MNIST after round {t} ({len(labelled)} labels), seed {a.seed}, F = the entropy run's model\n")
-    print(f"- 5-NN class accuracy of the 2-D VAE codes (labelled -> {len(cand)} free candidates): {100 * knn:.1f} %")
+    print(f"# {ds.name} after round {t} ({len(labelled)} labels), seed {a.seed}, F = the entropy run's model\n")
+    dim = z.shape[1]
+    print(f"- 5-NN class accuracy of the {dim}-D codes (labelled -> {len(cand)} free items): {100 * knn:.1f} %")
     print(f"- rank correlation of F's entropy between an item and its nearest free latent neighbour: {rho:.2f}")
     print(f"- F's error on the candidates: {100 * np.mean(out.argmax(1).numpy() != ds.y_train[cand]):.1f} %\n")
     cols = ["strategy", "mean entropy of picks (nats)", "F's error on picks", "latent distance to labelled", "classes"]
