@@ -256,26 +256,33 @@ def print_vessels(out, diffs, n):
         )
 
 
-def random_annuli(mods, n64, n128, seed=1):
-    """Lame error (nominal radii) on random off-centre annuli: a in [6, 14] px, wall 4-14 px
-    (x2 at 128x128), centre within 2 px of the image centre. Returns rows and worst cases."""
+def draw_random_annuli(n64, n128, seed=1):
+    """The random off-centre annuli both tables use, in order: ``(size, centre, a, b)`` with a in
+    [6, 14] px, wall 4-14 px (x2 at 128x128), centre within 2 px of the image centre."""
     rng = np.random.default_rng(seed)
-    rows, worst = [], {k: {64: 0.0, 128: 0.0} for k in mods}
     for size, n in ((64, n64), (128, n128)):
         for _ in range(n):
             f = size / 64
             a = round(rng.uniform(6, 14) * f, 2)
             b = round(min(a + rng.uniform(4, 14) * f, size / 2 - 3), 2)
             c = (round(size / 2 + rng.uniform(-2, 2), 2), round(size / 2 + rng.uniform(-2, 2), 2))
-            m, r = annulus(c, a, b, size)
-            sel = (m == 1) & (r >= a + 1.5) & (r <= b - 1.5)
-            ex = lame(a, b, r, 0.05)
-            errs = {}
-            for name, mod in mods.items():
-                s = mod.stress_map(m, 0.05)
-                errs[name] = float(np.linalg.norm((s - ex)[sel]) / np.linalg.norm(ex[sel]))
-                worst[name][size] = max(worst[name][size], errs[name])
-            rows.append((c, a, b, size, errs))
+            yield size, c, a, b
+
+
+def random_annuli(mods, n64, n128, seed=1):
+    """Lame error (nominal radii) on random off-centre annuli: a in [6, 14] px, wall 4-14 px
+    (x2 at 128x128), centre within 2 px of the image centre. Returns rows and worst cases."""
+    rows, worst = [], {k: {64: 0.0, 128: 0.0} for k in mods}
+    for size, c, a, b in draw_random_annuli(n64, n128, seed):
+        m, r = annulus(c, a, b, size)
+        sel = (m == 1) & (r >= a + 1.5) & (r <= b - 1.5)
+        ex = lame(a, b, r, 0.05)
+        errs = {}
+        for name, mod in mods.items():
+            s = mod.stress_map(m, 0.05)
+            errs[name] = float(np.linalg.norm((s - ex)[sel]) / np.linalg.norm(ex[sel]))
+            worst[name][size] = max(worst[name][size], errs[name])
+        rows.append((c, a, b, size, errs))
     return rows, worst
 
 
@@ -297,20 +304,14 @@ def random_annuli_limits(mods, n64, n128, seed=1, n_consistent=2000):
     nominal annulus, against the closest annulus that rasterises to the same mask, and the
     spread of the consistent set itself (``latentlab.vessels.annuli``): its largest distance
     from the nominal field and the limit no map made from the mask can guarantee to beat."""
-    rng = np.random.default_rng(seed)
     rows = []
-    for size, n in ((64, n64), (128, n128)):
-        for _ in range(n):
-            f = size / 64
-            a = round(rng.uniform(6, 14) * f, 2)
-            b = round(min(a + rng.uniform(4, 14) * f, size / 2 - 3), 2)
-            c = (round(size / 2 + rng.uniform(-2, 2), 2), round(size / 2 + rng.uniform(-2, 2), 2))
-            m, _ = annulus(c, a, b, size)
-            res = {}
-            for name, mod in mods.items():
-                s = mod.stress_map(m, 0.05)
-                res[name] = annuli.consistent_spread(m, c, a, b, stress=s, n=n_consistent)
-            rows.append((c, a, b, size, res))
+    for size, c, a, b in draw_random_annuli(n64, n128, seed):
+        m, _ = annulus(c, a, b, size)
+        res = {}
+        for name, mod in mods.items():
+            s = mod.stress_map(m, 0.05)
+            res[name] = annuli.consistent_spread(m, c, a, b, stress=s, n=n_consistent)
+        rows.append((c, a, b, size, res))
     return rows
 
 
