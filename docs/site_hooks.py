@@ -78,7 +78,37 @@ def _api_blocks() -> str:
     return "\n\n".join(f"::: {m}" for m in mods)
 
 
+ITEM = re.compile(r"^\s*(?:[-*+]|\d+\.)\s")
+
+
+def _lists_as_github(markdown: str) -> str:
+    """A blank line before a list that follows a paragraph line: GitHub starts a list there,
+    Python-Markdown needs the blank line (2-space nesting is mdx_truly_sane_lists' job)."""
+    out, prev, fenced = [], "", False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if (
+            not fenced
+            and ITEM.match(line)
+            and prev.strip()
+            and not ITEM.match(prev)
+            and not prev.lstrip().startswith(("|", "#"))
+        ):
+            if not line.startswith((" ", "\t")):
+                out.append("")
+        out.append(line)
+        prev = line
+    return "\n".join(out)
+
+
+MARKER = re.compile(r"^[ \t]*<!-- /?table:[\w.-]+ -->\n|<!-- (?:num:[\w.-]+|/num) -->", re.M)
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
+    # benchmarks/tables.py's markers are invisible comments; Python-Markdown would glue a block
+    # marker to the table under it, so they go before rendering
+    markdown = _lists_as_github(MARKER.sub("", markdown))
     src = page.file.src_uri
     origin = _origin(src)
     if src == "api.md":
