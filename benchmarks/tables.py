@@ -337,9 +337,54 @@ GENERATORS["mnist-tuned.earlier-ctl-share"] = lambda: (
     f"{signed(_mean_gain(EARLIER, 'snn-random-dir'))} of {signed(_mean_gain(EARLIER, 'snn'))}, "
     f"{100 * _mean_gain(EARLIER, 'snn-random-dir') / _mean_gain(EARLIER, 'snn'):.0f} %"
 )
-GENERATORS["mnist-tuned.snn-vs-ctl-t2"] = lambda: (
-    f"{signed(_tuned('snn', 2, 'snn-random-dir').mean)} {interval(_tuned('snn', 2, 'snn-random-dir'))}"
+
+
+@generator("mnist-tuned.snn-vs-ctl")
+def _() -> str:
+    """SNN against its own random-direction control, round by round."""
+    d = {t: _tuned("snn", t, "snn-random-dir") for t in range(2, 11)}
+    later = [d[t].mean for t in range(4, 11)]
+    sig = [t for t in range(2, 11) if d[t].excludes_zero]
+    return (
+        f"{signed(d[2].mean)} {interval(d[2])} at t=2, {signed(d[3].mean)} at t=3, then {min(later):+.2f} to "
+        f"{max(later):+.2f} from t=4 on, significant at t={sig[0]}-{sig[-1]} "
+        f"({', '.join(f'{d[t].n_ahead}/{d[t].n_seeds}' for t in sig)})"
+    )
+
+
+@generator("mnist-tuned.to95")
+def _() -> str:
+    from latentlab.report import labels_to_reach
+
+    r = labels_to_reach(list(rows(*TUNED)), 95.0)
+    return ", ".join(f"{s} {r[s]}" for s in ("entropy", "random", "snn", "snn-random-dir"))
+
+
+def _rounds_mean(dirs: tuple[str, ...], strategy: str, column: str) -> float:
+    import csv
+
+    vals = []
+    for d in dirs:
+        with open(RES / d / "rounds.csv") as f:
+            vals += [float(r[column]) for r in csv.DictReader(f) if r["strategy"] == strategy and r[column]]
+    return float(np.mean(vals))
+
+
+GENERATORS["mnist-tuned.loss-at-p"] = lambda: f"{_rounds_mean(TUNED, 'snn', 'mean_loss_at_p'):.0e}"
+GENERATORS["mnist-tuned.neighbour-dist"] = lambda: (
+    f"{_rounds_mean(TUNED, 'snn', 'mean_neighbour_dist'):.3f} latent units from p' (the control: "
+    f"{_rounds_mean(TUNED, 'snn-random-dir', 'mean_neighbour_dist'):.3f})"
 )
+
+
+@generator("mnist-tuned.cost")
+def _() -> str:
+    c = round_costs([RES / d for d in TUNED])
+    tr = [v["train"] for v in c.values()]
+    return (
+        f"training {min(tr):.0f}-{max(tr):.0f} s (600 steps), SNN proposal {c['snn']['proposal_rounds']:.2f} s, "
+        f"entropy scoring of the 59k pool {c['entropy']['proposal_rounds']:.0f} s"
+    )
 
 
 @generator("mnist-tuned.snn-significant")
@@ -440,6 +485,58 @@ def _() -> str:
     )
 
 
+BB_GPU = ("mnist_batchbald_gpu/protocol",)
+
+
+@generator("mnist-batchbald.gpu-to95")
+def _() -> str:
+    """Seed 0 of the GPU run: labels to 95 % per strategy, grouped by count, then those not reaching it."""
+    t = labels_to_threshold([RES / d for d in BB_GPU], 95)
+    by: dict[float, list[str]] = {}
+    for s, (_, _, med) in t.items():
+        by.setdefault(med, []).append(s)
+    hit = [(n, ss) for n, ss in sorted(by.items()) if np.isfinite(n)]
+    miss = sorted(s for s, (_, _, med) in t.items() if not np.isfinite(med))
+    parts = [(" and ".join(ss) if len(ss) < 3 else ", ".join(ss[:-1]) + " and " + ss[-1]) + f" {n:g}" for n, ss in hit]
+    last = " / ".join(t[s][0][0].lstrip("> ") for s in miss)
+    return "labels to 95 % " + ", ".join(parts) + f"; {' and '.join(miss)} not by {last}"
+
+
+@generator("mnist-batchbald.gpu-cost")
+def _() -> str:
+    c = round_costs([RES / d for d in BB_GPU])
+    big = sorted((s for s in c if c[s]["ratio_median"] > 0.05), key=lambda s: -c[s]["ratio_median"])
+    rest = max(c[s]["ratio_median"] for s in c if s not in big)
+    return (
+        ", ".join(f"{s} {c[s]['ratio_median']:.2f}" for s in big)
+        + f", others <= {rest:.2f}; max {max(c[s]['ratio_max'] for s in c):.2f}"
+    )
+
+
+@generator("mnist-batchbald.margin-vs-random")
+def _() -> str:
+    dd = [d for d in paired_differences(list(rows(*BB)), "random") if d.strategy == "margin" and d.round > 1]
+    early = [d for d in dd if d.n_labelled <= 60]
+    sig = [d for d in dd if d.excludes_zero]
+    always = all(d.excludes_zero for d in dd if d.n_labelled >= sig[0].n_labelled)
+    return (
+        f"margin - random {min(d.mean for d in early):+.1f} to {max(d.mean for d in early):+.1f} points at "
+        f"{early[0].n_labelled:.0f}-{early[-1].n_labelled:.0f} labels, significant from {sig[0].n_labelled:.0f} "
+        f"labels {'on' if always else '(not at every later round)'}"
+    )
+
+
+@generator("mnist-batchbald.bald-to95-range")
+def _() -> str:
+    t = labels_to_threshold([RES / d for d in BB], 95)
+
+    def span(s: str) -> str:
+        v = [int(x) for x in t[s][0].values()]
+        return f"{min(v)}-{max(v)}"
+
+    return f"{span('bald')} vs {span('baal-bald')}"
+
+
 @generator("mnist-batchbald.cost")
 def _() -> str:
     c = round_costs([RES / d for d in BB + BB_MORE])
@@ -503,6 +600,45 @@ def _() -> str:
     return f"{best} {d.mean:+.2f} {interval(d)}, {d.n_ahead}/{d.n_seeds} seeds ahead"
 
 
+@generator("mnist-latent.behind-entropy")
+def _() -> str:
+    dd = diffs(LATENT, "entropy")
+    latent = [s for s in LATENT_ORDER if s not in ("entropy", "random")]
+    every = all(dd[(s, t)].mean < 0 and dd[(s, t)].n_ahead == 0 for s in latent for t in (2, 3, 4, 5))
+    best = max(latent, key=lambda s: np.mean([dd[(s, t)].mean for t in (2, 3, 4, 5)]))
+    gaps = [-dd[(best, t)].mean for t in (2, 3, 4, 5)]
+    return (
+        "Every latent strategy is behind entropy at every round on every seed"
+        if every
+        else "NOT every latent strategy is behind"
+    ) + f"; the best, {best}, by {min(gaps):.1f}-{max(gaps):.1f} points"
+
+
+@generator("mnist-latent.ua-vs-random")
+def _() -> str:
+    dd = diffs(LATENT, "random")
+    d = [dd[("uncertainty-ascent", t)] for t in (2, 3, 4, 5)]
+    sig = [x.round for x in d if x.excludes_zero]
+    lo, hi = min(x.mean for x in d), max(x.mean for x in d)
+    return f"uncertainty-ascent {lo:+.1f} to {hi:+.1f}, significant at t={sig[0]}-{sig[-1]}"
+
+
+@generator("mnist-latent.cost")
+def _() -> str:
+    c = round_costs([RES / d for d in LATENT])
+    scoring = ["entropy", "uncertainty-ascent", "diverse-entropy"]
+    latent_only = ["snn", "snn-hard", "latent-coreset"]
+    tr = [v["train"] for v in c.values()]
+    return (
+        f"training {min(tr):.1f}-{max(tr):.1f} s; proposal {np.median([c[s]['proposal'] for s in scoring]):.1f} s "
+        "for the "
+        f"strategies that score 10,000 candidates with F ({', '.join(scoring)}: "
+        f"{max(c[s]['ratio_median'] for s in scoring):.2f} x training), "
+        f"{min(c[s]['proposal'] for s in latent_only):.2f}-{max(c[s]['proposal'] for s in latent_only):.2f} s "
+        "for the latent-only ones"
+    )
+
+
 GENERATORS["mnist-latent.rank-corr"] = lambda: md_bullet("mnist_latent/why.md", "rank correlation")
 GENERATORS["mnist-latent.knn"] = lambda: md_bullet("mnist_latent/why.md", "5-NN class accuracy")
 
@@ -548,6 +684,16 @@ def _() -> str:
 @generator("cifar10.diff")
 def _() -> str:
     return block(diff_table(CIFAR, "random", [(s, s) for s in CIFAR_ORDER[1:]], [2, 3, 4, 5, 10]))
+
+
+@generator("cifar10.cost")
+def _() -> str:
+    c = round_costs([RES / d for d in CIFAR])
+    tr = [v["train"] for v in c.values()]
+    return (
+        f"training {min(tr):.1f}-{max(tr):.1f} s, SNN proposal {c['snn']['proposal']:.2f} s, "
+        f"entropy {c['entropy']['proposal']:.2f} s"
+    )
 
 
 @generator("cifar10.t1-range")
@@ -793,6 +939,24 @@ GENERATORS["vessels-v3.ellipticity"] = lambda: " vs ".join(
 GENERATORS["vessels-v3.classifier"] = lambda: f"{100 * _why('vessels_si_v3')['classifier_pixels'][0]:.0f} %"
 GENERATORS["vessels-v2.why-decoded"] = lambda: f"{_model_ratio('vessels_si', 'si', 'decoded'):.2f}x"
 GENERATORS["vessels-v2.why-real"] = lambda: f"{_model_ratio('vessels_si', 'si', 'real_test'):.2f}x"
+GENERATORS["vessels-v2.si-ratio-t4"] = lambda: f"{_ratio(V2, 'si', 4):.2f}"
+GENERATORS["vessels-v2.si-means-t4"] = lambda: " / ".join(
+    f"{values(test_rows(*V2), s, 4).mean():.2f}" for s in ("si", "random")
+)
+GENERATORS["vessels-v2.si-ratio-t8"] = lambda: f"x{_ratio(V2, 'si', 8):.2f}"
+GENERATORS["vessels-latent15.t8"] = lambda: f"{_ratio(('vessels_si/latent15',), 'si', 8):.2f}"
+
+
+@generator("vessels-latent15.detail")
+def _() -> str:
+    lat = ("vessels_si/latent15",)
+    rs, d = test_rows(*lat), diffs(lat, "random")[("si", 4)]
+    return (
+        f"{pm(values(rs, 'si', 4))} vs {pm(values(rs, 'random', 4))}; paired {signed(d.mean)} {interval(d)}, "
+        f"{d.n_ahead}/{d.n_seeds} seeds better"
+    )
+
+
 GENERATORS["vessels-latent15.ratio"] = lambda: f"{_ratio(('vessels_si/latent15',), 'si', 4):.2f}x"
 
 
