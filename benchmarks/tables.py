@@ -969,6 +969,17 @@ def _() -> str:
     return f"{one(d)} vs {one(r)} kPa, KS {ks}"
 
 
+def _range_at(dirs: tuple[str, ...], t: int, digits: int) -> str:
+    rs = test_rows(*dirs)
+    m = [values(rs, s, t).mean() for s in sorted({r["strategy"] for r in rs})]
+    return f"{min(m):.{digits}f}-{max(m):.{digits}f}"
+
+
+GENERATORS["vessels-v3.t1-range"] = lambda: _range_at(V3, 1, 1)
+GENERATORS["vessels-v3.t2-range"] = lambda: _range_at(V3, 2, 1)
+GENERATORS["vessels-v3.t3-range"] = lambda: _range_at(V3, 3, 2)
+
+
 @generator("vessels-v2.tune")
 def _() -> str:
     p = "vessels_si/tune-si"
