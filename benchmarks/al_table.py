@@ -40,13 +40,9 @@ def from_states(run_dir: Path) -> None:
     write_outputs(run_dir, dataset, runs)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("run_dirs", nargs="+")
-    ap.add_argument("--thresholds", default="90,95")
-    a = ap.parse_args()
-    dirs = [Path(d) for d in a.run_dirs]
-    acc = defaultdict(dict)  # (strategy, seed) -> {n_labelled: accuracy}
+def read_accuracy(dirs: list[Path]) -> dict:
+    """``(strategy, seed) -> {n_labelled: test accuracy}`` over every folder (states are turned into CSVs)."""
+    acc: dict = defaultdict(dict)
     for d in dirs:
         if not (d / "results.csv").exists():
             from_states(d)
@@ -54,50 +50,87 @@ def main() -> None:
             for r in csv.DictReader(f):
                 if r["metric"] == "accuracy":
                     acc[(r["strategy"], int(r["seed"]))][int(r["n_labelled"])] = float(r["value"])
-    strategies = sorted({s for s, _ in acc})
+    return acc
+
+
+def labels_to_threshold(dirs: list[Path], thr: float) -> dict[str, tuple[dict[int, str], str, float]]:
+    """Per strategy: ({seed: cell}, the median as printed, the median as a number).
+
+    A cell is the labels at the first round whose accuracy reaches ``thr``, or ``> N`` when the run
+    (N labels at its last round) never does; the median counts such a seed as infinite."""
+    acc = read_accuracy(dirs)
+    out = {}
+    for s in sorted({s for s, _ in acc}):
+        cells, vals = {}, []
+        for sd in sorted(sd for st, sd in acc if st == s):
+            curve = acc[(s, sd)]
+            hit = next((n for n in sorted(curve) if curve[n] >= thr), None)
+            cells[sd] = str(hit) if hit is not None else f"> {max(curve)}"
+            vals.append(hit if hit is not None else np.inf)
+        med = float(np.median(vals))
+        out[s] = (cells, "not reached" if not np.isfinite(med) else f"{med:g}", med)
+    return out
+
+
+def round_costs(dirs: list[Path]) -> dict[str, dict[str, float]]:
+    """Per strategy, medians over rounds and seeds of ``rounds.csv``: ``train``, ``eval``, ``proposal``
+    (every round), ``proposal_rounds`` (rounds that proposed), ``ratio_median`` / ``ratio_max`` of
+    proposal / train over the rounds that proposed."""
+    cost: dict = defaultdict(lambda: defaultdict(list))
+    for d in dirs:
+        if not (d / "rounds.csv").exists():
+            continue
+        with open(d / "rounds.csv") as f:
+            for r in csv.DictReader(f):
+                c = cost[r["strategy"]]
+                for k in ("train_s", "sample_s", "eval_s"):
+                    if r.get(k) not in (None, ""):
+                        c[k].append(float(r[k]))
+                if float(r["n_proposed"]) > 0:
+                    c["proposed_s"].append(float(r["sample_s"]))
+                c["ratio"].append(
+                    float(r["sample_s"]) / max(float(r["train_s"]), 1e-9) if float(r["sample_s"]) > 0 else np.nan
+                )
+    out = {}
+    for s, c in cost.items():
+        rat = np.array(c["ratio"], float)
+        rat = rat[np.isfinite(rat)]
+        out[s] = {
+            "train": float(np.median(c["train_s"])),
+            "eval": float(np.median(c["eval_s"])) if c["eval_s"] else np.nan,
+            "proposal": float(np.median(c["sample_s"])),
+            "proposal_rounds": float(np.median(c["proposed_s"])) if c["proposed_s"] else np.nan,
+            "ratio_median": float(np.median(rat)) if rat.size else np.nan,
+            "ratio_max": float(rat.max()) if rat.size else np.nan,
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run_dirs", nargs="+")
+    ap.add_argument("--thresholds", default="90,95")
+    a = ap.parse_args()
+    dirs = [Path(d) for d in a.run_dirs]
+    acc = read_accuracy(dirs)
     seeds = sorted({sd for _, sd in acc})
     print(f"seeds: {seeds}; rounds recorded per run: {sorted({len(v) for v in acc.values()})}\n")
     for thr in (float(t) for t in a.thresholds.split(",")):
         print(f"Labels to reach {thr:g}% test accuracy (per seed; median over seeds):\n")
         print("| strategy | " + " | ".join(f"seed {s}" for s in seeds) + " | median |")
         print("|---" * (len(seeds) + 2) + "|")
-        for s in strategies:
-            cells, vals = [], []
-            for sd in seeds:
-                curve = acc.get((s, sd))
-                if not curve:
-                    cells.append("-")
-                    continue
-                hit = next((n for n in sorted(curve) if curve[n] >= thr), None)
-                cells.append(str(hit) if hit is not None else f"> {max(curve)}")
-                vals.append(hit if hit is not None else np.inf)
-            med = np.median(vals) if vals else np.nan
-            med_s = "not reached" if not np.isfinite(med) else f"{med:g}"
-            print(f"| {s} | " + " | ".join(cells) + f" | {med_s} |")
+        for s, (cells, med_s, _) in labels_to_threshold(dirs, thr).items():
+            print(f"| {s} | " + " | ".join(cells.get(sd, "-") for sd in seeds) + f" | {med_s} |")
         print()
-    cost = defaultdict(lambda: defaultdict(list))
-    for d in dirs:
-        if not (d / "rounds.csv").exists():
-            continue
-        with open(d / "rounds.csv") as f:
-            for r in csv.DictReader(f):
-                for k in ("train_s", "sample_s", "eval_s"):
-                    if r.get(k) not in (None, ""):
-                        cost[r["strategy"]][k].append(float(r[k]))
-                cost[r["strategy"]]["ratio"].append(
-                    float(r["sample_s"]) / max(float(r["train_s"]), 1e-9) if float(r["sample_s"]) > 0 else np.nan
-                )
+    cost = round_costs(dirs)
     if cost:
         print("Cost of a round (median over rounds and seeds; proposal = scoring + selection):\n")
         print("| strategy | train s | proposal s | proposal / train (median) | proposal / train (max) |")
         print("|---|---|---|---|---|")
-        for s in sorted(cost):
-            c = cost[s]
-            rat = np.array(c["ratio"], float)
-            rat = rat[np.isfinite(rat)]
-            mx = f"{rat.max():.2f}" if rat.size else "-"
-            md = f"{np.median(rat):.2f}" if rat.size else "-"
-            print(f"| {s} | {np.median(c['train_s']):.2f} | {np.median(c['sample_s']):.2f} | {md} | {mx} |")
+        for s, c in sorted(cost.items()):
+            md = "-" if np.isnan(c["ratio_median"]) else f"{c['ratio_median']:.2f}"
+            mx = "-" if np.isnan(c["ratio_max"]) else f"{c['ratio_max']:.2f}"
+            print(f"| {s} | {c['train']:.2f} | {c['proposal']:.2f} | {md} | {mx} |")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,28 @@ import numpy as np
 from latentlab.report import labels_to_reach, read_results, summary_table
 
 
+def paired_gains(rows: list[dict], baseline: str = "random") -> dict[str, dict]:
+    """Per strategy: ``cells`` {round: "mean ± std (ahead/seeds)"} of strategy - baseline at the same
+    seed, and ``mean``, the mean gain over every (seed, round >= 2)."""
+    v: dict = defaultdict(dict)
+    for r in rows:
+        v[r["strategy"]][(r["seed"], r["round"])] = r["value"]
+    base = v[baseline]
+    rounds = sorted({r["round"] for r in rows})
+    out = {}
+    for s in sorted(v):
+        if s == baseline:
+            continue
+        cells, allg = {}, []
+        for t in rounds:
+            g = np.array([v[s][k] - base[k] for k in v[s] if k[1] == t and k in base])
+            if t >= 2:
+                allg.extend(g)
+            cells[t] = f"{g.mean():+.2f} ± {g.std(ddof=1) if g.size > 1 else 0:.2f} ({int((g > 0).sum())}/{g.size})"
+        out[s] = {"cells": cells, "mean": float(np.mean(allg))}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -28,24 +50,12 @@ def main():
     out = Path(a.out)
     rows = read_results(out / "results.csv")
     print(summary_table(rows))
-    v = defaultdict(dict)
-    for r in rows:
-        v[r["strategy"]][(r["seed"], r["round"])] = r["value"]
-    base = v[a.baseline]
     rounds = sorted({r["round"] for r in rows})
     print(f"Paired gain over {a.baseline} (points; mean ± std over seeds; seeds ahead / seeds):\n")
     print("| strategy | " + " | ".join(f"t={t}" for t in rounds) + " | mean t>=2 |")
     print("|---|" + "---|" * (len(rounds) + 1))
-    for s in sorted(v):
-        if s == a.baseline:
-            continue
-        cells, allg = [], []
-        for t in rounds:
-            g = np.array([v[s][k] - base[k] for k in v[s] if k[1] == t and k in base])
-            if t >= 2:
-                allg.extend(g)
-            cells.append(f"{g.mean():+.2f} ± {g.std(ddof=1) if g.size > 1 else 0:.2f} ({int((g > 0).sum())}/{g.size})")
-        print(f"| {s} | " + " | ".join(cells) + f" | {np.mean(allg):+.2f} |")
+    for s, g in paired_gains(rows, a.baseline).items():
+        print(f"| {s} | " + " | ".join(g["cells"][t] for t in rounds) + f" | {g['mean']:+.2f} |")
     reach = labels_to_reach(rows, a.threshold)
     print(
         f"\nLabels at the first round whose mean accuracy reaches {a.threshold:g}%: "

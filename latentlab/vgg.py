@@ -38,6 +38,8 @@ class VGG16(nn.Module):
     width : float
         Channel multiplier: 1 = the table (512 features), 0.25 -> 128 features, 0.125 -> 64.
 
+    Notes
+    -----
     Shapes: input (n, C, H, W) -> logits (n, n_classes); :meth:`features` gives (n, round(512 * width)).
     """
 
