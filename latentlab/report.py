@@ -235,7 +235,9 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
                 + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts.tolist()))
                 + "\n"
             )
-    hib = not rows or not any(k in str(rows[0]["metric"]) for k in ("mse", "loss"))
+    from .tasks import higher_is_better
+
+    hib = not rows or higher_is_better(str(rows[0]["metric"]))
     constant = None
     if not hib and data is not None and getattr(data, "y_test", None) is not None and len(data.y_test):
         y = np.asarray(data.y_test, dtype=np.float64)
