@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import SETTINGS, apply_overrides, get_path
 from .exceptions import ConfigError
-from .experiment import SETTINGS
 
 __all__ = ["parse_grid", "tune", "TuneResult", "GRID_ALIASES"]
 
@@ -58,8 +58,6 @@ def parse_grid(items, base) -> dict:
     """``["alpha=0.1,0.2", "loss_on=decoded,real"]`` -> ``{"loop.alpha": [0.1, 0.2], "loop.loss_on": [...]}``.
 
     Values take the type of the current setting in ``base`` (an ExperimentConfig)."""
-    from .experiment import get_path
-
     grid = {}
     for item in items:
         if "=" not in item:
@@ -128,8 +126,9 @@ def tune(
     (killed) call left there; ``overwrite`` starts the points afresh. ``workers`` runs all (point, seed)
     jobs on that many processes. The choice and the grid go to ``out/tune.json`` and ``out/tune.md``.
     """
-    from .experiment import apply_overrides, prepare, run_experiment
+    from .experiment import prepare, run_experiment, run_jobs
     from .report import read_results
+    from .run_folder import check_out, write_marker
 
     if not base.n_val:
         raise ConfigError("tune chooses on the validation set: give --val N (e.g. --val 1000 on MNIST)")
@@ -143,16 +142,12 @@ def tune(
     )
     prepared = prepare(base, data_root, progress, device) if shares_data else None
     if overwrite:  # replace earlier tuning runs (only folders latentlab wrote: they hold a config.json)
-        from .experiment import _check_out
-
         for k, cfg in enumerate(configs):
-            _check_out(out / f"point-{k}", cfg, False, True)
+            check_out(out / f"point-{k}", cfg, False, True)
     if workers > 1:
-        from .experiment import _write_marker, run_jobs
-
         for k in range(len(configs)):  # the workers' checkpoints land in folders marked as latentlab's
             (out / f"point-{k}").mkdir(parents=True, exist_ok=True)
-            _write_marker(out / f"point-{k}")
+            write_marker(out / f"point-{k}")
         jobs = [
             (cfg, out / f"point-{k}", s, seed)
             for k, cfg in enumerate(configs)
@@ -165,6 +160,8 @@ def tune(
     hib = True
     from tqdm.auto import tqdm
 
+    from .tasks import higher_is_better
+
     for k, (setting, cfg) in enumerate(tqdm(list(zip(settings, configs)), desc="tune", disable=not progress)):
         folder = out / f"point-{k}"
         # a finished or killed point is read back / continued; its checkpoints refuse other settings
@@ -175,7 +172,7 @@ def tune(
         if not rows:
             raise ConfigError(f"{folder}: no validation rows; the data set gave no validation labels")
         metric = rows[0]["metric"]
-        hib = not any(w in metric for w in ("mse", "loss"))
+        hib = higher_is_better(metric)
         by_seed = {
             s: float(np.mean([r["value"] for r in rows if r["seed"] == s])) for s in sorted({r["seed"] for r in rows})
         }
