@@ -455,7 +455,7 @@ def explorer_settings(
             compare=False,
             grid_size=12,
             generator_config=GeneratorConfig(epochs=SMOKE["gen_epochs"], min_steps=SMOKE["gen_min_steps"]),
-            train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=20),
+            train_config=TrainConfig(epochs=1, batch_size=32, min_steps=20),
         )
     return out
 
