@@ -184,6 +184,15 @@ def _run_job(config_dict: dict, strategy: str, seed: int, folder: str, data_root
         labeler = labeler_for(ds, config.loop.target)
         _CHILD_PREPARED[key] = (label_validation(ds, labeler, False), latent, labeler)
     ds, latent, labeler = _CHILD_PREPARED[key]
+    _run_one(config, strategy, seed, (ds, latent, labeler), Path(folder), progress=False, device=device)
+    return folder
+
+
+def _run_one(config, strategy: str, seed: int, data, folder: Path, *, progress: bool, device) -> list:
+    """Run (or resume, or read back) one (strategy, seed) checkpointed in ``folder``; its round records.
+
+    ``data``: ``(dataset, latent_space, labeler)``; the latent space goes only to strategies that need it."""
+    ds, latent, labeler = data
     strat = get_strategy(strategy)
     loop = ActiveLoop(
         ds,
@@ -192,12 +201,11 @@ def _run_job(config_dict: dict, strategy: str, seed: int, folder: str, data_root
         seed,
         latent=latent if strat.needs_generator else None,
         labeler=labeler,
-        checkpoint_dir=Path(folder),
-        progress=False,
+        checkpoint_dir=folder,
+        progress=progress,
         device=device,
     )
-    loop.run(progress_rounds=False)
-    return folder
+    return loop.run()
 
 
 def run_jobs(jobs: list, *, workers: int, data_root=None, device=None, progress: bool = True) -> None:
@@ -289,19 +297,7 @@ def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, w
             progress=progress,
         )
     for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):
-        strat = get_strategy(s)
-        loop = ActiveLoop(
-            ds,
-            strat,
-            config.loop,
-            seed,
-            latent=latent if strat.needs_generator else None,
-            labeler=labeler,
-            checkpoint_dir=out / "runs" / f"{s}-seed{seed}",
-            progress=progress,
-            device=device,
-        )
-        loop.run()
-        runs[(s, seed)] = loop.records
+        folder = out / "runs" / f"{s}-seed{seed}"
+        runs[(s, seed)] = _run_one(config, s, seed, (ds, latent, labeler), folder, progress=progress, device=device)
     shared = {s for s in config.strategies if get_strategy(s).shares_initial_set}
     return write_outputs(out, config.dataset, runs, data=ds, shared_initial=shared)
