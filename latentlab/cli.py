@@ -71,122 +71,23 @@ class _Parser(argparse.ArgumentParser):
         return super().format_help()
 
 
-def _int_list(s: str) -> tuple:
-    try:
-        return tuple(int(v) for v in s.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {s!r}") from None
-
-
-def _str_list(s: str) -> tuple:
-    return tuple(v.strip() for v in s.split(",") if v.strip())
-
-
-def _default(name: str) -> str:
-    """The ExperimentConfig default behind setting ``name``, for help texts (flags default to None)."""
-    from .experiment import SETTINGS, ExperimentConfig
-
-    v = ExperimentConfig().get(SETTINGS[name])
-    if isinstance(v, tuple):
-        return ",".join(str(x) for x in v) or "none"
-    return "none" if v is None else str(v)
-
-
 def add_run_arguments(r) -> None:
-    """The flags of ``latentlab run`` (shared with ``latentlab tune``). Every setting defaults to None =
-    "not given": the config's default, the data set's, the profile's or the ``--config`` file's value
-    applies (see :func:`config_from_args`)."""
-    from .strategies import STRATEGIES
-    from .training import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
+    """The flags of ``latentlab run`` (shared with ``latentlab tune``): one per setting of
+    :data:`latentlab.config.RUN_SETTINGS`, then the flags that are not settings. Every setting defaults
+    to None = "not given": the config's default, the data set's, the profile's or the ``--config``
+    file's value applies (see :func:`config_from_args`)."""
+    from .config import RUN_SETTINGS
+    from .profiles import PROFILES
 
-    d = _default
-    r.add_argument("--dataset", help=f"digits (embedded), mnist, cifar10, vessels (default {d('dataset')})")
+    for setting in RUN_SETTINGS:
+        setting.add_to(r)
     r.add_argument("--data-root", help="folder holding the data set's files (or its usual sub-folder)")
-    r.add_argument(
-        "--strategy",
-        type=_str_list,
-        help=f"comma-separated: {', '.join(sorted(STRATEGIES))} (si: vessels) (default {d('strategy')})",
-    )
-    r.add_argument("--rounds", type=int, help=f"rounds t = 1..N (default {d('rounds')})")
-    r.add_argument("--initial", type=int, help=f"size of the random initial set T(1) (default {d('initial')})")
-    r.add_argument("--per-round", type=int, help=f"items labelled per round (the paper's J) (default {d('per_round')})")
-    r.add_argument("--seeds", type=_int_list, help=f"comma-separated seeds (default {d('seeds')})")
-    r.add_argument("--alpha", type=float, help=f"latent step length of Eq. 2 (prior std 1) (default {d('alpha')})")
-    r.add_argument("--epochs", type=float, help=f"target-model epochs per round (default {d('epochs')})")
-    r.add_argument(
-        "--min-steps", type=int, help=f"floor on target-model optimiser steps per round (default {d('min_steps')})"
-    )
-    r.add_argument("--batch-size", type=int, help=f"target-model minibatch (default {d('batch_size')})")
-    r.add_argument("--lr", type=float, help=f"target-model learning rate (default {d('lr')})")
-    r.add_argument(
-        "--augment",
-        choices=list(AUGMENTATIONS),
-        help="seeded on-the-fly augmentation of the target's training images: crop-flip (CIFAR), "
-        f"shift-rotate (digit images) (default {d('augment')})",
-    )
-    r.add_argument(
-        "--schedule", choices=list(SCHEDULES), help=f"learning rate over each round's steps (default {d('schedule')})"
-    )
-    r.add_argument("--optimizer", choices=list(OPTIMIZERS), help=f"target-model optimiser (default {d('optimizer')})")
-    r.add_argument("--weight-decay", type=float, help=f"target-model weight decay (default {d('weight_decay')})")
-    r.add_argument(
-        "--cold-start",
-        action="store_true",
-        default=None,
-        help="retrain the target model from scratch each round (default: warm start)",
-    )
-    r.add_argument("--loss-on", choices=["decoded", "real"], help=f"see latent_gradient (default {d('loss_on')})")
-    r.add_argument("--target", help=f"target model (default {d('target')}; the data set's own, e.g. s6 for vessels)")
-    r.add_argument("--gen-epochs", type=float, help=f"generator training epochs (default {d('gen_epochs')})")
-    r.add_argument(
-        "--gen-min-steps", type=int, help=f"floor on generator optimiser steps (default {d('gen_min_steps')})"
-    )
-    r.add_argument("--latent-dim", type=int, help=f"latent dimension (default {d('latent_dim')})")
-    r.add_argument(
-        "--gen-seed", type=int, help=f"generator seed (one generator shared by all run seeds) (default {d('gen_seed')})"
-    )
-    r.add_argument("--budget", type=int, help="stop before exceeding this many labels (default none)")
-    r.add_argument("--target-metric", type=float, help="stop once the test metric reaches this (default none)")
-    r.add_argument(
-        "--balanced-initial",
-        action="store_true",
-        default=None,
-        help="initial set with equal counts per class (the BatchBALD protocol: 20 = 2 per class)",
-    )
-    r.add_argument(
-        "--candidates",
-        type=int,
-        help="entropy, margin, least-confidence, bald, batchbald, coreset, badge: score this many random "
-        "unlabelled items (default all)",
-    )
-    r.add_argument(
-        "--mc-samples",
-        type=int,
-        help=f"bald, batchbald: Monte-Carlo dropout passes (needs --target lenet-dropout) (default {d('mc_samples')})",
-    )
-    r.add_argument("--n-pool", type=int, help="use a seeded stratified subset of N pool items (default all)")
-    r.add_argument("--n-test", type=int, help="use a seeded stratified subset of N test items (default all)")
-    r.add_argument(
-        "--val",
-        dest="n_val",
-        type=int,
-        help="hold out N pool items as a labelled validation set (never trained on); choose settings on it (default 0)",
-    )
     r.add_argument(
         "--config", help="JSON file of chosen settings (as written by 'latentlab tune'); explicit flags override it"
     )
     r.add_argument(
-        "--gen-kind", help=f"generator: vae (MNIST, digits) or alphagan (CIFAR-10) (default {d('gen_kind')})"
-    )
-    r.add_argument(
-        "--gen-hidden",
-        type=int,
-        help="generator width: VAE hidden units (default 400), alpha-GAN base channels (default 64)",
-    )
-    r.add_argument("--target-width", type=float, help="channel multiplier of the target model (default 1)")
-    r.add_argument(
         "--profile",
-        choices=["cpu", "paper"],
+        choices=list(PROFILES),
         help="bundle of defaults for CIFAR-10 (alpha-GAN + VGG16); explicit flags override it",
     )
     r.add_argument("--device", help="cpu, cuda, or auto (default: the profile's, else cpu)")
@@ -218,7 +119,7 @@ def add_threads_argument(p) -> None:
 def check_common(a) -> None:
     """Checks of flags that are not settings (--workers, --threads, --out), before any work."""
     from .checks import check_int
-    from .experiment import check_writable
+    from .run_folder import check_writable
 
     if getattr(a, "workers", None) is not None:
         check_int("workers", a.workers, 1)
@@ -300,8 +201,8 @@ def load_choice(path) -> dict:
 def config_from_args(a):
     """ExperimentConfig from parsed ``run``/``tune`` flags: the flags given (not None) win over the
     ``--config`` file, which wins over the profile, which wins over the defaults
-    (:func:`latentlab.experiment.config_from_settings`)."""
-    from .experiment import SETTINGS, config_from_settings
+    (:func:`latentlab.config.config_from_settings`)."""
+    from .config import SETTINGS, config_from_settings
 
     given = {k: getattr(a, k, None) for k in SETTINGS}
     cfg = config_from_settings(given, profile=getattr(a, "profile", None))

@@ -28,6 +28,7 @@ from .exceptions import ConfigError, LatentLabError
 from .experiment import config_from_settings
 from .explorer_run import EXPLORER_TRAIN, ExplorerRun, check_settings, load_resources, strategy_names
 from .generative import GeneratorConfig
+from .loop_config import LoopConfig
 from .training import TrainConfig
 from .trajectory import Walk
 
@@ -70,7 +71,7 @@ class ExplorerState(param.Parameterized):
         default="snn", objects=strategy_names(), check_on_set=False, doc="query strategy of Run round"
     )
     alpha = param.Number(
-        default=0.2,
+        default=LoopConfig.alpha,
         bounds=(0, None),
         inclusive_bounds=(False, True),
         softbounds=(0.02, 1.0),

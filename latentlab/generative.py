@@ -55,6 +55,31 @@ class GeneratorConfig:
             ) from None
         object.__setattr__(self, "options", pairs)
 
+    def validate(self) -> "GeneratorConfig":
+        """Check every setting (types and ranges; options must be keyword arguments of the generator)."""
+        import inspect
+
+        from .checks import check_int, check_number
+        from .exceptions import ConfigError
+
+        params = inspect.signature(GENERATORS.resolve(self.kind).__init__).parameters
+        valid = [p for p in params if p not in ("self", "image_shape", "latent_dim", "hidden")]
+        for name, _ in self.options:
+            if name not in valid:
+                raise ConfigError(
+                    f"generator option {name!r} is not a setting of the {self.kind!r} generator; "
+                    f"valid: {', '.join(valid) or '(none)'} (latent_dim and hidden have their own settings)"
+                )
+        check_int("latent_dim", self.latent_dim, 1)
+        check_int("gen_hidden", self.hidden, 1)
+        check_number("gen_epochs", self.epochs, 0)
+        check_int("gen_min_steps", self.min_steps, 0)
+        check_int("gen_batch_size", self.batch_size, 1)
+        check_number("gen_lr", self.lr, 0, strict=True)
+        if self.epochs <= 0 and self.min_steps <= 0:
+            raise ConfigError("generator training needs --gen-epochs > 0 or --gen-min-steps > 0")
+        return self
+
     def model_kwargs(self) -> dict:
         return {"latent_dim": self.latent_dim, "hidden": self.hidden, **dict(self.options)}
 

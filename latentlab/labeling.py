@@ -97,7 +97,7 @@ class OracleLabeler(Labeler):
 
 
 # ---------------------------------------------------------------------------------------------
-# tools: a picklable function x -> y, run over processes or a Dask cluster, cached per label
+# tools: a picklable function x -> y, run over processes or a Dask cluster (executor.py), cached per label
 # ---------------------------------------------------------------------------------------------
 def _label_one(fn, x):
     """Run ``fn`` on one input in a worker; returns ``(ok, y or None, reason or None)``.
@@ -161,38 +161,12 @@ class ToolLabeler(Labeler):
         self.out_shape = out_shape
         self.n_calls = 0  # inputs the tool actually ran on (cache hits excluded)
 
-    # -- the three executors share one contract: yield (position, (ok, y, reason)) as items finish
-    def _sequential(self, items):
-        for i, xi in items:
-            yield i, _label_one(self.fn, xi)
-
-    def _processes(self, items):
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(items))) as ex:
-            futs = {ex.submit(_label_one, self.fn, xi): i for i, xi in items}
-            for f in as_completed(futs):
-                yield futs[f], f.result()
-
-    def _dask(self, items):
-        from distributed import Client, as_completed
-
-        client = Client(self.client) if isinstance(self.client, str) else self.client
-        try:
-            futs = client.map(_label_one, [self.fn] * len(items), [xi for _, xi in items], pure=False)
-            pos = {f.key: i for f, (i, _) in zip(futs, items)}
-            for f in as_completed(futs):
-                yield pos[f.key], f.result()
-        finally:
-            if isinstance(self.client, str):
-                client.close()
-
     def label(self, x, *, indices=None, progress=False) -> LabelResult:
         """Label a batch ``x`` of shape (n, ...); cached labels are reused, the rest run in parallel.
 
         Returns a :class:`LabelResult`; ``errors`` maps batch positions to the reason.
         """
-        from tqdm.auto import tqdm
+        from .executor import as_finished
 
         x = np.asarray(x)
         n = len(x)
@@ -208,25 +182,22 @@ class ToolLabeler(Labeler):
             else:
                 pending.setdefault(k, []).append(i)
         items = [(pos[0], x[pos[0]]) for pos in pending.values()]
-        if items:
-            run = (
-                self._dask
-                if self.client is not None
-                else self._processes
-                if self.workers > 1 and len(items) > 1
-                else self._sequential
-            )
-            with tqdm(total=len(items), desc=f"{self.name} labels", disable=not progress, leave=False) as bar:
-                for i, (ok, y, reason) in run(items):
-                    self.n_calls += 1
-                    for j in pending[keys[i]]:
-                        if ok:
-                            ys[j] = y
-                        else:
-                            errors[j] = reason
-                    if ok and self.cache is not None:
-                        self.cache.save(keys[i], y)  # as it arrives: a crash loses nothing solved
-                    bar.update(1)
+        if items:  # one executor for every fan-out: this process, local processes (forked) or Dask
+            procs = min(self.workers, len(items)) if self.workers > 1 and len(items) > 1 else 0
+            jobs = [(self.fn, xi) for _, xi in items]
+            bar = dict(progress=progress, desc=f"{self.name} labels", leave=False)
+            for k, (ok, y, reason) in as_finished(
+                _label_one, jobs, processes=procs, client=self.client, spawn=False, **bar
+            ):
+                i = items[k][0]
+                self.n_calls += 1
+                for j in pending[keys[i]]:
+                    if ok:
+                        ys[j] = y
+                    else:
+                        errors[j] = reason
+                if ok and self.cache is not None:
+                    self.cache.save(keys[i], y)  # as it arrives: a crash loses nothing solved
         ok = np.array([v is not None for v in ys], bool)
         shape = expected if expected is not None else x.shape[1:]
         y = np.stack([ys[i] for i in np.flatnonzero(ok)]) if ok.any() else np.zeros((0, *shape), np.float32)

@@ -17,6 +17,7 @@ from .exceptions import ConfigError
 
 __all__ = [
     "as_tuple",
+    "notebook_settings",
     "SMOKE",
     "experiment_config",
     "table1",
@@ -74,64 +75,56 @@ def out_path(out_dir, name: str) -> Path:
     return p / name
 
 
-def experiment_config(
-    *,
-    dataset: str = "mnist",
-    strategies=("random", "snn"),
-    seeds=(0,),
-    rounds: int = 10,
-    initial: int = 100,
-    per_round: int = 100,
-    alpha: float = 0.2,
-    epochs: float = 10.0,
-    min_steps: int = 300,
-    gen_epochs: float = 30.0,
-    gen_min_steps: int = 3000,
-    latent_dim: int = 2,
-    gen_seed: int = 0,
-    n_pool: int = 0,
-    n_test: int = 0,
-    smoke: bool = False,
-):
+def notebook_settings(params: dict, *, zero_is_none=()) -> dict:
+    """Notebook parameters -> settings of :func:`latentlab.config.config_from_settings`.
+
+    Names are the settings' (:data:`latentlab.config.RUN_SETTINGS`; ``strategies`` is the notebooks'
+    name for ``strategy``); an old name (``n_rounds``) is refused with its new one, an unknown name
+    lists the valid ones. Values take the setting's declared type (papermill may inject ``10`` for
+    ``10.0``); ``strategies``/``seeds`` may be scalars or lists; the names in ``zero_is_none`` read
+    ``0`` as "not given" (the notebooks' way of writing "all" or "the profile's").
+    """
+    from .config import RUN_SETTINGS, check_names
+
+    given = {k: v for k, v in params.items() if v is not None}
+    if "strategies" in given:
+        given["strategy"] = given.pop("strategies")
+    check_names(given)
+    for name in zero_is_none:
+        if given.get(name) == 0:
+            del given[name]
+    if "strategy" in given:
+        given["strategy"] = as_tuple(given["strategy"])
+    if "seeds" in given:
+        given["seeds"] = as_tuple(given["seeds"], int)
+    for setting in RUN_SETTINGS:
+        if setting.type in (int, float) and setting.name in given:
+            given[setting.name] = setting.type(given[setting.name])
+    return given
+
+
+def _smoke(given: dict, sizes: dict) -> dict:
+    """``given`` with the smoke ``sizes`` swapped in and at most ``sizes["max_seeds"]`` seeds."""
+    from .config import ExperimentConfig
+
+    out = {**given, **{k: v for k, v in sizes.items() if k != "max_seeds"}}
+    out["seeds"] = tuple(given.get("seeds", ExperimentConfig.seeds))[: sizes["max_seeds"]]
+    return out
+
+
+def experiment_config(*, smoke: bool = False, **params):
     """The :class:`~latentlab.ExperimentConfig` that ``latentlab run`` builds from the same settings.
 
-    Defaults not named here (batch size 64, lr 1e-3, warm start, LeNet target) are the CLI's, so a
-    notebook run and ``latentlab run`` with the same values give the same numbers. ``n_pool``/``n_test``
-    of 0 mean "all". ``smoke`` swaps in :data:`SMOKE` sizes (digits, 2 rounds, at most 2 seeds) and
-    keeps the strategies and alpha.
+    ``params`` are settings by name (``dataset``, ``strategies``, ``seeds``, ``rounds``, ``initial``,
+    ``per_round``, ``alpha``, ... see :func:`notebook_settings`); a setting not given keeps the
+    config's default, so a notebook run and ``latentlab run`` with the same values give the same
+    numbers. ``n_pool``/``n_test`` of 0 mean "all". ``smoke`` swaps in :data:`SMOKE` sizes (digits,
+    2 rounds, at most 2 seeds) and keeps the strategies and alpha.
     """
-    from .experiment import config_from_settings
+    from .config import config_from_settings
 
-    seeds = as_tuple(seeds, int)
-    if smoke:
-        s = SMOKE
-        dataset, n_pool, n_test, rounds, initial, per_round = (
-            s["dataset"],
-            s["n_pool"],
-            s["n_test"],
-            s["rounds"],
-            s["initial"],
-            s["per_round"],
-        )
-        epochs, min_steps, gen_epochs, gen_min_steps = s["epochs"], s["min_steps"], s["gen_epochs"], s["gen_min_steps"]
-        seeds = seeds[: s["max_seeds"]]
-    return config_from_settings(
-        dataset=dataset,
-        strategy=as_tuple(strategies),
-        seeds=seeds,
-        rounds=int(rounds),
-        initial=int(initial),
-        per_round=int(per_round),
-        alpha=float(alpha),
-        epochs=float(epochs),
-        min_steps=int(min_steps),
-        gen_epochs=float(gen_epochs),
-        gen_min_steps=int(gen_min_steps),
-        latent_dim=int(latent_dim),
-        gen_seed=int(gen_seed),
-        n_pool=int(n_pool) or None,
-        n_test=int(n_test) or None,
-    ).validate()
+    given = notebook_settings(params, zero_is_none=("n_pool", "n_test"))
+    return config_from_settings(_smoke(given, SMOKE) if smoke else given).validate()
 
 
 def table1(rows):
@@ -310,39 +303,22 @@ def _register_smoke_cifar():
         register_dataset("cifar10-smoke")(_smoke_cifar)
 
 
-def profile_config(
-    profile: str = "cpu",
-    *,
-    strategies=("random", "snn", "entropy"),
-    seeds=(0,),
-    alpha: float = 0.2,
-    rounds: int = 0,
-    min_steps: int = 0,
-    n_val: int = 0,
-    latent_dim: int = 0,
-    smoke: bool = False,
-):
+def profile_config(profile: str = "cpu", *, strategies=("random", "snn", "entropy"), smoke: bool = False, **params):
     """CIFAR-10 :class:`~latentlab.ExperimentConfig` of a profile (:mod:`latentlab.profiles`, ``cpu`` or ``paper``).
 
-    The profile sets everything but the strategies, seeds and alpha (and ``rounds``, ``min_steps``,
-    ``latent_dim`` when > 0, and a validation set of ``n_val`` pool items), as
-    ``latentlab run --dataset cifar10 --profile P --strategy ... --seeds ... --alpha ... --val N`` does.
+    The profile sets everything but the settings given in ``params`` (by name, see
+    :func:`notebook_settings`; ``rounds``, ``min_steps``, ``latent_dim`` and ``n_val`` of 0 mean "the
+    profile's"), as ``latentlab run --dataset cifar10 --profile P --strategy ... --alpha ...`` does.
     ``smoke`` keeps the profile's models (alpha-GAN, VGG16-BN) at toy sizes on a 3 x 32 x 32
     stand-in built from the embedded digits, so the notebook runs in seconds without CIFAR files.
     """
-    from .experiment import config_from_settings
+    from .config import config_from_settings
 
-    cfg = config_from_settings(
-        dataset="cifar10",
-        strategy=as_tuple(strategies),
-        seeds=as_tuple(seeds, int),
-        alpha=float(alpha),
-        rounds=int(rounds) or None,
-        min_steps=int(min_steps) or None,
-        latent_dim=int(latent_dim) or None,
-        n_val=int(n_val) or None,
-        profile=profile,
+    given = notebook_settings(
+        {"dataset": "cifar10", "strategies": strategies, **params},
+        zero_is_none=("rounds", "min_steps", "latent_dim", "n_val"),
     )
+    cfg = config_from_settings(given, profile=profile)
     if smoke:
         _register_smoke_cifar()
         cfg = cfg.override(
@@ -391,48 +367,28 @@ VESSEL_SMOKE = dict(
 def vessels_setup(
     *,
     strategies=("random", "si"),
-    seeds=(0,),
-    rounds: int = 10,
-    initial: int = 100,
-    per_round: int = 100,
-    alpha: float = 0.2,
-    epochs: float = 10.0,
-    min_steps: int = 300,
-    gen_epochs: float = 30.0,
-    gen_min_steps: int = 3000,
     n_slices: int = 1200,
     n_test: int = 210,
     data_seed: int = 0,
     smoke: bool = False,
     progress: bool = False,
+    **params,
 ):
     """Config and prepared ``(dataset, latent_space)`` for the vessel (IVUS stand-in) experiment.
 
     The vessel data set is generated (``n_slices`` masks, the last ``n_test`` held out, FEM labels
     of the test set solved once and cached); the target is the Table S6 encoder-decoder (``s6``).
-    ``smoke`` shrinks it to a few masks and steps.
+    ``params`` are settings by name (``seeds``, ``rounds``, ``initial``, ``alpha``, ... see
+    :func:`notebook_settings`). ``smoke`` shrinks it to a few masks and steps.
     """
-    from .experiment import config_from_settings, prepare
+    from .config import config_from_settings
+    from .experiment import prepare
 
-    seeds = as_tuple(seeds, int)
+    given = notebook_settings({"dataset": "vessels", "strategies": strategies, **params})
     if smoke:
-        s = VESSEL_SMOKE
-        n_slices, n_test, rounds, initial, per_round = s["n"], s["n_test"], s["rounds"], s["initial"], s["per_round"]
-        epochs, min_steps, gen_epochs, gen_min_steps = s["epochs"], s["min_steps"], s["gen_epochs"], s["gen_min_steps"]
-        seeds = seeds[: s["max_seeds"]]
-    cfg = config_from_settings(
-        dataset="vessels",
-        strategy=as_tuple(strategies),
-        seeds=seeds,
-        rounds=int(rounds),
-        initial=int(initial),
-        per_round=int(per_round),
-        alpha=float(alpha),
-        epochs=float(epochs),
-        min_steps=int(min_steps),
-        gen_epochs=float(gen_epochs),
-        gen_min_steps=int(gen_min_steps),
-    ).validate()
+        given = _smoke(given, {k: v for k, v in VESSEL_SMOKE.items() if k not in ("n", "n_test")})
+        n_slices, n_test = VESSEL_SMOKE["n"], VESSEL_SMOKE["n_test"]
+    cfg = config_from_settings(given).validate()
     return cfg, prepare(
         cfg,
         progress=progress,
@@ -466,28 +422,28 @@ def plot_vessel_examples(ds, n: int = 4, path=None):
 # --------------------------------------------------------------------------- 00_explore
 def explorer_settings(
     *,
-    dataset: str = "digits",
+    dataset: str | None = None,
     data_root: str = "",
-    strategy: str = "snn",
-    alpha: float = 0.2,
-    per_round: int = 10,
+    strategy: str | None = None,
+    alpha: float | None = None,
+    per_round: int | None = None,
     smoke: bool = False,
     progress: bool = True,
 ) -> dict:
-    """:class:`~latentlab.ExplorerState` settings of the tour; ``smoke`` shrinks them to seconds (digits,
-    300 pool items, a VAE of a few dozen steps, short target training, a coarse heat map).
+    """:class:`~latentlab.ExplorerState` settings of the tour (a setting left None keeps the state's
+    default); ``smoke`` shrinks them to seconds (digits, 300 pool items, a VAE of a few dozen steps,
+    short target training, a coarse heat map, at most 5 points per round).
     ``progress``: a bar while the generator trains (only when it is not cached yet)."""
     from .generative import GeneratorConfig
     from .training import TrainConfig
 
-    out = dict(
-        dataset=dataset,
-        data_root=data_root or None,
-        strategy=strategy,
-        alpha=float(alpha),
-        per_round=int(per_round),
-        progress=bool(progress),
-    )
+    given = dict(dataset=dataset, strategy=strategy, alpha=alpha, per_round=per_round)
+    out = {k: v for k, v in given.items() if v is not None}
+    out.update(data_root=data_root or None, progress=bool(progress))
+    if "alpha" in out:
+        out["alpha"] = float(out["alpha"])
+    if "per_round" in out:
+        out["per_round"] = int(out["per_round"])
     if smoke:
         out.update(
             dataset="digits",
@@ -495,11 +451,11 @@ def explorer_settings(
             n_pool=SMOKE["n_pool"],
             n_test=SMOKE["n_test"],
             initial=SMOKE["initial"],
-            per_round=min(int(per_round), 5),
+            per_round=min(out.get("per_round", 5), 5),
             compare=False,
             grid_size=12,
             generator_config=GeneratorConfig(epochs=SMOKE["gen_epochs"], min_steps=SMOKE["gen_min_steps"]),
-            train_config=TrainConfig(epochs=1, batch_size=32, lr=1e-3, min_steps=20),
+            train_config=TrainConfig(epochs=1, batch_size=32, min_steps=20),
         )
     return out
 

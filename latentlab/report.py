@@ -37,32 +37,19 @@ def tidy_rows(dataset: str, runs: dict) -> list[dict]:
     """``runs``: ``{(strategy, seed): [RoundRecord, ...]}`` -> rows in RESULT_COLUMNS order."""
     rows = []
     for (strategy, seed), recs in sorted(runs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        for r in recs:
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "strategy": strategy,
-                    "seed": int(seed),
-                    "round": int(r.round),
-                    "n_labelled": int(r.n_labelled),
-                    "metric": r.metric_name,
-                    "value": float(r.metric),
-                }
-            )
-        for r in recs:  # validation rows only when the run has a validation set
-            if getattr(r, "val_metric", None) is not None:
-                rows.append(
-                    {
-                        "dataset": dataset,
-                        "strategy": strategy,
-                        "seed": int(seed),
-                        "round": int(r.round),
-                        "n_labelled": int(r.n_labelled),
-                        "metric": "val_" + r.metric_name,
-                        "value": float(r.val_metric),
-                    }
-                )
+        key = {"dataset": dataset, "strategy": strategy, "seed": int(seed)}
+        rows += [{**key, **_round_cells(r, r.metric_name, r.metric)} for r in recs]
+        # validation rows only when the run has a validation set
+        rows += [
+            {**key, **_round_cells(r, "val_" + r.metric_name, r.val_metric)}
+            for r in recs
+            if getattr(r, "val_metric", None) is not None
+        ]
     return rows
+
+
+def _round_cells(r, metric: str, value) -> dict:
+    return {"round": int(r.round), "n_labelled": int(r.n_labelled), "metric": metric, "value": float(value)}
 
 
 def write_csv(path, rows: list[dict], columns=RESULT_COLUMNS) -> None:
@@ -235,7 +222,9 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
                 + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts.tolist()))
                 + "\n"
             )
-    hib = not rows or not any(k in str(rows[0]["metric"]) for k in ("mse", "loss"))
+    from .tasks import higher_is_better
+
+    hib = not rows or higher_is_better(str(rows[0]["metric"]))
     constant = None
     if not hib and data is not None and getattr(data, "y_test", None) is not None and len(data.y_test):
         y = np.asarray(data.y_test, dtype=np.float64)

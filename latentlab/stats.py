@@ -78,15 +78,17 @@ def paired_differences(
     rows : tidy rows (``report.read_results`` / ``run_experiment``'s return value)
     baseline : the strategy every other one is compared with
     metric : which metric's rows (default: the test metric, the first non-``val_`` metric)
-    higher_is_better : default: False for names containing "mse"/"loss"/"error", else True
+    higher_is_better : default: what the task reporting ``metric`` says (:func:`latentlab.tasks.higher_is_better`)
     method : ``"t"`` (paired t interval) or ``"bootstrap"`` (percentile bootstrap over seeds, seeded)
     """
     if metric is None:
         test = test_metric_rows(rows)
         metric = test[0]["metric"] if test else None
     sel = [r for r in rows if r["metric"] == metric]
-    if higher_is_better is None:
-        higher_is_better = not any(k in str(metric).lower() for k in ("mse", "loss", "error"))
+    if higher_is_better is None and metric is not None:
+        from .tasks import higher_is_better as task_says
+
+        higher_is_better = task_says(str(metric))
     table: dict = {}
     for r in sel:
         table.setdefault(r["strategy"], {}).setdefault(r["round"], {})[r["seed"]] = (r["value"], r["n_labelled"])

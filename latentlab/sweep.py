@@ -10,7 +10,7 @@ values under ``fixed:`` go to every point as they are (a list there is passed as
       strategies: [random, snn]
     fixed:
       dataset: mnist
-      n_rounds: 10
+      rounds: 10
 
 (A file without ``grid:``/``fixed:`` sections is read as one flat mapping: lists are swept,
 scalars are fixed.) Every point runs in its own folder ``DIR/runs/<point-id>/``: the executed
@@ -282,7 +282,7 @@ def sweep(
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ConfigError(f"threads must be an integer >= 1 (or None to inherit), got {threads!r}")
     _check_params(notebook, {**g, **f})
-    from .experiment import check_writable
+    from .run_folder import check_writable
 
     out = check_writable(Path(out).resolve())
     own = None
@@ -355,8 +355,11 @@ def _check_params(notebook: Path, params: dict) -> None:
         raise ConfigError(f"{notebook.name} has no cell tagged 'parameters'; papermill cannot parameterise it")
     bad = sorted(set(params) - set(known))
     if bad:
+        from .config import RENAMED
+
+        hint = "".join(f"; {k!r} is now called {RENAMED[k]!r}" for k in bad if RENAMED.get(k) in known)
         raise ConfigError(
-            f"{notebook.name} has no parameter {', '.join(map(repr, bad))}; valid: {', '.join(sorted(known))}"
+            f"{notebook.name} has no parameter {', '.join(map(repr, bad))}{hint}; valid: {', '.join(sorted(known))}"
         )
 
 
@@ -367,39 +370,13 @@ def _limit_threads(n: int) -> None:
 
 
 def _execute(notebook, runs, todo, kw, workers, client, scheduler):
-    """Yield status records as runs finish, from a Dask cluster or a local process pool."""
-    if client is not None or scheduler:
-        from dask.distributed import Client, as_completed
-
-        own = client is None
-        client = client or Client(scheduler)
-        try:
-            futs = [
-                client.submit(
-                    run_point,
-                    notebook,
-                    runs / pid,
-                    params,
-                    key=f"latentlab-sweep-{pid}-{time.time_ns()}",
-                    pure=False,
-                    **kw,
-                )
-                for pid, params in todo
-            ]
-            for fut in as_completed(futs):
-                yield fut.result()
-        finally:
-            if own:
-                client.close()
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed as cf_completed
+    """Yield status records as runs finish, from a Dask cluster or a local process pool (executor.py)."""
+    from .executor import as_finished
 
     # a pool also for 1 worker: each run's environment (threads) is set in a process of its own
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = [ex.submit(run_point, notebook, runs / pid, params, **kw) for pid, params in todo]
-        for fut in cf_completed(futs):
-            yield fut.result()
+    jobs = [(notebook, runs / pid, params) for pid, params in todo]
+    for _, rec in as_finished(run_point, jobs, processes=workers, client=client or scheduler, kwargs=kw):
+        yield rec
 
 
 # --------------------------------------------------------------------------- gathering

@@ -16,13 +16,13 @@ from torch.nn import functional as F
 
 from .exceptions import ConfigError, unknown_choice
 
-__all__ = ["Task", "Classification", "Regression", "task_for"]
+__all__ = ["Task", "Classification", "Regression", "task_for", "task_of_metric", "higher_is_better"]
 
 
 @dataclass(frozen=True)
 class Task:
     metric_name: str = "metric"
-    higher_is_better: bool = True
+    higher_is_better: bool = True  # the one place a metric's direction is decided (see higher_is_better())
     categorical = False  # class scores out (entropy, argmax, class names make sense)
 
     def n_outputs(self, dataset) -> int:
@@ -126,3 +126,25 @@ def task_for(dataset) -> Task:
     if dataset.task == "regression":
         return Regression(scale=float(dataset.metric_scale))
     raise unknown_choice("task", dataset.task, ["classification", "regression"])
+
+
+def task_of_metric(metric: str) -> type[Task]:
+    """The task class that reports ``metric``, a results.csv metric name (``accuracy``, ``val_mse``, ...)."""
+    name = metric[len("val_") :] if metric.startswith("val_") else metric
+    classes, seen = [Task], []
+    while classes:  # every Task subclass, including ones defined outside latentlab
+        cls = classes.pop()
+        seen.append(cls)
+        classes.extend(cls.__subclasses__())
+    for cls in seen:
+        if cls is not Task and cls.metric_name == name:
+            return cls
+    raise ConfigError(
+        f"no task reports the metric {metric!r} (known: {', '.join(sorted({c.metric_name for c in seen[1:]}))}), "
+        "so whether higher is better is unknown; give higher_is_better explicitly"
+    )
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better, as the task that reports it says (``Task.higher_is_better``)."""
+    return task_of_metric(metric).higher_is_better

@@ -15,6 +15,7 @@ import numpy as np
 
 from .exceptions import ConfigError
 from .gradients import latent_gradient
+from .loop_config import LoopConfig
 
 __all__ = ["Move", "advance", "Walk", "Trajectory", "trajectory"]
 
@@ -67,7 +68,7 @@ class Move:
 
 
 def advance(
-    latent, target, task, items, y, *, alpha: float, visited=None, x_pool=None, loss_on: str = "decoded"
+    latent, target, task, items, y, *, alpha: float, visited=None, x_pool=None, loss_on: str = LoopConfig.loss_on
 ) -> Move:
     """The engine's one step: move the points of pool items ``items`` (labels ``y``) by SNN's rule.
 
@@ -112,9 +113,9 @@ def trajectory(
     start_items,
     *,
     steps: int = 10,
-    alpha: float = 0.2,
+    alpha: float = LoopConfig.alpha,
     x_pool=None,
-    loss_on: str = "decoded",
+    loss_on: str = LoopConfig.loss_on,
     revisit: bool = False,
 ) -> Trajectory:
     """Evolve the points of pool items ``start_items`` for ``steps`` SNN steps without re-selection.

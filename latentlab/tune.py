@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import RUN_SETTINGS, apply_overrides, get_path
 from .exceptions import ConfigError
-from .experiment import SETTINGS
 
 __all__ = ["parse_grid", "tune", "TuneResult", "GRID_ALIASES"]
 
 # grid keys a user may write without the dotted path: the ``latentlab run`` setting names whose value is
-# the field's value (experiment.SETTINGS), and warm_start
+# the field's value (config.RUN_SETTINGS without a conversion), and warm_start
 GRID_ALIASES = {
-    **{k: path for k, path in SETTINGS.items() if k not in ("strategy", "seeds", "cold_start", "target_width")},
+    **{s.name: s.path for s in RUN_SETTINGS if s.convert is None},
     "warm_start": "loop.warm_start",
 }
 
@@ -58,8 +58,6 @@ def parse_grid(items, base) -> dict:
     """``["alpha=0.1,0.2", "loss_on=decoded,real"]`` -> ``{"loop.alpha": [0.1, 0.2], "loop.loss_on": [...]}``.
 
     Values take the type of the current setting in ``base`` (an ExperimentConfig)."""
-    from .experiment import get_path
-
     grid = {}
     for item in items:
         if "=" not in item:
@@ -128,8 +126,11 @@ def tune(
     (killed) call left there; ``overwrite`` starts the points afresh. ``workers`` runs all (point, seed)
     jobs on that many processes. The choice and the grid go to ``out/tune.json`` and ``out/tune.md``.
     """
-    from .experiment import apply_overrides, prepare, run_experiment
-    from .report import read_results
+    from tqdm.auto import tqdm
+
+    from .experiment import prepare, run_experiment, run_jobs
+    from .run_folder import check_out, write_marker
+    from .tasks import higher_is_better
 
     if not base.n_val:
         raise ConfigError("tune chooses on the validation set: give --val N (e.g. --val 1000 on MNIST)")
@@ -143,16 +144,12 @@ def tune(
     )
     prepared = prepare(base, data_root, progress, device) if shares_data else None
     if overwrite:  # replace earlier tuning runs (only folders latentlab wrote: they hold a config.json)
-        from .experiment import _check_out
-
         for k, cfg in enumerate(configs):
-            _check_out(out / f"point-{k}", cfg, False, True)
+            check_out(out / f"point-{k}", cfg, False, True)
     if workers > 1:
-        from .experiment import _write_marker, run_jobs
-
         for k in range(len(configs)):  # the workers' checkpoints land in folders marked as latentlab's
             (out / f"point-{k}").mkdir(parents=True, exist_ok=True)
-            _write_marker(out / f"point-{k}")
+            write_marker(out / f"point-{k}")
         jobs = [
             (cfg, out / f"point-{k}", s, seed)
             for k, cfg in enumerate(configs)
@@ -161,42 +158,49 @@ def tune(
         ]
         run_jobs(jobs, workers=workers, data_root=data_root, device=device, progress=progress)
     points = []
-    metric = None
-    hib = True
-    from tqdm.auto import tqdm
-
     for k, (setting, cfg) in enumerate(tqdm(list(zip(settings, configs)), desc="tune", disable=not progress)):
         folder = out / f"point-{k}"
         # a finished or killed point is read back / continued; its checkpoints refuse other settings
         run_experiment(
             cfg, folder, data_root=data_root, resume=True, progress=progress, prepared=prepared, device=device
         )
-        rows = [r for r in read_results(folder / "results.csv") if str(r["metric"]).startswith("val_")]
-        if not rows:
-            raise ConfigError(f"{folder}: no validation rows; the data set gave no validation labels")
-        metric = rows[0]["metric"]
-        hib = not any(w in metric for w in ("mse", "loss"))
-        by_seed = {
-            s: float(np.mean([r["value"] for r in rows if r["seed"] == s])) for s in sorted({r["seed"] for r in rows})
-        }
-        by_round = {
-            t: float(np.mean([r["value"] for r in rows if r["round"] == t])) for t in sorted({r["round"] for r in rows})
-        }
-        points.append(
-            {
-                "setting": setting,
-                "folder": folder.name,
-                "score": float(np.mean(list(by_seed.values()))),
-                "by_seed": by_seed,
-                "by_round": by_round,
-            }
-        )
+        points.append({"setting": setting, "folder": folder.name, **_score(folder)})
+    metric = points[0]["metric"]
+    hib = higher_is_better(metric)
+    for p in points:
+        del p["metric"]
     best = (max if hib else min)(points, key=lambda p: p["score"])
     result = TuneResult(out / "tune.json", metric, hib, dict(best["setting"]), points)
+    _write(out, result, grid, base)
+    return result
+
+
+def _score(folder: Path) -> dict:
+    """A point's validation ``metric`` and its score: the mean over seeds of the mean over rounds."""
+    from .report import read_results
+
+    rows = [r for r in read_results(folder / "results.csv") if str(r["metric"]).startswith("val_")]
+    if not rows:
+        raise ConfigError(f"{folder}: no validation rows; the data set gave no validation labels")
+    seeds, rounds = sorted({r["seed"] for r in rows}), sorted({r["round"] for r in rows})
+    by_seed = {s: float(np.mean([r["value"] for r in rows if r["seed"] == s])) for s in seeds}
+    by_round = {t: float(np.mean([r["value"] for r in rows if r["round"] == t])) for t in rounds}
+    return {
+        "metric": rows[0]["metric"],
+        "score": float(np.mean(list(by_seed.values()))),
+        "by_seed": by_seed,
+        "by_round": by_round,
+    }
+
+
+def _write(out: Path, result: TuneResult, grid: dict, base) -> None:
+    """``tune.json`` (the choice, the grid with every score, the base settings) and ``tune.md``."""
+    from .storage import atomic_write
+
     doc = {
-        "metric": metric,
-        "higher_is_better": hib,
-        "criterion": f"mean of {metric} over seeds {list(base.seeds)} and rounds 1..{base.loop.rounds}",
+        "metric": result.metric,
+        "higher_is_better": result.higher_is_better,
+        "criterion": f"mean of {result.metric} over seeds {list(base.seeds)} and rounds 1..{base.loop.rounds}",
         "choice": result.choice,
         "grid": {k: list(v) for k, v in grid.items()},
         "points": [
@@ -205,13 +209,10 @@ def tune(
                 "by_seed": {str(s): v for s, v in p["by_seed"].items()},
                 "by_round": {str(t): v for t, v in p["by_round"].items()},
             }
-            for p in points
+            for p in result.points
         ],
         "base": base.to_dict(),
     }
-    from .storage import atomic_write
-
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "tune.json", json.dumps(doc, indent=1))
     atomic_write(out / "tune.md", result.markdown())
-    return result

@@ -73,3 +73,54 @@ def test_generator_options_checked_and_round_trip():
         cfg.override({"generator.options": (("warmup", 3),)}).validate()
     with pytest.raises(ConfigError, match=r"valid: \(none\)"):
         ExperimentConfig().override({"generator.options": (("warmup_epochs", 3),)}).validate()
+
+
+def test_every_setting_is_declared_once_and_has_its_flag():
+    """The flags of `latentlab run` are built from RUN_SETTINGS: one flag per setting, left off = None."""
+    from latentlab.config import RUN_SETTINGS, SETTINGS
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    dests = {a.dest: a for a in run._actions}
+    assert len({s.name for s in RUN_SETTINGS}) == len(RUN_SETTINGS) == len(SETTINGS)
+    for s in RUN_SETTINGS:
+        assert s.name in dests and s.flag in dests[s.name].option_strings, s.name
+        assert dests[s.name].default is None and "(default " in dests[s.name].help, s.name
+        ExperimentConfig().get(s.path)  # the path exists
+    a = build_parser().parse_args(["run"])
+    assert all(getattr(a, s.name) is None for s in RUN_SETTINGS)
+
+
+def test_help_reads_defaults_from_the_config_dataclasses():
+    from latentlab.loop_config import LoopConfig
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    helps = {a.dest: a.help for a in run._actions}
+    assert (
+        f"(default {LoopConfig.alpha})" in helps["alpha"]
+        and f"(default {LoopConfig.mc_samples})" in helps["mc_samples"]
+    )
+
+
+def test_generator_config_validates_itself():
+    from latentlab import GeneratorConfig
+
+    assert GeneratorConfig().validate() == GeneratorConfig()
+    for bad, msg in [
+        (dict(latent_dim=0), "--latent-dim"),
+        (dict(lr=0.0), "--gen-lr"),
+        (dict(epochs=0, min_steps=0), "needs --gen-epochs"),
+        (dict(options=(("nope", 1),)), "not a setting of the 'vae' generator"),
+        (dict(kind="gann"), "unknown generator"),
+    ]:
+        with pytest.raises(ConfigError, match=msg):
+            GeneratorConfig(**bad).validate()
+
+
+def test_higher_is_better_is_the_tasks_word():
+    from latentlab.tasks import Classification, Regression, higher_is_better, task_of_metric
+
+    assert higher_is_better("accuracy") and higher_is_better("val_accuracy")
+    assert not higher_is_better("mse") and not higher_is_better("val_mse")
+    assert task_of_metric("val_mse") is Regression and task_of_metric("accuracy") is Classification
+    with pytest.raises(ConfigError, match="give higher_is_better explicitly"):
+        higher_is_better("mse_loss")  # no substring guessing

@@ -107,3 +107,53 @@ def test_no_library_module_sets_the_matplotlib_backend():
     root = Path(nh.__file__).parent
     for f in root.rglob("*.py"):
         assert not re.search(r"matplotlib\.use\(|pyplot\.switch_backend|plt\.subplots\(", f.read_text()), f
+
+
+@pytest.mark.parametrize(
+    "helper, old, new",
+    [
+        (nh.experiment_config, "n_rounds", "rounds"),
+        (nh.experiment_config, "n_labelled", "initial"),
+        (nh.profile_config, "n_rounds", "rounds"),
+    ],
+)
+def test_old_parameter_names_are_refused_with_the_new_one(helper, old, new):
+    with pytest.raises(ConfigError, match=f"'{old}' is now called '{new}'"):
+        helper(**{old: 3})
+    with pytest.raises(ConfigError, match="unknown setting.*roundz"):
+        helper(roundz=3)
+
+
+def test_notebook_values_take_the_declared_types():
+    """papermill injects 10 for a float setting and a scalar for a list: the declaration converts them."""
+    c = nh.experiment_config(strategies="snn", seeds=3, epochs=2, alpha=1, n_pool=0)
+    assert c.strategies == ("snn",) and c.seeds == (3,) and c.loop.train.epochs == 2.0 and c.n_pool is None
+    assert isinstance(c.loop.alpha, float) and isinstance(c.loop.train.epochs, float)
+
+
+def test_notebooks_use_the_documented_names():
+    """Every paper notebook's parameters are settings or their own knobs, never the old names."""
+    import json
+    from pathlib import Path
+
+    from latentlab.config import RENAMED
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    for nb in sorted(root.glob("0[1-4]_*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        params = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
+        names = {line.split(":")[0].split("=")[0].strip() for line in params.splitlines() if line.strip()}
+        assert not names & set(RENAMED), (nb.name, names & set(RENAMED))
+    for grid in sorted((root / "grids").glob("*.yaml")):
+        assert not any(f"{old}:" in grid.read_text() for old in RENAMED), grid.name
+
+
+def test_a_sweep_with_an_old_parameter_name_is_told_the_new_one(tmp_path):
+    pytest.importorskip("papermill")
+    from pathlib import Path
+
+    from latentlab.sweep import sweep
+
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "01_mnist.ipynb"
+    with pytest.raises(ConfigError, match="'n_rounds' is now called 'rounds'"):
+        sweep(nb, {"seeds": [0]}, tmp_path / "sw", fixed={"n_rounds": 2}, progress=False)

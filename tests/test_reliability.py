@@ -317,9 +317,9 @@ def test_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
         real(path, data)  # pragma: no cover
 
     monkeypatch.setattr(st, "atomic_write", write)
-    import latentlab.experiment as ex
+    import latentlab.run_folder as rf  # the run folder's first writes (marker, config.json)
 
-    monkeypatch.setattr(ex, "atomic_write", write)
+    monkeypatch.setattr(rf, "atomic_write", write)
     assert tiny(tmp_path / "o") == 2
     one_line_error(capsys, "no space left on the device writing", "rerun")
 

@@ -24,7 +24,7 @@ GRIDS = NB01.parent / "grids"
 # the smoke sizes of notebook_helpers.SMOKE, spelled out so `latentlab run` can use them too
 TINY = dict(
     dataset="digits",
-    n_rounds=2,
+    rounds=2,
     initial=20,
     per_round=10,
     epochs=1.0,
@@ -64,13 +64,13 @@ def _values(rows):
 
 # --------------------------------------------------------------------------- grid files (no notebook runs)
 def test_grid_sections_and_flat_form():
-    g, f = parse_grid({"grid": {"seeds": [0, 1], "alpha": [0.1, 0.2]}, "fixed": {"strategies": ["snn"], "n_rounds": 3}})
-    assert g == {"seeds": [0, 1], "alpha": [0.1, 0.2]} and f == {"strategies": ["snn"], "n_rounds": 3}
-    g2, f2 = parse_grid({"seeds": [0, 1], "n_rounds": 3})
-    assert g2 == {"seeds": [0, 1]} and f2 == {"n_rounds": 3}
+    g, f = parse_grid({"grid": {"seeds": [0, 1], "alpha": [0.1, 0.2]}, "fixed": {"strategies": ["snn"], "rounds": 3}})
+    assert g == {"seeds": [0, 1], "alpha": [0.1, 0.2]} and f == {"strategies": ["snn"], "rounds": 3}
+    g2, f2 = parse_grid({"seeds": [0, 1], "rounds": 3})
+    assert g2 == {"seeds": [0, 1]} and f2 == {"rounds": 3}
     pts = grid_points(g, f)
     assert len(pts) == 4 and len({p[0] for p in pts}) == 4
-    assert pts[0][2] == {"strategies": ["snn"], "n_rounds": 3, "seeds": 0, "alpha": 0.1}
+    assert pts[0][2] == {"strategies": ["snn"], "rounds": 3, "seeds": 0, "alpha": 0.1}
     assert [p[0] for p in grid_points(g, f)] == [p[0] for p in pts]  # ids are stable across calls
     assert grid_points(g, {**f, "n_rounds": 4})[0][0] != pts[0][0]  # ...and change with any parameter
 

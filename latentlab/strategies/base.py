@@ -16,6 +16,7 @@ import torch
 
 from ..exceptions import ConfigError
 from ..latent import LatentSpace
+from ..loop_config import LoopConfig
 from ..neighbours import LatentIndex
 from ..pool import PoolState
 from ..registry import Registry
@@ -48,12 +49,12 @@ class SamplingContext:
     task: object
     target: torch.nn.Module
     latent: LatentSpace | None = None
-    alpha: float = 0.2
-    loss_on: str = "decoded"
-    candidates: int | None = None
+    alpha: float = LoopConfig.alpha  # the defaults of a run's settings live in LoopConfig only
+    loss_on: str = LoopConfig.loss_on
+    candidates: int | None = LoopConfig.candidates
     labeler: object = None
     synthetic: dict | None = None  # labelled synthesized items: {"x", "y", "z", "round"} arrays
-    mc_samples: int = 20
+    mc_samples: int = LoopConfig.mc_samples
 
     @property
     def n_labelled(self) -> int:
