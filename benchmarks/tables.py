@@ -243,6 +243,21 @@ def interval(d: PairedDifference, digits: int = 2) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# The CLI reference (docs/cli.md): built from the one declaration of every run setting
+
+
+@generator("cli.run-settings")
+def _() -> str:
+    from latentlab.config import RUN_SETTINGS
+
+    lines = ["| flag | default | meaning |", "|---|---|---|"]
+    for s in RUN_SETTINGS:
+        text = s.help() if callable(s.help) else s.help
+        lines.append(f"| `{s.flag}` | `{s.default_text()}` | {text.replace('|', '/')} |")
+    return block(lines)
+
+
+# ----------------------------------------------------------------------------------------------
 # The paper's Table 1 MNIST row (quoted from the paper, not a run of ours)
 
 PAPER_MNIST_RANDOM = (91.0, 94.1, 95.6, 96.4, 96.9, 97.1, 97.2, 97.4, 97.7, 97.8)

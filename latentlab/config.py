@@ -268,9 +268,17 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         convert=lambda v: not v,
         default="off: warm start",
     ),
-    Setting("loss_on", "loop.loss_on", "see latent_gradient", choices=LOSS_ON),
     Setting(
-        "target", "loop.target", "target model", default=f"{LoopConfig.target}; the data set's own, e.g. s6 for vessels"
+        "loss_on",
+        "loop.loss_on",
+        "decoded: the loss of F(G(p)) (Eq. 1); real: the loss of the real item x, its gradient taken through G",
+        choices=LOSS_ON,
+    ),
+    Setting(
+        "target",
+        "loop.target",
+        "target model F: lenet, lenet-dropout (MC dropout for bald/batchbald/baal-bald), s6 (vessels), vgg16 (CIFAR)",
+        default=f"{LoopConfig.target}; the data set's own, e.g. s6 for vessels",
     ),
     Setting("gen_epochs", "generator.epochs", "generator training epochs", type=float),
     Setting("gen_min_steps", "generator.min_steps", "floor on generator optimiser steps", type=int),
