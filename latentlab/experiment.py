@@ -335,20 +335,10 @@ def write_config(out: Path, config: ExperimentConfig) -> None:
 
 def read_config(out) -> dict:
     """The settings in ``out/config.json`` (checksum checked); a corrupt file raises one line naming it."""
-    from .storage import sha256_bytes
+    from .storage import load_checked_json
 
-    f = Path(out) / "config.json"
     fix = "rerun with --overwrite to start that run again, or choose another --out"
-    try:
-        d = json.loads(f.read_text())
-    except (OSError, ValueError) as e:
-        raise ResumeError(f"{f} is unreadable or corrupt ({e.__class__.__name__}); {fix}") from None
-    if not isinstance(d, dict):
-        raise ResumeError(f"{f} is not a latentlab config (not a JSON object); {fix}")
-    digest = d.pop("sha256", None)
-    if digest is not None and sha256_bytes(json.dumps(d, sort_keys=True).encode()) != digest:
-        raise ResumeError(f"{f} is corrupt (its SHA-256 does not match its settings); {fix}")
-    return d
+    return load_checked_json(Path(out) / "config.json", fix, what="a latentlab config")  # a missing checksum fails
 
 
 def _legacy_run(out: Path) -> bool:

@@ -532,14 +532,9 @@ class ActiveLoop:
             f"delete {d} to run this strategy and seed again from round 1 (the other runs resume), "
             "or rerun with --overwrite"
         )
-        try:
-            state = json.loads(f.read_text())
-            if not isinstance(state, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as e:
-            raise ResumeError(f"{f} is unreadable or corrupt ({e.__class__.__name__}); {fix}") from None
-        if "checksum" in state and state.pop("checksum") != _state_checksum(state):
-            raise ResumeError(f"{f} is corrupt (its checksum does not match its contents); {fix}")
+        from .storage import load_checked_json
+
+        state = load_checked_json(f, fix, key="checksum", what="a latentlab checkpoint")  # a missing checksum fails
         try:
             n_rec, rnd = len(state["records"]), int(state["round"])
         except (KeyError, TypeError, ValueError):
