@@ -662,6 +662,65 @@ def test_vessels_labels_only_the_test_masks_used(tmp_path, monkeypatch):
     assert (full.subset(None, 2, seed=0).x_test == ds.x_test).all()  # the same draw as --n-test 2
 
 
+# ------------------------------------------------------------------ sweep: SIGKILL at random moments, then resume
+def test_sweep_killed_at_random_times_resumes_byte_identical(tmp_path, monkeypatch):
+    """A sweep process is SIGKILLed at a random moment (12 trials, some killed twice), then rerun: the
+    gathered results.csv, summary.md and failures.csv equal those of an uninterrupted sweep, byte for byte.
+
+    The points run the real bookkeeping (run_point, _finished, gather) with papermill replaced by
+    test_sweep.fake_execute, so a trial takes a fraction of a second and the kill can land anywhere:
+    before any point, while a results table is half written, between a point's files, in the gather.
+    """
+    pytest.importorskip("papermill")
+    import multiprocessing as mp
+    import random
+    import signal
+    import time
+
+    from test_sweep import TOY_FAILS, toy_notebook, toy_sweep, use_fake_papermill
+
+    nb = toy_notebook(tmp_path / "toy.ipynb")
+    use_fake_papermill(monkeypatch)  # the forked sweeps inherit it
+    seeds = (0, 1, 2, TOY_FAILS, 5, 6)
+    fork = mp.get_context("fork")
+
+    def start(out):
+        p = fork.Process(target=toy_sweep, args=(nb, out, seeds))
+        p.start()
+        return p
+
+    def files(out):
+        return {
+            n: (out / n).read_bytes().replace(str(out).encode(), b"<out>")
+            for n in ("results.csv", "summary.md", "failures.csv")
+        }
+
+    t0 = time.perf_counter()
+    ref = start(tmp_path / "ref")
+    ref.join(60)
+    took = time.perf_counter() - t0
+    assert ref.exitcode == 0
+    want = files(tmp_path / "ref")
+    assert want["failures.csv"].count(b"\n") == 2 and b"seed 3 always fails" in want["summary.md"]
+
+    rng = random.Random(23)  # seeded: the same kill times on every run of the test
+    mid_run, identical = 0, 0
+    for trial in range(12):
+        out = tmp_path / f"k{trial}"
+        for _ in range(2 if trial % 3 == 0 else 1):  # every third trial: killed again while resuming
+            p = start(out)
+            time.sleep(rng.uniform(0, 1.1 * took))
+            os.kill(p.pid, signal.SIGKILL)
+            p.join(60)
+            mid_run += p.exitcode == -signal.SIGKILL
+        p = start(out)
+        p.join(60)
+        assert p.exitcode == 0, trial
+        identical += files(out) == want
+    assert identical == 12
+    assert mid_run >= 8  # most kills landed while the sweep was running, not after it had finished
+
+
 # ------------------------------------------------------------------ alpha-GAN training checkpoint (in the cache)
 @pytest.fixture(scope="module")
 def killed_alphagan(tmp_path_factory):
