@@ -12,7 +12,8 @@
   the files latentlab later trusts (generator cache, checkpoints, label cache, decoded data,
   ``state.json``, ``config.json``, a sweep's ``done.json``);
 * :class:`LabelCache` - labels on disk keyed by the content hash of their input;
-* :class:`RunLock` - one process per output folder (a lock file holding the PID).
+* :class:`WriteLock`, :class:`RunLock` - one process writes a file or an output folder at a time
+  (a ``filelock`` lock file holding the PID).
 
 Integrity rule: every file latentlab reads back is verified against a SHA-256 recorded when it was
 written, and a *missing* checksum is a failure like a wrong one (a file edited by hand, or written
@@ -63,6 +64,7 @@ __all__ = [
     "read_verified",
     "load_torch",
     "LabelCache",
+    "WriteLock",
     "RunLock",
     "RENAME_HOOK",
 ]
@@ -411,50 +413,81 @@ class LabelCache:
         return len(list(self.folder.glob("*.npy"))) if self.folder.exists() else 0
 
 
-class RunLock:
-    """One process per folder: ``folder/.latentlab.lock`` holds the owner's PID while it runs.
+class WriteLock:
+    """One process at a time writes ``target`` (a file or a folder): a ``filelock.FileLock`` on ``lock_file``.
 
-    Acquiring takes an exclusive ``flock`` on the file (released by the kernel when the process dies,
-    however it dies), so a lock file left by a crashed run is stale and simply taken over; where
-    ``fcntl`` is missing the PID is checked instead. A second run on the same folder raises
-    :class:`ResumeError` at once, naming the PID that holds it. Use as a context manager.
+    The lock is the kernel's ``flock`` (released however the holder dies, so a lock file left by a
+    killed command is simply taken over); the holder writes its PID into the lock file, and a second
+    process asking for the lock raises :class:`ResumeError` at once, naming that PID and ``fix``. On
+    a file system without ``flock`` filelock's soft lock (a marker file that records the PID, broken
+    when its process is gone) is used instead. The lock file is removed on release.
+
+    Any file a command writes can be locked this way, e.g. ``WriteLock(out / "tune.json")`` (lock
+    file ``out/.tune.json.lock``). Use as a context manager. Not re-entrant: a second acquire in
+    the same process is refused like any other.
     """
 
-    NAME = ".latentlab.lock"
+    def __init__(self, target, lock_file=None, fix: str = "wait for it to finish, or choose another --out"):
+        self.target = Path(target)
+        self.path = Path(lock_file) if lock_file is not None else self.target.with_name(f".{self.target.name}.lock")
+        self.fix = fix
+        self._lock = None
+        self._inode = None
 
-    def __init__(self, folder):
-        self.path = Path(folder) / self.NAME
-        self._fd = None
+    def _refuse(self, pid) -> ResumeError:
+        return ResumeError(f"another latentlab run (pid {pid or '?'}) is writing to {self.target}; {self.fix}")
 
-    def acquire(self) -> "RunLock":
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    def acquire(self) -> "WriteLock":
+        import filelock
+
+        def record_pid(fd: int) -> None:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            st = os.fstat(fd)
+            self._inode = (st.st_dev, st.st_ino)
+
+        for _ in range(5):  # a refusal is retried only when the holder released (and removed) the file meanwhile
+            existed = self.path.exists()
+            lock = filelock.FileLock(str(self.path), timeout=0, on_acquired=record_pid)
             try:
-                held = not _try_lock(fd, self.path)
-                if not held and os.path.exists(self.path) and os.fstat(fd).st_ino == os.stat(self.path).st_ino:
-                    break  # locked, and still the file at this path (not one a releasing run just unlinked)
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
-            if held:
-                pid = _read_pid(self.path)
-                raise ResumeError(
-                    f"another latentlab run (pid {pid or '?'}) is writing to {self.path.parent}; "
-                    "wait for it to finish, or choose another --out"
-                )
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return self
+                lock.acquire()
+            except filelock.Timeout:
+                if self.path.exists():
+                    raise self._refuse(_read_pid(self.path)) from None
+                continue
+            except OSError as e:
+                if e.errno not in _NO_FLOCK:
+                    raise
+                if not existed:  # the empty file the failed attempt created is nobody's marker
+                    with contextlib.suppress(OSError):
+                        self.path.unlink()
+                lock = filelock.SoftFileLock(str(self.path), timeout=0)  # no flock here: a marker with the PID
+                try:
+                    lock.acquire()
+                except filelock.Timeout:
+                    raise self._refuse(_read_pid(self.path)) from None
+            self._lock = lock
+            return self
+        raise self._refuse(_read_pid(self.path))
 
     def release(self) -> None:
-        if self._fd is None:
+        if self._lock is None:
             return
-        with contextlib.suppress(OSError):
-            self.path.unlink()
-        os.close(self._fd)
-        self._fd = None
+        lock, self._lock = self._lock, None
+        import filelock
+
+        if isinstance(lock, filelock.SoftFileLock):
+            lock.release()  # removes its marker itself
+            return
+        with contextlib.suppress(OSError):  # remove the file first (if it is still ours), then unlock:
+            st = os.stat(self.path)  # a waiter that locked the removed file sees it unlinked and retries
+            if (st.st_dev, st.st_ino) == self._inode:
+                self.path.unlink()
+        lock.release()
+
+    @property
+    def is_locked(self) -> bool:
+        return self._lock is not None
 
     def __enter__(self):
         return self.acquire()
@@ -463,36 +496,24 @@ class RunLock:
         self.release()
 
 
+class RunLock(WriteLock):
+    """One process per output folder: ``folder/.latentlab.lock`` holds the owner's PID while it runs.
+
+    A :class:`WriteLock` on the folder: a second run on the same folder raises :class:`ResumeError`
+    at once, naming the PID that holds it; a lock left by a crashed run is taken over.
+    """
+
+    NAME = ".latentlab.lock"
+
+    def __init__(self, folder):
+        super().__init__(folder, lock_file=Path(folder) / self.NAME)
+
+
+_NO_FLOCK = {errno.ENOSYS, errno.ENOLCK, getattr(errno, "EOPNOTSUPP", errno.ENOSYS)}
+
+
 def _read_pid(path) -> int | None:
     try:
         return int(Path(path).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _pid_free(path) -> bool:
-    """Without flock: the lock is free when no PID is recorded or its process is gone (stale)."""
-    pid = _read_pid(path)
-    if pid is None or pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True  # stale: its owner is gone
-    except OSError:
-        return False
-    return False
-
-
-def _try_lock(fd: int, path) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return _pid_free(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError as e:
-        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return False  # held by a live process
-        return _pid_free(path)  # a file system without flock (ENOLCK, EOPNOTSUPP): fall back to the PID

@@ -17,6 +17,8 @@ from latentlab.generative import GeneratorConfig, generator_key
 from latentlab.registry import Registry
 from latentlab.storage import (
     LabelCache,
+    RunLock,
+    WriteLock,
     atomic_path,
     atomic_write,
     checked_json,
@@ -242,6 +244,56 @@ def test_a_checksummed_pickle_is_still_refused(tmp_path):
         load_state(torch.nn.Linear(2, 2), p)
     _one_line(e, "evil.pt", "not a readable latentlab checkpoint")
     assert not (tmp_path / "pwned").exists()
+
+
+# --------------------------------------------------------------------------- locks (filelock underneath)
+def test_write_lock_refuses_a_second_writer_naming_the_pid(tmp_path):
+    target = tmp_path / "tune.json"
+    with WriteLock(target) as lock:
+        assert lock.path == tmp_path / ".tune.json.lock" and lock.path.read_text().strip() == str(os.getpid())
+        with pytest.raises(ResumeError) as e:
+            WriteLock(target).acquire()
+        _one_line(e, f"another latentlab run (pid {os.getpid()}) is writing to {target}", "choose another --out")
+    assert not lock.path.exists()  # released: removed
+    with WriteLock(target):  # and free again
+        pass
+
+
+def test_run_lock_held_by_another_process(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; from latentlab.storage import RunLock; "
+        f"l = RunLock({str(tmp_path)!r}).acquire(); print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ResumeError) as e:
+            RunLock(tmp_path).acquire()
+        _one_line(e, f"(pid {holder.pid})", str(tmp_path))
+    finally:
+        holder.kill()  # SIGKILL: no release runs; the kernel drops the flock
+        holder.wait()
+    assert (tmp_path / RunLock.NAME).exists()  # the dead holder's file stays ...
+    with RunLock(tmp_path) as lock:  # ... and is taken over
+        assert lock.path.read_text().strip() == str(os.getpid())
+
+
+def test_lock_on_a_file_system_without_flock_uses_a_pid_marker(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with RunLock(tmp_path) as lock:
+        assert str(os.getpid()) in lock.path.read_text()
+        with pytest.raises(ResumeError, match=f"pid {os.getpid()}"):
+            RunLock(tmp_path).acquire()
+    assert not (tmp_path / RunLock.NAME).exists()
 
 
 def test_fuzzed_state_json_is_refused_or_unchanged(tmp_path):
