@@ -306,7 +306,7 @@ def _marker(out: Path) -> dict | None:
     """The run folder's marker, or None when ``out`` is not marked as latentlab's."""
     try:
         m = json.loads((out / RUN_MARKER).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(m, dict) or m.get("kind") != "latentlab run" or not isinstance(m.get("format"), int):
         return None

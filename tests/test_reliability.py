@@ -790,3 +790,19 @@ def test_intact_generator_training_checkpoint_is_resumed(killed_alphagan, tmp_pa
     assert [r["epoch"] for r in h] == [1, 2]
     for k, v in want.items():
         torch.testing.assert_close(again.state_dict()[k], v, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("where", ["marker", "config-flag"])
+def test_json_nested_too_deeply_is_one_line(tmp_path, capsys, where):
+    deep = "[" * 100_000 + "]" * 100_000
+    out = tmp_path / "o"
+    out.mkdir()
+    if where == "marker":  # a run folder's marker: then it is not trusted as latentlab's
+        (out / ".latentlab-run").write_text(deep)
+        (out / "notes.txt").write_text("x")
+        assert run_cli("--strategy", "random", "--resume", "--out", str(out)) == 2
+        one_line_error(capsys, "not a latentlab run folder")
+    else:
+        (tmp_path / "deep.json").write_text(deep)
+        assert run_cli("--strategy", "random", "--config", str(tmp_path / "deep.json"), "--out", str(out)) == 2
+        one_line_error(capsys, "deep.json", "is not valid JSON")
