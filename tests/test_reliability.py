@@ -663,13 +663,35 @@ def test_vessels_labels_only_the_test_masks_used(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ sweep: SIGKILL at random moments, then resume
-def test_sweep_killed_at_random_times_resumes_byte_identical(tmp_path, monkeypatch):
-    """A sweep process is SIGKILLed at a random moment (12 trials, some killed twice), then rerun: the
-    gathered results.csv, summary.md and failures.csv equal those of an uninterrupted sweep, byte for byte.
+def _sweep_killed_at(nb, out, seeds, k, count_file=None):
+    """A sweep process that SIGKILLs itself at its k-th moment of writing: an atomic rename (params.json,
+    done.json, failed.json, the gathered tables) or a line of a point's results table (None: never)."""
+    import signal
+
+    import latentlab.storage as st
+    import test_sweep
+
+    seen = [0]
+
+    def tick(*_):
+        seen[0] += 1
+        if seen[0] == k:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup runs: temporary files and torn tables stay
+
+    st.RENAME_HOOK, test_sweep.TICK = tick, tick
+    test_sweep.toy_sweep(nb, out, seeds)
+    if count_file is not None:
+        count_file.write_text(str(seen[0]))
+
+
+def test_sweep_killed_at_random_moments_resumes_byte_identical(tmp_path, monkeypatch):
+    """A sweep process is SIGKILLed at random moments, then rerun: the gathered results.csv, summary.md
+    and failures.csv equal those of an uninterrupted sweep, byte for byte.
 
     The points run the real bookkeeping (run_point, _finished, gather) with papermill replaced by
-    test_sweep.fake_execute, so a trial takes a fraction of a second and the kill can land anywhere:
-    before any point, while a results table is half written, between a point's files, in the gather.
+    test_sweep.fake_execute, so a trial takes a fraction of a second. 12 trials kill at a random one of
+    the sweep's moments of writing (every third is killed again while resuming: 16 kills, each surely
+    mid-run, whatever the machine's load); 4 more kill after a random wall-clock delay.
     """
     pytest.importorskip("papermill")
     import multiprocessing as mp
@@ -677,15 +699,15 @@ def test_sweep_killed_at_random_times_resumes_byte_identical(tmp_path, monkeypat
     import signal
     import time
 
-    from test_sweep import TOY_FAILS, toy_notebook, toy_sweep, use_fake_papermill
+    from test_sweep import TOY_FAILS, toy_notebook, use_fake_papermill
 
     nb = toy_notebook(tmp_path / "toy.ipynb")
     use_fake_papermill(monkeypatch)  # the forked sweeps inherit it
     seeds = (0, 1, 2, TOY_FAILS, 5, 6)
     fork = mp.get_context("fork")
 
-    def start(out):
-        p = fork.Process(target=toy_sweep, args=(nb, out, seeds))
+    def run(out, k=None, count_file=None):
+        p = fork.Process(target=_sweep_killed_at, args=(nb, out, seeds, k, count_file))
         p.start()
         return p
 
@@ -696,29 +718,35 @@ def test_sweep_killed_at_random_times_resumes_byte_identical(tmp_path, monkeypat
         }
 
     t0 = time.perf_counter()
-    ref = start(tmp_path / "ref")
+    ref = run(tmp_path / "ref", count_file=tmp_path / "moments")
     ref.join(60)
     took = time.perf_counter() - t0
     assert ref.exitcode == 0
     want = files(tmp_path / "ref")
     assert want["failures.csv"].count(b"\n") == 2 and b"seed 3 always fails" in want["summary.md"]
+    moments = int((tmp_path / "moments").read_text())
+    # sweep.json; per point params.json, done.json or failed.json, and 4 table lines (5 points); the 3 gathered files
+    assert moments == 1 + 6 * 2 + 5 * 4 + 3
 
-    rng = random.Random(23)  # seeded: the same kill times on every run of the test
-    mid_run, identical = 0, 0
-    for trial in range(12):
+    rng = random.Random(23)  # seeded: the same kills on every run of the test
+    killed, identical = 0, 0
+    for trial in range(16):
         out = tmp_path / f"k{trial}"
-        for _ in range(2 if trial % 3 == 0 else 1):  # every third trial: killed again while resuming
-            p = start(out)
-            time.sleep(rng.uniform(0, 1.1 * took))
-            os.kill(p.pid, signal.SIGKILL)
+        for _ in range(2 if trial % 3 == 0 and trial < 12 else 1):
+            if trial < 12:
+                p = run(out, k=rng.randint(1, moments))
+            else:  # a wall-clock moment: anywhere, even between two writes (or after the end)
+                p = run(out)
+                time.sleep(rng.uniform(0, 1.1 * took))
+                os.kill(p.pid, signal.SIGKILL)
             p.join(60)
-            mid_run += p.exitcode == -signal.SIGKILL
-        p = start(out)
+            killed += p.exitcode == -signal.SIGKILL
+        p = run(out)
         p.join(60)
         assert p.exitcode == 0, trial
         identical += files(out) == want
-    assert identical == 12
-    assert mid_run >= 8  # most kills landed while the sweep was running, not after it had finished
+    assert identical == 16
+    assert killed >= 16  # the 16 moment kills (the wall-clock ones may land after the end)
 
 
 # ------------------------------------------------------------------ alpha-GAN training checkpoint (in the cache)

@@ -252,6 +252,7 @@ def toy_notebook(path: Path) -> Path:
 
 
 TOY_FAILS, TOY_GARBLES = 3, 4  # seed 3 fails in its second cell; seed 4 writes a table nobody can read
+TICK = None  # called after each line fake_execute writes (the kill test counts these moments)
 
 
 def fake_execute(input_path, output_path, parameters, **kw):
@@ -276,6 +277,8 @@ def fake_execute(input_path, output_path, parameters, **kw):
         for ln in lines:
             f.write(ln + "\n")
             f.flush()
+            if TICK is not None:
+                TICK()
             time.sleep(0.002)
 
 
