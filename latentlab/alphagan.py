@@ -361,8 +361,8 @@ class AlphaGAN(nn.Module):
         history: list[dict] = []
         ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
         start = 0
-        if ckpt is not None and ckpt.exists():
-            state = torch.load(ckpt, map_location=dev, weights_only=True)
+        state = _load_checkpoint(ckpt, dev) if ckpt is not None and ckpt.exists() else None
+        if state is not None:
             self.load_state_dict(state["model"])
             for k, o in opts.items():
                 o.load_state_dict(state["opt_" + k])
@@ -412,7 +412,7 @@ class AlphaGAN(nn.Module):
 
 
 def _save_checkpoint(path: Path, model, opts, epoch: int, history: list[dict]) -> None:
-    from .storage import atomic_path
+    from .storage import atomic_path, write_sidecar
 
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = list(dict.fromkeys(k for r in history for k in r))  # warm-up rows have fewer keys: NaN there
@@ -425,3 +425,21 @@ def _save_checkpoint(path: Path, model, opts, epoch: int, history: list[dict]) -
     }
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+    write_sidecar(path)  # load_torch checks it: a checkpoint without a matching checksum is never resumed
+
+
+def _load_checkpoint(path: Path, device):
+    """The training checkpoint at ``path`` once its checksum is verified; else None with a warning (train afresh)."""
+    import warnings
+
+    from .exceptions import ResumeError
+    from .storage import load_torch
+
+    try:
+        state = load_torch(path, fix="training the generator from its first epoch", map_location=device)
+        if not isinstance(state, dict) or not {"model", "epoch", "history", "history_keys"} <= set(state):
+            raise ResumeError(f"{path} is not an alpha-GAN training checkpoint; training from its first epoch")
+    except ResumeError as e:
+        warnings.warn(str(e), stacklevel=3)
+        return None
+    return state

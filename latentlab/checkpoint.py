@@ -19,7 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import ResumeError
-from .storage import atomic_path, atomic_write, load_state, save_state, sha256_bytes, sha256_file, verify_file
+from .storage import (
+    atomic_path,
+    atomic_write,
+    load_checked_json,
+    load_state,
+    save_state,
+    sha256_bytes,
+    sha256_file,
+    verify_file,
+)
 
 __all__ = ["Restored", "run_identity", "save_checkpoint", "load_checkpoint", "state_checksum"]
 
@@ -114,14 +123,7 @@ def load_checkpoint(d, *, identity: dict, store, new_model) -> Restored:
 
 def _read_state(f: Path, fix: str) -> dict:
     """``state.json`` as a dict, after checking it is whole (JSON object, checksum, one record per round)."""
-    try:
-        state = json.loads(f.read_text())
-        if not isinstance(state, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
-        raise ResumeError(f"{f} is unreadable or corrupt ({e.__class__.__name__}); {fix}") from None
-    if "checksum" in state and state.pop("checksum") != state_checksum(state):
-        raise ResumeError(f"{f} is corrupt (its checksum does not match its contents); {fix}")
+    state = load_checked_json(f, fix, key="checksum", what="a latentlab checkpoint")  # a missing checksum fails
     try:
         n_rec, rnd = len(state["records"]), int(state["round"])
     except (KeyError, TypeError, ValueError):

@@ -188,7 +188,7 @@ def load_choice(path) -> dict:
         d = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: no such file; give the tune.json written by 'latentlab tune'") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ConfigError(
             f"--config {path} is not valid JSON ({e}); give the tune.json written by 'latentlab tune'"
         ) from None

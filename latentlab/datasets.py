@@ -8,6 +8,15 @@ file, the folders that were searched and how to get it (the torchvision pattern)
 Registered names: ``digits`` (scikit-learn's 8x8 set, embedded, no file needed), ``mnist``
 (gzipped or raw IDX files), ``cifar10`` (official "python version" batches, or the JPEG
 image-folder layout as a tree or a ``.tar.gz``). More loaders register with :func:`register_dataset`.
+
+Files from outside are checked before they are decoded, and anything a loader cannot honour is
+one :class:`~latentlab.exceptions.DatasetError` line naming the file and the fix: IDX headers must
+agree with the file's size (and declare at most :data:`MAX_IDX_BYTES`); CIFAR-10 batches must hold
+uint8 rows of 32x32x3 and labels 0..9; a JPEG image folder (tree or tar) must hold only the
+documented layout ``[cifar10-jpeg/]{train,test}/<class>/*.jpg`` - no absolute names, no ``..``, no
+links or devices - with each image's size read from its header (32x32, before any pixel is
+decoded) and bounds on each file (:data:`MAX_IMAGE_FILE_BYTES`), on all files together
+(:data:`MAX_ARCHIVE_BYTES`) and on the decoded arrays (:data:`MAX_DECODED_BYTES`).
 """
 
 from __future__ import annotations
@@ -16,19 +25,22 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
+import stat
+import struct
 import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from .exceptions import ConfigError, DatasetError, DatasetNotFoundError
+from .exceptions import ConfigError, DatasetError, DatasetNotFoundError, ResumeError
 from .registry import Registry
-from .storage import atomic_path, atomic_write, cache_dir, sha256_file
+from .storage import atomic_path, cache_dir, sidecar, verify_file, write_sidecar
 
 __all__ = [
     "Dataset",
@@ -363,30 +375,56 @@ MNIST_FILES = {
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+MAX_IDX_BYTES = 1 << 30  # data bytes one IDX file may declare: MNIST's largest holds 47 MB
+
+
+def read_idx(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Read an IDX file (gzipped when the name ends in ``.gz``) into an array.
 
-    Raises :class:`DatasetError` on a bad magic number or a truncated file.
+    The header is read first and checked before any data: a bad magic number, a header declaring
+    more than ``max_bytes`` of data, a file shorter than its header declares (truncated) or longer
+    (not the declared array) raise :class:`DatasetError` naming the file. A gzipped file is never
+    decompressed past the declared size plus one byte, so a gzip bomb costs nothing.
     """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
+    gz = path.suffix == ".gz"
+    opener = gzip.open if gz else open
+    redo = "re-download it."
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise DatasetError(
-            f"{path} is truncated or not a gzip file ({e.__class__.__name__}); re-download it."
-        ) from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DatasetError(f"{path} is not an IDX file (bad magic number); re-download it.")
-    ndim = raw[3]
-    dims = np.frombuffer(raw, ">i4", count=ndim, offset=4).astype(int)
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    offset = 4 + 4 * ndim
-    need = int(np.prod(dims)) * dtype.itemsize
-    if len(raw) - offset < need:
-        raise DatasetError(f"{path} is truncated ({len(raw) - offset} of {need} data bytes); re-download it.")
-    return np.frombuffer(raw, dtype, count=int(np.prod(dims)), offset=offset).reshape(dims)
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_DTYPES or not 1 <= head[3] <= 8:
+                raise DatasetError(f"{path} is not an IDX file (bad magic number); {redo}")
+            ndim = head[3]
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise DatasetError(f"{path} is truncated (its header ends after {4 + len(raw_dims)} bytes); {redo}")
+            dims = struct.unpack(f">{ndim}I", raw_dims)
+            dtype = np.dtype(_IDX_DTYPES[head[2]])
+            need = math.prod(dims) * dtype.itemsize
+            shape = "x".join(map(str, dims))
+            if need > max_bytes:
+                raise DatasetError(
+                    f"{path}: its header declares a {shape} array ({need:,} bytes), more than the "
+                    f"{max_bytes:,} an IDX file may hold here; {redo}"
+                )
+            if not gz:  # a plain file: its size must be the header's, checked before reading any data
+                size = os.fstat(f.fileno()).st_size
+                if size != 4 + 4 * ndim + need:
+                    what = "truncated" if size < 4 + 4 * ndim + need else "longer than its header declares"
+                    raise DatasetError(
+                        f"{path} is {what} ({size - 4 - 4 * ndim:,} of {need:,} data bytes for a {shape} array); {redo}"
+                    )
+            data = f.read(need + 1)
+    except DatasetError:
+        raise
+    except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DatasetError(f"{path} is truncated or not a gzip file ({e.__class__.__name__}); {redo}") from None
+    if len(data) < need:
+        raise DatasetError(f"{path} is truncated ({len(data):,} of {need:,} data bytes for a {shape} array); {redo}")
+    if len(data) > need:
+        raise DatasetError(f"{path} holds more data than its header declares (a {shape} array); {redo}")
+    return np.frombuffer(data, dtype, count=math.prod(dims)).reshape(dims)
 
 
 def _find_file(root: Path | None, subdirs, names, dataset: str, how: str) -> Path:
@@ -420,9 +458,11 @@ def _load_mnist(root=None) -> Dataset:
     """MNIST from the four IDX files, gzipped or not, in ``root``, ``root/mnist``, ``root/MNIST/raw``."""
     subdirs = ["", "mnist", "MNIST/raw", "mnist/MNIST/raw"]
     arrays = {}
+    paths = {}
     for key, stem in MNIST_FILES.items():
-        path = _find_file(root, subdirs, [stem + ".gz", stem], "mnist", _MNIST_HOW)
-        arrays[key] = read_idx(path)
+        paths[key] = _find_file(root, subdirs, [stem + ".gz", stem], "mnist", _MNIST_HOW)
+        arrays[key] = read_idx(paths[key])
+    _check_mnist(arrays, paths)
     xtr = (arrays["train_images"].astype(np.float32) / 255.0)[:, None]
     xte = (arrays["test_images"].astype(np.float32) / 255.0)[:, None]
     return Dataset(
@@ -433,6 +473,23 @@ def _load_mnist(root=None) -> Dataset:
         arrays["test_labels"].astype(np.int64),
         classes=tuple(str(i) for i in range(10)),
     )
+
+
+def _check_mnist(arrays: dict, paths: dict) -> None:
+    """MNIST's layout: uint8 images of 28x28, uint8 labels 0..9, as many labels as images."""
+    for split in ("train", "test"):
+        x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        px, py = paths[f"{split}_images"], paths[f"{split}_labels"]
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise DatasetError(
+                f"{px} holds a {'x'.join(map(str, x.shape))} {x.dtype.name} array; MNIST images are n x 28 x 28 uint8. "
+                "Re-download it."
+            )
+        if y.dtype != np.uint8 or y.ndim != 1 or (len(y) and int(y.max()) > 9):
+            got = f"values up to {int(y.max())}" if y.ndim == 1 and len(y) else f"a {y.ndim}-D {y.dtype.name} array"
+            raise DatasetError(f"{py} holds {got}; MNIST labels are one uint8 digit 0..9 per image. Re-download it.")
+        if len(x) != len(y):
+            raise DatasetError(f"{px} holds {len(x)} images but {py} {len(y)} labels; re-download both.")
 
 
 # --------------------------------------------------------------------------- CIFAR-10
@@ -469,16 +526,37 @@ class _SafeCifarUnpickler(pickle.Unpickler):
         )
 
 
+MAX_BATCH_BYTES = 256 << 20  # one official CIFAR-10 batch file holds 31 MB
+
+
 def _read_cifar_batch(path: Path):
+    redo = "re-download it."
+    size = path.stat().st_size
+    if size > MAX_BATCH_BYTES:
+        raise DatasetError(
+            f"{path} holds {size:,} bytes, more than a CIFAR-10 batch ({MAX_BATCH_BYTES:,} at most); {redo}"
+        )
     try:
         with open(path, "rb") as f:
             d = _SafeCifarUnpickler(f, encoding="bytes").load()
         data = d.get(b"data", d.get("data")) if isinstance(d, dict) else None
         labels = d.get(b"labels", d.get("labels")) if isinstance(d, dict) else None
         if data is None or labels is None:
-            raise DatasetError(f"{path}: no 'data'/'labels' entries; not a CIFAR-10 batch; re-download it.")
-        x = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
-        y = np.asarray(labels, dtype=np.int64)
+            raise DatasetError(f"{path}: no 'data'/'labels' entries; not a CIFAR-10 batch; {redo}")
+        if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
+            what = (
+                f"a {data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+            )
+            raise DatasetError(
+                f"{path}: 'data' is {what}, not uint8 rows of 3072 values (32x32 RGB); not a CIFAR-10 batch; {redo}"
+            )
+        y = np.asarray(labels)
+        if y.ndim != 1 or (len(y) and (y.dtype.kind not in "iu" or int(y.min()) < 0 or int(y.max()) > 9)):
+            raise DatasetError(
+                f"{path}: 'labels' are not one class number 0..9 per image; not a CIFAR-10 batch; {redo}"
+            )
+        x = data.reshape(-1, 3, 32, 32)
+        y = y.astype(np.int64)
     except DatasetError:
         raise
     except (
@@ -492,12 +570,13 @@ def _read_cifar_batch(path: Path):
         UnicodeDecodeError,
         MemoryError,
         OverflowError,
+        RecursionError,
+        ImportError,
+        struct.error,
     ) as e:
-        raise DatasetError(
-            f"{path} is truncated or not a CIFAR-10 batch ({e.__class__.__name__}); re-download it."
-        ) from None
+        raise DatasetError(f"{path} is truncated or not a CIFAR-10 batch ({e.__class__.__name__}); {redo}") from None
     if len(x) != len(y):
-        raise DatasetError(f"{path}: {len(x)} images but {len(y)} labels; re-download it.")
+        raise DatasetError(f"{path}: {len(x)} images but {len(y)} labels; {redo}")
     return x, y
 
 
@@ -515,60 +594,203 @@ def _cifar_from_batches(folder: Path) -> Dataset:
     )
 
 
-def _decode_jpeg(buf: bytes) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+CIFAR_IMAGE_SIZE = (32, 32)  # (width, height) of every CIFAR-10 image
+MAX_IMAGE_FILE_BYTES = 1 << 20  # one CIFAR-10 JPEG holds 0.7-1.2 KB; a file above 1 MiB is not one
+MAX_ARCHIVE_BYTES = 1 << 30  # all image files together (CIFAR-10's 60,000 JPEGs: 54 MB)
+MAX_DECODED_BYTES = 4 << 30  # the decoded float32 arrays (CIFAR-10: 0.74 GB); ~350,000 images at most
+_SPLITS = ("train", "test")
+_IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+_LAYOUT_FIX = (
+    "an image folder must hold only [cifar10-jpeg/]{train,test}/<class>/*.jpg (regular files; classes "
+    + " ".join(CIFAR10_CLASSES)
+    + "). Re-download it, or repack it in that layout."
+)
 
-    try:
-        im = Image.open(io.BytesIO(buf))
-        im.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DatasetError(
-            f"a CIFAR-10 image is corrupt ({e.__class__.__name__}); re-download the image folder."
-        ) from None
+
+def _layout_member(src: Path, name: str, kind: str):
+    """Check one member ``name`` of image folder ``src`` (``kind``: "file", "dir" or why it is neither).
+
+    Returns ``(top, (split, class))`` for an image, ``(top, None)`` for a directory of the layout;
+    anything else (an absolute name, ``..``, a link or device, a name outside the layout) raises
+    :class:`DatasetError` naming the member, before any byte of it is read.
+    """
+    bad = None
+    if not name or "\x00" in name:
+        bad = "an empty name"
+    elif name.startswith(("/", "\\")) or PureWindowsPath(name).drive:
+        bad = "an absolute path"
+    elif "\\" in name:
+        bad = "a name with a backslash"
+    elif ".." in PurePosixPath(name).parts:
+        bad = "a path out of the folder ('..')"
+    elif kind not in ("file", "dir"):
+        bad = kind
+    if bad is not None:
+        raise DatasetError(f"{src}: member {name!r} is {bad}; {_LAYOUT_FIX}")
+    parts = list(PurePosixPath(name).parts)
+    if not parts and kind == "dir":
+        return False, None  # the archive's own root ("./"): no top folder either way
+    top = parts.pop(0) if parts and parts[0] not in _SPLITS else None
+    if kind == "dir" and (
+        not parts or (parts[0] in _SPLITS and (len(parts) == 1 or (len(parts) == 2 and parts[1] in CIFAR10_CLASSES)))
+    ):
+        return top, None
+    if (
+        kind == "file"
+        and len(parts) == 3
+        and parts[0] in _SPLITS
+        and parts[1] in CIFAR10_CLASSES
+        and parts[2].lower().endswith(_IMAGE_EXTS)
+    ):
+        return top, (parts[0], parts[1])
+    raise DatasetError(f"{src}: member {name!r} is not in the documented layout; {_LAYOUT_FIX}")
+
+
+class _ImageFolder:
+    """Collects the image members of one folder or archive, checking names and sizes as they come."""
+
+    PER_IMAGE = CIFAR_IMAGE_SIZE[0] * CIFAR_IMAGE_SIZE[1] * 3 * 4  # decoded bytes of one image (float32)
+
+    def __init__(self, src: Path):
+        self.src, self.tops, self.items, self.total, self.names = src, set(), [], 0, set()
+
+    def check(self, name: str, kind: str, size: int):
+        """``(split, class)`` of an image member, None for a directory of the layout; else DatasetError.
+
+        Called for each member before any of its bytes are read."""
+        top, where = _layout_member(self.src, name, kind)
+        if top is not False:
+            self.tops.add(top)
+        if len(self.tops) > 1:
+            tops = ", ".join(sorted(f"{t}/" if t else "(none)" for t in self.tops))
+            raise DatasetError(f"{self.src}: members lie under more than one top folder ({tops}); {_LAYOUT_FIX}")
+        if where is None:
+            return None
+        key = str(PurePosixPath(name))  # "./a/b.jpg" and "a/b.jpg" are one file
+        if key in self.names:
+            raise DatasetError(f"{self.src}: member {name!r} appears twice; {_LAYOUT_FIX}")
+        self.names.add(key)
+        if size > MAX_IMAGE_FILE_BYTES:
+            raise DatasetError(
+                f"{self.src}: member {name!r} holds {size:,} bytes, more than a CIFAR-10 image file "
+                f"({MAX_IMAGE_FILE_BYTES:,} at most); {_LAYOUT_FIX}"
+            )
+        self.total += size
+        if self.total > MAX_ARCHIVE_BYTES or len(self.names) * self.PER_IMAGE > MAX_DECODED_BYTES:
+            raise DatasetError(
+                f"{self.src} holds more images than latentlab decodes at once (over {len(self.names) - 1:,} files, "
+                f"{self.total:,} bytes; CIFAR-10 has 60,000 in 54 MB); use a smaller image folder"
+            )
+        return where
+
+
+def _decode_image(buf: bytes, where: str) -> np.ndarray:
+    """One image file -> (32, 32, 3) uint8; its size is read from the header and checked before decoding."""
+    import warnings
+
+    from PIL import Image
+
+    fix = "re-download the image folder, or remove that file"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(buf), formats=("JPEG", "PNG"))  # lazy: reads the header only
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise DatasetError(
+                f"{where} declares an image far larger than CIFAR-10's 32x32 (a decompression bomb); {fix}"
+            ) from None
+        except Exception as e:  # noqa: BLE001 - PIL raises many kinds on a crafted file; each is this one line
+            raise DatasetError(f"{where} is not a readable JPEG or PNG image ({e.__class__.__name__}); {fix}") from None
     with im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        if im.size != CIFAR_IMAGE_SIZE:
+            w, h = im.size
+            raise DatasetError(f"{where} is a {w}x{h} image; CIFAR-10 images are 32x32; {fix}")
+        try:
+            im.load()
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except Exception as e:  # noqa: BLE001 - as above: truncated data, broken chunks, ...
+            raise DatasetError(f"{where} is a corrupt image ({e.__class__.__name__}); {fix}") from None
 
 
-def _cifar_from_members(members) -> Dataset:
-    """``members``: iterable of (relative path 'split/class/file.jpg', bytes-callable)."""
+def _cifar_from_members(folder: _ImageFolder) -> Dataset:
+    """Decode the checked members of an image folder, in canonical order (by name), into a Dataset."""
     splits = {"train": ([], []), "test": ([], [])}
     cls_index = {c: i for i, c in enumerate(CIFAR10_CLASSES)}
-    for rel, read in members:
-        parts = Path(rel).parts
-        if len(parts) < 3 or parts[-3] not in splits or parts[-2] not in cls_index:
-            continue
-        if not parts[-1].lower().endswith((".jpg", ".jpeg", ".png")):
-            continue
-        xs, ys = splits[parts[-3]]
+    for rel, (split, cls), read in folder.items:
+        xs, ys = splits[split]
         xs.append((rel, read))
-        ys.append(cls_index[parts[-2]])
+        ys.append(cls_index[cls])
     out = {}
     for split, (xs, ys) in splits.items():
         if not xs:
             raise DatasetNotFoundError(f"cifar10: the image folder has no {split}/<class>/*.jpg files. {_CIFAR_HOW}")
         order = sorted(range(len(xs)), key=lambda i: xs[i][0])  # canonical order: by path
-        imgs = np.stack([_decode_jpeg(xs[i][1]()) for i in order])
+        imgs = np.stack([_decode_image(xs[i][1](), f"{folder.src}: member {xs[i][0]!r}") for i in order])
         out[split] = (imgs.transpose(0, 3, 1, 2).astype(np.float32) / 255.0, np.asarray(ys, np.int64)[order])
     return Dataset("cifar10", *out["train"], *out["test"], classes=CIFAR10_CLASSES)
 
 
+def _tar_kind(m: tarfile.TarInfo) -> str:
+    if m.isfile():
+        return "file"
+    if m.isdir():
+        return "dir"
+    if m.issym():
+        return f"a symbolic link (to {m.linkname!r})"
+    if m.islnk():
+        return f"a hard link (to {m.linkname!r})"
+    if m.ischr() or m.isblk():
+        return "a device file"
+    if m.isfifo():
+        return "a FIFO"
+    return "not a regular file"
+
+
 def _cifar_from_tar(path: Path) -> Dataset:
+    """The JPEG image folder inside ``path`` (a tar, usually gzipped): every member is checked (name, type,
+    size) as the archive is read and before its bytes are; nothing is extracted to disk."""
+    folder = _ImageFolder(path)
     try:
         with tarfile.open(path, "r:*") as tf:
-            files = {}
-            for m in tf.getmembers():
-                if m.isfile():
-                    files[m.name] = tf.extractfile(m).read()
+            for m in tf:
+                where = folder.check(m.name, _tar_kind(m), m.size if m.isfile() else 0)
+                if where is not None:  # read now (a gzip stream is read once, in order), within the bounds
+                    b = tf.extractfile(m).read()
+                    folder.items.append((m.name, where, lambda b=b: b))
+    except DatasetError:
+        raise
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise DatasetError(
             f"{path} is truncated or not a tar archive ({e.__class__.__name__}); re-download it."
         ) from None
-    return _cifar_from_members((name, (lambda b=b: b)) for name, b in files.items())
+    return _cifar_from_members(folder)
 
 
 def _cifar_from_tree(folder: Path) -> Dataset:
-    paths = [p for p in folder.rglob("*") if p.is_file()]
-    return _cifar_from_members((str(p.relative_to(folder)), p.read_bytes) for p in paths)
+    """The JPEG image folder at ``folder`` (``train/`` and ``test/`` beside each other); links are refused."""
+    images = _ImageFolder(folder)
+    for split in _SPLITS:
+        if (folder / split).is_symlink():
+            images.check(split, "a symbolic link", 0)  # raises
+        for dirpath, dirnames, filenames in os.walk(folder / split, followlinks=False):
+            here = Path(dirpath)
+            for name in sorted(dirnames) + sorted(filenames):
+                p = here / name
+                st = p.lstat()
+                rel = p.relative_to(folder).as_posix()
+                kind = (
+                    "dir"
+                    if stat.S_ISDIR(st.st_mode)
+                    else "file"
+                    if stat.S_ISREG(st.st_mode)
+                    else "a symbolic link"
+                    if stat.S_ISLNK(st.st_mode)
+                    else "not a regular file"
+                )
+                where = images.check(rel, kind, st.st_size if kind == "file" else 0)
+                if where is not None:
+                    images.items.append((rel, where, p.read_bytes))
+    return _cifar_from_members(images)
 
 
 @register_dataset("cifar10")
@@ -603,11 +825,13 @@ def _cached(path: Path, loader) -> Dataset:
     st = path.stat()
     key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
     f = cache_dir() / "datasets" / f"{path.name}-{key}.npz"
-    side = f.with_name(f.name + ".sha256")
     if f.exists():
         try:  # the decoded arrays are trusted only with a matching checksum; else decoded again
-            if not side.exists() or side.read_text().strip() != sha256_file(f):
-                raise ValueError("checksum missing or different")
+            try:
+                recorded = sidecar(f).read_text().strip()
+            except (OSError, ValueError):
+                recorded = None
+            verify_file(f, recorded, f"decoding {path} again")
             with np.load(f, allow_pickle=False) as z:
                 return Dataset(
                     str(z["name"]),
@@ -617,6 +841,10 @@ def _cached(path: Path, loader) -> Dataset:
                     z["y_test"],
                     classes=tuple(str(c) for c in z["classes"]),
                 )
+        except ResumeError as e:
+            import warnings
+
+            warnings.warn(f"decoded-data cache {e}", stacklevel=2)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             import warnings
 
@@ -633,5 +861,5 @@ def _cached(path: Path, loader) -> Dataset:
             y_test=ds.y_test,
             classes=np.asarray(ds.classes),
         )
-    atomic_write(side, sha256_file(f) + "\n")
+    write_sidecar(f)
     return ds

@@ -194,21 +194,20 @@ def _load_cached(path: Path, config: GeneratorConfig, image_shape):
     """The cached generator at ``path`` if its bytes match the SHA-256 in its sidecar, else None (with a
     warning naming the file: it is trained again and the entry rewritten).
 
-    Entries cached before checksums existed (a sidecar without ``sha256``) are loaded, and their
-    checksum is recorded from then on.
+    A sidecar without ``sha256`` (edited, or written before checksums existed) is a failure too:
+    an unverified entry is never trusted.
     """
     import json
     import warnings
 
     from .exceptions import ResumeError
-    from .storage import atomic_write, sha256_file
 
     side = path.with_suffix(".json")
     try:
         meta = json.loads(side.read_text())
         if not isinstance(meta, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         warnings.warn(
             f"generator cache entry {path}: its sidecar {side.name} is missing or unreadable "
             f"({e.__class__.__name__}); training the generator again",
@@ -222,8 +221,6 @@ def _load_cached(path: Path, config: GeneratorConfig, image_shape):
     except ResumeError as e:
         warnings.warn(str(e), stacklevel=3)
         return None
-    if "sha256" not in meta:
-        atomic_write(side, json.dumps({**meta, "sha256": sha256_file(path)}, indent=1, sort_keys=True))
     return model
 
 

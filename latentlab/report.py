@@ -62,16 +62,32 @@ def write_csv(path, rows: list[dict], columns=RESULT_COLUMNS) -> None:
 
 
 def read_results(path) -> list[dict]:
-    """Read a ``results.csv`` back (numbers as numbers)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        r["seed"], r["round"], r["n_labelled"], r["value"] = (
-            int(r["seed"]),
-            int(r["round"]),
-            int(r["n_labelled"]),
-            float(r["value"]),
-        )
+    """Read a ``results.csv`` back (numbers as numbers).
+
+    A table that cannot be read (garbled bytes, a row short of a column or with extra cells, a
+    number that is not one) raises :class:`~latentlab.exceptions.ResumeError`, one line naming the file.
+    """
+    from .exceptions import ResumeError
+
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        for i, r in enumerate(rows, start=2):
+            missing = [c for c in RESULT_COLUMNS if r.get(c) in (None, "")]
+            if missing or None in r:
+                raise ValueError(f"line {i} has {'no ' + ', '.join(missing) if missing else 'extra cells'}")
+            r["seed"], r["round"], r["n_labelled"], r["value"] = (
+                int(r["seed"]),
+                int(r["round"]),
+                int(r["n_labelled"]),
+                float(r["value"]),
+            )
+    except (UnicodeDecodeError, csv.Error, ValueError) as e:
+        msg = e.__class__.__name__ if isinstance(e, UnicodeDecodeError) else str(e).splitlines()[0][:120]
+        raise ResumeError(
+            f"{path} is not a readable results table ({msg}); rerun the command that wrote it "
+            "('latentlab run --resume' rewrites it from the run's checkpoints)"
+        ) from None
     return rows
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .config import ExperimentConfig
 from .exceptions import ConfigError, LatentLabError, ResumeError
-from .storage import RunLock, atomic_write, sha256_bytes
+from .storage import RunLock, atomic_write, load_checked_json, sha256_bytes
 
 __all__ = [
     "RUN_MARKER",
@@ -67,7 +67,7 @@ def marker(out: Path) -> dict | None:
     """The run folder's marker, or None when ``out`` is not marked as latentlab's."""
     try:
         m = json.loads((out / RUN_MARKER).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(m, dict) or m.get("kind") != "latentlab run" or not isinstance(m.get("format"), int):
         return None
@@ -95,18 +95,8 @@ def write_config(out: Path, config: ExperimentConfig) -> None:
 
 def read_config(out) -> dict:
     """The settings in ``out/config.json`` (checksum checked); a corrupt file raises one line naming it."""
-    f = Path(out) / "config.json"
     fix = "rerun with --overwrite to start that run again, or choose another --out"
-    try:
-        d = json.loads(f.read_text())
-    except (OSError, ValueError) as e:
-        raise ResumeError(f"{f} is unreadable or corrupt ({e.__class__.__name__}); {fix}") from None
-    if not isinstance(d, dict):
-        raise ResumeError(f"{f} is not a latentlab config (not a JSON object); {fix}")
-    digest = d.pop("sha256", None)
-    if digest is not None and sha256_bytes(json.dumps(d, sort_keys=True).encode()) != digest:
-        raise ResumeError(f"{f} is corrupt (its SHA-256 does not match its settings); {fix}")
-    return d
+    return load_checked_json(Path(out) / "config.json", fix, what="a latentlab config")  # a missing checksum fails
 
 
 def _legacy_run(out: Path) -> bool:

@@ -7,10 +7,19 @@
 * :func:`save_state` / :func:`load_state` - a model's ``state_dict`` (generators, target-model
   checkpoints), loaded with ``weights_only=True``;
 * :func:`content_key`, :func:`json_key` - content hashes that key the caches;
-* :func:`sha256_bytes`, :func:`sha256_file`, :func:`verify_file` - integrity checksums of the files
-  latentlab later trusts (generator cache, checkpoints, label cache, ``state.json``, ``config.json``);
+* :func:`sha256_bytes`, :func:`sha256_file`, :func:`verify_file`, :func:`checked_json`,
+  :func:`load_checked_json`, :func:`write_sidecar`, :func:`read_verified` - integrity checksums of
+  the files latentlab later trusts (generator cache, checkpoints, label cache, decoded data,
+  ``state.json``, ``config.json``, a sweep's ``done.json``);
 * :class:`LabelCache` - labels on disk keyed by the content hash of their input;
-* :class:`RunLock` - one process per output folder (a lock file holding the PID).
+* :class:`WriteLock`, :class:`RunLock` - one process writes a file or an output folder at a time
+  (a ``filelock`` lock file holding the PID).
+
+Integrity rule: every file latentlab reads back is verified against a SHA-256 recorded when it was
+written, and a *missing* checksum is a failure like a wrong one (a file edited by hand, or written
+by a version that recorded none). A run file that fails raises one line naming the file and the
+fix; a cache entry that fails is reported as a warning and computed again. The checksums detect
+corruption and edits, not a forger who recomputes them (that needs a key, which latentlab has not).
 
 Every write goes through :func:`atomic_path`, which calls :data:`RENAME_HOOK` (tests use it to
 simulate a kill at each rename) and turns a full disk into a :class:`~latentlab.exceptions.StorageError`.
@@ -27,8 +36,8 @@ import hashlib
 import io
 import json
 import os
-import secrets
 import re
+import secrets
 import warnings
 from pathlib import Path
 
@@ -47,7 +56,15 @@ __all__ = [
     "sha256_bytes",
     "sha256_file",
     "verify_file",
+    "json_checksum",
+    "checked_json",
+    "load_checked_json",
+    "sidecar",
+    "write_sidecar",
+    "read_verified",
+    "load_torch",
     "LabelCache",
+    "WriteLock",
     "RunLock",
     "RENAME_HOOK",
 ]
@@ -116,13 +133,92 @@ def sha256_file(path) -> str:
 
 
 def verify_file(path, sha256: str | None, fix: str) -> None:
-    """Raise :class:`ResumeError` naming ``path`` and ``fix`` when the file is missing or its SHA-256 is
-    not ``sha256`` (``None`` = no checksum recorded: only existence is checked)."""
+    """Raise :class:`ResumeError` naming ``path`` and ``fix`` when the file is missing, when no checksum
+    was recorded for it (``sha256`` None or empty: a missing checksum is a failure, not a pass), or
+    when its SHA-256 is not ``sha256``."""
     path = Path(path)
     if not path.is_file():
         raise ResumeError(f"{path} is missing; {fix}")
-    if sha256 is not None and sha256_file(path) != sha256:
+    if not sha256 or not isinstance(sha256, str):
+        raise ResumeError(f"{path} has no checksum recorded, so it cannot be trusted; {fix}")
+    if sha256_file(path) != sha256:
         raise ResumeError(f"{path} is corrupt (its SHA-256 does not match the one recorded when it was written); {fix}")
+
+
+def json_checksum(obj: dict, key: str = "sha256") -> str:
+    """SHA-256 of ``obj`` without ``key``, as canonical (sorted-key) JSON: what a checked JSON file records."""
+    return sha256_bytes(json.dumps({k: v for k, v in obj.items() if k != key}, sort_keys=True).encode())
+
+
+def checked_json(obj: dict, key: str = "sha256", **dump_kwargs) -> str:
+    """``obj`` as JSON text with its :func:`json_checksum` under ``key`` (read back with :func:`load_checked_json`)."""
+    return json.dumps({**obj, key: json_checksum(obj, key)}, **dump_kwargs)
+
+
+def load_checked_json(path, fix: str, key: str = "sha256", what: str = "a latentlab file") -> dict:
+    """The JSON object in ``path`` without its checksum ``key``, once that checksum is present and right.
+
+    Anything else raises :class:`ResumeError`, one line naming the file and ``fix``: a missing or
+    unreadable file, text that is not JSON (or nested too deeply to parse), JSON that is not an
+    object (``what`` says what it should be), a missing checksum, a checksum that does not match.
+    """
+    f = Path(path)
+    try:
+        d = json.loads(f.read_text())
+    except FileNotFoundError:
+        raise ResumeError(f"{f} is missing; {fix}") from None
+    except (OSError, ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ResumeError(f"{f} is unreadable or corrupt ({e.__class__.__name__}); {fix}") from None
+    if not isinstance(d, dict):
+        raise ResumeError(f"{f} is not {what} (a JSON {type(d).__name__}, not an object); {fix}")
+    digest = d.pop(key, None)
+    if digest is None:
+        raise ResumeError(
+            f"{f} has no checksum ('{key}' is missing: edited by hand, or written by an older latentlab), "
+            f"so it cannot be trusted; {fix}"
+        )
+    if not isinstance(digest, str) or digest != json_checksum(d, key):
+        raise ResumeError(f"{f} is corrupt (its checksum does not match its contents); {fix}")
+    return d
+
+
+SIDECAR = ".sha256"
+
+
+def sidecar(path) -> Path:
+    """``<path>.sha256``: where the checksum of a file with no other place for one is kept."""
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR)
+
+
+def write_sidecar(path, digest: str | None = None) -> str:
+    """Record the SHA-256 of ``path`` (``digest``, or computed) in its :func:`sidecar`; returns it."""
+    digest = digest or sha256_file(path)
+    atomic_write(sidecar(path), digest + "\n")
+    return digest
+
+
+def read_verified(path, fix: str) -> bytes:
+    """The bytes of ``path`` once they match the SHA-256 in its :func:`sidecar`; else :class:`ResumeError`
+    naming the file and ``fix`` (file or sidecar missing, unreadable, or a different checksum)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ResumeError(f"{path} is missing; {fix}") from None
+    except OSError as e:
+        raise ResumeError(f"{path} is unreadable ({e.__class__.__name__}); {fix}") from None
+    try:
+        recorded = sidecar(path).read_text().strip()
+    except (OSError, ValueError):
+        recorded = ""
+    if not recorded:
+        raise ResumeError(
+            f"{path} has no checksum recorded ({sidecar(path).name} is missing), so it cannot be trusted; {fix}"
+        )
+    if recorded != sha256_bytes(data):
+        raise ResumeError(f"{path} is corrupt (its SHA-256 does not match the one recorded when it was written); {fix}")
+    return data
 
 
 def save_state(module, path, meta: dict | None = None) -> str:
@@ -146,11 +242,27 @@ def save_state(module, path, meta: dict | None = None) -> str:
     return digest
 
 
-def load_state(module, path, sha256: str | None = None, fix: str | None = None):
-    """Load a ``state_dict`` saved by :func:`save_state`, safely (``weights_only=True``).
+def _recorded_sha256(path: Path) -> str | None:
+    """The checksum recorded for a state file: in the JSON sidecar of :func:`save_state`, else in ``<name>.sha256``."""
+    for side, read in (
+        (path.with_suffix(".json"), lambda t: json.loads(t).get("sha256")),
+        (sidecar(path), lambda t: t.strip()),
+    ):
+        try:
+            digest = read(side.read_text())
+        except (OSError, ValueError, AttributeError, RecursionError):
+            continue
+        if isinstance(digest, str) and digest:
+            return digest
+    return None
 
-    ``sha256``: the checksum recorded at save time; a mismatch, a missing, truncated or foreign file
-    (a pickle that is not plain tensors is refused) raise :class:`ResumeError` naming the file and ``fix``.
+
+def load_torch(path, sha256: str | None = None, fix: str | None = None, map_location="cpu"):
+    """``torch.load(path, weights_only=True)`` of a verified file: the bytes must match ``sha256`` (default:
+    the checksum recorded beside the file, see :func:`save_state` and :func:`write_sidecar`).
+
+    A missing file, a missing or wrong checksum, a truncated or foreign file (a pickle that is not
+    plain tensors is refused) raise :class:`ResumeError` naming the file and ``fix``.
     """
     import pickle
 
@@ -158,9 +270,9 @@ def load_state(module, path, sha256: str | None = None, fix: str | None = None):
 
     path = Path(path)
     fix = fix or "delete it to retrain, or match the configuration it was saved with"
-    verify_file(path, sha256, fix)
+    verify_file(path, sha256 or _recorded_sha256(path), fix)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except (
         pickle.UnpicklingError,
         RuntimeError,
@@ -177,6 +289,19 @@ def load_state(module, path, sha256: str | None = None, fix: str | None = None):
             f"{path} is not a readable latentlab checkpoint ({e.__class__.__name__}: "
             f"{str(e).splitlines()[0][:160] if str(e) else ''}); {fix}"
         ) from None
+
+
+def load_state(module, path, sha256: str | None = None, fix: str | None = None):
+    """Load a ``state_dict`` saved by :func:`save_state` into ``module``, safely (``weights_only=True``).
+
+    ``sha256``: the checksum recorded at save time (default: the one in the ``.json`` sidecar
+    ``save_state(meta=...)`` wrote). No checksum anywhere, a mismatch, a missing, truncated or
+    foreign file raise :class:`ResumeError` naming the file and ``fix``; so does a state that does not
+    fit ``module``.
+    """
+    path = Path(path)
+    fix = fix or "delete it to retrain, or match the configuration it was saved with"
+    state = load_torch(path, sha256, fix)
     try:
         module.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
@@ -215,9 +340,8 @@ class LabelCache:
 
     Integrity: each label has a ``<key>.npy.sha256`` sidecar, written before the label itself. On
     every read the checksum, the finiteness and (with ``shape``) the shape are checked; an entry that
-    fails (garbled, truncated, NaN) is reported once as a warning naming the file and treated as
-    missing, so the tool labels that input again and the entry is rewritten. Entries written before
-    checksums existed (no sidecar) are still checked for finiteness and shape. Keys must be content
+    fails (garbled, truncated, NaN, no sidecar) is reported once as a warning naming the file and
+    treated as missing, so the tool labels that input again and the entry is rewritten. Keys must be content
     hashes (32 hex digits): a key such as ``../x`` is refused, so the cache never reads outside its folder.
 
     Parameters
@@ -253,18 +377,17 @@ class LabelCache:
         p = self.path(key)
         if not p.exists():
             return None
-        side = p.with_name(p.name + ".sha256")
         try:
-            data = p.read_bytes()
-            if side.exists() and side.read_text().strip() != sha256_bytes(data):
-                raise ValueError("its SHA-256 does not match the one recorded when it was written")
-            y = np.load(io.BytesIO(data), allow_pickle=False)
+            y = np.load(io.BytesIO(read_verified(p, "labelling that input again")), allow_pickle=False)
             if shape is not None and tuple(y.shape) != shape:
                 raise ValueError(f"shape {tuple(y.shape)}, expected {shape}")
             if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
                 raise ValueError("it holds NaN or infinite values")
             if y.dtype.kind not in "biufc":
                 raise ValueError(f"dtype {y.dtype} is not numeric")
+        except ResumeError as e:  # missing or wrong checksum: the message names the file and the fix
+            warnings.warn(f"label cache entry {e}", stacklevel=2)
+            return None
         except (OSError, ValueError, EOFError) as e:
             warnings.warn(f"label cache entry {p} is corrupt ({e}); labelling that input again", stacklevel=2)
             return None
@@ -278,7 +401,7 @@ class LabelCache:
         np.save(buf, np.asarray(y), allow_pickle=False)
         data = buf.getvalue()
         pid = os.getpid()
-        with atomic_path(p.with_name(p.name + ".sha256"), suffix=f".{pid}.tmp") as tmp:
+        with atomic_path(sidecar(p), suffix=f".{pid}.tmp") as tmp:
             tmp.write_text(sha256_bytes(data) + "\n")
         with atomic_path(p, suffix=f".{pid}.tmp") as tmp:
             tmp.write_bytes(data)
@@ -290,50 +413,81 @@ class LabelCache:
         return len(list(self.folder.glob("*.npy"))) if self.folder.exists() else 0
 
 
-class RunLock:
-    """One process per folder: ``folder/.latentlab.lock`` holds the owner's PID while it runs.
+class WriteLock:
+    """One process at a time writes ``target`` (a file or a folder): a ``filelock.FileLock`` on ``lock_file``.
 
-    Acquiring takes an exclusive ``flock`` on the file (released by the kernel when the process dies,
-    however it dies), so a lock file left by a crashed run is stale and simply taken over; where
-    ``fcntl`` is missing the PID is checked instead. A second run on the same folder raises
-    :class:`ResumeError` at once, naming the PID that holds it. Use as a context manager.
+    The lock is the kernel's ``flock`` (released however the holder dies, so a lock file left by a
+    killed command is simply taken over); the holder writes its PID into the lock file, and a second
+    process asking for the lock raises :class:`ResumeError` at once, naming that PID and ``fix``. On
+    a file system without ``flock`` filelock's soft lock (a marker file that records the PID, broken
+    when its process is gone) is used instead. The lock file is removed on release.
+
+    Any file a command writes can be locked this way, e.g. ``WriteLock(out / "tune.json")`` (lock
+    file ``out/.tune.json.lock``). Use as a context manager. Not re-entrant: a second acquire in
+    the same process is refused like any other.
     """
 
-    NAME = ".latentlab.lock"
+    def __init__(self, target, lock_file=None, fix: str = "wait for it to finish, or choose another --out"):
+        self.target = Path(target)
+        self.path = Path(lock_file) if lock_file is not None else self.target.with_name(f".{self.target.name}.lock")
+        self.fix = fix
+        self._lock = None
+        self._inode = None
 
-    def __init__(self, folder):
-        self.path = Path(folder) / self.NAME
-        self._fd = None
+    def _refuse(self, pid) -> ResumeError:
+        return ResumeError(f"another latentlab run (pid {pid or '?'}) is writing to {self.target}; {self.fix}")
 
-    def acquire(self) -> "RunLock":
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    def acquire(self) -> "WriteLock":
+        import filelock
+
+        def record_pid(fd: int) -> None:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            st = os.fstat(fd)
+            self._inode = (st.st_dev, st.st_ino)
+
+        for _ in range(5):  # a refusal is retried only when the holder released (and removed) the file meanwhile
+            existed = self.path.exists()
+            lock = filelock.FileLock(str(self.path), timeout=0, on_acquired=record_pid)
             try:
-                held = not _try_lock(fd, self.path)
-                if not held and os.path.exists(self.path) and os.fstat(fd).st_ino == os.stat(self.path).st_ino:
-                    break  # locked, and still the file at this path (not one a releasing run just unlinked)
-            except BaseException:
-                os.close(fd)
-                raise
-            os.close(fd)
-            if held:
-                pid = _read_pid(self.path)
-                raise ResumeError(
-                    f"another latentlab run (pid {pid or '?'}) is writing to {self.path.parent}; "
-                    "wait for it to finish, or choose another --out"
-                )
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return self
+                lock.acquire()
+            except filelock.Timeout:
+                if self.path.exists():
+                    raise self._refuse(_read_pid(self.path)) from None
+                continue
+            except OSError as e:
+                if e.errno not in _NO_FLOCK:
+                    raise
+                if not existed:  # the empty file the failed attempt created is nobody's marker
+                    with contextlib.suppress(OSError):
+                        self.path.unlink()
+                lock = filelock.SoftFileLock(str(self.path), timeout=0)  # no flock here: a marker with the PID
+                try:
+                    lock.acquire()
+                except filelock.Timeout:
+                    raise self._refuse(_read_pid(self.path)) from None
+            self._lock = lock
+            return self
+        raise self._refuse(_read_pid(self.path))
 
     def release(self) -> None:
-        if self._fd is None:
+        if self._lock is None:
             return
-        with contextlib.suppress(OSError):
-            self.path.unlink()
-        os.close(self._fd)
-        self._fd = None
+        lock, self._lock = self._lock, None
+        import filelock
+
+        if isinstance(lock, filelock.SoftFileLock):
+            lock.release()  # removes its marker itself
+            return
+        with contextlib.suppress(OSError):  # remove the file first (if it is still ours), then unlock:
+            st = os.stat(self.path)  # a waiter that locked the removed file sees it unlinked and retries
+            if (st.st_dev, st.st_ino) == self._inode:
+                self.path.unlink()
+        lock.release()
+
+    @property
+    def is_locked(self) -> bool:
+        return self._lock is not None
 
     def __enter__(self):
         return self.acquire()
@@ -342,36 +496,24 @@ class RunLock:
         self.release()
 
 
+class RunLock(WriteLock):
+    """One process per output folder: ``folder/.latentlab.lock`` holds the owner's PID while it runs.
+
+    A :class:`WriteLock` on the folder: a second run on the same folder raises :class:`ResumeError`
+    at once, naming the PID that holds it; a lock left by a crashed run is taken over.
+    """
+
+    NAME = ".latentlab.lock"
+
+    def __init__(self, folder):
+        super().__init__(folder, lock_file=Path(folder) / self.NAME)
+
+
+_NO_FLOCK = {errno.ENOSYS, errno.ENOLCK, getattr(errno, "EOPNOTSUPP", errno.ENOSYS)}
+
+
 def _read_pid(path) -> int | None:
     try:
         return int(Path(path).read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _pid_free(path) -> bool:
-    """Without flock: the lock is free when no PID is recorded or its process is gone (stale)."""
-    pid = _read_pid(path)
-    if pid is None or pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True  # stale: its owner is gone
-    except OSError:
-        return False
-    return False
-
-
-def _try_lock(fd: int, path) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return _pid_free(path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError as e:
-        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return False  # held by a live process
-        return _pid_free(path)  # a file system without flock (ENOLCK, EOPNOTSUPP): fall back to the PID

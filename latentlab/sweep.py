@@ -19,6 +19,13 @@ scalars are fixed.) Every point runs in its own folder ``DIR/runs/<point-id>/``:
 hash of all parameters, so it is stable across reruns: a rerun skips points with ``done.json``
 (same parameters) and retries failed ones.
 
+``done.json`` carries its own checksum and those of ``params.json`` and ``out/results.csv`` as
+they were when the point finished. A rerun trusts a finished point only when all three match: a
+status file that is missing its checksum, hand-edited, garbled or of the wrong JSON type, or a
+results table changed since, is reported in one warning line naming the file, and that point runs
+again. A point whose notebook wrote a results table that cannot be read is recorded as failed
+(and rerun next time) instead of stopping the gather.
+
 Runs go to a local process pool (``workers`` processes, each driving one papermill kernel with
 ``threads`` OpenMP threads, default 1, so the numbers do not depend on the backend) or,
 given a ``dask.distributed.Client`` or a scheduler address, to a Dask cluster; nothing else
@@ -42,11 +49,12 @@ import json
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .exceptions import ConfigError
-from .storage import atomic_write
+from .exceptions import ConfigError, ResumeError
+from .storage import atomic_write, checked_json, load_checked_json, sha256_file, verify_file
 
 __all__ = [
     "HELP",
@@ -81,7 +89,12 @@ def load_grid(path) -> tuple[dict, dict]:
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"grid file {path} is not valid YAML: {e}") from None
+        msg = " ".join(str(e).split())[:200]
+        raise ConfigError(f"grid file {path} is not valid YAML ({msg}); fix it, see notebooks/grids/") from None
+    except (ValueError, RecursionError) as e:  # bytes that are not UTF-8 text; nesting too deep to parse
+        raise ConfigError(
+            f"grid file {path} is not a YAML text file ({e.__class__.__name__}); see notebooks/grids/"
+        ) from None
     return parse_grid(doc, str(path))
 
 
@@ -196,18 +209,48 @@ def run_point(
     else:
         rec["status"] = "ok"
     rec["seconds"] = round(time.perf_counter() - t0, 2)
-    _write_json(point_dir / ("done.json" if rec["status"] == "ok" else "failed.json"), rec)
+    if rec["status"] == "ok":
+        _write_done(point_dir, rec)
+    else:
+        _write_json(point_dir / "failed.json", rec)
     return rec
 
 
+def _write_done(point_dir: Path, rec: dict) -> None:
+    """``done.json``: the status record, the checksums of ``params.json`` and ``out/results.csv`` as the
+    point finished (None: the notebook wrote no table) and its own checksum over all of it."""
+    res = point_dir / OUT_SUBDIR / "results.csv"
+    rec["params_sha256"] = sha256_file(point_dir / "params.json")
+    rec["results_sha256"] = sha256_file(res) if res.is_file() else None
+    atomic_write(point_dir / "done.json", checked_json(rec, indent=1))
+
+
 def _finished(point_dir: Path, params: dict) -> dict | None:
+    """The status record of a point that finished with ``params``, or None: run it (again).
+
+    Trusted only when ``done.json`` (its checksum), ``params.json`` and ``out/results.csv`` (the
+    checksums in ``done.json``) are as the point left them; anything else is one warning naming the
+    file, and the point runs again.
+    """
     done = point_dir / "done.json"
+    if not done.is_file():
+        return None
     pf = point_dir / "params.json"
-    if not (done.is_file() and pf.is_file()):
+    res = point_dir / OUT_SUBDIR / "results.csv"
+    fix = f"running point {point_dir.name} again"
+    try:
+        rec = load_checked_json(done, fix, what="a sweep status record")
+        if rec.get("status") != "ok" or rec.get("point") != point_dir.name:
+            raise ResumeError(f"{done} is not the status record of a finished point {point_dir.name}; {fix}")
+        verify_file(pf, rec.get("params_sha256"), fix)
+        stored = json.loads(pf.read_text())
+        if rec.get("results_sha256") is not None or res.exists():
+            verify_file(res, rec.get("results_sha256"), fix)
+    except (ResumeError, OSError, ValueError) as e:
+        warnings.warn(f"sweep: {e}", stacklevel=3)
         return None
-    if json.loads(pf.read_text()) != json.loads(json.dumps(params, default=str)):
+    if stored != json.loads(json.dumps(params, default=str)):
         return None
-    rec = json.loads(done.read_text())
     rec["skipped"] = True
     return rec
 
@@ -400,7 +443,13 @@ def gather(out, points, records) -> list[dict]:
         if not f.is_file():
             no_results.append(pid)
             continue
-        for r in read_results(f):
+        try:
+            got = read_results(f)
+        except ResumeError as e:  # the notebook wrote a table nobody can read: that point failed, not the gather
+            warnings.warn(f"sweep: point {pid} failed and runs again on the next sweep: {e}", stacklevel=2)
+            _mark_failed(out / "runs" / pid, rec, "CorruptResults", str(e))
+            continue
+        for r in got:
             rows.append({"point": pid, **{f"param_{k}": _cell(v) for k, v in swept.items()}, **r})
     cols = ["point", *(f"param_{k}" for k in swept_names), *RESULT_COLUMNS]
     write_csv(out / "results.csv", rows, columns=cols)
@@ -428,6 +477,14 @@ def gather(out, points, records) -> list[dict]:
             md.write(f"| {r['point']} | {r.get('cell_index')} | {r.get('ename')} | {msg} |\n")
     atomic_write(out / "summary.md", md.getvalue())
     return rows
+
+
+def _mark_failed(point_dir: Path, rec: dict, ename: str, evalue: str) -> None:
+    """Turn a finished point into a failed one (``failed.json``, no ``done.json``): the next sweep reruns it."""
+    rec.update(status="failed", cell_index=None, exec_count=None, ename=ename, evalue=evalue)
+    rec.pop("skipped", None)
+    _write_json(point_dir / "failed.json", rec)
+    (point_dir / "done.json").unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -75,8 +75,8 @@ def test_interface_round_trip_and_checkpoint(tmp_path):
     assert z.shape == (6, 2) and z.dtype == np.float32
     xr = decode(m, z)
     assert xr.shape == (6, *SHAPE)
-    save_state(m, tmp_path / "g.pt")  # plain state_dict: loads with weights_only=True
-    m2 = load_state(AlphaGAN(SHAPE, **TINY), tmp_path / "g.pt").eval()
+    digest = save_state(m, tmp_path / "g.pt")  # plain state_dict: loads with weights_only=True
+    m2 = load_state(AlphaGAN(SHAPE, **TINY), tmp_path / "g.pt", sha256=digest).eval()
     np.testing.assert_array_equal(encode(m2, x), z)
     np.testing.assert_array_equal(decode(m2, z), xr)
 

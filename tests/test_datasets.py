@@ -1,5 +1,6 @@
 import gzip
 import io
+import os
 import pickle
 import struct
 import tarfile
@@ -316,3 +317,400 @@ def test_balanced_indices_give_equal_class_counts():
     counts = np.bincount(y[idx], minlength=10)
     assert len(np.unique(idx)) == 43 and counts[8] == 3 and counts.min() == 3 and counts.max() <= 6
     np.testing.assert_array_equal(idx, balanced_indices(y, 43, np.random.default_rng(1)))
+
+
+# --------------------------------------------------------------------------- crafted files: checked before decoding
+def _one_line(e, *fragments):
+    msg = str(e.value)
+    assert "\n" not in msg and "Traceback" not in msg, msg
+    for f in fragments:
+        assert f in msg, (f, msg)
+    return msg
+
+
+def _resize_sof(jpeg: bytes, w: int, h: int) -> bytes:
+    """A JPEG whose header (SOF0) declares w x h pixels; the compressed data stay those of a 32x32 image."""
+    i = jpeg.index(b"\xff\xc0")
+    b = bytearray(jpeg)
+    b[i + 5 : i + 9] = struct.pack(">HH", h, w)
+    return bytes(b)
+
+
+def _img(w=32, h=32, fmt="JPEG", seed=0):
+    from PIL import Image
+
+    rgb = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _member(name, data=b"", kind=tarfile.REGTYPE, linkname=""):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.linkname, ti.size = kind, linkname, len(data) if kind == tarfile.REGTYPE else 0
+    return ti, data
+
+
+def _good_members(top="cifar10-jpeg/"):
+    return [
+        _member(f"{top}{s}/{c}/0000.jpg", _img(seed=i)) for i, (s, c) in enumerate((("train", "cat"), ("test", "dog")))
+    ]
+
+
+def _write_tar(path, members, mode="w:gz"):
+    with tarfile.open(path, mode) as tf:
+        for ti, data in members:
+            tf.addfile(ti, io.BytesIO(data) if ti.type == tarfile.REGTYPE else None)
+    return path
+
+
+JPEG = _img()
+CRAFTED_TARS = {
+    # name: (extra members, fragment of the one-line error)
+    "bomb-60000x60000": ([_member("cifar10-jpeg/train/cat/0001.jpg", _resize_sof(JPEG, 60000, 60000))], "bomb"),
+    "bomb-10000x10000": ([_member("cifar10-jpeg/train/cat/0001.jpg", _resize_sof(JPEG, 10000, 10000))], "bomb"),
+    "big-4000x4000": ([_member("cifar10-jpeg/train/cat/0001.jpg", _resize_sof(JPEG, 4000, 4000))], "4000x4000"),
+    "wrong-size-31x32": ([_member("cifar10-jpeg/train/cat/0001.jpg", _img(31, 32))], "31x32 image"),
+    "wrong-size-png": ([_member("cifar10-jpeg/test/cat/0001.png", _img(64, 64, "PNG"))], "64x64 image"),
+    "traversal": ([_member("../train/cat/0001.jpg", JPEG)], "'..'"),
+    "traversal-inside": ([_member("cifar10-jpeg/train/../test/cat/0001.jpg", JPEG)], "'..'"),
+    "absolute": ([_member("/cifar10-jpeg/train/cat/0001.jpg", JPEG)], "absolute"),
+    "windows-drive": ([_member("C:/cifar10-jpeg/train/cat/0001.jpg", JPEG)], "absolute"),
+    "backslash": ([_member("cifar10-jpeg\\train\\cat\\0001.jpg", JPEG)], "backslash"),
+    "symlink": ([_member("cifar10-jpeg/train/cat/0001.jpg", kind=tarfile.SYMTYPE, linkname="/etc/passwd")], "symbolic"),
+    "hardlink": (
+        [_member("cifar10-jpeg/train/cat/0001.jpg", kind=tarfile.LNKTYPE, linkname="cifar10-jpeg/train/cat/0000.jpg")],
+        "hard link",
+    ),
+    "device": ([_member("cifar10-jpeg/train/cat/0001.jpg", kind=tarfile.CHRTYPE)], "device"),
+    "fifo": ([_member("cifar10-jpeg/train/cat/0001.jpg", kind=tarfile.FIFOTYPE)], "FIFO"),
+    "stray-file": ([_member("cifar10-jpeg/README.txt", b"hello")], "not in the documented layout"),
+    "unknown-class": ([_member("cifar10-jpeg/train/unicorn/0001.jpg", JPEG)], "not in the documented layout"),
+    "nested": ([_member("cifar10-jpeg/train/cat/more/0001.jpg", JPEG)], "not in the documented layout"),
+    "wrong-extension": ([_member("cifar10-jpeg/train/cat/0001.exe", JPEG)], "not in the documented layout"),
+    "two-tops": ([_member("other/train/cat/0001.jpg", JPEG)], "more than one top folder"),
+    "duplicate": ([_member("cifar10-jpeg/train/cat/0000.jpg", JPEG)], "appears twice"),
+    "duplicate-dot": ([_member("./cifar10-jpeg/train/cat/0000.jpg", JPEG)], "appears twice"),
+    "oversized": ([_member("cifar10-jpeg/train/cat/0001.jpg", b"\xff\xd8" + bytes(2 << 20))], "2,097,154 bytes"),
+    "garbage": ([_member("cifar10-jpeg/train/cat/0001.jpg", os.urandom(900))], "not a readable JPEG or PNG"),
+    "truncated-jpeg": ([_member("cifar10-jpeg/train/cat/0001.jpg", JPEG[: len(JPEG) // 2])], "0001.jpg"),
+    "gif-named-jpg": ([_member("cifar10-jpeg/train/cat/0001.jpg", _img(fmt="GIF"))], "not a readable JPEG or PNG"),
+    "empty-file": ([_member("cifar10-jpeg/train/cat/0001.jpg", b"")], "not a readable JPEG or PNG"),
+}
+
+
+@pytest.mark.parametrize("case", CRAFTED_TARS)
+def test_crafted_cifar_tar_is_one_line_naming_the_member(tmp_path, monkeypatch, case):
+    from PIL import ImageFile
+
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "cache"))
+    extra, fragment = CRAFTED_TARS[case]
+    _write_tar(tmp_path / "cifar10-jpeg.tar.gz", _good_members() + extra)
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: decoded.append(im.size) or real_load(im))
+    with pytest.raises(DatasetError) as e:
+        load_dataset("cifar10", root=tmp_path)
+    _one_line(e, "cifar10-jpeg.tar.gz", fragment)
+    assert all(size == (32, 32) for size in decoded), decoded  # nothing of another size was ever decoded
+    assert not list((tmp_path / "cache").rglob("*.npz"))  # and nothing was cached
+
+
+def test_crafted_archive_through_the_cli_is_one_line(tmp_path, capsys, monkeypatch):
+    from latentlab.cli import main
+
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "cache"))
+    _write_tar(tmp_path / "cifar10-jpeg.tar.gz", _good_members() + CRAFTED_TARS["bomb-60000x60000"][0])
+    assert main(["run", "--dataset", "cifar10", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "decompression bomb" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("how", ["truncated", "not-a-tar", "empty"])
+def test_broken_tar_is_one_line(tmp_path, how):
+    p = _write_tar(tmp_path / "cifar10-jpeg.tar.gz", _good_members())
+    if how == "truncated":
+        p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
+    elif how == "not-a-tar":
+        p.write_bytes(os.urandom(3000))
+    else:
+        p.write_bytes(b"")
+    with pytest.raises(DatasetError) as e:
+        load_dataset("cifar10", root=tmp_path, cache=False)
+    _one_line(e, "cifar10-jpeg.tar.gz", "re-download")
+
+
+def test_tar_layout_variants_that_are_fine(tmp_path):
+    """A root entry "./", directory entries, no top folder: all the documented layout."""
+    members = [_member(".", kind=tarfile.DIRTYPE), _member("./train", kind=tarfile.DIRTYPE)]
+    members += [_member("./train/cat", kind=tarfile.DIRTYPE), _member("./train/cat/0000.jpg", JPEG)]
+    members += [_member("./test/dog/0000.png", _img(fmt="PNG"))]
+    _write_tar(tmp_path / "cifar10-jpeg.tar.gz", members, mode="w")  # also: an uncompressed tar
+    ds = load_dataset("cifar10", root=tmp_path, cache=False)
+    assert ds.x_train.shape == (1, 3, 32, 32) and ds.y_test.tolist() == [CIFAR10_CLASSES.index("dog")]
+
+
+@pytest.mark.parametrize("bound", ["decoded", "archive"])
+def test_tar_size_bounds_stop_before_reading_on(tmp_path, monkeypatch, bound):
+    import latentlab.datasets as dsm
+
+    members = [_member(f"cifar10-jpeg/train/cat/{i:04d}.jpg", JPEG) for i in range(20)] + _good_members()
+    _write_tar(tmp_path / "cifar10-jpeg.tar.gz", members)
+    if bound == "decoded":
+        monkeypatch.setattr(dsm, "MAX_DECODED_BYTES", 10 * dsm._ImageFolder.PER_IMAGE)
+    else:
+        monkeypatch.setattr(dsm, "MAX_ARCHIVE_BYTES", 5 * len(JPEG))
+    with pytest.raises(DatasetError) as e:
+        load_dataset("cifar10", root=tmp_path, cache=False)
+    _one_line(e, "more images than latentlab decodes at once")
+
+
+@pytest.mark.parametrize("case", ["symlink-file", "symlink-class", "symlink-split", "stray-file", "fifo", "wrong-size"])
+def test_crafted_cifar_tree_is_one_line(tmp_path, case):
+    root = tmp_path / "data"
+    _write_cifar_jpeg_tree(root, 2)
+    tree = root / "cifar10-jpeg"
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "x.jpg").write_bytes(JPEG)
+    if case == "symlink-file":
+        (tree / "train" / "cat" / "0009.jpg").symlink_to(tmp_path / "outside" / "x.jpg")
+    elif case == "symlink-class":
+        import shutil
+
+        shutil.rmtree(tree / "train" / "cat")
+        (tree / "train" / "cat").symlink_to(tmp_path / "outside", target_is_directory=True)
+    elif case == "symlink-split":
+        (tree / "test").rename(tmp_path / "test-elsewhere")
+        (tree / "test").symlink_to(tmp_path / "test-elsewhere", target_is_directory=True)
+    elif case == "stray-file":
+        (tree / "train" / "notes.txt").write_text("mine")
+    elif case == "fifo":
+        os.mkfifo(tree / "train" / "cat" / "0009.jpg")
+    else:
+        (tree / "train" / "cat" / "0000.jpg").write_bytes(_img(32, 31))
+    with pytest.raises(DatasetError) as e:
+        load_dataset("cifar10", root=root)
+    _one_line(
+        e,
+        str(tree),
+        {"wrong-size": "32x31", "stray-file": "notes.txt", "fifo": "not a regular file"}.get(case, "symbolic link"),
+    )
+
+
+def _mnist_variant(folder, case):
+    import gzip as gz
+
+    fake_mnist(folder)
+    f = folder / "train-images-idx3-ubyte.gz"
+    lab = folder / "train-labels-idx1-ubyte.gz"
+    if case == "header-cut":
+        f.write_bytes(gz.compress(b"\x00\x00\x08\x03\x00\x00"))
+    elif case == "magic-only":
+        f.write_bytes(gz.compress(b"\x00\x00\x08"))
+    elif case == "huge-declared":  # a few bytes declaring 2^20 x 2^12 x 28 pixels (> 1 GiB)
+        f.write_bytes(gz.compress(bytes([0, 0, 8, 3]) + struct.pack(">III", 1 << 20, 1 << 12, 28) + bytes(100)))
+    elif case == "gzip-bomb":  # declares 20 images, then 64 MB more of zeros (a few KB compressed)
+        head = bytes([0, 0, 8, 3]) + struct.pack(">III", 20, 28, 28)
+        f.write_bytes(gz.compress(head + bytes(20 * 28 * 28 + (64 << 20)), compresslevel=1))
+    elif case == "trailing-raw":
+        f.unlink()
+        write_idx(folder / "train-images-idx3-ubyte", np.zeros((20, 28, 28), np.uint8), gz=False)
+        with open(folder / "train-images-idx3-ubyte", "ab") as fh:
+            fh.write(b"extra")
+    elif case == "truncated-raw":
+        f.unlink()
+        write_idx(folder / "train-images-idx3-ubyte", np.zeros((20, 28, 28), np.uint8), gz=False)
+        raw = folder / "train-images-idx3-ubyte"
+        raw.write_bytes(raw.read_bytes()[:-100])
+    elif case == "ndim-0":
+        f.write_bytes(gz.compress(b"\x00\x00\x08\x00"))
+    elif case == "bad-dtype-code":
+        f.write_bytes(gz.compress(b"\x00\x00\x07\x01\x00\x00\x00\x01\x00"))
+    elif case == "labels-out-of-range":
+        write_idx(lab, np.full(20, 200, np.uint8))
+    elif case == "labels-2d":
+        write_idx(lab, np.zeros((20, 2), np.uint8))
+    elif case == "images-27x27":
+        write_idx(f, np.zeros((20, 27, 27), np.uint8))
+    elif case == "count-mismatch":
+        write_idx(lab, np.zeros(19, np.uint8))
+    elif case == "int16-images":
+        head = bytes([0, 0, 0x0B, 3]) + struct.pack(">III", 20, 28, 28)
+        f.write_bytes(gz.compress(head + bytes(20 * 28 * 28 * 2)))
+    return f if "raw" not in case else folder / "train-images-idx3-ubyte"
+
+
+MNIST_CASES = {
+    "header-cut": "truncated",
+    "magic-only": "not an IDX file",
+    "huge-declared": "declares a 1048576x4096x28 array",
+    "gzip-bomb": "more data than its header declares",
+    "trailing-raw": "longer than its header declares",
+    "truncated-raw": "truncated",
+    "ndim-0": "not an IDX file",
+    "bad-dtype-code": "not an IDX file",
+    "labels-out-of-range": "values up to 200",
+    "labels-2d": "MNIST labels",
+    "images-27x27": "20x27x27",
+    "count-mismatch": "20 images but",
+    "int16-images": "int16",
+}
+
+
+@pytest.mark.parametrize("case", MNIST_CASES)
+def test_crafted_mnist_is_one_line(tmp_path, capsys, case):
+    from latentlab.cli import main
+
+    _mnist_variant(tmp_path / "mnist", case)
+    with pytest.raises(DatasetError) as e:
+        load_dataset("mnist", root=tmp_path)
+    _one_line(e, "idx", MNIST_CASES[case])
+    assert main(["run", "--dataset", "mnist", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and MNIST_CASES[case] in err, err
+
+
+def test_real_mnist_files_pass_the_header_checks(shared_data):
+    for stem in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        a = read_idx(shared_data / "mnist" / f"{stem}.gz")
+        assert a.dtype == np.uint8 and len(a) in (60000, 10000)
+
+
+CIFAR_BATCH_CASES = {
+    "float-data": ({b"data": np.zeros((4, 3072), np.float32), b"labels": [0, 1, 2, 3]}, "float32"),
+    "short-rows": ({b"data": np.zeros((4, 3000), np.uint8), b"labels": [0, 1, 2, 3]}, "(4, 3000)"),
+    "flat-data": ({b"data": np.zeros(4 * 3072, np.uint8), b"labels": [0, 1, 2, 3]}, "uint8 rows of 3072"),
+    "list-data": ({b"data": [[0] * 3072] * 4, b"labels": [0, 1, 2, 3]}, "'data' is list"),
+    "label-10": ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 10]}, "labels"),
+    "label-negative": ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, -1]}, "labels"),
+    "label-strings": ({b"data": np.zeros((4, 3072), np.uint8), b"labels": ["a", "b", "c", "d"]}, "labels"),
+    "label-count": ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2]}, "4 images but 3 labels"),
+    "not-a-dict": ([1, 2, 3], "no 'data'/'labels'"),
+}
+
+
+@pytest.mark.parametrize("case", [*CIFAR_BATCH_CASES, "oversized"])
+def test_crafted_cifar_batch_is_one_line(tmp_path, case):
+    from latentlab.datasets import _read_cifar_batch
+
+    p = tmp_path / "data_batch_1"
+    if case == "oversized":  # a sparse file: 300 MB on paper, nothing on disk
+        with open(p, "wb") as f:
+            f.truncate(300 << 20)
+        fragment = "more than a CIFAR-10 batch"
+    else:
+        obj, fragment = CIFAR_BATCH_CASES[case]
+        p.write_bytes(pickle.dumps(obj))
+    with pytest.raises(DatasetError) as e:
+        _read_cifar_batch(p)
+    _one_line(e, "data_batch_1", fragment)
+
+
+# --------------------------------------------------------------------------- fuzzing: DatasetError or a valid result
+def _mutations(data: bytes, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        b = bytearray(data)
+        kind = rng.integers(3)
+        if kind == 0:  # flip a few bytes
+            for i in rng.integers(0, len(b), rng.integers(1, 6)):
+                b[i] ^= int(rng.integers(1, 256))
+        elif kind == 1:  # truncate
+            b = b[: int(rng.integers(0, len(b)))]
+        else:  # overwrite a run with random bytes
+            i = int(rng.integers(0, len(b)))
+            b[i : i + 16] = rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
+        yield bytes(b)
+
+
+def test_fuzzed_images_decode_or_are_one_line():
+    from latentlab.datasets import _decode_image
+
+    outcomes = {"ok": 0, "refused": 0}
+    for fmt in ("JPEG", "PNG"):
+        for b in _mutations(_img(fmt=fmt), 150, seed=len(fmt)):
+            try:
+                a = _decode_image(b, "member 'x.jpg'")
+            except DatasetError as e:
+                assert "\n" not in str(e) and "x.jpg" in str(e)
+                outcomes["refused"] += 1
+            else:
+                assert a.shape == (32, 32, 3) and a.dtype == np.uint8
+                outcomes["ok"] += 1
+    assert outcomes["refused"] > 100 and sum(outcomes.values()) == 300, outcomes
+
+
+def test_fuzzed_idx_files_read_or_are_one_line(tmp_path):
+    good = struct.pack(">BBBBIII", 0, 0, 8, 3, 5, 28, 28) + bytes(5 * 28 * 28)
+    n_ok = n_bad = 0
+    for i, b in enumerate(_mutations(good, 100, seed=1)):
+        for gzipped in (False, True):
+            p = tmp_path / (f"f{i}.gz" if gzipped else f"f{i}")
+            p.write_bytes(gzip.compress(b) if gzipped else b)
+            try:
+                a = read_idx(p)
+            except DatasetError as e:
+                assert "\n" not in str(e) and p.name in str(e)
+                n_bad += 1
+            else:
+                assert 4 + 4 * a.ndim + a.nbytes == len(b)  # the header agreed with the size
+                n_ok += 1
+    assert n_bad > 40 and n_ok > 40 and n_ok + n_bad == 200  # both outcomes occur: the check is not vacuous
+
+
+def test_fuzzed_cifar_batches_read_or_are_one_line(tmp_path):
+    from latentlab.datasets import _read_cifar_batch
+
+    good = pickle.dumps({b"data": np.arange(2 * 3072).astype(np.uint8).reshape(2, 3072), b"labels": [3, 7]})
+    n_bad = 0
+    for i, b in enumerate(_mutations(good, 200, seed=2)):
+        p = tmp_path / f"data_batch_{i}"
+        p.write_bytes(b)
+        try:
+            x, y = _read_cifar_batch(p)
+        except DatasetError as e:
+            assert "\n" not in str(e) and p.name in str(e)
+            n_bad += 1
+        else:
+            assert x.shape[1:] == (3, 32, 32) and x.dtype == np.uint8 and len(x) == len(y) and set(y) <= set(range(10))
+    assert n_bad > 50
+
+
+def test_fuzzed_tars_load_or_are_one_line(tmp_path):
+    good = _write_tar(tmp_path / "good.tar", _good_members(), mode="w").read_bytes()
+    n_bad = 0
+    for i, b in enumerate(_mutations(good, 120, seed=3)):
+        d = tmp_path / f"t{i}"
+        d.mkdir()
+        (d / "cifar10-jpeg.tar.gz").write_bytes(b)
+        try:
+            ds = load_dataset("cifar10", root=d, cache=False)
+        except (DatasetError, DatasetNotFoundError) as e:
+            assert "\n" not in str(e)
+            n_bad += 1
+        else:
+            assert ds.x_train.shape[1:] == (3, 32, 32)
+    assert n_bad > 30
+
+
+@pytest.mark.parametrize("how", ["no-sidecar", "garbled-npz", "garbled-sidecar"])
+def test_corrupt_decoded_cache_is_decoded_again(tmp_path, monkeypatch, how):
+    from latentlab.storage import sidecar
+
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "cache"))
+    _fake_cifar_jpeg_tar(tmp_path / "cifar10-jpeg.tar.gz")
+    first = load_dataset("cifar10", root=tmp_path)
+    npz = next((tmp_path / "cache" / "datasets").glob("*.npz"))
+    if how == "no-sidecar":
+        sidecar(npz).unlink()
+    elif how == "garbled-npz":
+        b = bytearray(npz.read_bytes())
+        b[len(b) // 2] ^= 0xFF
+        npz.write_bytes(bytes(b))
+    else:
+        sidecar(npz).write_text("nonsense")
+    with pytest.warns(UserWarning, match=npz.name):
+        again = load_dataset("cifar10", root=tmp_path)
+    np.testing.assert_array_equal(first.x_train, again.x_train)
+    assert sidecar(npz).read_text().strip()  # rewritten: the next load trusts it again

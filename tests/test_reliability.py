@@ -375,6 +375,16 @@ def _run_file(run, pattern):
         ("model-r*.pt", "delete"),
         ("state.json", "records"),
         ("state.json", "nan"),
+        ("state.json", "no-checksum-edited"),  # the checksum key removed and a metric edited (issue 23)
+        ("state.json", "no-checksum"),
+        ("state.json", "list"),
+        ("state.json", "deep-nesting"),
+        ("state.json", "binary"),
+        ("state.json", "file-sums-dropped"),  # checksum recomputed by hand without the model's and arrays' sums
+        ("config.json", "no-checksum"),
+        ("config.json", "no-checksum-edited"),
+        ("config.json", "list"),
+        ("arrays-r*.npz", "delete"),
     ],
     ids=lambda v: getattr(v, "__name__", str(v)),
 )
@@ -392,13 +402,42 @@ def test_corrupt_run_file_is_one_line_naming_it(finished_run, tmp_path, capsys, 
         s = json.loads(p.read_text())
         s["records"][0]["metric"] = float("nan")
         p.write_text(json.dumps(s))
+    elif how in ("no-checksum", "no-checksum-edited"):
+        s = json.loads(p.read_text())
+        s.pop("checksum", None), s.pop("sha256", None)
+        if how.endswith("edited"):
+            if "records" in s:
+                s["records"][-1]["metric"] = 0.99
+            else:
+                s["loop"]["alpha"] = 0.5
+        p.write_text(json.dumps(s, indent=1))
+    elif how == "list":
+        p.write_text(json.dumps([json.loads(p.read_text())]))
+    elif how == "deep-nesting":
+        p.write_text("[" * 200_000 + "]" * 200_000)
+    elif how == "binary":
+        p.write_bytes(os.urandom(4000))
+    elif how == "file-sums-dropped":
+        from latentlab.storage import json_checksum
+
+        s = json.loads(p.read_text())
+        s["sha256"] = {}
+        s["checksum"] = json_checksum(s, "checksum")
+        p.write_text(json.dumps(s, indent=1))
     else:
         how(p)
     assert tiny(run, "--resume") == 2
-    one_line_error(capsys, p.name)
+    if how == "file-sums-dropped":  # state.json is intact; the files it names have no checksum left
+        one_line_error(capsys, "arrays-r", "no checksum recorded")
+    else:
+        one_line_error(capsys, p.name)
 
 
-@pytest.mark.parametrize("how", [_truncate, _garble, "pickle"], ids=["truncated", "garbled", "malicious-pickle"])
+@pytest.mark.parametrize(
+    "how",
+    [_truncate, _garble, "pickle", "no-checksum", "sidecar-garbled", "sidecar-list", "sidecar-deep"],
+    ids=["truncated", "garbled", "malicious-pickle", "no-checksum", "sidecar-garbled", "sidecar-list", "sidecar-deep"],
+)
 def test_corrupt_generator_cache_is_retrained(finished_run, tmp_path, monkeypatch, capsys, how):
     import shutil
 
@@ -414,6 +453,16 @@ def test_corrupt_generator_cache_is_retrained(finished_run, tmp_path, monkeypatc
                 return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
 
         pt.write_bytes(pickle.dumps(Evil()))
+    elif how == "no-checksum":  # an entry whose sidecar lost its checksum is not trusted (it used to be adopted)
+        side = json.loads(pt.with_suffix(".json").read_text())
+        del side["sha256"]
+        pt.with_suffix(".json").write_text(json.dumps(side))
+    elif how == "sidecar-garbled":
+        _garble(pt.with_suffix(".json"))
+    elif how == "sidecar-list":
+        pt.with_suffix(".json").write_text("[]")
+    elif how == "sidecar-deep":
+        pt.with_suffix(".json").write_text("[" * 100_000 + "]" * 100_000)
     else:
         how(pt)
     with pytest.warns(UserWarning, match=pt.name):
@@ -422,7 +471,9 @@ def test_corrupt_generator_cache_is_retrained(finished_run, tmp_path, monkeypatc
     assert (tmp_path / "again" / "results.csv").read_bytes() == (finished_run / "run" / "results.csv").read_bytes()
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbled", "nan", "shape", "no-sidecar-nan"])
+@pytest.mark.parametrize(
+    "how", ["truncated", "garbled", "nan", "shape", "no-sidecar-nan", "no-sidecar", "sidecar-garbled"]
+)
 def test_corrupt_label_cache_entry_is_labelled_again(tmp_path, how):
     import numpy as np
 
@@ -442,6 +493,10 @@ def test_corrupt_label_cache_entry_is_labelled_again(tmp_path, how):
             p.with_name(p.name + ".sha256").unlink()
     elif how == "shape":
         np.save(p, np.ones(3, np.float32))
+    elif how == "no-sidecar":  # a well-formed label without its checksum is not trusted
+        p.with_name(p.name + ".sha256").unlink()
+    elif how == "sidecar-garbled":
+        _garble(p.with_name(p.name + ".sha256"))
     lab2 = ToolLabeler(np.sqrt, cache_dir=tmp_path / "labels", out_shape="input")
     with pytest.warns(UserWarning, match=p.name):
         res = lab2.label(x)
@@ -605,3 +660,177 @@ def test_vessels_labels_only_the_test_masks_used(tmp_path, monkeypatch):
     assert len(labels) == 2  # the other 10 test masks were never solved
     full = load_vessels(n=40, n_test=12, workers=1, progress=False)
     assert (full.subset(None, 2, seed=0).x_test == ds.x_test).all()  # the same draw as --n-test 2
+
+
+# ------------------------------------------------------------------ sweep: SIGKILL at random moments, then resume
+def _sweep_killed_at(nb, out, seeds, k, count_file=None):
+    """A sweep process that SIGKILLs itself at its k-th moment of writing: an atomic rename (params.json,
+    done.json, failed.json, the gathered tables) or a line of a point's results table (None: never)."""
+    import signal
+
+    import latentlab.storage as st
+    import test_sweep
+
+    seen = [0]
+
+    def tick(*_):
+        seen[0] += 1
+        if seen[0] == k:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup runs: temporary files and torn tables stay
+
+    st.RENAME_HOOK, test_sweep.TICK = tick, tick
+    test_sweep.toy_sweep(nb, out, seeds)
+    if count_file is not None:
+        count_file.write_text(str(seen[0]))
+
+
+def test_sweep_killed_at_random_moments_resumes_byte_identical(tmp_path, monkeypatch):
+    """A sweep process is SIGKILLed at random moments, then rerun: the gathered results.csv, summary.md
+    and failures.csv equal those of an uninterrupted sweep, byte for byte.
+
+    The points run the real bookkeeping (run_point, _finished, gather) with papermill replaced by
+    test_sweep.fake_execute, so a trial takes a fraction of a second. 12 trials kill at a random one of
+    the sweep's moments of writing (every third is killed again while resuming: 16 kills, each surely
+    mid-run, whatever the machine's load); 4 more kill after a random wall-clock delay.
+    """
+    pytest.importorskip("papermill")
+    import multiprocessing as mp
+    import random
+    import signal
+    import time
+
+    from test_sweep import TOY_FAILS, toy_notebook, use_fake_papermill
+
+    nb = toy_notebook(tmp_path / "toy.ipynb")
+    use_fake_papermill(monkeypatch)  # the forked sweeps inherit it
+    seeds = (0, 1, 2, TOY_FAILS, 5, 6)
+    fork = mp.get_context("fork")
+
+    def run(out, k=None, count_file=None):
+        p = fork.Process(target=_sweep_killed_at, args=(nb, out, seeds, k, count_file))
+        p.start()
+        return p
+
+    def files(out):
+        return {
+            n: (out / n).read_bytes().replace(str(out).encode(), b"<out>")
+            for n in ("results.csv", "summary.md", "failures.csv")
+        }
+
+    t0 = time.perf_counter()
+    ref = run(tmp_path / "ref", count_file=tmp_path / "moments")
+    ref.join(60)
+    took = time.perf_counter() - t0
+    assert ref.exitcode == 0
+    want = files(tmp_path / "ref")
+    assert want["failures.csv"].count(b"\n") == 2 and b"seed 3 always fails" in want["summary.md"]
+    moments = int((tmp_path / "moments").read_text())
+    # sweep.json; per point params.json, done.json or failed.json, and 4 table lines (5 points); the 3 gathered files
+    assert moments == 1 + 6 * 2 + 5 * 4 + 3
+
+    rng = random.Random(23)  # seeded: the same kills on every run of the test
+    killed, identical = 0, 0
+    for trial in range(16):
+        out = tmp_path / f"k{trial}"
+        for _ in range(2 if trial % 3 == 0 and trial < 12 else 1):
+            if trial < 12:
+                p = run(out, k=rng.randint(1, moments))
+            else:  # a wall-clock moment: anywhere, even between two writes (or after the end)
+                p = run(out)
+                time.sleep(rng.uniform(0, 1.1 * took))
+                os.kill(p.pid, signal.SIGKILL)
+            p.join(60)
+            killed += p.exitcode == -signal.SIGKILL
+        p = run(out)
+        p.join(60)
+        assert p.exitcode == 0, trial
+        identical += files(out) == want
+    assert identical == 16
+    assert killed >= 16  # the 16 moment kills (the wall-clock ones may land after the end)
+
+
+# ------------------------------------------------------------------ alpha-GAN training checkpoint (in the cache)
+@pytest.fixture(scope="module")
+def killed_alphagan(tmp_path_factory):
+    """Straight 2-epoch training, and the checkpoint of the same training killed after epoch 1."""
+    import torch
+
+    from test_alphagan import CFG, SHAPE, TINY, AlphaGAN, fake_images
+
+    x = fake_images(16)
+    torch.manual_seed(0)
+    straight = AlphaGAN(SHAPE, **TINY)
+    init = {k: v.clone() for k, v in straight.state_dict().items()}
+    straight.fit_model(x, CFG, seed=3, progress=False)
+    d = tmp_path_factory.mktemp("killed-gan")
+    killed = AlphaGAN(SHAPE, **TINY)
+    killed.load_state_dict(init)
+    killed.fit_model(x, CFG, seed=3, progress=False, checkpoint_dir=d, max_epochs=1)
+    return x, init, straight.state_dict(), d
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbled", "no-sidecar", "sidecar-garbled", "not-a-checkpoint"])
+def test_corrupt_generator_training_checkpoint_trains_afresh(killed_alphagan, tmp_path, how):
+    """A killed alpha-GAN training resumes from last.pt only when its checksum holds; else it trains from
+    its first epoch (with one warning naming the file) and ends with the same weights as a straight run."""
+    import shutil
+
+    import torch
+
+    from latentlab.storage import sidecar, write_sidecar
+    from test_alphagan import CFG, SHAPE, TINY, AlphaGAN
+
+    x, init, want, killed_dir = killed_alphagan
+    shutil.copytree(killed_dir, tmp_path / "ckpt")
+    ckpt = tmp_path / "ckpt" / "last.pt"
+    if how == "truncated":
+        _truncate(ckpt)
+    elif how == "garbled":
+        _garble(ckpt)
+    elif how == "no-sidecar":
+        sidecar(ckpt).unlink()
+    elif how == "sidecar-garbled":
+        _garble(sidecar(ckpt))
+    else:  # plain tensors with a right checksum, but not a training checkpoint
+        torch.save({"epoch": torch.tensor(1)}, ckpt)
+        write_sidecar(ckpt)
+    again = AlphaGAN(SHAPE, **TINY)
+    again.load_state_dict(init)
+    with pytest.warns(UserWarning, match="last.pt") as seen:
+        h = again.fit_model(x, CFG, seed=3, progress=False, checkpoint_dir=ckpt.parent)
+    assert len([w for w in seen if "last.pt" in str(w.message)]) == 1 and "\n" not in str(seen[0].message)
+    assert [r["epoch"] for r in h] == [1, 2]  # from the first epoch
+    for k, v in want.items():
+        torch.testing.assert_close(again.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_intact_generator_training_checkpoint_is_resumed(killed_alphagan, tmp_path):
+    import shutil
+
+    import torch
+
+    from test_alphagan import CFG, SHAPE, TINY, AlphaGAN
+
+    x, init, want, killed_dir = killed_alphagan
+    shutil.copytree(killed_dir, tmp_path / "ckpt")
+    again = AlphaGAN(SHAPE, **TINY)
+    h = again.fit_model(x, CFG, seed=3, progress=False, checkpoint_dir=tmp_path / "ckpt")
+    assert [r["epoch"] for r in h] == [1, 2]
+    for k, v in want.items():
+        torch.testing.assert_close(again.state_dict()[k], v, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("where", ["marker", "config-flag"])
+def test_json_nested_too_deeply_is_one_line(tmp_path, capsys, where):
+    deep = "[" * 100_000 + "]" * 100_000
+    out = tmp_path / "o"
+    out.mkdir()
+    if where == "marker":  # a run folder's marker: then it is not trusted as latentlab's
+        (out / ".latentlab-run").write_text(deep)
+        (out / "notes.txt").write_text("x")
+        assert run_cli("--strategy", "random", "--resume", "--out", str(out)) == 2
+        one_line_error(capsys, "not a latentlab run folder")
+    else:
+        (tmp_path / "deep.json").write_text(deep)
+        assert run_cli("--strategy", "random", "--config", str(tmp_path / "deep.json"), "--out", str(out)) == 2
+        one_line_error(capsys, "deep.json", "is not valid JSON")

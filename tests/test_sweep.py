@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,194 @@ def test_dask_local_cluster_gives_the_numbers_of_the_process_pool(tmp_path, pool
         )
     assert not res.failures
     assert _values(res.rows) == _values(pool_sweep.rows)
+
+
+# --------------------------------------------------------------------------- bookkeeping files: verified or rerun
+# A stand-in for papermill (no kernel: milliseconds per point) drives the real run_point / _finished /
+# gather code, so every damage to a point's files can be tried; the notebooks above cover the real runs.
+def toy_notebook(path: Path) -> Path:
+    """A notebook whose parameters cell defines ``seed`` and ``out_dir`` (the sweep checks names against it)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('seed = 0\nout_dir = "out"')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell("# the toy run: see tests/test_sweep.py fake_execute")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+TOY_FAILS, TOY_GARBLES = 3, 4  # seed 3 fails in its second cell; seed 4 writes a table nobody can read
+TICK = None  # called after each line fake_execute writes (the kill test counts these moments)
+
+
+def fake_execute(input_path, output_path, parameters, **kw):
+    """What the toy notebook does, without a kernel: a results.csv written line by line (a kill can tear it)."""
+    import random
+    import time
+
+    from papermill.exceptions import PapermillExecutionError
+
+    Path(output_path).write_text('{"cells": []}')
+    out = Path(parameters["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    seed = parameters["seed"]
+    if seed == TOY_FAILS:
+        raise PapermillExecutionError(1, 1, "", "ValueError", f"seed {seed} always fails", [])
+    rng = random.Random(seed)
+    lines = ["dataset,strategy,seed,round,n_labelled,metric,value"]
+    lines += [f"toy,random,{seed},{t},{10 * t},accuracy,{rng.random()!r}" for t in (1, 2, 3)]
+    if seed == TOY_GARBLES:
+        lines[2] = "toy,random,\x00\x00,garbage"
+    with open(out / "results.csv", "w") as f:
+        for ln in lines:
+            f.write(ln + "\n")
+            f.flush()
+            if TICK is not None:
+                TICK()
+            time.sleep(0.002)
+
+
+def use_fake_papermill(monkeypatch, executed: list | None = None) -> None:
+    """papermill.execute_notebook -> fake_execute, and points run one after another in this process."""
+    import papermill
+
+    import latentlab.sweep as sw
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+
+    def serial(notebook, runs, todo, kw, *rest):
+        for pid, params in todo:
+            if executed is not None:
+                executed.append(pid)
+            yield sw.run_point(notebook, runs / pid, params, **kw)
+
+    monkeypatch.setattr(sw, "_execute", serial)
+
+
+def toy_sweep(nb, out, seeds=(0, 1, 2)):
+    return sweep(nb, {"seed": list(seeds)}, out, progress=False)
+
+
+def _sweep_cli(nb, out, seeds, capsys):
+    from latentlab.cli import main
+
+    grid = out.parent / f"{out.name}-grid.yaml"
+    grid.write_text(f"grid:\n  seed: {list(seeds)}\n")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        code = main(["sweep", str(nb), "--grid", str(grid), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "latentlab: error" not in err, err
+    lines = [str(w.message) for w in seen]
+    assert all("\n" not in ln for ln in lines), lines
+    return code, lines
+
+
+def _flip(p: Path) -> None:
+    b = bytearray(p.read_bytes())
+    b[len(b) // 2] ^= 0x20
+    p.write_bytes(bytes(b))
+
+
+POINT_DAMAGE = {
+    "done.json": {
+        "garbled": _flip,
+        "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+        "empty": lambda p: p.write_text(""),
+        "binary": lambda p: p.write_bytes(bytes(range(256)) * 4),
+        "list": lambda p: p.write_text(json.dumps([json.loads(p.read_text())])),
+        "string": lambda p: p.write_text('"ok"'),
+        "deep-nesting": lambda p: p.write_text("[" * 100_000 + "]" * 100_000),
+        "no-checksum": lambda p: p.write_text(
+            json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "sha256"})
+        ),
+        "status-edited": lambda p: p.write_text(p.read_text().replace('"status": "ok"', '"status": "ko"')),
+        "other-point": lambda p: p.write_text(
+            (
+                p.parent.parent / sorted(x.name for x in p.parent.parent.iterdir() if x != p.parent)[0] / "done.json"
+            ).read_text()
+        ),
+    },
+    "params.json": {
+        "garbled": _flip,
+        "list": lambda p: p.write_text("[0]"),
+        "missing": lambda p: p.unlink(),
+        "edited": lambda p: p.write_text(p.read_text().replace('"seed": 1', '"seed": 7')),
+    },
+    "out/results.csv": {
+        "garbled": _flip,
+        "truncated": lambda p: p.write_bytes(p.read_bytes()[:40]),
+        "deleted": lambda p: p.unlink(),
+        "number-edited": lambda p: p.write_text(
+            p.read_text().replace("toy,random,1,2,20,accuracy,0.", "toy,random,1,2,20,accuracy,1.")
+        ),
+        "nul-bytes": lambda p: p.write_bytes(p.read_bytes().replace(b"random", b"\x00\x00\x00\x00\x00\x00")),
+    },
+}
+DAMAGE_CASES = [(f, how) for f, cases in POINT_DAMAGE.items() for how in cases]
+
+
+@pytest.fixture(scope="module")
+def toy_finished(tmp_path_factory):
+    """A finished toy sweep of seeds 0, 1, 2 (copied by each test that damages it)."""
+    mp = pytest.MonkeyPatch()
+    try:
+        d = tmp_path_factory.mktemp("toy")
+        nb = toy_notebook(d / "toy.ipynb")
+        use_fake_papermill(mp)
+        res = toy_sweep(nb, d / "sweep")
+        assert not res.failures and len(res.rows) == 9
+        return nb, d / "sweep", res.records
+    finally:
+        mp.undo()
+
+
+@pytest.mark.parametrize("target, how", DAMAGE_CASES, ids=[f"{f}-{h}" for f, h in DAMAGE_CASES])
+def test_damaged_point_file_is_one_warning_and_that_point_reruns(
+    toy_finished, tmp_path, monkeypatch, capsys, target, how
+):
+    import shutil
+
+    nb, finished, records = toy_finished
+    out = tmp_path / "sweep"
+    shutil.copytree(finished, out)
+    point = records[1]["point"]  # seed 1
+    POINT_DAMAGE[target][how](out / "runs" / point / target)
+    executed = []
+    use_fake_papermill(monkeypatch, executed)
+    code, lines = _sweep_cli(nb, out, (0, 1, 2), capsys)
+    assert code == 0 and executed == [point], (executed, lines)
+    assert len(lines) == 1 and lines[0].startswith("sweep: "), lines
+    assert target.split("/")[-1] in lines[0] and f"running point {point} again" in lines[0], lines[0]
+    assert (out / "results.csv").read_bytes() == (finished / "results.csv").read_bytes()
+    executed.clear()
+    assert _sweep_cli(nb, out, (0, 1, 2), capsys) == (0, []) and executed == []  # repaired: all skipped, silently
+
+
+def test_unreadable_results_table_fails_that_point_not_the_gather(tmp_path, monkeypatch, capsys):
+    nb = toy_notebook(tmp_path / "toy.ipynb")
+    executed = []
+    use_fake_papermill(monkeypatch, executed)
+    code, lines = _sweep_cli(nb, tmp_path / "sw", (0, TOY_GARBLES), capsys)
+    assert code == 1 and len(lines) == 1 and "results.csv" in lines[0] and "runs again on the next sweep" in lines[0]
+    with open(tmp_path / "sw" / "failures.csv", newline="") as f:
+        fails = list(csv.DictReader(f))
+    assert [r["ename"] for r in fails] == ["CorruptResults"]
+    point = fails[0]["point"]
+    assert not (tmp_path / "sw" / "runs" / point / "done.json").exists()
+    assert (tmp_path / "sw" / "runs" / point / "failed.json").exists()
+    rows = list(csv.DictReader(open(tmp_path / "sw" / "results.csv", newline="")))
+    assert {r["param_seed"] for r in rows} == {"0"}  # the readable point was gathered
+    executed.clear()
+    assert _sweep_cli(nb, tmp_path / "sw", (0, TOY_GARBLES), capsys)[0] == 1 and executed == [point]  # rerun
+
+
+def test_grid_file_that_is_not_text_is_one_line(tmp_path):
+    g = tmp_path / "g.yaml"
+    for data in (b"\xff\xfe\x00garbage", b"grid: [\n  - {a: 1\n", b"[" * 5000):
+        g.write_bytes(data)
+        with pytest.raises(ConfigError) as e:
+            load_grid(g)
+        assert "\n" not in str(e.value) and str(g) in str(e.value)
