@@ -3,7 +3,18 @@
 The core never imports Panel, Bokeh or ``latentlab.widgets`` (the view, in the repository's
 top-level ``widgets/`` folder): it runs headless in papermill, Dask and tests.
 The map of the package is docs/ARCHITECTURE.md.
+
+Installed as the distribution ``latentlab-sampling`` (docs/install.md). latentlab leaves
+``os.environ`` as it found it: OpenMP's passive wait policy is set only while torch and
+scikit-learn load (:func:`latentlab.threads.apply_wait_policy`). (scikit-learn's own import sets
+``KMP_DUPLICATE_LIB_OK`` and ``KMP_INIT_AT_FORK``, as it does without latentlab.)
 """
+
+from ._install_check import check_install as _check_install
+
+_check_install()  # first: stop with the fix if the unrelated `latentlab` distribution shares our files
+
+from ._version import __version__
 
 
 def _map_the_view_in_a_checkout() -> None:
@@ -71,5 +82,3 @@ from .strategies import (
 from .training import TrainConfig, fit
 from .trajectory import Trajectory, advance, trajectory
 from .vessels import FEMLabeler, load_vessels  # registers data set 'vessels', target 's6', labeler 'fem'
-
-__version__ = "0.1.0"

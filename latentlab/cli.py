@@ -16,6 +16,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from ._version import __version__
 from .exceptions import ConfigError, LatentLabError
 
 __all__ = [
@@ -54,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
             mod = importlib.import_module(name)
         except ModuleNotFoundError as e:
             raise ConfigError(
-                f"'{self.prog}' needs {e.name}: pip install 'latentlab[dev]' (or the extra that provides it)"
+                f"'{self.prog}' needs {e.name}: pip install 'latentlab-sampling[dev]' (or the extra that provides it)"
             ) from None
         mod.configure_parser(self)
 
@@ -231,6 +232,7 @@ def check_common(a) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="latentlab", description="Adaptive latent-space sampling experiments.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p.add_argument("--version", action="version", version=f"latentlab {__version__}")
     r = sub.add_parser("run", help="run strategies x seeds on one data set; write results.csv, summary.md, curves")
     add_run_arguments(r)
     r.set_defaults(func=cmd_run)

@@ -302,7 +302,9 @@ def connect_scheduler(address: str, timeout: float = 10.0):
     try:
         from dask.distributed import Client
     except ImportError:
-        raise ConfigError("--scheduler needs dask and distributed: pip install 'latentlab[notebooks]'") from None
+        raise ConfigError(
+            "--scheduler needs dask and distributed: pip install 'latentlab-sampling[notebooks]'"
+        ) from None
     try:
         return Client(address, timeout=f"{timeout}s")
     except (OSError, ValueError, TypeError, TimeoutError) as e:
