@@ -56,7 +56,8 @@ _map_the_view_in_a_checkout()
 
 from .threads import apply_wait_policy, set_thread_policy
 
-apply_wait_policy()  # before anything imports torch: OpenMP reads its wait policy once (latentlab/threads.py)
+# before anything imports torch: OpenMP reads its wait policy once, at load; the environment is left unchanged
+apply_wait_policy()
 
 from . import alphagan, vgg  # noqa: F401  (register generator 'alphagan' and target 'vgg16')
 from .datasets import DATASETS, Dataset, load_dataset, register_dataset
