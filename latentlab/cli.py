@@ -37,6 +37,7 @@ COMMANDS = {
         "run a notebook once per grid point (papermill), locally or on Dask; gather one tidy table",
     ),
     "explore": ("latentlab.widgets.app", "serve the live 2-D latent explorer in a browser (Panel app)"),
+    "notebooks": ("latentlab.resources", "copy the paper notebooks and sweep grids into DIR (no DIR: list them)"),
 }
 
 
@@ -231,8 +232,8 @@ def check_common(a) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="latentlab", description="Adaptive latent-space sampling experiments.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p.add_argument("--version", action="version", version=f"latentlab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run strategies x seeds on one data set; write results.csv, summary.md, curves")
     add_run_arguments(r)
     r.set_defaults(func=cmd_run)

@@ -480,9 +480,11 @@ def cmd_sweep(a) -> int:
     from .threads import set_thread_policy
 
     set_thread_policy()  # this process; each run's kernel gets --threads (default 1)
+    from .resources import packaged_or_given  # a paper notebook/grid named but not here: the installed one
+
     res = sweep(
-        a.notebook,
-        a.grid,
+        packaged_or_given(a.notebook, "notebook"),
+        packaged_or_given(a.grid, "grid"),
         a.out,
         workers=a.workers,
         scheduler=a.scheduler,
