@@ -9,7 +9,8 @@ the venv's own, whose only package is the wheel (``--no-deps``). The borrowed fo
 files (an editable install of this checkout) are not processed, so nothing there can stand in for
 the wheel: the test checks where every imported file comes from. pip's dry run then shows that the
 wheel's requirements, torch's range included, install nothing more.
-Measured on the 2-core machine at load ~7: 80-90 s in all (build ~8 s, sweep ~40 s).
+Measured on the 2-core machine at load 10-14 (2026-12-02): 171 s in all (build 19.5 s, venv and
+install 14.3 s, the rest mostly the notebook under papermill); it prints its phases with -s.
 """
 
 from __future__ import annotations
