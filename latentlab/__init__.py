@@ -3,7 +3,18 @@
 The core never imports Panel, Bokeh or ``latentlab.widgets`` (the view, in the repository's
 top-level ``widgets/`` folder): it runs headless in papermill, Dask and tests.
 The map of the package is docs/ARCHITECTURE.md.
+
+Installed as the distribution ``latentlab-sampling`` (docs/install.md). latentlab leaves
+``os.environ`` as it found it: OpenMP's passive wait policy is set only while torch and
+scikit-learn load (:func:`latentlab.threads.apply_wait_policy`). (scikit-learn's own import sets
+``KMP_DUPLICATE_LIB_OK`` and ``KMP_INIT_AT_FORK``, as it does without latentlab.)
 """
+
+from ._install_check import check_install as _check_install
+
+_check_install()  # first: stop with the fix if the unrelated `latentlab` distribution shares our files
+
+from ._version import __version__
 
 
 def _map_the_view_in_a_checkout() -> None:
@@ -45,7 +56,8 @@ _map_the_view_in_a_checkout()
 
 from .threads import apply_wait_policy, set_thread_policy
 
-apply_wait_policy()  # before anything imports torch: OpenMP reads its wait policy once (latentlab/threads.py)
+# before anything imports torch: OpenMP reads its wait policy once, at load; the environment is left unchanged
+apply_wait_policy()
 
 from . import alphagan, vgg  # noqa: F401  (register generator 'alphagan' and target 'vgg16')
 from .datasets import DATASETS, Dataset, load_dataset, register_dataset
@@ -71,5 +83,3 @@ from .strategies import (
 from .training import TrainConfig, fit
 from .trajectory import Trajectory, advance, trajectory
 from .vessels import FEMLabeler, load_vessels  # registers data set 'vessels', target 's6', labeler 'fem'
-
-__version__ = "0.1.0"

@@ -16,6 +16,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from ._version import __version__
 from .exceptions import ConfigError, LatentLabError
 
 __all__ = [
@@ -36,6 +37,7 @@ COMMANDS = {
         "run a notebook once per grid point (papermill), locally or on Dask; gather one tidy table",
     ),
     "explore": ("latentlab.widgets.app", "serve the live 2-D latent explorer in a browser (Panel app)"),
+    "notebooks": ("latentlab.resources", "copy the paper notebooks and sweep grids into DIR (no DIR: list them)"),
 }
 
 
@@ -54,7 +56,7 @@ class _Parser(argparse.ArgumentParser):
             mod = importlib.import_module(name)
         except ModuleNotFoundError as e:
             raise ConfigError(
-                f"'{self.prog}' needs {e.name}: pip install 'latentlab[dev]' (or the extra that provides it)"
+                f"'{self.prog}' needs {e.name}: pip install 'latentlab-sampling[dev]' (or the extra that provides it)"
             ) from None
         mod.configure_parser(self)
 
@@ -131,6 +133,7 @@ def check_common(a) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="latentlab", description="Adaptive latent-space sampling experiments.")
+    p.add_argument("--version", action="version", version=f"latentlab {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run strategies x seeds on one data set; write results.csv, summary.md, curves")
     add_run_arguments(r)

@@ -77,8 +77,14 @@ _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def cache_dir() -> Path:
-    """``$LATENTLAB_CACHE`` or ``~/.cache/latentlab``: the one cache root of data, generators and labels."""
-    return Path(os.environ.get("LATENTLAB_CACHE", Path.home() / ".cache" / "latentlab"))
+    """``$LATENTLAB_CACHE``, else the platform's user cache folder (platformdirs): the one cache root of
+    data, generators and labels. Linux: ``$XDG_CACHE_HOME/latentlab`` (``~/.cache/latentlab``);
+    macOS: ``~/Library/Caches/latentlab``; Windows: ``%LOCALAPPDATA%\\latentlab\\Cache``."""
+    if "LATENTLAB_CACHE" in os.environ:
+        return Path(os.environ["LATENTLAB_CACHE"])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("latentlab", appauthor=False))
 
 
 @contextlib.contextmanager

@@ -345,7 +345,9 @@ def connect_scheduler(address: str, timeout: float = 10.0):
     try:
         from dask.distributed import Client
     except ImportError:
-        raise ConfigError("--scheduler needs dask and distributed: pip install 'latentlab[notebooks]'") from None
+        raise ConfigError(
+            "--scheduler needs dask and distributed: pip install 'latentlab-sampling[notebooks]'"
+        ) from None
     try:
         return Client(address, timeout=f"{timeout}s")
     except (OSError, ValueError, TypeError, TimeoutError) as e:
@@ -512,9 +514,11 @@ def cmd_sweep(a) -> int:
     from .threads import set_thread_policy
 
     set_thread_policy()  # this process; each run's kernel gets --threads (default 1)
+    from .resources import packaged_or_given  # a paper notebook/grid named but not here: the installed one
+
     res = sweep(
-        a.notebook,
-        a.grid,
+        packaged_or_given(a.notebook, "notebook"),
+        packaged_or_given(a.grid, "grid"),
         a.out,
         workers=a.workers,
         scheduler=a.scheduler,

@@ -9,9 +9,15 @@ and on a loaded machine one thread is still the fastest. Two threads win only on
 (32 vs 44 ms), and torch's sums depend on the thread count, so a policy that followed the load
 would make ``results.csv`` depend on it. So:
 
-* :func:`apply_wait_policy` sets ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is already set.
-  OpenMP reads it once, when torch is loaded, so ``import latentlab`` calls it before importing
-  torch; a process that imported torch *before* latentlab keeps OpenMP's default.
+* OpenMP waits passively unless ``OMP_WAIT_POLICY`` is already set. An OpenMP runtime reads the
+  variable once, when it is loaded (torch's libgomp on ``import torch``, scikit-learn's bundled
+  copy on ``import sklearn``), so ``import latentlab`` sets ``OMP_WAIT_POLICY=PASSIVE`` while it
+  imports torch and scikit-learn (:func:`apply_wait_policy`) and removes it again.
+  The policy holds for this process; ``os.environ`` is left as it was, so child processes (a
+  labeling tool, a shell command) inherit the user's environment, not ours; latentlab's own
+  worker processes and sweep kernels import latentlab and apply it themselves. A process that
+  imported torch *before* latentlab keeps OpenMP's default. :func:`wait_policy` says which policy
+  this process got. The wait policy changes speed only, never a number.
 * :func:`set_thread_policy` sets torch's thread count: ``threads`` if given (``--threads``), else
   ``$LATENTLAB_THREADS``, else ``$OMP_NUM_THREADS``, else **1**: the fastest choice on a busy
   machine, and the one ``--workers`` processes and ``latentlab sweep`` kernels use, so
@@ -30,7 +36,15 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["apply_wait_policy", "set_thread_policy", "default_threads", "policy_enabled"]
+__all__ = [
+    "apply_wait_policy",
+    "wait_policy",
+    "set_thread_policy",
+    "default_threads",
+    "policy_enabled",
+]
+
+_WAIT_POLICY: str | None = None  # what apply_wait_policy arranged for this process (see wait_policy)
 
 
 def policy_enabled() -> bool:
@@ -38,12 +52,32 @@ def policy_enabled() -> bool:
 
 
 def apply_wait_policy() -> bool:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` if unset (and the policy is on); True when OpenMP will see it,
-    i.e. torch was not imported yet."""
-    if not policy_enabled():
+    """Load torch and scikit-learn with ``OMP_WAIT_POLICY=PASSIVE``, then remove the variable again.
+
+    Each OpenMP runtime reads the variable once, when it is loaded (torch's libgomp, and the copy
+    scikit-learn bundles), and keeps the passive policy for the life of the process; with the
+    variable removed afterwards, ``os.environ`` is as it was. Returns True when this call applied
+    the policy; does nothing with ``LATENTLAB_THREAD_POLICY=off``, when the user set
+    ``OMP_WAIT_POLICY`` (their value applies), or when torch was imported before (too late).
+    """
+    global _WAIT_POLICY
+    if not policy_enabled() or "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
         return False
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return "torch" not in sys.modules
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        import sklearn  # noqa: F401  (both are core dependencies that `import latentlab` loads anyway)
+        import torch  # noqa: F401
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+    _WAIT_POLICY = "PASSIVE"
+    return True
+
+
+def wait_policy() -> str | None:
+    """The OpenMP wait policy latentlab gave this process (``"PASSIVE"``), or the user's
+    ``$OMP_WAIT_POLICY``, or None (OpenMP's default: torch was loaded before latentlab, or the
+    policy is off)."""
+    return _WAIT_POLICY or os.environ.get("OMP_WAIT_POLICY")
 
 
 def default_threads() -> int:

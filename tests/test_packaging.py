@@ -31,10 +31,44 @@ def test_environment_yml_names_every_pyproject_dependency():
     assert not missing, f"add to environment.yml: {missing}"
 
 
-def test_torch_is_pinned_exactly_everywhere():
+# tested at both ends by benchmarks/torch_bounds.py (raw results in benchmarks/results/torch_bounds/)
+TORCH = "torch>=2.13,<2.15"
+
+
+def test_torch_is_one_range_everywhere_and_ci_installs_its_cpu_lower_bound():
+    """A range keeps a torch the user has; CI installs the CPU build of the lower bound first and
+    checks that the project install kept it (no CUDA build slipped in)."""
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert "torch==2.13.0" in py
-    assert "torch==2.13.0" in (ROOT / "environment.yml").read_text()
+    assert [r for r in py if _name(r) == "torch"] == [TORCH]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert [r for r in pip if _name(r) == "torch"] == [TORCH]
+    ci = (ROOT / ".ci" / "run").read_text()
+    first, project = ci.index("pip install torch==2.13.0"), ci.index("pip install -e '.[dev]'")
+    assert first < project, "CI installs the CPU torch before the project"
+    assert "torch.version.cuda is None" in ci and "torch.__version__" in ci
+
+
+def test_license_and_changelog():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert py["license"] == "BSD-3-Clause" and py["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("BSD 3-Clause License") and "latentlab developers" in text
+    assert "Neither the name of the copyright holder" in text  # the third clause
+    log = (ROOT / "CHANGELOG.md").read_text()
+    assert log.startswith("# Changelog") and "keepachangelog.com" in log
+
+
+def test_package_data_ships_every_notebook_grid_and_py_typed():
+    """What the globs in [tool.setuptools.package-data] match is what the wheel carries
+    (tests/test_wheel.py checks the built wheel itself)."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert data["latentlab"] == ["py.typed"] and (ROOT / "latentlab" / "py.typed").is_file()
+    nb = ROOT / "notebooks"
+    assert data["latentlab.notebooks"] == ["*.ipynb"] and data["latentlab.notebooks.grids"] == ["*.yaml"]
+    everything = {p.relative_to(nb) for p in nb.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+    shipped = {p.relative_to(nb) for p in [*nb.glob("*.ipynb"), *nb.glob("grids/*.yaml")]}
+    assert everything == shipped, f"not shipped in the wheel: {sorted(map(str, everything - shipped))}"
 
 
 def test_core_never_imports_panel_bokeh_or_widgets():
@@ -56,12 +90,13 @@ def test_core_sources_do_not_mention_panel_imports():
 
 
 def test_packages_list_every_package_and_no_top_level_widgets():
-    """setuptools installs exactly the listed packages: each latentlab sub-folder with an __init__, and
-    the view as latentlab.widgets (from widgets/); never a top-level `widgets`."""
+    """setuptools installs exactly the listed packages: each latentlab sub-folder with an __init__, the
+    view as latentlab.widgets (from widgets/) and the notebooks as latentlab.notebooks (data only);
+    never a top-level `widgets` or `notebooks`."""
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     on_disk = {".".join(f.parent.relative_to(ROOT).parts) for f in (ROOT / "latentlab").rglob("__init__.py")}
-    assert set(tool["packages"]) == on_disk | {"latentlab.widgets"}
-    assert tool["package-dir"] == {"latentlab.widgets": "widgets"}
+    assert set(tool["packages"]) == on_disk | {"latentlab.widgets", "latentlab.notebooks", "latentlab.notebooks.grids"}
+    assert tool["package-dir"] == {"latentlab.widgets": "widgets", "latentlab.notebooks": "notebooks"}
 
 
 def test_the_view_imports_as_latentlab_widgets_from_this_checkout():

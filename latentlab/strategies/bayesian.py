@@ -3,7 +3,7 @@
 Written here in torch rather than taken from baal (whose install pulls jupyter, torchmetrics and
 structlog into the core); ``tests/test_strategies_baselines.py`` checks :func:`bald_scores` against
 baal's ``BALD`` heuristic and :func:`batchbald` against batchbald-redux on the same samples, when
-those packages are installed (``pip install latentlab[bench]``).
+those packages are installed (``pip install 'latentlab-sampling[bench]'``).
 
 Both need a target model with dropout (``--target lenet-dropout``); the number of samples ``K``
 is ``--mc-samples`` (:attr:`SamplingContext.mc_samples`), drawn by

@@ -8,7 +8,7 @@ model, training recipe, candidate subset, acquisition size) is latentlab's and t
 ``bald``, so a run with both strategies compares the two implementations on equal terms, and the
 paired differences come from the same code (``latentlab compare``).
 
-baal is a benchmark-only extra: ``pip install 'latentlab[bench]'``. latentlab's core never needs it.
+baal is a benchmark-only extra: ``pip install 'latentlab-sampling[bench]'``. latentlab's core never needs it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class BaalBALDStrategy(Strategy):
             from baal.modelwrapper import mc_inference
         except ImportError:
             raise ConfigError(
-                "strategy 'baal-bald' runs the peer library baal: pip install 'latentlab[bench]' (or baal==2.1.0)"
+                "strategy 'baal-bald' runs the peer library baal: "
+                "pip install 'latentlab-sampling[bench]' (or baal==2.1.0)"
             ) from None
         if not any(isinstance(m, torch.nn.modules.dropout._DropoutNd) for m in ctx.target.modules()):
             raise ConfigError("baal-bald needs a target model with dropout layers; use --target lenet-dropout")
