@@ -19,7 +19,7 @@ from pathlib import Path
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[1]
-ROOT_PAGES = {"README.md": "index.md", "BENCHMARKS.md": "benchmarks.md"}
+ROOT_PAGES = {"README.md": "index.md", "BENCHMARKS.md": "benchmarks.md", "CHANGELOG.md": "changelog.md"}
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 API_MARK = "<!-- api:modules -->"
 SKIP_MODULES = {"latentlab.__main__"}
