@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import kmeans_plusplus
 
 from ..predictive import candidate_items, penultimate_features, require_classification
 from .base import Proposal, Strategy, register_strategy
@@ -103,6 +102,8 @@ class BadgeStrategy(_FeatureStrategy):
     name = "badge"
 
     def propose(self, ctx, per_round, rng):
+        from sklearn.cluster import kmeans_plusplus  # here: scikit-learn's import is a third of `import latentlab`
+
         free, feats, logits = self._candidates(ctx, per_round, rng)
         emb = gradient_embedding(feats, logits)
         _, picks = kmeans_plusplus(emb, per_round, random_state=int(rng.integers(2**31 - 1)))
