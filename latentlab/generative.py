@@ -19,7 +19,8 @@ settings, the seed and the torch version, and the JSON sidecar holds the file's 
 load. A cache miss for exactly that (data, settings, seed) loads the shipped file instead of
 training; any other pool (``--n-pool``, ``--val``), setting or seed trains as before.
 ``retrain=True`` (``latentlab run --retrain-generator``) ignores both the cache and the shipped
-weights and trains afresh (the result replaces the cache entry).
+weights and trains afresh (the result replaces the cache entry); ``LATENTLAB_SHIPPED_WEIGHTS=0``
+turns the shipped weights off (the generator then trains once and is cached).
 
 **Watching the latent space form.** ``on_epoch`` (a callable) gets a :class:`LatentSnapshot` once
 before training and after every epoch: the codes of a fixed, seeded subset of the pool (``watch``
@@ -276,7 +277,7 @@ def get_generator(
     root: str | os.PathLike | None = None,
     device=None,
     retrain: bool = False,
-    shipped: bool = True,
+    shipped: bool | None = None,
     on_epoch=None,
     watch: int | None = 2000,
 ) -> torch.nn.Module:
@@ -299,15 +300,19 @@ def get_generator(
     retrain : bool
         Train afresh even when the cache or the shipped weights have this generator (the new
         weights replace the cache entry; ``latentlab run --retrain-generator``).
-    shipped : bool
+    shipped : bool, optional
         Use the package's shipped weights on a cache miss when they are exactly this generator
-        (:func:`shipped_dir`; checked by name, data fingerprint, settings and SHA-256).
+        (:func:`shipped_dir`; checked by name, data fingerprint, settings and SHA-256). Default: yes,
+        unless ``$LATENTLAB_SHIPPED_WEIGHTS`` is ``0``/``off`` (then the generator trains once and
+        is cached, as before shipped weights existed).
     on_epoch, watch
         Snapshots of the latent space while it trains (:func:`train_generator`); not called when
         the generator comes from the cache or the shipped weights.
     """
     if device is not None:
         deterministic_device(device)
+    if shipped is None:
+        shipped = os.environ.get("LATENTLAB_SHIPPED_WEIGHTS", "1").strip().lower() not in ("0", "off", "false", "no")
     fp = dataset.fingerprint()
     key = generator_key(fp, config, seed)
     name = f"{dataset.name}-{config.kind}-{key}"

@@ -135,6 +135,13 @@ def test_shipped_weights_load_without_training(ship, small_digits, monkeypatch):
     assert not (cache / "generators").exists()  # nothing copied: the package file is read in place
 
 
+def test_shipped_weights_can_be_turned_off(ship, small_digits, monkeypatch):
+    cfg, _, _, cache = ship
+    monkeypatch.setenv("LATENTLAB_SHIPPED_WEIGHTS", "0")
+    get_generator(small_digits, cfg, seed=0, progress=False, root=cache)
+    assert any((cache / "generators").glob("*.pt"))  # trained and cached, the shipped file ignored
+
+
 def test_shipped_weights_only_for_their_own_data_settings_and_seed(ship, small_digits):
     cfg, model, _, cache = ship
     other = small_digits.subset(n_pool=300, seed=1)  # another pool: another fingerprint, so it trains
