@@ -172,3 +172,38 @@ def test_retrain_ignores_cache_and_shipped(ship, small_digits, monkeypatch):
     assert len(calls) == 2
     get_generator(small_digits, cfg, seed=0, progress=False, root=cache)  # without the flag: the cache entry
     assert len(calls) == 2
+
+
+def _shipped_entries():
+    from latentlab.generative import shipped_dir
+
+    return sorted(p.name for p in shipped_dir().glob("*.json"))
+
+
+@pytest.mark.parametrize("entry", _shipped_entries())
+def test_each_shipped_generator_is_the_default_one_for_its_data(entry, request):
+    """A shipped file must be what get_generator asks for: the default settings, seed 0, the data set's
+    current fingerprint, the recorded SHA-256; and get_generator must load it (no training)."""
+    import json
+
+    from latentlab import GeneratorConfig, load_dataset
+    from latentlab.generative import generator_key, shipped_dir
+    from latentlab.storage import sha256_file
+
+    meta = json.loads((shipped_dir() / entry).read_text())
+    assert sha256_file((shipped_dir() / entry).with_suffix(".pt")) == meta["sha256"]
+    assert meta["config"] == GeneratorConfig().to_dict() and meta["seed"] == 0
+    root = None if meta["dataset"] == "digits" else request.getfixturevalue("shared_data")  # MNIST: its files
+    ds = load_dataset(meta["dataset"], root=root)
+    assert meta["fingerprint"] == ds.fingerprint()
+    assert entry == f"{ds.name}-vae-{generator_key(ds.fingerprint(), GeneratorConfig(), 0)}.json"
+
+
+def test_the_digits_generator_ships(digits, tmp_path, monkeypatch):
+    """The embedded data set's generator is in the package: an empty cache loads it without training."""
+    from latentlab import GeneratorConfig
+
+    _no_training(monkeypatch)
+    g = get_generator(digits, GeneratorConfig(), seed=0, progress=False, root=tmp_path)
+    z = encode(g, digits.x_train)
+    assert z.shape == (len(digits.x_train), 2) and np.all(np.isfinite(z))
