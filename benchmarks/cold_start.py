@@ -35,6 +35,7 @@ FIRST_MAP = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import latentlab
+latentlab.set_thread_policy()  # as every latentlab command: one thread unless asked
 from latentlab import ExperimentConfig
 from latentlab.experiment import prepare
 from latentlab import generative
@@ -123,8 +124,8 @@ def table(out: Path = OUT) -> str:
         return "(no raw results)"
     lines = [
         "| date | data set | generator | explorer: 'serving' s | explorer: page answers s | first map s "
-        "| latent space ready s | threads | load |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| latent space ready s | load |",
+        "|---|---|---|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         ex, fm = r["explorer"], r["first_map"]
@@ -132,7 +133,7 @@ def table(out: Path = OUT) -> str:
         lines.append(
             f"| {r['date']} | {r['dataset']} ({fm['n_pool']:,} pool) | {gen} | {ex.get('serving_s', float('nan')):.1f} "
             f"| {ex.get('http_200_s', float('nan')):.1f} | {fm['first_map_s']:.1f} | {fm['ready_s']:.1f} "
-            f"| {r['torch_threads']} | {r['load_before'][0]} -> {r['load_after'][0]} |"
+            f"| {r['load_before'][0]} -> {r['load_after'][0]} |"
         )
     return "\n".join(lines) + f"\n\nFresh empty cache each time; {rows[0]['machine']['cpu']}.\n"
 

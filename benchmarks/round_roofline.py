@@ -242,6 +242,19 @@ def table(out: Path = OUT) -> str:
                     f"| {o['roofline_s']:.2f} "
                     f"| {o['wall']:.2f} | {o['cpu']:.2f} | {o['ratio']:.2f} | {rc} |"
                 )
+        lines += [
+            "",
+            "| operation | GFLOP | CPU s before | CPU s now | x roofline before (CPU) | x roofline now (CPU) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for key, text in NAMES.items():
+            b, o = ops.get(key + "_before"), ops.get(key)
+            if o is None:
+                continue
+            rb = f"{b['ratio_cpu']:.2f}" if b and b.get("ratio_cpu") else "-"
+            ro = f"{o['ratio_cpu']:.2f}" if o.get("ratio_cpu") else "-"
+            cb = f"{b['cpu']:.2f}" if b else "(unchanged)"
+            lines.append(f"| {text} | {o['flop'] / 1e9:.1f} | {cb} | {o['cpu']:.2f} | {rb} | {ro} |")
         lines.append("")
     return "\n".join(lines)
 
