@@ -65,6 +65,7 @@ def test_raster_layer_redraws_for_the_new_ranges():
     layer = RasterLayer(fig, rng.normal(size=(5000, 2)), rng.integers(0, 3, 5000), width=50, height=40)
     first = layer.source.data["image"][0]
     assert first.shape == (40, 50) and fig.select_one({"name": "bigpool"}) is not None
+    assert fig.lod_timeout == 100  # a wheel zoom's RangesUpdate comes 100 ms after the last wheel event
     layer._on_ranges(RangesUpdate(fig, x0=-0.5, x1=0.5, y0=-0.25, y1=0.25))
     assert layer.source.data["x"] == [-0.5] and layer.source.data["dh"] == [0.5]
     assert not np.array_equal(layer.source.data["image"][0], first)

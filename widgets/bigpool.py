@@ -36,10 +36,24 @@ class RasterLayer:
     labels : ndarray (n,), optional class of each point (colour); None = one colour
     width, height : int            raster size in pixels (about the figure's)
     colors : ndarray (C, 3)        class colours, 0-255
+    lod_timeout : int, optional    sets ``fig.lod_timeout`` (ms): Bokeh sends a wheel zoom's
+                                   ``RangesUpdate`` only this long after the last wheel event
+                                   (Bokeh's default 500 ms was most of the measured zoom redraw)
     """
 
-    def __init__(self, fig, points, labels=None, width: int = 600, height: int = 600, colors=PALETTE):
+    def __init__(
+        self,
+        fig,
+        points,
+        labels=None,
+        width: int = 600,
+        height: int = 600,
+        colors=PALETTE,
+        lod_timeout: int | None = 100,
+    ):
         self.fig, self.width, self.height, self.colors = fig, int(width), int(height), colors
+        if lod_timeout is not None:
+            fig.lod_timeout = int(lod_timeout)
         self.points = np.asarray(points)
         self.labels = None if labels is None else np.asarray(labels)
         lo, hi = self.points.min(0), self.points.max(0)
