@@ -318,6 +318,7 @@ class AlphaGAN(nn.Module):
         checkpoint_dir=None,
         device=None,
         max_epochs: int | None = None,
+        on_epoch=None,
     ) -> list[dict]:
         """Train on images ``x`` (n, C, H, W) in [0, 1]; the hook ``train_generator`` calls.
 
@@ -338,6 +339,10 @@ class AlphaGAN(nn.Module):
         max_epochs : int, optional
             Stop after this many epochs in total, warm-up included (for tests and for "train a
             little now, resume later").
+        on_epoch : callable, optional
+            ``on_epoch(epoch, n_epochs, record)`` after every epoch (``record``: that epoch's row of
+            the history); :func:`latentlab.generative.train_generator` draws the latent space with it.
+            It must not change the model (the model is back in training mode afterwards).
 
         Returns
         -------
@@ -406,6 +411,9 @@ class AlphaGAN(nn.Module):
                 history.append(rec)
                 if ckpt is not None:
                     _save_checkpoint(ckpt, self, opts, epoch + 1, history)
+                if on_epoch is not None:
+                    on_epoch(epoch + 1, stop, rec)
+                    self.train()
         self.eval()
         self.train_history = history  # get_generator keeps it in the cache's JSON sidecar
         return history

@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run strategies x seeds on one data set; write results.csv, summary.md, curves")
     add_run_arguments(r)
+    r.add_argument(
+        "--retrain-generator",
+        action="store_true",
+        help="train the generator afresh even if the cache or latentlab's shipped weights have it",
+    )
     r.set_defaults(func=cmd_run)
     t = sub.add_parser(
         "tune",
@@ -233,6 +238,10 @@ def cmd_run(a) -> int:
     cfg = config_from_args(a).validate()
     check_common(a)
     set_thread_policy(a.threads)
+    if getattr(a, "retrain_generator", False):  # once, here: every worker then finds the new weights in the cache
+        from .experiment import prepare
+
+        prepare(cfg, a.data_root, progress=not a.quiet, device=_device_from_args(a), retrain_generator=True)
     run_experiment(
         cfg,
         a.out,

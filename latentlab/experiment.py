@@ -81,7 +81,14 @@ __all__ = [
 ]
 
 
-def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, device=None, dataset_kwargs=None):
+def prepare(
+    config: ExperimentConfig,
+    data_root=None,
+    progress: bool = True,
+    device=None,
+    dataset_kwargs=None,
+    retrain_generator: bool = False,
+):
     """Load the data set and the (cached) generator; returns ``(dataset, latent_space)``.
 
     ``latent_space`` is a :class:`~latentlab.latent.LatentSpace` (generator, pool embeddings, index),
@@ -89,7 +96,8 @@ def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, dev
 
     ``device`` (e.g. ``torch.device("cuda")``, see :func:`latentlab.profiles.resolve_device`): where the
     generator is trained and kept; CPU by default. It is not part of the run's identity (config.json).
-    ``dataset_kwargs`` go to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels)."""
+    ``dataset_kwargs`` go to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels).
+    ``retrain_generator``: train the generator afresh (``get_generator(retrain=True)``), replacing its cache entry."""
     kwargs = dict(dataset_kwargs or {})
     if config.n_test and _accepts(DATASETS.resolve(config.dataset), "n_test_used"):
         kwargs.setdefault("n_test_used", config.n_test)  # a loader that labels its test set labels only these
@@ -102,7 +110,9 @@ def prepare(config: ExperimentConfig, data_root=None, progress: bool = True, dev
     needs_gen = any(get_strategy(s).needs_generator for s in config.strategies)
     if not needs_gen:
         return ds, None
-    gen = get_generator(ds, config.generator, seed=config.gen_seed, progress=progress, device=device)
+    gen = get_generator(
+        ds, config.generator, seed=config.gen_seed, progress=progress, device=device, retrain=retrain_generator
+    )
     return ds, LatentSpace.from_generator(gen, ds.x_train)
 
 

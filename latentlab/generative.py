@@ -10,6 +10,23 @@ A generator is any ``nn.Module`` with ``encode(x) -> z`` (posterior mean, shape 
 
 Trained weights are cached on disk as
 a ``state_dict`` keyed by (dataset fingerprint, config, seed) and loaded with ``weights_only=True``.
+
+**Shipped weights.** For the data sets latentlab knows (``digits``, ``mnist``) the package carries
+the generator its own code trains with the default settings and generator seed 0
+(``latentlab/weights/``, written by ``benchmarks/ship_generators.py``), under the very name the cache
+would give it: the key binds the data's fingerprint (a hash of the pool's pixels and labels), the
+settings, the seed and the torch version, and the JSON sidecar holds the file's SHA-256, checked at
+load. A cache miss for exactly that (data, settings, seed) loads the shipped file instead of
+training; any other pool (``--n-pool``, ``--val``), setting or seed trains as before.
+``retrain=True`` (``latentlab run --retrain-generator``) ignores both the cache and the shipped
+weights and trains afresh (the result replaces the cache entry); ``LATENTLAB_SHIPPED_WEIGHTS=0``
+turns the shipped weights off (the generator then trains once and is cached).
+
+**Watching the latent space form.** ``on_epoch`` (a callable) gets a :class:`LatentSnapshot` once
+before training and after every epoch: the codes of a fixed, seeded subset of the pool (``watch``
+items), so a view can redraw the map while the generator trains (:func:`latent_snapshots` collects
+them headless). Encoding the subset touches no random stream and no weights: training gives the
+same bits with or without the callback.
 """
 
 from __future__ import annotations
@@ -26,7 +43,18 @@ from .models import GENERATORS
 from .storage import cache_dir, json_key, load_state, save_state
 from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
 
-__all__ = ["GeneratorConfig", "get_generator", "train_generator", "generator_key", "encode", "decode"]
+__all__ = [
+    "GeneratorConfig",
+    "GENERATOR_V1",
+    "LatentSnapshot",
+    "get_generator",
+    "train_generator",
+    "latent_snapshots",
+    "generator_key",
+    "shipped_dir",
+    "encode",
+    "decode",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +66,7 @@ class GeneratorConfig:
     batch_size: int = 128  # standard VAE batch; larger batches speed up CPU training
     lr: float = 1e-3  # Adam default
     min_steps: int = 3000  # small pools (1.3k digits) need many epochs to give a usable map
+    schedule: str = "constant"  # learning rate over training: "constant" or "cosine" (to 0), as TrainConfig
     # extra keyword arguments of the generator class, as (name, value) pairs, e.g.
     # (("warmup_epochs", 3),) for the alpha-GAN; sorted by name; empty leaves cache keys as they were
     options: tuple = ()
@@ -86,6 +115,8 @@ class GeneratorConfig:
     def to_dict(self) -> dict:
         """The fields as a dict; ``options`` only when set, so keys and config files from before it stay the same."""
         d = dataclasses.asdict(self)
+        if self.schedule == "constant":  # absent at its old value: keys from before the field stay the same
+            del d["schedule"]
         if not self.options:
             del d["options"]
         else:
@@ -93,8 +124,92 @@ class GeneratorConfig:
         return d
 
 
+# The VAE recipe of every result published before issue 22 (30 epochs of batch 128, constant rate 1e-3,
+# at least 3,000 steps). The benchmark scripts that reproduce those results pin it explicitly
+# (``--gen-epochs 30 --gen-batch-size 128 --gen-lr 1e-3 --gen-min-steps 3000 --gen-schedule constant``);
+# its cache key is the one the old default had.
+GENERATOR_V1 = GeneratorConfig(epochs=30.0, batch_size=128, lr=1e-3, min_steps=3000, schedule="constant")
+
+
 def build_generator(config: GeneratorConfig, image_shape) -> torch.nn.Module:
     return GENERATORS.resolve(config.kind)(image_shape, **config.model_kwargs())
+
+
+@dataclass(frozen=True)
+class LatentSnapshot:
+    """The codes of a fixed subset of the pool at one moment of the generator's training.
+
+    Attributes
+    ----------
+    epoch : float
+        Epochs completed (0 = before the first step; alpha-GAN warm-up epochs count).
+    n_epochs : float
+        Epochs the training will run in all.
+    step, n_steps : int
+        Optimiser steps (minibatches) done and in all.
+    loss : float or None
+        Mean training loss over the last epoch (None before training).
+    indices : ndarray int64 (m,)
+        The pool rows encoded, ascending; the same in every snapshot of one training.
+    codes : ndarray float32 (m, latent_dim)
+        ``E(x[indices])``, posterior means.
+    """
+
+    epoch: float
+    n_epochs: float
+    step: int
+    n_steps: int
+    loss: float | None
+    indices: np.ndarray
+    codes: np.ndarray
+
+
+def watch_indices(n: int, watch: int | None, seed: int = 0) -> np.ndarray:
+    """The pool rows a training's snapshots encode: all ``n`` when ``watch`` is None or >= n, else a
+    seeded random ``watch`` of them (ascending; their own stream, never the training's)."""
+    if watch is None or watch >= n:
+        return np.arange(n, dtype=np.int64)
+    return np.sort(np.random.default_rng([int(seed), 0x5EE]).choice(n, int(watch), replace=False)).astype(np.int64)
+
+
+class _Watcher:
+    """Encodes ``x[indices]`` with the model being trained and hands a :class:`LatentSnapshot` to ``on_epoch``.
+
+    As a :func:`latentlab.training.fit` callback it fires every ``steps_per_epoch`` steps (and on the
+    last); models with their own loop (``fit_model``) call :meth:`epoch_done` after each epoch.
+    """
+
+    def __init__(self, model, x, indices, on_epoch, steps_per_epoch: int = 1, n_epochs: float = 1.0):
+        self.model, self.x, self.indices, self.on_epoch = model, x, indices, on_epoch
+        self.steps_per_epoch, self.n_epochs = max(int(steps_per_epoch), 1), float(n_epochs)
+        self.n_steps, self._losses = 0, []
+
+    def emit(self, epoch: float, step: int, loss: float | None) -> None:
+        was_training = self.model.training
+        codes = encode(self.model, self.x[self.indices] if len(self.indices) < len(self.x) else self.x)
+        self.model.train(was_training)
+        self.on_epoch(LatentSnapshot(epoch, self.n_epochs, step, self.n_steps, loss, self.indices, codes))
+
+    # fit() callback protocol
+    def on_start(self, n_steps: int):
+        self.n_steps = n_steps
+        self.n_epochs = n_steps / self.steps_per_epoch
+        self.emit(0.0, 0, None)
+
+    def on_step(self, step: int, loss: float):
+        self._losses.append(loss)
+        done = step + 1
+        if done % self.steps_per_epoch == 0 or done == self.n_steps:
+            mean = float(np.mean(self._losses))
+            self._losses = []
+            self.emit(done / self.steps_per_epoch, done, mean)
+
+    # fit_model hook
+    def epoch_done(self, epoch: int, n_epochs: int, record: dict) -> None:
+        self.n_epochs = float(n_epochs)
+        self.n_steps = n_epochs * self.steps_per_epoch
+        loss = record.get("eg", record.get("l1"))
+        self.emit(float(epoch), epoch * self.steps_per_epoch, None if loss is None else float(loss))
 
 
 def train_generator(
@@ -105,23 +220,60 @@ def train_generator(
     progress: bool = True,
     checkpoint_dir=None,
     device=None,
+    on_epoch=None,
+    watch: int | None = 2000,
 ) -> torch.nn.Module:
     """Train a generator on unlabelled images ``x`` (shape (n, C, H, W), [0, 1]); no cache.
 
     Models with a ``fit_model`` hook train themselves (``checkpoint_dir``: per-epoch checkpoints,
     resumed when present; ``device``: where to train); the rest go through the generic ``fit``.
     The returned model is on the CPU.
+
+    ``on_epoch(snapshot)``: called with a :class:`LatentSnapshot` of ``watch`` seeded pool items
+    (None = all) before training and after every epoch (see the module docstring). A progress bar
+    over optimiser steps shows when ``progress``.
     """
     seed_everything(seed)
     model = build_generator(config, x.shape[1:])
+    n = len(x)
+    spe = max(n // min(int(config.batch_size), n), 1) if n else 1
+    watcher = None
+    if on_epoch is not None:
+        watcher = _Watcher(model, x, watch_indices(n, watch, seed), on_epoch, spe)
     if hasattr(model, "fit_model"):
-        model.fit_model(x, config, seed=seed, progress=progress, checkpoint_dir=checkpoint_dir, device=device)
+        kw = {"on_epoch": watcher.epoch_done} if watcher is not None else {}
+        if watcher is not None:
+            watcher.emit(0.0, 0, None)
+        model.fit_model(x, config, seed=seed, progress=progress, checkpoint_dir=checkpoint_dir, device=device, **kw)
         return model.cpu().eval()
     xt = torch.as_tensor(x, dtype=torch.float32)
-    tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, min_steps=config.min_steps)
+    tc = TrainConfig(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        min_steps=config.min_steps,
+        schedule=config.schedule,
+    )
     cbs = [TqdmCallback(desc=f"{config.kind} training", disable=not progress)]
+    if watcher is not None:
+        cbs.append(watcher)
     fit(model, (xt,), lambda m, b: m.loss(b[0]), tc, seed=[seed, 7], callbacks=cbs)
     return model.eval()
+
+
+def latent_snapshots(
+    x: np.ndarray,
+    config: GeneratorConfig = GeneratorConfig(),
+    *,
+    seed: int = 0,
+    watch: int | None = 2000,
+    progress: bool = True,
+) -> tuple[torch.nn.Module, list[LatentSnapshot]]:
+    """Train a generator on ``x`` (no cache) and return it with the snapshots of its latent space as
+    it formed: one before training, one per epoch (headless; a view draws ``snapshot.codes``)."""
+    snaps: list[LatentSnapshot] = []
+    model = train_generator(x, config, seed=seed, progress=progress, on_epoch=snaps.append, watch=watch)
+    return model, snaps
 
 
 def generator_key(fingerprint: str, config: GeneratorConfig, seed: int) -> str:
@@ -135,6 +287,11 @@ def generator_key(fingerprint: str, config: GeneratorConfig, seed: int) -> str:
     )
 
 
+def shipped_dir() -> Path:
+    """The folder of generator weights shipped with the package (``latentlab/weights``)."""
+    return Path(__file__).resolve().parent / "weights"
+
+
 def get_generator(
     dataset,
     config: GeneratorConfig = GeneratorConfig(),
@@ -144,8 +301,13 @@ def get_generator(
     progress: bool = True,
     root: str | os.PathLike | None = None,
     device=None,
+    retrain: bool = False,
+    shipped: bool | None = None,
+    on_epoch=None,
+    watch: int | None = 2000,
 ) -> torch.nn.Module:
-    """A trained generator for ``dataset``'s pool: from the on-disk cache, else trained and cached.
+    """A trained generator for ``dataset``'s pool: from the on-disk cache, else the shipped weights, else
+    trained (and cached).
 
     Parameters
     ----------
@@ -160,24 +322,54 @@ def get_generator(
     device : str or torch.device, optional
         Where to train (models with a ``fit_model`` hook) and where the returned model lives.
         A killed training of such a model resumes from ``<cache>/generators/<name>.ckpt/``.
+    retrain : bool
+        Train afresh even when the cache or the shipped weights have this generator (the new
+        weights replace the cache entry; ``latentlab run --retrain-generator``).
+    shipped : bool, optional
+        Use the package's shipped weights on a cache miss when they are exactly this generator
+        (:func:`shipped_dir`; checked by name, data fingerprint, settings and SHA-256). Default: yes,
+        unless ``$LATENTLAB_SHIPPED_WEIGHTS`` is ``0``/``off`` (then the generator trains once and
+        is cached, as before shipped weights existed).
+    on_epoch, watch
+        Snapshots of the latent space while it trains (:func:`train_generator`); not called when
+        the generator comes from the cache or the shipped weights.
     """
     if device is not None:
         deterministic_device(device)
-    key = generator_key(dataset.fingerprint(), config, seed)
-    path = Path(root or cache_dir()) / "generators" / f"{dataset.name}-{config.kind}-{key}.pt"
-    if cache and path.exists():
-        model = _load_cached(path, config, dataset.image_shape)
+    if shipped is None:
+        shipped = os.environ.get("LATENTLAB_SHIPPED_WEIGHTS", "1").strip().lower() not in ("0", "off", "false", "no")
+    fp = dataset.fingerprint()
+    key = generator_key(fp, config, seed)
+    name = f"{dataset.name}-{config.kind}-{key}"
+    path = Path(root or cache_dir()) / "generators" / f"{name}.pt"
+    if not retrain:
+        model = _load_cached(path, config, dataset.image_shape) if cache and path.exists() else None
+        if model is None and shipped:
+            model = _load_shipped(shipped_dir() / f"{name}.pt", config, dataset.image_shape, fp, seed)
         if model is not None:
             return model.to(device) if device is not None else model
     ckpt = path.with_suffix(".ckpt") if cache else None
-    model = train_generator(dataset.x_train, config, seed=seed, progress=progress, checkpoint_dir=ckpt, device=device)
+    if retrain and ckpt is not None and ckpt.exists():
+        import shutil
+
+        shutil.rmtree(ckpt)
+    model = train_generator(
+        dataset.x_train,
+        config,
+        seed=seed,
+        progress=progress,
+        checkpoint_dir=ckpt,
+        device=device,
+        on_epoch=on_epoch,
+        watch=watch,
+    )
     if cache:
         save_state(
             model,
             path,
             meta={
                 "dataset": dataset.name,
-                "fingerprint": dataset.fingerprint(),
+                "fingerprint": fp,
                 "config": config.to_dict(),
                 "seed": seed,
                 "train_history": getattr(model, "train_history", None),
@@ -188,6 +380,36 @@ def get_generator(
 
             shutil.rmtree(ckpt)
     return model.to(device) if device is not None else model
+
+
+def _load_shipped(path: Path, config: GeneratorConfig, image_shape, fingerprint: str, seed: int):
+    """The shipped generator at ``path`` when it exists and its sidecar says it is exactly this one
+    (data fingerprint, settings, seed) and its bytes match the recorded SHA-256; else None (with a
+    warning when the file exists but fails a check: the generator is then trained)."""
+    import json
+    import warnings
+
+    from .exceptions import ResumeError
+
+    side = path.with_suffix(".json")
+    if not path.exists() or not side.exists():
+        return None
+    try:
+        meta = json.loads(side.read_text())
+        ok = (
+            meta.get("fingerprint") == fingerprint
+            and meta.get("config") == config.to_dict()
+            and meta.get("seed") == seed
+            and isinstance(meta.get("sha256"), str)
+        )
+        if not ok:
+            raise ValueError("its sidecar names other data, settings or seed")
+        return load_state(
+            build_generator(config, image_shape), path, sha256=meta["sha256"], fix="training the generator instead"
+        ).eval()
+    except (OSError, ValueError, ResumeError) as e:
+        warnings.warn(f"shipped generator {path.name} not used ({e}); training the generator instead", stacklevel=3)
+        return None
 
 
 def _load_cached(path: Path, config: GeneratorConfig, image_shape):

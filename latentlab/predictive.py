@@ -11,9 +11,24 @@ dropout samples and penultimate features, plus the candidate subset they score.
   lenet, lenet-dropout and vgg16 alike.
 * :func:`candidate_items` — the unlabelled items a strategy scores: all, or a seeded random subset
   of ``ctx.candidates`` (the ``entropy`` strategy's rule).
+* :func:`forward` — the one inference pass everything above (and :meth:`latentlab.tasks.Task.predict`,
+  i.e. test evaluation) goes through.
+
+Inference speed (issue 22; ``benchmarks/round_roofline.py`` measures it against the core's matmul
+rate): :func:`forward` runs in ``torch.inference_mode``, reads the resident float32 pool in place
+(``torch.from_numpy`` of each batch's slice; with ``items`` it gathers one batch at a time, never a
+copy of the whole unlabelled pool), and on the CPU feeds convolutional models *channels-last*
+batches, which makes PyTorch use oneDNN's blocked convolutions instead of its generic
+im2col path: LeNet over 57k MNIST images went from ~7.0 to ~3.4 CPU-seconds on one thread. The
+model itself is not touched (its weights stay in their own layout, so training is unchanged).
+oneDNN sums in another order: outputs differ from the old path by ~1e-7 (float32 rounding), which
+can reorder two items whose scores agree to 7 digits. ``LATENTLAB_FAST_INFERENCE=0`` restores the
+old path exactly (same batches, NCHW), to reproduce results written before issue 22 bit for bit.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
@@ -22,6 +37,9 @@ from torch import nn
 from .exceptions import ConfigError
 
 __all__ = [
+    "INFERENCE_BATCH",
+    "fast_inference",
+    "forward",
     "DROPOUT_TYPES",
     "has_dropout",
     "require_classification",
@@ -72,23 +90,86 @@ def candidate_items(ctx, per_round: int, rng: np.random.Generator) -> np.ndarray
     return free
 
 
-def _batches(x: np.ndarray, batch_size: int, dev: torch.device):
-    for i in range(0, len(x), batch_size):
-        yield torch.as_tensor(x[i : i + batch_size], dtype=torch.float32).to(dev)
+INFERENCE_BATCH = 512  # items per forward pass: measured flat from 128 to 1000 (channels-last, one thread)
+_LEGACY_BATCH = 1000  # the batch of the path before issue 22 (LATENTLAB_FAST_INFERENCE=0)
 
 
-@torch.no_grad()
-def class_probs(model: nn.Module, x: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
-    """Softmax of ``model(x)`` in eval mode, float64 on the CPU, shape (n, C)."""
+def fast_inference() -> bool:
+    """False when ``LATENTLAB_FAST_INFERENCE`` is ``0``/``off``/``false``: :func:`forward` then runs
+    exactly as before issue 22 (NCHW batches of 1000), for bit-for-bit reproduction of older results."""
+    return os.environ.get("LATENTLAB_FAST_INFERENCE", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def _channels_last(model: nn.Module, x, dev: torch.device) -> bool:
+    return (
+        dev.type == "cpu"
+        and getattr(x, "ndim", 0) == 4
+        and any(isinstance(m, nn.Conv2d) for m in model.modules())
+        and fast_inference()
+    )
+
+
+def _batches(x: np.ndarray, batch_size: int, dev: torch.device, items=None, channels_last: bool = False):
+    """Batches of ``x`` (or of ``x[items]``, gathered one batch at a time) as float32 tensors on ``dev``.
+
+    A float32 C-contiguous slice is wrapped, not copied (``torch.from_numpy``); other dtypes are
+    converted batch by batch."""
+    n = len(x) if items is None else len(items)
+    for i in range(0, n, batch_size):
+        xb = x[i : i + batch_size] if items is None else x[np.asarray(items[i : i + batch_size])]
+        b = torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))
+        if channels_last:
+            b = b.contiguous(memory_format=torch.channels_last)
+        yield b.to(dev)
+
+
+def forward(
+    model: nn.Module,
+    x: np.ndarray,
+    items: np.ndarray | None = None,
+    *,
+    batch_size: int | None = None,
+    fn=None,
+) -> torch.Tensor:
+    """``model``'s outputs for ``x`` (or ``x[items]``), eval mode, inference mode, on the CPU, in order.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Put in eval mode (dropout off, batch-norm running statistics); its weights are not changed.
+    x : ndarray (N, ...)
+        Inputs, e.g. the resident pool (float32 in [0, 1]); a ``np.memmap`` works too.
+    items : int array, optional
+        Rows of ``x`` to run, in this order; each batch is gathered on its own.
+    batch_size : int, optional
+        Items per pass (default :data:`INFERENCE_BATCH`).
+    fn : callable, optional
+        What to run on each batch instead of ``model`` (e.g. a sub-module such as LeNet's conv block).
+
+    Returns
+    -------
+    Tensor (n, ...): the outputs (float32 for float32 models); ``(0, 0)`` for no items.
+    """
     model.eval()
     dev = _device(model)
-    out = [torch.softmax(model(b).double(), 1).cpu() for b in _batches(x, batch_size, dev)]
-    return torch.cat(out) if out else torch.zeros(0, 0, dtype=torch.float64)
+    fast = fast_inference()
+    bs = int(batch_size or (INFERENCE_BATCH if fast else _LEGACY_BATCH))
+    fn = model if fn is None else fn
+    cl = _channels_last(model, x, dev)
+    with torch.inference_mode(mode=fast), torch.no_grad():
+        outs = [fn(b).cpu() for b in _batches(x, bs, dev, items, cl)]
+    # the concatenation outside inference mode: callers get an ordinary tensor (in-place ops allowed)
+    return torch.cat(outs) if outs else torch.zeros(0, 0)
 
 
-@torch.no_grad()
+def class_probs(model: nn.Module, x: np.ndarray, batch_size: int | None = None, items=None) -> torch.Tensor:
+    """Softmax of ``model(x)`` (or ``model(x[items])``) in eval mode, float64 on the CPU, shape (n, C)."""
+    out = forward(model, x, items, batch_size=batch_size)
+    return torch.softmax(out.double(), 1) if out.numel() else torch.zeros(0, 0, dtype=torch.float64)
+
+
 def mc_dropout_probs(
-    model: nn.Module, x: np.ndarray, n_samples: int, seed: int, batch_size: int = 1000
+    model: nn.Module, x: np.ndarray, n_samples: int, seed: int, batch_size: int | None = None, items=None
 ) -> torch.Tensor:
     """Class probabilities of ``n_samples`` Monte-Carlo dropout passes, float64 on the CPU, shape (n, K, C).
 
@@ -106,8 +187,10 @@ def mc_dropout_probs(
     n_samples : int
         ``K``, the number of stochastic passes (>= 1).
     seed : int
-    batch_size : int
-        Items per forward pass.
+    batch_size : int, optional
+        Items per forward pass (default that of :func:`forward`).
+    items : int array, optional
+        Score ``x[items]`` (gathered one batch at a time) instead of all of ``x``.
     """
     if n_samples < 1:
         raise ConfigError(f"--mc-samples must be >= 1, got {n_samples}")
@@ -131,23 +214,29 @@ def mc_dropout_probs(
             masks[layer] = keep.to(output.dtype) / (1.0 - layer.p)
         return output * masks[layer]
 
+    fast = fast_inference()
+    bs = int(batch_size or (INFERENCE_BATCH if fast else _LEGACY_BATCH))
     handles = [m.register_forward_hook(hook) for m in layers]
     try:
-        xs = list(_batches(x, batch_size, dev))
-        hs = [trunk(b) for b in xs] if trunk is not None else xs
-        out = []
-        for _ in range(n_samples):
-            masks.clear()
-            out.append(torch.cat([torch.softmax(head(h).double(), 1).cpu() for h in hs]))
+        with torch.inference_mode(mode=fast), torch.no_grad():
+            if trunk is not None:  # the deterministic trunk once (channels-last on the CPU), then K heads
+                hs = forward(model, x, items, batch_size=bs, fn=trunk).to(dev).split(bs)
+            else:
+                hs = list(_batches(x, bs, dev, items, _channels_last(model, x, dev)))
+            out = []
+            for _ in range(n_samples):
+                masks.clear()
+                out.append(torch.cat([torch.softmax(head(h).double(), 1).cpu() for h in hs]))
     finally:
         for h in handles:
             h.remove()
-    return torch.stack(out, 1)
+    return torch.stack(out, 1) if out and len(out[0]) else torch.zeros(0, n_samples, 0, dtype=torch.float64)
 
 
-@torch.no_grad()
-def penultimate_features(model: nn.Module, x: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """The input of ``model``'s last ``nn.Linear`` and the model's outputs, eval mode.
+def penultimate_features(
+    model: nn.Module, x: np.ndarray, batch_size: int | None = None, items=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The input of ``model``'s last ``nn.Linear`` and the model's outputs for ``x`` (or ``x[items]``), eval mode.
 
     Returns
     -------
@@ -162,14 +251,12 @@ def penultimate_features(model: nn.Module, x: np.ndarray, batch_size: int = 1000
             f"{type(model).__name__} has no nn.Linear layer, so it has no penultimate features; "
             "use a target with a linear output layer (lenet, lenet-dropout, vgg16)"
         )
-    model.eval()
-    dev = _device(model)
-    feats, outs = [], []
+    feats = []
     handle = lin[-1].register_forward_hook(lambda m, inp, out: feats.append(inp[0].flatten(1).float().cpu()))
     try:
-        outs = [model(b).float().cpu() for b in _batches(x, batch_size, dev)]
+        outs = forward(model, x, items, batch_size=batch_size)
     finally:
         handle.remove()
-    if not outs:
+    if not feats:
         return np.zeros((0, lin[-1].in_features), np.float32), np.zeros((0, lin[-1].out_features), np.float32)
-    return torch.cat(feats).numpy(), torch.cat(outs).numpy()
+    return torch.cat(feats).numpy(), outs.float().numpy()

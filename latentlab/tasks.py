@@ -45,15 +45,11 @@ class Task:
     def metric_from_outputs(self, out: torch.Tensor, y: torch.Tensor) -> float:
         raise NotImplementedError
 
-    @torch.no_grad()
-    def predict(self, model, x: np.ndarray, batch_size: int = 1000) -> torch.Tensor:
-        model.eval()
-        dev = next(iter(model.parameters()), torch.empty(0)).device  # outputs come back on the CPU
-        outs = [
-            model(torch.as_tensor(x[i : i + batch_size], dtype=torch.float32).to(dev)).cpu()
-            for i in range(0, len(x), batch_size)
-        ]
-        return torch.cat(outs)
+    def predict(self, model, x: np.ndarray, batch_size: int | None = None, items=None) -> torch.Tensor:
+        """``model``'s outputs for ``x`` (or ``x[items]``), eval mode, on the CPU (predictive.forward)."""
+        from .predictive import forward
+
+        return forward(model, x, items, batch_size=batch_size)
 
     def item_loss(self, model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-item loss of ``model`` on inputs ``x`` with labels ``y``, float64 (n,)."""

@@ -131,7 +131,7 @@ class _MCDropout(Strategy):
             raise ConfigError(f"strategy {self.name!r} needs --mc-samples >= 2, got {ctx.mc_samples!r}")
         free = candidate_items(ctx, per_round, rng)
         seed = int(rng.integers(2**62))
-        return free, mc_dropout_probs(ctx.target, ctx.x_pool[free], ctx.mc_samples, seed), rng
+        return free, mc_dropout_probs(ctx.target, ctx.x_pool, ctx.mc_samples, seed, items=free), rng
 
 
 @register_strategy

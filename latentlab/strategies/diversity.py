@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import kmeans_plusplus
 
 from ..predictive import candidate_items, penultimate_features, require_classification
 from .base import Proposal, Strategy, register_strategy
@@ -76,7 +75,7 @@ class _FeatureStrategy(Strategy):
         require_classification(ctx.task, self.name)
         self.check(ctx, per_round)
         free = candidate_items(ctx, per_round, rng)
-        return free, *penultimate_features(ctx.target, ctx.x_pool[free])
+        return free, *penultimate_features(ctx.target, ctx.x_pool, items=free)
 
 
 @register_strategy
@@ -88,10 +87,9 @@ class CoresetStrategy(_FeatureStrategy):
 
     def propose(self, ctx, per_round, rng):
         free, feats, _ = self._candidates(ctx, per_round, rng)
-        lab = ctx.x_pool[ctx.pool.labelled_indices()]
+        centres = penultimate_features(ctx.target, ctx.x_pool, items=ctx.pool.labelled_indices())[0]
         if ctx.synthetic:
-            lab = np.concatenate([lab, ctx.synthetic["x"]]) if len(lab) else ctx.synthetic["x"]
-        centres = penultimate_features(ctx.target, lab)[0] if len(lab) else feats[:0]
+            centres = np.concatenate([centres, penultimate_features(ctx.target, ctx.synthetic["x"])[0]])
         picks, dist = kcenter_greedy(feats, centres, per_round, rng)
         return Proposal(indices=free[picks], score=dist)
 
@@ -104,6 +102,8 @@ class BadgeStrategy(_FeatureStrategy):
     name = "badge"
 
     def propose(self, ctx, per_round, rng):
+        from sklearn.cluster import kmeans_plusplus  # here: scikit-learn's import is a third of `import latentlab`
+
         free, feats, logits = self._candidates(ctx, per_round, rng)
         emb = gradient_embedding(feats, logits)
         _, picks = kmeans_plusplus(emb, per_round, random_state=int(rng.integers(2**31 - 1)))

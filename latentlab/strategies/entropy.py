@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..predictive import candidate_items, forward
 from .base import Proposal, Strategy, register_strategy
 
 __all__ = ["EntropyStrategy"]
@@ -18,9 +19,7 @@ class EntropyStrategy(Strategy):
 
     def propose(self, ctx, per_round, rng):
         self.check(ctx, per_round)
-        free = ctx.pool.unlabelled_indices()
-        if ctx.candidates and ctx.candidates < len(free):
-            free = np.sort(rng.choice(free, max(ctx.candidates, per_round), replace=False))
-        ent = ctx.task.entropy(ctx.task.predict(ctx.target, ctx.x_pool[free])).numpy()
+        free = candidate_items(ctx, per_round, rng)  # the same draw as before (predictive.candidate_items)
+        ent = ctx.task.entropy(forward(ctx.target, ctx.x_pool, free)).numpy()
         order = np.argsort(-ent, kind="stable")[:per_round]
         return Proposal(indices=free[order], score=ent[order])

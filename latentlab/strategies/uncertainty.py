@@ -35,7 +35,7 @@ class _LowestScore(Strategy):
         require_classification(ctx.task, self.name)
         self.check(ctx, per_round)
         free = candidate_items(ctx, per_round, rng)
-        score = self._score(class_probs(ctx.target, ctx.x_pool[free]).numpy())
+        score = self._score(class_probs(ctx.target, ctx.x_pool, items=free).numpy())
         order = np.argsort(score, kind="stable")[:per_round]
         return Proposal(indices=free[order], score=score[order])
 

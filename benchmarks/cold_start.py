@@ -1,0 +1,160 @@
+"""From an empty cache to a usable explorer, and to the first map (issue 22, item 1).
+
+    .venv/bin/python benchmarks/cold_start.py                       # digits and MNIST, shipped weights
+    .venv/bin/python benchmarks/cold_start.py --no-shipped digits   # the generator trains (default recipe)
+    .venv/bin/python benchmarks/cold_start.py --table
+
+**Explorer**: ``latentlab explore --dataset D --port P`` is started with a fresh, empty
+``LATENTLAB_CACHE``; the clock runs from the start of the process to (a) its "serving on" line and
+(b) the first HTTP 200 of the page (a usable explorer). **First map**: in a fresh interpreter,
+the seconds to the first :class:`~latentlab.generative.LatentSnapshot` (the codes of 2,000 pool
+items, the picture a view draws while the generator trains) and to the trained, encoded and
+indexed latent space (``experiment.prepare``). With the shipped weights there is no training:
+the first map is the final one. ``--no-shipped`` sets ``LATENTLAB_SHIPPED_WEIGHTS=0``.
+Raw results: ``benchmarks/results/perf/cold_start/<date>-<dataset>-<mode>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perf_common import DATA_ROOT, RESULTS, ROOT, finish_meta, read_json_files, run_meta, write_json  # noqa: E402
+
+OUT = RESULTS / "cold_start"
+
+FIRST_MAP = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import latentlab
+latentlab.set_thread_policy()  # as every latentlab command: one thread unless asked
+from latentlab import ExperimentConfig
+from latentlab.experiment import prepare
+from latentlab import generative
+first = {}
+real = generative.train_generator
+def watched(*a, **k):
+    def on_epoch(s):
+        first.setdefault("first_snapshot_s", time.perf_counter() - t0)
+        first["epochs"] = s.epoch
+    return real(*a, **{**k, "on_epoch": on_epoch})
+generative.train_generator = watched
+t_import = time.perf_counter() - t0
+ds, space = prepare(ExperimentConfig(dataset=sys.argv[1], strategies=("snn",)), sys.argv[2] or None, progress=False)
+t_ready = time.perf_counter() - t0
+print(json.dumps({"import_s": t_import, "ready_s": t_ready, "first_map_s": first.get("first_snapshot_s", t_ready),
+                  "trained": bool(first), "epochs": first.get("epochs"), "n_pool": len(ds.x_train)}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def explorer(dataset: str, data_root: str, env: dict, timeout: float = 3600) -> dict:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "latentlab", "explore", "--dataset", dataset, "--port", str(port)]
+    if dataset != "digits":
+        cmd += ["--data-root", data_root]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    res: dict = {"lines": []}
+    try:
+        for line in p.stdout:
+            res["lines"].append([round(time.perf_counter() - t0, 2), line.strip()[:200]])
+            if "serving on" in line:
+                res["serving_s"] = time.perf_counter() - t0
+                break
+            if time.perf_counter() - t0 > timeout:
+                break
+        while "serving_s" in res and time.perf_counter() - t0 < timeout:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+                    if r.status == 200:
+                        res["http_200_s"] = time.perf_counter() - t0
+                        break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return res
+
+
+def run(dataset: str, a) -> dict:
+    mode = "no-shipped" if a.no_shipped else "shipped"
+    meta = run_meta(dataset=dataset, mode=mode)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "LATENTLAB_CACHE": str(Path(tmp) / "c1")}
+        if a.no_shipped:
+            env["LATENTLAB_SHIPPED_WEIGHTS"] = "0"
+        ex = explorer(dataset, a.data_root, env)
+        env["LATENTLAB_CACHE"] = str(Path(tmp) / "c2")  # empty again for the first-map timing
+        p = subprocess.run(
+            [sys.executable, "-c", FIRST_MAP, dataset, a.data_root if dataset != "digits" else ""],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if p.returncode:
+            sys.exit(p.stderr[-2000:])
+        import json
+
+        fm = json.loads(p.stdout.strip().splitlines()[-1])
+    return finish_meta({**meta, "explorer": ex, "first_map": fm})
+
+
+def table(out: Path = OUT) -> str:
+    rows = read_json_files(Path(out))
+    if not rows:
+        return "(no raw results)"
+    lines = [
+        "| date | data set | generator | explorer: 'serving' s | explorer: page answers s | first map s "
+        "| latent space ready s | load |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        ex, fm = r["explorer"], r["first_map"]
+        gen = "trained (default recipe)" if fm["trained"] else "shipped weights"
+        lines.append(
+            f"| {r['date']} | {r['dataset']} ({fm['n_pool']:,} pool) | {gen} | {ex.get('serving_s', float('nan')):.1f} "
+            f"| {ex.get('http_200_s', float('nan')):.1f} | {fm['first_map_s']:.1f} | {fm['ready_s']:.1f} "
+            f"| {r['load_before'][0]} -> {r['load_after'][0]} |"
+        )
+    return "\n".join(lines) + f"\n\nFresh empty cache each time; {rows[0]['machine']['cpu']}.\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("datasets", nargs="*", default=["digits", "mnist"])
+    ap.add_argument("--data-root", default=str(DATA_ROOT))
+    ap.add_argument("--no-shipped", action="store_true", help="LATENTLAB_SHIPPED_WEIGHTS=0: the generator trains")
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--table", action="store_true")
+    a = ap.parse_args(argv)
+    if not a.table:
+        import datetime
+
+        for d in a.datasets:
+            stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M")
+            mode = "no-shipped" if a.no_shipped else "shipped"
+            write_json(Path(a.out) / f"{stamp}-{d}-{mode}.json", run(d, a))
+    print(table(Path(a.out)))
+
+
+if __name__ == "__main__":
+    main()
