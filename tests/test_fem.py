@@ -499,3 +499,79 @@ def test_consistent_border_meets_the_annulus_target(c, a, b, size, tol):
     assert res["best"] < tol
     with pytest.raises(ConfigError, match="consistent"):
         mesh_from_mask(m, boundary="circle")
+
+
+# ---------------------------------------------------------------- pinned outputs
+# Stress maps and solution vectors of small masks under every border and solver option, recorded
+# before fem.py was split into modules (commit 84bfa94): moving code must not move a bit. Bits are
+# per kernel path (numpy/scipy versions and the OpenBLAS kernel chosen for this CPU); on another
+# path the sums and Newton counts are still checked, the hashes are skipped with the reason.
+PINNED_PATH = ("2.4.6", "1.17.1", ("Haswell", "Haswell"))
+PINS = [
+    ("vessel32a", {}, "61999f5922ff6fab", "ecf65e7fd5e31fc5", 1568.879566978794, 10),
+    ("vessel32a", {"boundary": "area"}, "d746f727b5143f76", "8d11d35f8e4db548", 1570.8642088986355, 7),
+    ("vessel32a", {"boundary": "consistent"}, "96bf42c17eec9398", "4fcb25c2e0504d0f", 1546.9887175556187, 9),
+    (
+        "vessel32a",
+        {"boundary": "laplace", "smooth_passes": 3},
+        "4a806da6e459ad8b",
+        "7e2259106016365b",
+        1430.8322738665274,
+        7,
+    ),
+    ("vessel32a", {"smooth_passes": 0}, "d10ca7323725db68", "9bb16eb0656f7d07", 1648.1902355641043, 6),
+    ("vessel32a", {"refine": 1}, "7d60df011d946e61", "7d46afbbaf8098ab", 1569.25258828609, 7),
+    ("vessel32a", {"follower": False}, "5eadc0ae15b330f8", "ef451d41838e96c8", 1452.203908923227, 9),
+    ("vessel32a", {"skip_steps": False, "n_steps": 3}, "ebee05a08b61f635", "cc458f94991e8740", 1568.8795670010009, 19),
+    (
+        "vessel32a",
+        {"pressure_kpa": 5.0, "pixel_mm": 0.1},
+        "721f8ab3ee542ac4",
+        "a50fe86f4da4f030",
+        455.81836336111263,
+        5,
+    ),
+    (
+        "vessel32a",
+        {"material": MooneyRivlin(kappa_ratio=1e4)},
+        "d80f678c93cbcde2",
+        "13d33487757927df",
+        1568.852633305341,
+        10,
+    ),
+    ("vessel32b", {}, "fa011e5bd7a180fd", "8c11e473a246dac5", 1661.3660489042372, 6),
+    ("vessel32b", {"boundary": "consistent"}, "718fbc165671c112", "cb48b35e92ee4110", 1639.2960783747435, 7),
+    ("annulus20", {}, "e682dd9eb52487dc", "aaff9dc0d0f84fde", 2562.0981854976526, 6),
+    ("annulus20", {"boundary": "consistent"}, "d59ce8d40bb9583a", "0a77ef7190bfec38", 2576.36246139493, 6),
+]
+
+
+def _kernel_path():
+    import scipy
+    from threadpoolctl import threadpool_info
+
+    return (
+        np.__version__,
+        scipy.__version__,
+        tuple(i["architecture"] for i in threadpool_info() if i.get("internal_api") == "openblas"),
+    )
+
+
+def _pin_masks():
+    v = generate_vessels(2, seed=3, size=32)
+    return {"vessel32a": v[0], "vessel32b": v[1], "annulus20": annulus(4.0, 8.5, 20, (10.3, 9.6))[0]}
+
+
+def test_stress_maps_are_pinned_bit_for_bit():
+    import hashlib
+
+    masks = _pin_masks()
+    got = []
+    for name, kw, h_s, h_x, total, n_newton in PINS:
+        s, info = stress_map(masks[name], return_info=True, **kw)
+        assert s.sum() == pytest.approx(total, rel=1e-7), (name, kw)
+        assert info["n_newton"] == n_newton, (name, kw)
+        got.append((hashlib.sha256(s.tobytes()).hexdigest()[:16], hashlib.sha256(info["x"].tobytes()).hexdigest()[:16]))
+    if _kernel_path() != PINNED_PATH:
+        pytest.skip(f"bit pins were recorded on kernel path {PINNED_PATH}, this is {_kernel_path()}")
+    assert got == [(p[2], p[3]) for p in PINS]
