@@ -1,4 +1,4 @@
-"""Tests of latentlab.fem against analytic solutions, finite differences and invariances."""
+"""Tests of latentlab.vessels.fem against analytic solutions, finite differences and invariances."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from latentlab.exceptions import ConfigError, LabelingError
 from latentlab.vessels.fem import (
     DIASTOLIC_KPA,
     SYSTOLIC_KPA,
+    FEMSettings,
     MooneyRivlin,
     discretise,
     first_piola,
@@ -65,15 +66,15 @@ def lame_error(a, b, size, p=0.05, centre=None, equivalent=False, **kw):
 
 def enclosed_areas(wall_mesh):
     """(lumen, outer) areas enclosed by the mesh borders, in pixels."""
-    from latentlab.vessels.fem import _enclosed, _oriented_border
+    from latentlab.vessels.fem.border import enclosed, oriented_border
 
     mesh = wall_mesh.mesh
     p = mesh.p / wall_mesh.pixel_mm
     out = []
     for name in ("lumen", "outer"):
         f = mesh.boundaries[name]
-        a, b = _oriented_border(p, mesh.t, mesh.facets[:, f], mesh.f2t[0, f])
-        out.append(abs(_enclosed(p, a, b)))
+        a, b = oriented_border(p, mesh.t, mesh.facets[:, f], mesh.f2t[0, f])
+        out.append(abs(enclosed(p, a, b)))
     return tuple(out)
 
 
@@ -222,7 +223,7 @@ def test_thick_wall_small_lumen_is_not_shrunk():
 
 
 def test_lowpass_along_is_start_free_and_keeps_chain_ends():
-    from latentlab.vessels.fem import _lowpass_along
+    from latentlab.vessels.fem.border import _lowpass_along
 
     def arc(z, closed):
         zz = np.concatenate([z, z[:1]]) if closed else z
@@ -385,6 +386,47 @@ def test_bad_arguments():
         stress_map(m, pixel_mm=float("nan"))
     with pytest.raises(LabelingError, match="mask 1"):
         stress_maps(np.stack([m, np.zeros_like(m)]))
+    with pytest.raises(ConfigError, match="unknown FEM setting.*valid settings: pressure_kpa"):
+        stress_map(m, refien=1)
+    with pytest.raises(ConfigError, match="settings must be a FEMSettings"):
+        stress_map(m, settings={"refine": 1})
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"pressure_kpa": 0.0}, "pressure_kpa must be a positive"),
+        ({"rtol": float("inf")}, "rtol must be a positive"),
+        ({"n_steps": 0}, "n_steps must be a whole number >= 1"),
+        ({"refine": 0.5}, "refine must be a whole number >= 0"),
+        ({"smooth_passes": -1}, "smooth_passes must be a whole number >= 0"),
+        ({"max_newton": True}, "max_newton must be a whole number >= 1"),
+        ({"boundary": "smooth"}, "boundary must be one of 'lowpass', 'area', 'laplace', 'consistent'"),
+        ({"follower": 1}, "follower must be True or False"),
+        ({"material": "paper"}, "material must be a MooneyRivlin"),
+    ],
+)
+def test_settings_refuse_out_of_range_values(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        FEMSettings(**bad)
+
+
+def test_settings_key_holds_what_differs_from_the_defaults():
+    assert FEMSettings().key() == {} and FEMSettings(refine=0).key() == {}
+    assert FEMSettings(refine=1, boundary="area").key() == {"refine": 1, "boundary": "area"}
+    assert FEMSettings().replace(pressure_kpa=None, refine=2) == FEMSettings(refine=2)  # None keeps a field
+    stiff = MooneyRivlin(kappa_ratio=1e4)
+    assert FEMSettings(material=stiff).key() == {"material": stiff}
+    assert FEMSettings.names()[:2] == ("pressure_kpa", "pixel_mm") and len(FEMSettings.names()) == 13
+
+
+def test_settings_and_keywords_give_the_same_map():
+    m, _ = annulus(4, 8, 20)
+    by_name = stress_map(m, 5.0, refine=1, boundary="area")
+    by_record = stress_map(m, settings=FEMSettings(pressure_kpa=5.0, refine=1, boundary="area"))
+    np.testing.assert_array_equal(by_name, by_record)
+    _, info = stress_map(m, 5.0, settings=FEMSettings(refine=1), return_info=True, boundary="area")
+    assert info["settings"] == FEMSettings(pressure_kpa=5.0, refine=1, boundary="area")
 
 
 def test_non_convergence_raises_with_diagnostics():
@@ -575,3 +617,17 @@ def test_stress_maps_are_pinned_bit_for_bit():
     if _kernel_path() != PINNED_PATH:
         pytest.skip(f"bit pins were recorded on kernel path {PINNED_PATH}, this is {_kernel_path()}")
     assert got == [(p[2], p[3]) for p in PINS]
+
+
+def test_labeler_keys_its_folder_by_the_settings(tmp_path, monkeypatch):
+    from latentlab.vessels import FEMLabeler
+
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path))
+    by_record = FEMLabeler(settings=FEMSettings(refine=1, boundary="area"))
+    assert by_record.cache.folder == FEMLabeler(refine=1, boundary="area").cache.folder
+    assert by_record.cache.folder != FEMLabeler(refine=1).cache.folder
+    assert by_record.settings == FEMSettings(refine=1, boundary="area")
+    with pytest.raises(ConfigError, match="unknown FEM setting.*refien"):
+        FEMLabeler(refien=1)  # refused when built, not at the first label
+    with pytest.raises(ConfigError, match="built-in solver"):
+        FEMLabeler(solver=len, settings=FEMSettings())

@@ -80,6 +80,9 @@ def test_fem_and_vessel_keys_unchanged(tmp_path, monkeypatch):
     from latentlab.vessels.fem import MooneyRivlin
 
     assert FEMLabeler(material=MooneyRivlin(kappa_ratio=1e4)).cache.folder.name == "fem-1d526e510d07"
+    # the folder is named by the settings that differ from the defaults (FEMSettings.key): a default
+    # passed by name shares the default folder (it was "fem-2ab9753fdbf5" for refine=0 before)
+    assert FEMLabeler(refine=0).cache.folder.name == "fem-13d499372df4"
     # a solver of one's own is keyed by its name, not by the built-in solver's version
     assert FEMLabeler(solver=len).cache.folder.name != FEMLabeler(solver=sum).cache.folder.name
     m = generate_vessels(5, seed=0).astype(np.float32)[:, None]
