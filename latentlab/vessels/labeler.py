@@ -17,7 +17,7 @@ from ..exceptions import ConfigError
 from ..labeling import ToolLabeler, register_labeler
 from ..storage import cache_dir as _cache_root
 from ..storage import json_key
-from .masks import postprocess_masks
+from .masks import POSTPROCESS_MARGIN, postprocess_masks
 
 __all__ = ["STRESS_SCALE_KPA", "DEFAULT_LABEL_WORKERS", "label_workers", "fem_label", "FEMLabeler"]
 
@@ -144,6 +144,32 @@ class FEMLabeler(ToolLabeler):
         float32 of the accepted items and a bool mask (n,) over ``x``."""
         masks, acc = postprocess_masks(x, self.threshold)
         return masks[acc][:, None].astype(np.float32), acc
+
+    def soft_prepare(self, x, temperature: float):
+        """A smooth surrogate of :meth:`prepare`, for gradients: ``sigmoid((x - threshold) / temperature)``,
+        0 on the border band that :meth:`prepare` clears.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (n, 1, H, W)
+            Decoded images in [0, 1] (differentiable).
+        temperature : float
+            Width of the soft threshold in image intensity units (> 0); as it goes to 0 the result
+            goes to the thresholded mask of :meth:`prepare`.
+
+        Returns
+        -------
+        torch.Tensor, shape of ``x``, values in (0, 1)
+
+        What is not modelled: keeping the largest wall component and filling holes. Both are
+        piecewise constant in ``x`` (no gradient to give) and change few pixels of a decoded ring.
+        """
+        import torch
+
+        m = POSTPROCESS_MARGIN
+        keep = torch.zeros(x.shape[-2:], dtype=x.dtype, device=x.device)
+        keep[m : keep.shape[0] - m, m : keep.shape[1] - m] = 1.0
+        return torch.sigmoid((x - self.threshold) / temperature) * keep
 
 
 @register_labeler("fem")

@@ -350,8 +350,16 @@ def lumen_mask(mask) -> np.ndarray:
     return lab == enclosed[0]
 
 
+POSTPROCESS_MARGIN = 1  # px along the image border that postprocess_mask clears (a wall may not touch the edge)
+
+
 def postprocess_mask(
-    img, threshold: float = 0.5, *, margin: int = 1, min_lumen_px: int = 4, min_kept_fraction: float = 0.8
+    img,
+    threshold: float = 0.5,
+    *,
+    margin: int = POSTPROCESS_MARGIN,
+    min_lumen_px: int = 4,
+    min_kept_fraction: float = 0.8,
 ) -> np.ndarray | None:
     """Turn a decoded generator output into a valid mask, or reject it.
 
