@@ -1,4 +1,4 @@
-"""SI's probe: F evaluated on a smooth surrogate of the post-processing (``probe="soft"``).
+"""SI's probe: F evaluated on a smooth surrogate of the post-processing (``probe="soft"``); SI's control.
 
 The surrogate is the FEM labeler's ``soft_prepare``; its gradient through a float64 decoder and
 target is checked against central finite differences, and the default probe (``"raw"``, the
@@ -137,3 +137,17 @@ def test_soft_probe_needs_a_labeler_with_a_surrogate():
     tool = types.SimpleNamespace(name="tool", can_label_synthetic=True)  # labels anything, offers no surrogate
     with pytest.raises(ConfigError, match="does not offer.*soft_prepare.*probe='raw'"):
         InterpolationStrategy(probe="soft", temperature=0.1).check(context(RingGenerator(), tool), 2)
+
+
+def test_random_direction_control_keeps_starts_and_losses_and_changes_only_the_direction(fem):
+    gen = RingGenerator()
+    torch.manual_seed(0)
+    ctx = context(gen, fem, VesselNet((1, 32, 32)), _store(fem, gen), alpha=0.5)
+    si = get_strategy("si").propose(ctx, 4, np.random.default_rng(3))
+    ctl = get_strategy("si-random-dir").propose(ctx, 4, np.random.default_rng(3))
+    np.testing.assert_array_equal(ctl.p, si.p)  # the same start points: the draw of starts comes first
+    np.testing.assert_array_equal(ctl.loss, si.loss)
+    np.testing.assert_array_equal(ctl.grad_norm, si.grad_norm)
+    np.testing.assert_allclose(np.linalg.norm(ctl.d, axis=1), 1.0)
+    assert np.all(np.abs(np.sum(ctl.d * si.d, axis=1)) < 0.999)  # not the gradient's direction
+    np.testing.assert_allclose(ctl.p_prime, ctl.p + 0.5 * ctl.d)

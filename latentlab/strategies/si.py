@@ -142,6 +142,14 @@ class InterpolationStrategy(Strategy):
         x, z, _, rejected = self._fill(n, draw, ctx.generator, ctx.labeler)
         return Proposal(x_new=x, z_new=z, n_rejected=rejected)
 
+    def directions(self, ctx, p, y, rng):
+        """Unit step directions at ``p`` (labels ``y``): Eq. 1 on what :meth:`transform` makes of G(p).
+
+        Returns ``(d, grad_norm, loss)``, one row per point (the one hook the control overrides).
+        """
+        g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, y, loss_on="decoded", transform=self.transform(ctx))
+        return g.d, g.grad_norm, g.loss
+
     def propose(self, ctx, per_round, rng):
         """T(t): ``per_round`` (the paper's J) points of the synthetic store, stepped by ``alpha``
         along their loss gradient."""
@@ -156,17 +164,8 @@ class InterpolationStrategy(Strategy):
         def draw(k):
             start = rng.choice(m, k, replace=k > m)
             p = syn["z"][start].astype(np.float64)
-            g = latent_gradient(
-                ctx.generator,
-                ctx.target,
-                ctx.task,
-                p,
-                syn["y"][start],
-                loss_on="decoded",
-                transform=self.transform(ctx),
-            )
-            p_prime = p + ctx.alpha * g.d
-            return p_prime, {"p": p, "d": g.d, "grad_norm": g.grad_norm, "loss": g.loss}
+            d, gnorm, loss = self.directions(ctx, p, syn["y"][start], rng)
+            return p + ctx.alpha * d, {"p": p, "d": d, "grad_norm": gnorm, "loss": loss}
 
         x, z, ext, rejected = self._fill(per_round, draw, ctx.generator, ctx.labeler)
         return Proposal(
@@ -179,3 +178,19 @@ class InterpolationStrategy(Strategy):
             grad_norm=ext["grad_norm"],
             loss=ext["loss"],
         )
+
+
+@register_strategy
+class RandomDirectionSI(InterpolationStrategy):
+    """Control for SI: the same step length alpha in a uniformly random direction.
+
+    The loss and gradient norm at p are still computed (and recorded); only the direction differs.
+    If this control matches SI, the gradient is not what SI's result depends on.
+    """
+
+    name = "si-random-dir"
+
+    def directions(self, ctx, p, y, rng):
+        _, gnorm, loss = super().directions(ctx, p, y, rng)
+        r = rng.standard_normal(p.shape)
+        return r / np.linalg.norm(r, axis=1, keepdims=True), gnorm, loss
