@@ -54,6 +54,7 @@ def latent_gradient(
     loss_on: str = "decoded",
     eps: float = 1e-12,
     objective: str = "loss",
+    transform=None,
 ) -> LatentGradient:
     """Normalised gradient of the target model's loss (Eq. 1), or of its entropy, w.r.t. latent points.
 
@@ -75,6 +76,10 @@ def latent_gradient(
     objective : {"loss", "entropy"}
         ``"loss"`` (the paper): the per-item loss against ``y``. ``"entropy"``: F's predictive
         entropy ``-sum_c q_c log q_c`` of the input (classification only; no label needed).
+    transform : callable, optional
+        ``transform(img) -> img``, differentiable, applied to ``G(p)`` before F sees it, e.g. a
+        smooth surrogate of the labeler's post-processing (SI's ``probe="soft"``); the gradient
+        flows through it. None (default): F sees ``G(p)`` itself.
 
     Returns
     -------
@@ -100,6 +105,8 @@ def latent_gradient(
     dev = params[0].device if params else torch.device("cpu")  # generator and target share a device
     z = torch.as_tensor(np.asarray(p), dtype=dtype).to(dev).clone().requires_grad_(True)
     img = generator.decode(z)
+    if transform is not None:
+        img = transform(img)
     if loss_on == "real":
         img = img + (torch.as_tensor(np.asarray(x), dtype=dtype).to(dev) - img.detach())
     if objective == "entropy":

@@ -1,4 +1,4 @@
-"""Tests of latentlab.fem against analytic solutions, finite differences and invariances."""
+"""Tests of latentlab.vessels.fem against analytic solutions, finite differences and invariances."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from latentlab.exceptions import ConfigError, LabelingError
 from latentlab.vessels.fem import (
     DIASTOLIC_KPA,
     SYSTOLIC_KPA,
+    FEMSettings,
     MooneyRivlin,
     discretise,
     first_piola,
@@ -65,15 +66,15 @@ def lame_error(a, b, size, p=0.05, centre=None, equivalent=False, **kw):
 
 def enclosed_areas(wall_mesh):
     """(lumen, outer) areas enclosed by the mesh borders, in pixels."""
-    from latentlab.vessels.fem import _enclosed, _oriented_border
+    from latentlab.vessels.fem.border import enclosed, oriented_border
 
     mesh = wall_mesh.mesh
     p = mesh.p / wall_mesh.pixel_mm
     out = []
     for name in ("lumen", "outer"):
         f = mesh.boundaries[name]
-        a, b = _oriented_border(p, mesh.t, mesh.facets[:, f], mesh.f2t[0, f])
-        out.append(abs(_enclosed(p, a, b)))
+        a, b = oriented_border(p, mesh.t, mesh.facets[:, f], mesh.f2t[0, f])
+        out.append(abs(enclosed(p, a, b)))
     return tuple(out)
 
 
@@ -222,7 +223,7 @@ def test_thick_wall_small_lumen_is_not_shrunk():
 
 
 def test_lowpass_along_is_start_free_and_keeps_chain_ends():
-    from latentlab.vessels.fem import _lowpass_along
+    from latentlab.vessels.fem.border import _lowpass_along
 
     def arc(z, closed):
         zz = np.concatenate([z, z[:1]]) if closed else z
@@ -385,6 +386,47 @@ def test_bad_arguments():
         stress_map(m, pixel_mm=float("nan"))
     with pytest.raises(LabelingError, match="mask 1"):
         stress_maps(np.stack([m, np.zeros_like(m)]))
+    with pytest.raises(ConfigError, match="unknown FEM setting.*valid settings: pressure_kpa"):
+        stress_map(m, refien=1)
+    with pytest.raises(ConfigError, match="settings must be a FEMSettings"):
+        stress_map(m, settings={"refine": 1})
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"pressure_kpa": 0.0}, "pressure_kpa must be a positive"),
+        ({"rtol": float("inf")}, "rtol must be a positive"),
+        ({"n_steps": 0}, "n_steps must be a whole number >= 1"),
+        ({"refine": 0.5}, "refine must be a whole number >= 0"),
+        ({"smooth_passes": -1}, "smooth_passes must be a whole number >= 0"),
+        ({"max_newton": True}, "max_newton must be a whole number >= 1"),
+        ({"boundary": "smooth"}, "boundary must be one of 'lowpass', 'area', 'laplace', 'consistent'"),
+        ({"follower": 1}, "follower must be True or False"),
+        ({"material": "paper"}, "material must be a MooneyRivlin"),
+    ],
+)
+def test_settings_refuse_out_of_range_values(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        FEMSettings(**bad)
+
+
+def test_settings_key_holds_what_differs_from_the_defaults():
+    assert FEMSettings().key() == {} and FEMSettings(refine=0).key() == {}
+    assert FEMSettings(refine=1, boundary="area").key() == {"refine": 1, "boundary": "area"}
+    assert FEMSettings().replace(pressure_kpa=None, refine=2) == FEMSettings(refine=2)  # None keeps a field
+    stiff = MooneyRivlin(kappa_ratio=1e4)
+    assert FEMSettings(material=stiff).key() == {"material": stiff}
+    assert FEMSettings.names()[:2] == ("pressure_kpa", "pixel_mm") and len(FEMSettings.names()) == 13
+
+
+def test_settings_and_keywords_give_the_same_map():
+    m, _ = annulus(4, 8, 20)
+    by_name = stress_map(m, 5.0, refine=1, boundary="area")
+    by_record = stress_map(m, settings=FEMSettings(pressure_kpa=5.0, refine=1, boundary="area"))
+    np.testing.assert_array_equal(by_name, by_record)
+    _, info = stress_map(m, 5.0, settings=FEMSettings(refine=1), return_info=True, boundary="area")
+    assert info["settings"] == FEMSettings(pressure_kpa=5.0, refine=1, boundary="area")
 
 
 def test_non_convergence_raises_with_diagnostics():
@@ -499,3 +541,93 @@ def test_consistent_border_meets_the_annulus_target(c, a, b, size, tol):
     assert res["best"] < tol
     with pytest.raises(ConfigError, match="consistent"):
         mesh_from_mask(m, boundary="circle")
+
+
+# ---------------------------------------------------------------- pinned outputs
+# Stress maps and solution vectors of small masks under every border and solver option, recorded
+# before fem.py was split into modules (commit 84bfa94): moving code must not move a bit. Bits are
+# per kernel path (numpy/scipy versions and the OpenBLAS kernel chosen for this CPU); on another
+# path the sums and Newton counts are still checked, the hashes are skipped with the reason.
+PINNED_PATH = ("2.4.6", "1.17.1", ("Haswell", "Haswell"))
+PINS = [
+    ("vessel32a", {}, "61999f5922ff6fab", "ecf65e7fd5e31fc5", 1568.879566978794, 10),
+    ("vessel32a", {"boundary": "area"}, "d746f727b5143f76", "8d11d35f8e4db548", 1570.8642088986355, 7),
+    ("vessel32a", {"boundary": "consistent"}, "96bf42c17eec9398", "4fcb25c2e0504d0f", 1546.9887175556187, 9),
+    (
+        "vessel32a",
+        {"boundary": "laplace", "smooth_passes": 3},
+        "4a806da6e459ad8b",
+        "7e2259106016365b",
+        1430.8322738665274,
+        7,
+    ),
+    ("vessel32a", {"smooth_passes": 0}, "d10ca7323725db68", "9bb16eb0656f7d07", 1648.1902355641043, 6),
+    ("vessel32a", {"refine": 1}, "7d60df011d946e61", "7d46afbbaf8098ab", 1569.25258828609, 7),
+    ("vessel32a", {"follower": False}, "5eadc0ae15b330f8", "ef451d41838e96c8", 1452.203908923227, 9),
+    ("vessel32a", {"skip_steps": False, "n_steps": 3}, "ebee05a08b61f635", "cc458f94991e8740", 1568.8795670010009, 19),
+    (
+        "vessel32a",
+        {"pressure_kpa": 5.0, "pixel_mm": 0.1},
+        "721f8ab3ee542ac4",
+        "a50fe86f4da4f030",
+        455.81836336111263,
+        5,
+    ),
+    (
+        "vessel32a",
+        {"material": MooneyRivlin(kappa_ratio=1e4)},
+        "d80f678c93cbcde2",
+        "13d33487757927df",
+        1568.852633305341,
+        10,
+    ),
+    ("vessel32b", {}, "fa011e5bd7a180fd", "8c11e473a246dac5", 1661.3660489042372, 6),
+    ("vessel32b", {"boundary": "consistent"}, "718fbc165671c112", "cb48b35e92ee4110", 1639.2960783747435, 7),
+    ("annulus20", {}, "e682dd9eb52487dc", "aaff9dc0d0f84fde", 2562.0981854976526, 6),
+    ("annulus20", {"boundary": "consistent"}, "d59ce8d40bb9583a", "0a77ef7190bfec38", 2576.36246139493, 6),
+]
+
+
+def _kernel_path():
+    import scipy
+    from threadpoolctl import threadpool_info
+
+    return (
+        np.__version__,
+        scipy.__version__,
+        tuple(i["architecture"] for i in threadpool_info() if i.get("internal_api") == "openblas"),
+    )
+
+
+def _pin_masks():
+    v = generate_vessels(2, seed=3, size=32)
+    return {"vessel32a": v[0], "vessel32b": v[1], "annulus20": annulus(4.0, 8.5, 20, (10.3, 9.6))[0]}
+
+
+def test_stress_maps_are_pinned_bit_for_bit():
+    import hashlib
+
+    masks = _pin_masks()
+    got = []
+    for name, kw, h_s, h_x, total, n_newton in PINS:
+        s, info = stress_map(masks[name], return_info=True, **kw)
+        assert s.sum() == pytest.approx(total, rel=1e-7), (name, kw)
+        assert info["n_newton"] == n_newton, (name, kw)
+        got.append((hashlib.sha256(s.tobytes()).hexdigest()[:16], hashlib.sha256(info["x"].tobytes()).hexdigest()[:16]))
+    if _kernel_path() != PINNED_PATH:
+        pytest.skip(f"bit pins were recorded on kernel path {PINNED_PATH}, this is {_kernel_path()}")
+    assert got == [(p[2], p[3]) for p in PINS]
+
+
+def test_labeler_keys_its_folder_by_the_settings(tmp_path, monkeypatch):
+    from latentlab.vessels import FEMLabeler
+
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path))
+    by_record = FEMLabeler(settings=FEMSettings(refine=1, boundary="area"))
+    assert by_record.cache.folder == FEMLabeler(refine=1, boundary="area").cache.folder
+    assert by_record.cache.folder != FEMLabeler(refine=1).cache.folder
+    assert by_record.settings == FEMSettings(refine=1, boundary="area")
+    with pytest.raises(ConfigError, match="unknown FEM setting.*refien"):
+        FEMLabeler(refien=1)  # refused when built, not at the first label
+    with pytest.raises(ConfigError, match="built-in solver"):
+        FEMLabeler(solver=len, settings=FEMSettings())

@@ -94,6 +94,16 @@ def test_fem_and_vessel_keys_unchanged(tmp_path, monkeypatch):
     assert SOLVER_VERSION == 3
     assert FEMLabeler().cache.folder.name == "fem-13d499372df4"
     assert FEMLabeler(refine=1).cache.folder.name == "fem-f69c6dcbfff9"
+    assert FEMLabeler(pressure_kpa=10.0).cache.folder.name == "fem-bc3e05214c45"
+    assert FEMLabeler(pressure_kpa=16).cache.folder.name == "fem-f37299529d28"  # an int stays an int in the key
+    assert FEMLabeler(boundary="area", smooth_passes=5).cache.folder.name == "fem-55bd95f94666"
+    assert FEMLabeler(scale_kpa=100.0).cache.folder.name == "fem-fec7b4dac559"
+    from latentlab.vessels.fem import MooneyRivlin
+
+    assert FEMLabeler(material=MooneyRivlin(kappa_ratio=1e4)).cache.folder.name == "fem-1d526e510d07"
+    # the folder is named by the settings that differ from the defaults (FEMSettings.key): a default
+    # passed by name shares the default folder (it was "fem-2ab9753fdbf5" for refine=0 before)
+    assert FEMLabeler(refine=0).cache.folder.name == "fem-13d499372df4"
     # a solver of one's own is keyed by its name, not by the built-in solver's version
     assert FEMLabeler(solver=len).cache.folder.name != FEMLabeler(solver=sum).cache.folder.name
     m = generate_vessels(5, seed=0).astype(np.float32)[:, None]

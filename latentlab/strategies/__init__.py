@@ -28,6 +28,7 @@
                         penultimate features (BADGE)
 ``si``                  sampling by interpolation (Algorithm 2): label G(p') with a tool  si.py
                         that annotates synthesized inputs (vessels: the FEM solver)
+``si-random-dir``       control: SI's step length alpha in a random unit direction        si.py
 ``si-real``             SI anchored to real masks: real T(1), steps from labelled real    si_real.py
                         (at E(x)) and synthesized points, loss on the labelled input
 ``si-mix``              si-real with half of each batch random real pool items            si_real.py

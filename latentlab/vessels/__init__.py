@@ -2,7 +2,7 @@
 
 =================  =================================================================================
 ``masks``          procedural wall masks, their validation and post-processing of decoded images
-``fem``            the open finite-element wall-stress solver (``stress_map``)
+``fem``            the open finite-element wall-stress solver (``stress_map``, ``FEMSettings``)
 ``annuli``         the annuli consistent with a mask: the information limit of the solver's Lame check
 ``labeler``        ``FEMLabeler``, the solver as a labeling tool (registered as labeler ``fem``)
 ``dataset``        the ``vessels`` data set (registered with :func:`latentlab.datasets.register_dataset`)

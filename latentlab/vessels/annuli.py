@@ -323,7 +323,8 @@ def exact_annulus_stress(
     Same model, elements, load and per-pixel averaging as :func:`latentlab.vessels.fem.stress_map`,
     on :func:`annulus_wall_mesh` instead of a mesh of the pixels; pixels without a triangle are 0.
     """
-    from .fem import _pixel_stress, discretise, load_schedule, max_principal, residual_and_tangent, solve_wall
+    from .fem import discretise, load_schedule, max_principal, residual_and_tangent, solve_wall
+    from .fem.solver import _pixel_stress
 
     disc = discretise(annulus_wall_mesh(centre, a, b, size, h=h))
     loads = load_schedule(pressure)

@@ -17,7 +17,7 @@ from ..exceptions import ConfigError
 from ..labeling import ToolLabeler, register_labeler
 from ..storage import cache_dir as _cache_root
 from ..storage import json_key
-from .masks import postprocess_masks
+from .masks import POSTPROCESS_MARGIN, postprocess_masks
 
 __all__ = ["STRESS_SCALE_KPA", "DEFAULT_LABEL_WORKERS", "label_workers", "fem_label", "FEMLabeler"]
 
@@ -44,7 +44,8 @@ def fem_label(x, *, scale_kpa: float, solver=None, **solver_kwargs) -> np.ndarra
     scale_kpa : float
         Normalising stress (see :data:`STRESS_SCALE_KPA`).
     solver : callable, optional
-        ``solver(mask, **solver_kwargs) -> stress (H, W) kPa``; default :func:`latentlab.vessels.fem.stress_map`.
+        ``solver(mask, **solver_kwargs) -> stress (H, W) kPa``; default :func:`latentlab.vessels.fem.stress_map`
+        (``solver_kwargs``: its ``settings`` or setting names).
 
     Returns
     -------
@@ -64,8 +65,8 @@ class FEMLabeler(ToolLabeler):
     ``label`` returns ``clip(stress_map(mask) / scale_kpa, 0, 1)`` per mask (float32, shape
     of the input); :meth:`prepare` turns decoded generator outputs into valid masks
     (:func:`latentlab.vessels.masks.postprocess_masks`: threshold, keep the wall ring, fill holes,
-    reject what is not one ring). The cache folder is keyed by the solver settings, so
-    changing a setting never returns labels of another.
+    reject what is not one ring). The cache folder is keyed by the solver settings
+    (:class:`~latentlab.vessels.fem.FEMSettings`), so changing a setting never returns labels of another.
 
     Parameters
     ----------
@@ -78,8 +79,12 @@ class FEMLabeler(ToolLabeler):
     workers, client : see :class:`~latentlab.labeling.ToolLabeler`.
     solver : callable, optional
         Replaces :func:`latentlab.vessels.fem.stress_map` (tests use a fast fake); it is part of the key.
+    settings : FEMSettings, optional
+        The built-in solver's settings (:class:`latentlab.vessels.fem.FEMSettings`); the folder
+        is keyed by those that differ from the defaults (:meth:`~latentlab.vessels.fem.FEMSettings.key`).
     **solver_kwargs
-        Passed to the solver (``pressure_kpa``, ``refine``, ``smooth_passes``, ...).
+        Settings by name (``pressure_kpa``, ``refine``, ``smooth_passes``, ...), applied over
+        ``settings``; with ``solver``, passed to it as they are.
     """
 
     name = "fem"
@@ -94,6 +99,7 @@ class FEMLabeler(ToolLabeler):
         workers: int = 1,
         client=None,
         solver=None,
+        settings=None,
         **solver_kwargs,
     ):
         if scale_kpa is None:
@@ -103,21 +109,34 @@ class FEMLabeler(ToolLabeler):
         self.scale_kpa = float(scale_kpa)
         self.threshold = float(threshold)
         self.solver_kwargs = dict(solver_kwargs)
-        fn = functools.partial(fem_label, scale_kpa=self.scale_kpa, solver=solver, **solver_kwargs)
+        if solver is None:
+            from .fem import FEMSettings
+
+            if settings is not None and not isinstance(settings, FEMSettings):
+                raise ConfigError(f"settings must be a FEMSettings, got {type(settings).__name__}")
+            self.settings = (settings or FEMSettings()).replace(**solver_kwargs)
+            fn = functools.partial(fem_label, scale_kpa=self.scale_kpa, settings=self.settings)
+            key_items = self.settings.key()
+        else:
+            if settings is not None:
+                raise ConfigError("settings are the built-in solver's; pass a solver's own options as keywords")
+            self.settings = None
+            fn = functools.partial(fem_label, scale_kpa=self.scale_kpa, solver=solver, **solver_kwargs)
+            key_items = self.solver_kwargs
         if cache_dir == "default":
             # the key names the default solver by its historical module path, "latentlab.fem": changing
             # that literal would re-solve every cached label
-            settings = {
+            key = {
                 "scale_kpa": self.scale_kpa,
                 "solver": getattr(solver, "__qualname__", "stress_map"),
                 "module": getattr(solver, "__module__", "latentlab.fem"),
-                **self.solver_kwargs,
+                **key_items,
             }
             if solver is None:  # the built-in solver's labels change with its version: never reuse stale ones
                 from .fem import SOLVER_VERSION
 
-                settings["solver_version"] = SOLVER_VERSION
-            cache_dir = _cache_root() / "labels" / f"fem-{json_key(settings, 12, default=repr)}"
+                key["solver_version"] = SOLVER_VERSION
+            cache_dir = _cache_root() / "labels" / f"fem-{json_key(key, 12, default=repr)}"
         super().__init__(fn, cache_dir=cache_dir, workers=workers, client=client, out_shape="input")
 
     def prepare(self, x):
@@ -125,6 +144,32 @@ class FEMLabeler(ToolLabeler):
         float32 of the accepted items and a bool mask (n,) over ``x``."""
         masks, acc = postprocess_masks(x, self.threshold)
         return masks[acc][:, None].astype(np.float32), acc
+
+    def soft_prepare(self, x, temperature: float):
+        """A smooth surrogate of :meth:`prepare`, for gradients: ``sigmoid((x - threshold) / temperature)``,
+        0 on the border band that :meth:`prepare` clears.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (n, 1, H, W)
+            Decoded images in [0, 1] (differentiable).
+        temperature : float
+            Width of the soft threshold in image intensity units (> 0); as it goes to 0 the result
+            goes to the thresholded mask of :meth:`prepare`.
+
+        Returns
+        -------
+        torch.Tensor, shape of ``x``, values in (0, 1)
+
+        What is not modelled: keeping the largest wall component and filling holes. Both are
+        piecewise constant in ``x`` (no gradient to give) and change few pixels of a decoded ring.
+        """
+        import torch
+
+        m = POSTPROCESS_MARGIN
+        keep = torch.zeros(x.shape[-2:], dtype=x.dtype, device=x.device)
+        keep[m : keep.shape[0] - m, m : keep.shape[1] - m] = 1.0
+        return torch.sigmoid((x - self.threshold) / temperature) * keep
 
 
 @register_labeler("fem")

@@ -29,7 +29,15 @@ from scipy import ndimage
 
 from ..exceptions import ConfigError, LabelingError
 
-__all__ = ["VesselParams", "generate_vessels", "validate_mask", "lumen_mask", "postprocess_mask", "postprocess_masks"]
+__all__ = [
+    "VesselParams",
+    "generate_vessels",
+    "validate_mask",
+    "label_holes",
+    "lumen_mask",
+    "postprocess_mask",
+    "postprocess_masks",
+]
 
 _FOUR = ndimage.generate_binary_structure(2, 1)  # 4-connectivity (edge neighbours)
 _EIGHT = ndimage.generate_binary_structure(2, 2)  # 8-connectivity (edge + corner neighbours)
@@ -41,7 +49,7 @@ class VesselParams:
 
     Lengths are in pixels of the ``size`` x ``size`` image; ranges ``(lo, hi)`` are sampled
     uniformly. The defaults are tuned for 64 x 64 images of an IVUS frame with a ~10 mm field
-    of view (0.156 mm/pixel, see :data:`latentlab.vessels.fem.PIXEL_MM`), so 1 px ~ 0.16 mm. At other
+    of view (0.156 mm/pixel, see :data:`latentlab.vessels.fem.mesh.PIXEL_MM`), so 1 px ~ 0.16 mm. At other
     sizes, lengths scale with ``size / 64``.
     """
 
@@ -311,8 +319,20 @@ def validate_mask(mask) -> None:
         )
 
 
-def _holes(wall: np.ndarray) -> tuple[np.ndarray, int]:
-    """Label 8-connected background components that do not reach the image border."""
+def label_holes(wall: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The holes of a wall: 8-connected background components that do not reach the image border.
+
+    Parameters
+    ----------
+    wall : ndarray of bool, shape (H, W)
+
+    Returns
+    -------
+    labels : ndarray of int, shape (H, W)
+        Background components (8-connected) numbered from 1; 0 on the wall.
+    enclosed : ndarray of int
+        The labels of the components that do not touch the image border (the holes).
+    """
     bg_lab, n_bg = ndimage.label(~wall, structure=_EIGHT)
     border = np.unique(np.concatenate([bg_lab[0], bg_lab[-1], bg_lab[:, 0], bg_lab[:, -1]]))
     enclosed = np.setdiff1d(np.arange(1, n_bg + 1), border)
@@ -320,18 +340,26 @@ def _holes(wall: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _count_holes(wall: np.ndarray) -> int:
-    return len(_holes(wall)[1])
+    return len(label_holes(wall)[1])
 
 
 def lumen_mask(mask) -> np.ndarray:
     """Return the lumen of a valid wall mask as a boolean array of the same shape."""
     validate_mask(mask)
-    lab, enclosed = _holes(np.asarray(mask) == 1)
+    lab, enclosed = label_holes(np.asarray(mask) == 1)
     return lab == enclosed[0]
 
 
+POSTPROCESS_MARGIN = 1  # px along the image border that postprocess_mask clears (a wall may not touch the edge)
+
+
 def postprocess_mask(
-    img, threshold: float = 0.5, *, margin: int = 1, min_lumen_px: int = 4, min_kept_fraction: float = 0.8
+    img,
+    threshold: float = 0.5,
+    *,
+    margin: int = POSTPROCESS_MARGIN,
+    min_lumen_px: int = 4,
+    min_kept_fraction: float = 0.8,
 ) -> np.ndarray | None:
     """Turn a decoded generator output into a valid mask, or reject it.
 
@@ -382,7 +410,7 @@ def postprocess_mask(
     if sizes.max() < min_kept_fraction * sizes.sum():
         return None
     wall = lab == (1 + int(np.argmax(sizes)))
-    bg_lab, enclosed = _holes(wall)
+    bg_lab, enclosed = label_holes(wall)
     if len(enclosed) == 0:
         return None
     hole_sizes = np.bincount(bg_lab.ravel())[enclosed]
