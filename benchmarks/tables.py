@@ -1393,7 +1393,11 @@ PROBE = RES / "vessels_probe"
 
 @generator("vessels-probe.tables")
 def _() -> str:
-    return _printed(_script("vessels_probe").table(PROBE))
+    text = _script("vessels_probe").table(PROBE)
+    # its one line per invocation ("Run ... Command: ...") as a list, so Markdown does not join them
+    lines = text.splitlines()
+    n = next(i for i, line in enumerate(lines) if not line.startswith("Run "))
+    return _printed("\n".join(["- " + line for line in lines[:n]] + ["", *lines[n:]]))
 
 
 def _probe_diff(strategy: str, t: int) -> str:
