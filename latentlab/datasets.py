@@ -308,13 +308,15 @@ class Dataset:
 DATASETS: Registry = Registry("dataset")  # name -> loader(root: Path | None, **kwargs) -> Dataset
 
 
-def register_dataset(name: str, **info):
+def register_dataset(name: str, *, replace: bool = False, **info):
     """Decorator: register ``loader(root: Path | None, **kwargs) -> Dataset`` under ``name``.
 
     ``info`` is what configs need to know before loading, e.g. ``targets=("s6",)``: the target
-    models that fit (the first is the default of ``--target``).
+    models that fit (the first is the default of ``--target``). A taken name is refused unless
+    ``replace=True``. In-memory data need no registration: pass ``Dataset.from_arrays(...)`` to
+    ``run_experiment(dataset=...)``.
     """
-    return DATASETS.register(name, **info)
+    return DATASETS.register(name, replace=replace, **info)
 
 
 def default_data_root() -> Path | None:
