@@ -271,7 +271,7 @@ class Dataset:
         task: str = "classification",
         test_size: float | int = 0.2,
         seed: int = 0,
-        labeler: str = "oracle",
+        labeler: str | None = None,
         n_outputs: int | None = None,
     ) -> "Dataset":
         """A data set from your own arrays, checked and converted to the documented layout.
@@ -293,7 +293,11 @@ class Dataset:
             Held-out share of ``x`` when ``x_test`` is not given.
         seed : int
             Seed of that split.
-        labeler, n_outputs : as the fields of :class:`Dataset`.
+        labeler : str, optional
+            As :attr:`Dataset.labeler`. Default: ``"oracle"`` (``y`` revealed as items are chosen);
+            with ``y=None``, ``"given"``: the labeling function passed to ``run_experiment(labeler=...)``.
+        n_outputs : int, optional
+            As :attr:`Dataset.n_outputs`.
 
         Returns
         -------
@@ -316,6 +320,8 @@ class Dataset:
             x, x_test, y, y_test = _split(x, y, test_size, seed, task)
         else:
             x_test = _as_images(x_test, "x_test")
+        if labeler is None:
+            labeler = "oracle" if y is not None else "given"
         y, classes = _as_labels(y, classes, task, "y")
         y_test, classes = _as_labels(y_test, classes, task, "y_test")
         return cls(
