@@ -414,7 +414,7 @@ class _Recorded:
         return d
 
 
-def _given(config, *, dataset, target, strategies, generator, labeler, prepared) -> tuple:
+def _given(config, dataset, target, strategies, generator, labeler, prepared) -> tuple:
     """Sort the objects ``run_experiment`` received into a :class:`Given`, refusing what cannot run;
     ``(given, config)`` with the names given as plain strings (target, strategies) put in ``config``."""
     from .datasets import Dataset
@@ -717,15 +717,7 @@ def run_experiment(
         chosen item, or a :class:`~latentlab.labeling.Labeler`. Default: the data set's labels.
     """
     _guard_spawned_main()
-    given, config = _given(
-        config,
-        dataset=dataset,
-        target=target,
-        strategies=strategies,
-        generator=generator,
-        labeler=labeler,
-        prepared=prepared,
-    )
+    given, config = _given(config, dataset, target, strategies, generator, labeler, prepared)
     with given.scope():
         config = given.configure(config).validate()
         blob = _ship(given) if workers > 1 else None
