@@ -145,9 +145,15 @@ class Strategy:
 STRATEGIES = Registry("strategy")  # name -> Strategy subclass
 
 
-def register_strategy(cls):
-    """Class decorator: register a :class:`Strategy` subclass under its ``name``."""
-    return STRATEGIES.register()(cls)
+def register_strategy(cls=None, *, replace: bool = False):
+    """Class decorator: register a :class:`Strategy` subclass under its ``name``.
+
+    ``@register_strategy`` or ``@register_strategy(replace=True)``; a taken name (``random``, ...) is
+    refused unless ``replace=True``. An in-memory strategy needs no registration: pass it to
+    ``run_experiment(strategies=[...])``."""
+    if cls is None:
+        return lambda c: STRATEGIES.register(replace=replace)(c)
+    return STRATEGIES.register(replace=replace)(cls)
 
 
 def get_strategy(name: str, **kwargs) -> Strategy:
