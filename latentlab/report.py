@@ -264,7 +264,7 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
 
 
 def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=None) -> list[dict]:
-    """Write results.csv, rounds.csv, summary.md and learning_curves.png into ``out``; return tidy rows.
+    """Write results.csv, rounds.csv, summary.md, machine.json and learning_curves.png into ``out``; return tidy rows.
 
     ``data``: the :class:`~latentlab.datasets.Dataset` the runs used (for the split sizes, the test
     class histogram and the protocol checks in summary.md). ``shared_initial``: the strategies that
@@ -304,5 +304,8 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
         if not ok:
             warnings.warn(f"PROTOCOL CHECK FAILED ({out}): {msg}", stacklevel=2)
     atomic_write(out / "summary.md", md)
+    from .machine import write_machine
+
+    write_machine(out)  # which CPU and kernel path made these floats (latentlab compare reads it)
     plot_learning_curves(rows, out / "learning_curves.png", title=dataset)
     return rows
