@@ -298,6 +298,9 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
         md += "\n" + differences_table(paired_differences(rows, base), metric=test_rows[0]["metric"])
     if len(rows) > len(test_rows):
         md += "\n" + summary_table(rows, metric="val_" + test_rows[0]["metric"])
+    from .diagnostics import diagnostics_section
+
+    md += diagnostics_section(runs)
     proto, checks = protocol_section(rows, data, shared_initial)
     md += proto
     for ok, msg in checks:
