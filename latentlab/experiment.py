@@ -595,7 +595,8 @@ def _prepare_given(config, g: Given, data_root, progress: bool, device):
 def _run_one(config, strategy: str, seed: int, data, folder: Path, *, progress: bool, device) -> list:
     """Run (or resume, or read back) one (strategy, seed) checkpointed in ``folder``; its round records.
 
-    ``data``: ``(dataset, latent_space, labeler)``; the latent space goes only to strategies that need it."""
+    ``data``: ``(dataset, latent_space, labeler)``; every strategy gets the latent
+    space (the diagnostics measure picks in it)."""
     ds, latent, labeler = data
     strat = get_strategy(strategy)
     loop = ActiveLoop(
@@ -603,7 +604,7 @@ def _run_one(config, strategy: str, seed: int, data, folder: Path, *, progress: 
         strat,
         config.loop,
         seed,
-        latent=latent if strat.needs_generator else None,
+        latent=latent,  # strategies that need no generator ignore it; the diagnostics measure picks in it
         labeler=labeler,
         checkpoint_dir=folder,
         progress=progress,

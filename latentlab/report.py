@@ -319,7 +319,7 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
 
 
 def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=None) -> list[dict]:
-    """Write results.csv, rounds.csv, summary.md and learning_curves.png into ``out``; return tidy rows.
+    """Write results.csv, rounds.csv, summary.md, machine.json and learning_curves.png into ``out``; return tidy rows.
 
     ``data``: the :class:`~latentlab.datasets.Dataset` the runs used (for the split sizes, the test
     class histogram and the protocol checks in summary.md). ``shared_initial``: the strategies that
@@ -350,11 +350,17 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
         md += "\n" + differences_table(paired_differences(rows, base), metric=test_rows[0]["metric"])
     if len(rows) > len(test_rows):
         md += "\n" + summary_table(rows, metric="val_" + test_rows[0]["metric"])
+    from .diagnostics import diagnostics_section
+
+    md += diagnostics_section(runs)
     proto, checks = protocol_section(rows, data, shared_initial)
     md += proto
     for ok, msg in checks:
         if not ok:
             warnings.warn(f"PROTOCOL CHECK FAILED ({out}): {msg}", stacklevel=2)
     atomic_write(out / "summary.md", md)
+    from .machine import write_machine
+
+    write_machine(out)  # which CPU and kernel path made these floats (latentlab compare reads it)
     plot_learning_curves(rows, out / "learning_curves.png", title=dataset)
     return rows
