@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from al_table import labels_to_threshold, round_costs  # noqa: E402
 from summarize_run import paired_gains  # noqa: E402
 
-from latentlab.report import read_results  # noqa: E402
+from latentlab.report import read_results, read_rounds  # noqa: E402
 from latentlab.stats import PairedDifference, paired_differences, test_metric_rows  # noqa: E402
 
 #: name -> generator; each returns the Markdown between its markers (a block) or one value (inline)
@@ -376,12 +376,11 @@ def _() -> str:
 
 
 def _rounds_mean(dirs: tuple[str, ...], strategy: str, column: str) -> float:
-    import csv
-
     vals = []
-    for d in dirs:
-        with open(RES / d / "rounds.csv") as f:
-            vals += [float(r[column]) for r in csv.DictReader(f) if r["strategy"] == strategy and r[column]]
+    for d in dirs:  # read_rounds: today's column names, from files of either layout
+        vals += [
+            float(r[column]) for r in read_rounds(RES / d / "rounds.csv") if r["strategy"] == strategy and r[column]
+        ]
     return float(np.mean(vals))
 
 

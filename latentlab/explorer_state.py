@@ -29,10 +29,29 @@ from .experiment import config_from_settings
 from .explorer_run import EXPLORER_TRAIN, ExplorerRun, check_settings, load_resources, strategy_names
 from .generative import GeneratorConfig
 from .loop_config import LoopConfig
+from .strategies import STEP_LABELS, get_strategy
 from .training import TrainConfig
 from .trajectory import Walk
 
 __all__ = ["ExplorerState", "action", "load_resources", "strategy_names", "EXPLORER_TRAIN"]
+
+
+def _utility_map(latent, n: int, score) -> dict:
+    """``score`` (images -> (m,) utility) over the decoded n x n grid, as :func:`latent_map.heat_map` returns it."""
+    x0, x1, y0, y1 = latent.extent()
+    imgs = latent.decode(latent.from_view(latent_map.grid((x0, x1, y0, y1), n)))
+    v = np.asarray(score(imgs), np.float64).reshape(n, n)
+    return {"values": v, "x": x0, "y": y0, "dw": x1 - x0, "dh": y1 - y0, "kind": "strategy"}
+
+
+# strategies that need F with dropout (MC dropout): the explorer trains lenet-dropout for them
+MC_DROPOUT = ("bald", "batchbald", "baal-bald")
+
+_LABEL_TEXT = {
+    "start": "the start point's (paid) label",
+    "prediction": "F's own prediction at G(p)",
+    "oracle": "the ORACLE's label where the point is (a peek: not paid for)",
+}
 
 
 def action(fn):
@@ -85,8 +104,15 @@ class ExplorerState(param.Parameterized):
     compare = param.Boolean(default=True, doc="also run the random strategy each round (learning curve)")
     heat = param.Selector(
         default="entropy",
-        objects=["entropy", "loss"],
-        doc="background: F's predictive entropy, or its loss w.r.t. the nearest pool item's label",
+        objects=["entropy", "loss", "strategy"],
+        doc="background: F's predictive entropy, its loss w.r.t. the nearest pool item's label, or the "
+        "selected strategy's own utility (entropy, margin, BALD score, loss)",
+    )
+    step_label = param.Selector(
+        default="start",
+        objects=list(STEP_LABELS),
+        doc="label the Step's loss uses at an unlabelled point: the start point's (paid) label, F's own "
+        "prediction, or the oracle's (a peek at a label nobody paid for)",
     )
     grid_size = param.Integer(default=48, bounds=(4, 256), doc="heat-map resolution (grid_size^2 decoded images)")
     n_pool = param.Integer(default=None, allow_None=True, doc="use a seeded random subset of the pool")
@@ -183,13 +209,30 @@ class ExplorerState(param.Parameterized):
         return self.run.readout()
 
     def loss_grid(self, n: int | None = None) -> dict:
-        """F's uncertainty or loss over a decoded n x n grid (:func:`latentlab.latent_map.heat_map`)."""
+        """The background over a decoded n x n grid: F's entropy or loss (:func:`latentlab.latent_map.heat_map`),
+        or with ``heat="strategy"`` the strategy's own utility (``name`` says which; its loss map for
+        SNN and kin; F's entropy, named so, for a strategy that has no score)."""
         self._require_loaded()
         if self.model is None:
             raise ConfigError("the heat map needs a target model F: run a round first")
-        return latent_map.heat_map(
-            self.latent, self.model, self.task, int(n or self.grid_size), self.heat, self.loop.pool_labels
-        )
+        n = int(n or self.grid_size)
+        heat, strat = self.heat, self.loop.strategy
+        if heat == "strategy":
+            if getattr(strat, "utility_name", "") and strat.utility_name != "loss":
+                try:
+                    g = _utility_map(self.latent, n, lambda x: strat.utility(self.loop.context(), x))
+                    return {**g, "name": f"{self.strategy}'s utility: {strat.utility_name}"}
+                except (LatentLabError, ValueError) as e:  # e.g. BALD on a model without dropout
+                    note = f"{self.strategy} has no utility here ({e}); showing F's entropy"
+                    heat = "entropy"
+            elif strat.utility_name == "loss":
+                heat, note = "loss", f"{self.strategy}'s utility: F's loss (nearest pool item's label)"
+            else:
+                heat, note = "entropy", f"{self.strategy} scores nothing; showing F's entropy"
+        g = latent_map.heat_map(self.latent, self.model, self.task, n, heat, self.loop.pool_labels)
+        names = {"entropy": "F's predictive entropy", "loss": "F's loss (nearest pool item's label)"}
+        name = note if self.heat == "strategy" else names.get(g["kind"], "F's predicted peak output")
+        return {**g, "name": name}
 
     # ------------------------------------------------------------------ actions
     def _require_loaded(self):
@@ -205,6 +248,8 @@ class ExplorerState(param.Parameterized):
             initial=min(self.initial, len(self.data.x_train)),
             **{"loop.train": self.train_config},
         )
+        if self.strategy in MC_DROPOUT and cfg.loop.target == "lenet":  # BALD and kin sample dropout masks
+            cfg = cfg.override({"loop.target": "lenet-dropout"})
         self.run = ExplorerRun(
             self.data, self.latent, self.strategy, cfg.loop, self.seed, self.compare, self.annotation
         )
@@ -266,25 +311,50 @@ class ExplorerState(param.Parameterized):
         if self.loaded:
             self.reset()
 
+    @param.depends("heat", watch=True)
+    def _new_heat(self):
+        if self.model is not None:
+            self.grid = self.loss_grid(self.grid_size)
+            self.grid_version += 1
+
     @param.depends("dataset", "data_root", "n_pool", "n_test", watch=True)
     def _new_dataset(self):
         self.load()
 
     @action
     def step(self):
-        """One gradient step for every sampling point: p -> p' = p + alpha d -> nearest unvisited item.
+        """One Step by the selected strategy's own rule (:meth:`latentlab.strategies.Strategy.step`).
 
-        Nothing is labelled. Before the first step after a round, the points are the round's own
-        start points (SNN) or a random subset of ``per_round`` labelled items.
+        SNN and kin: p -> p' = p + alpha d along the gradient of F's loss (label: :attr:`step_label`)
+        -> nearest unvisited item; uncertainty-ascent along F's entropy gradient; a scoring strategy
+        (entropy, margin, BALD, ...) moves nothing and names its next picks (:attr:`picks`). Nothing
+        is labelled. Before the first step after a round, the points are the round's own start
+        points (SNN) or a random subset of ``per_round`` labelled items.
         """
         t0 = time.perf_counter()
         self._require_loaded()
-        m, loss_after = self.run.step(self.alpha, self.per_round)
+        m, loss_after = self.run.step(self.alpha, self.per_round, self.step_label)
         self.timings["step"] = time.perf_counter() - t0
+        if m is None:
+            return f"{self.loop.strategy.name} moves no point: its next {len(self.picks)} picks are ringed in gold"
+        what = self.run.last_step.objective or "objective"
         return (
-            f"step {self.traj.steps}: mean loss {np.mean(m.loss):.3f} at p -> "
-            f"{np.mean(loss_after):.3f} at the neighbours"
+            f"step {self.traj.steps}: mean {what} {np.nanmean(m.loss):.3f} at p -> "
+            f"mean loss {np.mean(loss_after):.3f} at the neighbours ({self.run.last_step.used})"
         )
+
+    @property
+    def picks(self) -> np.ndarray:
+        """Pool items a non-moving strategy would label next (its last Step), else empty."""
+        return np.zeros(0, np.int64) if self.run is None else self.run.picks
+
+    def explain_step(self) -> str:
+        """One line: what Step does for the selected strategy (and, for a loss step, which label it uses)."""
+        strat = self.loop.strategy if self.loaded else get_strategy(self.strategy)
+        line = f"{strat.name}: {strat.explain_step()}"
+        if getattr(strat, "uses_label", False) or strat.name.startswith("si"):
+            line += f"; label: {_LABEL_TEXT[self.step_label]}"
+        return line
 
     @action
     def run_round(self):

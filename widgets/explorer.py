@@ -170,6 +170,7 @@ class LatentExplorer(pn.viewable.Viewer):
                 "jumps": {"x0": [], "y0": [], "x1": [], "y1": []},
                 "nb": {"x": [], "y": [], "loss_after": []},
                 "sel": {"x": [], "y": []},
+                "picks": {"x": [], "y": []},
                 "strip": {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []},
             }.items()
         }
@@ -245,6 +246,16 @@ class LatentExplorer(pn.viewable.Viewer):
             line_color="black",
             name="neighbours",
         )
+        picks = f.scatter(
+            "x",
+            "y",
+            source=self.src["picks"],
+            size=14,
+            fill_color=None,
+            line_color="goldenrod",
+            line_width=3,
+            name="picks",
+        )
         sel = f.scatter(
             "x",
             "y",
@@ -269,6 +280,7 @@ class LatentExplorer(pn.viewable.Viewer):
             (paths, [("trajectory (one per sampling point)", "")]),
             (jumps, [("jump p' -> nearest pool item", "")]),
             (sel, [("selected (click the map)", ""), z]),
+            (picks, [("the strategy's next pick", ""), z]),
         ):
             f.add_tools(HoverTool(renderers=[r], tooltips=tips))
         f.add_tools(self.heat_hover)  # last: glyphs above the background answer first
@@ -469,6 +481,11 @@ class LatentExplorer(pn.viewable.Viewer):
         self.w_strategy = w.Select(label="strategy", options=strategy_names(), value=s.strategy, width=170)
         self.w_alpha = w.FloatInput(label="alpha (step length)", value=s.alpha, step=0.05, width=170)
         self.w_per_round = w.IntInput(label="J (points per round)", value=s.per_round, step=1, width=170)
+        self.w_heat = w.Select(label="background", options=["entropy", "loss", "strategy"], value=s.heat, width=170)
+        self.w_step_label = w.Select(
+            label="Step's label", options=["start", "prediction", "oracle"], value=s.step_label, width=170
+        )
+        self.explain = pn.widgets.StaticText(value="", width=360, height=50, styles={"font-size": "13px"})
         self.b_step = w.Button(label="Step", color="primary", width=65)
         self.b_round = w.Button(label="Run round", color="success", width=95)
         self.b_reset = w.Button(label="Reset", color="warning", width=65)
@@ -489,6 +506,8 @@ class LatentExplorer(pn.viewable.Viewer):
         self.w_dataset.param.watch(self._on_dataset, "value")
         self.w_strategy.param.watch(lambda e: self._act(lambda: s.configure(strategy=e.new)), "value")
         self.w_alpha.param.watch(lambda e: self._act(lambda: s.configure(alpha=e.new)), "value")
+        self.w_heat.param.watch(lambda e: self._act(lambda: s.configure(heat=e.new)), "value")
+        self.w_step_label.param.watch(lambda e: self._act(lambda: s.configure(step_label=e.new)), "value")
         self.w_per_round.param.watch(lambda e: self._act(lambda: s.configure(per_round=e.new)), "value")
         self.b_step.on_click(lambda e: self._act(s.step))
         self.b_round.on_click(self._on_round)
@@ -647,8 +666,9 @@ class LatentExplorer(pn.viewable.Viewer):
                 v = g["values"]
                 self.heat_mapper.update(low=float(v.min()), high=float(max(v.max(), v.min() + 1e-9)))
                 self.src["heat"].data = {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]], "dh": [g["dh"]]}
-            self.heat_bar.title = _HEAT_TITLE.get(s.heat, f"grey background: {s.heat}")
-            self.heat_hover.tooltips = [(f"F's {s.heat} here", "@image{0.000}"), ("z", "($x{0.00}, $y{0.00})")]
+            name = g["name"] if g else s.heat
+            self.heat_bar.title = f"grey background: {name} (darker = higher)"
+            self.heat_hover.tooltips = [(f"{name} here", "@image{0.000}"), ("z", "($x{0.00}, $y{0.00})")]
             self._drawn["grid"] = s.grid_version
         n_rounds = s.round
         self.w_replay.disabled = n_rounds < 1
@@ -662,6 +682,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self._draw_selection()
         self._draw_curves()
         self._draw_readout()
+        self.explain.value = html.escape(s.explain_step())
 
     def _draw_keys(self):
         """The pool's key: a legend of the classes, or a colour bar of the label's peak (regression)."""
@@ -716,6 +737,9 @@ class LatentExplorer(pn.viewable.Viewer):
     def _draw_live(self):
         s = self.state
         self._draw_labelled(*s.labelled())
+        pk = s.picks
+        e = s.embeddings
+        self.src["picks"].data = {"x": e[pk, 0], "y": e[pk, 1]} if len(pk) else {"x": [], "y": []}
         t = s.trajectories()
         self._draw_step(
             t["p"], t["p_prime"], t["d"], t["grad_norm"], t["loss"], t["neighbour_xy"], t["loss_after"], t["paths"]
@@ -723,6 +747,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _draw_history(self, r):
         s = self.state
+        self.src["picks"].data = {"x": [], "y": []}
         h = s.history(r)
         self._draw_labelled(h["labelled"], h["labelled_round"])
         pr = h["proposal"]
@@ -807,7 +832,12 @@ class LatentExplorer(pn.viewable.Viewer):
     def __panel__(self):
         # fixed sizes everywhere (text that wraps or an alert that appears never moves the layout); the
         # side column wraps below the map in a narrow notebook column instead of being cut off
-        controls = pn.Column(pn.Row(self.w_dataset, self.w_strategy), pn.Row(self.w_alpha, self.w_per_round))
+        controls = pn.Column(
+            pn.Row(self.w_dataset, self.w_strategy),
+            pn.Row(self.w_alpha, self.w_per_round),
+            pn.Row(self.w_heat, self.w_step_label),
+            self.explain,
+        )
         buttons = pn.Row(self.b_step, self.b_round, self.b_reset, self.b_play, self.spinner)
         side = pn.Column(
             controls,
