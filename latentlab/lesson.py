@@ -212,17 +212,26 @@ def check_exercise(name: str, answer, key: dict, log=print) -> bool:
 
 
 # --------------------------------------------------------------------------- predict, then reveal
-def plot_map(embeddings, labels, labelled=None, path=None):
-    """The pool's 2-D latent codes coloured by true class; ``labelled`` items ringed (the labelled set)."""
+def _class_map(embeddings, labels, labelled, *, dot: float, ring: float):
+    """``(fig, ax, codes, labels)``: the pool's 2-D codes coloured by class, ``labelled`` items ringed."""
     from .report import new_figure
 
     e, y = np.asarray(embeddings)[:, :2], np.asarray(labels)
     fig, ax = new_figure(figsize=(7, 6), dpi=100)
-    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=8, alpha=0.6, lw=0)
+    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=dot, alpha=0.6, lw=0)
     fig.colorbar(sc, ax=ax, ticks=range(10), label="class (true label)")
     if labelled is not None and len(labelled):
         lab = e[np.asarray(labelled)]
-        ax.scatter(lab[:, 0], lab[:, 1], s=70, facecolors="none", edgecolors="black", lw=1.2, label="labelled items")
+        ax.scatter(
+            lab[:, 0], lab[:, 1], s=6 * dot + 10, facecolors="none", edgecolors="black", lw=ring, label="labelled items"
+        )
+    return fig, ax, e, y
+
+
+def plot_map(embeddings, labels, labelled=None, path=None):
+    """The pool's 2-D latent codes coloured by true class; ``labelled`` items ringed (the labelled set)."""
+    fig, ax, _, _ = _class_map(embeddings, labels, labelled, dot=8, ring=1.2)
+    if labelled is not None and len(labelled):
         ax.legend(loc="upper left", fontsize=11)
     ax.set_xlabel("z1 (latent)", fontsize=12)
     ax.set_ylabel("z2 (latent)", fontsize=12)
@@ -264,17 +273,9 @@ def plot_move(embeddings, labels, traj, point: int, *, step: int = 0, reveal: bo
     point : int                         which trajectory (column of ``traj``)
     step : int                          which step of it
     """
-    from .report import new_figure
-
-    e, y = np.asarray(embeddings)[:, :2], np.asarray(labels)
+    fig, ax, e, y = _class_map(embeddings, labels, labelled, dot=14, ring=0.8)
     p, pp = traj.p[step, point, :2], traj.p_prime[step, point, :2]
     item, nb = int(traj.item[step, point]), int(traj.neighbour[step, point])
-    fig, ax = new_figure(figsize=(7, 6), dpi=100)
-    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=14, alpha=0.55, lw=0)
-    fig.colorbar(sc, ax=ax, ticks=range(10), label="class (true label)")
-    if labelled is not None and len(labelled):
-        lab = e[np.asarray(labelled)]
-        ax.scatter(lab[:, 0], lab[:, 1], s=60, facecolors="none", edgecolors="black", lw=0.8, label="labelled items")
     ax.scatter(*p, s=260, marker="*", color="black", zorder=5, label=f"start p (class {y[item]})" if item >= 0 else "p")
     r = max(3.0 * float(np.linalg.norm(pp - p)), 1.0)
     if reveal:
