@@ -11,10 +11,13 @@ The lesson shows hard-sample mining to students in four moves, and each has its 
   labelled item, F's error on the picks and on the unlabelled pool), :func:`run_with_diagnostics`
   and :func:`compare_picks` run loops and measure every round, :func:`summarise_picks`,
   :func:`plot_picks` and :func:`plot_class_counts` show them;
-* **strategies on the same seeds**: :func:`same_seed_table` (final accuracy per seed and strategy).
+* **strategies on the same seeds**: :func:`compare_strategies` (``run_experiment``, resumed from
+  a folder named by the settings) and :func:`same_seed_table` (final accuracy per seed and strategy).
 
-Exercises check themselves with :func:`check`, which prints ``right`` or ``not yet: <hint>`` and
-never raises, so a wrong answer never stops the lesson. :func:`lesson_settings` holds the lesson's
+The map itself is :func:`plot_map`. Exercises check themselves with :func:`check` (and
+:func:`check_exercise` against :func:`exercise_key`, whose expected answers are computed from the
+run's own numbers and kept off the students' screen): it prints ``right`` or ``not yet: <hint>``
+and never raises, so a wrong answer never stops the lesson. :func:`lesson_settings` holds the lesson's
 sizes and their smoke versions (a 1-2 minute run on the embedded digits).
 
 Everything here works on classification tasks (class probabilities, errors and class counts need
@@ -37,6 +40,9 @@ __all__ = [
     "LESSON_SMOKE",
     "lesson_settings",
     "check",
+    "exercise_key",
+    "check_exercise",
+    "plot_map",
     "pick_point",
     "plot_move",
     "trajectory_probs",
@@ -49,6 +55,7 @@ __all__ = [
     "plot_picks",
     "plot_class_counts",
     "same_seed_table",
+    "compare_strategies",
 ]
 
 # The lesson's sizes. digits: its generator ships with latentlab (no training); 20 initial labels and
@@ -141,7 +148,100 @@ def check(answer, expected, *, hint: str, tol: float | None = None, log=print) -
     return ok
 
 
+def exercise_key(picks, results, *, short: str = "snn short", long: str = "snn long", seed: int = 0) -> dict:
+    """The lesson's exercises: expected answer, hint and tolerance of each, computed from this run's numbers.
+
+    Kept here, not in the notebook, so the expected answers are not on the students' screen.
+
+    Parameters
+    ----------
+    picks : DataFrame     :func:`compare_picks`'s table (runs named ``short`` and ``long`` in it)
+    results : list of dict  the tidy rows of :func:`compare_strategies`
+    seed : int            the seed exercise 2 asks about
+
+    Returns
+    -------
+    dict
+        ``{name: {"expected", "hint", "tol"}}`` for ``"1"`` ... ``"5"``.
+    """
+    summary = summarise_picks(picks)
+    last = picks[picks["round"] == picks["round"].max()]
+    rarest = last[(last["run"] == short) & (last["seed"] == seed)]["rarest"]
+    if rarest.empty:
+        raise ConfigError(f"the pick table has no run {short!r} for seed {seed}; pass short= and seed= of the table")
+    means = same_seed_table(results).loc["mean"]
+    by_run = last.groupby("run")["rarest"].mean()
+    return {
+        "1": {
+            "expected": str(summary["median distance to labelled"].idxmin()),
+            "hint": "in the summary table, find the smallest number in the 'median distance to labelled' column "
+            "and type that row's name, e.g. 'random'",
+            "tol": None,
+        },
+        "2": {
+            "expected": int(rarest.iloc[0]),
+            "hint": f"in the class-count chart (seed {seed}), find the shortest bar of '{short}'; its height",
+            "tol": None,
+        },
+        "3": {
+            "expected": "b",
+            "hint": "with alpha = 0, p' = p: which unlabelled item is nearest to p itself?",
+            "tol": None,
+        },
+        "4": {
+            "expected": str(means.idxmax()),
+            "hint": "in the same-seed table, the 'mean' row: which column has the largest number?",
+            "tol": None,
+        },
+        "5": {
+            "expected": "yes" if by_run.get(long, -1) > by_run.get(short, -1) else "no",
+            "hint": f"compare the rarest class count of '{long}' and '{short}' in the summary table",
+            "tol": None,
+        },
+    }
+
+
+def check_exercise(name: str, answer, key: dict, log=print) -> bool:
+    """:func:`check` ``answer`` against exercise ``name`` of ``key`` (from :func:`exercise_key`); never raises."""
+    name = str(name)
+    if name not in key:
+        log(f"not yet: there is no exercise {name!r}; the exercises are {', '.join(key)}")
+        return False
+    e = key[name]
+    return check(answer, e["expected"], hint=e["hint"], tol=e["tol"], log=log)
+
+
 # --------------------------------------------------------------------------- predict, then reveal
+def _class_map(embeddings, labels, labelled, *, dot: float, ring: float):
+    """``(fig, ax, codes, labels)``: the pool's 2-D codes coloured by class, ``labelled`` items ringed."""
+    from .report import new_figure
+
+    e, y = np.asarray(embeddings)[:, :2], np.asarray(labels)
+    fig, ax = new_figure(figsize=(7, 6), dpi=100)
+    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=dot, alpha=0.6, lw=0)
+    fig.colorbar(sc, ax=ax, ticks=range(10), label="class (true label)")
+    if labelled is not None and len(labelled):
+        lab = e[np.asarray(labelled)]
+        ax.scatter(
+            lab[:, 0], lab[:, 1], s=6 * dot + 10, facecolors="none", edgecolors="black", lw=ring, label="labelled items"
+        )
+    return fig, ax, e, y
+
+
+def plot_map(embeddings, labels, labelled=None, path=None):
+    """The pool's 2-D latent codes coloured by true class; ``labelled`` items ringed (the labelled set)."""
+    fig, ax, _, _ = _class_map(embeddings, labels, labelled, dot=8, ring=1.2)
+    if labelled is not None and len(labelled):
+        ax.legend(loc="upper left", fontsize=11)
+    ax.set_xlabel("z1 (latent)", fontsize=12)
+    ax.set_ylabel("z2 (latent)", fontsize=12)
+    ax.set_title("Every image is a point: the 2-D latent map of the pool", fontsize=13)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
 def pick_point(traj, y_pool) -> int:
     """The trajectory the class predicts: the first whose first step lands on another class, else the
     one whose loss grows most over the walk (the rule is stated in the lesson, not hidden).
@@ -173,17 +273,9 @@ def plot_move(embeddings, labels, traj, point: int, *, step: int = 0, reveal: bo
     point : int                         which trajectory (column of ``traj``)
     step : int                          which step of it
     """
-    from .report import new_figure
-
-    e, y = np.asarray(embeddings)[:, :2], np.asarray(labels)
+    fig, ax, e, y = _class_map(embeddings, labels, labelled, dot=14, ring=0.8)
     p, pp = traj.p[step, point, :2], traj.p_prime[step, point, :2]
     item, nb = int(traj.item[step, point]), int(traj.neighbour[step, point])
-    fig, ax = new_figure(figsize=(7, 6), dpi=100)
-    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=14, alpha=0.55, lw=0)
-    fig.colorbar(sc, ax=ax, ticks=range(10), label="class (true label)")
-    if labelled is not None and len(labelled):
-        lab = e[np.asarray(labelled)]
-        ax.scatter(lab[:, 0], lab[:, 1], s=60, facecolors="none", edgecolors="black", lw=0.8, label="labelled items")
     ax.scatter(*p, s=260, marker="*", color="black", zorder=5, label=f"start p (class {y[item]})" if item >= 0 else "p")
     r = max(3.0 * float(np.linalg.norm(pp - p)), 1.0)
     if reveal:
@@ -516,3 +608,19 @@ def same_seed_table(rows, round_: int | None = None):
     tab.index = [f"seed {s}" for s in tab.index]
     summary = pd.DataFrame([tab.mean(), tab.std(ddof=1) if len(tab) > 1 else tab.mean() * 0], index=["mean", "std"])
     return pd.concat([tab, summary]).round(2)
+
+
+def compare_strategies(config, prepared, out_dir, *, workers: int = 1, progress: bool = True) -> list[dict]:
+    """:func:`latentlab.experiment.run_experiment` of ``config`` into ``out_dir/compare-<key>``, resumed.
+
+    ``key`` names the settings, so a second call with the same settings reads the finished runs
+    back in a second (run the lesson once before class), and other settings get their own folder.
+    Returns the tidy rows (``results.csv``).
+    """
+    from pathlib import Path
+
+    from .experiment import run_experiment
+    from .storage import json_key
+
+    out = Path(out_dir) / f"compare-{json_key(config.to_dict())}"
+    return run_experiment(config, out, resume=True, prepared=prepared, progress=progress, workers=workers)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -227,3 +229,181 @@ def test_same_seed_table_pairs_strategies_by_seed():
     assert tab.loc["mean", "random"] == 82.0 and tab.loc["std", "snn"] == pytest.approx(0.71, abs=0.01)
     with pytest.raises(ConfigError, match="run the experiment first"):
         lesson.same_seed_table([])
+
+
+def test_exercise_key_takes_its_answers_from_the_run_and_check_exercise_never_raises():
+    import pandas as pd
+
+    base = {"strategy": "snn", "alpha": 0.2, "n_labelled": 40, "metric": 80.0, "entropy_bits": 3.0}
+    picks = pd.DataFrame(
+        [
+            {
+                **base,
+                "run": "random",
+                "seed": 0,
+                "round": 1,
+                "median_dist": 0.4,
+                "err_picks": 0.3,
+                "err_pool": 0.3,
+                "rarest": 3,
+            },
+            {
+                **base,
+                "run": "snn short",
+                "seed": 0,
+                "round": 1,
+                "median_dist": 0.1,
+                "err_picks": 0.1,
+                "err_pool": 0.3,
+                "rarest": 0,
+            },
+            {
+                **base,
+                "run": "snn long",
+                "seed": 0,
+                "round": 1,
+                "median_dist": 0.5,
+                "err_picks": 0.2,
+                "err_pool": 0.3,
+                "rarest": 2,
+            },
+        ]
+    )
+    results = [
+        {"strategy": s, "seed": 0, "round": 1, "n_labelled": 20, "metric": "accuracy", "value": v}
+        for s, v in {"random": 80.0, "snn": 70.0, "entropy": 85.0}.items()
+    ]
+    key = lesson.exercise_key(picks, results)
+    assert {k: v["expected"] for k, v in key.items()} == {
+        "1": "snn short",
+        "2": 0,
+        "3": "b",
+        "4": "entropy",
+        "5": "yes",
+    }
+    said = []
+    assert lesson.check_exercise("1", "SNN short", key, log=said.append) is True
+    assert lesson.check_exercise(2, 1, key, log=said.append) is False
+    assert lesson.check_exercise("9", "a", key, log=said.append) is False
+    assert said == [
+        "right",
+        f"not yet: {key['2']['hint']}",
+        "not yet: there is no exercise '9'; the exercises are 1, 2, 3, 4, 5",
+    ]
+    with pytest.raises(ConfigError, match="no run 'snn short' for seed 4"):
+        lesson.exercise_key(picks, results, seed=4)
+
+
+def test_plot_map_rings_the_labelled_items(small_digits, latent):
+    fig = lesson.plot_map(latent.embeddings, small_digits.y_train, labelled=[0, 5, 9])
+    pool, rings = fig.axes[0].collections[:2]
+    assert len(pool.get_offsets()) == 400 and len(rings.get_offsets()) == 3
+
+
+# --------------------------------------------------------------------------- notebook 06
+NB = Path(__file__).resolve().parents[1] / "notebooks" / "06_lesson.ipynb"
+SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+
+
+def test_lesson_notebook_is_committed_clean_thin_and_has_slides():
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(NB, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and "papermill notebooks/06_lesson.ipynb" in nb.cells[0].source
+    assert "parameters" in nb.cells[1].metadata.get("tags", [])
+    for c in nb.cells:
+        assert c.metadata.get("slideshow", {}).get("slide_type") in SLIDE_TYPES, c.source[:60]
+        if c.cell_type != "code":
+            continue
+        assert c.outputs == [] and c.execution_count is None, "strip outputs before committing"
+        for node in ast.walk(ast.parse(c.source)):
+            assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.Lambda)), (
+                f"notebooks stay thin; move {type(node).__name__} into latentlab/lesson.py"
+            )
+    slides = [c for c in nb.cells if c.metadata["slideshow"]["slide_type"] == "slide"]
+    assert len(slides) >= 9  # title, recap, idea, predict, trajectory, puzzle, race, exercises, explorer, ...
+    key = [c for c in nb.cells if "answer-key" in c.metadata.get("tags", [])]
+    assert key and all(c.metadata["slideshow"]["slide_type"] == "skip" for c in key)
+    assert key[0].metadata.get("jp-MarkdownHeadingCollapsed") is True and key[0].source.startswith("## Answer key")
+    assert nb.cells.index(key[0]) == len(nb.cells) - len(key)  # the key closes the notebook
+
+
+def test_lesson_parameters_are_typed_and_documented():
+    pm = pytest.importorskip("papermill")
+    params = pm.inspect_notebook(str(NB))
+    assert params["smoke"]["inferred_type_name"] == "bool" and params["smoke"]["default"] == "False"
+    assert params["out_dir"]["inferred_type_name"] == "str" and params["seeds"]["inferred_type_name"] == "list"
+    for p in params.values():
+        assert p["inferred_type_name"] != "None" and p["help"].strip(), p
+
+
+def test_student_copy_drops_the_answer_key():
+    """The teacher's guide's nbconvert line: cells tagged answer-key removed, the rest kept."""
+    nbformat = pytest.importorskip("nbformat")
+    nbconvert = pytest.importorskip("nbconvert")
+    from traitlets.config import Config
+
+    c = Config()
+    c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_cell_tags = ["answer-key"]
+    c.NotebookExporter.preprocessors = ["nbconvert.preprocessors.TagRemovePreprocessor"]
+    body, _ = nbconvert.NotebookExporter(config=c).from_filename(str(NB))
+    student = nbformat.reads(body, as_version=4)
+    full = nbformat.read(NB, as_version=4)
+    n_key = sum("answer-key" in c.metadata.get("tags", []) for c in full.cells)
+    assert len(student.cells) == len(full.cells) - n_key and n_key >= 2
+    assert "Answer key" not in "".join(c.source for c in student.cells)
+
+
+def _stdout(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+
+
+def test_lesson_smoke_run_under_papermill(tmp_path, monkeypatch):
+    """Notebook 06 end to end with smoke=True: figures, tables, self-checks that say 'not yet' to
+    unanswered exercises and 'right' to the answer key, numbers in their ranges."""
+    pm = pytest.importorskip("papermill")
+    nbformat = pytest.importorskip("nbformat")
+    import pandas as pd
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel inherits it; 2 spinning threads crawl on a loaded box
+    out = tmp_path / "out"
+    pm.execute_notebook(
+        str(NB), str(tmp_path / "executed.ipynb"), parameters={"smoke": True, "out_dir": str(out)}, progress_bar=False
+    )
+    for f in (
+        "results.csv",
+        "picks.csv",
+        "map.png",
+        "reveal.png",
+        "probs.png",
+        "pick_measures.png",
+        "class_counts.png",
+    ):
+        assert (out / f).is_file() and (out / f).stat().st_size > 0, f
+    nb = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    images = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 8  # map, start, reveal, bars, Fig. 4 map, pick measures, class counts, curves
+    errors = [o for c in code for o in c.outputs if o.get("output_type") == "error"]
+    assert not errors
+    exercises = [
+        c for c in code if "lesson.check_exercise(" in c.source and "answer-key" not in c.metadata.get("tags", [])
+    ]
+    assert len(exercises) == 5
+    assert all(_stdout(c).startswith("not yet: replace None with your answer (hint: ") for c in exercises)
+    key = [c for c in code if "answer-key" in c.metadata.get("tags", [])]
+    assert _stdout(key[0]).split() == ["right"] * 5  # the answer key passes its own checks
+    reveal = next(c for c in code if "reveal=True" in c.source)
+    assert _stdout(reveal).count("not yet: replace None") == 2
+
+    results = pd.read_csv(out / "results.csv")
+    assert set(results["strategy"]) == {"random", "snn", "entropy"} and set(results["seed"]) == {0, 1}
+    acc = results[results["metric"] == "accuracy"]
+    assert acc["round"].max() == 3 and acc["value"].between(10, 100).all()
+    picks = pd.read_csv(out / "picks.csv")
+    assert len(picks) == 3 * 2 * 2  # 3 runs x 2 seeds x 2 rounds that picked (the third only trains)
+    assert picks[["err_picks", "err_pool"]].stack().between(0, 1).all()
+    assert picks["entropy_bits"].between(0, np.log2(10) + 1e-9).all() and (picks["rarest"] >= 0).all()
+    assert (picks[[f"class{k}" for k in range(10)]].sum(axis=1) == picks["n_labelled"]).all()
+    med = picks.groupby("run")["median_dist"].mean()
+    assert med["snn short"] < med["snn long"]  # a shorter step lands nearer the labelled set
