@@ -271,6 +271,17 @@ def run_experiment(
     """
     config.validate()
     out = check_writable(out)
+    from .alpha import needs_resolution, resolve_alpha
+
+    if needs_resolution(config):  # --alpha auto / --alpha-unit nn: measure the map (and run the grid) first
+        given = prepared
+        config, prepared = resolve_alpha(
+            config,
+            lambda: given or prepare(config, data_root, progress, device),
+            lambda cfg, folder, data: run_experiment(
+                cfg, folder, data_root=data_root, resume=True, progress=progress, prepared=data, device=device
+            ),
+        )
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:

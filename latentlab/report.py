@@ -263,6 +263,16 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
     return md, checks
 
 
+def _config_loop(out: Path) -> dict:
+    """The ``loop`` settings of ``out/config.json`` ({} when there is none, e.g. a notebook's own folder)."""
+    import json
+
+    try:
+        return json.loads((out / "config.json").read_text()).get("loop", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=None) -> list[dict]:
     """Write results.csv, rounds.csv, summary.md, machine.json and learning_curves.png into ``out``; return tidy rows.
 
@@ -298,9 +308,10 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
         md += "\n" + differences_table(paired_differences(rows, base), metric=test_rows[0]["metric"])
     if len(rows) > len(test_rows):
         md += "\n" + summary_table(rows, metric="val_" + test_rows[0]["metric"])
+    from .alpha import alpha_section
     from .diagnostics import diagnostics_section
 
-    md += diagnostics_section(runs)
+    md += alpha_section(_config_loop(out)) + diagnostics_section(runs)
     proto, checks = protocol_section(rows, data, shared_initial)
     md += proto
     for ok, msg in checks:
