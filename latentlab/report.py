@@ -295,7 +295,10 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
     if rec_rows:
         write_csv(out / "rounds.csv", rec_rows, columns=list(rec_rows[0].keys()))
     test_rows = test_metric_rows(rows)
-    md = f"# {dataset}\n\n" + summary_table(rows)
+    from .stats import verdict
+
+    line = verdict(rows)  # a stepping strategy run beside its random-direction control: what the numbers show
+    md = f"# {dataset}\n\n" + (f"{line}\n\n" if line else "") + summary_table(rows)
     if test_rows and test_rows[0]["metric"] == "accuracy":
         best = max(r["value"] for r in test_rows)
         thr = 95.0 if best >= 95.0 else float(np.floor(best))
