@@ -295,9 +295,14 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
     if rec_rows:
         write_csv(out / "rounds.csv", rec_rows, columns=list(rec_rows[0].keys()))
     test_rows = test_metric_rows(rows)
-    from .stats import verdict
+    from .stats import stepping_with_control, verdict
+
+    from .diagnostics import why_line
 
     line = verdict(rows)  # a stepping strategy run beside its random-direction control: what the numbers show
+    if line:
+        why = why_line(runs, stepping_with_control(rows))
+        line += f"\n\n{why}" if why else ""
     md = f"# {dataset}\n\n" + (f"{line}\n\n" if line else "") + summary_table(rows)
     if test_rows and test_rows[0]["metric"] == "accuracy":
         best = max(r["value"] for r in test_rows)

@@ -23,6 +23,7 @@ __all__ = [
     "protocol_checks",
     "test_metric_rows",
     "verdict",
+    "stepping_with_control",
 ]
 
 
@@ -267,6 +268,13 @@ def _mean_and_significant(diffs: list[PairedDifference], first_round: int) -> tu
     return float(np.mean([d.mean for d in ds])), ahead, behind
 
 
+def stepping_with_control(rows: list[dict], baseline: str = "random") -> str | None:
+    """The first strategy ``S`` of ``rows`` run beside its control ``S-random-dir`` and ``baseline``."""
+    strategies = {r["strategy"] for r in test_metric_rows(rows)}
+    pairs = [s for s in sorted(strategies) if s + CONTROL_SUFFIX in strategies]
+    return pairs[0] if pairs and baseline in strategies else None
+
+
 def verdict(rows: list[dict], baseline: str = "random", first_round: int = 2) -> str | None:
     """One line saying what a run's paired statistics show about its stepping strategy.
 
@@ -274,11 +282,9 @@ def verdict(rows: list[dict], baseline: str = "random", first_round: int = 2) ->
     compared with ``baseline`` and with the control by :func:`paired_differences` (t intervals,
     95 %) over rounds ``first_round``.. (t=1 is the shared initial set). None when the run has no
     such pair."""
-    strategies = {r["strategy"] for r in test_metric_rows(rows)}
-    pairs = [s for s in sorted(strategies) if s + CONTROL_SUFFIX in strategies]
-    if not pairs or baseline not in strategies:
+    s = stepping_with_control(rows, baseline)
+    if s is None:
         return None
-    s = pairs[0]
     control = s + CONTROL_SUFFIX
     last = max(r["round"] for r in rows)
     span = f"t={first_round}..{last}"
