@@ -22,6 +22,7 @@ __all__ = [
     "error_of",
     "round_diagnostics",
     "diagnostics_section",
+    "why_line",
     "POOL_SAMPLE",
     "DIAGNOSTIC_FIELDS",
 ]
@@ -117,3 +118,29 @@ def diagnostics_section(runs: dict) -> str:
                 cells.append(_fmt(float(np.mean(v)), 3 if f == "pick_latent_dist" else 2) if v else "")
             md += f"| {s} | {t} | " + " | ".join(cells) + " |\n"
     return md
+
+
+def _mean_field(recs: list, field: str, last_only: bool = False) -> float | None:
+    if last_only and recs:
+        last = max(r.round for r in recs)
+        recs = [r for r in recs if r.round == last]
+    v = [getattr(r, field) for r in recs if getattr(r, field, None) is not None]
+    return float(np.mean(v)) if v else None
+
+
+def why_line(runs: dict, strategy: str, baseline: str = "random") -> str | None:
+    """One line of diagnostics beside the verdict: class balance at the last round and F's error on
+    the picks vs the pool (mean over seeds and rounds), for ``strategy`` and ``baseline``."""
+    recs = {s: [r for (k, _seed), rs in runs.items() if k == s for r in rs] for s in (strategy, baseline)}
+    rare = {s: _mean_field(recs[s], "rarest_class", last_only=True) for s in recs}
+    pick = {s: _mean_field(recs[s], "pick_error") for s in recs}
+    pool = {s: _mean_field(recs[s], "pool_error") for s in recs}
+    if None in rare.values() or None in pick.values() or None in pool.values():
+        return None
+    return (
+        f"Why (diagnostics below): at the last round {strategy}'s labelled set holds {rare[strategy]:.1f} labels "
+        f"of its rarest class ({baseline}: {rare[baseline]:.1f}); F errs on {strategy}'s picks "
+        f"{pick[strategy]:.1f} % of the time vs {pool[strategy]:.1f} % on the unlabelled pool "
+        f"({baseline}: {pick[baseline]:.1f} % vs "
+        f"{pool[baseline]:.1f} %), mean over seeds and rounds."
+    )

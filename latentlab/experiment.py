@@ -721,9 +721,20 @@ def run_experiment(
     given, config = _given(config, dataset, target, strategies, generator, labeler, prepared)
     with given.scope():
         config = given.configure(config).validate()
+        out = check_writable(out)
+        from .alpha import needs_resolution, resolve_alpha
+
+        if needs_resolution(config):  # --alpha auto / --alpha-unit nn: measure the map (and run the grid) first
+            config, (given.dataset, given.latent) = resolve_alpha(
+                config,
+                lambda: _prepare_given(config, given, data_root, progress, device)[:2],
+                lambda cfg, folder, data: run_experiment(
+                    cfg, folder, data_root=data_root, resume=True, progress=progress, prepared=data, device=device
+                ),
+            )
+            given.prepared = True
         blob = _ship(given) if workers > 1 else None
         recorded = _Recorded(config, given)
-        out = check_writable(out)
         created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         try:

@@ -183,7 +183,7 @@ class ActiveLoop:
             task=self.task,
             target=self.model,
             latent=self.latent,
-            alpha=self.config.alpha,
+            alpha=self.config.step_length,  # alpha, or the step an auto / nn-unit alpha resolved to
             loss_on=self.config.loss_on,
             candidates=self.config.candidates,
             labeler=self.labeler,

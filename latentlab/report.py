@@ -318,6 +318,16 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
     return md, checks
 
 
+def _config_loop(out: Path) -> dict:
+    """The ``loop`` settings of ``out/config.json`` ({} when there is none, e.g. a notebook's own folder)."""
+    import json
+
+    try:
+        return json.loads((out / "config.json").read_text()).get("loop", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=None) -> list[dict]:
     """Write results.csv, rounds.csv, summary.md, machine.json and learning_curves.png into ``out``; return tidy rows.
 
@@ -337,7 +347,15 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
     if rec_rows:
         write_csv(out / "rounds.csv", rec_rows, columns=list(rec_rows[0].keys()))
     test_rows = test_metric_rows(rows)
-    md = f"# {dataset}\n\n" + summary_table(rows)
+    from .stats import stepping_with_control, verdict
+
+    from .diagnostics import why_line
+
+    line = verdict(rows)  # a stepping strategy run beside its random-direction control: what the numbers show
+    if line:
+        why = why_line(runs, stepping_with_control(rows))
+        line += f"\n\n{why}" if why else ""
+    md = f"# {dataset}\n\n" + (f"{line}\n\n" if line else "") + summary_table(rows)
     if test_rows and test_rows[0]["metric"] == "accuracy":
         best = max(r["value"] for r in test_rows)
         thr = 95.0 if best >= 95.0 else float(np.floor(best))
@@ -350,9 +368,10 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
         md += "\n" + differences_table(paired_differences(rows, base), metric=test_rows[0]["metric"])
     if len(rows) > len(test_rows):
         md += "\n" + summary_table(rows, metric="val_" + test_rows[0]["metric"])
+    from .alpha import alpha_section
     from .diagnostics import diagnostics_section
 
-    md += diagnostics_section(runs)
+    md += alpha_section(_config_loop(out)) + diagnostics_section(runs)
     proto, checks = protocol_section(rows, data, shared_initial)
     md += proto
     for ok, msg in checks:

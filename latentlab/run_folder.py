@@ -37,7 +37,7 @@ __all__ = [
 RUN_MARKER = ".latentlab-run"
 RUN_FORMAT = 1
 # what latentlab writes in a run folder; --overwrite removes these and nothing else
-_TOP_FILES = ("config.json", "results.csv", "rounds.csv", "summary.md", "learning_curves.png")
+_TOP_FILES = ("config.json", "results.csv", "rounds.csv", "summary.md", "machine.json", "learning_curves.png")
 _RUN_GLOBS = ("state.json", "model-r*.pt", "model-r*.json", "arrays-r*.npz")
 _SCRATCH_GLOBS = ("*.tmp", "*.tmp.npz", "*.tmp.png")
 

@@ -50,3 +50,21 @@ def test_pick_error_is_measured_with_the_model_that_picked(small_digits, latent)
     recs = loop.run()
     assert recs[0].pick_latent_dist is None  # no latent space given
     assert recs[0].pick_error > recs[0].pool_error
+
+
+def test_why_line_compares_balance_and_pick_error():
+    from latentlab.diagnostics import why_line
+    from latentlab.loop import RoundRecord
+
+    def rec(t, rare, pick, pool):
+        return RoundRecord(t, 20 * t, 50.0, "accuracy", 0.1, 10, rarest_class=rare, pick_error=pick, pool_error=pool)
+
+    runs = {
+        ("snn", 0): [rec(1, 0, 10.0, 30.0), rec(2, 2, None, None)],
+        ("snn", 1): [rec(1, 1, 20.0, 30.0), rec(2, 4, None, None)],
+        ("random", 0): [rec(1, 0, 30.0, 30.0), rec(2, 8, None, None)],
+    }
+    line = why_line(runs, "snn")
+    assert "holds 3.0 labels of its rarest class (random: 8.0)" in line
+    assert "picks 15.0 % of the time vs 30.0 % on the unlabelled pool (random: 30.0 % vs 30.0 %)" in line
+    assert why_line({("snn", 0): runs[("snn", 0)]}, "snn") is None
