@@ -49,6 +49,7 @@ from .run_folder import (
     check_writable,
     read_config,
     remove_run_files,
+    undo_start,
     write_config,
     write_marker,
 )
@@ -204,22 +205,25 @@ def _run_one(config, strategy: str, seed: int, data, folder: Path, *, progress: 
     ``data``: ``(dataset, latent_space, labeler)``; the latent space goes only to strategies that need it."""
     ds, latent, labeler = data
     strat = get_strategy(strategy)
-    loop = ActiveLoop(
-        ds,
-        strat,
-        config.loop,
-        seed,
-        latent=latent if strat.needs_generator else None,
-        labeler=labeler,
-        checkpoint_dir=folder,
-        progress=progress,
-        device=device,
-    )
-    return loop.run()
+    folder.mkdir(parents=True, exist_ok=True)
+    with RunLock(folder):  # every process writing a run's checkpoints holds its lock (workers included)
+        loop = ActiveLoop(
+            ds,
+            strat,
+            config.loop,
+            seed,
+            latent=latent if strat.needs_generator else None,
+            labeler=labeler,
+            checkpoint_dir=folder,
+            progress=progress,
+            device=device,
+        )
+        return loop.run()
 
 
-def run_jobs(jobs: list, *, workers: int, data_root=None, device=None, progress: bool = True) -> None:
-    """Run ``(config, out, strategy, seed)`` jobs on ``workers`` processes (spawned, one torch thread each).
+def run_jobs(jobs: list, *, workers: int, data_root=None, device=None, progress: bool = True, client=None) -> None:
+    """Run ``(config, out, strategy, seed)`` jobs on ``workers`` processes (spawned, one torch thread each),
+    or on a Dask cluster (``client``: a ``dask.distributed.Client`` or a scheduler address).
 
     Each job checkpoints into ``out/runs/<strategy>-seed<seed>`` exactly as :func:`run_experiment` does, so a
     following ``run_experiment(config, out, resume=True)`` only reads the finished runs back. Results equal
@@ -233,7 +237,7 @@ def run_jobs(jobs: list, *, workers: int, data_root=None, device=None, progress:
     args = [
         (cfg.to_dict(), s, seed, str(Path(out) / "runs" / f"{s}-seed{seed}"), root, dev) for cfg, out, s, seed in jobs
     ]
-    for _ in as_finished(_run_job, args, processes=workers, progress=progress, desc="runs"):
+    for _ in as_finished(_run_job, args, processes=workers, client=client, progress=progress, desc="runs"):
         pass
 
 
@@ -248,6 +252,7 @@ def run_experiment(
     prepared=None,
     device=None,
     workers: int = 1,
+    client=None,
 ) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 
@@ -267,6 +272,9 @@ def run_experiment(
     workers : int
         Run the (strategy, seed) jobs on this many processes (one torch thread each); results equal
         a sequential run with ``OMP_NUM_THREADS=1``.
+    client : dask.distributed.Client or str, optional
+        Send the (strategy, seed) jobs to this Dask cluster instead (same results); the cache and
+        ``out`` must be visible to its workers at the same paths.
     """
     config.validate()
     out = check_writable(out)
@@ -275,14 +283,28 @@ def run_experiment(
     try:
         with RunLock(out):
             check_out(out, config, resume, overwrite)
-            write_marker(out)
-            ds, latent = prepared or prepare(config, data_root, progress, device)
-            labeler = labeler_for(ds, config.loop.target)
-            ds = label_validation(ds, labeler, progress)
-            write_config(out, config)
-            return _run_all(
-                config, out, ds, latent, labeler, data_root=data_root, progress=progress, device=device, workers=workers
-            )
+            undo = undo_start(out)  # a command refused from here on leaves the folder as it found it
+            try:
+                write_marker(out)
+                ds, latent = prepared or prepare(config, data_root, progress, device)
+                labeler = labeler_for(ds, config.loop.target)
+                ds = label_validation(ds, labeler, progress)
+                write_config(out, config)
+                return _run_all(
+                    config,
+                    out,
+                    ds,
+                    latent,
+                    labeler,
+                    data_root=data_root,
+                    progress=progress,
+                    device=device,
+                    workers=workers,
+                    client=client,
+                )
+            except LatentLabError:
+                undo()
+                raise
     except LatentLabError:
         if created and not (out / "config.json").exists():  # a failed start leaves nothing behind
             (out / RUN_MARKER).unlink(missing_ok=True)
@@ -291,20 +313,21 @@ def run_experiment(
         raise
 
 
-def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, workers):
+def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, workers, client=None):
     from tqdm.auto import tqdm
 
     from .report import write_outputs
 
     runs = {}
     jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
-    if workers > 1 and len(jobs) > 1:
+    if client is not None or (workers > 1 and len(jobs) > 1):
         run_jobs(
             [(config, out, s, seed) for s, seed in jobs],
             workers=workers,
             data_root=data_root,
             device=device,
             progress=progress,
+            client=client,
         )
     for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):
         folder = out / "runs" / f"{s}-seed{seed}"
