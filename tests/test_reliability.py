@@ -874,11 +874,12 @@ def _group_alive(pgid: int) -> list[int]:
 
 
 ORPHAN_RUN = ["run", *TINY[:-2], "snn,random", "--rounds", "8", "--seeds", "0", "--workers", "2", "--quiet"]
+TUNE_RUN = ["tune", *TINY[:-2], "snn", "--val", "40", "--grid", "alpha=0.5,1.0", "--workers", "2", "--quiet"]
 
 
-def _checkpoint_rounds(out) -> int:
+def _checkpoint_rounds(out, pattern="runs/*/state.json") -> int:
     n = 0
-    for f in (out / "runs").glob("*/state.json"):
+    for f in out.glob(pattern):
         try:
             n += json.loads(f.read_text())["round"]
         except (OSError, ValueError, KeyError):
@@ -886,23 +887,49 @@ def _checkpoint_rounds(out) -> int:
     return n
 
 
+@pytest.fixture(scope="module")
+def workers_ref(tmp_path_factory):
+    """Uninterrupted 'run --workers 2' and 'tune --workers 2' of the kill tests (one shared cache)."""
+    d = tmp_path_factory.mktemp("workers-ref")
+    env = _env(d / "cache")
+    subprocess.run(_cli(*ORPHAN_RUN, "--out", str(d / "run")), check=True, env=env, capture_output=True)
+    subprocess.run(_cli(*TUNE_RUN, "--out", str(d / "tune")), check=True, env=env, capture_output=True)
+    return d, env
+
+
+def _tune_files(out) -> dict:
+    return {n: (out / n).read_bytes() for n in ("tune.json", "tune.md", "point-0/results.csv", "point-1/results.csv")}
+
+
+def _start(args, out, env):
+    return subprocess.Popen(
+        _cli(*args, "--out", str(out)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the test can tell which processes are its own
+    )
+
+
+def _wait_group_gone(pgid: int, seconds: float) -> list[int]:
+    import time
+
+    end = time.time() + seconds
+    while _group_alive(pgid) and time.time() < end:
+        time.sleep(0.05)
+    return _group_alive(pgid)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process groups from /proc")
-def test_workers_die_with_their_killed_parent(tmp_path):
+def test_workers_die_with_their_killed_parent(workers_ref, tmp_path):
     """SIGKILL the parent of 'run --workers 2' mid-run: 2 s later no process of its group is alive and
     nothing in the run folder changes for 3 s more; --resume then gives the uninterrupted results."""
     import signal
     import time
 
-    env = _env(tmp_path / "cache")
-    subprocess.run(_cli(*ORPHAN_RUN, "--out", str(tmp_path / "ref")), check=True, env=env, capture_output=True)
+    ref, env = workers_ref
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        _cli(*ORPHAN_RUN, "--out", str(out)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = _start(ORPHAN_RUN, out, env)
     deadline = time.time() + 300
     while _checkpoint_rounds(out) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -917,7 +944,67 @@ def test_workers_die_with_their_killed_parent(tmp_path):
     assert _folder_files(out) == before, "the run folder changed after its parent was killed"
     assert not (out / "results.csv").exists() and _checkpoint_rounds(out) < 16
     subprocess.run(_cli(*ORPHAN_RUN, "--out", str(out), "--resume"), check=True, env=env, capture_output=True)
-    assert (out / "results.csv").read_bytes() == (tmp_path / "ref" / "results.csv").read_bytes()
+    assert (out / "results.csv").read_bytes() == (ref / "run" / "results.csv").read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process groups from /proc")
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_killed_at_random_moments_resumes_byte_identical(workers_ref, tmp_path, command):
+    """'run --workers 2' and 'tune --workers 2' SIGKILLed at random moments (seeded), then resumed: the
+    outputs equal the uninterrupted ones byte for byte. A trial waits for a random number of finished
+    rounds (0 = during start-up), then a random fraction of a second, and kills the parent alone or
+    the whole process group (a machine that lost power). ('sweep': see the test above.)"""
+    import random
+    import signal
+    import time
+
+    ref, env = workers_ref
+    rng = random.Random(2300 + len(command))
+    args, pattern, total = (
+        (ORPHAN_RUN, "runs/*/state.json", 16) if command == "run" else (TUNE_RUN, "point-*/runs/*/state.json", 4)
+    )
+    want = (ref / "run" / "results.csv").read_bytes() if command == "run" else _tune_files(ref / "tune")
+    kills = identical = 0
+    for trial in range(3):
+        out = tmp_path / f"k{trial}"
+        at, delay, group = rng.randrange(total), rng.uniform(0, 0.5), trial % 2 == 1
+        proc = _start(args, out, env)
+        deadline = time.time() + 300
+        while _checkpoint_rounds(out, pattern) < at and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL) if group else os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        assert _wait_group_gone(proc.pid, 5) == [], trial
+        again = subprocess.run(
+            _cli(*args, "--out", str(out), *(["--resume"] if command == "run" else [])),
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert again.returncode == 0, (trial, again.stderr[-2000:])
+        got = (out / "results.csv").read_bytes() if command == "run" else _tune_files(out)
+        identical += got == want
+    assert identical == 3 and kills >= 2, (identical, kills)
+
+
+def test_two_concurrent_tunes_one_refuses_with_the_lock_message(workers_ref, tmp_path):
+    """Two 'tune --workers 2' into one --out: the loser is told another run is writing (never a
+    missing temporary file); the winner's tune.json is the uninterrupted one."""
+    ref, env = workers_ref
+    out = tmp_path / "tune"
+    procs = [_start(TUNE_RUN, out, env) for _ in range(2)]
+    errs = [p.communicate(timeout=900)[1].decode() for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes in ([0, 2], [0, 0]), errs  # [0, 0]: the second started after the first had finished
+    assert not any("Traceback" in e for e in errs), errs
+    if codes == [0, 2]:
+        loser = errs[[p.returncode for p in procs].index(2)]
+        lines = [ln for ln in loser.splitlines() if ln.startswith("latentlab: error:")]
+        assert len(lines) == 1 and "another latentlab run (pid" in lines[0] and "is writing to" in lines[0], loser
+    assert _tune_files(out) == _tune_files(ref / "tune")
 
 
 # ------------------------------------------------------------------ writability first; refused commands write nothing
@@ -1007,3 +1094,40 @@ def test_refused_resume_leaves_the_folder_as_it_found_it(finished_run, tmp_path,
     assert _snapshot(run) == before
     assert tiny(run, "--resume") == 0  # the right settings still resume it
     assert (run / "results.csv").read_bytes() == (finished_run / "run" / "results.csv").read_bytes()
+
+
+# ------------------------------------------------------------------ run and tune on a Dask cluster (issue 21)
+def test_run_and_tune_on_a_dask_scheduler_match_local_workers(workers_ref, monkeypatch, capsys):
+    """'run --scheduler' and 'tune --scheduler' on a loopback LocalCluster give the bytes of --workers 2."""
+    distributed = pytest.importorskip("distributed")
+    ref, env = workers_ref
+    monkeypatch.setenv("LATENTLAB_CACHE", env["LATENTLAB_CACHE"])  # the cache is shared with the workers
+    out = ref.parent / f"{ref.name}-dask"
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        addr = cluster.scheduler_address
+        run = [a for a in ORPHAN_RUN if a not in ("--workers", "2")]
+        assert main([*run, "--scheduler", addr, "--out", str(out / "run")]) == 0
+        tune = [a for a in TUNE_RUN if a not in ("--workers", "2")]
+        assert main([*tune, "--scheduler", addr, "--out", str(out / "tune")]) == 0
+    assert (out / "run" / "results.csv").read_bytes() == (ref / "run" / "results.csv").read_bytes()
+    assert _tune_files(out / "tune") == _tune_files(ref / "tune")
+
+
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_unreachable_scheduler_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, command):
+    pytest.importorskip("distributed")
+    import socket
+
+    import latentlab.experiment as ex
+
+    monkeypatch.setattr(ex, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    extra = ["--val", "30", "--grid", "alpha=0.5"] if command == "tune" else []
+    for addr, msg in ((f"tcp://127.0.0.1:{free}", "cannot reach the Dask scheduler"), ("nonsense", "not a scheduler")):
+        assert main([command, *QUICK, *extra, "--scheduler", addr, "--out", str(tmp_path / "o")]) == 2
+        one_line_error(capsys, msg)
+    assert not (tmp_path / "o").exists()
