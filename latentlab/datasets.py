@@ -40,7 +40,7 @@ import numpy as np
 
 from .exceptions import ConfigError, DatasetError, DatasetNotFoundError, ResumeError
 from .registry import Registry
-from .storage import atomic_path, cache_dir, sidecar, verify_file, write_sidecar
+from .storage import atomic_path, cache_dir, check_cache_writable, sidecar, verify_file, write_sidecar
 
 __all__ = [
     "Dataset",
@@ -1100,6 +1100,7 @@ def _cached(path: Path, loader) -> Dataset:
             import warnings
 
             warnings.warn(f"decoded-data cache {f} is corrupt ({e}); decoding {path} again", stacklevel=2)
+    check_cache_writable(f.parent)  # before decoding: its result would be lost
     ds = loader(path)
     f.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(f, suffix=".tmp.npz") as tmp:

@@ -50,6 +50,7 @@ from .run_folder import (
     check_writable,
     read_config,
     remove_run_files,
+    undo_start,
     write_config,
     write_marker,
 )
@@ -599,24 +600,34 @@ def _run_one(config, strategy: str, seed: int, data, folder: Path, *, progress: 
     space (the diagnostics measure picks in it)."""
     ds, latent, labeler = data
     strat = get_strategy(strategy)
-    loop = ActiveLoop(
-        ds,
-        strat,
-        config.loop,
-        seed,
-        latent=latent,  # strategies that need no generator ignore it; the diagnostics measure picks in it
-        labeler=labeler,
-        checkpoint_dir=folder,
-        progress=progress,
-        device=device,
-    )
-    return loop.run()
+    folder.mkdir(parents=True, exist_ok=True)
+    with RunLock(folder):  # every process writing a run's checkpoints holds its lock (workers included)
+        loop = ActiveLoop(
+            ds,
+            strat,
+            config.loop,
+            seed,
+            latent=latent,  # strategies that need no generator ignore it; the diagnostics measure picks in it
+            labeler=labeler,
+            checkpoint_dir=folder,
+            progress=progress,
+            device=device,
+        )
+        return loop.run()
 
 
 def run_jobs(
-    jobs: list, *, workers: int, data_root=None, device=None, progress: bool = True, given: bytes | None = None
+    jobs: list,
+    *,
+    workers: int,
+    data_root=None,
+    device=None,
+    progress: bool = True,
+    given: bytes | None = None,
+    client=None,
 ) -> None:
-    """Run ``(config, out, strategy, seed)`` jobs on ``workers`` processes (spawned, one torch thread each).
+    """Run ``(config, out, strategy, seed)`` jobs on ``workers`` processes (spawned, one torch thread each),
+    or on a Dask cluster (``client``: a ``dask.distributed.Client`` or a scheduler address).
 
     Each job checkpoints into ``out/runs/<strategy>-seed<seed>`` exactly as :func:`run_experiment` does, so a
     following ``run_experiment(config, out, resume=True)`` only reads the finished runs back. Results equal
@@ -635,7 +646,7 @@ def run_jobs(
         for cfg, out, s, seed in jobs
     ]
     try:
-        for _ in as_finished(_run_job, args, processes=workers, progress=progress, desc="runs"):
+        for _ in as_finished(_run_job, args, processes=workers, client=client, progress=progress, desc="runs"):
             pass
     except BrokenProcessPool:
         raise ConfigError(
@@ -672,6 +683,7 @@ def run_experiment(
     strategies=None,
     generator=None,
     labeler=None,
+    client=None,
 ) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 
@@ -716,6 +728,9 @@ def run_experiment(
     labeler : callable or Labeler, optional
         Where labels come from: a function ``x_item -> label`` (e.g. a simulation), called for each
         chosen item, or a :class:`~latentlab.labeling.Labeler`. Default: the data set's labels.
+    client : dask.distributed.Client or str, optional
+        Send the (strategy, seed) jobs to this Dask cluster instead (same results); the cache and
+        ``out`` must be visible to its workers at the same paths.
     """
     _guard_spawned_main()
     given, config = _given(config, dataset, target, strategies, generator, labeler, prepared)
@@ -733,29 +748,35 @@ def run_experiment(
                 ),
             )
             given.prepared = True
-        blob = _ship(given) if workers > 1 else None
+        blob = _ship(given) if workers > 1 or client is not None else None
         recorded = _Recorded(config, given)
         created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         try:
             with RunLock(out):
                 check_out(out, recorded, resume, overwrite)
-                write_marker(out)
-                ds, latent, labeler_ = _prepare_given(config, given, data_root, progress, device)
-                ds = label_validation(ds, labeler_, progress)
-                write_config(out, recorded)
-                return _run_all(
-                    config,
-                    out,
-                    ds,
-                    latent,
-                    labeler_,
-                    data_root=data_root,
-                    progress=progress,
-                    device=device,
-                    workers=workers,
-                    given=blob,
-                )
+                undo = undo_start(out)  # a command refused from here on leaves the folder as it found it
+                try:
+                    write_marker(out)
+                    ds, latent, labeler_ = _prepare_given(config, given, data_root, progress, device)
+                    ds = label_validation(ds, labeler_, progress)
+                    write_config(out, recorded)
+                    return _run_all(
+                        config,
+                        out,
+                        ds,
+                        latent,
+                        labeler_,
+                        data_root=data_root,
+                        progress=progress,
+                        device=device,
+                        workers=workers,
+                        given=blob,
+                        client=client,
+                    )
+                except LatentLabError:
+                    undo()
+                    raise
         except LatentLabError:
             if created and not (out / "config.json").exists():  # a failed start leaves nothing behind
                 (out / RUN_MARKER).unlink(missing_ok=True)
@@ -764,14 +785,14 @@ def run_experiment(
             raise
 
 
-def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, workers, given=None):
+def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, workers, given=None, client=None):
     from tqdm.auto import tqdm
 
     from .report import write_outputs
 
     runs = {}
     jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
-    if workers > 1 and len(jobs) > 1:
+    if client is not None or (workers > 1 and len(jobs) > 1):
         run_jobs(
             [(config, out, s, seed) for s, seed in jobs],
             workers=workers,
@@ -779,6 +800,7 @@ def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, w
             device=device,
             progress=progress,
             given=given,
+            client=client,
         )
     for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):
         folder = out / "runs" / f"{s}-seed{seed}"

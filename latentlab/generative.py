@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from .models import GENERATORS
-from .storage import cache_dir, json_key, load_state, save_state
+from .storage import cache_dir, check_cache_writable, json_key, load_state, save_state
 from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
 
 __all__ = [
@@ -350,6 +350,8 @@ def get_generator(
             model = _load_shipped(shipped_dir() / f"{name}.pt", config, dataset.image_shape, fp, seed)
         if model is not None:
             return model.to(device) if device is not None else model
+    if cache:  # before training: a cache folder that cannot be written would lose the trained weights
+        check_cache_writable(path.parent)
     ckpt = path.with_suffix(".ckpt") if cache else None
     if retrain and ckpt is not None and ckpt.exists():
         import shutil
