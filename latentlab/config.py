@@ -45,6 +45,34 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    """Everything one experiment needs: the data, the strategies and seeds, the loop and the generator.
+
+    Frozen; change it with :meth:`override` (dotted paths) or build it from settings by name with
+    :func:`config_from_settings`. Its :meth:`to_dict` is the run folder's ``config.json``.
+
+    Parameters
+    ----------
+    dataset : str, default "digits"
+        A registered data set (:data:`latentlab.DATASETS`); digits needs no file.
+    strategies : tuple of str, default ("random", "snn")
+        The strategies compared, on the same initial sets.
+    seeds : tuple of int, default (0,)
+        One run per seed and strategy.
+    loop : LoopConfig
+        The settings of each run (rounds, batch size, target, training recipe).
+    generator : GeneratorConfig
+        The generator whose latent space the latent strategies sample.
+    gen_seed : int, default 0
+        Seeds the one generator shared by all run seeds (seed-to-seed spread then measures
+        sampling, not the generator).
+    n_pool : int or None, default None
+        A seeded stratified subset of the pool (None: all), for quick runs.
+    n_test : int or None, default None
+        A seeded stratified subset of the test set (None: all).
+    n_val : int, default 0
+        Pool items held out as a labelled validation set (every setting is chosen on it).
+    """
+
     dataset: str = "digits"  # registry name; digits needs no file
     strategies: tuple = ("random", "snn")  # compared on the same initial sets
     seeds: tuple = (0,)  # one run per seed and strategy
@@ -56,7 +84,18 @@ class ExperimentConfig:
     n_val: int = 0  # pool items held out as a labelled validation set (every setting is chosen on it)
 
     def validate(self) -> "ExperimentConfig":
-        """Check every setting (types and ranges), before any data is loaded or anything trained."""
+        """Check every setting (types and ranges), before any data is loaded or anything trained.
+
+        Returns
+        -------
+        ExperimentConfig
+            This config, unchanged.
+
+        Raises
+        ------
+        ConfigError
+            At the first setting out of its range, naming it and the fix.
+        """
         from .checks import check_int
 
         DATASETS.resolve(self.dataset)
@@ -81,6 +120,13 @@ class ExperimentConfig:
         return self
 
     def to_dict(self) -> dict:
+        """The config as plain JSON types (``config.json``; :meth:`from_dict` reads it back).
+
+        Returns
+        -------
+        dict
+            Nested dicts and lists; ``n_val`` only when it is not 0.
+        """
         d = {
             "dataset": self.dataset,
             "strategies": list(self.strategies),
@@ -97,6 +143,18 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
+        """The config a :meth:`to_dict` dict describes (a run folder's ``config.json``).
+
+        Parameters
+        ----------
+        d : dict
+            As written by :meth:`to_dict`.
+
+        Returns
+        -------
+        ExperimentConfig
+            The config.
+        """
         return cls(
             dataset=d["dataset"],
             strategies=tuple(d["strategies"]),
@@ -115,6 +173,16 @@ class ExperimentConfig:
         The one override mechanism: profiles, CLI flags, ``run --config FILE``, ``tune --grid``,
         notebook parameters and the explorer's settings all arrive here. Lists become tuples (JSON
         has no tuples). An unknown path raises ``ConfigError`` naming it.
+
+        Parameters
+        ----------
+        changes : dict
+            ``{"dotted.path": value}``.
+
+        Returns
+        -------
+        ExperimentConfig
+            The changed copy (this config is unchanged).
         """
         cfg = self
         for path, value in changes.items():
@@ -122,7 +190,18 @@ class ExperimentConfig:
         return cfg
 
     def get(self, path: str):
-        """The value at a dotted path (``cfg.get("loop.per_round")``)."""
+        """The value at a dotted path (``cfg.get("loop.per_round")``).
+
+        Parameters
+        ----------
+        path : str
+            A dotted path of config fields.
+
+        Returns
+        -------
+        object
+            The value there.
+        """
         return get_path(self, path)
 
 
@@ -362,13 +441,31 @@ RENAMED = {"n_rounds": "rounds", "n_labelled": "initial"}
 
 
 def config_from_settings(settings: dict | None = None, *, profile: str | None = None, **kw) -> ExperimentConfig:
-    """The one path from settings to an :class:`ExperimentConfig`, used by the CLI, the notebooks and
-    the explorer.
+    """The one path from settings to an :class:`ExperimentConfig` (the CLI, notebooks, explorer).
 
     ``settings`` (and ``kw``) map names of :data:`RUN_SETTINGS` (``rounds``, ``per_round``, ...) or dotted
     config paths (``"loop.train"``) to values; ``None`` means "not given". Not given, a setting keeps
     the :class:`ExperimentConfig` default, the data set's own default (``--target`` of a data set
     registered with ``targets=``) or the ``profile``'s value; given, it wins over all three.
+
+    Parameters
+    ----------
+    settings : dict, optional
+        Setting names or dotted paths -> values.
+    profile : str, optional
+        A named bundle of settings (:mod:`latentlab.profiles`, e.g. ``"cpu"``).
+    **kw
+        More settings, as ``settings``.
+
+    Returns
+    -------
+    ExperimentConfig
+        The config.
+
+    Raises
+    ------
+    ConfigError
+        For a name that is neither a setting nor a config path (an old name is told its new one).
     """
     given = {k: v for k, v in {**(settings or {}), **kw}.items() if v is not None}
     if "cold_start" in given and not given["cold_start"]:

@@ -96,14 +96,32 @@ def prepare(
 ):
     """Load the data set and the (cached) generator; returns ``(dataset, latent_space)``.
 
-    ``latent_space`` is a :class:`~latentlab.latent.LatentSpace` (generator, pool embeddings, index),
-    or None when no strategy of ``config`` needs a generator.
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment (data set, subsets, validation split, generator settings).
+    data_root : str or os.PathLike, optional
+        Folder holding the data set's files (:func:`latentlab.datasets.load_dataset`).
+    progress : bool, default True
+        Show the generator's training progress.
+    device : str or torch.device, optional
+        Where the generator is trained and kept (e.g. ``torch.device("cuda")``, see
+        :func:`latentlab.profiles.resolve_device`); CPU by default. It is not part of the run's
+        identity (config.json).
+    dataset_kwargs : dict, optional
+        Passed to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels).
+    retrain_generator : bool, default False
+        Train the generator afresh (``get_generator(retrain=True)``), replacing its cache entry.
+    generator : object, optional
+        A trained model (``encode``/``decode``/``latent_dim``) to use instead; nothing is trained.
 
-    ``device`` (e.g. ``torch.device("cuda")``, see :func:`latentlab.profiles.resolve_device`): where the
-    generator is trained and kept; CPU by default. It is not part of the run's identity (config.json).
-    ``dataset_kwargs`` go to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels).
-    ``retrain_generator``: train the generator afresh (``get_generator(retrain=True)``), replacing its cache entry.
-    ``generator``: a trained model (``encode``/``decode``/``latent_dim``) to use instead; nothing is trained."""
+    Returns
+    -------
+    dataset : Dataset
+        The data set, subset and split as ``config`` says.
+    latent_space : LatentSpace or None
+        Generator, pool embeddings and index; None when no strategy of ``config`` needs a generator.
+    """
     kwargs = dict(dataset_kwargs or {})
     if config.n_test and _accepts(DATASETS.resolve(config.dataset), "n_test_used"):
         kwargs.setdefault("n_test_used", config.n_test)  # a loader that labels its test set labels only these
@@ -702,6 +720,12 @@ def run_experiment(
         ``overwrite``.
     data_root : path, optional
         Folder holding the data set's files (see :func:`latentlab.datasets.load_dataset`).
+    resume : bool, default False
+        Continue the run in ``out`` (the same settings only).
+    overwrite : bool, default False
+        Replace the run in ``out``.
+    progress : bool, default True
+        Show progress bars (tqdm).
     prepared : tuple, optional
         ``(dataset, latent_space)`` from :func:`prepare`, to share across calls; used as they are
         (also by the worker processes).
@@ -731,6 +755,11 @@ def run_experiment(
     client : dask.distributed.Client or str, optional
         Send the (strategy, seed) jobs to this Dask cluster instead (same results); the cache and
         ``out`` must be visible to its workers at the same paths.
+
+    Returns
+    -------
+    list of dict
+        The rows of ``results.csv`` (dataset, strategy, seed, round, n_labelled, metric, value).
     """
     _guard_spawned_main()
     given, config = _given(config, dataset, target, strategies, generator, labeler, prepared)

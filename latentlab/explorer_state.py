@@ -77,6 +77,41 @@ class ExplorerState(param.Parameterized):
     """Settings (the first params), outputs the actions write (the rest), one :class:`ExplorerRun`.
 
     ``per_round`` is the batch size of a round (the paper's J): the number of sampling points.
+
+    Other Parameters
+    ----------------
+    dataset : str, default "digits"
+        A registered data set; mnist/cifar10 need ``data_root``.
+    data_root : str, optional
+        Folder with the data set's files.
+    strategy : str, default "snn"
+        The query strategy of Run round.
+    alpha : float, default 0.2
+        Step length of Eq. 2 in latent units (prior std 1).
+    per_round : int, default 10
+        Sampling points = items labelled per round (the paper's J).
+    initial : int, default 50
+        The random initial set |T(1)|.
+    seed : int, default 0
+        Run seed (initial set, start points, training).
+    compare : bool, default True
+        Also run the random strategy each round (learning curve).
+    heat : {"entropy", "loss"}, default "entropy"
+        The map's background: F's predictive entropy, or its loss w.r.t. the nearest pool item's label.
+    grid_size : int, default 48
+        Heat-map resolution (grid_size^2 decoded images).
+    n_pool, n_test : int, optional
+        Use seeded random subsets of the pool and the test set.
+    generator_config : GeneratorConfig
+        The generator's settings.
+    train_config : TrainConfig
+        F's training recipe.
+    progress : bool, default False
+        Show a progress bar while the generator trains (first load only).
+    round, status, error, selection, version, grid_version, data_version, busy : object
+        Outputs the actions write (a view reads them; see each param's ``doc``).
+    name : str, optional
+        The object's name (param's own).
     """
 
     dataset = param.Selector(
@@ -140,21 +175,26 @@ class ExplorerState(param.Parameterized):
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ read-outs
-    loaded = property(lambda self: self.run is not None)
-    loop = property(lambda self: None if self.run is None else self.run.loop, doc="the strategy's ActiveLoop")
-    baseline = property(lambda self: None if self.run is None else self.run.baseline)
-    model = property(lambda self: None if self.run is None else self.run.loop.model, doc="target model F (or None)")
-    task = property(lambda self: self.run.loop.task)
+    loaded = property(lambda self: self.run is not None, doc="Whether a data set and its generator are loaded.")
+    loop = property(lambda self: None if self.run is None else self.run.loop, doc="The strategy's ActiveLoop.")
+    baseline = property(
+        lambda self: None if self.run is None else self.run.baseline, doc="The random baseline's ActiveLoop (or None)."
+    )
+    model = property(lambda self: None if self.run is None else self.run.loop.model, doc="Target model F (or None).")
+    task = property(lambda self: self.run.loop.task, doc="The run's Task (loss, metric).")
     embeddings = property(
         lambda self: None if self.latent is None else self.latent.to_view(self.latent.embeddings),
-        doc="the pool's codes as drawn (n, 2): the codes of a 2-D latent space, else their PCA-2 view",
+        doc="The pool's codes as drawn (n, 2): the codes of a 2-D latent space, else their PCA-2 view.",
     )
     pending = property(
         lambda self: [] if self.annotation is None else self.annotation.pending,
-        doc="synthesized images waiting for a person's label",
+        doc="Synthesized images waiting for a person's label.",
     )
-    annotator = property(lambda self: None if self.annotation is None else self.annotation.annotator)
-    extent = property(lambda self: self.latent.extent(), doc="(x0, x1, y0, y1) of the pool embeddings, padded 5 %")
+    annotator = property(
+        lambda self: None if self.annotation is None else self.annotation.annotator,
+        doc="The person labelling synthesized images (or None).",
+    )
+    extent = property(lambda self: self.latent.extent(), doc="(x0, x1, y0, y1) of the pool embeddings, padded 5 %.")
 
     @property
     def traj(self):
@@ -166,16 +206,40 @@ class ExplorerState(param.Parameterized):
         self.run.walk = walk
 
     def labelled(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pool items labelled so far and the round of each."""
+        """Pool items labelled so far and the round of each.
+
+        Returns
+        -------
+        items : numpy.ndarray
+            Pool indices.
+        rounds : numpy.ndarray
+            The round that labelled each.
+        """
         return self.loop.labelled()
 
     def trajectories(self) -> dict:
-        """Current sampling points for drawing (:meth:`latentlab.trajectory.Walk.arrays`), in the 2-D view."""
+        """Current sampling points for drawing (:meth:`latentlab.trajectory.Walk.arrays`), in the 2-D view.
+
+        Returns
+        -------
+        dict
+            Name -> array (``paths``, ``p``, ``p_prime``, ``d``, ...).
+        """
         return self._in_view(Walk.arrays(self.traj, self.latent.embeddings))
 
     def history(self, round_: int) -> dict:
-        """The run after round ``round_`` (the replay slider): record, labelled, labelled_round, proposal
-        (its points in the 2-D view)."""
+        """The run after round ``round_`` (the replay slider).
+
+        Parameters
+        ----------
+        round_ : int
+            A round run so far.
+
+        Returns
+        -------
+        dict
+            ``record``, ``labelled``, ``labelled_round``, ``proposal`` (its points in the 2-D view).
+        """
         self._require_loaded()
         snap = self.loop.snapshot(round_)
         if snap.get("proposal") and self.latent.view is not None:
@@ -199,19 +263,44 @@ class ExplorerState(param.Parameterized):
         return out
 
     def curves(self) -> dict:
-        """Learning curves ``{name: (n_labelled list, metric list)}`` of the strategy and the baseline."""
+        """Learning curves of the strategy and the baseline.
+
+        Returns
+        -------
+        dict
+            ``{name: (n_labelled list, metric list)}`` (empty before a load).
+        """
         return self.run.curves() if self.run else {}
 
     def readout(self) -> dict:
-        """``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``, ``per_round``."""
+        """What the readout shows now.
+
+        Returns
+        -------
+        dict
+            ``round``, ``n_labelled``, ``metric`` (None before a round), ``metric_name``, ``steps``,
+            ``per_round``.
+        """
         if not self.loaded:
             return {"round": 0, "n_labelled": 0, "metric": None, "metric_name": "", "steps": 0, "per_round": 0}
         return self.run.readout()
 
     def loss_grid(self, n: int | None = None) -> dict:
-        """The background over a decoded n x n grid: F's entropy or loss (:func:`latentlab.latent_map.heat_map`),
-        or with ``heat="strategy"`` the strategy's own utility (``name`` says which; its loss map for
-        SNN and kin; F's entropy, named so, for a strategy that has no score)."""
+        """The background over a decoded n x n grid (:func:`latentlab.latent_map.heat_map`).
+
+        F's entropy or loss, or with ``heat="strategy"`` the strategy's own utility (``name`` says
+        which; its loss map for SNN and kin; F's entropy, named so, for a strategy that has no score).
+
+        Parameters
+        ----------
+        n : int, optional
+            Grid points per side (default :attr:`grid_size`).
+
+        Returns
+        -------
+        dict
+            The grid and its values, as :func:`latentlab.latent_map.heat_map` returns them.
+        """
         self._require_loaded()
         if self.model is None:
             raise ConfigError("the heat map needs a target model F: run a round first")
@@ -258,7 +347,13 @@ class ExplorerState(param.Parameterized):
         self.grid_version += 1
 
     def load(self) -> "ExplorerState":
-        """Load the data set, its cached generator and embeddings, and start a fresh run."""
+        """Load the data set, its cached generator and embeddings, and start a fresh run.
+
+        Returns
+        -------
+        ExplorerState
+            This state (a failed load leaves the reason in :attr:`error`).
+        """
         self._load()
         return self
 
@@ -282,7 +377,14 @@ class ExplorerState(param.Parameterized):
 
     @action
     def reset(self):
-        """Forget the run (labels, model, trajectories) and start again with the current settings."""
+        """Forget the run (labels, model, trajectories) and start again with the current settings.
+
+        Returns
+        -------
+        bool
+            True when it worked (:attr:`status` says what happened); False on bad input, with the
+            reason in :attr:`error`.
+        """
         self._require_loaded()
         self._reset()
         return "reset: nothing labelled, no model yet. Press Run round."
@@ -293,6 +395,17 @@ class ExplorerState(param.Parameterized):
 
         Alpha and per_round apply from the next step/round; a new strategy or data set starts a new run.
         A rejected value leaves the old one and explains why in :attr:`error`.
+
+        Parameters
+        ----------
+        **settings
+            Names of this state's settings -> new values.
+
+        Returns
+        -------
+        bool
+            True when it worked (:attr:`status` says what happened); False on bad input, with the
+            reason in :attr:`error`.
         """
         check_settings(settings, valid=set(self.param))
         self.param.update(**settings)
@@ -330,6 +443,12 @@ class ExplorerState(param.Parameterized):
         (entropy, margin, BALD, ...) moves nothing and names its next picks (:attr:`picks`). Nothing
         is labelled. Before the first step after a round, the points are the round's own start
         points (SNN) or a random subset of ``per_round`` labelled items.
+
+        Returns
+        -------
+        bool
+            True when it worked (:attr:`status` says what happened); False on bad input, with the
+            reason in :attr:`error`.
         """
         t0 = time.perf_counter()
         self._require_loaded()
@@ -358,8 +477,17 @@ class ExplorerState(param.Parameterized):
 
     @action
     def run_round(self):
-        """One round of Algorithm 1 with the chosen strategy (``ActiveLoop.run_round``), plus the random
-        baseline when ``compare``; then restart the trajectories and refresh the heat map."""
+        """One round of Algorithm 1 with the chosen strategy (``ActiveLoop.run_round``).
+
+        Plus the random baseline when ``compare``; then the trajectories restart and the heat map
+        is refreshed.
+
+        Returns
+        -------
+        bool
+            True when it worked (:attr:`status` says what happened); False on bad input, with the
+            reason in :attr:`error`.
+        """
         t0 = time.perf_counter()
         self._require_loaded()
         try:
@@ -379,6 +507,17 @@ class ExplorerState(param.Parameterized):
         """Decode the latent point (x, y); if a current sampling point is near, select its step.
 
         Fills :attr:`selection` (:func:`latentlab.latent_map.describe_point`).
+
+        Parameters
+        ----------
+        x, y : float
+            The point, in the map's 2-D coordinates.
+
+        Returns
+        -------
+        bool
+            True when it worked (:attr:`status` says what happened); False on bad input, with the
+            reason in :attr:`error`.
         """
         self._require_loaded()
         z = np.array([float(x), float(y)])
@@ -396,8 +535,17 @@ class ExplorerState(param.Parameterized):
     # ------------------------------------------------------------------ annotation by a person
     @action
     def queue_synthetic(self):
-        """Queue G(p') of the last step's points for a person to label (sampling by interpolation
-        without a labeling tool). Inputs the person already labelled are taken from the cache."""
+        """Queue G(p') of the last step's points for a person to label.
+
+        Sampling by interpolation without a labeling tool. Inputs the person already labelled are
+        taken from the cache.
+
+        Returns
+        -------
+        bool
+            True when it worked (:attr:`status` says what happened); False on bad input, with the
+            reason in :attr:`error`.
+        """
         self._require_loaded()
         n_cached = self.run.queue_synthetic()
         return f"{len(self.pending)} synthesized images wait for a label" + (
@@ -406,15 +554,35 @@ class ExplorerState(param.Parameterized):
 
     @action
     def annotate(self, answer):
-        """Label the first pending image (class index, or True/False for accept/reject) and add it
-        to the train set; the answer is stored in the person's label cache."""
+        """Label the first pending image and add it to the train set.
+
+        The answer is stored in the person's label cache.
+
+        Parameters
+        ----------
+        answer : int or bool
+            A class index, or True/False for accept/reject.
+
+        Returns
+        -------
+        bool
+            True when it worked (:attr:`status` says what happened); False on bad input, with the
+            reason in :attr:`error`.
+        """
         self._require_loaded()
         self.annotation.answer(self.loop, answer)
         return f"labelled; {len(self.pending)} left; {self.loop.n_labelled} labelled in all"
 
     @action
     def skip(self):
-        """Drop the first pending image without a label."""
+        """Drop the first pending image without a label.
+
+        Returns
+        -------
+        bool
+            True when it worked (:attr:`status` says what happened); False on bad input, with the
+            reason in :attr:`error`.
+        """
         if self.annotation is not None:
             self.annotation.skip()
         return f"skipped; {len(self.pending)} left"

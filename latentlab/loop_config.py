@@ -23,7 +23,39 @@ ALPHA_UNITS = ("latent", "nn")  # what alpha counts: latent units, or the pool's
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """Settings of one progressive run. Every default says why it is what it is."""
+    """Settings of one progressive run. Every default says why it is what it is (comments in the source).
+
+    Parameters
+    ----------
+    rounds : int, default 10
+        Rounds t = 1 .. N (Table 1 reports t = 1..10).
+    initial : int, default 100
+        |T(1)|, the random initial set.
+    per_round : int, default 100
+        |T(t)| for t >= 2 (J, the number of sampling points).
+    alpha : float, default 0.2
+        Step length of Eq. 2 in latent units (prior std 1).
+    loss_on : {"decoded", "real"}, default "decoded"
+        ``"decoded"``: F(G(p)) as in Eq. 1; ``"real"``: the loss of the real x, gradient through G.
+    warm_start : bool, default True
+        Continue training F across rounds (False: retrain from scratch each round).
+    target : str, default "lenet"
+        The target model F (``models.TARGETS``).
+    target_kwargs : tuple of (str, object) pairs, default ()
+        Extra keyword arguments of the target builder, e.g. ``(("width", 0.25),)``.
+    train : TrainConfig
+        F's training recipe.
+    budget : int or None, default None
+        Stop before the number of labels would exceed this.
+    target_metric : float or None, default None
+        Stop once the test metric reaches this.
+    candidates : int or None, default None
+        Score a seeded random subset of this many unlabelled items (None: all).
+    initial_balanced : bool, default False
+        T(1) with equal counts per class (the BatchBALD protocol) instead of random.
+    mc_samples : int, default 20
+        MC-dropout passes K of ``bald`` and ``batchbald``.
+    """
 
     rounds: int = 10  # Table 1 reports t = 1..10
     initial: int = 100  # |T(1)|, random; the paper does not give sizes, BENCHMARKS.md says what we chose
@@ -64,6 +96,13 @@ class LoopConfig:
         return float(self.alpha)
 
     def validate(self) -> "LoopConfig":
+        """Check every setting (types and ranges), F's recipe included.
+
+        Returns
+        -------
+        LoopConfig
+            This config, unchanged.
+        """
         from .checks import check_int, check_number
 
         check_int("rounds", self.rounds, 1, "rounds must be >= 1")
@@ -120,6 +159,13 @@ class LoopConfig:
         return self
 
     def to_dict(self) -> dict:
+        """The settings as plain JSON types (:meth:`from_dict` reads them back).
+
+        Returns
+        -------
+        dict
+            Field name -> value; fields at their old defaults are left out, so older run folders resume.
+        """
         d = dataclasses.asdict(self)
         d["train"] = self.train.to_dict()
         if not self.initial_balanced:  # absent at its default, so older run folders still resume
@@ -136,6 +182,18 @@ class LoopConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LoopConfig":
+        """The settings a :meth:`to_dict` dict describes.
+
+        Parameters
+        ----------
+        d : dict
+            A run's settings as :meth:`to_dict` writes them (``config.json``'s ``loop``).
+
+        Returns
+        -------
+        LoopConfig
+            The settings, ``train`` a :class:`~latentlab.training.TrainConfig` again.
+        """
         d = dict(d)
         d["train"] = TrainConfig(**d["train"])
         d["target_kwargs"] = tuple(tuple(kv) for kv in d.get("target_kwargs", ()))

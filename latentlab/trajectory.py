@@ -24,15 +24,22 @@ __all__ = ["Move", "advance", "nearest_unvisited", "Walk", "Trajectory", "trajec
 class Trajectory:
     """Arrays indexed ``[step, point]``; ``steps`` rows, J points.
 
-    Attributes
+    Parameters
     ----------
-    p : ndarray, shape (steps, J, n)        point at the start of each step
-    p_prime : ndarray, shape (steps, J, n)  p + alpha d
+    p : ndarray, shape (steps, J, n)
+        The point at the start of each step.
+    p_prime : ndarray, shape (steps, J, n)
+        The moved point, p + alpha d.
     d : ndarray, shape (steps, J, n)
+        The unit directions (normalised loss gradients).
     grad_norm, loss : ndarray, shape (steps, J)
-    item : ndarray, shape (steps, J)         pool item at p (-1 for a free start point)
-    neighbour : ndarray, shape (steps, J)    pool item nearest to p' (the next point)
+        The gradient's norm and F's loss at p.
+    item : ndarray, shape (steps, J)
+        The pool item at p (-1 for a free start point).
+    neighbour : ndarray, shape (steps, J)
+        The pool item nearest to p' (the next point).
     neighbour_dist : ndarray, shape (steps, J)
+        Latent distance from p' to that item.
     """
 
     p: np.ndarray
@@ -50,7 +57,18 @@ class Trajectory:
         return np.concatenate([self.p, self.p_prime[-1:]], axis=0)
 
     def off_manifold(self, max_dist: float) -> np.ndarray:
-        """bool (J,): trajectories whose p' had no pool item within ``max_dist`` at some step (Fig. 4 e/f)."""
+        """Trajectories whose p' had no pool item within ``max_dist`` at some step (Fig. 4 e/f).
+
+        Parameters
+        ----------
+        max_dist : float
+            Latent distance.
+
+        Returns
+        -------
+        numpy.ndarray
+            A bool per trajectory, shape (J,).
+        """
         return (self.neighbour_dist > max_dist).any(axis=0)
 
 
@@ -77,6 +95,33 @@ def advance(
     an item it has visited (so it cannot stall on a 2-cycle; points are independent of each other);
     if all of its k nearest were visited it takes the nearest. ``visited=None`` allows revisits.
     Used by :func:`trajectory` and by the explorer's Step.
+
+    Parameters
+    ----------
+    latent : LatentSpace
+        Generator, pool embeddings and their index.
+    target : torch.nn.Module
+        The target model F.
+    task : latentlab.tasks.Task
+        Gives F's loss.
+    items : array-like of int
+        The pool items the points stand on, shape (J,).
+    y : array-like
+        Their labels.
+    alpha : float
+        Step length (latent units).
+    visited : list of set of int, optional
+        Pool items each point has visited, updated in place (None: revisits allowed).
+    x_pool : numpy.ndarray, optional
+        The pool's images (needed for ``loss_on="real"``).
+    loss_on : {"decoded", "real"}
+        As for :func:`latentlab.gradients.latent_gradient`.
+
+    Returns
+    -------
+    Move
+        ``p``, ``p_prime``, ``d``, ``grad_norm``, ``loss``, ``neighbour``, ``neighbour_dist``, one
+        row per point.
     """
     items = np.asarray(items, np.int64)
     p = latent.embeddings[items].astype(np.float64)
@@ -121,16 +166,30 @@ def trajectory(
 
     Parameters
     ----------
-    latent : LatentSpace                 generator, pool embeddings E(x) and their index
-    target, task : as for :func:`latentlab.gradients.latent_gradient`
-    y_pool : ndarray, shape (N, ...)     labels of the pool (an oracle: a trajectory visits items
-                                          whose labels are then revealed)
+    latent : LatentSpace
+        Generator, pool embeddings E(x) and their index.
+    target, task : torch.nn.Module, latentlab.tasks.Task
+        As for :func:`latentlab.gradients.latent_gradient`.
+    y_pool : ndarray, shape (N, ...)
+        Labels of the pool (an oracle: a trajectory visits items whose labels are then revealed).
     start_items : array of int, shape (J,)
+        The pool items the trajectories start from.
     steps : int
-    alpha : float > 0
+        SNN steps, >= 1.
+    alpha : float
+        Step length, > 0.
+    x_pool : numpy.ndarray, optional
+        The pool's images (needed for ``loss_on="real"``).
+    loss_on : {"decoded", "real"}
+        As for :func:`latentlab.gradients.latent_gradient`.
     revisit : bool
         If False (default) a trajectory never jumps back to an item it already visited (see
         :func:`advance`); trajectories are independent of each other.
+
+    Returns
+    -------
+    Trajectory
+        Arrays indexed ``[step, point]``.
     """
     if not alpha > 0:
         raise ConfigError(f"alpha must be > 0, got {alpha}")

@@ -39,19 +39,33 @@ __all__ = [
 class SamplingContext:
     """Everything a strategy may look at; strategies must not change it.
 
-    Attributes
+    Parameters
     ----------
-    x_pool : ndarray, shape (N, C, H, W)   pool images
-    y_pool : ndarray, shape (N, ...)       oracle labels (read only for *labelled* items)
+    x_pool : ndarray, shape (N, C, H, W)
+        Pool images.
+    y_pool : ndarray, shape (N, ...)
+        Oracle labels (read only for *labelled* items).
     pool : PoolState
+        Which items are labelled.
     task : latentlab.tasks.Task
-    target : torch.nn.Module               current target model F
-    latent : LatentSpace, or None for strategies that need no generator
-             (``generator``, ``embeddings``, ``index`` read through it)
-    alpha : float                          step size of Eq. 2 (latent units; prior std is 1)
-    loss_on : str                          "decoded" (paper) or "real", see gradients.latent_gradient
-    candidates : int or None               score a seeded random subset of this many unlabelled items
-    mc_samples : int                       Monte-Carlo dropout passes of BALD and BatchBALD (K)
+        Loss, metric, predictions.
+    target : torch.nn.Module
+        The current target model F.
+    latent : LatentSpace or None
+        None for strategies that need no generator (``generator``, ``embeddings``, ``index`` read
+        through it).
+    alpha : float
+        Step size of Eq. 2 (latent units; prior std is 1).
+    loss_on : str
+        ``"decoded"`` (paper) or ``"real"``, see :func:`~latentlab.gradients.latent_gradient`.
+    candidates : int or None
+        Score a seeded random subset of this many unlabelled items.
+    labeler : Labeler or None
+        The run's label source (strategies that synthesize inputs ask it what it can label).
+    synthetic : dict or None
+        Labelled synthesized items: ``{"x", "y", "z", "round"}`` arrays.
+    mc_samples : int
+        Monte-Carlo dropout passes of BALD and BatchBALD (K).
     """
 
     x_pool: np.ndarray
@@ -69,18 +83,22 @@ class SamplingContext:
 
     @property
     def n_labelled(self) -> int:
+        """Labelled items: pool items plus synthesized ones."""
         return self.pool.n_labelled + (len(self.synthetic["round"]) if self.synthetic else 0)
 
     @property
     def generator(self):
+        """The frozen generator (None without a latent space)."""
         return None if self.latent is None else self.latent.generator
 
     @property
     def embeddings(self) -> np.ndarray | None:
+        """The pool's latent codes, shape (N, dim) (None without a latent space)."""
         return None if self.latent is None else self.latent.embeddings
 
     @property
     def index(self) -> LatentIndex | None:
+        """The KD-tree over the pool's codes (None without a latent space)."""
         return None if self.latent is None else self.latent.index
 
 
@@ -91,6 +109,29 @@ class Proposal:
     A proposal names pool items (``indices``), carries synthesized inputs (``x_new``, with their
     latent points ``z_new``), or both (a mixed batch: then ``p``, ``p_prime``, ``d``, ``grad_norm``
     and ``loss`` describe the synthesized rows).
+
+    Parameters
+    ----------
+    indices : ndarray of int64
+        Unlabelled pool items to label, distinct.
+    x_new : ndarray or None
+        Synthesized inputs to label, shape (m, C, H, W).
+    z_new : ndarray or None
+        Their latent points, shape (m, dim).
+    n_rejected : int
+        Synthesized inputs the strategy dropped before labeling.
+    p, p_prime, d : ndarray or None
+        Start points, moved points and unit directions in the latent space, shape (J, dim).
+    grad_norm : ndarray or None
+        Norm of the latent gradient at each start point.
+    loss : ndarray or None
+        F's loss at each start point.
+    start_indices : ndarray or None
+        The pool items the points started from.
+    neighbour_dist : ndarray or None
+        Latent distance from each moved point to the item proposed for it.
+    score : ndarray or None
+        The score a scoring strategy ranked by (entropy, BALD, ...).
     """
 
     indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -107,7 +148,13 @@ class Proposal:
     score: np.ndarray | None = None
 
     def arrays(self) -> dict:
-        """Array fields worth recording (synthesized images excluded: the store keeps them)."""
+        """Array fields worth recording (synthesized images excluded: the store keeps them).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Field name -> array, for the fields that are set.
+        """
         return {
             k: v
             for k, v in self.__dict__.items()
@@ -211,13 +258,40 @@ class Strategy:
         return None
 
     def propose(self, ctx: SamplingContext, per_round: int, rng: np.random.Generator) -> Proposal:  # pragma: no cover
-        """The next batch: ``per_round`` items (the paper's J) to label."""
+        """The next batch: ``per_round`` items (the paper's J) to label.
+
+        Parameters
+        ----------
+        ctx : SamplingContext
+            What the strategy may look at.
+        per_round : int
+            Items to propose.
+        rng : numpy.random.Generator
+            The strategy's seeded stream for this round.
+
+        Returns
+        -------
+        Proposal
+            The batch and what the strategy saw.
+        """
         raise NotImplementedError
 
     def initial(self, ctx: SamplingContext, n: int, rng: np.random.Generator) -> Proposal:
         """The initial set T(1): ``n`` random pool items (override for synthesized starts, as SI does).
 
-        ``rng`` depends on the run seed only, so every pool-based strategy of one seed starts alike.
+        Parameters
+        ----------
+        ctx : SamplingContext
+            What the strategy may look at.
+        n : int
+            Size of the initial set.
+        rng : numpy.random.Generator
+            Depends on the run seed only, so every pool-based strategy of one seed starts alike.
+
+        Returns
+        -------
+        Proposal
+            The initial set.
         """
         return Proposal(indices=np.sort(rng.choice(ctx.pool.n_pool, n, replace=False)))
 
@@ -227,6 +301,20 @@ class Strategy:
         return type(self).initial is Strategy.initial
 
     def check(self, ctx: SamplingContext, per_round: int) -> None:
+        """Refuse a batch this strategy cannot propose (too large, or no latent space when it needs one).
+
+        Parameters
+        ----------
+        ctx : SamplingContext
+            What the strategy may look at.
+        per_round : int
+            The batch size asked for.
+
+        Raises
+        ------
+        ConfigError
+            Naming the setting to change.
+        """
         n_free = ctx.pool.n_pool - ctx.pool.n_labelled
         if per_round < 1:
             raise ConfigError(f"per-round batch size must be >= 1, got {per_round}")
@@ -243,19 +331,46 @@ class Strategy:
 
 
 STRATEGIES = Registry("strategy")  # name -> Strategy subclass
+STRATEGIES.__doc__ = """The registered strategies: name -> :class:`Strategy` subclass (:func:`register_strategy`)."""
 
 
 def register_strategy(cls=None, *, replace: bool = False):
-    """Class decorator: register a :class:`Strategy` subclass under its ``name``.
+    """Class decorator: register a :class:`Strategy` subclass (``cls``) under its ``name``.
 
     ``@register_strategy`` or ``@register_strategy(replace=True)``; a taken name (``random``, ...) is
     refused unless ``replace=True``. An in-memory strategy needs no registration: pass it to
-    ``run_experiment(strategies=[...])``."""
+    ``run_experiment(strategies=[...])``.
+
+    Parameters
+    ----------
+    cls : type, optional
+        The :class:`Strategy` subclass (None when called as ``@register_strategy(replace=...)``).
+    replace : bool, default False
+        Replace a strategy already registered under the same name.
+
+    Returns
+    -------
+    type or callable
+        ``cls``, unchanged (or the decorator, when called with keywords only).
+    """
     if cls is None:
         return lambda c: STRATEGIES.register(replace=replace)(c)
     return STRATEGIES.register(replace=replace)(cls)
 
 
 def get_strategy(name: str, **kwargs) -> Strategy:
-    """A strategy instance by name; an unknown name lists the valid ones."""
+    """A strategy instance by name; an unknown name lists the valid ones.
+
+    Parameters
+    ----------
+    name : str
+        A registered strategy (:data:`STRATEGIES`).
+    **kwargs
+        Passed to the strategy's constructor (e.g. ``factor=`` of ``diverse-entropy``).
+
+    Returns
+    -------
+    Strategy
+        The instance.
+    """
     return STRATEGIES.resolve(name)(**kwargs)
