@@ -17,7 +17,7 @@ import numpy as np
 
 from .annotation import AnnotationQueue
 from .exceptions import ConfigError
-from .experiment import ExperimentConfig, labeler_for, prepare
+from .experiment import config_from_settings, labeler_for, prepare
 from .generative import GeneratorConfig
 from .loop import ActiveLoop, LoopConfig
 from .strategies import STRATEGIES, get_strategy
@@ -55,8 +55,8 @@ def load_resources(
     key = (dataset, data_root, generator_config, gen_seed, n_pool, n_test)
     with _RESOURCES_LOCK:
         if key not in _RESOURCES:
-            cfg = ExperimentConfig(
-                dataset=dataset,
+            cfg = dataclasses.replace(  # the data set's own target (vessels: s6), as a run would pick it
+                config_from_settings(dataset=dataset),
                 strategies=("snn",),
                 generator=generator_config,
                 gen_seed=gen_seed,

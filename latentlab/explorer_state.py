@@ -36,6 +36,9 @@ from .trajectory import Walk
 __all__ = ["ExplorerState", "action", "load_resources", "strategy_names", "EXPLORER_TRAIN"]
 
 
+_DATA_SETTINGS = ("dataset", "data_root", "n_pool", "n_test")
+
+
 def _utility_map(latent, n: int, score) -> dict:
     """``score`` (images -> (m,) utility) over the decoded n x n grid, as :func:`latent_map.heat_map` returns it."""
     x0, x1, y0, y1 = latent.extent()
@@ -173,6 +176,7 @@ class ExplorerState(param.Parameterized):
         self.data = self.latent = self.run = self.annotation = None
         self.grid: dict | None = None
         self.timings: dict[str, float] = {}
+        self._loaded_settings = {k: getattr(self, k) for k in _DATA_SETTINGS}
 
     # ------------------------------------------------------------------ read-outs
     loaded = property(lambda self: self.run is not None, doc="Whether a data set and its generator are loaded.")
@@ -354,18 +358,19 @@ class ExplorerState(param.Parameterized):
         ExplorerState
             This state (a failed load leaves the reason in :attr:`error`).
         """
-        self._load()
+        if self._load():
+            self._loaded_settings = {k: getattr(self, k) for k in _DATA_SETTINGS}
         return self
 
     @action
     def _load(self):
         t0 = time.perf_counter()
-        self.run = None
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; valid choices: {', '.join(sorted(DATASETS))}")
-        self.data, self.latent = load_resources(
+        data, latent = load_resources(
             self.dataset, self.data_root, self.generator_config, 0, self.n_pool, self.n_test, progress=self.progress
-        )
+        )  # raises before anything loaded is replaced
+        self.data, self.latent = data, latent
         self.annotation = AnnotationQueue.for_dataset(self.data)
         self.data_version += 1
         self._reset()
@@ -432,7 +437,15 @@ class ExplorerState(param.Parameterized):
 
     @param.depends("dataset", "data_root", "n_pool", "n_test", watch=True)
     def _new_dataset(self):
-        self.load()
+        old = dict(self._loaded_settings)
+        if self._load() or not self.loaded:
+            self._loaded_settings = {k: getattr(self, k) for k in _DATA_SETTINGS}
+            return
+        # the new data set did not load: keep the one shown (its run untouched) and say so
+        with param.parameterized.discard_events(self):
+            self.param.update(**old)
+        self.error = f"{self.error} (still showing {self.dataset})"
+        self.status = f"error: {self.error}"
 
     @action
     def step(self):
@@ -527,10 +540,26 @@ class ExplorerState(param.Parameterized):
         last = self.traj.last if self.traj else None
         near = None if last is None else self.latent.to_view(last["p"])  # a point is picked where it is drawn
         j = latent_map.nearest_point(near, z, 0.03 * max(x1 - x0, y1 - y0))
-        self.selection = latent_map.describe_point(
+        sel = latent_map.describe_point(
             self.latent, self.model, self.task, self.data.x_train, self.data.classes, z, last, j
         )
+        self.selection = {**sel, "probs": self._probabilities(sel["images"])}
         return f"selected {self.selection['text']}"
+
+    def _probabilities(self, images) -> dict:
+        """F's class probabilities ``{title: (C,) array}`` at each shown image (G(p), G(p'), the real
+        neighbour); for regression F's predicted map ``{title: (C, H, W)}``; ``{}`` before a model."""
+        import torch
+
+        if self.model is None:
+            return {}
+        titles = [t for t, _ in images if not t.startswith("F(")]
+        x = np.stack([np.asarray(a, np.float32) for t, a in images if not t.startswith("F(")])
+        self.model.eval()
+        with torch.no_grad():
+            out = self.model(torch.as_tensor(x))
+        out = torch.softmax(out, 1) if self.task.categorical else out
+        return dict(zip(titles, out.numpy().astype(np.float64)))
 
     # ------------------------------------------------------------------ annotation by a person
     @action

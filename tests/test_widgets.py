@@ -307,3 +307,83 @@ def test_background_shows_the_strategys_utility_named_on_the_colour_bar(explorer
     assert s.error == "", s.error
     assert s.grid["values"].shape == (12, 12) and np.isfinite(s.grid["values"]).all()
     assert word in view.heat_bar.title and name in view.heat_bar.title
+
+
+def _px(size: str) -> float:
+    return float(size[:-2]) * (4 / 3 if size.endswith("pt") else 1)
+
+
+def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(explorer_settings):
+    from bokeh.models import Axis, ColorBar, Legend, Title
+
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    size0 = view.map_parts.renderers["points"].glyph.size
+    view.b_present.value = True
+    assert view.presentation
+    texts = []
+    for fig in (view.map, view.strip, view.probs, view.curve):
+        for m in fig.select(type=Title):
+            texts.append(m.text_font_size)
+        for m in fig.select(type=Axis):
+            texts += [m.axis_label_text_font_size, m.major_label_text_font_size]
+        for m in fig.select(type=Legend):
+            texts += [m.label_text_font_size, m.title_text_font_size]
+        for m in fig.select(type=ColorBar):
+            texts += [m.title_text_font_size, m.major_label_text_font_size]
+    sizes = [_px(t) if isinstance(t, str) else _px(t.value) for t in texts]
+    assert min(sizes) >= 20, sizes
+    assert view.map_parts.renderers["points"].glyph.size > size0
+    assert all("20px" in w.stylesheets[0] for w in view._busy_controls())
+    assert view.map.width + 400 <= 880 and view.map.height <= 560  # beside the tabs in 1280x720, side bar open
+    view.b_present.value = False
+    assert view.map_parts.renderers["points"].glyph.size == size0
+
+
+def test_missing_data_set_is_a_message_and_the_dropdown_goes_back(explorer_settings, monkeypatch):
+    """Switching to mnist without a data root: the page names the fix, the dropdown shows the data set
+    still loaded, and its run (F, labels) is kept."""
+    import asyncio
+
+    monkeypatch.delenv("LATENTLAB_DATA", raising=False)
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    view.b_round.clicks += 1
+    n = view.state.loop.n_labelled
+    import param
+
+    with param.parameterized.discard_events(view.w_dataset):  # the page's change, then its (async) handler
+        view.w_dataset.value = "mnist"
+    asyncio.run(view._on_dataset(None))
+    assert "data-root" in view.alert_text or "data root" in view.alert_text, view.alert_text
+    assert "still showing digits" in view.alert_text
+    assert view.w_dataset.value == "digits" and view.state.dataset == "digits"
+    assert view.state.loaded and view.state.loop.n_labelled == n and view.state.model is not None
+
+
+def test_idle_state_alert_and_replay_readout_can_be_trusted(explorer_settings):
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    assert view.spinner.value is False and view.spinner.styles["visibility"] == "hidden"
+    view.w_alpha.value = 0  # rejected: the alert names it, the field's cause is the bad value
+    assert "alpha" in view.alert_text
+    view.b_round.clicks += 1  # a new action clears the old alert
+    view.b_round.clicks += 1
+    assert view.alert_text == "", view.alert_text
+    for r in (1, 2, 1, 0, 2):  # every move of the slider redraws and says which round is shown
+        view.w_replay.value = r
+        assert (f"showing round {r} of 2" in view.readout.value) if r else ("showing</b> live" in view.readout.value)
+        if r:
+            assert len(view.src["labelled"].data["x"]) == len(view.state.history(r)["labelled"])
+    assert "ONE seed" in view.curve.title.text and "seeds" in view.curve_note.value
+
+
+def test_selecting_a_sampling_point_shows_fs_probabilities_at_p_pprime_and_the_neighbour(explorer_settings):
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    view.b_round.clicks += 1
+    s = view.state
+    p = s.trajectories()["p"][0]
+    assert s.select(*p), s.error
+    probs = s.selection["probs"]
+    assert list(probs)[:2] == ["G(p)", "G(p')"] and len(probs) == 3
+    for v in probs.values():
+        np.testing.assert_allclose(v.sum(), 1.0, atol=1e-5)
+    d = view.src["probs"].data
+    assert len(d["x"]) == 3 * 10 and {w for _, w in d["x"]} == set(probs)
