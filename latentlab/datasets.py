@@ -415,6 +415,24 @@ class Dataset:
         (C, H, W) in [0, 1]), numpy arrays or PIL images; they are then checked and converted as by
         :meth:`from_arrays`, which receives ``kwargs`` (``test_size``, ``seed``, ``task``, ...).
         Class names default to the data set's ``classes`` attribute when it has one.
+
+        Parameters
+        ----------
+        train : torch.utils.data.Dataset or DataLoader
+            The pool: ``(image, label)`` items.
+        test : torch.utils.data.Dataset or DataLoader, optional
+            The held-out test set; without it a share of ``train`` is held out.
+        name : str
+            Names the data set in results and cache keys.
+        classes : sequence of str, optional
+            Class names (default: ``train.classes`` when present).
+        **kwargs
+            Passed to :meth:`from_arrays` (``test_size``, ``seed``, ``task``, ...).
+
+        Returns
+        -------
+        Dataset
+            Validated (:meth:`validate`).
         """
         x, y = _read_torch(train, "train")
         xt, yt = _read_torch(test, "test") if test is not None else (None, None)

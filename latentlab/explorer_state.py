@@ -99,8 +99,12 @@ class ExplorerState(param.Parameterized):
         Run seed (initial set, start points, training).
     compare : bool, default True
         Also run the random strategy each round (learning curve).
-    heat : {"entropy", "loss"}, default "entropy"
-        The map's background: F's predictive entropy, or its loss w.r.t. the nearest pool item's label.
+    heat : {"entropy", "loss", "strategy"}, default "entropy"
+        The map's background: F's predictive entropy, its loss w.r.t. the nearest pool item's label,
+        or the selected strategy's own utility.
+    step_label : {"start", "prediction", "oracle"}, default "start"
+        The label a Step's loss uses at an unlabelled point: the start point's (paid) label, F's own
+        prediction, or the oracle's (a peek at a label nobody paid for).
     grid_size : int, default 48
         Heat-map resolution (grid_size^2 decoded images).
     n_pool, n_test : int, optional
@@ -481,7 +485,13 @@ class ExplorerState(param.Parameterized):
         return np.zeros(0, np.int64) if self.run is None else self.run.picks
 
     def explain_step(self) -> str:
-        """One line: what Step does for the selected strategy (and, for a loss step, which label it uses)."""
+        """One line: what Step does for the selected strategy (and, for a loss step, which label it uses).
+
+        Returns
+        -------
+        str
+            The line the page shows above the controls.
+        """
         strat = self.loop.strategy if self.loaded else get_strategy(self.strategy)
         line = f"{strat.name}: {strat.explain_step()}"
         if getattr(strat, "uses_label", False) or strat.name.startswith("si"):

@@ -75,6 +75,16 @@ class RoundRecord:
         distance from p' to the labelled item (None where the strategy records none).
     val_metric : float or None
         The same metric on the validation set (None without one).
+    rarest_class : int or None
+        Labelled items of the rarest class in the train set (classification only).
+    class_entropy : float or None
+        Entropy of the train set's class histogram.
+    pick_latent_dist : float or None
+        Median latent distance of the proposed picks to the nearest labelled item.
+    pick_error : float or None
+        F's error on the picks when they were picked.
+    pool_error : float or None
+        F's error on the unlabelled pool at the same time.
     """
 
     round: int

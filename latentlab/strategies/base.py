@@ -241,20 +241,58 @@ class Strategy:
     ) -> StepResult:
         """One explorer Step of the points ``p`` (J, n) by this strategy's own rule; nothing is labelled.
 
-        ``y`` are the start points' labels, ``items`` the pool items the points sit on, ``label`` a
-        :data:`STEP_LABELS` choice (used by strategies whose step needs a label). The default (a
-        strategy that scores or draws pool items) does not move: it names its next ``len(p)`` picks.
+        The default (a strategy that scores or draws pool items) does not move: it names its next
+        ``len(p)`` picks.
+
+        Parameters
+        ----------
+        ctx : SamplingContext
+            What the strategy may look at (F, the pool, the latent space).
+        p : numpy.ndarray
+            The sampling points (J, latent dim).
+        rng : numpy.random.Generator
+            The Step's seeded stream.
+        y : numpy.ndarray, optional
+            The start points' labels.
+        items : numpy.ndarray, optional
+            The pool items the points sit on.
+        label : str, default "start"
+            A :data:`STEP_LABELS` choice (used by strategies whose step needs a label).
+
+        Returns
+        -------
+        StepResult
+            The new points, their direction and what the step used.
         """
         self.check(ctx, len(p))
         return StepResult.still(p, self.propose(ctx, len(p), rng).indices, used=f"{self.name}'s next picks")
 
     def explain_step(self) -> str:
-        """One line the explorer shows: what Step does for this strategy."""
+        """One line the explorer shows: what Step does for this strategy.
+
+        Returns
+        -------
+        str
+            The line, starting with ``Step:``.
+        """
         first = " ".join((type(self).__doc__ or self.name).split("\n\n")[0].split())
         return f"Step: no move; rings mark the next J items {self.name} would label ({first})"
 
     def utility(self, ctx: SamplingContext, x: np.ndarray) -> np.ndarray | None:
-        """The strategy's score of images ``x`` (higher = picked sooner), or None when it has none."""
+        """The strategy's score of images ``x`` (higher = picked sooner), or None when it has none.
+
+        Parameters
+        ----------
+        ctx : SamplingContext
+            What the strategy may look at (F above all).
+        x : numpy.ndarray
+            Images (n, C, H, W), e.g. decoded grid points of the map.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            One score per image; None for a strategy without a per-item score.
+        """
         return None
 
     def propose(self, ctx: SamplingContext, per_round: int, rng: np.random.Generator) -> Proposal:  # pragma: no cover
@@ -343,8 +381,6 @@ def register_strategy(cls=None, *, replace: bool = False):
 
     Parameters
     ----------
-    cls : type, optional
-        The :class:`Strategy` subclass (None when called as ``@register_strategy(replace=...)``).
     replace : bool, default False
         Replace a strategy already registered under the same name.
 
