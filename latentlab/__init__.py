@@ -59,7 +59,7 @@ from .threads import apply_wait_policy, set_thread_policy
 # before anything imports torch: OpenMP reads its wait policy once, at load; the environment is left unchanged
 apply_wait_policy()
 
-from . import alphagan, vgg  # noqa: F401  (register generator 'alphagan' and target 'vgg16')
+from . import alphagan, data_files, vgg  # noqa: F401  (register 'alphagan', data sets mnist/cifar10, 'vgg16')
 from .datasets import DATASETS, Dataset, load_dataset, register_dataset
 from .exceptions import ConfigError, DatasetError, DatasetNotFoundError, LabelingError, LatentLabError, ResumeError
 from .experiment import ExperimentConfig, config_from_settings, prepare, run_experiment

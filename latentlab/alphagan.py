@@ -352,30 +352,17 @@ class AlphaGAN(nn.Module):
         """
         from tqdm.auto import tqdm
 
-        from .training import torch_generator
-
         dev = torch.device(device) if device is not None else next(self.parameters()).device
         self.to(dev)
         n = len(x)
         bs = min(int(config.batch_size), n)
         per_epoch = max(n // bs, 1)
-        warm = self.warmup_epochs
-        n_epochs = warm + max(math.ceil(config.epochs), math.ceil(config.min_steps / per_epoch), 1)
+        n_epochs = self.warmup_epochs + max(math.ceil(config.epochs), math.ceil(config.min_steps / per_epoch), 1)
         stop = n_epochs if max_epochs is None else min(n_epochs, max_epochs)
         opts = self.optimizers(lr=config.lr)
-        history: list[dict] = []
         ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-        start = 0
         state = _load_checkpoint(ckpt, dev) if ckpt is not None and ckpt.exists() else None
-        if state is not None:
-            self.load_state_dict(state["model"])
-            for k, o in opts.items():
-                o.load_state_dict(state["opt_" + k])
-            start = int(state["epoch"])
-            history = [
-                {k: v for k, v in zip(state["history_keys"], row) if not math.isnan(v)}
-                for row in state["history"].tolist()
-            ]
+        start, history = self._resume(state, opts) if state is not None else (0, [])
         xt = torch.as_tensor(x, dtype=torch.float32)
         self.train()
         with tqdm(
@@ -386,28 +373,7 @@ class AlphaGAN(nn.Module):
             leave=False,
         ) as bar:
             for epoch in range(start, stop):
-                t0 = time.perf_counter()
-                # warm-up epochs draw from their own stream; adversarial epoch e keeps (seed, 11, e)
-                g = torch_generator([seed, 13, epoch] if epoch < warm else [seed, 11, epoch - warm])
-                perm = torch.randperm(n, generator=g)
-                sums: dict = {}
-                for s in range(per_epoch):
-                    xb = xt[perm[s * bs : (s + 1) * bs]].to(dev)
-                    if epoch < warm:
-                        out = self.warmup_step(xb, opts["ae"])
-                    else:
-                        zp = torch.randn(len(xb), self.latent_dim, generator=g).to(dev)
-                        out = self.train_step(xb, zp, opts)
-                    for k, v in out.items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    bar.update(1)
-                    if s % 10 == 0:
-                        bar.set_postfix({k: f"{v:.3f}" for k, v in out.items() if k in ("l1", "d", "c")}, refresh=False)
-                rec = {
-                    "epoch": epoch + 1,
-                    **{k: v / per_epoch for k, v in sums.items()},
-                    "seconds": time.perf_counter() - t0,
-                }
+                rec = self._fit_epoch(xt, epoch, opts, seed=seed, batch_size=bs, n_steps=per_epoch, device=dev, bar=bar)
                 history.append(rec)
                 if ckpt is not None:
                     _save_checkpoint(ckpt, self, opts, epoch + 1, history)
@@ -417,6 +383,45 @@ class AlphaGAN(nn.Module):
         self.eval()
         self.train_history = history  # get_generator keeps it in the cache's JSON sidecar
         return history
+
+    def _resume(self, state: dict, opts: dict) -> tuple[int, list[dict]]:
+        """Load a verified checkpoint's model and optimiser states; ``(epochs done, history so far)``."""
+        self.load_state_dict(state["model"])
+        for k, o in opts.items():
+            o.load_state_dict(state["opt_" + k])
+        history = [
+            {k: v for k, v in zip(state["history_keys"], row) if not math.isnan(v)} for row in state["history"].tolist()
+        ]
+        return int(state["epoch"]), history
+
+    def _fit_epoch(self, xt, epoch: int, opts: dict, *, seed: int, batch_size: int, n_steps: int, device, bar) -> dict:
+        """Epoch ``epoch`` (0-based): ``n_steps`` minibatches of a reshuffled pass over the images ``xt``,
+        warm-up or adversarial; returns its history row (mean losses, ``epoch`` counted from 1, seconds).
+
+        Everything random (the shuffle, the prior noise) comes from one stream seeded by
+        ``(seed, epoch)``, drawn in the same order every time: that is what makes resuming exact.
+        """
+        from .training import torch_generator
+
+        t0 = time.perf_counter()
+        warm = epoch < self.warmup_epochs
+        # warm-up epochs draw from their own stream; adversarial epoch e keeps (seed, 11, e)
+        g = torch_generator([seed, 13, epoch] if warm else [seed, 11, epoch - self.warmup_epochs])
+        perm = torch.randperm(len(xt), generator=g)
+        sums: dict = {}
+        for s in range(n_steps):
+            xb = xt[perm[s * batch_size : (s + 1) * batch_size]].to(device)
+            if warm:
+                out = self.warmup_step(xb, opts["ae"])
+            else:
+                zp = torch.randn(len(xb), self.latent_dim, generator=g).to(device)
+                out = self.train_step(xb, zp, opts)
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(1)
+            if s % 10 == 0:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in out.items() if k in ("l1", "d", "c")}, refresh=False)
+        return {"epoch": epoch + 1, **{k: v / n_steps for k, v in sums.items()}, "seconds": time.perf_counter() - t0}
 
 
 def _save_checkpoint(path: Path, model, opts, epoch: int, history: list[dict]) -> None:

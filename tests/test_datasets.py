@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from latentlab import ConfigError, DatasetError, DatasetNotFoundError, load_dataset
-from latentlab.datasets import CIFAR10_CLASSES, Dataset, read_idx
+from latentlab.data_files import CIFAR10_CLASSES, read_idx
+from latentlab.datasets import Dataset
 
 
 def write_idx(path, arr, gz=True):
@@ -453,7 +454,7 @@ def test_tar_layout_variants_that_are_fine(tmp_path):
 
 @pytest.mark.parametrize("bound", ["decoded", "archive"])
 def test_tar_size_bounds_stop_before_reading_on(tmp_path, monkeypatch, bound):
-    import latentlab.datasets as dsm
+    import latentlab.data_files as dsm  # the bounds are read where the readers live
 
     members = [_member(f"cifar10-jpeg/train/cat/{i:04d}.jpg", JPEG) for i in range(20)] + _good_members()
     _write_tar(tmp_path / "cifar10-jpeg.tar.gz", members)
@@ -592,7 +593,7 @@ CIFAR_BATCH_CASES = {
 
 @pytest.mark.parametrize("case", [*CIFAR_BATCH_CASES, "oversized"])
 def test_crafted_cifar_batch_is_one_line(tmp_path, case):
-    from latentlab.datasets import _read_cifar_batch
+    from latentlab.data_files import _read_cifar_batch
 
     p = tmp_path / "data_batch_1"
     if case == "oversized":  # a sparse file: 300 MB on paper, nothing on disk
@@ -625,7 +626,7 @@ def _mutations(data: bytes, n: int, seed: int):
 
 
 def test_fuzzed_images_decode_or_are_one_line():
-    from latentlab.datasets import _decode_image
+    from latentlab.data_files import _decode_image
 
     outcomes = {"ok": 0, "refused": 0}
     for fmt in ("JPEG", "PNG"):
@@ -660,7 +661,7 @@ def test_fuzzed_idx_files_read_or_are_one_line(tmp_path):
 
 
 def test_fuzzed_cifar_batches_read_or_are_one_line(tmp_path):
-    from latentlab.datasets import _read_cifar_batch
+    from latentlab.data_files import _read_cifar_batch
 
     good = pickle.dumps({b"data": np.arange(2 * 3072).astype(np.uint8).reshape(2, 3072), b"labels": [3, 7]})
     n_bad = 0

@@ -548,7 +548,7 @@ def test_corrupt_cifar_batch_is_one_line(tmp_path, how):
 
     import numpy as np
 
-    from latentlab.datasets import _read_cifar_batch
+    from latentlab.data_files import _read_cifar_batch
     from latentlab.exceptions import DatasetError
 
     p = tmp_path / "data_batch_1"
