@@ -35,6 +35,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 import numpy as np
 
@@ -403,7 +404,7 @@ def default_data_root() -> Path | None:
     return Path(env) if env else None
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, **kwargs) -> Dataset:
+def load_dataset(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Dataset:
     """Load a registered data set.
 
     Parameters

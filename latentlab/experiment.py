@@ -21,9 +21,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+
+if TYPE_CHECKING:
+    import torch
+
+    from .datasets import Dataset
+    from .latent import LatentSpace
 
 from .config import (
     ALPHAGAN_HIDDEN,
@@ -83,12 +92,12 @@ __all__ = [
 
 def prepare(
     config: ExperimentConfig,
-    data_root=None,
+    data_root: str | os.PathLike | None = None,
     progress: bool = True,
-    device=None,
-    dataset_kwargs=None,
+    device: str | torch.device | None = None,
+    dataset_kwargs: dict[str, Any] | None = None,
     retrain_generator: bool = False,
-):
+) -> tuple[Dataset, LatentSpace | None]:
     """Load the data set and the (cached) generator; returns ``(dataset, latent_space)``.
 
     Parameters
@@ -256,14 +265,14 @@ def run_jobs(jobs: list, *, workers: int, data_root=None, device=None, progress:
 
 def run_experiment(
     config: ExperimentConfig,
-    out,
+    out: str | os.PathLike,
     *,
-    data_root=None,
+    data_root: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
-    prepared=None,
-    device=None,
+    prepared: tuple[Dataset, LatentSpace | None] | None = None,
+    device: str | torch.device | None = None,
     workers: int = 1,
 ) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.

@@ -35,6 +35,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -42,6 +43,9 @@ import torch
 from .models import GENERATORS
 from .storage import cache_dir, json_key, load_state, save_state
 from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
 
 __all__ = [
     "GeneratorConfig",
@@ -337,17 +341,17 @@ def shipped_dir() -> Path:
 
 
 def get_generator(
-    dataset,
+    dataset: Dataset,
     config: GeneratorConfig = GeneratorConfig(),
     *,
     seed: int = 0,
     cache: bool = True,
     progress: bool = True,
     root: str | os.PathLike | None = None,
-    device=None,
+    device: str | torch.device | None = None,
     retrain: bool = False,
     shipped: bool | None = None,
-    on_epoch=None,
+    on_epoch: Callable[[Any], None] | None = None,
     watch: int | None = 2000,
 ) -> torch.nn.Module:
     """A trained generator for a data set's pool: from the cache, the shipped weights, or trained.
@@ -504,7 +508,7 @@ def _load_cached(path: Path, config: GeneratorConfig, image_shape):
 
 
 @torch.no_grad()
-def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+def encode(generator: torch.nn.Module, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32.
 
     Parameters
@@ -531,7 +535,7 @@ def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
 
 
 @torch.no_grad()
-def decode(generator, z: np.ndarray) -> np.ndarray:
+def decode(generator: torch.nn.Module, z: np.ndarray) -> np.ndarray:
     """Images G(z), shape (n, C, H, W), for latent points ``z`` (n, latent_dim).
 
     Parameters

@@ -129,3 +129,48 @@ def test_rounds_csv_of_the_old_layout_reads_in_todays_names():
     for r, o in zip(rows, raw):
         assert (r["metric"], r["value"], r["val_value"]) == (o["metric_name"], o["metric"], o["val_metric"])
         assert r["train_s"] == o["train_s"] and "metric_name" not in r
+
+
+# --------------------------------------------------------------------------- type hints (mypy)
+MYPY = ["--strict", "--follow-imports=silent", "--no-color-output", "--hide-error-context"]
+MISUSE = """\
+import latentlab
+
+cfg = latentlab.config_from_settings({"rounds": 2})
+dataset, latent = latentlab.prepare(cfg, progress=False)
+name: int = dataset.name
+latentlab.run_experiment(cfg, out=3)
+"""
+
+
+def _mypy(tmp_path_factory, *files: Path) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    cache = tmp_path_factory.getbasetemp() / "mypy-cache"  # one cache for the session's runs
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", *MYPY, "--cache-dir", str(cache), *map(str, files)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_a_users_script_type_checks_against_the_public_api(tmp_path_factory):
+    """mypy --strict on tests/typing/user_script.py (its own strategy, a run, the loop, the explorer):
+    every call matches latentlab's hints (py.typed), no call is to an unannotated function, and its
+    ``assert_type`` lines pin the return types of the main functions."""
+    rc, out = _mypy(tmp_path_factory, ROOT / "tests/typing/user_script.py")
+    assert rc == 0, out
+
+
+def test_mypy_sees_latentlabs_types(tmp_path_factory, tmp_path):
+    """The control: a script that misuses the API fails, so the check above does not pass on Any."""
+    bad = tmp_path / "misuse.py"
+    bad.write_text(MISUSE)
+    rc, out = _mypy(tmp_path_factory, bad)
+    assert rc == 1, out
+    assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in out
+    assert 'Argument "out" to "run_experiment" has incompatible type "int"' in out

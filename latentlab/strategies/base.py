@@ -10,6 +10,7 @@ norms, losses).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ class SamplingContext:
         return self.pool.n_labelled + (len(self.synthetic["round"]) if self.synthetic else 0)
 
     @property
-    def generator(self):
+    def generator(self) -> torch.nn.Module | None:
         """The frozen generator (None without a latent space)."""
         return None if self.latent is None else self.latent.generator
 
@@ -245,7 +246,7 @@ def register_strategy(cls):
     return STRATEGIES.register()(cls)
 
 
-def get_strategy(name: str, **kwargs) -> Strategy:
+def get_strategy(name: str, **kwargs: Any) -> Strategy:
     """A strategy instance by name; an unknown name lists the valid ones.
 
     Parameters
