@@ -22,7 +22,7 @@ from .datasets import DATASETS
 from .exceptions import ConfigError
 from .generative import GeneratorConfig
 from .gradients import LOSS_ON
-from .loop_config import LoopConfig
+from .loop_config import ALPHA_UNITS, LoopConfig
 from .strategies import STRATEGIES, get_strategy
 from .training import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
 
@@ -38,6 +38,7 @@ __all__ = [
     "dataset_info",
     "int_list",
     "str_list",
+    "alpha_value",
     "ALPHAGAN_HIDDEN",
 ]
 
@@ -246,6 +247,16 @@ def str_list(s: str) -> tuple:
     return tuple(v.strip() for v in s.split(",") if v.strip())
 
 
+def alpha_value(s: str):
+    """``"0.2"`` -> 0.2, ``"auto"`` -> ``"auto"`` (the type of ``--alpha``)."""
+    if s.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a step length like 0.2, or auto, got {s!r}") from None
+
+
 @dataclass(frozen=True)
 class Setting:
     """One run setting, declared once.
@@ -324,7 +335,18 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         type=int_list,
         convert=lambda v: tuple(int(s) for s in v) if not isinstance(v, (int, str)) else (int(v),),
     ),
-    Setting("alpha", "loop.alpha", "latent step length of Eq. 2 (prior std 1)", type=float),
+    Setting(
+        "alpha",
+        "loop.alpha",
+        "step length of Eq. 2, in --alpha-unit units; auto: chosen by a short validation grid (cached)",
+        type=alpha_value,
+    ),
+    Setting(
+        "alpha_unit",
+        "loop.alpha_unit",
+        "latent: alpha in latent units (prior std 1); nn: in the pool's median nearest-neighbour spacings",
+        choices=ALPHA_UNITS,
+    ),
     Setting("epochs", "loop.train.epochs", "target-model epochs per round", type=float),
     Setting("min_steps", "loop.train.min_steps", "floor on target-model optimiser steps per round", type=int),
     Setting("batch_size", "loop.train.batch_size", "target-model minibatch", type=int),

@@ -30,6 +30,7 @@ from .experiment import config_from_settings
 from .explorer_run import EXPLORER_TRAIN, ExplorerRun, check_settings, load_resources, strategy_names
 from .generative import GeneratorConfig
 from .loop_config import LoopConfig
+from .strategies import STEP_LABELS, get_strategy
 from .training import TrainConfig
 from .trajectory import Walk
 
@@ -40,6 +41,27 @@ if TYPE_CHECKING:
     from .tasks import Task
 
 __all__ = ["ExplorerState", "action", "load_resources", "strategy_names", "EXPLORER_TRAIN"]
+
+
+_DATA_SETTINGS = ("dataset", "data_root", "n_pool", "n_test")
+
+
+def _utility_map(latent, n: int, score) -> dict:
+    """``score`` (images -> (m,) utility) over the decoded n x n grid, as :func:`latent_map.heat_map` returns it."""
+    x0, x1, y0, y1 = latent.extent()
+    imgs = latent.decode(latent.from_view(latent_map.grid((x0, x1, y0, y1), n)))
+    v = np.asarray(score(imgs), np.float64).reshape(n, n)
+    return {"values": v, "x": x0, "y": y0, "dw": x1 - x0, "dh": y1 - y0, "kind": "strategy"}
+
+
+# strategies that need F with dropout (MC dropout): the explorer trains lenet-dropout for them
+MC_DROPOUT = ("bald", "batchbald", "baal-bald")
+
+_LABEL_TEXT = {
+    "start": "the start point's (paid) label",
+    "prediction": "F's own prediction at G(p)",
+    "oracle": "the ORACLE's label where the point is (a peek: not paid for)",
+}
 
 
 def action(fn: Callable[..., str]) -> Callable[..., bool]:
@@ -96,6 +118,9 @@ class ExplorerState(param.Parameterized):
         F's training recipe.
     progress : bool, default False
         Show a progress bar while the generator trains (first load only).
+    step_label : {"start", "prediction", "oracle"}, default "start"
+        The label the Step's loss uses at an unlabelled point: the start point's (paid) label, F's
+        own prediction, or the oracle's (a peek at a label nobody paid for).
     round, status, error, selection, version, grid_version, data_version, busy : object
         Outputs the actions write (a view reads them; see each param's ``doc``).
     name : str, optional
@@ -127,8 +152,15 @@ class ExplorerState(param.Parameterized):
     compare = param.Boolean(default=True, doc="also run the random strategy each round (learning curve)")
     heat = param.Selector(
         default="entropy",
-        objects=["entropy", "loss"],
-        doc="background: F's predictive entropy, or its loss w.r.t. the nearest pool item's label",
+        objects=["entropy", "loss", "strategy"],
+        doc="background: F's predictive entropy, its loss w.r.t. the nearest pool item's label, or the "
+        "selected strategy's own utility (entropy, margin, BALD score, loss)",
+    )
+    step_label = param.Selector(
+        default="start",
+        objects=list(STEP_LABELS),
+        doc="label the Step's loss uses at an unlabelled point: the start point's (paid) label, F's own "
+        "prediction, or the oracle's (a peek at a label nobody paid for)",
     )
     grid_size = param.Integer(default=48, bounds=(4, 256), doc="heat-map resolution (grid_size^2 decoded images)")
     n_pool = param.Integer(default=None, allow_None=True, doc="use a seeded random subset of the pool")
@@ -155,6 +187,7 @@ class ExplorerState(param.Parameterized):
         self.data = self.latent = self.run = self.annotation = None
         self.grid: dict | None = None
         self.timings: dict[str, float] = {}
+        self._loaded_settings = {k: getattr(self, k) for k in _DATA_SETTINGS}
 
     # ------------------------------------------------------------------ read-outs
     @property
@@ -292,7 +325,10 @@ class ExplorerState(param.Parameterized):
         return self.run.readout()
 
     def loss_grid(self, n: int | None = None) -> dict:
-        """F's uncertainty or loss over a decoded n x n grid (:func:`latentlab.latent_map.heat_map`).
+        """The background over a decoded n x n grid (:func:`latentlab.latent_map.heat_map`).
+
+        F's entropy or loss, or with ``heat="strategy"`` the strategy's own utility (``name`` says
+        which; its loss map for SNN and kin; F's entropy, named so, for a strategy that has no score).
 
         Parameters
         ----------
@@ -307,9 +343,24 @@ class ExplorerState(param.Parameterized):
         self._require_loaded()
         if self.model is None:
             raise ConfigError("the heat map needs a target model F: run a round first")
-        return latent_map.heat_map(
-            self.latent, self.model, self.task, int(n or self.grid_size), self.heat, self.loop.pool_labels
-        )
+        n = int(n or self.grid_size)
+        heat, strat = self.heat, self.loop.strategy
+        if heat == "strategy":
+            if getattr(strat, "utility_name", "") and strat.utility_name != "loss":
+                try:
+                    g = _utility_map(self.latent, n, lambda x: strat.utility(self.loop.context(), x))
+                    return {**g, "name": f"{self.strategy}'s utility: {strat.utility_name}"}
+                except (LatentLabError, ValueError) as e:  # e.g. BALD on a model without dropout
+                    note = f"{self.strategy} has no utility here ({e}); showing F's entropy"
+                    heat = "entropy"
+            elif strat.utility_name == "loss":
+                heat, note = "loss", f"{self.strategy}'s utility: F's loss (nearest pool item's label)"
+            else:
+                heat, note = "entropy", f"{self.strategy} scores nothing; showing F's entropy"
+        g = latent_map.heat_map(self.latent, self.model, self.task, n, heat, self.loop.pool_labels)
+        names = {"entropy": "F's predictive entropy", "loss": "F's loss (nearest pool item's label)"}
+        name = note if self.heat == "strategy" else names.get(g["kind"], "F's predicted peak output")
+        return {**g, "name": name}
 
     # ------------------------------------------------------------------ actions
     def _require_loaded(self):
@@ -325,6 +376,8 @@ class ExplorerState(param.Parameterized):
             initial=min(self.initial, len(self.data.x_train)),
             **{"loop.train": self.train_config},
         )
+        if self.strategy in MC_DROPOUT and cfg.loop.target == "lenet":  # BALD and kin sample dropout masks
+            cfg = cfg.override({"loop.target": "lenet-dropout"})
         self.run = ExplorerRun(
             self.data, self.latent, self.strategy, cfg.loop, self.seed, self.compare, self.annotation
         )
@@ -340,18 +393,19 @@ class ExplorerState(param.Parameterized):
         ExplorerState
             This state (a failed load leaves the reason in :attr:`error`).
         """
-        self._load()
+        if self._load():
+            self._loaded_settings = {k: getattr(self, k) for k in _DATA_SETTINGS}
         return self
 
     @action
     def _load(self):
         t0 = time.perf_counter()
-        self.run = None
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}; valid choices: {', '.join(sorted(DATASETS))}")
-        self.data, self.latent = load_resources(
+        data, latent = load_resources(
             self.dataset, self.data_root, self.generator_config, 0, self.n_pool, self.n_test, progress=self.progress
-        )
+        )  # raises before anything loaded is replaced
+        self.data, self.latent = data, latent
         self.annotation = AnnotationQueue.for_dataset(self.data)
         self.data_version += 1
         self._reset()
@@ -410,16 +464,33 @@ class ExplorerState(param.Parameterized):
         if self.loaded:
             self.reset()
 
+    @param.depends("heat", watch=True)
+    def _new_heat(self):
+        if self.model is not None:
+            self.grid = self.loss_grid(self.grid_size)
+            self.grid_version += 1
+
     @param.depends("dataset", "data_root", "n_pool", "n_test", watch=True)
     def _new_dataset(self):
-        self.load()
+        old = dict(self._loaded_settings)
+        if self._load() or not self.loaded:
+            self._loaded_settings = {k: getattr(self, k) for k in _DATA_SETTINGS}
+            return
+        # the new data set did not load: keep the one shown (its run untouched) and say so
+        with param.parameterized.discard_events(self):
+            self.param.update(**old)
+        self.error = f"{self.error} (still showing {self.dataset})"
+        self.status = f"error: {self.error}"
 
     @action
     def step(self) -> str:
-        """One gradient step for every sampling point: p -> p' = p + alpha d -> nearest unvisited item.
+        """One Step by the selected strategy's own rule (:meth:`latentlab.strategies.Strategy.step`).
 
-        Nothing is labelled. Before the first step after a round, the points are the round's own
-        start points (SNN) or a random subset of ``per_round`` labelled items.
+        SNN and kin: p -> p' = p + alpha d along the gradient of F's loss (label: :attr:`step_label`)
+        -> nearest unvisited item; uncertainty-ascent along F's entropy gradient; a scoring strategy
+        (entropy, margin, BALD, ...) moves nothing and names its next picks (:attr:`picks`). Nothing
+        is labelled. Before the first step after a round, the points are the round's own start
+        points (SNN) or a random subset of ``per_round`` labelled items.
 
         Returns
         -------
@@ -429,12 +500,34 @@ class ExplorerState(param.Parameterized):
         """
         t0 = time.perf_counter()
         self._require_loaded()
-        m, loss_after = self.run.step(self.alpha, self.per_round)
+        m, loss_after = self.run.step(self.alpha, self.per_round, self.step_label)
         self.timings["step"] = time.perf_counter() - t0
+        if m is None:
+            return f"{self.loop.strategy.name} moves no point: its next {len(self.picks)} picks are ringed in gold"
+        what = self.run.last_step.objective or "objective"
         return (
-            f"step {self.traj.steps}: mean loss {np.mean(m.loss):.3f} at p -> "
-            f"{np.mean(loss_after):.3f} at the neighbours"
+            f"step {self.traj.steps}: mean {what} {np.nanmean(m.loss):.3f} at p -> "
+            f"mean loss {np.mean(loss_after):.3f} at the neighbours ({self.run.last_step.used})"
         )
+
+    @property
+    def picks(self) -> np.ndarray:
+        """Pool items a non-moving strategy would label next (its last Step), else empty."""
+        return np.zeros(0, np.int64) if self.run is None else self.run.picks
+
+    def explain_step(self) -> str:
+        """One line: what Step does for the selected strategy (and, for a loss step, which label it uses).
+
+        Returns
+        -------
+        str
+            The line.
+        """
+        strat = self.loop.strategy if self.loaded else get_strategy(self.strategy)
+        line = f"{strat.name}: {strat.explain_step()}"
+        if getattr(strat, "uses_label", False) or strat.name.startswith("si"):
+            line += f"; label: {_LABEL_TEXT[self.step_label]}"
+        return line
 
     @action
     def run_round(self) -> str:
@@ -488,10 +581,26 @@ class ExplorerState(param.Parameterized):
         last = self.traj.last if self.traj else None
         near = None if last is None else self.latent.to_view(last["p"])  # a point is picked where it is drawn
         j = latent_map.nearest_point(near, z, 0.03 * max(x1 - x0, y1 - y0))
-        self.selection = latent_map.describe_point(
+        sel = latent_map.describe_point(
             self.latent, self.model, self.task, self.data.x_train, self.data.classes, z, last, j
         )
+        self.selection = {**sel, "probs": self._probabilities(sel["images"])}
         return f"selected {self.selection['text']}"
+
+    def _probabilities(self, images) -> dict:
+        """F's class probabilities ``{title: (C,) array}`` at each shown image (G(p), G(p'), the real
+        neighbour); for regression F's predicted map ``{title: (C, H, W)}``; ``{}`` before a model."""
+        import torch
+
+        if self.model is None:
+            return {}
+        titles = [t for t, _ in images if not t.startswith("F(")]
+        x = np.stack([np.asarray(a, np.float32) for t, a in images if not t.startswith("F(")])
+        self.model.eval()
+        with torch.no_grad():
+            out = self.model(torch.as_tensor(x))
+        out = torch.softmax(out, 1) if self.task.categorical else out
+        return dict(zip(titles, out.numpy().astype(np.float64)))
 
     # ------------------------------------------------------------------ annotation by a person
     @action

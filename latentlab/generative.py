@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .models import GENERATORS
-from .storage import cache_dir, json_key, load_state, save_state
+from .storage import cache_dir, check_cache_writable, json_key, load_state, save_state
 from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ __all__ = [
     "shipped_dir",
     "encode",
     "decode",
+    "EncoderDecoder",
+    "has_decoder",
 ]
 
 
@@ -409,6 +411,8 @@ def get_generator(
             model = _load_shipped(shipped_dir() / f"{name}.pt", config, dataset.image_shape, fp, seed)
         if model is not None:
             return model.to(device) if device is not None else model
+    if cache:  # before training: a cache folder that cannot be written would lose the trained weights
+        check_cache_writable(path.parent)
     ckpt = path.with_suffix(".ckpt") if cache else None
     if retrain and ckpt is not None and ckpt.exists():
         import shutil
@@ -558,3 +562,69 @@ def decode(generator: torch.nn.Module, z: np.ndarray) -> np.ndarray:
 def _device_of(module) -> torch.device:
     p = next(iter(module.parameters()), None) if hasattr(module, "parameters") else None
     return p.device if p is not None else torch.device("cpu")
+
+
+class EncoderDecoder(torch.nn.Module):
+    """A pretrained encoder (and, optionally, decoder) of your own as latentlab's latent space.
+
+    ``run_experiment(generator=(encoder, decoder))`` wraps the pair in this class; nothing is trained.
+
+    Parameters
+    ----------
+    encoder : callable
+        ``encoder(x) -> z``: images (n, C, H, W) float32 in [0, 1] to codes (n, latent_dim); a tuple
+        output (e.g. a VAE's ``(mu, logvar)``) gives its first element, the posterior mean.
+    decoder : callable, optional
+        ``decoder(z) -> x``: codes back to images of the data's shape in [0, 1], differentiable in
+        torch. Strategies that move points in the latent space and label what they decode (``snn``,
+        the ``si`` family) need it; strategies that score or cover the pool's codes
+        (``latent-coreset``, ``diverse-entropy``) and every pool-scoring strategy (``entropy``,
+        ``margin``, ``bald``, ...) do not.
+    latent_dim : int, optional
+        Size of the codes; found at the first encode when not given (sampling ``z ~ N(0, I)``, as SI
+        does, needs it before).
+    """
+
+    def __init__(self, encoder, decoder=None, latent_dim: int | None = None):
+        super().__init__()
+        if not callable(encoder) or (decoder is not None and not callable(decoder)):
+            from .exceptions import ConfigError
+
+            raise ConfigError("generator=(encoder, decoder): both must be callables (nn.Module), decoder may be None")
+        self.encoder = encoder
+        self.decoder = decoder
+        self._latent_dim = latent_dim
+
+    @property
+    def latent_dim(self) -> int:
+        if self._latent_dim is None:
+            from .exceptions import ConfigError
+
+            raise ConfigError("the latent size is not known before the first encode; give EncoderDecoder(latent_dim=)")
+        return int(self._latent_dim)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(x)
+        if isinstance(z, (tuple, list)):
+            z = z[0]
+        z = z.flatten(1)
+        if self._latent_dim is None:
+            self._latent_dim = int(z.shape[1])
+        return z
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if self.decoder is None:
+            from .exceptions import ConfigError
+
+            raise ConfigError(
+                "this latent space has no decoder; give generator=(encoder, decoder), or use strategies "
+                "that do not decode (latent-coreset, diverse-entropy, or any pool-scoring strategy)"
+            )
+        return self.decoder(z)
+
+
+def has_decoder(generator) -> bool:
+    """Whether ``generator`` can decode codes to images (an :class:`EncoderDecoder` without one cannot)."""
+    if isinstance(generator, EncoderDecoder):
+        return generator.decoder is not None
+    return callable(getattr(generator, "decode", None))

@@ -235,9 +235,10 @@ class ToolLabeler(Labeler):
 LABELERS = Registry("labeler")  # name -> builder(dataset, **kwargs) -> Labeler
 
 
-def register_labeler(name: str):
-    """Decorator: register ``builder(dataset, **kwargs) -> Labeler`` under ``name``."""
-    return LABELERS.register(name)
+def register_labeler(name: str, *, replace: bool = False):
+    """Decorator: register ``builder(dataset, **kwargs) -> Labeler`` under ``name`` (a data set names
+    it in ``Dataset.labeler``); a taken name is refused unless ``replace=True``."""
+    return LABELERS.register(name, replace=replace)
 
 
 @register_labeler("oracle")

@@ -26,6 +26,7 @@ import torch
 
 from .checkpoint import load_checkpoint, run_identity, save_checkpoint
 from .datasets import balanced_indices
+from .diagnostics import class_balance, round_diagnostics
 from .exceptions import ConfigError
 from .label_store import LabelStore
 from .labeling import Labeler, OracleLabeler
@@ -80,6 +81,16 @@ class RoundRecord:
         distance from p' to the labelled item (None where the strategy records none).
     val_metric : float or None
         The same metric on the validation set (None without one).
+    rarest_class : int or None
+        Diagnostics (:mod:`latentlab.diagnostics`): the rarest class's count in the labelled set.
+    class_entropy : float or None
+        Entropy of the labelled set's class histogram (bits).
+    pick_latent_dist : float or None
+        Median latent distance of the picks to the nearest labelled item.
+    pick_error : float or None
+        F's error on its picks (when picked).
+    pool_error : float or None
+        F's error on the unlabelled pool (then).
     """
 
     round: int
@@ -98,6 +109,12 @@ class RoundRecord:
     mean_loss_at_p: float | None = None
     mean_neighbour_dist: float | None = None
     val_metric: float | None = None  # the same metric on the validation set (None without one)
+    # diagnostics (latentlab.diagnostics): class balance of the train set, then of the batch proposed
+    rarest_class: int | None = None
+    class_entropy: float | None = None
+    pick_latent_dist: float | None = None
+    pick_error: float | None = None
+    pool_error: float | None = None
 
     def note_proposal(self, prop: Proposal, n_failed: int) -> None:
         """Record the batch proposed after this round's evaluation.
@@ -310,7 +327,7 @@ class ActiveLoop:
             task=self.task,
             target=self.model,
             latent=self.latent,
-            alpha=self.config.alpha,
+            alpha=self.config.step_length,  # alpha, or the step an auto / nn-unit alpha resolved to
             loss_on=self.config.loss_on,
             candidates=self.config.candidates,
             labeler=self.labeler,
@@ -435,6 +452,8 @@ class ActiveLoop:
             n_synthetic=self.store.n_synthetic,
             val_metric=val,
         )
+        if self.task.categorical and len(y_np):
+            rec.rarest_class, rec.class_entropy = class_balance(y_np, max(ds.n_classes, 1))
 
         # stop or propose
         stop = (
@@ -455,6 +474,8 @@ class ActiveLoop:
         prop = self.strategy.propose(self.context(), self.config.per_round, self._rng(_PROPOSE, t))
         rec.sample_s = time.perf_counter() - t0
         rec.note_proposal(prop, n_failed=self.store.label(prop, t + 1, self.progress))
+        for k, v in round_diagnostics(self, t).items():
+            setattr(rec, k, v)
         return prop.arrays()
 
     step = run_round  # the name before "step" came to mean the explorer's unlabelled move; prefer run_round

@@ -318,8 +318,18 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
     return md, checks
 
 
+def _config_loop(out: Path) -> dict:
+    """The ``loop`` settings of ``out/config.json`` ({} when there is none, e.g. a notebook's own folder)."""
+    import json
+
+    try:
+        return json.loads((out / "config.json").read_text()).get("loop", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=None) -> list[dict]:
-    """Write results.csv, rounds.csv, summary.md and learning_curves.png into ``out``; return tidy rows.
+    """Write results.csv, rounds.csv, summary.md, machine.json and learning_curves.png into ``out``; return tidy rows.
 
     ``data``: the :class:`~latentlab.datasets.Dataset` the runs used (for the split sizes, the test
     class histogram and the protocol checks in summary.md). ``shared_initial``: the strategies that
@@ -337,7 +347,15 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
     if rec_rows:
         write_csv(out / "rounds.csv", rec_rows, columns=list(rec_rows[0].keys()))
     test_rows = test_metric_rows(rows)
-    md = f"# {dataset}\n\n" + summary_table(rows)
+    from .stats import stepping_with_control, verdict
+
+    from .diagnostics import why_line
+
+    line = verdict(rows)  # a stepping strategy run beside its random-direction control: what the numbers show
+    if line:
+        why = why_line(runs, stepping_with_control(rows))
+        line += f"\n\n{why}" if why else ""
+    md = f"# {dataset}\n\n" + (f"{line}\n\n" if line else "") + summary_table(rows)
     if test_rows and test_rows[0]["metric"] == "accuracy":
         best = max(r["value"] for r in test_rows)
         thr = 95.0 if best >= 95.0 else float(np.floor(best))
@@ -350,11 +368,18 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
         md += "\n" + differences_table(paired_differences(rows, base), metric=test_rows[0]["metric"])
     if len(rows) > len(test_rows):
         md += "\n" + summary_table(rows, metric="val_" + test_rows[0]["metric"])
+    from .alpha import alpha_section
+    from .diagnostics import diagnostics_section
+
+    md += alpha_section(_config_loop(out)) + diagnostics_section(runs)
     proto, checks = protocol_section(rows, data, shared_initial)
     md += proto
     for ok, msg in checks:
         if not ok:
             warnings.warn(f"PROTOCOL CHECK FAILED ({out}): {msg}", stacklevel=2)
     atomic_write(out / "summary.md", md)
+    from .machine import write_machine
+
+    write_machine(out)  # which CPU and kernel path made these floats (latentlab compare reads it)
     plot_learning_curves(rows, out / "learning_curves.png", title=dataset)
     return rows

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .latent import LatentSpace
     from .tasks import Task
 
-__all__ = ["Move", "advance", "Walk", "Trajectory", "trajectory"]
+__all__ = ["Move", "advance", "nearest_unvisited", "Walk", "Trajectory", "trajectory"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,13 @@ def advance(
         latent.generator, target, task, p, y, x=x_pool[items] if loss_on == "real" else None, loss_on=loss_on
     )
     pp = p + alpha * g.d
+    nb, dist = nearest_unvisited(latent, pp, visited)
+    return Move(p=p, p_prime=pp, d=g.d, grad_norm=g.grad_norm, loss=g.loss, neighbour=nb, neighbour_dist=dist)
+
+
+def nearest_unvisited(latent, pp: np.ndarray, visited=None) -> tuple[np.ndarray, np.ndarray]:
+    """Pool item nearest to each point ``pp`` (J, n) that its ``visited`` set (updated in place) lacks,
+    and the distance; the nearest when all of its k nearest were visited or ``visited`` is None."""
     k = 1 if visited is None else min(max(len(v) for v in visited) + 1, latent.index.n)
     dist, ii = latent.nearest(pp, k=k)
     dist, ii = np.asarray(dist).reshape(len(pp), -1), np.asarray(ii).reshape(len(pp), -1)
@@ -155,15 +162,7 @@ def advance(
             col[j] = free[0] if free else 0
             vis.add(int(ii[j, col[j]]))
     rows = np.arange(len(pp))
-    return Move(
-        p=p,
-        p_prime=pp,
-        d=g.d,
-        grad_norm=g.grad_norm,
-        loss=g.loss,
-        neighbour=ii[rows, col].astype(np.int64),
-        neighbour_dist=dist[rows, col].astype(np.float64),
-    )
+    return ii[rows, col].astype(np.int64), dist[rows, col].astype(np.float64)
 
 
 def trajectory(

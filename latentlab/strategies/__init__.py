@@ -42,11 +42,22 @@ this package imports every module in it, so nothing else needs to import the new
 import importlib
 import pkgutil
 
-from .base import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy
+from .base import (
+    STEP_LABELS,
+    STRATEGIES,
+    Proposal,
+    SamplingContext,
+    StepResult,
+    Strategy,
+    get_strategy,
+    register_strategy,
+)
 
 __all__ = [
     "SamplingContext",
     "Proposal",
+    "StepResult",
+    "STEP_LABELS",
     "Strategy",
     "STRATEGIES",
     "register_strategy",

@@ -22,7 +22,18 @@ from ..neighbours import LatentIndex
 from ..pool import PoolState
 from ..registry import Registry
 
-__all__ = ["SamplingContext", "Proposal", "Strategy", "STRATEGIES", "register_strategy", "get_strategy"]
+__all__ = [
+    "SamplingContext",
+    "Proposal",
+    "StepResult",
+    "STEP_LABELS",
+    "step_labels",
+    "entropy_utility",
+    "Strategy",
+    "STRATEGIES",
+    "register_strategy",
+    "get_strategy",
+]
 
 
 @dataclass
@@ -152,11 +163,139 @@ class Proposal:
         }
 
 
+STEP_LABELS = ("start", "prediction", "oracle")  # what label a Step's loss uses at an unlabelled point
+
+
+@dataclass
+class StepResult:
+    """One explorer Step of J sampling points by a strategy's own rule (:meth:`Strategy.step`); nothing labelled.
+
+    ``p``, ``p_prime``, ``d`` (J, n): points, moved points, unit directions (``p_prime == p`` and
+    ``d == 0`` when the strategy does not move points); ``grad_norm``, ``value`` (J,): |gradient| and
+    the objective at p (``objective`` names it: "loss", "entropy", or "" when none); ``picks``:
+    pool items the strategy would label next (scoring strategies; empty otherwise); ``used``: one
+    line naming what the step used (which label, which score).
+    """
+
+    p: np.ndarray
+    p_prime: np.ndarray
+    d: np.ndarray
+    grad_norm: np.ndarray
+    value: np.ndarray
+    objective: str = ""
+    picks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    used: str = ""
+
+    @property
+    def moves(self) -> bool:
+        """True when the step moved the points (a direction was taken)."""
+        return bool(np.any(self.d))
+
+    @classmethod
+    def still(cls, p: np.ndarray, picks=None, used: str = "") -> "StepResult":
+        """No move: the points stay where they are; ``picks`` are the strategy's next picks."""
+        p = np.asarray(p, np.float64)
+        z = np.zeros(len(p))
+        picks = np.zeros(0, np.int64) if picks is None else np.asarray(picks, np.int64)
+        return cls(p, p.copy(), np.zeros_like(p), z, np.full(len(p), np.nan), "", picks, used)
+
+
+def step_labels(ctx: SamplingContext, items: np.ndarray, start_y: np.ndarray, p: np.ndarray, choice: str):
+    """The labels a Step's loss uses at the points ``p`` (now at pool items ``items``) and a line saying so.
+
+    ``"start"``: the label of each point's start item (paid for, the default); ``"prediction"``: F's
+    own answer at G(p) (classification: argmax; regression: F's output, so the loss is zero unless
+    F changes); ``"oracle"``: the true label of the item the point sits on (a peek at a label
+    nobody paid for, named as such on the page).
+    """
+    if choice not in STEP_LABELS:
+        raise ConfigError(f"step_label must be one of {', '.join(STEP_LABELS)}, got {choice!r}")
+    if choice == "start":
+        return np.asarray(start_y), "loss w.r.t. each start point's (paid) label"
+    if choice == "oracle":
+        return np.asarray(ctx.y_pool)[np.asarray(items)], "loss w.r.t. the ORACLE's label here (a peek: not paid for)"
+    with torch.no_grad():
+        ctx.target.eval()
+        out = ctx.target(torch.as_tensor(ctx.latent.decode(np.asarray(p, np.float64))))
+    y = out.argmax(1).numpy() if getattr(ctx.task, "categorical", False) else out.numpy()
+    return y, "loss w.r.t. F's own prediction at G(p) (no label used)"
+
+
+def entropy_utility(ctx: SamplingContext, x: np.ndarray) -> np.ndarray:
+    """F's predictive entropy of images ``x`` (the utility of the entropy family), float64."""
+    return ctx.task.entropy(ctx.task.predict(ctx.target, x)).numpy().astype(np.float64)
+
+
 class Strategy:
-    """Base class. Subclasses set ``name`` and implement :meth:`propose`."""
+    """Base class. Subclasses set ``name`` and implement :meth:`propose`.
+
+    For the explorer a strategy also says what one Step does (:meth:`step`, :meth:`explain_step`)
+    and what its background map shows (:meth:`utility`, :attr:`utility_name`).
+    """
 
     name = "base"
     needs_generator = False
+    utility_name = ""  # what utility() returns ('' = the strategy has no per-item score)
+
+    def step(
+        self, ctx: SamplingContext, p: np.ndarray, rng: np.random.Generator, y=None, items=None, label: str = "start"
+    ) -> StepResult:
+        """One explorer Step of the points ``p`` (J, n) by this strategy's own rule; nothing is labelled.
+
+        ``y`` are the start points' labels, ``items`` the pool items the points sit on, ``label`` a
+        :data:`STEP_LABELS` choice (used by strategies whose step needs a label). The default (a
+        strategy that scores or draws pool items) does not move: it names its next ``len(p)`` picks.
+
+        Parameters
+        ----------
+        ctx : SamplingContext
+            What the strategy may look at.
+        p : numpy.ndarray
+            The points, shape (J, n).
+        rng : numpy.random.Generator
+            The step's seeded stream.
+        y : numpy.ndarray, optional
+            The start points' labels.
+        items : numpy.ndarray, optional
+            The pool items the points sit on.
+        label : str, default "start"
+            A :data:`STEP_LABELS` choice (used by strategies whose step needs a label).
+
+        Returns
+        -------
+        StepResult
+            The moved points (or the unmoved ones and the next picks), and what was used.
+        """
+        self.check(ctx, len(p))
+        return StepResult.still(p, self.propose(ctx, len(p), rng).indices, used=f"{self.name}'s next picks")
+
+    def explain_step(self) -> str:
+        """One line the explorer shows: what Step does for this strategy.
+
+        Returns
+        -------
+        str
+            The line.
+        """
+        first = " ".join((type(self).__doc__ or self.name).split("\n\n")[0].split())
+        return f"Step: no move; rings mark the next J items {self.name} would label ({first})"
+
+    def utility(self, ctx: SamplingContext, x: np.ndarray) -> np.ndarray | None:
+        """The strategy's score of images ``x`` (higher = picked sooner), or None when it has none.
+
+        Parameters
+        ----------
+        ctx : SamplingContext
+            What the strategy may look at.
+        x : numpy.ndarray
+            Images, shape (m, C, H, W).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            One score per image, shape (m,); None for a strategy without a score.
+        """
+        return None
 
     def propose(self, ctx: SamplingContext, per_round: int, rng: np.random.Generator) -> Proposal:  # pragma: no cover
         """The next batch: ``per_round`` items (the paper's J) to label.
@@ -235,15 +374,28 @@ STRATEGIES = Registry("strategy")  # name -> Strategy subclass
 STRATEGIES.__doc__ = """The registered strategies: name -> :class:`Strategy` subclass (:func:`register_strategy`)."""
 
 
-def register_strategy(cls):
+def register_strategy(cls=None, *, replace: bool = False):
     """Class decorator: register a :class:`Strategy` subclass (``cls``) under its ``name``.
+
+    ``@register_strategy`` or ``@register_strategy(replace=True)``; a taken name (``random``, ...) is
+    refused unless ``replace=True``. An in-memory strategy needs no registration: pass it to
+    ``run_experiment(strategies=[...])``.
+
+    The class is ``cls`` (None when called as ``@register_strategy(replace=...)``).
+
+    Parameters
+    ----------
+    replace : bool, default False
+        Replace a strategy already registered under the same name.
 
     Returns
     -------
-    type
-        ``cls``, unchanged.
+    type or callable
+        ``cls``, unchanged (or the decorator, when called with keywords only).
     """
-    return STRATEGIES.register()(cls)
+    if cls is None:
+        return lambda c: STRATEGIES.register(replace=replace)(c)
+    return STRATEGIES.register(replace=replace)(cls)
 
 
 def get_strategy(name: str, **kwargs: Any) -> Strategy:

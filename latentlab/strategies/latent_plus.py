@@ -20,7 +20,7 @@ import numpy as np
 
 from ..exceptions import ConfigError
 from ..gradients import latent_gradient
-from .base import Proposal, Strategy, register_strategy
+from .base import Proposal, Strategy, entropy_utility, register_strategy
 from .diversity import k_centre_greedy
 from .snn import LatentStepStrategy, SNNStrategy
 
@@ -107,6 +107,21 @@ class UncertaintyAscentStrategy(LatentStepStrategy):
     def directions(self, ctx, p, start, rng):
         g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, objective="entropy")
         return g.d, g.grad_norm, g.loss
+
+    uses_label = False
+    utility_name = "entropy"
+
+    def step_directions(self, ctx, p, y, rng):
+        _needs_classes(self, ctx)
+        g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, objective="entropy")
+        return g.d, g.grad_norm, g.loss, "entropy"
+
+    def explain_step(self) -> str:
+        return "Step: p' = p + alpha d along the gradient of F's entropy of G(p) (no label), then the nearest item"
+
+    def utility(self, ctx, x):
+        _needs_classes(self, ctx)
+        return entropy_utility(ctx, x)
 
     def propose(self, ctx, per_round, rng):
         prop = super().propose(ctx, per_round, rng)

@@ -35,7 +35,7 @@ import numpy as np
 from ..exceptions import ConfigError
 from ..generative import decode
 from ..gradients import latent_gradient
-from .base import Proposal, Strategy, register_strategy
+from .base import StepResult, step_labels, Proposal, Strategy, register_strategy
 
 __all__ = ["InterpolationStrategy", "PROBES"]
 
@@ -149,6 +149,23 @@ class InterpolationStrategy(Strategy):
         """
         g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, y, loss_on="decoded", transform=self.transform(ctx))
         return g.d, g.grad_norm, g.loss
+
+    utility_name = "loss"
+
+    def step(self, ctx, p, rng, y=None, items=None, label="start"):
+        """p' = p + alpha d with SI's direction (:meth:`directions`); nothing synthesized is labelled."""
+        p = np.asarray(p, np.float64)
+        y, used = step_labels(ctx, items, y, p, label)
+        d, gnorm, loss = self.directions(ctx, p, y, rng)
+        return StepResult(p, p + ctx.alpha * d, d, gnorm, loss, "loss", used=used)
+
+    def explain_step(self) -> str:
+        how = (
+            "in a random unit direction (the control)"
+            if self.name.endswith("random-dir")
+            else "along its loss gradient"
+        )
+        return f"Step: p' = p + alpha d {how}; a round would label G(p') itself with the labeling tool"
 
     def propose(self, ctx, per_round, rng):
         """T(t): ``per_round`` (the paper's J) points of the synthetic store, stepped by ``alpha``
