@@ -32,6 +32,7 @@ same bits with or without the callback.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ import torch
 from .models import GENERATORS
 from .storage import cache_dir, check_cache_writable, json_key, load_state, save_state
 from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .datasets import Dataset
@@ -407,10 +410,20 @@ def get_generator(
     path = Path(root or cache_dir()) / "generators" / f"{name}.pt"
     if not retrain:
         model = _load_cached(path, config, dataset.image_shape) if cache and path.exists() else None
-        if model is None and shipped:
+        if model is not None:
+            log.debug("generator %s: from the cache (%s)", name, path)
+        elif shipped:
             model = _load_shipped(shipped_dir() / f"{name}.pt", config, dataset.image_shape, fp, seed)
+            if model is not None:
+                log.info("generator %s: the weights shipped with latentlab", name)
         if model is not None:
             return model.to(device) if device is not None else model
+    log.info(
+        "generator %s: training it on %d pool items%s",
+        name,
+        len(dataset.x_train),
+        f" (cached in {path})" if cache else "",
+    )
     if cache:  # before training: a cache folder that cannot be written would lose the trained weights
         check_cache_writable(path.parent)
     ckpt = path.with_suffix(".ckpt") if cache else None

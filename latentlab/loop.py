@@ -15,6 +15,7 @@ initial set depends on the seed only: every strategy of one seed starts from the
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from .models import build_target
 from .strategies import Proposal, SamplingContext, Strategy
 from .tasks import task_for
 from .training import TqdmCallback, deterministic_device, fit, seed_everything
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .datasets import Dataset
@@ -527,6 +530,9 @@ class ActiveLoop:
         )
         self.records = [RoundRecord(**r) for r in got.records]
         self.proposals, self.model, self.finished = got.proposals, got.model, got.finished
+        log.info(
+            "%s seed %d: resumed after round %d (%s)", self.strategy.name, self.seed, self.round, self.checkpoint_dir
+        )
 
 
 def _oracle(dataset) -> OracleLabeler:
