@@ -35,7 +35,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -402,12 +402,12 @@ class Dataset:
     @classmethod
     def from_torch(
         cls,
-        train,
-        test=None,
+        train: Any,
+        test: Any = None,
         *,
         name: str = "my-data",
         classes: tuple | list | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> "Dataset":
         """A data set from a torch ``Dataset`` (or ``DataLoader``) of ``(image, label)`` pairs.
 
@@ -645,7 +645,7 @@ DATASETS.__doc__ = (
 )
 
 
-def register_dataset(name: str, *, replace: bool = False, **info):
+def register_dataset(name: str, *, replace: bool = False, **info: Any) -> Callable[[Any], Any]:
     """Decorator: register ``loader(root: Path | None, **kwargs) -> Dataset`` under ``name``.
 
     Parameters

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from .datasets import Dataset
     from .latent import LatentSpace
+    from .strategies import Strategy
 
 from .config import (
     ALPHAGAN_HIDDEN,
@@ -101,7 +102,7 @@ def prepare(
     device: str | torch.device | None = None,
     dataset_kwargs: dict[str, Any] | None = None,
     retrain_generator: bool = False,
-    generator=None,
+    generator: Any = None,
 ) -> tuple[Dataset, LatentSpace | None]:
     """Load the data set and the (cached) generator; returns ``(dataset, latent_space)``.
 
@@ -705,12 +706,12 @@ def run_experiment(
     prepared: tuple[Dataset, LatentSpace | None] | None = None,
     device: str | torch.device | None = None,
     workers: int = 1,
-    dataset=None,
-    target=None,
-    strategies=None,
-    generator=None,
-    labeler=None,
-    client=None,
+    dataset: Dataset | None = None,
+    target: Any = None,
+    strategies: list[str | Strategy | type[Strategy]] | None = None,
+    generator: Any = None,
+    labeler: Any = None,
+    client: Any = None,
 ) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 

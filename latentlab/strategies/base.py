@@ -10,7 +10,7 @@ norms, losses).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -238,7 +238,13 @@ class Strategy:
     utility_name = ""  # what utility() returns ('' = the strategy has no per-item score)
 
     def step(
-        self, ctx: SamplingContext, p: np.ndarray, rng: np.random.Generator, y=None, items=None, label: str = "start"
+        self,
+        ctx: SamplingContext,
+        p: np.ndarray,
+        rng: np.random.Generator,
+        y: np.ndarray | None = None,
+        items: np.ndarray | None = None,
+        label: str = "start",
     ) -> StepResult:
         """One explorer Step of the points ``p`` (J, n) by this strategy's own rule; nothing is labelled.
 
@@ -370,11 +376,13 @@ class Strategy:
         return f"{self.__class__.__name__}()"
 
 
+S = TypeVar("S", bound="Strategy")  # register_strategy returns the class it was given
+
 STRATEGIES = Registry("strategy")  # name -> Strategy subclass
 STRATEGIES.__doc__ = """The registered strategies: name -> :class:`Strategy` subclass (:func:`register_strategy`)."""
 
 
-def register_strategy(cls=None, *, replace: bool = False):
+def register_strategy(cls: type[S] | None = None, *, replace: bool = False) -> Any:
     """Class decorator: register a :class:`Strategy` subclass (``cls``) under its ``name``.
 
     ``@register_strategy`` or ``@register_strategy(replace=True)``; a taken name (``random``, ...) is
