@@ -419,21 +419,21 @@ class Dataset:
 
         Parameters
         ----------
-        train : torch.utils.data.Dataset or torch.utils.data.DataLoader
-            The pool's ``(image, label)`` pairs.
-        test : torch.utils.data.Dataset or torch.utils.data.DataLoader, optional
-            The test set's pairs (None: :meth:`from_arrays` splits one off the pool).
-        name : str, default "my-data"
-            The data set's name.
+        train : torch.utils.data.Dataset or DataLoader
+            The pool: ``(image, label)`` items.
+        test : torch.utils.data.Dataset or DataLoader, optional
+            The held-out test set; without it a share of ``train`` is held out.
+        name : str
+            Names the data set in results and cache keys.
         classes : sequence of str, optional
-            Class names (default: ``train.classes`` when there is one).
+            Class names (default: ``train.classes`` when present).
         **kwargs
             Passed to :meth:`from_arrays` (``test_size``, ``seed``, ``task``, ...).
 
         Returns
         -------
         Dataset
-            The data set, validated.
+            Validated (:meth:`validate`).
         """
         x, y = _read_torch(train, "train")
         xt, yt = _read_torch(test, "test") if test is not None else (None, None)

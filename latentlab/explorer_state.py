@@ -106,8 +106,12 @@ class ExplorerState(param.Parameterized):
         Run seed (initial set, start points, training).
     compare : bool, default True
         Also run the random strategy each round (learning curve).
-    heat : {"entropy", "loss"}, default "entropy"
-        The map's background: F's predictive entropy, or its loss w.r.t. the nearest pool item's label.
+    heat : {"entropy", "loss", "strategy"}, default "entropy"
+        The map's background: F's predictive entropy, its loss w.r.t. the nearest pool item's label,
+        or the selected strategy's own utility.
+    step_label : {"start", "prediction", "oracle"}, default "start"
+        The label a Step's loss uses at an unlabelled point: the start point's (paid) label, F's own
+        prediction, or the oracle's (a peek at a label nobody paid for).
     grid_size : int, default 48
         Heat-map resolution (grid_size^2 decoded images).
     n_pool, n_test : int, optional
@@ -521,7 +525,7 @@ class ExplorerState(param.Parameterized):
         Returns
         -------
         str
-            The line.
+            The line the page shows above the controls.
         """
         strat = self.loop.strategy if self.loaded else get_strategy(self.strategy)
         line = f"{strat.name}: {strat.explain_step()}"

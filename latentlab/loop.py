@@ -85,15 +85,15 @@ class RoundRecord:
     val_metric : float or None
         The same metric on the validation set (None without one).
     rarest_class : int or None
-        Diagnostics (:mod:`latentlab.diagnostics`): the rarest class's count in the labelled set.
+        Labelled items of the rarest class in the train set (classification only).
     class_entropy : float or None
-        Entropy of the labelled set's class histogram (bits).
+        Entropy of the train set's class histogram.
     pick_latent_dist : float or None
-        Median latent distance of the picks to the nearest labelled item.
+        Median latent distance of the proposed picks to the nearest labelled item.
     pick_error : float or None
-        F's error on its picks (when picked).
+        F's error on the picks when they were picked.
     pool_error : float or None
-        F's error on the unlabelled pool (then).
+        F's error on the unlabelled pool at the same time.
     """
 
     round: int

@@ -34,16 +34,16 @@ class LoopConfig:
     per_round : int, default 100
         |T(t)| for t >= 2 (J, the number of sampling points).
     alpha : float or "auto", default 0.2
-        Step length of Eq. 2 in latent units (prior std 1); ``"auto"``: chosen on a validation
-        grid (:mod:`latentlab.alpha`).
+        Step length of Eq. 2 in latent units (prior std 1), or in ``alpha_unit``; ``"auto"``: chosen
+        on a validation grid (:mod:`latentlab.alpha`).
     alpha_unit : {"latent", "nn"}, default "latent"
-        ``"nn"``: ``alpha`` counts the pool's median nearest-neighbour spacing in the latent space.
+        What ``alpha`` counts: latent units, or the pool's median nearest-neighbour spacings.
     step : float or None, default None
-        The absolute step ``alpha`` resolved to (:func:`latentlab.alpha.resolve_alpha`); None: alpha.
+        The absolute step ``alpha`` resolved to (set by :func:`latentlab.alpha.resolve_alpha`).
     nn_spacing : float or None, default None
         The pool's median nearest-neighbour spacing the step was measured by.
-    alpha_grid : tuple of (float, float) pairs, default ()
-        With ``alpha="auto"``: the (alpha, validation score) grid it was chosen from.
+    alpha_grid : tuple, default ()
+        With ``alpha="auto"``: the ``(alpha, validation score)`` pairs it chose from.
     loss_on : {"decoded", "real"}, default "decoded"
         ``"decoded"``: F(G(p)) as in Eq. 1; ``"real"``: the loss of the real x, gradient through G.
     warm_start : bool, default True

@@ -248,18 +248,17 @@ class Strategy:
     ) -> StepResult:
         """One explorer Step of the points ``p`` (J, n) by this strategy's own rule; nothing is labelled.
 
-        ``y`` are the start points' labels, ``items`` the pool items the points sit on, ``label`` a
-        :data:`STEP_LABELS` choice (used by strategies whose step needs a label). The default (a
-        strategy that scores or draws pool items) does not move: it names its next ``len(p)`` picks.
+        The default (a strategy that scores or draws pool items) does not move: it names its next
+        ``len(p)`` picks.
 
         Parameters
         ----------
         ctx : SamplingContext
-            What the strategy may look at.
+            What the strategy may look at (F, the pool, the latent space).
         p : numpy.ndarray
-            The points, shape (J, n).
+            The sampling points (J, latent dim).
         rng : numpy.random.Generator
-            The step's seeded stream.
+            The Step's seeded stream.
         y : numpy.ndarray, optional
             The start points' labels.
         items : numpy.ndarray, optional
@@ -270,7 +269,7 @@ class Strategy:
         Returns
         -------
         StepResult
-            The moved points (or the unmoved ones and the next picks), and what was used.
+            The new points, their direction and what the step used.
         """
         self.check(ctx, len(p))
         return StepResult.still(p, self.propose(ctx, len(p), rng).indices, used=f"{self.name}'s next picks")
@@ -281,7 +280,7 @@ class Strategy:
         Returns
         -------
         str
-            The line.
+            The line, starting with ``Step:``.
         """
         first = " ".join((type(self).__doc__ or self.name).split("\n\n")[0].split())
         return f"Step: no move; rings mark the next J items {self.name} would label ({first})"
@@ -292,14 +291,14 @@ class Strategy:
         Parameters
         ----------
         ctx : SamplingContext
-            What the strategy may look at.
+            What the strategy may look at (F above all).
         x : numpy.ndarray
-            Images, shape (m, C, H, W).
+            Images (n, C, H, W), e.g. decoded grid points of the map.
 
         Returns
         -------
         numpy.ndarray or None
-            One score per image, shape (m,); None for a strategy without a score.
+            One score per image; None for a strategy without a per-item score.
         """
         return None
 
