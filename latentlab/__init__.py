@@ -16,6 +16,14 @@ _check_install()  # first: stop with the fix if the unrelated `latentlab` distri
 
 from ._version import __version__
 
+import logging as _logging
+
+# The library's messages go to the `latentlab` logger and its children (one per module:
+# logging.getLogger(__name__)). A library never configures logging: this handler only keeps
+# Python from printing "no handlers" fallbacks; the application (or `latentlab`'s CLI, -v /
+# --quiet) chooses handlers and levels. Nothing here touches the root logger.
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
 
 def _map_the_view_in_a_checkout() -> None:
     """In a source checkout, make ``latentlab.widgets`` the ``widgets/`` folder beside ``latentlab/``.

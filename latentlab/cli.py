@@ -14,15 +14,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
 import sys
 from pathlib import Path
 
 from ._version import __version__
 from .exceptions import ConfigError, LatentLabError
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "main",
     "build_parser",
+    "configure_logging",
     "add_run_arguments",
     "add_threads_argument",
     "check_common",
@@ -98,7 +102,7 @@ def add_run_arguments(r) -> None:
     g = r.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out (same settings)")
     g.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--quiet", action="store_true", help="no progress bars; only warnings and errors on stderr")
     r.add_argument(
         "--workers",
         type=int,
@@ -193,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
             lazy_module=module,
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
+    for sp in sub.choices.values():  # the log level: -v adds the details; --quiet (run, tune, sweep) only warnings
+        sp.add_argument("-v", "--verbose", action="count", default=0, help="more messages on stderr (-v: details)")
     return p
 
 
@@ -280,7 +286,7 @@ def cmd_run(a) -> int:
         run_experiment(cfg, a.out, resume=a.resume, client=client, **_job_kwargs(a))
     out = Path(a.out)
     print((out / "summary.md").read_text())
-    print(f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'learning_curves.png'}")
+    log.info("wrote %s, %s, %s", out / "results.csv", out / "summary.md", out / "learning_curves.png")
     return 0
 
 
@@ -296,7 +302,7 @@ def cmd_tune(a) -> int:
     with _scheduler_client(a) as client:
         result = tune(cfg, grid, a.out, client=client, **_job_kwargs(a))
     print(result.markdown())
-    print(f"wrote {result.path}; use it with: latentlab run --config {result.path} ...")
+    log.info("wrote %s; use it with: latentlab run --config %s ...", result.path, result.path)
     return 0
 
 
@@ -336,12 +342,37 @@ def _warning_line(message, category, filename, lineno, line=None) -> str:
     return f"latentlab: warning: {message}\n"
 
 
+def configure_logging(verbosity: int = 0) -> logging.Handler:
+    """The CLI's handler on the ``latentlab`` logger (never the root logger); returns it.
+
+    Parameters
+    ----------
+    verbosity : int, default 0
+        -1 (``--quiet``): warnings and errors only; 0: also what a command reports (INFO, e.g.
+        the files it wrote); 1 or more (``-v``): also the details (DEBUG, with the module's name).
+
+    Returns
+    -------
+    logging.Handler
+        The stderr handler added; :func:`main` removes it when the command ends.
+    """
+    logger = logging.getLogger("latentlab")
+    handler = logging.StreamHandler(sys.stderr)
+    detail = verbosity > 0
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s" if detail else "latentlab: %(message)s"))
+    logger.setLevel(logging.DEBUG if detail else logging.WARNING if verbosity < 0 else logging.INFO)
+    logger.addHandler(handler)
+    return handler
+
+
 def main(argv=None) -> int:
     import warnings
 
     fmt, warnings.formatwarning = warnings.formatwarning, _warning_line  # one line, like errors
+    handler, level = None, logging.getLogger("latentlab").level
     try:
         a = build_parser().parse_args(argv)
+        handler = configure_logging(getattr(a, "verbose", 0) - bool(getattr(a, "quiet", False)))
         return a.func(a)
     except LatentLabError as e:
         print(f"latentlab: error: {e}", file=sys.stderr)
@@ -363,6 +394,9 @@ def main(argv=None) -> int:
         return 130
     finally:
         warnings.formatwarning = fmt
+        if handler is not None:  # main() may run inside another program (tests, a notebook): leave its logging as found
+            logging.getLogger("latentlab").removeHandler(handler)
+            logging.getLogger("latentlab").setLevel(level)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from .datasets import DATASETS
 from .exceptions import ConfigError
@@ -189,7 +189,7 @@ class ExperimentConfig:
             cfg = _replace_path(cfg, path.split("."), _as_tuple(value), path)
         return cfg
 
-    def get(self, path: str):
+    def get(self, path: str) -> Any:
         """The value at a dotted path (``cfg.get("loop.per_round")``).
 
         Parameters
@@ -440,7 +440,7 @@ _BY_NAME: dict[str, Setting] = {s.name: s for s in RUN_SETTINGS}
 RENAMED = {"n_rounds": "rounds", "n_labelled": "initial"}
 
 
-def config_from_settings(settings: dict | None = None, *, profile: str | None = None, **kw) -> ExperimentConfig:
+def config_from_settings(settings: dict | None = None, *, profile: str | None = None, **kw: Any) -> ExperimentConfig:
     """The one path from settings to an :class:`ExperimentConfig` (the CLI, notebooks, explorer).
 
     ``settings`` (and ``kw``) map names of :data:`RUN_SETTINGS` (``rounds``, ``per_round``, ...) or dotted

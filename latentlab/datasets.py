@@ -18,6 +18,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -382,12 +383,12 @@ class Dataset:
     @classmethod
     def from_torch(
         cls,
-        train,
-        test=None,
+        train: Any,
+        test: Any = None,
         *,
         name: str = "my-data",
         classes: tuple | list | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> "Dataset":
         """A data set from a torch ``Dataset`` (or ``DataLoader``) of ``(image, label)`` pairs.
 
@@ -625,7 +626,7 @@ DATASETS.__doc__ = (
 )
 
 
-def register_dataset(name: str, *, replace: bool = False, **info):
+def register_dataset(name: str, *, replace: bool = False, **info: Any) -> Callable[[Any], Any]:
     """Decorator: register ``loader(root: Path | None, **kwargs) -> Dataset`` under ``name``.
 
     Parameters
@@ -657,7 +658,7 @@ def default_data_root() -> Path | None:
     return Path(env) if env else None
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, **kwargs) -> Dataset:
+def load_dataset(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Dataset:
     """Load a registered data set.
 
     Parameters

@@ -21,10 +21,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+
+if TYPE_CHECKING:
+    import torch
+
+    from .datasets import Dataset
+    from .latent import LatentSpace
+    from .strategies import Strategy
 
 from .config import (
     ALPHAGAN_HIDDEN,
@@ -87,13 +97,13 @@ __all__ = [
 
 def prepare(
     config: ExperimentConfig,
-    data_root=None,
+    data_root: str | os.PathLike | None = None,
     progress: bool = True,
-    device=None,
-    dataset_kwargs=None,
+    device: str | torch.device | None = None,
+    dataset_kwargs: dict[str, Any] | None = None,
     retrain_generator: bool = False,
-    generator=None,
-):
+    generator: Any = None,
+) -> tuple[Dataset, LatentSpace | None]:
     """Load the data set and the (cached) generator; returns ``(dataset, latent_space)``.
 
     Parameters
@@ -687,21 +697,21 @@ def _guard_spawned_main() -> None:
 
 def run_experiment(
     config: ExperimentConfig,
-    out,
+    out: str | os.PathLike,
     *,
-    data_root=None,
+    data_root: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
-    prepared=None,
-    device=None,
+    prepared: tuple[Dataset, LatentSpace | None] | None = None,
+    device: str | torch.device | None = None,
     workers: int = 1,
-    dataset=None,
-    target=None,
-    strategies=None,
-    generator=None,
-    labeler=None,
-    client=None,
+    dataset: Dataset | None = None,
+    target: Any = None,
+    strategies: list[str | Strategy | type[Strategy]] | None = None,
+    generator: Any = None,
+    labeler: Any = None,
+    client: Any = None,
 ) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import param
@@ -32,6 +33,12 @@ from .loop_config import LoopConfig
 from .strategies import STEP_LABELS, get_strategy
 from .training import TrainConfig
 from .trajectory import Walk
+
+if TYPE_CHECKING:
+    import torch
+
+    from .loop import ActiveLoop
+    from .tasks import Task
 
 __all__ = ["ExplorerState", "action", "load_resources", "strategy_names", "EXPLORER_TRAIN"]
 
@@ -57,12 +64,12 @@ _LABEL_TEXT = {
 }
 
 
-def action(fn):
+def action(fn: Callable[..., str]) -> Callable[..., bool]:
     """An explorer action: returns True and shows the message ``fn`` returns, or, on bad input
     (a latentlab error, ValueError, TypeError, OSError), returns False and shows the reason."""
 
     @functools.wraps(fn)
-    def run(self, *args, **kwargs):
+    def run(self: ExplorerState, *args: Any, **kwargs: Any) -> bool:
         try:
             msg = fn(self, *args, **kwargs)
         except (LatentLabError, ValueError, TypeError, OSError) as e:
@@ -115,6 +122,9 @@ class ExplorerState(param.Parameterized):
         F's training recipe.
     progress : bool, default False
         Show a progress bar while the generator trains (first load only).
+    step_label : {"start", "prediction", "oracle"}, default "start"
+        The label the Step's loss uses at an unlabelled point: the start point's (paid) label, F's
+        own prediction, or the oracle's (a peek at a label nobody paid for).
     round, status, error, selection, version, grid_version, data_version, busy : object
         Outputs the actions write (a view reads them; see each param's ``doc``).
     name : str, optional
@@ -175,7 +185,8 @@ class ExplorerState(param.Parameterized):
         doc="what a view is running in the background now ('' = idle); views disable their actions meanwhile",
     )
 
-    def __init__(self, **params):
+    def __init__(self, **params):  # type: (**Any) -> None
+        # (a type comment: annotated, __init__ would lose the signature param builds from the settings)
         super().__init__(**params)
         self.data = self.latent = self.run = self.annotation = None
         self.grid: dict | None = None
@@ -183,34 +194,58 @@ class ExplorerState(param.Parameterized):
         self._loaded_settings = {k: getattr(self, k) for k in _DATA_SETTINGS}
 
     # ------------------------------------------------------------------ read-outs
-    loaded = property(lambda self: self.run is not None, doc="Whether a data set and its generator are loaded.")
-    loop = property(lambda self: None if self.run is None else self.run.loop, doc="The strategy's ActiveLoop.")
-    baseline = property(
-        lambda self: None if self.run is None else self.run.baseline, doc="The random baseline's ActiveLoop (or None)."
-    )
-    model = property(lambda self: None if self.run is None else self.run.loop.model, doc="Target model F (or None).")
-    task = property(lambda self: self.run.loop.task, doc="The run's Task (loss, metric).")
-    embeddings = property(
-        lambda self: None if self.latent is None else self.latent.to_view(self.latent.embeddings),
-        doc="The pool's codes as drawn (n, 2): the codes of a 2-D latent space, else their PCA-2 view.",
-    )
-    pending = property(
-        lambda self: [] if self.annotation is None else self.annotation.pending,
-        doc="Synthesized images waiting for a person's label.",
-    )
-    annotator = property(
-        lambda self: None if self.annotation is None else self.annotation.annotator,
-        doc="The person labelling synthesized images (or None).",
-    )
-    extent = property(lambda self: self.latent.extent(), doc="(x0, x1, y0, y1) of the pool embeddings, padded 5 %.")
+    @property
+    def loaded(self) -> bool:
+        """Whether a data set and its generator are loaded."""
+        return self.run is not None
 
     @property
-    def traj(self):
+    def loop(self) -> ActiveLoop | None:
+        """The strategy's ActiveLoop."""
+        return None if self.run is None else self.run.loop
+
+    @property
+    def baseline(self) -> ActiveLoop | None:
+        """The random baseline's ActiveLoop (or None)."""
+        return None if self.run is None else self.run.baseline
+
+    @property
+    def model(self) -> torch.nn.Module | None:
+        """Target model F (or None)."""
+        return None if self.run is None else self.run.loop.model
+
+    @property
+    def task(self) -> Task:
+        """The run's Task (loss, metric)."""
+        return self.run.loop.task
+
+    @property
+    def embeddings(self) -> np.ndarray | None:
+        """The pool's codes as drawn (n, 2): the codes of a 2-D latent space, else their PCA-2 view."""
+        return None if self.latent is None else self.latent.to_view(self.latent.embeddings)
+
+    @property
+    def pending(self) -> list:
+        """Synthesized images waiting for a person's label."""
+        return [] if self.annotation is None else self.annotation.pending
+
+    @property
+    def annotator(self) -> Any:
+        """The person labelling synthesized images (or None)."""
+        return None if self.annotation is None else self.annotation.annotator
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        """(x0, x1, y0, y1) of the pool embeddings, padded 5 %."""
+        return self.latent.extent()
+
+    @property
+    def traj(self) -> Walk | None:
         """The sampling points and their trajectories (:class:`latentlab.trajectory.Walk`), or None."""
         return None if self.run is None else self.run.walk
 
     @traj.setter
-    def traj(self, walk):
+    def traj(self, walk: Walk) -> None:
         self.run.walk = walk
 
     def labelled(self) -> tuple[np.ndarray, np.ndarray]:
@@ -385,7 +420,7 @@ class ExplorerState(param.Parameterized):
         )
 
     @action
-    def reset(self):
+    def reset(self) -> str:
         """Forget the run (labels, model, trajectories) and start again with the current settings.
 
         Returns
@@ -399,7 +434,7 @@ class ExplorerState(param.Parameterized):
         return "reset: nothing labelled, no model yet. Press Run round."
 
     @action
-    def configure(self, **settings):
+    def configure(self, **settings: Any) -> str:
         """Change settings (``alpha=0.3``, ``per_round=20``, ``strategy="random"``, ...) without raising.
 
         Alpha and per_round apply from the next step/round; a new strategy or data set starts a new run.
@@ -452,7 +487,7 @@ class ExplorerState(param.Parameterized):
         self.status = f"error: {self.error}"
 
     @action
-    def step(self):
+    def step(self) -> str:
         """One Step by the selected strategy's own rule (:meth:`latentlab.strategies.Strategy.step`).
 
         SNN and kin: p -> p' = p + alpha d along the gradient of F's loss (label: :attr:`step_label`)
@@ -499,7 +534,7 @@ class ExplorerState(param.Parameterized):
         return line
 
     @action
-    def run_round(self):
+    def run_round(self) -> str:
         """One round of Algorithm 1 with the chosen strategy (``ActiveLoop.run_round``).
 
         Plus the random baseline when ``compare``; then the trajectories restart and the heat map
@@ -526,7 +561,7 @@ class ExplorerState(param.Parameterized):
         )
 
     @action
-    def select(self, x: float, y: float):
+    def select(self, x: float, y: float) -> str:
         """Decode the latent point (x, y); if a current sampling point is near, select its step.
 
         Fills :attr:`selection` (:func:`latentlab.latent_map.describe_point`).
@@ -573,7 +608,7 @@ class ExplorerState(param.Parameterized):
 
     # ------------------------------------------------------------------ annotation by a person
     @action
-    def queue_synthetic(self):
+    def queue_synthetic(self) -> str:
         """Queue G(p') of the last step's points for a person to label.
 
         Sampling by interpolation without a labeling tool. Inputs the person already labelled are
@@ -592,7 +627,7 @@ class ExplorerState(param.Parameterized):
         )
 
     @action
-    def annotate(self, answer):
+    def annotate(self, answer: int | bool) -> str:
         """Label the first pending image and add it to the train set.
 
         The answer is stored in the person's label cache.
@@ -613,7 +648,7 @@ class ExplorerState(param.Parameterized):
         return f"labelled; {len(self.pending)} left; {self.loop.n_labelled} labelled in all"
 
     @action
-    def skip(self):
+    def skip(self) -> str:
         """Drop the first pending image without a label.
 
         Returns

@@ -32,9 +32,11 @@ same bits with or without the callback.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -42,6 +44,11 @@ import torch
 from .models import GENERATORS
 from .storage import cache_dir, check_cache_writable, json_key, load_state, save_state
 from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
 
 __all__ = [
     "GeneratorConfig",
@@ -339,17 +346,17 @@ def shipped_dir() -> Path:
 
 
 def get_generator(
-    dataset,
+    dataset: Dataset,
     config: GeneratorConfig = GeneratorConfig(),
     *,
     seed: int = 0,
     cache: bool = True,
     progress: bool = True,
     root: str | os.PathLike | None = None,
-    device=None,
+    device: str | torch.device | None = None,
     retrain: bool = False,
     shipped: bool | None = None,
-    on_epoch=None,
+    on_epoch: Callable[[Any], None] | None = None,
     watch: int | None = 2000,
 ) -> torch.nn.Module:
     """A trained generator for a data set's pool: from the cache, the shipped weights, or trained.
@@ -403,10 +410,20 @@ def get_generator(
     path = Path(root or cache_dir()) / "generators" / f"{name}.pt"
     if not retrain:
         model = _load_cached(path, config, dataset.image_shape) if cache and path.exists() else None
-        if model is None and shipped:
+        if model is not None:
+            log.debug("generator %s: from the cache (%s)", name, path)
+        elif shipped:
             model = _load_shipped(shipped_dir() / f"{name}.pt", config, dataset.image_shape, fp, seed)
+            if model is not None:
+                log.info("generator %s: the weights shipped with latentlab", name)
         if model is not None:
             return model.to(device) if device is not None else model
+    log.info(
+        "generator %s: training it on %d pool items%s",
+        name,
+        len(dataset.x_train),
+        f" (cached in {path})" if cache else "",
+    )
     if cache:  # before training: a cache folder that cannot be written would lose the trained weights
         check_cache_writable(path.parent)
     ckpt = path.with_suffix(".ckpt") if cache else None
@@ -508,7 +525,7 @@ def _load_cached(path: Path, config: GeneratorConfig, image_shape):
 
 
 @torch.no_grad()
-def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+def encode(generator: torch.nn.Module, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32.
 
     Parameters
@@ -535,7 +552,7 @@ def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
 
 
 @torch.no_grad()
-def decode(generator, z: np.ndarray) -> np.ndarray:
+def decode(generator: torch.nn.Module, z: np.ndarray) -> np.ndarray:
     """Images G(z), shape (n, C, H, W), for latent points ``z`` (n, latent_dim).
 
     Parameters

@@ -12,11 +12,15 @@ entropy of ``G(p)`` grows; it needs no label, so it applies to unlabelled points
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
 from .exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from .tasks import Task
 
 __all__ = ["LatentGradient", "latent_gradient", "LOSS_ON", "OBJECTIVES"]
 
@@ -44,17 +48,17 @@ class LatentGradient:
 
 
 def latent_gradient(
-    generator,
-    target,
-    task,
-    p,
-    y=None,
+    generator: torch.nn.Module,
+    target: torch.nn.Module,
+    task: Task,
+    p: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor | None = None,
     *,
-    x=None,
+    x: np.ndarray | torch.Tensor | None = None,
     loss_on: str = "decoded",
     eps: float = 1e-12,
     objective: str = "loss",
-    transform=None,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> LatentGradient:
     """Normalised gradient of the target model's loss (Eq. 1), or of its entropy, w.r.t. latent points.
 

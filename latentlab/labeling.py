@@ -12,13 +12,18 @@ sampling by interpolation (SI) needs such a labeler.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .exceptions import ConfigError
 from .registry import Registry
 from .storage import LabelCache, content_key
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
 
 __all__ = ["LabelResult", "Labeler", "OracleLabeler", "ToolLabeler", "LABELERS", "register_labeler", "make_labeler"]
 
@@ -86,7 +91,7 @@ class OracleLabeler(Labeler):
     def known_labels(self) -> np.ndarray:
         return self.y_pool
 
-    def label(self, x, *, indices=None, progress=False) -> LabelResult:
+    def label(self, x: np.ndarray, *, indices: np.ndarray | None = None, progress: bool = False) -> LabelResult:
         if indices is None:
             raise ConfigError(
                 "the dataset oracle labels pool items only (it needs their indices); synthesized "
@@ -147,7 +152,15 @@ class ToolLabeler(Labeler):
     name = "tool"
     can_label_synthetic = True
 
-    def __init__(self, fn, *, cache_dir=None, workers: int = 1, client=None, out_shape=None):
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray], np.ndarray],
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        workers: int = 1,
+        client: Any = None,
+        out_shape: tuple[int, ...] | str | None = None,
+    ) -> None:
         from .exceptions import ConfigError
 
         if not callable(fn):
@@ -161,7 +174,7 @@ class ToolLabeler(Labeler):
         self.out_shape = out_shape
         self.n_calls = 0  # inputs the tool actually ran on (cache hits excluded)
 
-    def label(self, x, *, indices=None, progress=False) -> LabelResult:
+    def label(self, x: np.ndarray, *, indices: np.ndarray | None = None, progress: bool = False) -> LabelResult:
         """Label a batch ``x`` of shape (n, ...); cached labels are reused, the rest run in parallel.
 
         Parameters
@@ -238,7 +251,7 @@ def _oracle(dataset, **kwargs):
     return OracleLabeler(dataset.y_train)
 
 
-def make_labeler(name: str, dataset=None, **kwargs) -> Labeler:
+def make_labeler(name: str, dataset: Dataset | None = None, **kwargs: Any) -> Labeler:
     """The labeler registered as ``name`` for ``dataset``; an unknown name lists the valid ones.
 
     Parameters

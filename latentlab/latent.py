@@ -10,10 +10,15 @@ the explorer) had to keep in step::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .generative import decode, encode
 from .neighbours import LatentIndex
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["LatentSpace"]
 
@@ -32,14 +37,16 @@ class LatentSpace:
         KD-tree over ``embeddings`` (built from them when not given).
     """
 
-    def __init__(self, generator, embeddings: np.ndarray | None = None, index: LatentIndex | None = None):
+    def __init__(
+        self, generator: torch.nn.Module, embeddings: np.ndarray | None = None, index: LatentIndex | None = None
+    ) -> None:
         self.generator = generator
         self.embeddings = embeddings  # None: a generator without an encoded pool (SI only decodes)
         self.index = index if index is not None or embeddings is None else LatentIndex(embeddings)
         self._view = None  # the display projection, fit on first use when dim > 2
 
     @classmethod
-    def from_generator(cls, generator, x_pool: np.ndarray) -> "LatentSpace":
+    def from_generator(cls, generator: torch.nn.Module, x_pool: np.ndarray) -> "LatentSpace":
         """Encode the pool ``x_pool`` with ``generator`` and index it.
 
         Parameters
@@ -96,7 +103,7 @@ class LatentSpace:
         """
         return decode(self.generator, z)
 
-    def nearest(self, z: np.ndarray, k: int = 1):
+    def nearest(self, z: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """``(distances, pool indices)`` of the ``k`` pool items nearest to each point of ``z``.
 
         Parameters
@@ -117,7 +124,7 @@ class LatentSpace:
 
     # ------------------------------------------------------------------ the 2-D view (display only)
     @property
-    def view(self):
+    def view(self) -> Any:
         """The display projection: None for a 2-D latent space, else the PCA-2 of the pool's codes.
 
         Only drawing uses it (the explorer's map, heat map and clicks): strategies, gradients and

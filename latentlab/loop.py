@@ -15,9 +15,12 @@ initial set depends on the seed only: every strategy of one seed starts from the
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +37,12 @@ from .models import build_target
 from .strategies import Proposal, SamplingContext, Strategy
 from .tasks import task_for
 from .training import TqdmCallback, deterministic_device, fit, seed_everything
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
+    from .pool import PoolState
 
 __all__ = ["LoopConfig", "RoundRecord", "ActiveLoop"]  # LoopConfig lives in loop_config.py
 
@@ -110,7 +119,7 @@ class RoundRecord:
     pick_error: float | None = None
     pool_error: float | None = None
 
-    def note_proposal(self, prop, n_failed: int) -> None:
+    def note_proposal(self, prop: Proposal, n_failed: int) -> None:
         """Record the batch proposed after this round's evaluation.
 
         Parameters
@@ -164,17 +173,17 @@ class ActiveLoop:
 
     def __init__(
         self,
-        dataset,
+        dataset: Dataset,
         strategy: Strategy,
         config: LoopConfig = LoopConfig(),
         seed: int = 0,
         *,
         latent: LatentSpace | None = None,
         labeler: Labeler | None = None,
-        checkpoint_dir=None,
+        checkpoint_dir: str | os.PathLike | None = None,
         progress: bool = True,
-        device=None,
-    ):
+        device: str | torch.device | None = None,
+    ) -> None:
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         deterministic_device(self.device)
         self.dataset = dataset
@@ -188,7 +197,7 @@ class ActiveLoop:
         self.store = LabelStore(dataset.x_train, labeler)
         self.records: list[RoundRecord] = []
         self.proposals: list[dict] = []
-        self.model = None
+        self.model: torch.nn.Module | None = None  # F, once round 1 has trained it
         self.finished = False
         self.progress = progress
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -206,12 +215,29 @@ class ActiveLoop:
         """Whether a stop condition holds (rounds run, budget spent, target metric reached)."""
         return self.finished
 
-    pool = property(
-        lambda self: self.store.pool, lambda self, v: setattr(self.store, "pool", v), doc="The run's PoolState."
-    )
-    pool_labels = property(lambda self: self.store.pool_labels, doc="Labels of pool items (see LabelStore).")
-    synthetic = property(lambda self: self.store.synthetic, doc="Labelled synthesized items, or None.")
-    n_labelled = property(lambda self: self.store.n_labelled, doc="Pool plus synthesized items labelled.")
+    @property
+    def pool(self) -> PoolState:
+        """The run's PoolState."""
+        return self.store.pool
+
+    @pool.setter
+    def pool(self, v: PoolState) -> None:
+        self.store.pool = v
+
+    @property
+    def pool_labels(self) -> np.ndarray:
+        """Labels of pool items (see LabelStore)."""
+        return self.store.pool_labels
+
+    @property
+    def synthetic(self) -> dict | None:
+        """Labelled synthesized items, or None."""
+        return self.store.synthetic
+
+    @property
+    def n_labelled(self) -> int:
+        """Pool plus synthesized items labelled."""
+        return self.store.n_labelled
 
     def labelled(self, upto_round: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Pool items labelled so far (or before round ``upto_round``) and the round that labelled each.
@@ -247,7 +273,7 @@ class ActiveLoop:
         """
         return self.store.labels_of(items, fallback)
 
-    def train_set(self):
+    def train_set(self) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` arrays of everything labelled so far: pool items, then synthesized items.
 
         Returns
@@ -312,7 +338,7 @@ class ActiveLoop:
             mc_samples=self.config.mc_samples,
         )
 
-    def initial_proposal(self):
+    def initial_proposal(self) -> Proposal:
         """T(1) as the strategy builds it; pool-based strategies of one seed all get the same items.
 
         With ``initial_balanced`` the shared draw has equal counts per class (needs known labels).
@@ -504,6 +530,9 @@ class ActiveLoop:
         )
         self.records = [RoundRecord(**r) for r in got.records]
         self.proposals, self.model, self.finished = got.proposals, got.model, got.finished
+        log.info(
+            "%s seed %d: resumed after round %d (%s)", self.strategy.name, self.seed, self.round, self.checkpoint_dir
+        )
 
 
 def _oracle(dataset) -> OracleLabeler:

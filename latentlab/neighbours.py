@@ -34,7 +34,9 @@ class LatentIndex:
         self.tree = cKDTree(self.embeddings)
         self.n = len(self.embeddings)
 
-    def nearest_distinct(self, points: np.ndarray, excluded: np.ndarray | None = None, k0: int = 16):
+    def nearest_distinct(
+        self, points: np.ndarray, excluded: np.ndarray | None = None, k0: int = 16
+    ) -> tuple[np.ndarray, np.ndarray]:
         """For each query point, the nearest pool item that is neither excluded nor taken before it.
 
         Queries are served in the order given (greedy): when the nearest free item of point j was
@@ -97,7 +99,7 @@ class LatentIndex:
             k = min(k * 8, self.n)
         return out, dist
 
-    def nearest(self, points: np.ndarray, k: int = 1):
+    def nearest(self, points: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Plain k-nearest query: ``(distances, indices)`` as ``cKDTree.query``.
 
         Parameters

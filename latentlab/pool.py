@@ -123,7 +123,7 @@ class PoolState:
         """
         return {int(t): self.indices_of_round(int(t)) for t in np.unique(self.labelled_round[self.labelled_round >= 0])}
 
-    def label(self, indices, round_: int) -> "PoolState":
+    def label(self, indices: np.ndarray | list[int], round_: int) -> "PoolState":
         """A copy with ``indices`` marked as labelled in ``round_``.
 
         Parameters

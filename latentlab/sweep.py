@@ -46,6 +46,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import time
@@ -515,8 +516,9 @@ def cmd_sweep(a) -> int:
         progress=not a.quiet,
     )
     print((res.out / "summary.md").read_text())
-    print(
-        f"wrote {res.out / 'results.csv'}, {res.out / 'summary.md'}, {res.out / 'failures.csv'} "
-        f"({res.n_run} run, {len(res.records) - res.n_run} skipped, {len(res.failures)} failed, {res.seconds:.0f} s)"
+    logging.getLogger(__name__).info(
+        "wrote %s, %s, %s (%d run, %d skipped, %d failed, %.0f s)",
+        *(res.out / f for f in ("results.csv", "summary.md", "failures.csv")),
+        *(res.n_run, len(res.records) - res.n_run, len(res.failures), res.seconds),
     )
     return 1 if res.failures else 0

@@ -268,7 +268,7 @@ def fit(
     loss_fn: Callable[[torch.nn.Module, tuple], torch.Tensor],
     config: TrainConfig = TrainConfig(),
     *,
-    seed=0,
+    seed: int | Sequence[int] = 0,
     callbacks: Sequence = (),
     optimizer: torch.optim.Optimizer | None = None,
 ) -> list[float]:

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .exceptions import ConfigError
 from .gradients import latent_gradient
 from .loop_config import LoopConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from .latent import LatentSpace
+    from .tasks import Task
 
 __all__ = ["Move", "advance", "nearest_unvisited", "Walk", "Trajectory", "trajectory"]
 
@@ -86,7 +93,16 @@ class Move:
 
 
 def advance(
-    latent, target, task, items, y, *, alpha: float, visited=None, x_pool=None, loss_on: str = LoopConfig.loss_on
+    latent: LatentSpace,
+    target: torch.nn.Module,
+    task: Task,
+    items: np.ndarray,
+    y: np.ndarray,
+    *,
+    alpha: float,
+    visited: list[set[int]] | None = None,
+    x_pool: np.ndarray | None = None,
+    loss_on: str = LoopConfig.loss_on,
 ) -> Move:
     """The engine's one step: move the points of pool items ``items`` (labels ``y``) by SNN's rule.
 
@@ -150,15 +166,15 @@ def nearest_unvisited(latent, pp: np.ndarray, visited=None) -> tuple[np.ndarray,
 
 
 def trajectory(
-    latent,
-    target,
-    task,
-    y_pool,
-    start_items,
+    latent: LatentSpace,
+    target: torch.nn.Module,
+    task: Task,
+    y_pool: np.ndarray,
+    start_items: np.ndarray,
     *,
     steps: int = 10,
     alpha: float = LoopConfig.alpha,
-    x_pool=None,
+    x_pool: np.ndarray | None = None,
     loss_on: str = LoopConfig.loss_on,
     revisit: bool = False,
 ) -> Trajectory:

@@ -1,5 +1,6 @@
 """The conventions a researcher expects of a library (issue 21): numpydoc docstrings on the public
-API, rounds.csv naming its columns as results.csv does."""
+API, rounds.csv naming its columns as results.csv does, type hints a user's mypy reads, and
+logging through the ``latentlab`` logger (the CLI's -v / --quiet set its level)."""
 
 from __future__ import annotations
 
@@ -129,3 +130,113 @@ def test_rounds_csv_of_the_old_layout_reads_in_todays_names():
     for r, o in zip(rows, raw):
         assert (r["metric"], r["value"], r["val_value"]) == (o["metric_name"], o["metric"], o["val_metric"])
         assert r["train_s"] == o["train_s"] and "metric_name" not in r
+
+
+# --------------------------------------------------------------------------- type hints (mypy)
+MYPY = ["--strict", "--follow-imports=silent", "--no-color-output", "--hide-error-context"]
+MISUSE = """\
+import latentlab
+
+cfg = latentlab.config_from_settings({"rounds": 2})
+dataset, latent = latentlab.prepare(cfg, progress=False)
+name: int = dataset.name
+latentlab.run_experiment(cfg, out=3)
+"""
+
+
+def _mypy(tmp_path_factory, *files: Path) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    cache = tmp_path_factory.getbasetemp() / "mypy-cache"  # one cache for the session's runs
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", *MYPY, "--cache-dir", str(cache), *map(str, files)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_a_users_script_type_checks_against_the_public_api(tmp_path_factory):
+    """mypy --strict on tests/typing/user_script.py (its own strategy, a run, the loop, the explorer):
+    every call matches latentlab's hints (py.typed), no call is to an unannotated function, and its
+    ``assert_type`` lines pin the return types of the main functions."""
+    rc, out = _mypy(tmp_path_factory, ROOT / "tests/typing/user_script.py")
+    assert rc == 0, out
+
+
+def test_mypy_sees_latentlabs_types(tmp_path_factory, tmp_path):
+    """The control: a script that misuses the API fails, so the check above does not pass on Any."""
+    bad = tmp_path / "misuse.py"
+    bad.write_text(MISUSE)
+    rc, out = _mypy(tmp_path_factory, bad)
+    assert rc == 1, out
+    assert 'Incompatible types in assignment (expression has type "str", variable has type "int")' in out
+    assert 'Argument "out" to "run_experiment" has incompatible type "int"' in out
+
+
+# --------------------------------------------------------------------------- logging
+def test_import_leaves_logging_as_it_was():
+    """A library never configures logging: after ``import latentlab`` the root logger has the handlers
+    and level it had, and the ``latentlab`` logger only a NullHandler (fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; before = (list(logging.root.handlers), logging.root.level); import latentlab; "
+        "lg = logging.getLogger('latentlab'); "
+        "print((list(logging.root.handlers), logging.root.level) == before, "
+        "[type(h).__name__ for h in lg.handlers], lg.level)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.stdout.split() == ["True", "['NullHandler']", "0"], r.stdout + r.stderr
+
+
+def test_every_logger_is_a_child_of_latentlab():
+    """Modules log through ``logging.getLogger(__name__)`` (latentlab.<module>), never the root logger."""
+    import re
+
+    calls = {}
+    for f in sorted((ROOT / "latentlab").rglob("*.py")):
+        for m in re.finditer(r"getLogger\(([^)]*)\)", f.read_text()):
+            calls.setdefault(m.group(1), []).append(f.relative_to(ROOT).as_posix())
+    assert set(calls) <= {"__name__", '"latentlab"'}, calls
+    assert len(calls.get("__name__", [])) >= 4  # cli, datasets, generative, loop at least
+    for bad in ("logging.basicConfig", "logging.root.", "getLogger()"):
+        assert not [f for f in (ROOT / "latentlab").rglob("*.py") if bad in f.read_text()], bad
+
+
+TINY = ["run", "--strategy", "random", "--seeds", "0", "--rounds", "1", "--n-pool", "100", "--n-test", "50",
+        "--initial", "20", "--epochs", "1", "--min-steps", "5", "--threads", "1"]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:PROTOCOL CHECK FAILED")  # 5 steps of training: F is at chance, as meant
+@pytest.mark.parametrize(
+    "flags, shown, hidden",
+    [
+        ([], "latentlab: wrote ", "latentlab.cli: "),  # INFO: what the command did
+        (["--quiet"], None, "wrote "),  # warnings and errors only
+        (["-v"], "latentlab.cli: wrote ", None),  # DEBUG, each message with its module
+    ],
+)
+def test_cli_log_levels(tmp_path, capsys, flags, shown, hidden):
+    import logging
+
+    import torch
+
+    from latentlab.cli import main
+
+    n = torch.get_num_threads()
+    try:
+        assert main([*TINY, "--out", str(tmp_path / "run"), *flags]) == 0
+    finally:
+        torch.set_num_threads(n)
+    err = capsys.readouterr().err
+    if shown:
+        assert shown in err, err
+    if hidden:
+        assert hidden not in err, err
+    lg = logging.getLogger("latentlab")  # main() leaves the program's logging as it found it
+    assert [type(h).__name__ for h in lg.handlers] == ["NullHandler"] and lg.level == logging.NOTSET

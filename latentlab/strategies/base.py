@@ -10,6 +10,7 @@ norms, losses).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -87,7 +88,7 @@ class SamplingContext:
         return self.pool.n_labelled + (len(self.synthetic["round"]) if self.synthetic else 0)
 
     @property
-    def generator(self):
+    def generator(self) -> torch.nn.Module | None:
         """The frozen generator (None without a latent space)."""
         return None if self.latent is None else self.latent.generator
 
@@ -237,7 +238,13 @@ class Strategy:
     utility_name = ""  # what utility() returns ('' = the strategy has no per-item score)
 
     def step(
-        self, ctx: SamplingContext, p: np.ndarray, rng: np.random.Generator, y=None, items=None, label: str = "start"
+        self,
+        ctx: SamplingContext,
+        p: np.ndarray,
+        rng: np.random.Generator,
+        y: np.ndarray | None = None,
+        items: np.ndarray | None = None,
+        label: str = "start",
     ) -> StepResult:
         """One explorer Step of the points ``p`` (J, n) by this strategy's own rule; nothing is labelled.
 
@@ -368,16 +375,20 @@ class Strategy:
         return f"{self.__class__.__name__}()"
 
 
+S = TypeVar("S", bound="Strategy")  # register_strategy returns the class it was given
+
 STRATEGIES = Registry("strategy")  # name -> Strategy subclass
 STRATEGIES.__doc__ = """The registered strategies: name -> :class:`Strategy` subclass (:func:`register_strategy`)."""
 
 
-def register_strategy(cls=None, *, replace: bool = False):
+def register_strategy(cls: type[S] | None = None, *, replace: bool = False) -> Any:
     """Class decorator: register a :class:`Strategy` subclass (``cls``) under its ``name``.
 
     ``@register_strategy`` or ``@register_strategy(replace=True)``; a taken name (``random``, ...) is
     refused unless ``replace=True``. An in-memory strategy needs no registration: pass it to
     ``run_experiment(strategies=[...])``.
+
+    The class is ``cls`` (None when called as ``@register_strategy(replace=...)``).
 
     Parameters
     ----------
@@ -394,7 +405,7 @@ def register_strategy(cls=None, *, replace: bool = False):
     return STRATEGIES.register(replace=replace)(cls)
 
 
-def get_strategy(name: str, **kwargs) -> Strategy:
+def get_strategy(name: str, **kwargs: Any) -> Strategy:
     """A strategy instance by name; an unknown name lists the valid ones.
 
     Parameters

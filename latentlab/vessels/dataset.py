@@ -8,6 +8,7 @@ masks a strategy chooses; the test labels are solved once and cached by mask con
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 
 import numpy as np
@@ -32,12 +33,12 @@ TARGETS = ("s6",)  # Table S6's encoder-decoder: the only registered image-to-im
 
 @register_dataset("vessels", targets=TARGETS)
 def load_vessels(
-    root=None,
+    root: str | os.PathLike | None = None,
     n: int = N_SLICES,
     n_test: int = N_TEST,
     seed: int = 0,
     *,
-    workers=None,
+    workers: int | None = None,
     progress: bool = True,
     n_test_used: int | None = None,
 ) -> Dataset:

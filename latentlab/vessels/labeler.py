@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -18,6 +19,11 @@ from ..labeling import ToolLabeler, register_labeler
 from ..storage import cache_dir as _cache_root
 from ..storage import json_key
 from .masks import POSTPROCESS_MARGIN, postprocess_masks
+
+if TYPE_CHECKING:
+    import torch
+
+    from .fem import FEMSettings
 
 __all__ = ["STRESS_SCALE_KPA", "DEFAULT_LABEL_WORKERS", "label_workers", "fem_label", "FEMLabeler"]
 
@@ -98,13 +104,13 @@ class FEMLabeler(ToolLabeler):
         *,
         scale_kpa: float | None = None,
         threshold: float = 0.5,
-        cache_dir="default",
+        cache_dir: str | os.PathLike | None = "default",
         workers: int = 1,
-        client=None,
-        solver=None,
-        settings=None,
-        **solver_kwargs,
-    ):
+        client: Any = None,
+        solver: Callable[..., np.ndarray] | None = None,
+        settings: FEMSettings | None = None,
+        **solver_kwargs: Any,
+    ) -> None:
         if scale_kpa is None:
             scale_kpa = STRESS_SCALE_KPA
         if not (np.isfinite(scale_kpa) and scale_kpa > 0):
@@ -142,7 +148,7 @@ class FEMLabeler(ToolLabeler):
             cache_dir = _cache_root() / "labels" / f"fem-{json_key(key, 12, default=repr)}"
         super().__init__(fn, cache_dir=cache_dir, workers=workers, client=client, out_shape="input")
 
-    def prepare(self, x):
+    def prepare(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decoded images (n, 1, H, W) in [0, 1] -> ``(masks, accepted)``, the valid masks.
 
         Parameters
@@ -160,7 +166,7 @@ class FEMLabeler(ToolLabeler):
         masks, acc = postprocess_masks(x, self.threshold)
         return masks[acc][:, None].astype(np.float32), acc
 
-    def soft_prepare(self, x, temperature: float):
+    def soft_prepare(self, x: torch.Tensor, temperature: float) -> torch.Tensor:
         """A smooth surrogate of :meth:`prepare`, for gradients: ``sigmoid((x - threshold) / temperature)``.
 
         It is 0 on the border band that :meth:`prepare` clears.
