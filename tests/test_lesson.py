@@ -302,7 +302,9 @@ def test_plot_map_rings_the_labelled_items(small_digits, latent):
 
 # --------------------------------------------------------------------------- notebook 06
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "06_lesson.ipynb"
-SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+# a continuation cell carries no slide type (RISE and nbconvert read a missing one as "-";
+# jupyterlab-slideshow hides a cell whose type is "-")
+SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", None}
 
 
 def test_lesson_notebook_is_committed_clean_thin_and_has_slides():
@@ -312,6 +314,7 @@ def test_lesson_notebook_is_committed_clean_thin_and_has_slides():
     assert "parameters" in nb.cells[1].metadata.get("tags", [])
     for c in nb.cells:
         assert c.metadata.get("slideshow", {}).get("slide_type") in SLIDE_TYPES, c.source[:60]
+        assert c.metadata.get("slideshow", {}) != {"slide_type": "-"}
         if c.cell_type != "code":
             continue
         assert c.outputs == [] and c.execution_count is None, "strip outputs before committing"
@@ -319,7 +322,7 @@ def test_lesson_notebook_is_committed_clean_thin_and_has_slides():
             assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.Lambda)), (
                 f"notebooks stay thin; move {type(node).__name__} into latentlab/lesson.py"
             )
-    slides = [c for c in nb.cells if c.metadata["slideshow"]["slide_type"] == "slide"]
+    slides = [c for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") == "slide"]
     assert len(slides) >= 9  # title, recap, idea, predict, trajectory, puzzle, race, exercises, explorer, ...
     key = [c for c in nb.cells if "answer-key" in c.metadata.get("tags", [])]
     assert key and all(c.metadata["slideshow"]["slide_type"] == "skip" for c in key)
@@ -407,3 +410,101 @@ def test_lesson_smoke_run_under_papermill(tmp_path, monkeypatch):
     assert (picks[[f"class{k}" for k in range(10)]].sum(axis=1) == picks["n_labelled"]).all()
     med = picks.groupby("run")["median_dist"].mean()
     assert med["snn short"] < med["snn long"]  # a shorter step lands nearer the labelled set
+
+
+# --------------------------------------------------------------------------- slides, in a real browser
+def _slideshow_installed() -> bool:
+    from jupyter_core.paths import jupyter_path
+
+    return any((Path(d) / "jupyterlab-slideshow").is_dir() for d in jupyter_path("labextensions"))
+
+
+@pytest.mark.browser
+def test_slides_present_offline_in_jupyterlab(tmp_path):
+    """Deck mode of jupyterlab-slideshow on notebook 06 at 1280x720: it starts, the title slide is
+    on screen and the parameters cell is not, the arrows reach the next sections, and the page asks
+    nothing of any host but 127.0.0.1. Screenshots in $LATENTLAB_ARTIFACTS (default: tmp)."""
+    pytest.importorskip("jupyterlab")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import os
+    import secrets
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium (never `playwright install`)")
+    if not _slideshow_installed():
+        pytest.skip("jupyterlab-slideshow is not installed: pip install 'latentlab-sampling[slides]'")
+    work, settings = tmp_path / "nb", tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
+    work.mkdir()
+    settings.mkdir(parents=True)
+    shutil.copy(NB, work / NB.name)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')  # docs/lesson.md's advice
+    (tmp_path / "config" / "labconfig").mkdir(parents=True)  # no "Jupyter news?" toast over the slides
+    (tmp_path / "config" / "labconfig" / "page_config.json").write_text(
+        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings")}
+    env.update({f"JUPYTER_{k}_DIR": str(tmp_path / k.lower()) for k in ("CONFIG", "RUNTIME")})
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(tmp_path / "ws")
+    args = [f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.news_url="]
+    args.append("--LabApp.expose_app_in_browser=True")  # window.jupyterapp: start the deck by its command
+    root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    log = open(tmp_path / "lab.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", *args, *root],
+                            cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    shots = Path(os.environ.get("LATENTLAB_ARTIFACTS", tmp_path))
+    outside: list[str] = []
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "lab.log").read_text()[-2000:]
+                time.sleep(0.3)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            local = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
+            page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
+            page.goto(f"http://127.0.0.1:{port}/lab/workspaces/lesson/tree/{NB.name}?reset&token={token}")
+            page.wait_for_selector(".jp-Notebook >> visible=true", timeout=90_000)
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('deck:start')")
+            page.wait_for_timeout(2000)  # the notebook's cells rendered
+            page.evaluate("() => window.jupyterapp.commands.execute('deck:start')")  # = palette: Start Deck
+            page.wait_for_selector("body[data-jp-deck-mode='presenting']", state="attached", timeout=30_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(shots / "lesson_slide_title.png"))
+
+            def on_screen(text: str) -> bool:  # a heading with ``text`` drawn inside the 1280x720 viewport
+                boxes = [h.bounding_box() for h in page.locator("h1, h2", has_text=text).all() if h.is_visible()]
+                return any(b and b["y"] >= 0 and b["y"] + b["height"] <= 720 and b["x"] >= 0 for b in boxes)
+
+            assert on_screen("06 · Hard-sample mining and active learning")
+            assert not page.get_by_text("smoke: bool = False").first.is_visible()  # the parameters cell is skipped
+            page.keyboard.press("ArrowRight")
+            page.wait_for_timeout(1200)
+            assert on_screen("1 · Recap: active learning")
+            for _ in range(2):
+                page.keyboard.press("ArrowRight")
+                page.wait_for_timeout(1200)
+            page.screenshot(path=str(shots / "lesson_slide_predict.png"))
+            assert on_screen("3 · Predict first!")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    print(f"screenshots: {shots / 'lesson_slide_title.png'}, {shots / 'lesson_slide_predict.png'}")
+    assert not outside, f"the slides asked hosts other than 127.0.0.1: {outside[:5]}"
