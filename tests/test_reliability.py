@@ -1136,3 +1136,17 @@ def test_unreachable_scheduler_is_one_line_before_any_work(tmp_path, capsys, mon
         assert main([command, *QUICK, *extra, "--scheduler", addr, "--out", str(tmp_path / "o")]) == 2
         one_line_error(capsys, msg)
     assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_label_cache_is_refused_before_any_solve(tmp_path):
+    import numpy as np
+
+    from latentlab.exceptions import ConfigError
+    from latentlab.labeling import ToolLabeler
+
+    calls = []
+    (tmp_path / "labels").mkdir()
+    lab = ToolLabeler(lambda x: calls.append(1) or np.sqrt(x), cache_dir=tmp_path / "labels", out_shape="input")
+    with unwritable(tmp_path / "labels"), pytest.raises(ConfigError) as e:
+        lab.label(np.ones((2, 4), np.float32))
+    assert calls == [] and "cache folder" in str(e.value) and "\n" not in str(e.value)
