@@ -319,6 +319,12 @@ def cmd_compare(a) -> int:
             if key not in seen:
                 seen[key] = r["value"]
                 rows.append(r)
+    import warnings
+
+    from .machine import kernel_path_warnings
+
+    for w in kernel_path_warnings([Path(d) if Path(d).is_dir() else Path(d).parent for d in a.runs]):
+        warnings.warn(w, stacklevel=1)
     metric = a.metric
     print(summary_table(rows, metric=metric))
     diffs = paired_differences(rows, a.baseline, metric=metric, method=a.method)

@@ -120,24 +120,32 @@ def class_histogram(y: np.ndarray, n_classes: int) -> np.ndarray:
 class Dataset:
     """A labelled pool and a held-out test set.
 
-    Attributes
+    Parameters
     ----------
     name : str
+        The data set's name (keys caches and reports).
     x_train : ndarray, shape (n_pool, C, H, W), float32 in [0, 1]
         The pool: the generator trains on it without labels; labels are revealed by the oracle.
     y_train : ndarray, shape (n_pool,) int64 (classification) or (n_pool, ...) float32 (regression), or None
         ``None`` when pool labels are not known in advance: the labeling tool named in
         :attr:`labeler` provides them as items are chosen (e.g. the FEM solver for ``vessels``).
-    x_test, y_test : the held-out test set, same layout.
-    x_val, y_val : optional validation set carved out of the pool (:meth:`with_validation`), same
-        layout; ``y_val`` is None while pool labels are unknown (the labeling tool labels it).
-        The target never trains on it; every setting is chosen on it, never on the test set.
+    x_test : ndarray, shape (n_test, C, H, W), float32 in [0, 1]
+        The held-out test images.
+    y_test : ndarray
+        The test labels, laid out as ``y_train``.
     classes : tuple of str
         Class names (empty for regression tasks).
     task : str
         ``"classification"`` or ``"regression"``.
     meta : dict
         Free-form provenance (how the data were made); nothing in the loop reads it.
+    x_val : ndarray or None
+        Optional validation images carved out of the pool (:meth:`with_validation`), same layout.
+        The target never trains on them; every setting is chosen on them, never on the test set.
+    y_val : ndarray or None
+        Their labels; None while pool labels are unknown (the labeling tool labels them).
+    source_test_counts : tuple of int or None
+        Class counts of the full test set a subset was drawn from (:meth:`subset`).
     labeler : str
         Registry name of the label source (:func:`latentlab.labeling.make_labeler`): ``"oracle"``
         reveals ``y_train``; a tool such as ``"fem"`` labels chosen items on demand.
@@ -167,6 +175,7 @@ class Dataset:
 
     @property
     def n_val(self) -> int:
+        """Number of validation items (0 without a validation set)."""
         return 0 if self.x_val is None else len(self.x_val)
 
     @property
@@ -176,10 +185,17 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes (0 for regression tasks)."""
         return len(self.classes)
 
     def fingerprint(self) -> str:
-        """Short content hash of the pool images and labels (keys on-disk caches)."""
+        """Short content hash of the pool images and labels (keys on-disk caches).
+
+        Returns
+        -------
+        str
+            16 hexadecimal digits of a SHA-1 of the name, the pool images and the pool labels.
+        """
         h = hashlib.sha1()
         h.update(self.name.encode())
         h.update(str(self.x_train.shape).encode())
@@ -189,6 +205,7 @@ class Dataset:
 
     @property
     def stratifiable(self) -> bool:
+        """Whether draws can be stratified by class (a classification task with named classes)."""
         return self.task == "classification" and self.n_classes > 0
 
     def subset(self, n_pool: int | None = None, n_test: int | None = None, seed: int = 0) -> "Dataset":
@@ -197,6 +214,20 @@ class Dataset:
         Classification sets are stratified by class (counts within 1 of proportional), so a subset
         never depends on the order the files store items in (image folders are stored by class).
         Pool and test draws use independent streams of ``seed``.
+
+        Parameters
+        ----------
+        n_pool : int, optional
+            Pool items to keep (None, or at least the pool size: all).
+        n_test : int, optional
+            Test items to keep (None, or at least the test set's size: all).
+        seed : int, default 0
+            Seeds both draws.
+
+        Returns
+        -------
+        Dataset
+            The restricted copy (this data set is unchanged).
         """
         xt, yt = self.x_train, self.y_train
         if n_pool is not None and n_pool < len(xt):
@@ -228,6 +259,25 @@ class Dataset:
 
         The generator, the strategies and the target never see them as pool items; the oracle (or
         the labeling tool) labels them once, and the loop reports the metric on them each round.
+
+        Parameters
+        ----------
+        n_val : int
+            Validation items (0 or None: this data set, unchanged).
+        seed : int, default 0
+            Seeds the draw.
+
+        Returns
+        -------
+        Dataset
+            The copy with ``x_val`` / ``y_val`` set and a pool ``n_val`` items smaller.
+
+        Raises
+        ------
+        DatasetError
+            If this data set already has a validation set.
+        ConfigError
+            If ``n_val`` would take the whole pool.
         """
         if n_val is None or n_val <= 0:
             return self
@@ -252,20 +302,175 @@ class Dataset:
         )
 
     def histogram(self, part: str = "test") -> np.ndarray | None:
-        """Items per class of ``part`` ("train", "val" or "test"); None for regression or unknown labels."""
+        """Items per class of one part of the data set.
+
+        Parameters
+        ----------
+        part : {"test", "train", "val"}, default "test"
+            Which part.
+
+        Returns
+        -------
+        ndarray or None
+            Counts per class, int64, shape (n_classes,); None for regression or unknown labels.
+        """
         y = getattr(self, f"y_{part}")
         if not self.stratifiable or y is None:
             return None
         return class_histogram(y, self.n_classes)
 
+    @classmethod
+    def from_arrays(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray | None,
+        x_test: np.ndarray | None = None,
+        y_test: np.ndarray | None = None,
+        *,
+        name: str = "my-data",
+        classes: tuple | list | None = None,
+        task: str = "classification",
+        test_size: float | int = 0.2,
+        seed: int = 0,
+        labeler: str | None = None,
+        n_outputs: int | None = None,
+    ) -> "Dataset":
+        """A data set from your own arrays, checked and converted to the documented layout.
+
+        Parameters
+        ----------
+        x, y : array-like
+            Pool images and their labels (``y`` None when a labeling tool labels on demand).
+        x_test, y_test : array-like, optional
+            The held-out test set. Without it, a seeded stratified ``test_size`` share of ``x``
+            (a fraction, or a number of items) is held out.
+        name : str
+            Names the data set in results and cache keys (it is not looked up in any registry).
+        classes : sequence of str, optional
+            Class names; default ``"0"``, ``"1"``, ... (labels must be 0 .. n_classes - 1).
+            String labels are mapped to the sorted class names.
+        task : {"classification", "regression"}
+        test_size : float or int
+            Held-out share of ``x`` when ``x_test`` is not given.
+        seed : int
+            Seed of that split.
+        labeler : str, optional
+            As :attr:`Dataset.labeler`. Default: ``"oracle"`` (``y`` revealed as items are chosen);
+            with ``y=None``, ``"given"``: the labeling function passed to ``run_experiment(labeler=...)``.
+        n_outputs : int, optional
+            As :attr:`Dataset.n_outputs`.
+
+        Returns
+        -------
+        Dataset
+            Validated (:meth:`validate`).
+
+        Notes
+        -----
+        Converted, with a warning on the ``latentlab.datasets`` logger saying what was done:
+        uint8 images (0-255, divided by 255), bool images, float16/float64 images (cast to
+        float32), channels-last images (n, H, W, C) with C in 1, 3, 4 (transposed), grey images
+        (n, H, W) (a channel axis added), torch tensors (to numpy). Refused with the fix named:
+        float images outside [0, 1] (the scale is not guessed), other integer images, flat
+        images (n, D), NaN/inf values, labels that are not 0 .. n_classes - 1.
+        """
+        x = _as_images(x, "x")
+        if x_test is None:
+            if y_test is not None:
+                raise DatasetError("y_test given without x_test; pass both, or neither (a share of x is held out)")
+            x, x_test, y, y_test = _split(x, y, test_size, seed, task)
+        else:
+            x_test = _as_images(x_test, "x_test")
+        if labeler is None:
+            labeler = "oracle" if y is not None else "given"
+        y, classes = _as_labels(y, classes, task, "y")
+        y_test, classes = _as_labels(y_test, classes, task, "y_test")
+        return cls(
+            name,
+            x,
+            y,
+            x_test,
+            y_test,
+            classes=tuple(classes),
+            task=task,
+            meta={"source": "from_arrays"},
+            labeler=labeler,
+            n_outputs=n_outputs,
+        ).validate()
+
+    @classmethod
+    def from_torch(
+        cls,
+        train,
+        test=None,
+        *,
+        name: str = "my-data",
+        classes: tuple | list | None = None,
+        **kwargs,
+    ) -> "Dataset":
+        """A data set from a torch ``Dataset`` (or ``DataLoader``) of ``(image, label)`` pairs.
+
+        Every item is read once into memory (the active-learning pool is indexed, and the generator
+        trains on all of it). Images may be tensors (e.g. torchvision's ``ToTensor()``: float32
+        (C, H, W) in [0, 1]), numpy arrays or PIL images; they are then checked and converted as by
+        :meth:`from_arrays`, which receives ``kwargs`` (``test_size``, ``seed``, ``task``, ...).
+        Class names default to the data set's ``classes`` attribute when it has one.
+
+        Parameters
+        ----------
+        train : torch.utils.data.Dataset or DataLoader
+            The pool: ``(image, label)`` items.
+        test : torch.utils.data.Dataset or DataLoader, optional
+            The held-out test set; without it a share of ``train`` is held out.
+        name : str
+            Names the data set in results and cache keys.
+        classes : sequence of str, optional
+            Class names (default: ``train.classes`` when present).
+        **kwargs
+            Passed to :meth:`from_arrays` (``test_size``, ``seed``, ``task``, ...).
+
+        Returns
+        -------
+        Dataset
+            Validated (:meth:`validate`).
+        """
+        x, y = _read_torch(train, "train")
+        xt, yt = _read_torch(test, "test") if test is not None else (None, None)
+        if classes is None:
+            classes = getattr(train, "classes", None) or getattr(getattr(train, "dataset", None), "classes", None)
+        return cls.from_arrays(x, y, xt, yt, name=name, classes=classes, **kwargs)
+
     def validate(self) -> "Dataset":
-        """Check shapes, ranges and finiteness; raise :class:`DatasetError` naming the fix."""
-        for part in ("x_train", "x_test"):
+        """Check the documented layout strictly; raise :class:`DatasetError` naming the fix.
+
+        Images (pool, test and validation) must be ``float32`` arrays of shape (n, C, H, W) with
+        finite values in [0, 1]; labels must pair up with images. Nothing is converted here:
+        :meth:`from_arrays` and :meth:`from_torch` convert what they can (uint8, float64,
+        channels-last) and say so.
+
+        Returns
+        -------
+        Dataset
+            This data set, unchanged, so that ``Dataset(...).validate()`` chains.
+        """
+        for part in ("x_train", "x_test", "x_val"):
             x = getattr(self, part)
+            if x is None and part == "x_val":
+                continue
+            if not isinstance(x, np.ndarray):
+                raise DatasetError(
+                    f"{self.name}: {part} is a {type(x).__name__}, not a numpy array; "
+                    "build the Dataset with Dataset.from_arrays(...) or Dataset.from_torch(...)"
+                )
             if x.ndim != 4:
                 raise DatasetError(
                     f"{self.name}: {part} has shape {x.shape}; expected (n, channels, height, width). "
                     "Reshape images to (n, C, H, W) before building a Dataset."
+                )
+            if x.dtype != np.float32:
+                raise DatasetError(
+                    f"{self.name}: {part} is {x.dtype}, expected float32 in [0, 1]; build the Dataset with "
+                    "Dataset.from_arrays(...), which converts uint8 (0-255) and float64, or convert it yourself"
                 )
             if not np.all(np.isfinite(x)):
                 bad = int(np.count_nonzero(~np.isfinite(x)))
@@ -273,6 +478,8 @@ class Dataset:
                     f"{self.name}: {part} contains {bad} NaN/inf values; clean or drop those images "
                     "(e.g. np.nan_to_num or a mask) before loading."
                 )
+            if x.size and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
+                raise DatasetError(f"{self.name}: {part} {_range_fix(x)}")
         if self.y_train is None:
             if self.labeler == "oracle":
                 raise DatasetError(
@@ -305,16 +512,162 @@ class Dataset:
         return self
 
 
+def _range_fix(x: np.ndarray) -> str:
+    """The message for float images outside [0, 1]: the range found and how to rescale it."""
+    lo, hi = float(x.min()), float(x.max())
+    how = "x / 255" if lo >= 0 and hi <= 255 else "(x - x.min()) / (x.max() - x.min())"
+    return (
+        f"values span [{lo:g}, {hi:g}], expected [0, 1]; rescale them (e.g. {how}) - "
+        "latentlab does not guess the scale of float images"
+    )
+
+
+def _as_images(x, what: str) -> np.ndarray:
+    """``x`` as float32 (n, C, H, W) in [0, 1]: converts what is unambiguous (logged), refuses the rest."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    if hasattr(x, "detach"):  # a torch tensor
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim == 3:
+        log.warning("%s: grey images of shape %s: added a channel axis -> (n, 1, H, W)", what, x.shape)
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        log.warning("%s: channels-last images %s: transposed to (n, C, H, W)", what, x.shape)
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    elif x.ndim != 4:
+        raise DatasetError(
+            f"{what} has shape {x.shape}; images must be (n, C, H, W), (n, H, W, C) or (n, H, W): "
+            "reshape flat images first, e.g. x.reshape(-1, 1, 28, 28)"
+        )
+    if x.dtype == np.uint8:
+        log.warning("%s: uint8 images (0-255): divided by 255 -> float32 in [0, 1]", what)
+        return x.astype(np.float32) / np.float32(255)
+    if x.dtype == np.bool_:
+        log.warning("%s: bool images: converted to float32 0/1", what)
+        return x.astype(np.float32)
+    if np.issubdtype(x.dtype, np.integer):
+        raise DatasetError(
+            f"{what} holds {x.dtype} integers; give uint8 (0-255) images or float images in [0, 1] "
+            "(e.g. x.astype(np.float32) / x.max())"
+        )
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DatasetError(f"{what} has dtype {x.dtype}; images must be numbers (uint8 0-255 or floats in [0, 1])")
+    if x.dtype != np.float32:
+        log.warning("%s: %s images: cast to float32", what, x.dtype)
+        x = x.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise DatasetError(f"{what} contains NaN/inf values; clean or drop those images (e.g. np.nan_to_num)")
+    if x.size and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
+        raise DatasetError(f"{what}: {_range_fix(x)}")
+    return x
+
+
+def _as_labels(y, classes, task: str, what: str):
+    """``(labels, classes)``: int64 class indices 0 .. K-1 (string labels mapped to sorted class names)."""
+    if y is None:
+        return None, tuple(classes or ())
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    if task != "classification":
+        return y.astype(np.float32), tuple(classes or ())
+    if y.ndim != 1:
+        raise DatasetError(f"{what} has shape {y.shape}; class labels must be one integer per image, shape (n,)")
+    if y.dtype.kind in "USO":  # names: map them to indices of the sorted names (or of classes=)
+        names = [str(c) for c in classes] if classes else sorted({str(v) for v in y})
+        lookup = {c: i for i, c in enumerate(names)}
+        missing = sorted({str(v) for v in y} - set(lookup))
+        if missing:
+            raise DatasetError(f"{what} has labels {missing[:3]} that are not in classes={names}")
+        return np.array([lookup[str(v)] for v in y], np.int64), tuple(names)
+    if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+        raise DatasetError(f"{what} holds non-integer class labels; pass task='regression' for real-valued targets")
+    y = y.astype(np.int64)
+    k = len(classes) if classes else int(y.max()) + 1 if y.size else 0
+    if y.size and (y.min() < 0 or y.max() >= k):
+        raise DatasetError(
+            f"{what} holds labels {int(y.min())}..{int(y.max())} but there are {k} classes; labels must be "
+            "0 .. n_classes - 1 (remap with np.unique(y, return_inverse=True))"
+        )
+    return y, tuple(classes) if classes else tuple(str(i) for i in range(k))
+
+
+def _split(x: np.ndarray, y, test_size, seed: int, task: str):
+    """A seeded (stratified when labelled) hold-out of ``test_size`` of ``x`` as the test set."""
+    n = len(x)
+    n_test = int(round(test_size * n)) if isinstance(test_size, float) else int(test_size)
+    if not 0 < n_test < n:
+        raise DatasetError(f"test_size={test_size!r} holds out {n_test} of {n} items; leave both sides non-empty")
+    rng = np.random.default_rng([seed, 3])
+    yy = None if y is None else np.asarray(y)
+    if yy is not None and task == "classification" and yy.ndim == 1:  # stratified on the label values
+        _, codes = np.unique(yy.astype(str) if yy.dtype.kind in "USO" else yy, return_inverse=True)
+        test = stratified_indices(codes.astype(np.int64), n_test, rng)
+    else:
+        test = np.sort(rng.choice(n, n_test, replace=False))
+    keep = np.setdiff1d(np.arange(n), test)
+    return x[keep], x[test], (None if yy is None else yy[keep]), (None if yy is None else yy[test])
+
+
+def _read_torch(data, what: str):
+    """All ``(image, label)`` items of a torch Dataset (indexable) or DataLoader (batches) as arrays."""
+    import torch
+
+    xs, ys = [], []
+    if isinstance(data, torch.utils.data.DataLoader):
+        for batch in data:
+            xb, yb = batch[0], batch[1]
+            xs.extend(np.asarray(xb))
+            ys.extend(np.asarray(yb))
+    else:
+        try:
+            n = len(data)
+        except TypeError:
+            raise DatasetError(f"the {what} data has no len(); pass a map-style Dataset or a DataLoader") from None
+        for i in range(n):
+            item = data[i]
+            if not isinstance(item, (tuple, list)) or len(item) < 2:
+                raise DatasetError(f"item {i} of the {what} data is not an (image, label) pair")
+            img, lab = item[0], item[1]
+            xs.append(img.numpy() if hasattr(img, "numpy") else np.asarray(img))
+            ys.append(lab.item() if hasattr(lab, "item") and getattr(lab, "ndim", 0) == 0 else lab)
+    if not xs:
+        raise DatasetError(f"the {what} data is empty")
+    return np.stack(xs), np.asarray(ys)
+
+
 DATASETS: Registry = Registry("dataset")  # name -> loader(root: Path | None, **kwargs) -> Dataset
+DATASETS.__doc__ = (
+    """The registered data sets: name -> ``loader(root, **kwargs) -> Dataset`` (:func:`register_dataset`)."""
+)
 
 
-def register_dataset(name: str, **info):
+def register_dataset(name: str, *, replace: bool = False, **info):
     """Decorator: register ``loader(root: Path | None, **kwargs) -> Dataset`` under ``name``.
 
-    ``info`` is what configs need to know before loading, e.g. ``targets=("s6",)``: the target
-    models that fit (the first is the default of ``--target``).
+    Parameters
+    ----------
+    name : str
+        The name ``load_dataset`` and ``--dataset`` use.
+    replace : bool, default False
+        Replace a loader already registered under ``name`` (a taken name is refused otherwise).
+    **info
+        What configs need to know before loading, e.g. ``targets=("s6",)``: the target models
+        that fit (the first is the default of ``--target``).
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the loader unchanged.
+
+    Notes
+    -----
+    In-memory data need no registration: pass ``Dataset.from_arrays(...)`` to
+    ``run_experiment(dataset=...)``.
     """
-    return DATASETS.register(name, **info)
+    return DATASETS.register(name, replace=replace, **info)
 
 
 def default_data_root() -> Path | None:
@@ -336,6 +689,11 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **kwargs) -> 
         ``root`` serves several data sets. Defaults to ``$LATENTLAB_DATA``.
     **kwargs
         Passed to the loader.
+
+    Returns
+    -------
+    Dataset
+        The data set, validated (:meth:`Dataset.validate`).
 
     Raises
     ------

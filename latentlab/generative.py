@@ -54,11 +54,38 @@ __all__ = [
     "shipped_dir",
     "encode",
     "decode",
+    "EncoderDecoder",
+    "has_decoder",
 ]
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
+    """The generator's settings; they (with the data and the seed) name its cache entry.
+
+    Parameters
+    ----------
+    kind : str, default "vae"
+        A registered generator (``models.GENERATORS``: ``vae``, ``alphagan``, ...).
+    latent_dim : int, default 2
+        Dimension of the latent space (2-D is what the live view shows).
+    hidden : int, default 400
+        Width of the hidden layers (Tables S9/S10).
+    epochs : float, default 30.0
+        Training epochs over the pool.
+    batch_size : int, default 128
+        Minibatch size.
+    lr : float, default 1e-3
+        Adam's learning rate.
+    min_steps : int, default 3000
+        At least this many optimiser steps (small pools need many epochs for a usable map).
+    schedule : {"constant", "cosine"}, default "constant"
+        The learning rate over training, as :class:`~latentlab.training.TrainConfig`.
+    options : tuple of (str, object) pairs, default ()
+        Extra keyword arguments of the generator class, e.g. ``(("warmup_epochs", 3),)`` for the
+        alpha-GAN; sorted by name (a dict is accepted too).
+    """
+
     kind: str = "vae"  # registry name (models.GENERATORS)
     latent_dim: int = 2  # the paper's text; its tables say 15. 2-D is what the live view can show
     hidden: int = 400  # Tables S9/S10
@@ -85,7 +112,13 @@ class GeneratorConfig:
         object.__setattr__(self, "options", pairs)
 
     def validate(self) -> "GeneratorConfig":
-        """Check every setting (types and ranges; options must be keyword arguments of the generator)."""
+        """Check every setting (types and ranges; options must be keyword arguments of the generator).
+
+        Returns
+        -------
+        GeneratorConfig
+            This config, unchanged.
+        """
         import inspect
 
         from .checks import check_int, check_number
@@ -110,10 +143,23 @@ class GeneratorConfig:
         return self
 
     def model_kwargs(self) -> dict:
+        """Keyword arguments of the generator class: ``latent_dim``, ``hidden`` and the options.
+
+        Returns
+        -------
+        dict
+            Name -> value.
+        """
         return {"latent_dim": self.latent_dim, "hidden": self.hidden, **dict(self.options)}
 
     def to_dict(self) -> dict:
-        """The fields as a dict; ``options`` only when set, so keys and config files from before it stay the same."""
+        """The fields as a dict; ``options`` only when set, so keys and config files from before it stay the same.
+
+        Returns
+        -------
+        dict
+            Field name -> value (``schedule`` absent at ``"constant"``, ``options`` absent when empty).
+        """
         d = dataclasses.asdict(self)
         if self.schedule == "constant":  # absent at its old value: keys from before the field stay the same
             del d["schedule"]
@@ -306,17 +352,23 @@ def get_generator(
     on_epoch=None,
     watch: int | None = 2000,
 ) -> torch.nn.Module:
-    """A trained generator for ``dataset``'s pool: from the on-disk cache, else the shipped weights, else
-    trained (and cached).
+    """A trained generator for a data set's pool: from the cache, the shipped weights, or trained.
+
+    On a cache miss the package's shipped weights are used when they are exactly this generator;
+    otherwise it trains, and the result is cached.
 
     Parameters
     ----------
     dataset : latentlab.datasets.Dataset
+        The data set whose pool (``x_train``) the generator learns.
     config : GeneratorConfig
+        The generator's settings.
     seed : int
         Generator seed (weight init, minibatch order, reparameterisation noise).
     cache : bool
         Read and write ``<cache_dir>/generators/<dataset>-<kind>-<key>.pt``.
+    progress : bool
+        Show training progress (tqdm).
     root : path, optional
         Cache folder (default :func:`cache_dir`).
     device : str or torch.device, optional
@@ -330,9 +382,16 @@ def get_generator(
         (:func:`shipped_dir`; checked by name, data fingerprint, settings and SHA-256). Default: yes,
         unless ``$LATENTLAB_SHIPPED_WEIGHTS`` is ``0``/``off`` (then the generator trains once and
         is cached, as before shipped weights existed).
-    on_epoch, watch
-        Snapshots of the latent space while it trains (:func:`train_generator`); not called when
-        the generator comes from the cache or the shipped weights.
+    on_epoch : callable, optional
+        Called with snapshots of the latent space while it trains (:func:`train_generator`); not
+        called when the generator comes from the cache or the shipped weights.
+    watch : int or None, default 2000
+        Pool items encoded for each snapshot (:func:`train_generator`).
+
+    Returns
+    -------
+    torch.nn.Module
+        The trained generator, in eval mode, on ``device`` (CPU by default).
     """
     if device is not None:
         deterministic_device(device)
@@ -450,7 +509,22 @@ def _load_cached(path: Path, config: GeneratorConfig, image_shape):
 
 @torch.no_grad()
 def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32."""
+    """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32.
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        A generator with an ``encode`` method.
+    x : numpy.ndarray
+        Images, shape (n, C, H, W), float32 in [0, 1].
+    batch_size : int, default 4096
+        Images encoded at once.
+
+    Returns
+    -------
+    numpy.ndarray
+        Latent codes, shape (n, latent_dim), float32.
+    """
     generator.eval()
     dev = _device_of(generator)
     out = [
@@ -462,7 +536,20 @@ def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
 
 @torch.no_grad()
 def decode(generator, z: np.ndarray) -> np.ndarray:
-    """Images G(z), shape (n, C, H, W), for latent points ``z`` (n, latent_dim)."""
+    """Images G(z), shape (n, C, H, W), for latent points ``z`` (n, latent_dim).
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        A generator with a ``decode`` method.
+    z : numpy.ndarray
+        Latent points, shape (n, latent_dim).
+
+    Returns
+    -------
+    numpy.ndarray
+        Images, shape (n, C, H, W), float32.
+    """
     generator.eval()
     dev = _device_of(generator)
     return generator.decode(torch.as_tensor(np.asarray(z), dtype=torch.float32).to(dev)).cpu().numpy()
@@ -471,3 +558,69 @@ def decode(generator, z: np.ndarray) -> np.ndarray:
 def _device_of(module) -> torch.device:
     p = next(iter(module.parameters()), None) if hasattr(module, "parameters") else None
     return p.device if p is not None else torch.device("cpu")
+
+
+class EncoderDecoder(torch.nn.Module):
+    """A pretrained encoder (and, optionally, decoder) of your own as latentlab's latent space.
+
+    ``run_experiment(generator=(encoder, decoder))`` wraps the pair in this class; nothing is trained.
+
+    Parameters
+    ----------
+    encoder : callable
+        ``encoder(x) -> z``: images (n, C, H, W) float32 in [0, 1] to codes (n, latent_dim); a tuple
+        output (e.g. a VAE's ``(mu, logvar)``) gives its first element, the posterior mean.
+    decoder : callable, optional
+        ``decoder(z) -> x``: codes back to images of the data's shape in [0, 1], differentiable in
+        torch. Strategies that move points in the latent space and label what they decode (``snn``,
+        the ``si`` family) need it; strategies that score or cover the pool's codes
+        (``latent-coreset``, ``diverse-entropy``) and every pool-scoring strategy (``entropy``,
+        ``margin``, ``bald``, ...) do not.
+    latent_dim : int, optional
+        Size of the codes; found at the first encode when not given (sampling ``z ~ N(0, I)``, as SI
+        does, needs it before).
+    """
+
+    def __init__(self, encoder, decoder=None, latent_dim: int | None = None):
+        super().__init__()
+        if not callable(encoder) or (decoder is not None and not callable(decoder)):
+            from .exceptions import ConfigError
+
+            raise ConfigError("generator=(encoder, decoder): both must be callables (nn.Module), decoder may be None")
+        self.encoder = encoder
+        self.decoder = decoder
+        self._latent_dim = latent_dim
+
+    @property
+    def latent_dim(self) -> int:
+        if self._latent_dim is None:
+            from .exceptions import ConfigError
+
+            raise ConfigError("the latent size is not known before the first encode; give EncoderDecoder(latent_dim=)")
+        return int(self._latent_dim)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.encoder(x)
+        if isinstance(z, (tuple, list)):
+            z = z[0]
+        z = z.flatten(1)
+        if self._latent_dim is None:
+            self._latent_dim = int(z.shape[1])
+        return z
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if self.decoder is None:
+            from .exceptions import ConfigError
+
+            raise ConfigError(
+                "this latent space has no decoder; give generator=(encoder, decoder), or use strategies "
+                "that do not decode (latent-coreset, diverse-entropy, or any pool-scoring strategy)"
+            )
+        return self.decoder(z)
+
+
+def has_decoder(generator) -> bool:
+    """Whether ``generator`` can decode codes to images (an :class:`EncoderDecoder` without one cannot)."""
+    if isinstance(generator, EncoderDecoder):
+        return generator.decoder is not None
+    return callable(getattr(generator, "decode", None))

@@ -33,12 +33,27 @@ GENERATORS = Registry("generator")  # name -> class(image_shape, **GeneratorConf
 TARGETS = Registry("target model")  # name -> builder(image_shape, n_outputs, **kwargs)
 
 
-def register_generator(name):
-    return GENERATORS.register(name)
+def register_generator(name: str, *, replace: bool = False):
+    """Decorator: register a generator class under ``name`` (``GeneratorConfig.kind``, ``--generator``).
+
+    The class is built as ``cls(image_shape, latent_dim=..., hidden=..., **options)`` and must offer
+    ``encode(x) -> z`` (posterior means), ``decode(z) -> x`` (images in [0, 1]), ``latent_dim``, and
+    either ``loss(x) -> scalar`` or its own ``fit_model(...)`` (see :mod:`latentlab.generative`).
+    A taken name is refused unless ``replace=True``. A pretrained model needs no registration: pass
+    it to ``run_experiment(generator=...)``.
+    """
+    return GENERATORS.register(name, replace=replace)
 
 
-def register_target(name):
-    return TARGETS.register(name)
+def register_target(name: str, *, replace: bool = False):
+    """Decorator: register a target-model builder under ``name`` (``LoopConfig.target``, ``--target``).
+
+    The builder is called as ``builder(image_shape, n_outputs, **target_kwargs)`` with ``image_shape``
+    = (C, H, W) and ``n_outputs`` the classes (or regression channels) and returns an ``nn.Module``
+    mapping (n, C, H, W) float32 to (n, n_outputs) logits. A taken name is refused unless
+    ``replace=True``. An in-memory class needs no registration: pass it to ``run_experiment(target=...)``.
+    """
+    return TARGETS.register(name, replace=replace)
 
 
 @register_generator("vae")

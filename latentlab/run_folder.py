@@ -39,7 +39,7 @@ __all__ = [
 RUN_MARKER = ".latentlab-run"
 RUN_FORMAT = 1
 # what latentlab writes in a run folder; --overwrite removes these and nothing else
-_TOP_FILES = ("config.json", "results.csv", "rounds.csv", "summary.md", "learning_curves.png")
+_TOP_FILES = ("config.json", "results.csv", "rounds.csv", "summary.md", "machine.json", "learning_curves.png")
 _RUN_GLOBS = ("state.json", "model-r*.pt", "model-r*.json", "arrays-r*.npz")
 _SCRATCH_GLOBS = ("*.tmp", "*.tmp.npz", "*.tmp.png")
 _ASIDE = ".latentlab-overwritten-"  # --overwrite moves the old run here first, then deletes it

@@ -714,3 +714,82 @@ def test_corrupt_decoded_cache_is_decoded_again(tmp_path, monkeypatch, how):
         again = load_dataset("cifar10", root=tmp_path)
     np.testing.assert_array_equal(first.x_train, again.x_train)
     assert sidecar(npz).read_text().strip()  # rewritten: the next load trusts it again
+
+
+# --------------------------------------------------------------------------- your own arrays (issue 21)
+def _digits_arrays(digits):
+    return np.concatenate([digits.x_train, digits.x_test]), np.concatenate([digits.y_train, digits.y_test])
+
+
+def test_from_arrays_converts_uint8_channels_last_and_says_so(digits, caplog):
+    x, y = _digits_arrays(digits)
+    raw = np.round(x * 255).astype(np.uint8).transpose(0, 2, 3, 1)  # (n, 8, 8, 1) 0-255, as images load
+    with caplog.at_level("WARNING", logger="latentlab.datasets"):
+        ds = Dataset.from_arrays(raw, y, name="mine", test_size=300, seed=1)
+    said = caplog.text
+    assert "channels-last" in said and "divided by 255" in said
+    assert ds.x_train.dtype == np.float32 and ds.x_train.shape[1:] == (1, 8, 8)
+    assert len(ds.x_test) == 300 and len(ds.x_train) == len(x) - 300
+    assert 0.0 <= ds.x_train.min() and ds.x_train.max() <= 1.0
+    np.testing.assert_allclose(np.sort(np.concatenate([ds.x_train, ds.x_test]).ravel()), np.sort((raw / 255).ravel()))
+    assert ds.classes == tuple(str(i) for i in range(10))
+    again = Dataset.from_arrays(raw, y, name="mine", test_size=300, seed=1)
+    assert again.fingerprint() == ds.fingerprint()  # the split is seeded
+
+
+def test_from_arrays_float64_cast_and_string_labels(digits, caplog):
+    x, y = _digits_arrays(digits)
+    names = np.array(["cat", "dog"])[(y % 2)]
+    with caplog.at_level("WARNING", logger="latentlab.datasets"):
+        ds = Dataset.from_arrays(x.astype(np.float64), names, x_test=x[:50].astype(np.float64), y_test=names[:50])
+    assert "float64 images: cast to float32" in caplog.text
+    assert ds.x_train.dtype == np.float32 and ds.classes == ("cat", "dog")
+    assert set(np.unique(ds.y_train)) == {0, 1} and ds.y_train.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda x: x * 4.0, r"values span \[0, 4\].*x / 255"),  # the scale is not guessed
+        (lambda x: x - 0.5, r"values span \[-0.5, 0.5\].*x.min\(\)"),
+        (lambda x: x.reshape(len(x), -1), r"reshape flat images first"),
+        (lambda x: (x * 16).astype(np.int32), r"int32 integers; give uint8"),
+    ],
+)
+def test_from_arrays_refuses_what_it_cannot_convert(digits, make, match):
+    x, y = _digits_arrays(digits)
+    with pytest.raises(DatasetError, match=match):
+        Dataset.from_arrays(make(x), y)
+
+
+def test_from_arrays_refuses_labels_outside_the_classes(digits):
+    x, y = _digits_arrays(digits)
+    with pytest.raises(DatasetError, match=r"labels 1..10 but there are 10 classes.*np.unique"):
+        Dataset.from_arrays(x, y + 1, classes=[str(i) for i in range(10)])
+
+
+def test_validate_enforces_the_documented_layout(digits):
+    """validate() converts nothing: uint8, float64, channels-last and out-of-range images are refused."""
+    cases = {
+        "uint8": (np.round(digits.x_train * 255).astype(np.uint8), r"uint8, expected float32.*from_arrays"),
+        "float64": (digits.x_train.astype(np.float64), r"float64, expected float32"),
+        "range": (digits.x_train * 16, r"values span \[0, 16\], expected \[0, 1\]"),
+        "layout": (digits.x_train[:, 0], r"expected \(n, channels, height, width\)"),
+    }
+    for x, match in cases.values():
+        bad = Dataset("bad", x, digits.y_train, digits.x_test, digits.y_test, classes=digits.classes)
+        with pytest.raises(DatasetError, match=match):
+            bad.validate()
+
+
+def test_from_torch_reads_a_dataset_and_a_loader(digits):
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = torch.from_numpy(digits.x_train[:200]), torch.from_numpy(digits.y_train[:200])
+    tx, ty = torch.from_numpy(digits.x_test[:40]), torch.from_numpy(digits.y_test[:40])
+    a = Dataset.from_torch(TensorDataset(x, y), TensorDataset(tx, ty), name="t")
+    b = Dataset.from_torch(DataLoader(TensorDataset(x, y), batch_size=64), DataLoader(TensorDataset(tx, ty)), name="t")
+    np.testing.assert_array_equal(a.x_train, digits.x_train[:200])
+    np.testing.assert_array_equal(a.y_train, digits.y_train[:200])
+    assert a.fingerprint() == b.fingerprint() and len(a.x_test) == 40
