@@ -166,8 +166,9 @@ def _tune(base, grid, out, settings, configs, data_root, overwrite, progress, de
     )
     # every point checked before anything is trained: an earlier point of other settings is refused now
     # (continued otherwise); with overwrite, earlier tuning runs are replaced (only what latentlab wrote)
+    # (a point with its config.json is checked by run_experiment, against what that records)
     for k, cfg in enumerate(configs):
-        if (out / f"point-{k}").is_dir():
+        if (out / f"point-{k}").is_dir() and (overwrite or not (out / f"point-{k}" / "config.json").exists()):
             with RunLock(out / f"point-{k}"):
                 check_out(out / f"point-{k}", cfg, not overwrite, overwrite)
     prepared = prepare(base, data_root, progress, device) if shares_data else None
