@@ -207,6 +207,10 @@ class ToolLabeler(Labeler):
             else:
                 pending.setdefault(k, []).append(i)
         items = [(pos[0], x[pos[0]]) for pos in pending.values()]
+        if items and self.cache is not None:  # before any solve: a cache that cannot be written would lose them
+            from .storage import check_cache_writable
+
+            check_cache_writable(self.cache.folder)
         if items:  # one executor for every fan-out: this process, local processes (forked) or Dask
             procs = min(self.workers, len(items)) if self.workers > 1 and len(items) > 1 else 0
             jobs = [(self.fn, xi) for _, xi in items]

@@ -176,10 +176,10 @@ def undo_start(out) -> Callable[[], None]:
     return undo
 
 
-def _check_checkpoints(out: Path, config: ExperimentConfig) -> None:
+def _check_checkpoints(out: Path, config) -> None:
     """``--resume`` of a folder with checkpoints but no ``config.json`` (a killed 'tune --workers' or a kill
     before config.json): refuse, before anything is written or trained, checkpoints of other settings."""
-    want = json.loads(json.dumps(config.loop.to_dict()))
+    want = json.loads(json.dumps(config.to_dict()["loop"]))  # an ExperimentConfig, or what config.json records
     for state in sorted((out / "runs").glob("*/state.json")):
         try:
             got = json.loads(state.read_text()).get("config")

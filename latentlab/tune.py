@@ -156,7 +156,7 @@ def _tune(base, grid, out, settings, configs, data_root, overwrite, progress, de
     from tqdm.auto import tqdm
 
     from .experiment import prepare, run_experiment, run_jobs
-    from .run_folder import check_out, write_config, write_marker
+    from .run_folder import check_out, write_marker
     from .storage import RunLock
     from .tasks import higher_is_better
 
@@ -166,18 +166,19 @@ def _tune(base, grid, out, settings, configs, data_root, overwrite, progress, de
     )
     # every point checked before anything is trained: an earlier point of other settings is refused now
     # (continued otherwise); with overwrite, earlier tuning runs are replaced (only what latentlab wrote)
+    # (a point with its config.json is checked by run_experiment, against what that records)
     for k, cfg in enumerate(configs):
-        if (out / f"point-{k}").is_dir():
+        if (out / f"point-{k}").is_dir() and (overwrite or not (out / f"point-{k}" / "config.json").exists()):
             with RunLock(out / f"point-{k}"):
                 check_out(out / f"point-{k}", cfg, not overwrite, overwrite)
     prepared = prepare(base, data_root, progress, device) if shares_data else None
     if workers > 1 or client is not None:
-        for k, cfg in enumerate(configs):  # the workers' checkpoints land in folders that say what they hold
-            folder = out / f"point-{k}"
-            folder.mkdir(parents=True, exist_ok=True)
-            write_marker(folder)
-            if not (folder / "config.json").exists():
-                write_config(folder, cfg)
+        # the workers' checkpoints land in folders marked as latentlab's; config.json follows from
+        # run_experiment below (what it records depends on the objects it is given), and a resume before
+        # it exists checks the checkpoints' own settings (run_folder.check_out)
+        for k in range(len(configs)):
+            (out / f"point-{k}").mkdir(parents=True, exist_ok=True)
+            write_marker(out / f"point-{k}")
         jobs = [
             (cfg, out / f"point-{k}", s, seed)
             for k, cfg in enumerate(configs)

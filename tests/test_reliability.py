@@ -1097,6 +1097,11 @@ def test_refused_resume_leaves_the_folder_as_it_found_it(finished_run, tmp_path,
 
 
 # ------------------------------------------------------------------ run and tune on a Dask cluster (issue 21)
+def _without_workers(args: list) -> list:
+    i = args.index("--workers")
+    return args[:i] + args[i + 2 :]
+
+
 def test_run_and_tune_on_a_dask_scheduler_match_local_workers(workers_ref, monkeypatch, capsys):
     """'run --scheduler' and 'tune --scheduler' on a loopback LocalCluster give the bytes of --workers 2."""
     distributed = pytest.importorskip("distributed")
@@ -1104,12 +1109,12 @@ def test_run_and_tune_on_a_dask_scheduler_match_local_workers(workers_ref, monke
     monkeypatch.setenv("LATENTLAB_CACHE", env["LATENTLAB_CACHE"])  # the cache is shared with the workers
     out = ref.parent / f"{ref.name}-dask"
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1", dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None
     ) as cluster:
         addr = cluster.scheduler_address
-        run = [a for a in ORPHAN_RUN if a not in ("--workers", "2")]
+        run = _without_workers(ORPHAN_RUN)
         assert main([*run, "--scheduler", addr, "--out", str(out / "run")]) == 0
-        tune = [a for a in TUNE_RUN if a not in ("--workers", "2")]
+        tune = _without_workers(TUNE_RUN)
         assert main([*tune, "--scheduler", addr, "--out", str(out / "tune")]) == 0
     assert (out / "run" / "results.csv").read_bytes() == (ref / "run" / "results.csv").read_bytes()
     assert _tune_files(out / "tune") == _tune_files(ref / "tune")
@@ -1131,3 +1136,17 @@ def test_unreachable_scheduler_is_one_line_before_any_work(tmp_path, capsys, mon
         assert main([command, *QUICK, *extra, "--scheduler", addr, "--out", str(tmp_path / "o")]) == 2
         one_line_error(capsys, msg)
     assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_label_cache_is_refused_before_any_solve(tmp_path):
+    import numpy as np
+
+    from latentlab.exceptions import ConfigError
+    from latentlab.labeling import ToolLabeler
+
+    calls = []
+    (tmp_path / "labels").mkdir()
+    lab = ToolLabeler(lambda x: calls.append(1) or np.sqrt(x), cache_dir=tmp_path / "labels", out_shape="input")
+    with unwritable(tmp_path / "labels"), pytest.raises(ConfigError) as e:
+        lab.label(np.ones((2, 4), np.float32))
+    assert calls == [] and "cache folder" in str(e.value) and "\n" not in str(e.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -424,3 +425,25 @@ def test_grid_file_that_is_not_text_is_one_line(tmp_path):
         with pytest.raises(ConfigError) as e:
             load_grid(g)
         assert "\n" not in str(e.value) and str(g) in str(e.value)
+
+
+def test_second_sweep_into_one_folder_is_refused_at_once(tmp_path, monkeypatch, capsys):
+    """One sweep per folder: a second one (here: the lock held by this process) is one line naming the
+    PID, and it changes nothing there."""
+    from latentlab.cli import main
+    from latentlab.storage import RunLock
+
+    executed = []
+    use_fake_papermill(monkeypatch, executed)
+    nb = toy_notebook(tmp_path / "toy.ipynb")
+    out = tmp_path / "sw"
+    out.mkdir()
+    grid = tmp_path / "g.yaml"
+    grid.write_text("grid:\n  seed: [0, 1]\n")
+    with RunLock(out):
+        assert main(["sweep", str(nb), "--grid", str(grid), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"another latentlab run (pid {os.getpid()}) is writing to" in err, err
+    assert executed == [] and [p.name for p in out.iterdir()] == []
+    assert main(["sweep", str(nb), "--grid", str(grid), "--out", str(out), "--quiet"]) == 0  # free again
+    assert len(executed) == 2
