@@ -87,6 +87,13 @@ def _values(name: str) -> dict:
     }
 
 
+def _snn_gap(name: str) -> float:
+    """SNN - random averaged over seeds and t=2..10 (the README's headline number) in one run."""
+    v = _values(name)
+    d = [v[k] - v[("random", *k[1:])] for k in v if k[0] == "snn" and k[2] >= 2 and not k[3].startswith("val_")]
+    return sum(d) / len(d)
+
+
 def compare() -> dict:
     names = [n for n in RUNS if (OUT / n / "results.csv").is_file()]
     sha = {n: hashlib.sha256((OUT / n / "results.csv").read_bytes()).hexdigest() for n in names}
@@ -97,6 +104,10 @@ def compare() -> dict:
         va, vb = _values(a), _values(b)
         diffs = {k: abs(va[k] - vb[k]) for k in va if k in vb and not k[3].startswith("val_")}
         moved = {k: d for k, d in diffs.items() if d > 0}
+        means = {}
+        for k, d in diffs.items():
+            means.setdefault((k[0], k[2]), []).append(va[k] - vb[k])
+        mean_shift = {k: abs(sum(v) / len(v)) for k, v in means.items()}
         cfg = [json.loads((OUT / n / "config.json").read_text())["loop"] for n in (a, b)]
         doc["pairs"][f"{a}-{b}"] = {
             "byte_identical": sha[a] == sha[b],
@@ -105,6 +116,9 @@ def compare() -> dict:
             "max_abs_points": max(diffs.values(), default=0.0),
             "max_test_items": round(max(diffs.values(), default=0.0) * TEST_ITEMS / 100),
             "first_round_differing": min((k[2] for k in moved), default=None),
+            "mean_abs_points": sum(diffs.values()) / max(len(diffs), 1),
+            "max_shift_of_a_seed_mean_points": max(mean_shift.values(), default=0.0),
+            "snn_minus_random_t2_10": [_snn_gap(n) for n in (a, b)],
             "same_step": cfg[0].get("step") == cfg[1].get("step"),
             "steps": [c.get("step") for c in cfg],
         }
