@@ -1269,19 +1269,18 @@ def _() -> str:
     return f"95 % reached by {got} labels" + (f"; {', '.join(never)} never reach it" if never else "")
 
 
-@generator("readme.first-machine")
-def _() -> str:
-    m = _first_json("a/machine.json")
-    return (
-        f"{m['cpu_model']}, {m['cpu_count']} cores, torch {m['torch']} (CPU capability {m['cpu_capability']}), "
-        f"numpy {m['numpy']}, Python {m['python']}"
-    )
+def _machine_line(m: dict) -> str:
+    """A machine.json as one line: CPU, cores, torch and its kernel level, numpy, Python."""
+    cpu = f"{m['cpu_model']}, {m['cpu_count']} cores"
+    return f"{cpu}, torch {m['torch']} (CPU capability {m['cpu_capability']}), numpy {m['numpy']}, Python {m['python']}"
 
 
-@generator("readme.first-wall")
-def _() -> str:
-    r = _first_json("a/run.json")
+def _wall_line(r: dict) -> str:
     return f"{r['wall_s']:.0f} s at load {r['loadavg_before'].split()[0]}-{r['loadavg_after'].split()[0]}"
+
+
+GENERATORS["readme.first-machine"] = lambda: _machine_line(_first_json("a/machine.json"))
+GENERATORS["readme.first-wall"] = lambda: _wall_line(_first_json("a/run.json"))
 
 
 @generator("readme.first-determinism")
