@@ -1545,29 +1545,123 @@ GENERATORS["widgets.step-mnist"] = lambda: _step_ms("mnist")
 DIGITS = ("digits_first",)
 
 
-@generator("readme.digits")
-def _() -> str:
-    return block(mean_std_table(DIGITS, [(s, s) for s in ("entropy", "random", "snn")]))
-
-
-@generator("readme.digits-machine")
-def _() -> str:
-    return (RES / "digits_first" / "machine.txt").read_text().strip().splitlines()[0]
-
-
 @generator("readme.digits-snn-t10")
-def _() -> str:
+def _() -> str:  # the earlier first command (alpha 0.2, no control); BENCHMARKS.md still quotes it
     d = diffs(DIGITS, "random")[("snn", 10)]
     return f"{d.mean:+.1f} points at t=10, paired 95 % interval [{d.ci_low:+.1f}, {d.ci_high:+.1f}]"
 
 
-@generator("readme.digits-entropy-95")
+# ----------------------------------------------------------------------------------------------
+# the README's first command as it is now (benchmarks/first_command.py -> benchmarks/results/first_command/)
+
+FIRST = ("first_command/a",)
+FIRST_ORDER = [(s, s) for s in ("entropy", "random", "snn", "snn-random-dir")]
+
+
+def _first_json(name: str) -> dict:
+    return json.loads((RES / "first_command" / name).read_text())
+
+
+@generator("readme.first")
+def _() -> str:
+    return block(mean_std_table(FIRST, FIRST_ORDER))
+
+
+@generator("readme.first-diff")
+def _() -> str:
+    order = [(s, s) for s in ("snn", "snn-random-dir", "entropy")]
+    rounds = sorted({r["round"] for r in test_rows(*FIRST)})
+    return block(diff_table(FIRST, "random", order, [t for t in rounds if t >= 2], mean_col=True))
+
+
+@generator("readme.first-verdict")
+def _() -> str:
+    from latentlab.stats import verdict
+
+    return verdict(list(rows(*FIRST)))
+
+
+@generator("readme.first-why")
+def _() -> str:
+    for line in (RES / "first_command" / "a" / "summary.md").read_text().splitlines():
+        if line.startswith("Why (diagnostics below): "):
+            return line.removeprefix("Why (diagnostics below): ")
+    raise KeyError("no 'Why' line in first_command/a/summary.md")
+
+
+@generator("readme.first-step")
+def _() -> str:
+    loop = _first_json("a/config.json")["loop"]
+    grid = [a for a, _ in loop["alpha_grid"]]
+    chosen = loop["step"] / loop["nn_spacing"]
+    edge = " (the grid's longest: longer steps were not tried)" if np.isclose(chosen, max(grid)) else ""
+    return (
+        f"{chosen:g} nearest-neighbour spacings{edge} = {loop['step']:.2f} latent units, chosen from "
+        f"{', '.join(f'{a:g}' for a in grid)} spacings (spacing {loop['nn_spacing']:.4f}; the paper's "
+        f"0.2 is {0.2 / loop['nn_spacing']:.1f})"
+    )
+
+
+@generator("readme.first-snn-mean")
+def _() -> str:
+    dd = [d for d in paired_differences(list(rows(*FIRST)), "random") if d.strategy == "snn" and d.round >= 2]
+    behind = [d.round for d in dd if d.excludes_zero and d.mean < 0]
+    sig = (
+        f"random significantly ahead at t={','.join(map(str, behind))}"
+        if behind
+        else "random never significantly ahead"
+    )
+    return f"{np.mean([d.mean for d in dd]):+.2f} points over t=2..{max(d.round for d in dd)}, {sig}"
+
+
+@generator("readme.first-target")
+def _() -> str:
+    dd = [d for d in paired_differences(list(rows(*FIRST)), "random") if d.strategy == "snn" and d.round >= 2]
+    ok = np.mean([d.mean for d in dd]) >= -1.0 and not any(d.excludes_zero and d.mean < 0 for d in dd)
+    return "reached" if ok else "not reached"
+
+
+@generator("readme.first-entropy-95")
 def _() -> str:
     from latentlab.report import labels_to_reach
 
-    r = labels_to_reach(list(rows(*DIGITS)), 95.0)
+    r = labels_to_reach(list(rows(*FIRST)), 95.0)
     never = sorted(s for s, n in r.items() if n is None)
-    return f"95 % at {r['entropy']} labels" + (f", {' and '.join(never)} never reach it" if never else "")
+    got = ", ".join(f"{s} at {n}" for s, n in sorted(r.items()) if n is not None) or "none"
+    return f"95 % reached by {got} labels" + (f"; {', '.join(never)} never reach it" if never else "")
+
+
+def _machine_line(m: dict) -> str:
+    """A machine.json as one line: CPU, cores, torch and its kernel level, numpy, Python."""
+    cpu = f"{m['cpu_model']}, {m['cpu_count']} cores"
+    return f"{cpu}, torch {m['torch']} (CPU capability {m['cpu_capability']}), numpy {m['numpy']}, Python {m['python']}"
+
+
+def _wall_line(r: dict) -> str:
+    return f"{r['wall_s']:.0f} s at load {r['loadavg_before'].split()[0]}-{r['loadavg_after'].split()[0]}"
+
+
+GENERATORS["readme.first-machine"] = lambda: _machine_line(_first_json("a/machine.json"))
+GENERATORS["readme.first-wall"] = lambda: _wall_line(_first_json("a/run.json"))
+
+
+@generator("readme.first-determinism")
+def _() -> str:
+    d = _first_json("determinism.json")["pairs"]
+    ab, ad = d["a-b"], d["a-default"]
+    same = "byte-identical" if ab["byte_identical"] else f"NOT byte-identical ({ab['cells_differing']} cells differ)"
+    if ad["byte_identical"]:
+        other = "byte-identical too"
+    else:
+        other = (
+            f"{ad['cells_differing']} of {ad['cells']} accuracy cells differ, by at most {ad['max_test_items']} "
+            f"test items ({ad['max_abs_points']:.2f} points; {ad['mean_abs_points']:.2f} on average) from "
+            f"t={ad['first_round_differing']}, a mean over seeds moves by at most "
+            f"{ad['max_shift_of_a_seed_mean_points']:.2f} points, SNN - random over t=2..10 is "
+            f"{ad['snn_minus_random_t2_10'][1]:+.2f} instead of {ad['snn_minus_random_t2_10'][0]:+.2f}"
+            + ("" if ad["same_step"] else "; the grid chose another step")
+        )
+    return f"two runs on this machine: results.csv {same}; under `ATEN_CPU_CAPABILITY=default`: {other}"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -302,16 +302,23 @@ def verdict(rows: list[dict], baseline: str = "random", first_round: int = 2) ->
     if ahead_b:
         line += f", {s} significantly ahead at {_rounds_text(ahead_b)}"
     line += f"; {s} vs its random-direction control {m_c:+.2f}: "
+    n = len([d for d in vs_ctl if d.round >= first_round])
+    consistent = 2 * max(len(ahead_c), len(behind_c)) >= n  # significant in at least half of the rounds
     if not ahead_c and not behind_c:
         line += "no significant difference in any round, so on this map the gradient adds nothing "
         line += "over a step of the same length."
-    elif ahead_c and not behind_c:
+    elif consistent and not behind_c:
         line += (
             f"ahead at {_rounds_text(ahead_c)}, so the gradient adds something over a random step of the same length."
         )
-    elif behind_c and not ahead_c:
-        line += f"behind at {_rounds_text(behind_c)}, so the gradient leads to worse picks than a random step."
+    elif consistent and not ahead_c:
+        line += (
+            f"behind at {_rounds_text(behind_c)}, so the gradient picks worse than a random step of the same length."
+        )
     else:
-        line += f"ahead at {_rounds_text(ahead_c)} and behind at {_rounds_text(behind_c)}: "
-        line += "no consistent effect of the gradient."
+        sig = [f"ahead at {_rounds_text(ahead_c)}"] * bool(ahead_c) + [f"behind at {_rounds_text(behind_c)}"] * bool(
+            behind_c
+        )
+        line += f"significant only {' and '.join(sig)} ({len(ahead_c) + len(behind_c)} of {n} rounds), "
+        line += "so on this map the gradient adds nothing consistent over a step of the same length."
     return line + " (paired 95 % t intervals over seeds)"

@@ -411,4 +411,11 @@ def test_verdict_line_reads_the_paired_statistics():
     assert "random significantly ahead at t=2,3" in line and "-5.00 points" in line
     line = verdict(_verdict_rows(snn_gain=3.0, ctl_gain=0.0))
     assert "snn significantly ahead at t=2,3" in line and "gradient adds something" in line
+    rows = _verdict_rows(snn_gain=0.0, ctl_gain=0.0)
+    rows += [{**r, "round": t} for r in rows if r["round"] == 1 for t in (4, 5)]  # two more rounds, no difference
+    for r in rows:  # snn clearly behind its control at t=2 only: 1 round of 4
+        if r["strategy"] == "snn" and r["round"] == 2:
+            r["value"] -= 5.0 + 0.1 * r["seed"]
+    line = verdict(rows)
+    assert "significant only behind at t=2 (1 of 4 rounds)" in line and "nothing consistent" in line
     assert verdict(_rows({("random", 0, 1): 1.0, ("snn", 0, 1): 2.0})) is None  # no control, no verdict

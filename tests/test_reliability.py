@@ -139,7 +139,7 @@ BAD_FLAGS = [
     (["--workers", "0"], "--workers must be a whole number >= 1"),
     (["--threads", "0"], "--threads must be a whole number >= 1"),
     (["--seeds", "a,b"], "expected comma-separated integers"),
-    (["--alpha", "x"], "invalid float value"),
+    (["--alpha", "x"], "expected a step length like 0.2, or auto"),
     (["--rounds", "1.5"], "invalid int value"),
     (["--loss-on", "both"], "invalid choice"),
     (["--resume", "--overwrite"], "not allowed with argument"),
@@ -159,7 +159,7 @@ def test_bad_flag_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, arg
         if msg
         in (
             "expected comma-separated integers",
-            "invalid float value",
+            "expected a step length like 0.2, or auto",
             "invalid int value",
             "invalid choice",
             "not allowed with argument",
