@@ -76,21 +76,22 @@ def round_costs(dirs: list[Path]) -> dict[str, dict[str, float]]:
     """Per strategy, medians over rounds and seeds of ``rounds.csv``: ``train``, ``eval``, ``proposal``
     (every round), ``proposal_rounds`` (rounds that proposed), ``ratio_median`` / ``ratio_max`` of
     proposal / train over the rounds that proposed."""
+    from latentlab.report import read_rounds
+
     cost: dict = defaultdict(lambda: defaultdict(list))
     for d in dirs:
         if not (d / "rounds.csv").exists():
             continue
-        with open(d / "rounds.csv") as f:
-            for r in csv.DictReader(f):
-                c = cost[r["strategy"]]
-                for k in ("train_s", "sample_s", "eval_s"):
-                    if r.get(k) not in (None, ""):
-                        c[k].append(float(r[k]))
-                if float(r["n_proposed"]) > 0:
-                    c["proposed_s"].append(float(r["sample_s"]))
-                c["ratio"].append(
-                    float(r["sample_s"]) / max(float(r["train_s"]), 1e-9) if float(r["sample_s"]) > 0 else np.nan
-                )
+        for r in read_rounds(d / "rounds.csv"):  # either layout of rounds.csv
+            c = cost[r["strategy"]]
+            for k in ("train_s", "sample_s", "eval_s"):
+                if r.get(k) not in (None, ""):
+                    c[k].append(float(r[k]))
+            if float(r["n_proposed"]) > 0:
+                c["proposed_s"].append(float(r["sample_s"]))
+            c["ratio"].append(
+                float(r["sample_s"]) / max(float(r["train_s"]), 1e-9) if float(r["sample_s"]) > 0 else np.nan
+            )
     out = {}
     for s, c in cost.items():
         rat = np.array(c["ratio"], float)

@@ -22,21 +22,18 @@ Raw results: ``benchmarks/results/perf/bald_vs_baal/<date>-<dataset>-c<candidate
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import DATA_ROOT, RESULTS, finish_meta, read_json_files, run_meta, write_json  # noqa: E402
+from perf_common import RESULTS, arguments, finish_meta, measure_or_table, results_table, run_meta  # noqa: E402
 
 OUT = RESULTS / "bald_vs_baal"
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="mnist", choices=("mnist", "digits"))
-    ap.add_argument("--data-root", default=str(DATA_ROOT))
+    ap = arguments(__doc__, OUT)
     ap.add_argument("--candidates", default="10000,59980", help="comma-separated candidate counts (protocol: 10000)")
     ap.add_argument("--mc-samples", type=int, default=20)
     ap.add_argument("--per-round", type=int, default=10)
@@ -44,8 +41,6 @@ def parse_args(argv=None):
     ap.add_argument("--train-steps", type=int, default=250)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--table", action="store_true")
     return ap.parse_args(argv)
 
 
@@ -116,36 +111,30 @@ def run(a, n_cand: int) -> dict:
 
 
 def table(out: Path = OUT) -> str:
-    rows = read_json_files(Path(out))
-    if not rows:
-        return "(no raw results)"
-    lines = [
+    head = [
         "| date | data | candidates | K | threads | load | bald s (median wall / cpu) "
         "| baal-bald s (median wall / cpu) | ratio bald / baal (wall) | ratio (cpu) | same picks |",
         "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
+
+    def row(r):
         mw, mc = r["median_wall"], r["median_cpu"]
-        lines.append(
+        return [
             f"| {r['date']} | {r['dataset']} | {r['candidates']} | {r['mc_samples']} | {r['torch_threads']} "
             f"| {r['load_before'][0]} -> {r['load_after'][0]} | {mw['bald']:.2f} / {mc['bald']:.2f} "
             f"| {mw['baal-bald']:.2f} / {mc['baal-bald']:.2f} | {r['ratio_wall']:.2f} | {r['ratio_cpu']:.2f} "
             f"| {r['picks_overlap']} of {r['per_round']} |"
-        )
-    return "\n".join(lines) + f"\n\nMachine: {rows[0]['machine']['cpu']}, {rows[0]['machine']['cores']} cores.\n"
+        ]
+
+    def foot(rows):
+        return f"\n\nMachine: {rows[0]['machine']['cpu']}, {rows[0]['machine']['cores']} cores.\n"
+
+    return results_table(out, head, row, foot)
 
 
 def main(argv=None):
     a = parse_args(argv)
-    if a.table:
-        print(table(Path(a.out)))
-        return
-    import datetime
-
-    stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M")
-    for c in map(int, a.candidates.split(",")):
-        write_json(Path(a.out) / f"{stamp}-{a.dataset}-c{c}.json", run(a, c))
-    print(table(Path(a.out)))
+    measure_or_table(a, table, lambda: ((f"{a.dataset}-c{c}", run(a, c)) for c in map(int, a.candidates.split(","))))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ after the event, i.e. the repaint; raster: the new image's arrival plus two fram
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sys
 import tempfile
@@ -31,28 +30,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import RESULTS, finish_meta, read_json_files, run_meta, write_json  # noqa: E402
+from perf_common import RESULTS, arguments, finish_meta, measure_or_table, results_table, run_meta  # noqa: E402
 
 OUT = RESULTS / "bigpool_render"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 FRAMES = "(n) => new Promise(r => { const f = k => k ? requestAnimationFrame(() => f(k - 1)) : r(); f(n); })"
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = arguments(__doc__, OUT, dataset=False)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--views", default="raster,webgl")
-    ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--table", action="store_true")
     return ap.parse_args(argv)
 
 
@@ -139,8 +126,7 @@ def run_webgl(pw, pts, labels) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         html = Path(tmp) / "webgl.html"
         html.write_text(file_html(fig, INLINE, "webgl"))
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page(viewport={"width": 800, "height": 700})
+        browser, page = _open_page(pw)
         t0 = time.perf_counter()
         page.goto(html.as_uri())
         page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=120_000)
@@ -150,6 +136,14 @@ def run_webgl(pw, pts, labels) -> dict:
         res = {"first_paint_ms": first, "html_mb": html.stat().st_size / 1e6, **drive(page, raster=False)}
         browser.close()
     return res
+
+
+def _open_page(pw):
+    """Debian's Chromium with the widget tests' flags (latentlab.widgets.browser), and one 800 x 700 page."""
+    from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
+
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return browser, browser.new_page(viewport={"width": 800, "height": 700})
 
 
 def run_raster(pw, pts, labels) -> dict:
@@ -173,8 +167,7 @@ def run_raster(pw, pts, labels) -> dict:
 
     server = pn.serve(app, port=port, address="127.0.0.1", threaded=True, show=False)
     try:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page(viewport={"width": 800, "height": 700})
+        browser, page = _open_page(pw)
         t0 = time.perf_counter()
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_function(
@@ -196,15 +189,14 @@ def run_raster(pw, pts, labels) -> dict:
 def table(out: Path = OUT) -> str:
     import numpy as np
 
-    rows = read_json_files(Path(out))
-    if not rows:
-        return "(no raw results)"
-    lines = [
+    head = [
         "| date | points | view | first paint ms | zoom redraw ms (median, max) | pan redraw ms (median, max) "
         "| one server raster ms | load |",
         "|---|---:|---|---:|---:|---:|---:|---|",
     ]
-    for r in rows:
+
+    def row(r):
+        lines = []
         for view, v in sorted(r["views"].items()):
             z, p = np.array(v["zoom"]), np.array(v["pan"])
             lines.append(
@@ -212,17 +204,15 @@ def table(out: Path = OUT) -> str:
                 f"| {np.median(p):.0f}, {p.max():.0f} | {v.get('server_raster_ms', float('nan')):.0f} "
                 f"| {r['load_before'][0]} -> {r['load_after'][0]} |"
             )
-    cpu = rows[0]["machine"]["cpu"]
-    return "\n".join(lines) + f"\n\nHeadless Chromium (software rendering, --disable-gpu); {cpu}.\n"
+        return lines
+
+    def foot(rows):
+        return f"\n\nHeadless Chromium (software rendering, --disable-gpu); {rows[0]['machine']['cpu']}.\n"
+
+    return results_table(out, head, row, foot)
 
 
-def main(argv=None):
-    a = parse_args(argv)
-    if a.table:
-        print(table(Path(a.out)))
-        return
-    import datetime
-
+def measure(a) -> dict:
     from playwright.sync_api import sync_playwright
 
     pts, labels = make_points(a.n)
@@ -232,9 +222,12 @@ def main(argv=None):
         for v in a.views.split(","):
             views[v] = (run_raster if v == "raster" else run_webgl)(pw, pts, labels)
             print(v, {k: (round(x) if isinstance(x, float) else x) for k, x in views[v].items()}, flush=True)
-    stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M")
-    write_json(Path(a.out) / f"{stamp}-n{a.n}.json", finish_meta({**meta, "views": views}))
-    print(table(Path(a.out)))
+    return finish_meta({**meta, "views": views})
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    measure_or_table(a, table, lambda: [(f"n{a.n}", measure(a))])
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import DATA_ROOT, RESULTS, ROOT, finish_meta, read_json_files, run_meta, write_json  # noqa: E402
+from perf_common import DATA_ROOT, RESULTS, ROOT, finish_meta, measure_or_table, results_table, run_meta  # noqa: E402
 
 OUT = RESULTS / "cold_start"
 
@@ -119,23 +119,24 @@ def run(dataset: str, a) -> dict:
 
 
 def table(out: Path = OUT) -> str:
-    rows = read_json_files(Path(out))
-    if not rows:
-        return "(no raw results)"
-    lines = [
+    head = [
         "| date | data set | generator | explorer: 'serving' s | explorer: page answers s | first map s "
         "| latent space ready s | load |",
         "|---|---|---|---:|---:|---:|---:|---|",
     ]
-    for r in rows:
+
+    def row(r):
         ex, fm = r["explorer"], r["first_map"]
         gen = "trained (default recipe)" if fm["trained"] else "shipped weights"
-        lines.append(
+        return [
             f"| {r['date']} | {r['dataset']} ({fm['n_pool']:,} pool) | {gen} | {ex.get('serving_s', float('nan')):.1f} "
             f"| {ex.get('http_200_s', float('nan')):.1f} | {fm['first_map_s']:.1f} | {fm['ready_s']:.1f} "
             f"| {r['load_before'][0]} -> {r['load_after'][0]} |"
-        )
-    return "\n".join(lines) + f"\n\nFresh empty cache each time; {rows[0]['machine']['cpu']}.\n"
+        ]
+
+    return results_table(
+        out, head, row, lambda rows: f"\n\nFresh empty cache each time; {rows[0]['machine']['cpu']}.\n"
+    )
 
 
 def main(argv=None):
@@ -146,14 +147,8 @@ def main(argv=None):
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table", action="store_true")
     a = ap.parse_args(argv)
-    if not a.table:
-        import datetime
-
-        for d in a.datasets:
-            stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M")
-            mode = "no-shipped" if a.no_shipped else "shipped"
-            write_json(Path(a.out) / f"{stamp}-{d}-{mode}.json", run(d, a))
-    print(table(Path(a.out)))
+    mode = "no-shipped" if a.no_shipped else "shipped"
+    measure_or_table(a, table, lambda: ((f"{d}-{mode}", run(d, a)) for d in a.datasets))
 
 
 if __name__ == "__main__":

@@ -163,10 +163,8 @@ def table(out: Path = OUT) -> str:
 
 def main(argv=None):
     a = parse_args(argv)
-    if a.table:
-        print(table(Path(a.out)))
-        return
-    run(a)
+    if not a.table:
+        run(a)  # writes one raw file per (data set, recipe, seed) as each finishes
     print(table(Path(a.out)))
 
 

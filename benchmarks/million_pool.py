@@ -22,7 +22,6 @@ allocations. Raw results: ``benchmarks/results/perf/million_pool/<date>-n<n>.jso
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import DATA_ROOT, RESULTS, finish_meta, read_json_files, run_meta, write_json  # noqa: E402
+from perf_common import RESULTS, arguments, finish_meta, measure_or_table, results_table, run_meta  # noqa: E402
 
 OUT = RESULTS / "million_pool"
 
@@ -66,15 +65,11 @@ class AnonPeak:
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="mnist", choices=("mnist", "digits"))
-    ap.add_argument("--data-root", default=str(DATA_ROOT))
+    ap = arguments(__doc__, OUT)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--per-round", type=int, default=300)
     ap.add_argument("--steps", type=int, default=300, help="LeNet optimiser steps per round")
     ap.add_argument("--tmp", default=None, help="folder for the pool file (default: a temporary folder)")
-    ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--table", action="store_true")
     return ap.parse_args(argv)
 
 
@@ -171,43 +166,37 @@ def run(a) -> dict:
 
 
 def table(out: Path = OUT) -> str:
-    rows = read_json_files(Path(out))
-    if not rows:
-        return "(no raw results)"
-    lines = [
+    head = [
         "| date | pool | pool file GiB | write s | encode + KD-tree s | random round s (train / eval / propose)"
         " | snn round s (train / eval / propose) | Step s | peak RSS GiB | peak anonymous GiB | tracemalloc peak GiB"
         " | load |",
         "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|",
     ]
-    for r in rows:
+
+    def row(r):
         s = r["seconds"]
 
         def rnd(k):
             v = r["rounds"][k]
             return f"{v['round_s']:.1f} ({v['train_s']:.1f} / {v['eval_s']:.1f} / {v['propose_s']:.2f})"
 
-        lines.append(
+        return [
             f"| {r['date']} | {r['dataset']} x {r['n']:,} | {r['pool_file_gib']:.2f} | {s['write_pool_s']:.0f} "
             f"| {s['encode_and_index_s']:.1f} | {rnd('random')} | {rnd('snn')} | {s['step_s']:.2f} "
             f"| {r['peak_rss_gib']:.2f} | {r['peak_anon_gib']:.2f} | {r['tracemalloc_peak_gib']:.2f} "
             f"| {r['load_before'][0]} -> {r['load_after'][0]} |"
-        )
-    m = rows[0]["machine"]
-    return "\n".join(lines) + f"\n\nOne torch thread; {m['cpu']}, {m['mem_gb']} GiB.\n"
+        ]
+
+    def foot(rows):
+        m = rows[0]["machine"]
+        return f"\n\nOne torch thread; {m['cpu']}, {m['mem_gb']} GiB.\n"
+
+    return results_table(out, head, row, foot)
 
 
 def main(argv=None):
     a = parse_args(argv)
-    if a.table:
-        print(table(Path(a.out)))
-        return
-    import datetime
-
-    stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M")
-    res = run(a)
-    write_json(Path(a.out) / f"{stamp}-{a.dataset}-n{a.n}.json", res)
-    print(table(Path(a.out)))
+    measure_or_table(a, table, lambda: [(f"{a.dataset}-n{a.n}", run(a))])
 
 
 if __name__ == "__main__":

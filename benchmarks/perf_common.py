@@ -8,12 +8,14 @@ is the steadier of the two; single-threaded work should show ``cpu ~= wall`` whe
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,6 +91,48 @@ def write_json(path: Path, obj) -> Path:
 
 def read_json_files(folder: Path, pattern: str = "*.json") -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(folder).glob(pattern))]
+
+
+def arguments(doc: str, out: Path, *, dataset: bool = True) -> argparse.ArgumentParser:
+    """The flags that :func:`measure_or_table` reads, ``--out`` (the raw results' folder, default ``out``)
+    and ``--table``, after ``--dataset`` (mnist or digits) and ``--data-root`` where ``dataset``."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    if dataset:
+        ap.add_argument("--dataset", default="mnist", choices=("mnist", "digits"))
+        ap.add_argument("--data-root", default=str(DATA_ROOT))
+    ap.add_argument("--out", default=str(out))
+    ap.add_argument("--table", action="store_true", help="print the table of the raw results in --out, measure nothing")
+    return ap
+
+
+def minute_stamp() -> str:
+    """The minute a measurement started (``2026-12-02T0540``), the first part of a raw result's file name."""
+    return _dt.datetime.now().strftime("%Y-%m-%dT%H%M")
+
+
+def measure_or_table(args, table: Callable[[Path], str], measure: Callable[[], Iterable[tuple[str, dict]]]) -> None:
+    """The ``main`` of the scripts here: unless ``--table``, write each ``(name, result)`` that
+    ``measure()`` yields to ``--out`` as ``<minute started>-<name>.json``; then print the table of
+    every raw result in ``--out``."""
+    if not args.table:
+        stamp = minute_stamp()
+        for name, result in measure():
+            write_json(Path(args.out) / f"{stamp}-{name}.json", result)
+    print(table(Path(args.out)))
+
+
+def results_table(
+    out: Path,
+    head: list[str],
+    row: Callable[[dict], list[str]],
+    foot: Callable[[list[dict]], str] = lambda rows: "",
+) -> str:
+    """The Markdown of the raw results in ``out``: the ``head`` lines, the lines ``row(r)`` gives for
+    each result ``r`` (in file-name order), then ``foot(results)``; ``(no raw results)`` when there are none."""
+    rows = read_json_files(Path(out))
+    if not rows:
+        return "(no raw results)"
+    return "\n".join([*head, *(line for r in rows for line in row(r))]) + foot(rows)
 
 
 def mean_sd(values) -> tuple[float, float]:

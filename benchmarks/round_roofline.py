@@ -25,22 +25,19 @@ load before/after, threads). The legacy path is ``LATENTLAB_FAST_INFERENCE=0`` (
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import DATA_ROOT, RESULTS, finish_meta, read_json_files, run_meta, write_json  # noqa: E402
+from perf_common import RESULTS, arguments, finish_meta, measure_or_table, results_table, run_meta  # noqa: E402
 
 OUT = RESULTS / "roofline"
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="mnist", choices=("mnist", "digits"))
-    ap.add_argument("--data-root", default=str(DATA_ROOT))
+    ap = arguments(__doc__, OUT)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--pool", type=int, default=57_000, help="unlabelled items scored")
     ap.add_argument("--test", type=int, default=10_000, help="test items evaluated")
@@ -50,8 +47,6 @@ def parse_args(argv=None):
     ap.add_argument(
         "--ops", default="entropy_before,entropy,margin_before,margin,bald_before,bald,evaluate_before,evaluate,train"
     )
-    ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--table", action="store_true")
     return ap.parse_args(argv)
 
 
@@ -215,13 +210,9 @@ NAMES = {
 
 
 def table(out: Path = OUT) -> str:
-    rows = read_json_files(Path(out))
-    if not rows:
-        return "(no raw results)"
-    lines = []
-    for r in rows:
+    def row(r):
         ops = r["ops"]
-        lines += [
+        lines = [
             f"#### {r['date']}, {r['dataset']}, {r['threads']} thread(s), load {r['load_before'][0]} -> "
             f"{r['load_after'][0]}; {r['n_scored']} scored, {r['n_test']} test, K={r['mc_samples']}, "
             f"{r['flop_per_item'] / 1e6:.2f} MFLOP per item; {r['machine']['cpu']}",
@@ -256,20 +247,14 @@ def table(out: Path = OUT) -> str:
             cb = f"{b['cpu']:.2f}" if b else "(unchanged)"
             lines.append(f"| {text} | {o['flop'] / 1e9:.1f} | {cb} | {o['cpu']:.2f} | {rb} | {ro} |")
         lines.append("")
-    return "\n".join(lines)
+        return lines
+
+    return results_table(out, [], row)
 
 
 def main(argv=None):
     a = parse_args(argv)
-    if a.table:
-        print(table(Path(a.out)))
-        return
-    import datetime
-
-    stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M")
-    for t in map(int, a.threads.split(",")):
-        write_json(Path(a.out) / f"{stamp}-{a.dataset}-t{t}.json", run(a, t))
-    print(table(Path(a.out)))
+    measure_or_table(a, table, lambda: ((f"{a.dataset}-t{t}", run(a, t)) for t in map(int, a.threads.split(","))))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from al_table import labels_to_threshold, round_costs  # noqa: E402
 from summarize_run import paired_gains  # noqa: E402
 
-from latentlab.report import read_results  # noqa: E402
+from latentlab.report import read_results, read_rounds  # noqa: E402
 from latentlab.stats import PairedDifference, paired_differences, test_metric_rows  # noqa: E402
 
 #: name -> generator; each returns the Markdown between its markers (a block) or one value (inline)
@@ -376,12 +376,11 @@ def _() -> str:
 
 
 def _rounds_mean(dirs: tuple[str, ...], strategy: str, column: str) -> float:
-    import csv
-
     vals = []
-    for d in dirs:
-        with open(RES / d / "rounds.csv") as f:
-            vals += [float(r[column]) for r in csv.DictReader(f) if r["strategy"] == strategy and r[column]]
+    for d in dirs:  # read_rounds: today's column names, from files of either layout
+        vals += [
+            float(r[column]) for r in read_rounds(RES / d / "rounds.csv") if r["strategy"] == strategy and r[column]
+        ]
     return float(np.mean(vals))
 
 
@@ -1123,6 +1122,369 @@ def _busy_ratio(name: str) -> float:
 
 GENERATORS["threads.idle-ratio"] = lambda: f"{_busy_ratio('threads_idle_2026-11-26.txt'):.2f}x"
 GENERATORS["threads.loaded-ratio"] = lambda: f"{_busy_ratio('threads_2026-11-26.txt'):.1f}x"
+
+
+# ----------------------------------------------------------------------------------------------
+# docsint's block: issue 22's speed results (benchmarks/results/perf/**), SI's soft probe
+# (benchmarks/results/vessels_probe/) and the torch range (benchmarks/results/torch_bounds/).
+# The tables are the benchmark scripts' own ``--table`` printers, called on the raw files, so the
+# docs show what those commands print; the quoted numbers read the same raw JSON files.
+
+PERF = RES / "perf"
+
+
+@cache
+def _script(name: str):
+    """A benchmark script of ``benchmarks/`` imported as a module, the environment left as it was
+    (``vessels_probe`` sets ``OMP_NUM_THREADS`` on import, which must not leak into the caller)."""
+    import importlib
+    import os
+
+    env = dict(os.environ)
+    try:
+        return importlib.import_module(name)
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+
+
+def _printed(text: str) -> str:
+    """A script's printed table as a generated block: its ``#`` heading lines become bold lines (a
+    generated block must not add headings to the page), the trailing blank lines dropped."""
+    out = [f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line for line in text.splitlines()]
+    while out and not out[-1].strip():
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+def _perf_json(topic: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((PERF / topic).glob("*.json"))]
+
+
+def _one(topic: str, **match) -> dict:
+    """The raw result of ``topic`` whose fields equal ``match`` and whose load before it was lowest:
+    the run the prose quotes when a benchmark was rerun at a quieter moment (every run stays in the
+    script's table)."""
+    found = [r for r in _perf_json(topic) if all(r.get(k) == v for k, v in match.items())]
+    if not found:
+        raise KeyError(f"no raw result in perf/{topic} matches {match}")
+    return min(found, key=lambda r: r["load_before"][0])
+
+
+def _load(r: dict) -> str:
+    return f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}"
+
+
+def _load_range(records: Iterable[dict]) -> str:
+    loads = [x for r in records for x in (r["load_before"][0], r["load_after"][0])]
+    return f"{min(loads):.1f}-{max(loads):.1f}"
+
+
+GENERATORS["perf.cold-start"] = lambda: _printed(_script("cold_start").table(PERF / "cold_start"))
+GENERATORS["perf.generator"] = lambda: _printed(_script("generator_speed").table(PERF / "generator"))
+GENERATORS["perf.roofline"] = lambda: _printed(_script("round_roofline").table(PERF / "roofline"))
+GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table(PERF / "bald_vs_baal"))
+GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
+GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))
+GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
+
+
+@generator("perf.load-range")
+def _() -> str:
+    """The 1-minute load average over every timed perf run (before and after each) but the cold
+    start, which has runs near idle and is quoted with its own load."""
+    recs = [r for t in ("roofline", "bald_vs_baal", "million_pool", "bigpool_render") for r in _perf_json(t)]
+    recs += [json.loads(p.read_text()) for p in sorted((PERF / "generator").glob("*/*.json"))]
+    return _load_range(recs)
+
+
+@generator("perf.shipped")
+def _() -> str:
+    """The generator weights shipped in ``latentlab/weights/``, from their JSON sidecars."""
+    lines = header("data set", ["file", "MB", "SHA-256", "recipe", "seed", "trained", "train s", "load"])
+    for side in sorted((ROOT / "latentlab" / "weights").glob("*.json")):
+        d = json.loads(side.read_text())
+        c, m = d["config"], d["made_by"]
+        w = side.with_suffix(".pt")
+        recipe = f"{c['kind']}, {c['epochs']:g} epochs, batch {c['batch_size']}, lr {c['lr']:g}"
+        recipe += f", >= {c['min_steps']} steps"
+        made = f"{m['date'][:16]}, torch {m['torch']}, {m['torch_threads']} thread"
+        cells = [d["dataset"], f"`{w.name}`", f"{w.stat().st_size / 1e6:.1f}", f"`{d['sha256'][:12]}...`", recipe]
+        cells += [str(d["seed"]), made, f"{m['train_seconds']:.0f}", f"{m['load_before'][0]:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return block(lines)
+
+
+def _cold(dataset: str, quiet: bool = True) -> dict:
+    """The cold-start run of ``dataset`` at the lowest (``quiet``) or the highest load before it."""
+    runs = [r for r in _perf_json("cold_start") if r["dataset"] == dataset]
+    return (min if quiet else max)(runs, key=lambda r: r["load_before"][0])
+
+
+def _phases(r: dict) -> str:
+    """The explorer's log lines of a cold start: imports until the first line, then loading."""
+    lines = r["explorer"]["lines"]
+    start = next(t for t, text in lines if "loading" in text)
+    loaded = next(t for t, text in lines if "loaded" in text)
+    return f"{start:.1f} s of imports with Panel, then {loaded - start:.1f} s in `ExplorerState.load`"
+
+
+def _cold_text(dataset: str, quiet: bool) -> str:
+    r = _cold(dataset, quiet)
+    ex, fm = r["explorer"], r["first_map"]
+    return (
+        f"latent space ready {fm['ready_s']:.1f} s (imports {fm['import_s']:.1f} s), explorer serving "
+        f"{ex['serving_s']:.1f} s, page answers {ex['http_200_s']:.1f} s"
+    )
+
+
+for _quiet, _which in ((True, "quiet"), (False, "loaded")):
+    for _ds in ("mnist", "digits"):
+        GENERATORS[f"perf.cold-{_ds}-{_which}"] = lambda _ds=_ds, _quiet=_quiet: _cold_text(_ds, _quiet)
+    GENERATORS[f"perf.cold-load-{_which}"] = lambda _quiet=_quiet: _load_range(
+        [_cold(d, _quiet) for d in ("mnist", "digits")]
+    )
+GENERATORS["perf.cold-mnist-phases-quiet"] = lambda: _phases(_cold("mnist"))
+GENERATORS["perf.cold-mnist-phases-loaded"] = lambda: _phases(_cold("mnist", quiet=False))
+GENERATORS["perf.cold-mnist-answers"] = lambda: f"{_cold('mnist')['explorer']['http_200_s']:.1f} s"
+GENERATORS["perf.cold-mnist-first-map"] = lambda: f"{_cold('mnist')['first_map']['first_map_s']:.1f} s"
+GENERATORS["perf.cold-digits-answers"] = lambda: f"{_cold('digits')['explorer']['http_200_s']:.1f} s"
+
+
+def _recipe_stats(dataset: str) -> dict[str, tuple[float, float]]:
+    """Mean and sd over seeds of each recipe's 5-NN validation accuracy (%)."""
+    from perf_common import mean_sd
+
+    by: dict[str, list[float]] = {}
+    for p in sorted((PERF / "generator" / dataset).glob("*.json")):
+        r = json.loads(p.read_text())
+        by.setdefault(r["recipe"], []).append(100 * r["knn5_val"])
+    return {k: mean_sd(v) for k, v in by.items()}
+
+
+@generator("perf.generator-digits")
+def _() -> str:
+    s = _recipe_stats("digits")
+    other = [m for k, (m, _) in s.items() if k != "v1"]
+    return f"{s['v1'][0]:.1f} +- {s['v1'][1]:.1f} % for v1 against {min(other):.1f}-{max(other):.1f} %"
+
+
+@generator("perf.generator-mnist")
+def _() -> str:
+    s = _recipe_stats("mnist")
+    fast = s["e5-b512-lr0.003-m1000-cos"]
+    return f"{s['v1'][0]:.1f} % for v1 against {fast[0]:.1f} +- {fast[1]:.1f} %"
+
+
+def _roof() -> dict:
+    r = _one("roofline", threads=1)
+    return r
+
+
+def _roof_ratio(op: str) -> str:
+    o = _roof()["ops"]
+    return f"{o[op + '_before']['ratio_cpu']:.2f}x -> {o[op]['ratio_cpu']:.2f}x"
+
+
+GENERATORS["perf.roofline-entropy"] = lambda: _roof_ratio("entropy")
+GENERATORS["perf.roofline-verdict"] = lambda: (
+    ("met" if _roof()["ops"]["entropy"]["ratio_cpu"] <= 1.3 else "missed") + f" at load {_load(_roof())}"
+)
+GENERATORS["perf.roofline-load"] = lambda: _load(_roof())
+
+
+@generator("perf.roofline-work")
+def _() -> str:
+    r = _roof()
+    macs = sum(r["macs_per_item"].values())
+    return (
+        f"{macs / 1e6:.2f} M per MNIST image = {r['flop_per_item'] / 1e6:.2f} MFLOP; "
+        f"{r['n_scored'] / 1000:.0f}k LeNet forwards are {r['ops']['entropy']['flop'] / 1e9:.1f} GFLOP"
+    )
+
+
+@generator("perf.roofline-rates")
+def _() -> str:
+    ops = _roof()["ops"].values()
+    wall = [o["rate"]["wall"] / 1e9 for o in ops]
+    cpu = [o["rate"]["cpu"] / 1e9 for o in ops]
+    return (
+        f"the wall-clock rate of the matmul swung from {min(wall):.1f} to {max(wall):.1f} GFLOP/s with the load; "
+        f"its CPU-time rate stayed at {min(cpu):.0f}-{max(cpu):.0f} GFLOP/s"
+    )
+
+
+def _baal() -> dict:
+    r = _one("bald_vs_baal")
+    return r
+
+
+GENERATORS["perf.bald-ratio"] = lambda: f"{_baal()['ratio_cpu']:.2f}x"
+GENERATORS["perf.bald-speedup"] = lambda: f"{1 / _baal()['ratio_cpu']:.0f}x"
+GENERATORS["perf.bald-picks"] = lambda: f"{_baal()['picks_overlap']} of {_baal()['per_round']}"
+
+
+def _million() -> dict:
+    r = _one("million_pool", n=1_000_000)
+    return r
+
+
+# the quoted numbers of the million-item run, formatted from its one raw JSON (str.format's [key] lookups)
+for _name, _text in {
+    "perf.million-rounds": "{rounds[random][round_s]:.0f} s (random) and {rounds[snn][round_s]:.0f} s (snn)",
+    "perf.million-propose": "{rounds[random][propose_s]:.2f} s (random) and {rounds[snn][propose_s]:.2f} s (snn), "
+    "a Step of {steps} points {seconds[step_s]:.2f} s",
+    "perf.million-memory": "peak anonymous memory {peak_anon_gib:.2f} GiB, below the {pool_file_gib:.2f} GiB pool "
+    "file; peak RSS {peak_rss_gib:.2f} GiB",
+}.items():
+    GENERATORS[_name] = lambda _text=_text: _text.format_map(_million())
+
+
+@generator("perf.million-time-v")
+def _() -> str:
+    (f,) = sorted((PERF / "million_pool").glob("*-time-v.txt"))
+    kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", f.read_text()).group(1))
+    return f"{kib:,} KiB = {kib / 2**20:.2f} GiB"
+
+
+GENERATORS["perf.million-load"] = lambda: _load(_million())
+
+
+def _render(n: int, view: str) -> dict:
+    v = _one("bigpool_render", n=n)["views"][view]
+    return {k: np.asarray(v[k]) for k in ("zoom", "pan")} | {"server": v.get("server_raster_ms")}
+
+
+@generator("perf.raster-1m")
+def _() -> str:
+    v = _render(1_000_000, "raster")
+    return (
+        f"{np.median(v['pan']):.0f} ms after a drag and {np.median(v['zoom']):.0f} ms after a wheel zoom "
+        f"(max {v['zoom'].max():.0f} ms), the server's binning taking {v['server']:.0f} ms"
+    )
+
+
+@generator("perf.webgl-100k")
+def _() -> str:
+    v = _render(100_000, "webgl")
+    return f"pans in {np.median(v['pan']):.0f} ms but takes {np.median(v['zoom']) / 1000:.1f} s per wheel zoom"
+
+
+GENERATORS["perf.raster-load"] = lambda: _load(_one("bigpool_render", n=1_000_000))
+GENERATORS["perf.raster-verdict"] = lambda: "met" if _render(1_000_000, "raster")["zoom"].max() < 500 else "missed"
+GENERATORS["perf.bald-verdict"] = lambda: "met" if _baal()["ratio_cpu"] <= 1 else "missed"
+
+
+@generator("perf.identity")
+def _() -> str:
+    hashes = {
+        line.split()[1].rsplit("/", 1)[1]: line.split()[0]
+        for line in (PERF / "identity" / "hashes.txt").read_text().splitlines()
+    }
+    same = len(set(hashes.values())) == 1
+    return ("byte-identical" if same else "DIFFERENT") + f" (SHA-256 `{hashes['after-digits.csv'][:8]}...`)"
+
+
+# SI probed where F is trained (benchmarks/results/vessels_probe/)
+
+PROBE = RES / "vessels_probe"
+
+
+@generator("vessels-probe.tables")
+def _() -> str:
+    text = _script("vessels_probe").table(PROBE)
+    # its one line per invocation ("Run ... Command: ...") as a list, so Markdown does not join them
+    lines = text.splitlines()
+    n = next(i for i, line in enumerate(lines) if not line.startswith("Run "))
+    return _printed("\n".join(["- " + line for line in lines[:n]] + ["", *lines[n:]]))
+
+
+def _probe_diff(strategy: str, t: int) -> str:
+    rows = read_results(PROBE / "test" / "results.csv")
+    (d,) = [d for d in paired_differences(rows, "si") if d.strategy == strategy and d.round == t]
+    return f"{signed(d.mean)} {interval(d)}"
+
+
+def _probe_soft() -> str:
+    return json.loads((PROBE / "choice.json").read_text())["chosen"]
+
+
+GENERATORS["vessels-probe.soft-t4"] = lambda: _probe_diff(_probe_soft(), 4)
+GENERATORS["vessels-probe.soft-t8"] = lambda: _probe_diff(_probe_soft(), 8)
+GENERATORS["vessels-probe.ctl-t4"] = lambda: _probe_diff("si-random-dir", 4)
+GENERATORS["vessels-probe.ctl-t8"] = lambda: _probe_diff("si-random-dir", 8)
+
+
+@generator("vessels-probe.validation")
+def _() -> str:
+    c = json.loads((PROBE / "choice.json").read_text())
+    parts = [
+        f"{k.replace('si-soft ', '')} {v['score']:.3f}" + (" (chosen)" if k == c["chosen"] else "")
+        for k, v in c["scores"].items()
+    ]
+    seeds = [x for v in c["scores"].values() for x in v["by_seed"].values()]
+    return (
+        "; ".join(parts).replace("si ", "raw ", 1) + f"; per-seed scores of all five {min(seeds):.2f}-{max(seeds):.2f}"
+    )
+
+
+@generator("vessels-probe.cosine")
+def _() -> str:
+    d = json.loads((PROBE / "diagnostics.json").read_text())
+    cos = np.concatenate([np.asarray(v) for v in d["round1_cosine"].values()])
+    return f"{np.median(cos):.2f} ({cos.size} steps)"
+
+
+@generator("vessels-probe.train-mse")
+def _() -> str:
+    d = json.loads((PROBE / "diagnostics.json").read_text())["final_raw_model_mse_x1e3"]
+    cols = list(next(iter(d.values())))
+    v = np.array([[g[c] for c in cols] for g in d.values()])
+    ratio = v[:, 1] / v[:, 0]
+    return (
+        f"{v[:, 0].min():.2f}-{v[:, 0].max():.2f} on x = prepare(G(z)), {v[:, 1].min():.2f}-{v[:, 1].max():.2f} on "
+        f"G(z) (the raw probe's input: {ratio.min():.0f}-{ratio.max():.0f}x off) and "
+        f"{v[:, 2].min():.2f}-{v[:, 2].max():.2f} on the surrogate"
+    )
+
+
+@generator("vessels-probe.runs")
+def _() -> str:
+    m = json.loads((PROBE / "meta.json").read_text())["invocations"]
+    loads = [x for r in m for x in (r["load_start"][0], r["load_end"][0])]
+    return (
+        " and ".join(f"{r['wall_s'] / 60:.0f} min" for r in m)
+        + f" wall, load average {min(loads):.0f}-{max(loads):.0f} at the starts and ends"
+    )
+
+
+@generator("vessels-probe.reproduces")
+def _() -> str:
+    return json.loads((PROBE / "meta.json").read_text())["reproduces"].split(": ", 1)[1]
+
+
+# torch at both ends of its range (benchmarks/results/torch_bounds/)
+
+
+@generator("torch-range.table")
+def _() -> str:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        _script("torch_bounds").table()
+    return buf.getvalue()
+
+
+@generator("torch-range.headline")
+def _() -> str:
+    recs = [json.loads(p.read_text()) for p in sorted((RES / "torch_bounds").glob("*.json"))]
+    same = len({r["results_csv_sha256"] for r in recs}) == 1
+    tests = sorted({r["pytest"]["summary"].split(" in ")[0] for r in recs})
+    return f"{' and '.join(r['torch'] for r in recs)}: {', '.join(tests)}; digits results.csv " + (
+        "identical" if same else "DIFFERS"
+    )
 
 
 # ----------------------------------------------------------------------------------------------

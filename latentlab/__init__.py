@@ -83,3 +83,62 @@ from .strategies import (
 from .training import TrainConfig, fit
 from .trajectory import Trajectory, advance, trajectory
 from .vessels import FEMLabeler, load_vessels  # registers data set 'vessels', target 's6', labeler 'fem'
+
+# The public API: what `from latentlab import *` gives, what docs/api.md documents and what
+# tests/test_conventions.py validates (numpydoc docstrings, type hints through mypy).
+__all__ = [
+    "__version__",
+    # data
+    "DATASETS",
+    "Dataset",
+    "load_dataset",
+    "register_dataset",
+    # errors (LatentLabError is the base of the others)
+    "ConfigError",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "LabelingError",
+    "ResumeError",
+    "LatentLabError",
+    # runs
+    "ExperimentConfig",
+    "config_from_settings",
+    "prepare",
+    "run_experiment",
+    # generator and latent space
+    "GeneratorConfig",
+    "get_generator",
+    "encode",
+    "decode",
+    "LatentSpace",
+    "LatentIndex",
+    "latent_gradient",
+    # the loop
+    "ActiveLoop",
+    "LoopConfig",
+    "RoundRecord",
+    "PoolState",
+    "TrainConfig",
+    "fit",
+    # strategies
+    "STRATEGIES",
+    "Strategy",
+    "SamplingContext",
+    "Proposal",
+    "get_strategy",
+    "register_strategy",
+    "strategy_table",
+    # steps in the latent space
+    "Trajectory",
+    "advance",
+    "trajectory",
+    # labelers
+    "ToolLabeler",
+    "make_labeler",
+    "FEMLabeler",
+    "load_vessels",
+    # the explorer's model, the thread policy
+    "ExplorerState",
+    "set_thread_policy",
+    "apply_wait_policy",
+]

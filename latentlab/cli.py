@@ -12,6 +12,7 @@ only when its sub-command is used, so ``latentlab run`` never loads Panel or Bok
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from pathlib import Path
@@ -103,6 +104,13 @@ def add_run_arguments(r) -> None:
         type=int,
         default=1,
         help="run the (strategy, seed) jobs on N processes, one torch thread each (default 1)",
+    )
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="send the (strategy, seed) jobs to this Dask scheduler (tcp://host:8786) instead of local "
+        "processes; the cache and --out must be shared with its workers (same paths)",
     )
     add_threads_argument(r)
 
@@ -220,6 +228,32 @@ def config_from_args(a):
     return cfg
 
 
+@contextlib.contextmanager
+def _scheduler_client(a):
+    """The Dask client of ``--scheduler`` (None without it), reached before any work, closed afterwards."""
+    if not getattr(a, "scheduler", None):
+        yield None
+        return
+    from .executor import connect_scheduler
+
+    client = connect_scheduler(a.scheduler)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _job_kwargs(a) -> dict:
+    """What ``run`` and ``tune`` pass on from their shared flags."""
+    return dict(
+        data_root=a.data_root,
+        overwrite=a.overwrite,
+        progress=not a.quiet,
+        device=_device_from_args(a),
+        workers=a.workers,
+    )
+
+
 def _device_from_args(a):
     from .profiles import get_profile, resolve_device
 
@@ -242,16 +276,8 @@ def cmd_run(a) -> int:
         from .experiment import prepare
 
         prepare(cfg, a.data_root, progress=not a.quiet, device=_device_from_args(a), retrain_generator=True)
-    run_experiment(
-        cfg,
-        a.out,
-        data_root=a.data_root,
-        resume=a.resume,
-        overwrite=a.overwrite,
-        progress=not a.quiet,
-        device=_device_from_args(a),
-        workers=a.workers,
-    )
+    with _scheduler_client(a) as client:
+        run_experiment(cfg, a.out, resume=a.resume, client=client, **_job_kwargs(a))
     out = Path(a.out)
     print((out / "summary.md").read_text())
     print(f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'learning_curves.png'}")
@@ -266,16 +292,9 @@ def cmd_tune(a) -> int:
     cfg = config_from_args(a).validate()
     check_common(a)
     set_thread_policy(a.threads)
-    result = tune(
-        cfg,
-        parse_grid(a.grid, cfg),
-        a.out,
-        data_root=a.data_root,
-        overwrite=a.overwrite,
-        progress=not a.quiet,
-        device=_device_from_args(a),
-        workers=a.workers,
-    )
+    grid = parse_grid(a.grid, cfg)
+    with _scheduler_client(a) as client:
+        result = tune(cfg, grid, a.out, client=client, **_job_kwargs(a))
     print(result.markdown())
     print(f"wrote {result.path}; use it with: latentlab run --config {result.path} ...")
     return 0
@@ -300,6 +319,12 @@ def cmd_compare(a) -> int:
             if key not in seen:
                 seen[key] = r["value"]
                 rows.append(r)
+    import warnings
+
+    from .machine import kernel_path_warnings
+
+    for w in kernel_path_warnings([Path(d) if Path(d).is_dir() else Path(d).parent for d in a.runs]):
+        warnings.warn(w, stacklevel=1)
     metric = a.metric
     print(summary_table(rows, metric=metric))
     diffs = paired_differences(rows, a.baseline, metric=metric, method=a.method)

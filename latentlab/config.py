@@ -22,7 +22,7 @@ from .datasets import DATASETS
 from .exceptions import ConfigError
 from .generative import GeneratorConfig
 from .gradients import LOSS_ON
-from .loop_config import LoopConfig
+from .loop_config import ALPHA_UNITS, LoopConfig
 from .strategies import STRATEGIES, get_strategy
 from .training import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
 
@@ -38,12 +38,41 @@ __all__ = [
     "dataset_info",
     "int_list",
     "str_list",
+    "alpha_value",
     "ALPHAGAN_HIDDEN",
 ]
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
+    """Everything one experiment needs: the data, the strategies and seeds, the loop and the generator.
+
+    Frozen; change it with :meth:`override` (dotted paths) or build it from settings by name with
+    :func:`config_from_settings`. Its :meth:`to_dict` is the run folder's ``config.json``.
+
+    Parameters
+    ----------
+    dataset : str, default "digits"
+        A registered data set (:data:`latentlab.DATASETS`); digits needs no file.
+    strategies : tuple of str, default ("random", "snn")
+        The strategies compared, on the same initial sets.
+    seeds : tuple of int, default (0,)
+        One run per seed and strategy.
+    loop : LoopConfig
+        The settings of each run (rounds, batch size, target, training recipe).
+    generator : GeneratorConfig
+        The generator whose latent space the latent strategies sample.
+    gen_seed : int, default 0
+        Seeds the one generator shared by all run seeds (seed-to-seed spread then measures
+        sampling, not the generator).
+    n_pool : int or None, default None
+        A seeded stratified subset of the pool (None: all), for quick runs.
+    n_test : int or None, default None
+        A seeded stratified subset of the test set (None: all).
+    n_val : int, default 0
+        Pool items held out as a labelled validation set (every setting is chosen on it).
+    """
+
     dataset: str = "digits"  # registry name; digits needs no file
     strategies: tuple = ("random", "snn")  # compared on the same initial sets
     seeds: tuple = (0,)  # one run per seed and strategy
@@ -55,7 +84,18 @@ class ExperimentConfig:
     n_val: int = 0  # pool items held out as a labelled validation set (every setting is chosen on it)
 
     def validate(self) -> "ExperimentConfig":
-        """Check every setting (types and ranges), before any data is loaded or anything trained."""
+        """Check every setting (types and ranges), before any data is loaded or anything trained.
+
+        Returns
+        -------
+        ExperimentConfig
+            This config, unchanged.
+
+        Raises
+        ------
+        ConfigError
+            At the first setting out of its range, naming it and the fix.
+        """
         from .checks import check_int
 
         DATASETS.resolve(self.dataset)
@@ -80,6 +120,13 @@ class ExperimentConfig:
         return self
 
     def to_dict(self) -> dict:
+        """The config as plain JSON types (``config.json``; :meth:`from_dict` reads it back).
+
+        Returns
+        -------
+        dict
+            Nested dicts and lists; ``n_val`` only when it is not 0.
+        """
         d = {
             "dataset": self.dataset,
             "strategies": list(self.strategies),
@@ -96,6 +143,18 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ExperimentConfig":
+        """The config a :meth:`to_dict` dict describes (a run folder's ``config.json``).
+
+        Parameters
+        ----------
+        d : dict
+            As written by :meth:`to_dict`.
+
+        Returns
+        -------
+        ExperimentConfig
+            The config.
+        """
         return cls(
             dataset=d["dataset"],
             strategies=tuple(d["strategies"]),
@@ -114,6 +173,16 @@ class ExperimentConfig:
         The one override mechanism: profiles, CLI flags, ``run --config FILE``, ``tune --grid``,
         notebook parameters and the explorer's settings all arrive here. Lists become tuples (JSON
         has no tuples). An unknown path raises ``ConfigError`` naming it.
+
+        Parameters
+        ----------
+        changes : dict
+            ``{"dotted.path": value}``.
+
+        Returns
+        -------
+        ExperimentConfig
+            The changed copy (this config is unchanged).
         """
         cfg = self
         for path, value in changes.items():
@@ -121,7 +190,18 @@ class ExperimentConfig:
         return cfg
 
     def get(self, path: str):
-        """The value at a dotted path (``cfg.get("loop.per_round")``)."""
+        """The value at a dotted path (``cfg.get("loop.per_round")``).
+
+        Parameters
+        ----------
+        path : str
+            A dotted path of config fields.
+
+        Returns
+        -------
+        object
+            The value there.
+        """
         return get_path(self, path)
 
 
@@ -165,6 +245,16 @@ def int_list(s: str) -> tuple:
 def str_list(s: str) -> tuple:
     """``"random, snn"`` -> ``("random", "snn")`` (the type of ``--strategy``)."""
     return tuple(v.strip() for v in s.split(",") if v.strip())
+
+
+def alpha_value(s: str):
+    """``"0.2"`` -> 0.2, ``"auto"`` -> ``"auto"`` (the type of ``--alpha``)."""
+    if s.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a step length like 0.2, or auto, got {s!r}") from None
 
 
 @dataclass(frozen=True)
@@ -245,7 +335,18 @@ RUN_SETTINGS: tuple[Setting, ...] = (
         type=int_list,
         convert=lambda v: tuple(int(s) for s in v) if not isinstance(v, (int, str)) else (int(v),),
     ),
-    Setting("alpha", "loop.alpha", "latent step length of Eq. 2 (prior std 1)", type=float),
+    Setting(
+        "alpha",
+        "loop.alpha",
+        "step length of Eq. 2, in --alpha-unit units; auto: chosen by a short validation grid (cached)",
+        type=alpha_value,
+    ),
+    Setting(
+        "alpha_unit",
+        "loop.alpha_unit",
+        "latent: alpha in latent units (prior std 1); nn: in the pool's median nearest-neighbour spacings",
+        choices=ALPHA_UNITS,
+    ),
     Setting("epochs", "loop.train.epochs", "target-model epochs per round", type=float),
     Setting("min_steps", "loop.train.min_steps", "floor on target-model optimiser steps per round", type=int),
     Setting("batch_size", "loop.train.batch_size", "target-model minibatch", type=int),
@@ -340,13 +441,31 @@ RENAMED = {"n_rounds": "rounds", "n_labelled": "initial"}
 
 
 def config_from_settings(settings: dict | None = None, *, profile: str | None = None, **kw) -> ExperimentConfig:
-    """The one path from settings to an :class:`ExperimentConfig`, used by the CLI, the notebooks and
-    the explorer.
+    """The one path from settings to an :class:`ExperimentConfig` (the CLI, notebooks, explorer).
 
     ``settings`` (and ``kw``) map names of :data:`RUN_SETTINGS` (``rounds``, ``per_round``, ...) or dotted
     config paths (``"loop.train"``) to values; ``None`` means "not given". Not given, a setting keeps
     the :class:`ExperimentConfig` default, the data set's own default (``--target`` of a data set
     registered with ``targets=``) or the ``profile``'s value; given, it wins over all three.
+
+    Parameters
+    ----------
+    settings : dict, optional
+        Setting names or dotted paths -> values.
+    profile : str, optional
+        A named bundle of settings (:mod:`latentlab.profiles`, e.g. ``"cpu"``).
+    **kw
+        More settings, as ``settings``.
+
+    Returns
+    -------
+    ExperimentConfig
+        The config.
+
+    Raises
+    ------
+    ConfigError
+        For a name that is neither a setting nor a config path (an old name is told its new one).
     """
     given = {k: v for k, v in {**(settings or {}), **kw}.items() if v is not None}
     if "cold_start" in given and not given["cold_start"]:

@@ -40,7 +40,7 @@ import numpy as np
 
 from .exceptions import ConfigError, DatasetError, DatasetNotFoundError, ResumeError
 from .registry import Registry
-from .storage import atomic_path, cache_dir, sidecar, verify_file, write_sidecar
+from .storage import atomic_path, cache_dir, check_cache_writable, sidecar, verify_file, write_sidecar
 
 __all__ = [
     "Dataset",
@@ -120,24 +120,32 @@ def class_histogram(y: np.ndarray, n_classes: int) -> np.ndarray:
 class Dataset:
     """A labelled pool and a held-out test set.
 
-    Attributes
+    Parameters
     ----------
     name : str
+        The data set's name (keys caches and reports).
     x_train : ndarray, shape (n_pool, C, H, W), float32 in [0, 1]
         The pool: the generator trains on it without labels; labels are revealed by the oracle.
     y_train : ndarray, shape (n_pool,) int64 (classification) or (n_pool, ...) float32 (regression), or None
         ``None`` when pool labels are not known in advance: the labeling tool named in
         :attr:`labeler` provides them as items are chosen (e.g. the FEM solver for ``vessels``).
-    x_test, y_test : the held-out test set, same layout.
-    x_val, y_val : optional validation set carved out of the pool (:meth:`with_validation`), same
-        layout; ``y_val`` is None while pool labels are unknown (the labeling tool labels it).
-        The target never trains on it; every setting is chosen on it, never on the test set.
+    x_test : ndarray, shape (n_test, C, H, W), float32 in [0, 1]
+        The held-out test images.
+    y_test : ndarray
+        The test labels, laid out as ``y_train``.
     classes : tuple of str
         Class names (empty for regression tasks).
     task : str
         ``"classification"`` or ``"regression"``.
     meta : dict
         Free-form provenance (how the data were made); nothing in the loop reads it.
+    x_val : ndarray or None
+        Optional validation images carved out of the pool (:meth:`with_validation`), same layout.
+        The target never trains on them; every setting is chosen on them, never on the test set.
+    y_val : ndarray or None
+        Their labels; None while pool labels are unknown (the labeling tool labels them).
+    source_test_counts : tuple of int or None
+        Class counts of the full test set a subset was drawn from (:meth:`subset`).
     labeler : str
         Registry name of the label source (:func:`latentlab.labeling.make_labeler`): ``"oracle"``
         reveals ``y_train``; a tool such as ``"fem"`` labels chosen items on demand.
@@ -167,6 +175,7 @@ class Dataset:
 
     @property
     def n_val(self) -> int:
+        """Number of validation items (0 without a validation set)."""
         return 0 if self.x_val is None else len(self.x_val)
 
     @property
@@ -176,10 +185,17 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes (0 for regression tasks)."""
         return len(self.classes)
 
     def fingerprint(self) -> str:
-        """Short content hash of the pool images and labels (keys on-disk caches)."""
+        """Short content hash of the pool images and labels (keys on-disk caches).
+
+        Returns
+        -------
+        str
+            16 hexadecimal digits of a SHA-1 of the name, the pool images and the pool labels.
+        """
         h = hashlib.sha1()
         h.update(self.name.encode())
         h.update(str(self.x_train.shape).encode())
@@ -189,6 +205,7 @@ class Dataset:
 
     @property
     def stratifiable(self) -> bool:
+        """Whether draws can be stratified by class (a classification task with named classes)."""
         return self.task == "classification" and self.n_classes > 0
 
     def subset(self, n_pool: int | None = None, n_test: int | None = None, seed: int = 0) -> "Dataset":
@@ -197,6 +214,20 @@ class Dataset:
         Classification sets are stratified by class (counts within 1 of proportional), so a subset
         never depends on the order the files store items in (image folders are stored by class).
         Pool and test draws use independent streams of ``seed``.
+
+        Parameters
+        ----------
+        n_pool : int, optional
+            Pool items to keep (None, or at least the pool size: all).
+        n_test : int, optional
+            Test items to keep (None, or at least the test set's size: all).
+        seed : int, default 0
+            Seeds both draws.
+
+        Returns
+        -------
+        Dataset
+            The restricted copy (this data set is unchanged).
         """
         xt, yt = self.x_train, self.y_train
         if n_pool is not None and n_pool < len(xt):
@@ -228,6 +259,25 @@ class Dataset:
 
         The generator, the strategies and the target never see them as pool items; the oracle (or
         the labeling tool) labels them once, and the loop reports the metric on them each round.
+
+        Parameters
+        ----------
+        n_val : int
+            Validation items (0 or None: this data set, unchanged).
+        seed : int, default 0
+            Seeds the draw.
+
+        Returns
+        -------
+        Dataset
+            The copy with ``x_val`` / ``y_val`` set and a pool ``n_val`` items smaller.
+
+        Raises
+        ------
+        DatasetError
+            If this data set already has a validation set.
+        ConfigError
+            If ``n_val`` would take the whole pool.
         """
         if n_val is None or n_val <= 0:
             return self
@@ -252,7 +302,18 @@ class Dataset:
         )
 
     def histogram(self, part: str = "test") -> np.ndarray | None:
-        """Items per class of ``part`` ("train", "val" or "test"); None for regression or unknown labels."""
+        """Items per class of one part of the data set.
+
+        Parameters
+        ----------
+        part : {"test", "train", "val"}, default "test"
+            Which part.
+
+        Returns
+        -------
+        ndarray or None
+            Counts per class, int64, shape (n_classes,); None for regression or unknown labels.
+        """
         y = getattr(self, f"y_{part}")
         if not self.stratifiable or y is None:
             return None
@@ -354,6 +415,24 @@ class Dataset:
         (C, H, W) in [0, 1]), numpy arrays or PIL images; they are then checked and converted as by
         :meth:`from_arrays`, which receives ``kwargs`` (``test_size``, ``seed``, ``task``, ...).
         Class names default to the data set's ``classes`` attribute when it has one.
+
+        Parameters
+        ----------
+        train : torch.utils.data.Dataset or DataLoader
+            The pool: ``(image, label)`` items.
+        test : torch.utils.data.Dataset or DataLoader, optional
+            The held-out test set; without it a share of ``train`` is held out.
+        name : str
+            Names the data set in results and cache keys.
+        classes : sequence of str, optional
+            Class names (default: ``train.classes`` when present).
+        **kwargs
+            Passed to :meth:`from_arrays` (``test_size``, ``seed``, ``task``, ...).
+
+        Returns
+        -------
+        Dataset
+            Validated (:meth:`validate`).
         """
         x, y = _read_torch(train, "train")
         xt, yt = _read_torch(test, "test") if test is not None else (None, None)
@@ -368,6 +447,11 @@ class Dataset:
         finite values in [0, 1]; labels must pair up with images. Nothing is converted here:
         :meth:`from_arrays` and :meth:`from_torch` convert what they can (uint8, float64,
         channels-last) and say so.
+
+        Returns
+        -------
+        Dataset
+            This data set, unchanged, so that ``Dataset(...).validate()`` chains.
         """
         for part in ("x_train", "x_test", "x_val"):
             x = getattr(self, part)
@@ -555,14 +639,32 @@ def _read_torch(data, what: str):
 
 
 DATASETS: Registry = Registry("dataset")  # name -> loader(root: Path | None, **kwargs) -> Dataset
+DATASETS.__doc__ = (
+    """The registered data sets: name -> ``loader(root, **kwargs) -> Dataset`` (:func:`register_dataset`)."""
+)
 
 
 def register_dataset(name: str, *, replace: bool = False, **info):
     """Decorator: register ``loader(root: Path | None, **kwargs) -> Dataset`` under ``name``.
 
-    ``info`` is what configs need to know before loading, e.g. ``targets=("s6",)``: the target
-    models that fit (the first is the default of ``--target``). A taken name is refused unless
-    ``replace=True``. In-memory data need no registration: pass ``Dataset.from_arrays(...)`` to
+    Parameters
+    ----------
+    name : str
+        The name ``load_dataset`` and ``--dataset`` use.
+    replace : bool, default False
+        Replace a loader already registered under ``name`` (a taken name is refused otherwise).
+    **info
+        What configs need to know before loading, e.g. ``targets=("s6",)``: the target models
+        that fit (the first is the default of ``--target``).
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the loader unchanged.
+
+    Notes
+    -----
+    In-memory data need no registration: pass ``Dataset.from_arrays(...)`` to
     ``run_experiment(dataset=...)``.
     """
     return DATASETS.register(name, replace=replace, **info)
@@ -587,6 +689,11 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **kwargs) -> 
         ``root`` serves several data sets. Defaults to ``$LATENTLAB_DATA``.
     **kwargs
         Passed to the loader.
+
+    Returns
+    -------
+    Dataset
+        The data set, validated (:meth:`Dataset.validate`).
 
     Raises
     ------
@@ -1100,6 +1207,7 @@ def _cached(path: Path, loader) -> Dataset:
             import warnings
 
             warnings.warn(f"decoded-data cache {f} is corrupt ({e}); decoding {path} again", stacklevel=2)
+    check_cache_writable(f.parent)  # before decoding: its result would be lost
     ds = loader(path)
     f.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(f, suffix=".tmp.npz") as tmp:

@@ -50,6 +50,7 @@ from .run_folder import (
     check_writable,
     read_config,
     remove_run_files,
+    undo_start,
     write_config,
     write_marker,
 )
@@ -95,14 +96,32 @@ def prepare(
 ):
     """Load the data set and the (cached) generator; returns ``(dataset, latent_space)``.
 
-    ``latent_space`` is a :class:`~latentlab.latent.LatentSpace` (generator, pool embeddings, index),
-    or None when no strategy of ``config`` needs a generator.
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment (data set, subsets, validation split, generator settings).
+    data_root : str or os.PathLike, optional
+        Folder holding the data set's files (:func:`latentlab.datasets.load_dataset`).
+    progress : bool, default True
+        Show the generator's training progress.
+    device : str or torch.device, optional
+        Where the generator is trained and kept (e.g. ``torch.device("cuda")``, see
+        :func:`latentlab.profiles.resolve_device`); CPU by default. It is not part of the run's
+        identity (config.json).
+    dataset_kwargs : dict, optional
+        Passed to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels).
+    retrain_generator : bool, default False
+        Train the generator afresh (``get_generator(retrain=True)``), replacing its cache entry.
+    generator : object, optional
+        A trained model (``encode``/``decode``/``latent_dim``) to use instead; nothing is trained.
 
-    ``device`` (e.g. ``torch.device("cuda")``, see :func:`latentlab.profiles.resolve_device`): where the
-    generator is trained and kept; CPU by default. It is not part of the run's identity (config.json).
-    ``dataset_kwargs`` go to the data set's loader (e.g. ``n``, ``seed`` of the generated vessels).
-    ``retrain_generator``: train the generator afresh (``get_generator(retrain=True)``), replacing its cache entry.
-    ``generator``: a trained model (``encode``/``decode``/``latent_dim``) to use instead; nothing is trained."""
+    Returns
+    -------
+    dataset : Dataset
+        The data set, subset and split as ``config`` says.
+    latent_space : LatentSpace or None
+        Generator, pool embeddings and index; None when no strategy of ``config`` needs a generator.
+    """
     kwargs = dict(dataset_kwargs or {})
     if config.n_test and _accepts(DATASETS.resolve(config.dataset), "n_test_used"):
         kwargs.setdefault("n_test_used", config.n_test)  # a loader that labels its test set labels only these
@@ -595,27 +614,38 @@ def _prepare_given(config, g: Given, data_root, progress: bool, device):
 def _run_one(config, strategy: str, seed: int, data, folder: Path, *, progress: bool, device) -> list:
     """Run (or resume, or read back) one (strategy, seed) checkpointed in ``folder``; its round records.
 
-    ``data``: ``(dataset, latent_space, labeler)``; the latent space goes only to strategies that need it."""
+    ``data``: ``(dataset, latent_space, labeler)``; every strategy gets the latent
+    space (the diagnostics measure picks in it)."""
     ds, latent, labeler = data
     strat = get_strategy(strategy)
-    loop = ActiveLoop(
-        ds,
-        strat,
-        config.loop,
-        seed,
-        latent=latent if strat.needs_generator else None,
-        labeler=labeler,
-        checkpoint_dir=folder,
-        progress=progress,
-        device=device,
-    )
-    return loop.run()
+    folder.mkdir(parents=True, exist_ok=True)
+    with RunLock(folder):  # every process writing a run's checkpoints holds its lock (workers included)
+        loop = ActiveLoop(
+            ds,
+            strat,
+            config.loop,
+            seed,
+            latent=latent,  # strategies that need no generator ignore it; the diagnostics measure picks in it
+            labeler=labeler,
+            checkpoint_dir=folder,
+            progress=progress,
+            device=device,
+        )
+        return loop.run()
 
 
 def run_jobs(
-    jobs: list, *, workers: int, data_root=None, device=None, progress: bool = True, given: bytes | None = None
+    jobs: list,
+    *,
+    workers: int,
+    data_root=None,
+    device=None,
+    progress: bool = True,
+    given: bytes | None = None,
+    client=None,
 ) -> None:
-    """Run ``(config, out, strategy, seed)`` jobs on ``workers`` processes (spawned, one torch thread each).
+    """Run ``(config, out, strategy, seed)`` jobs on ``workers`` processes (spawned, one torch thread each),
+    or on a Dask cluster (``client``: a ``dask.distributed.Client`` or a scheduler address).
 
     Each job checkpoints into ``out/runs/<strategy>-seed<seed>`` exactly as :func:`run_experiment` does, so a
     following ``run_experiment(config, out, resume=True)`` only reads the finished runs back. Results equal
@@ -634,7 +664,7 @@ def run_jobs(
         for cfg, out, s, seed in jobs
     ]
     try:
-        for _ in as_finished(_run_job, args, processes=workers, progress=progress, desc="runs"):
+        for _ in as_finished(_run_job, args, processes=workers, client=client, progress=progress, desc="runs"):
             pass
     except BrokenProcessPool:
         raise ConfigError(
@@ -671,6 +701,7 @@ def run_experiment(
     strategies=None,
     generator=None,
     labeler=None,
+    client=None,
 ) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 
@@ -689,6 +720,12 @@ def run_experiment(
         ``overwrite``.
     data_root : path, optional
         Folder holding the data set's files (see :func:`latentlab.datasets.load_dataset`).
+    resume : bool, default False
+        Continue the run in ``out`` (the same settings only).
+    overwrite : bool, default False
+        Replace the run in ``out``.
+    progress : bool, default True
+        Show progress bars (tqdm).
     prepared : tuple, optional
         ``(dataset, latent_space)`` from :func:`prepare`, to share across calls; used as they are
         (also by the worker processes).
@@ -715,35 +752,60 @@ def run_experiment(
     labeler : callable or Labeler, optional
         Where labels come from: a function ``x_item -> label`` (e.g. a simulation), called for each
         chosen item, or a :class:`~latentlab.labeling.Labeler`. Default: the data set's labels.
+    client : dask.distributed.Client or str, optional
+        Send the (strategy, seed) jobs to this Dask cluster instead (same results); the cache and
+        ``out`` must be visible to its workers at the same paths.
+
+    Returns
+    -------
+    list of dict
+        The rows of ``results.csv`` (dataset, strategy, seed, round, n_labelled, metric, value).
     """
     _guard_spawned_main()
     given, config = _given(config, dataset, target, strategies, generator, labeler, prepared)
     with given.scope():
         config = given.configure(config).validate()
-        blob = _ship(given) if workers > 1 else None
-        recorded = _Recorded(config, given)
         out = check_writable(out)
+        from .alpha import needs_resolution, resolve_alpha
+
+        if needs_resolution(config):  # --alpha auto / --alpha-unit nn: measure the map (and run the grid) first
+            config, (given.dataset, given.latent) = resolve_alpha(
+                config,
+                lambda: _prepare_given(config, given, data_root, progress, device)[:2],
+                lambda cfg, folder, data: run_experiment(
+                    cfg, folder, data_root=data_root, resume=True, progress=progress, prepared=data, device=device
+                ),
+            )
+            given.prepared = True
+        blob = _ship(given) if workers > 1 or client is not None else None
+        recorded = _Recorded(config, given)
         created = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         try:
             with RunLock(out):
                 check_out(out, recorded, resume, overwrite)
-                write_marker(out)
-                ds, latent, labeler_ = _prepare_given(config, given, data_root, progress, device)
-                ds = label_validation(ds, labeler_, progress)
-                write_config(out, recorded)
-                return _run_all(
-                    config,
-                    out,
-                    ds,
-                    latent,
-                    labeler_,
-                    data_root=data_root,
-                    progress=progress,
-                    device=device,
-                    workers=workers,
-                    given=blob,
-                )
+                undo = undo_start(out)  # a command refused from here on leaves the folder as it found it
+                try:
+                    write_marker(out)
+                    ds, latent, labeler_ = _prepare_given(config, given, data_root, progress, device)
+                    ds = label_validation(ds, labeler_, progress)
+                    write_config(out, recorded)
+                    return _run_all(
+                        config,
+                        out,
+                        ds,
+                        latent,
+                        labeler_,
+                        data_root=data_root,
+                        progress=progress,
+                        device=device,
+                        workers=workers,
+                        given=blob,
+                        client=client,
+                    )
+                except LatentLabError:
+                    undo()
+                    raise
         except LatentLabError:
             if created and not (out / "config.json").exists():  # a failed start leaves nothing behind
                 (out / RUN_MARKER).unlink(missing_ok=True)
@@ -752,14 +814,14 @@ def run_experiment(
             raise
 
 
-def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, workers, given=None):
+def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, workers, given=None, client=None):
     from tqdm.auto import tqdm
 
     from .report import write_outputs
 
     runs = {}
     jobs = [(s, seed) for seed in config.seeds for s in config.strategies]
-    if workers > 1 and len(jobs) > 1:
+    if client is not None or (workers > 1 and len(jobs) > 1):
         run_jobs(
             [(config, out, s, seed) for s, seed in jobs],
             workers=workers,
@@ -767,6 +829,7 @@ def _run_all(config, out, ds, latent, labeler, *, data_root, progress, device, w
             device=device,
             progress=progress,
             given=given,
+            client=client,
         )
     for s, seed in tqdm(jobs, desc=f"{config.dataset} runs", disable=not progress):
         folder = out / "runs" / f"{s}-seed{seed}"

@@ -3,8 +3,9 @@ points the Step action moves, and the queue of images waiting for a person.
 
 :class:`~latentlab.explorer_state.ExplorerState` owns the settings and turns errors into messages;
 this class does the work, each piece through the engine: resources are :func:`load_resources` (a
-cache over :func:`latentlab.experiment.prepare`), a round is :meth:`ActiveLoop.run_round`, a step is
-:func:`latentlab.trajectory.advance`, annotation is :class:`~latentlab.annotation.AnnotationQueue`.
+cache over :func:`latentlab.experiment.prepare`), a round is :meth:`ActiveLoop.run_round`, a step
+is the strategy's own :meth:`~latentlab.strategies.Strategy.step`, annotation is
+:class:`~latentlab.annotation.AnnotationQueue`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import numpy as np
 
 from .annotation import AnnotationQueue
 from .exceptions import ConfigError
-from .experiment import ExperimentConfig, labeler_for, prepare
+from .experiment import config_from_settings, labeler_for, prepare
 from .generative import GeneratorConfig
 from .loop import ActiveLoop, LoopConfig
 from .strategies import STRATEGIES, get_strategy
 from .training import TrainConfig
-from .trajectory import Walk, advance
+from .trajectory import Move, Walk, nearest_unvisited
 
 __all__ = ["ExplorerRun", "load_resources", "strategy_names", "check_settings", "EXPLORER_TRAIN"]
 
@@ -54,8 +55,8 @@ def load_resources(
     key = (dataset, data_root, generator_config, gen_seed, n_pool, n_test)
     with _RESOURCES_LOCK:
         if key not in _RESOURCES:
-            cfg = ExperimentConfig(
-                dataset=dataset,
+            cfg = dataclasses.replace(  # the data set's own target (vessels: s6), as a run would pick it
+                config_from_settings(dataset=dataset),
                 strategies=("snn",),
                 generator=generator_config,
                 gen_seed=gen_seed,
@@ -123,6 +124,9 @@ class ExplorerRun:
         self.baseline = new("random") if compare and strategy != "random" else None
         self.walk: Walk | None = None  # the sampling points and their trajectories
         self.restarts = 0
+        self.picks = np.zeros(0, np.int64)  # a non-moving strategy's next picks (its last Step)
+        self.last_step = None  # the strategy's last StepResult
+        self.n_still = 0  # Steps that moved nothing (a fresh draw for random's next picks)
         self.annotation = annotation
         annotation.pending = []
 
@@ -135,8 +139,10 @@ class ExplorerRun:
         if self.walk is not None and len(self.walk.items) != per_round:
             self.walk, self.restarts = None, 0
 
-    def step(self, alpha: float, per_round: int):
-        """Move the sampling points once (nothing labelled); returns the Move and F's loss at the neighbours."""
+    def step(self, alpha: float, per_round: int, label: str = "start"):
+        """Move the sampling points once by the loop's strategy's own rule (:meth:`Strategy.step`);
+        nothing is labelled. Returns the :class:`Move` (None when the strategy does not move points:
+        then :attr:`picks` holds its next picks) and F's loss at the neighbours."""
         if self.loop.model is None:
             raise ConfigError(
                 "Step needs a target model F to take gradients of: press Run round first "
@@ -147,17 +153,17 @@ class ExplorerRun:
             self.restarts += 1
             self.walk = Walk.draw(self.loop, per_round, rng, self.latent.embeddings)
         w, lp = self.walk, self.loop
-        m = advance(
-            self.latent,
-            lp.model,
-            lp.task,
-            w.items,
-            lp.labels_of(w.items, w.origin_y),
-            alpha=float(alpha),
-            visited=w.visited,
-            x_pool=self.data.x_train,
-            loss_on=lp.config.loss_on,
-        )
+        ctx = dataclasses.replace(lp.context(), alpha=float(alpha))
+        rng = np.random.default_rng([self.seed, _STEP_STREAM, lp.round, self.restarts, w.steps, self.n_still])
+        p = self.latent.embeddings[w.items].astype(np.float64)
+        res = lp.strategy.step(ctx, p, rng, y=w.origin_y, items=w.items, label=label)
+        self.last_step = res
+        if not res.moves:  # a scoring or drawing strategy: its next picks, the points stay
+            self.picks, self.n_still = res.picks, self.n_still + 1
+            return None, self._item_loss(w.items, w.origin_y)
+        self.picks = np.zeros(0, np.int64)
+        nb, dist = nearest_unvisited(self.latent, res.p_prime, w.visited)
+        m = Move(res.p, res.p_prime, res.d, res.grad_norm, res.value, nb, dist)  # the fields in order
         loss_after = self._item_loss(m.neighbour, w.origin_y)
         w.record(m, loss_after, self.latent.embeddings)
         return m, loss_after
@@ -172,7 +178,7 @@ class ExplorerRun:
         if self.baseline is not None and not self.baseline.done:
             self.baseline.run_round()
         prop = self.loop.proposals[-1]
-        self.walk, self.restarts = None, 0
+        self.walk, self.restarts, self.picks, self.last_step = None, 0, np.zeros(0, np.int64), None
         if {"p", "p_prime", "start_indices", "indices"} <= set(prop):
             start = np.asarray(prop["start_indices"])
             origin_y = self.loop.pool_labels[start]

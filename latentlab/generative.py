@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from .models import GENERATORS
-from .storage import cache_dir, json_key, load_state, save_state
+from .storage import cache_dir, check_cache_writable, json_key, load_state, save_state
 from .training import TqdmCallback, TrainConfig, deterministic_device, fit, seed_everything
 
 __all__ = [
@@ -61,6 +61,31 @@ __all__ = [
 
 @dataclass(frozen=True)
 class GeneratorConfig:
+    """The generator's settings; they (with the data and the seed) name its cache entry.
+
+    Parameters
+    ----------
+    kind : str, default "vae"
+        A registered generator (``models.GENERATORS``: ``vae``, ``alphagan``, ...).
+    latent_dim : int, default 2
+        Dimension of the latent space (2-D is what the live view shows).
+    hidden : int, default 400
+        Width of the hidden layers (Tables S9/S10).
+    epochs : float, default 30.0
+        Training epochs over the pool.
+    batch_size : int, default 128
+        Minibatch size.
+    lr : float, default 1e-3
+        Adam's learning rate.
+    min_steps : int, default 3000
+        At least this many optimiser steps (small pools need many epochs for a usable map).
+    schedule : {"constant", "cosine"}, default "constant"
+        The learning rate over training, as :class:`~latentlab.training.TrainConfig`.
+    options : tuple of (str, object) pairs, default ()
+        Extra keyword arguments of the generator class, e.g. ``(("warmup_epochs", 3),)`` for the
+        alpha-GAN; sorted by name (a dict is accepted too).
+    """
+
     kind: str = "vae"  # registry name (models.GENERATORS)
     latent_dim: int = 2  # the paper's text; its tables say 15. 2-D is what the live view can show
     hidden: int = 400  # Tables S9/S10
@@ -87,7 +112,13 @@ class GeneratorConfig:
         object.__setattr__(self, "options", pairs)
 
     def validate(self) -> "GeneratorConfig":
-        """Check every setting (types and ranges; options must be keyword arguments of the generator)."""
+        """Check every setting (types and ranges; options must be keyword arguments of the generator).
+
+        Returns
+        -------
+        GeneratorConfig
+            This config, unchanged.
+        """
         import inspect
 
         from .checks import check_int, check_number
@@ -112,10 +143,23 @@ class GeneratorConfig:
         return self
 
     def model_kwargs(self) -> dict:
+        """Keyword arguments of the generator class: ``latent_dim``, ``hidden`` and the options.
+
+        Returns
+        -------
+        dict
+            Name -> value.
+        """
         return {"latent_dim": self.latent_dim, "hidden": self.hidden, **dict(self.options)}
 
     def to_dict(self) -> dict:
-        """The fields as a dict; ``options`` only when set, so keys and config files from before it stay the same."""
+        """The fields as a dict; ``options`` only when set, so keys and config files from before it stay the same.
+
+        Returns
+        -------
+        dict
+            Field name -> value (``schedule`` absent at ``"constant"``, ``options`` absent when empty).
+        """
         d = dataclasses.asdict(self)
         if self.schedule == "constant":  # absent at its old value: keys from before the field stay the same
             del d["schedule"]
@@ -308,17 +352,23 @@ def get_generator(
     on_epoch=None,
     watch: int | None = 2000,
 ) -> torch.nn.Module:
-    """A trained generator for ``dataset``'s pool: from the on-disk cache, else the shipped weights, else
-    trained (and cached).
+    """A trained generator for a data set's pool: from the cache, the shipped weights, or trained.
+
+    On a cache miss the package's shipped weights are used when they are exactly this generator;
+    otherwise it trains, and the result is cached.
 
     Parameters
     ----------
     dataset : latentlab.datasets.Dataset
+        The data set whose pool (``x_train``) the generator learns.
     config : GeneratorConfig
+        The generator's settings.
     seed : int
         Generator seed (weight init, minibatch order, reparameterisation noise).
     cache : bool
         Read and write ``<cache_dir>/generators/<dataset>-<kind>-<key>.pt``.
+    progress : bool
+        Show training progress (tqdm).
     root : path, optional
         Cache folder (default :func:`cache_dir`).
     device : str or torch.device, optional
@@ -332,9 +382,16 @@ def get_generator(
         (:func:`shipped_dir`; checked by name, data fingerprint, settings and SHA-256). Default: yes,
         unless ``$LATENTLAB_SHIPPED_WEIGHTS`` is ``0``/``off`` (then the generator trains once and
         is cached, as before shipped weights existed).
-    on_epoch, watch
-        Snapshots of the latent space while it trains (:func:`train_generator`); not called when
-        the generator comes from the cache or the shipped weights.
+    on_epoch : callable, optional
+        Called with snapshots of the latent space while it trains (:func:`train_generator`); not
+        called when the generator comes from the cache or the shipped weights.
+    watch : int or None, default 2000
+        Pool items encoded for each snapshot (:func:`train_generator`).
+
+    Returns
+    -------
+    torch.nn.Module
+        The trained generator, in eval mode, on ``device`` (CPU by default).
     """
     if device is not None:
         deterministic_device(device)
@@ -350,6 +407,8 @@ def get_generator(
             model = _load_shipped(shipped_dir() / f"{name}.pt", config, dataset.image_shape, fp, seed)
         if model is not None:
             return model.to(device) if device is not None else model
+    if cache:  # before training: a cache folder that cannot be written would lose the trained weights
+        check_cache_writable(path.parent)
     ckpt = path.with_suffix(".ckpt") if cache else None
     if retrain and ckpt is not None and ckpt.exists():
         import shutil
@@ -450,7 +509,22 @@ def _load_cached(path: Path, config: GeneratorConfig, image_shape):
 
 @torch.no_grad()
 def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32."""
+    """Posterior means of images ``x`` (n, C, H, W) -> ndarray (n, latent_dim) float32.
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        A generator with an ``encode`` method.
+    x : numpy.ndarray
+        Images, shape (n, C, H, W), float32 in [0, 1].
+    batch_size : int, default 4096
+        Images encoded at once.
+
+    Returns
+    -------
+    numpy.ndarray
+        Latent codes, shape (n, latent_dim), float32.
+    """
     generator.eval()
     dev = _device_of(generator)
     out = [
@@ -462,7 +536,20 @@ def encode(generator, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
 
 @torch.no_grad()
 def decode(generator, z: np.ndarray) -> np.ndarray:
-    """Images G(z), shape (n, C, H, W), for latent points ``z`` (n, latent_dim)."""
+    """Images G(z), shape (n, C, H, W), for latent points ``z`` (n, latent_dim).
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        A generator with a ``decode`` method.
+    z : numpy.ndarray
+        Latent points, shape (n, latent_dim).
+
+    Returns
+    -------
+    numpy.ndarray
+        Images, shape (n, C, H, W), float32.
+    """
     generator.eval()
     dev = _device_of(generator)
     return generator.decode(torch.as_tensor(np.asarray(z), dtype=torch.float32).to(dev)).cpu().numpy()

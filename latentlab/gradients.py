@@ -60,9 +60,12 @@ def latent_gradient(
 
     Parameters
     ----------
-    generator : module with ``decode(z)``
-    target : the target model F (evaluated in eval mode: batch-norm uses running statistics)
-    task : latentlab.tasks.Task (gives the per-item loss)
+    generator : torch.nn.Module
+        A generator with ``decode(z)``.
+    target : torch.nn.Module
+        The target model F (evaluated in eval mode: batch-norm uses running statistics).
+    task : latentlab.tasks.Task
+        Gives the per-item loss (and the entropy).
     p : array-like, shape (J, n)
         Latent points.
     y : array-like, shape (J, ...), optional
@@ -73,6 +76,8 @@ def latent_gradient(
         ``"decoded"`` (the paper): loss of ``F(G(p))``. ``"real"``: loss of ``F(x + G(p) - G(p0))``,
         i.e. the loss is evaluated on the real image while the gradient still flows through G;
         it removes the generator's reconstruction error from the loss value at p0.
+    eps : float, default 1e-12
+        Added to the gradient's norm before dividing by it (a zero gradient stays zero).
     objective : {"loss", "entropy"}
         ``"loss"`` (the paper): the per-item loss against ``y``. ``"entropy"``: F's predictive
         entropy ``-sum_c q_c log q_c`` of the input (classification only; no label needed).
@@ -84,6 +89,7 @@ def latent_gradient(
     Returns
     -------
     LatentGradient
+        ``d`` (the unit directions, J x n), ``grad_norm`` and ``loss`` (the objective at ``p``).
     """
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective must be one of {OBJECTIVES}, got {objective!r}")

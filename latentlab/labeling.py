@@ -164,7 +164,19 @@ class ToolLabeler(Labeler):
     def label(self, x, *, indices=None, progress=False) -> LabelResult:
         """Label a batch ``x`` of shape (n, ...); cached labels are reused, the rest run in parallel.
 
-        Returns a :class:`LabelResult`; ``errors`` maps batch positions to the reason.
+        Parameters
+        ----------
+        x : numpy.ndarray
+            The inputs, shape (n, ...).
+        indices : numpy.ndarray, optional
+            Their pool indices (unused: a tool labels by content).
+        progress : bool, default False
+            Show a progress bar over the tool's calls.
+
+        Returns
+        -------
+        LabelResult
+            The labels; ``errors`` maps batch positions to the reason.
         """
         from .executor import as_finished
 
@@ -227,6 +239,20 @@ def _oracle(dataset, **kwargs):
 
 
 def make_labeler(name: str, dataset=None, **kwargs) -> Labeler:
-    """The labeler registered as ``name`` for ``dataset`` (``"oracle"``, ``"fem"``, ...);
-    an unknown name lists the valid ones."""
+    """The labeler registered as ``name`` for ``dataset``; an unknown name lists the valid ones.
+
+    Parameters
+    ----------
+    name : str
+        A registered labeler (``"oracle"``, ``"fem"``, ...).
+    dataset : Dataset, optional
+        The data set it labels for (the oracle reveals its ``y_train``).
+    **kwargs
+        Passed to the labeler's builder.
+
+    Returns
+    -------
+    Labeler
+        The labeler.
+    """
     return LABELERS.resolve(name)(dataset, **kwargs)

@@ -21,11 +21,15 @@ __all__ = ["LatentSpace"]
 class LatentSpace:
     """A frozen generator and its encoded pool.
 
-    Attributes
+    Parameters
     ----------
-    generator : module with ``encode``/``decode`` and ``latent_dim``
-    embeddings : ndarray, shape (N, n)   E(x_pool), posterior means, fixed
-    index : LatentIndex                  KD-tree over ``embeddings``
+    generator : torch.nn.Module
+        A module with ``encode`` / ``decode`` and ``latent_dim``.
+    embeddings : ndarray, shape (N, n), optional
+        E(x_pool), posterior means, fixed; None for a generator without an encoded pool (SI only
+        decodes).
+    index : LatentIndex, optional
+        KD-tree over ``embeddings`` (built from them when not given).
     """
 
     def __init__(self, generator, embeddings: np.ndarray | None = None, index: LatentIndex | None = None):
@@ -36,11 +40,25 @@ class LatentSpace:
 
     @classmethod
     def from_generator(cls, generator, x_pool: np.ndarray) -> "LatentSpace":
-        """Encode the pool ``x_pool`` with ``generator`` and index it."""
+        """Encode the pool ``x_pool`` with ``generator`` and index it.
+
+        Parameters
+        ----------
+        generator : torch.nn.Module
+            A module with ``encode`` / ``decode`` and ``latent_dim``.
+        x_pool : numpy.ndarray
+            The pool's images, shape (N, C, H, W).
+
+        Returns
+        -------
+        LatentSpace
+            The generator, the pool's codes and their index.
+        """
         return cls(generator, encode(generator, x_pool))
 
     @property
     def dim(self) -> int:
+        """Dimension of the latent space."""
         return int(self.generator.latent_dim if self.embeddings is None else self.embeddings.shape[1])
 
     @property
@@ -49,15 +67,52 @@ class LatentSpace:
         return 0 if self.embeddings is None else len(self.embeddings)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """Posterior means of images ``x`` (n, C, H, W) -> (n, dim)."""
+        """Posterior means of images ``x`` (n, C, H, W) -> (n, dim).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Images, shape (n, C, H, W).
+
+        Returns
+        -------
+        numpy.ndarray
+            Latent codes, shape (n, dim), float32.
+        """
         return encode(self.generator, x)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        """Images G(z), shape (n, C, H, W)."""
+        """Images G(z), shape (n, C, H, W).
+
+        Parameters
+        ----------
+        z : numpy.ndarray
+            Latent points, shape (n, dim).
+
+        Returns
+        -------
+        numpy.ndarray
+            Images, shape (n, C, H, W), float32.
+        """
         return decode(self.generator, z)
 
     def nearest(self, z: np.ndarray, k: int = 1):
-        """``(distances, pool indices)`` of the ``k`` pool items nearest to each point of ``z``."""
+        """``(distances, pool indices)`` of the ``k`` pool items nearest to each point of ``z``.
+
+        Parameters
+        ----------
+        z : numpy.ndarray
+            Latent points, shape (m, dim).
+        k : int, default 1
+            Neighbours per point.
+
+        Returns
+        -------
+        distances : numpy.ndarray
+            Latent distances, shape (m,) for ``k=1``, else (m, k).
+        indices : numpy.ndarray
+            Pool indices, int64, the same shape.
+        """
         return self.index.nearest(z, k=k)
 
     # ------------------------------------------------------------------ the 2-D view (display only)
@@ -85,27 +140,72 @@ class LatentSpace:
         return self._view
 
     def to_view(self, z: np.ndarray) -> np.ndarray:
-        """Latent points ``z`` (..., dim) -> their 2-D display coordinates (..., 2)."""
+        """Latent points ``z`` (..., dim) -> their 2-D display coordinates (..., 2).
+
+        Parameters
+        ----------
+        z : numpy.ndarray
+            Latent points, last axis ``dim``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Display coordinates, float64, last axis 2 (``z`` itself for a 2-D space).
+        """
         z = np.asarray(z, np.float64)
         if self.view is None:
             return z
         return self.view.transform(z.reshape(-1, z.shape[-1])).reshape(*z.shape[:-1], 2)
 
     def from_view(self, p: np.ndarray) -> np.ndarray:
-        """2-D display coordinates ``p`` (..., 2) -> latent points (..., dim) on the view's plane
-        (through the codes' mean, spanned by their two principal axes)."""
+        """2-D display coordinates ``p`` (..., 2) -> latent points (..., dim) on the view's plane.
+
+        The plane passes through the codes' mean, spanned by their two principal axes.
+
+        Parameters
+        ----------
+        p : numpy.ndarray
+            Display coordinates, last axis 2.
+
+        Returns
+        -------
+        numpy.ndarray
+            Latent points, float64, last axis ``dim``.
+        """
         p = np.asarray(p, np.float64)
         if self.view is None:
             return p
         return self.view.inverse_transform(p.reshape(-1, 2)).reshape(*p.shape[:-1], self.dim)
 
     def direction_to_view(self, d: np.ndarray) -> np.ndarray:
-        """Latent directions ``d`` (..., dim) -> their 2-D display directions (the projection's linear part)."""
+        """Latent directions ``d`` (..., dim) -> their 2-D display directions (the projection's linear part).
+
+        Parameters
+        ----------
+        d : numpy.ndarray
+            Latent directions, last axis ``dim``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Display directions, float64, last axis 2.
+        """
         d = np.asarray(d, np.float64)
         return d if self.view is None else d @ self.view.components_.T
 
     def extent(self, pad: float = 0.05) -> tuple[float, float, float, float]:
-        """``(x0, x1, y0, y1)`` of the embeddings in the 2-D view (:meth:`to_view`), padded by ``pad`` of the range."""
+        """``(x0, x1, y0, y1)`` of the embeddings in the 2-D view (:meth:`to_view`), padded.
+
+        Parameters
+        ----------
+        pad : float, default 0.05
+            Padding on each side, as a fraction of the range.
+
+        Returns
+        -------
+        tuple of float
+            ``(x0, x1, y0, y1)``.
+        """
         e = self.to_view(self.embeddings)
         lo, hi = e.min(0), e.max(0)
         p = pad * (hi - lo)

@@ -24,6 +24,7 @@ import torch
 
 from .checkpoint import load_checkpoint, run_identity, save_checkpoint
 from .datasets import balanced_indices
+from .diagnostics import class_balance, round_diagnostics
 from .exceptions import ConfigError
 from .label_store import LabelStore
 from .labeling import Labeler, OracleLabeler
@@ -42,8 +43,49 @@ _INIT_SET, _PROPOSE, _TRAIN, _WEIGHTS = 0, 1, 2, 3
 
 @dataclass
 class RoundRecord:
-    """What happened in one round. ``metric`` is measured after training on ``n_labelled`` items;
-    the proposal fields describe the batch proposed *after* that evaluation (empty in the last round)."""
+    """What happened in one round (a row of ``rounds.csv``).
+
+    ``metric`` is measured after training on ``n_labelled`` items; the proposal fields describe the
+    batch proposed *after* that evaluation (empty in the last round).
+
+    Parameters
+    ----------
+    round : int
+        The round t = 1, 2, ...
+    n_labelled : int
+        Items F trained on (pool and synthesized).
+    metric : float
+        F's test metric after training.
+    metric_name : str
+        Its name (``"accuracy"``, ``"mse"``).
+    train_loss : float
+        F's final training loss.
+    n_steps : int
+        Optimiser steps of F's training.
+    train_s, eval_s, sample_s : float
+        Seconds spent training F, evaluating it and proposing the next batch.
+    n_proposed : int
+        Items proposed after the evaluation (0 in the last round).
+    n_failed : int
+        Proposed items the labeling tool could not label (or post-processing rejected).
+    n_synthetic : int
+        Synthesized items in the train set (sampling by interpolation).
+    mean_grad_norm, mean_loss_at_p, mean_neighbour_dist : float or None
+        Means over the proposal of the latent gradient's norm, F's loss at the start points and the
+        distance from p' to the labelled item (None where the strategy records none).
+    val_metric : float or None
+        The same metric on the validation set (None without one).
+    rarest_class : int or None
+        Labelled items of the rarest class in the train set (classification only).
+    class_entropy : float or None
+        Entropy of the train set's class histogram.
+    pick_latent_dist : float or None
+        Median latent distance of the proposed picks to the nearest labelled item.
+    pick_error : float or None
+        F's error on the picks when they were picked.
+    pool_error : float or None
+        F's error on the unlabelled pool at the same time.
+    """
 
     round: int
     n_labelled: int
@@ -61,9 +103,23 @@ class RoundRecord:
     mean_loss_at_p: float | None = None
     mean_neighbour_dist: float | None = None
     val_metric: float | None = None  # the same metric on the validation set (None without one)
+    # diagnostics (latentlab.diagnostics): class balance of the train set, then of the batch proposed
+    rarest_class: int | None = None
+    class_entropy: float | None = None
+    pick_latent_dist: float | None = None
+    pick_error: float | None = None
+    pool_error: float | None = None
 
     def note_proposal(self, prop, n_failed: int) -> None:
-        """Record the batch proposed after this round's evaluation (``n_failed`` of it got no label)."""
+        """Record the batch proposed after this round's evaluation.
+
+        Parameters
+        ----------
+        prop : Proposal
+            The batch.
+        n_failed : int
+            How many of its items got no label.
+        """
         self.n_proposed = len(prop.indices) + (0 if prop.x_new is None else len(prop.x_new) + prop.n_rejected)
         self.n_failed += n_failed + prop.n_rejected
         if prop.grad_norm is not None:
@@ -77,11 +133,30 @@ class RoundRecord:
 class ActiveLoop:
     """One progressive run: dataset x strategy x seed (Algorithm 1, one :meth:`run_round` per round).
 
-    ``latent``: the frozen generator, pool embeddings and index (latent strategies need it).
-    ``labeler``: where labels come from (default: the data set's oracle, ``dataset.y_train``).
-    ``checkpoint_dir``: the state is written there after every round and resumed from there
-    (:mod:`latentlab.checkpoint`). ``progress``: tqdm bars. ``device``: where the target model trains.
+    Parameters
+    ----------
+    dataset : Dataset
+        The data set (pool, test set, optional validation set).
+    strategy : Strategy
+        What to label next.
+    config : LoopConfig
+        The run's settings (rounds, batch size, target, training recipe).
+    seed : int, default 0
+        Seeds the initial set, F's weights and the strategy.
+    latent : LatentSpace, optional
+        The frozen generator, pool embeddings and index (latent strategies need it).
+    labeler : Labeler, optional
+        Where labels come from (default: the data set's oracle, ``dataset.y_train``).
+    checkpoint_dir : str or os.PathLike, optional
+        The state is written there after every round and resumed from there
+        (:mod:`latentlab.checkpoint`).
+    progress : bool, default True
+        Show tqdm bars.
+    device : str or torch.device, optional
+        Where the target model trains (CPU by default).
 
+    Notes
+    -----
     The label books (pool state, labels, synthesized items, train set) live in ``self.store``, a
     :class:`~latentlab.label_store.LabelStore`; ``pool``, ``pool_labels``, ``synthetic``,
     ``labelled()``, ``labels_of()``, ``train_set()`` and ``add_synthetic()`` read and write through it.
@@ -128,30 +203,77 @@ class ActiveLoop:
 
     @property
     def done(self) -> bool:
+        """Whether a stop condition holds (rounds run, budget spent, target metric reached)."""
         return self.finished
 
-    pool = property(lambda self: self.store.pool, lambda self, v: setattr(self.store, "pool", v), doc="PoolState")
-    pool_labels = property(lambda self: self.store.pool_labels, doc="labels of pool items (see LabelStore)")
-    synthetic = property(lambda self: self.store.synthetic, doc="labelled synthesized items, or None")
-    n_labelled = property(lambda self: self.store.n_labelled, doc="pool plus synthesized items labelled")
+    pool = property(
+        lambda self: self.store.pool, lambda self, v: setattr(self.store, "pool", v), doc="The run's PoolState."
+    )
+    pool_labels = property(lambda self: self.store.pool_labels, doc="Labels of pool items (see LabelStore).")
+    synthetic = property(lambda self: self.store.synthetic, doc="Labelled synthesized items, or None.")
+    n_labelled = property(lambda self: self.store.n_labelled, doc="Pool plus synthesized items labelled.")
 
     def labelled(self, upto_round: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Pool items labelled so far (or before round ``upto_round``) and the round that labelled each."""
+        """Pool items labelled so far (or before round ``upto_round``) and the round that labelled each.
+
+        Parameters
+        ----------
+        upto_round : int, optional
+            Only items labelled before this round (None: all).
+
+        Returns
+        -------
+        items : numpy.ndarray
+            Pool indices, int64.
+        rounds : numpy.ndarray
+            The round that labelled each.
+        """
         return self.store.labelled(upto_round)
 
     def labels_of(self, items: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-        """Labels of pool ``items`` where the loop knows them, ``fallback`` elsewhere (:class:`LabelStore`)."""
+        """Labels of pool ``items`` where the loop knows them, ``fallback`` elsewhere (:class:`LabelStore`).
+
+        Parameters
+        ----------
+        items : numpy.ndarray
+            Pool indices.
+        fallback : numpy.ndarray
+            Labels to use where the loop has none, one per item.
+
+        Returns
+        -------
+        numpy.ndarray
+            One label per item.
+        """
         return self.store.labels_of(items, fallback)
 
     def train_set(self):
-        """``(x, y)`` arrays of everything labelled so far: pool items, then synthesized items."""
+        """``(x, y)`` arrays of everything labelled so far: pool items, then synthesized items.
+
+        Returns
+        -------
+        x : numpy.ndarray
+            Inputs, shape (n, C, H, W).
+        y : numpy.ndarray
+            Their labels.
+        """
         return self.store.train_set()
 
     def add_synthetic(self, x: np.ndarray, y: np.ndarray, z: np.ndarray, round_: int | None = None) -> None:
         """Add labelled synthesized inputs (``x``, labels ``y``, latent points ``z``) to the train set.
 
-        ``round_`` is the round they count for (default: the next one). SI's proposals and a
-        person's annotations in the explorer both arrive here.
+        SI's proposals and a person's annotations in the explorer both arrive here.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Synthesized inputs, shape (n, C, H, W).
+        y : numpy.ndarray
+            Their labels.
+        z : numpy.ndarray
+            Their latent points, shape (n, dim).
+        round_ : int, optional
+            The round they count for (default: the next one).
         """
         self.store.add_synthetic(x, y, z, self.round + 1 if round_ is None else round_)
 
@@ -168,7 +290,13 @@ class ActiveLoop:
         ).to(self.device)
 
     def context(self) -> SamplingContext:
-        """The :class:`SamplingContext` strategies see now."""
+        """The :class:`SamplingContext` strategies see now.
+
+        Returns
+        -------
+        SamplingContext
+            The pool, its labels, F, the latent space and the run's sampling settings.
+        """
         return SamplingContext(
             x_pool=self.dataset.x_train,
             y_pool=self.pool_labels,
@@ -176,7 +304,7 @@ class ActiveLoop:
             task=self.task,
             target=self.model,
             latent=self.latent,
-            alpha=self.config.alpha,
+            alpha=self.config.step_length,  # alpha, or the step an auto / nn-unit alpha resolved to
             loss_on=self.config.loss_on,
             candidates=self.config.candidates,
             labeler=self.labeler,
@@ -187,7 +315,13 @@ class ActiveLoop:
     def initial_proposal(self):
         """T(1) as the strategy builds it; pool-based strategies of one seed all get the same items.
 
-        With ``initial_balanced`` the shared draw has equal counts per class (needs known labels)."""
+        With ``initial_balanced`` the shared draw has equal counts per class (needs known labels).
+
+        Returns
+        -------
+        Proposal
+            The initial set.
+        """
         rng = self._rng(_INIT_SET)
         if self.config.initial_balanced and self.strategy.shares_initial_set:
             if self.labeler.known_labels is None or not self.task.categorical:
@@ -199,12 +333,29 @@ class ActiveLoop:
         return self.strategy.initial(self.context(), self.config.initial, rng)
 
     def initial_set(self) -> np.ndarray:
-        """Pool items of the initial set (empty for strategies that synthesize it)."""
+        """Pool items of the initial set (empty for strategies that synthesize it).
+
+        Returns
+        -------
+        numpy.ndarray
+            Pool indices, int64.
+        """
         return self.initial_proposal().indices
 
     def snapshot(self, round_: int) -> dict:
-        """The run after round ``round_``: ``record``, ``labelled`` (the round's proposal included),
-        ``labelled_round``, ``proposal`` (the arrays the strategy recorded)."""
+        """The run after round ``round_``, as the explorer's history shows it.
+
+        Parameters
+        ----------
+        round_ : int
+            A round run so far, 1 .. :attr:`round`.
+
+        Returns
+        -------
+        dict
+            ``record`` (its :class:`RoundRecord`), ``labelled`` (the round's proposal included),
+            ``labelled_round``, ``proposal`` (the arrays the strategy recorded).
+        """
         if not 1 <= round_ <= self.round:
             raise ConfigError(f"round must be in 1..{self.round} (rounds run so far), got {round_}")
         lab, rounds = self.labelled(upto_round=round_ + 1)
@@ -212,12 +363,26 @@ class ActiveLoop:
         return {"record": rec, "labelled": lab, "labelled_round": rounds, "proposal": prop}
 
     def curve(self) -> tuple[list, list]:
-        """Learning curve: labelled items and metric per round."""
+        """Learning curve: labelled items and metric per round.
+
+        Returns
+        -------
+        n_labelled : list of int
+            Items labelled, per round.
+        metric : list of float
+            The test metric, per round.
+        """
         return [r.n_labelled for r in self.records], [r.metric for r in self.records]
 
     # ------------------------------------------------------------------ one round
     def run_round(self) -> RoundRecord:
-        """Run one round: train F on the labelled set, evaluate, propose and label the next batch."""
+        """Run one round: train F on the labelled set, evaluate, propose and label the next batch.
+
+        Returns
+        -------
+        RoundRecord
+            What happened in the round.
+        """
         if self.finished:
             raise ConfigError("this run is finished; raise rounds/budget in a new run to continue")
         cfg = self.config
@@ -264,6 +429,8 @@ class ActiveLoop:
             n_synthetic=self.store.n_synthetic,
             val_metric=val,
         )
+        if self.task.categorical and len(y_np):
+            rec.rarest_class, rec.class_entropy = class_balance(y_np, max(ds.n_classes, 1))
 
         # stop or propose
         stop = (
@@ -284,12 +451,25 @@ class ActiveLoop:
         prop = self.strategy.propose(self.context(), self.config.per_round, self._rng(_PROPOSE, t))
         rec.sample_s = time.perf_counter() - t0
         rec.note_proposal(prop, n_failed=self.store.label(prop, t + 1, self.progress))
+        for k, v in round_diagnostics(self, t).items():
+            setattr(rec, k, v)
         return prop.arrays()
 
     step = run_round  # the name before "step" came to mean the explorer's unlabelled move; prefer run_round
 
     def run(self, progress_rounds: bool | None = None) -> list[RoundRecord]:
-        """Run rounds until a stop condition holds; returns all records."""
+        """Run rounds until a stop condition holds; returns all records.
+
+        Parameters
+        ----------
+        progress_rounds : bool, optional
+            Show a bar over the rounds (default: as ``progress``).
+
+        Returns
+        -------
+        list of RoundRecord
+            Every round's record, the earlier ones (from a checkpoint) included.
+        """
         from tqdm.auto import tqdm
 
         show = self.progress if progress_rounds is None else progress_rounds

@@ -24,6 +24,7 @@ class LatentIndex:
     Parameters
     ----------
     embeddings : ndarray, shape (N, n)
+        The pool's latent codes, finite.
     """
 
     def __init__(self, embeddings: np.ndarray):
@@ -43,13 +44,19 @@ class LatentIndex:
         Parameters
         ----------
         points : ndarray, shape (J, n)
+            The query points, served in this order.
         excluded : ndarray of bool, shape (N,), optional
             Items that may not be chosen (e.g. labelled ones).
+        k0 : int, default 16
+            Neighbours asked for first; a point whose candidates are all taken is asked again
+            with eight times as many.
 
         Returns
         -------
         indices : ndarray, shape (J,), int64
+            The pool item given to each point (distinct).
         distances : ndarray, shape (J,), float64
+            Each point's latent distance to its item.
 
         Raises
         ------
@@ -91,5 +98,20 @@ class LatentIndex:
         return out, dist
 
     def nearest(self, points: np.ndarray, k: int = 1):
-        """Plain k-nearest query: ``(distances, indices)`` as ``cKDTree.query``."""
+        """Plain k-nearest query: ``(distances, indices)`` as ``cKDTree.query``.
+
+        Parameters
+        ----------
+        points : numpy.ndarray
+            Query points, shape (m, n) (one point may be given as shape (n,)).
+        k : int, default 1
+            Neighbours per point.
+
+        Returns
+        -------
+        distances : numpy.ndarray
+            Shape (m,) for ``k=1``, else (m, k).
+        indices : numpy.ndarray
+            Pool indices, the same shape.
+        """
         return self.tree.query(np.atleast_2d(points), k=k)

@@ -22,7 +22,7 @@ UNLABELLED = -1
 class PoolState:
     """Which pool item was labelled in which round.
 
-    Attributes
+    Parameters
     ----------
     labelled_round : ndarray, shape (n_pool,), int64
         Round (1-based) in which each item was labelled; ``-1`` for unlabelled.
@@ -32,6 +32,18 @@ class PoolState:
 
     @classmethod
     def empty(cls, n_pool: int) -> "PoolState":
+        """A pool of ``n_pool`` items, none labelled.
+
+        Parameters
+        ----------
+        n_pool : int
+            Pool size.
+
+        Returns
+        -------
+        PoolState
+            Every item at -1.
+        """
         return cls(np.full(int(n_pool), UNLABELLED, dtype=np.int64))
 
     def __post_init__(self):
@@ -41,10 +53,12 @@ class PoolState:
 
     @property
     def n_pool(self) -> int:
+        """Pool size."""
         return len(self.labelled_round)
 
     @property
     def n_labelled(self) -> int:
+        """Pool items labelled."""
         return int(np.count_nonzero(self.labelled_round >= 0))
 
     @property
@@ -54,26 +68,75 @@ class PoolState:
 
     @property
     def labelled_mask(self) -> np.ndarray:
+        """True for each labelled pool item, shape (n_pool,)."""
         return self.labelled_round >= 0
 
     def labelled_indices(self, upto_round: int | None = None) -> np.ndarray:
-        """Pool indices labelled in rounds ``<= upto_round`` (all labelled when ``None``), ascending."""
+        """Pool indices labelled in rounds ``<= upto_round`` (all labelled when ``None``), ascending.
+
+        Parameters
+        ----------
+        upto_round : int, optional
+            The last round counted (None: all).
+
+        Returns
+        -------
+        numpy.ndarray
+            Pool indices, int64, ascending.
+        """
         r = self.labelled_round
         m = r >= 0 if upto_round is None else (r >= 0) & (r <= upto_round)
         return np.flatnonzero(m)
 
     def unlabelled_indices(self) -> np.ndarray:
+        """Pool indices not labelled yet, ascending.
+
+        Returns
+        -------
+        numpy.ndarray
+            Pool indices, int64.
+        """
         return np.flatnonzero(self.labelled_round < 0)
 
     def indices_of_round(self, round_: int) -> np.ndarray:
+        """Pool indices labelled in round ``round_``, ascending.
+
+        Parameters
+        ----------
+        round_ : int
+            The round.
+
+        Returns
+        -------
+        numpy.ndarray
+            Pool indices, int64.
+        """
         return np.flatnonzero(self.labelled_round == round_)
 
     def history(self) -> dict[int, np.ndarray]:
-        """``{round: indices labelled in that round}`` for every round that labelled something."""
+        """``{round: indices labelled in that round}`` for every round that labelled something.
+
+        Returns
+        -------
+        dict of int to numpy.ndarray
+            Round -> pool indices.
+        """
         return {int(t): self.indices_of_round(int(t)) for t in np.unique(self.labelled_round[self.labelled_round >= 0])}
 
     def label(self, indices, round_: int) -> "PoolState":
         """A copy with ``indices`` marked as labelled in ``round_``.
+
+        Parameters
+        ----------
+        indices : array-like of int
+            Unlabelled pool items, distinct.
+        round_ : int
+            The round, >= 1.
+
+        Returns
+        -------
+        PoolState
+            The changed copy (this state is unchanged).
 
         Raises
         ------

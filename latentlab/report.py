@@ -22,6 +22,8 @@ __all__ = [
     "tidy_rows",
     "write_csv",
     "read_results",
+    "round_rows",
+    "read_rounds",
     "summary_table",
     "labels_to_reach",
     "plot_learning_curves",
@@ -88,6 +90,59 @@ def read_results(path) -> list[dict]:
             f"{path} is not a readable results table ({msg}); rerun the command that wrote it "
             "('latentlab run --resume' rewrites it from the run's checkpoints)"
         ) from None
+    return rows
+
+
+# rounds.csv names its columns as results.csv does: ``metric`` is the metric's name, ``value`` its
+# test value, ``val_value`` its validation value. Files written before issue 21 carry the
+# RoundRecord's own field names there (``metric`` the value, ``metric_name`` the name,
+# ``val_metric``); read_rounds renames them.
+_ROUND_COLUMNS = {"metric_name": "metric", "metric": "value", "val_metric": "val_value"}
+
+
+def round_rows(runs: dict) -> list[dict]:
+    """``runs``: ``{(strategy, seed): [RoundRecord, ...]}`` -> the rows of ``rounds.csv``.
+
+    Parameters
+    ----------
+    runs : dict
+        Round records per (strategy, seed).
+
+    Returns
+    -------
+    list of dict
+        One row per record: ``strategy``, ``seed``, ``round``, ``n_labelled``, ``metric`` (the
+        metric's name), ``value`` (its test value), then the record's other fields, with
+        ``val_value`` for the validation value.
+    """
+    rows = []
+    for (strategy, seed), recs in sorted(runs.items()):
+        for r in recs:
+            rec = {_ROUND_COLUMNS.get(k, k): v for k, v in dataclasses.asdict(r).items()}
+            head = {k: rec.pop(k) for k in ("round", "n_labelled", "metric", "value")}
+            rows.append({"strategy": strategy, "seed": seed, **head, **rec})
+    return rows
+
+
+def read_rounds(path) -> list[dict]:
+    """Read a ``rounds.csv`` back, in today's column names whatever wrote it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    list of dict
+        One row per round, cells as the text in the file (as :class:`csv.DictReader` gives them);
+        a file of the layout before issue 21 (``metric`` the value, ``metric_name`` the name,
+        ``val_metric``) comes back with ``metric`` the name, ``value`` and ``val_value``.
+    """
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and "metric_name" in rows[0]:
+        rows = [{_ROUND_COLUMNS.get(k, k): v for k, v in r.items()} for r in rows]
     return rows
 
 
@@ -263,8 +318,18 @@ def protocol_section(rows: list[dict], data=None, shared_initial=None) -> tuple[
     return md, checks
 
 
+def _config_loop(out: Path) -> dict:
+    """The ``loop`` settings of ``out/config.json`` ({} when there is none, e.g. a notebook's own folder)."""
+    import json
+
+    try:
+        return json.loads((out / "config.json").read_text()).get("loop", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=None) -> list[dict]:
-    """Write results.csv, rounds.csv, summary.md and learning_curves.png into ``out``; return tidy rows.
+    """Write results.csv, rounds.csv, summary.md, machine.json and learning_curves.png into ``out``; return tidy rows.
 
     ``data``: the :class:`~latentlab.datasets.Dataset` the runs used (for the split sizes, the test
     class histogram and the protocol checks in summary.md). ``shared_initial``: the strategies that
@@ -278,14 +343,19 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
     out = Path(out)
     rows = tidy_rows(dataset, runs)
     write_csv(out / "results.csv", rows)
-    rec_rows = []
-    for (s, seed), recs in sorted(runs.items()):
-        for r in recs:
-            rec_rows.append({"strategy": s, "seed": seed, **dataclasses.asdict(r)})
+    rec_rows = round_rows(runs)
     if rec_rows:
         write_csv(out / "rounds.csv", rec_rows, columns=list(rec_rows[0].keys()))
     test_rows = test_metric_rows(rows)
-    md = f"# {dataset}\n\n" + summary_table(rows)
+    from .stats import stepping_with_control, verdict
+
+    from .diagnostics import why_line
+
+    line = verdict(rows)  # a stepping strategy run beside its random-direction control: what the numbers show
+    if line:
+        why = why_line(runs, stepping_with_control(rows))
+        line += f"\n\n{why}" if why else ""
+    md = f"# {dataset}\n\n" + (f"{line}\n\n" if line else "") + summary_table(rows)
     if test_rows and test_rows[0]["metric"] == "accuracy":
         best = max(r["value"] for r in test_rows)
         thr = 95.0 if best >= 95.0 else float(np.floor(best))
@@ -298,11 +368,18 @@ def write_outputs(out, dataset: str, runs: dict, *, data=None, shared_initial=No
         md += "\n" + differences_table(paired_differences(rows, base), metric=test_rows[0]["metric"])
     if len(rows) > len(test_rows):
         md += "\n" + summary_table(rows, metric="val_" + test_rows[0]["metric"])
+    from .alpha import alpha_section
+    from .diagnostics import diagnostics_section
+
+    md += alpha_section(_config_loop(out)) + diagnostics_section(runs)
     proto, checks = protocol_section(rows, data, shared_initial)
     md += proto
     for ok, msg in checks:
         if not ok:
             warnings.warn(f"PROTOCOL CHECK FAILED ({out}): {msg}", stacklevel=2)
     atomic_write(out / "summary.md", md)
+    from .machine import write_machine
+
+    write_machine(out)  # which CPU and kernel path made these floats (latentlab compare reads it)
     plot_learning_curves(rows, out / "learning_curves.png", title=dataset)
     return rows

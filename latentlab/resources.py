@@ -1,4 +1,4 @@
-"""The paper notebooks and sweep grids, wherever latentlab is installed.
+"""The paper notebooks (and the classroom lesson, ``06_lesson.ipynb``) and sweep grids, wherever latentlab is.
 
 A wheel carries them as package data in ``latentlab/notebooks/`` (pyproject.toml maps the
 repository's top-level ``notebooks/`` folder there, grids in ``notebooks/grids/``); a source
@@ -107,4 +107,5 @@ def cmd_notebooks(a) -> int:
     files = copy_notebooks(a.dir, overwrite=a.overwrite)
     print(f"copied {len(files)} files into {Path(a.dir)} (notebooks and grids/); e.g.")
     print(f"  papermill {Path(a.dir) / '01_mnist.ipynb'} smoke.ipynb -p smoke True")
+    print(f"  papermill {Path(a.dir) / '06_lesson.ipynb'} lesson.ipynb   # the 45-minute classroom lesson")
     return 0

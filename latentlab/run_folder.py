@@ -14,10 +14,11 @@ import contextlib
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 from .config import ExperimentConfig
-from .exceptions import ConfigError, LatentLabError, ResumeError
-from .storage import RunLock, atomic_write, load_checked_json, sha256_bytes
+from .exceptions import LatentLabError, ResumeError
+from .storage import RunLock, atomic_write, check_folder_writable, load_checked_json, sha256_bytes
 
 __all__ = [
     "RUN_MARKER",
@@ -29,6 +30,7 @@ __all__ = [
     "write_config",
     "read_config",
     "remove_run_files",
+    "undo_start",
     "RunLock",
 ]
 
@@ -37,30 +39,19 @@ __all__ = [
 RUN_MARKER = ".latentlab-run"
 RUN_FORMAT = 1
 # what latentlab writes in a run folder; --overwrite removes these and nothing else
-_TOP_FILES = ("config.json", "results.csv", "rounds.csv", "summary.md", "learning_curves.png")
+_TOP_FILES = ("config.json", "results.csv", "rounds.csv", "summary.md", "machine.json", "learning_curves.png")
 _RUN_GLOBS = ("state.json", "model-r*.pt", "model-r*.json", "arrays-r*.npz")
 _SCRATCH_GLOBS = ("*.tmp", "*.tmp.npz", "*.tmp.png")
+_ASIDE = ".latentlab-overwritten-"  # --overwrite moves the old run here first, then deletes it
 
 
 def _scratch(p: Path) -> bool:
-    return p.name == RunLock.NAME or any(p.match(g) for g in _SCRATCH_GLOBS)
+    return p.name == RunLock.NAME or p.name.startswith(_ASIDE) or any(p.match(g) for g in _SCRATCH_GLOBS)
 
 
 def check_writable(out) -> Path:
-    """Refuse an ``--out`` that is a file or lies in a folder this process cannot write, before any work."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder; choose another --out")
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise ConfigError(f"--out {out}: {probe} is a file, not a folder; choose another --out")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {out}: cannot write in {probe} (read-only or not yours); choose another --out")
-    return out
+    """Refuse an ``--out`` that is a file or cannot be written (checked by writing a probe file), before any work."""
+    return check_folder_writable(out, "--out", "choose another --out")
 
 
 def marker(out: Path) -> dict | None:
@@ -108,30 +99,98 @@ def _legacy_run(out: Path) -> bool:
         return False
 
 
+def _run_files(out: Path) -> list[Path]:
+    """The files latentlab wrote in run folder ``out`` (what ``--overwrite`` removes); symbolic links to
+    folders are not followed (a link is removed as a link, never what it points to)."""
+    found = [out / n for n in _TOP_FILES if (out / n).is_file() or (out / n).is_symlink()]
+    runs = out / "runs"
+    if runs.is_dir() and not runs.is_symlink():
+        for sub in sorted(runs.iterdir()):
+            if sub.is_dir() and not sub.is_symlink():
+                for g in (*_RUN_GLOBS, *_SCRATCH_GLOBS, RunLock.NAME):
+                    found += [f for f in sorted(sub.glob(g)) if f.is_file() or f.is_symlink()]
+    for g in _SCRATCH_GLOBS:
+        found += [f for f in sorted(out.glob(g)) if f.is_file() or f.is_symlink()]
+    return list(dict.fromkeys(found))
+
+
 def remove_run_files(out) -> list[Path]:
     """Delete the files latentlab writes in run folder ``out`` (and folders left empty); return what
-    else is there (left untouched)."""
+    else is there (left untouched).
+
+    All or nothing: every file is first moved aside (renamed into one folder inside ``out``), and only
+    when all moved is that folder deleted; a file that cannot be moved (a folder the user cannot
+    write) moves the others back and raises :class:`ResumeError` naming it, with nothing deleted."""
+    import shutil
+
     out = Path(out)
-    for name in _TOP_FILES:
-        (out / name).unlink(missing_ok=True)
+    for stale in out.glob(_ASIDE + "*"):  # an earlier --overwrite killed between moving aside and deleting
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    files = _run_files(out)
+    aside = out / f"{_ASIDE}{os.getpid()}"
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for f in files:
+            dest = aside / f.relative_to(out)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(f, dest)
+            moved.append((f, dest))
+    except OSError as e:
+        for f, dest in reversed(moved):
+            with contextlib.suppress(OSError):
+                os.rename(dest, f)
+        shutil.rmtree(aside, ignore_errors=True)
+        where = Path(e.filename) if getattr(e, "filename", None) else out
+        raise ResumeError(
+            f"--overwrite refused: cannot remove {where} ({(e.strerror or 'not writable').lower()}); nothing was "
+            f"deleted. Make {where.parent} writable (chmod u+w), or choose another --out"
+        ) from None
+    shutil.rmtree(aside, ignore_errors=True)
     runs = out / "runs"
-    if runs.is_dir():
+    if runs.is_dir() and not runs.is_symlink():
         for sub in runs.iterdir():
-            if sub.is_dir():
-                for g in (*_RUN_GLOBS, *_SCRATCH_GLOBS):
-                    for f in sub.glob(g):
-                        if f.is_file():
-                            f.unlink()
+            if sub.is_dir() and not sub.is_symlink():
                 with contextlib.suppress(OSError):
                     sub.rmdir()
         with contextlib.suppress(OSError):
             runs.rmdir()
-    for g in _SCRATCH_GLOBS:
-        for f in out.glob(g):
-            if f.is_file():
-                f.unlink()
     left = sorted(p for p in out.rglob("*") if p.is_file() and p.name not in (RUN_MARKER,) and not _scratch(p))
     return left
+
+
+def undo_start(out) -> Callable[[], None]:
+    """Remember what a command about to start in ``out`` has not written yet (``config.json``, the marker);
+    the returned function removes those again, for a command refused after it started, so that the
+    folder is left as the command found it (e.g. a mistaken ``--resume`` with other settings must not
+    leave its config.json behind, which would then refuse the right settings)."""
+    out = Path(out)
+    new = [out / n for n in ("config.json", RUN_MARKER) if not (out / n).exists()]
+
+    def undo() -> None:
+        for f in new:
+            if f.name == RUN_MARKER and (out / "runs").is_dir():
+                continue  # checkpoints were written under it: keep the folder marked as latentlab's
+            f.unlink(missing_ok=True)
+
+    return undo
+
+
+def _check_checkpoints(out: Path, config: ExperimentConfig) -> None:
+    """``--resume`` of a folder with checkpoints but no ``config.json`` (a killed 'tune --workers' or a kill
+    before config.json): refuse, before anything is written or trained, checkpoints of other settings."""
+    want = json.loads(json.dumps(config.loop.to_dict()))
+    for state in sorted((out / "runs").glob("*/state.json")):
+        try:
+            got = json.loads(state.read_text()).get("config")
+        except (OSError, ValueError, RecursionError, AttributeError):
+            continue  # unreadable: refused with its own message when that run is resumed
+        if got is not None and got != want:
+            diff = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k)) if isinstance(got, dict) else []
+            raise ResumeError(
+                f"output folder {out} holds a different run (checkpoint {state.parent.name} differs in: "
+                f"{', '.join(diff) or 'its settings'}); resume with the same settings, or choose another --out"
+            )
 
 
 def check_out(out, config: ExperimentConfig, resume: bool, overwrite: bool) -> None:
@@ -173,6 +232,7 @@ def check_out(out, config: ExperimentConfig, resume: bool, overwrite: bool) -> N
             "--overwrite to replace it, or choose another --out"
         )
     if not cfg_file.exists():  # checkpoints but no config.json: written by 'tune --workers' or a kill
+        _check_checkpoints(out, config)
         return
     old, new = read_config(out), config.to_dict()
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PairedDifference", "paired_differences", "differences_table", "protocol_checks", "test_metric_rows"]
+__all__ = [
+    "PairedDifference",
+    "paired_differences",
+    "differences_table",
+    "protocol_checks",
+    "test_metric_rows",
+    "verdict",
+    "stepping_with_control",
+]
 
 
 @dataclass(frozen=True)
@@ -240,3 +248,70 @@ def protocol_checks(
                 )
             )
     return checks
+
+
+CONTROL_SUFFIX = "-random-dir"  # a stepping strategy's control: the same step length in a random direction
+
+
+def _rounds_text(ts: list[int]) -> str:
+    return "t=" + ",".join(map(str, ts))
+
+
+def _mean_and_significant(diffs: list[PairedDifference], first_round: int) -> tuple[float, list[int], list[int]]:
+    """Mean difference over rounds >= ``first_round``; rounds where the strategy / the other is significantly ahead."""
+    ds = [d for d in diffs if d.round >= first_round]
+    if not ds:
+        return float("nan"), [], []
+    sign = 1 if ds[0].higher_is_better else -1
+    ahead = [d.round for d in ds if d.excludes_zero and sign * d.mean > 0]
+    behind = [d.round for d in ds if d.excludes_zero and sign * d.mean < 0]
+    return float(np.mean([d.mean for d in ds])), ahead, behind
+
+
+def stepping_with_control(rows: list[dict], baseline: str = "random") -> str | None:
+    """The first strategy ``S`` of ``rows`` run beside its control ``S-random-dir`` and ``baseline``."""
+    strategies = {r["strategy"] for r in test_metric_rows(rows)}
+    pairs = [s for s in sorted(strategies) if s + CONTROL_SUFFIX in strategies]
+    return pairs[0] if pairs and baseline in strategies else None
+
+
+def verdict(rows: list[dict], baseline: str = "random", first_round: int = 2) -> str | None:
+    """One line saying what a run's paired statistics show about its stepping strategy.
+
+    Needs a strategy ``S`` and its control ``S-random-dir`` (and ``baseline``) in ``rows``: ``S`` is
+    compared with ``baseline`` and with the control by :func:`paired_differences` (t intervals,
+    95 %) over rounds ``first_round``.. (t=1 is the shared initial set). None when the run has no
+    such pair."""
+    s = stepping_with_control(rows, baseline)
+    if s is None:
+        return None
+    control = s + CONTROL_SUFFIX
+    last = max(r["round"] for r in rows)
+    span = f"t={first_round}..{last}"
+    vs_base = [d for d in paired_differences(rows, baseline) if d.strategy == s]
+    vs_ctl = [d for d in paired_differences(rows, control) if d.strategy == s]
+    m_b, ahead_b, behind_b = _mean_and_significant(vs_base, first_round)
+    m_c, ahead_c, behind_c = _mean_and_significant(vs_ctl, first_round)
+    unit = "points" if vs_base and vs_base[0].higher_is_better else "(metric units)"
+    line = f"Verdict: {s} vs {baseline} {m_b:+.2f} {unit} on average over {span}, "
+    line += (
+        f"{baseline} significantly ahead at {_rounds_text(behind_b)}"
+        if behind_b
+        else f"{baseline} significantly ahead at no round"
+    )
+    if ahead_b:
+        line += f", {s} significantly ahead at {_rounds_text(ahead_b)}"
+    line += f"; {s} vs its random-direction control {m_c:+.2f}: "
+    if not ahead_c and not behind_c:
+        line += "no significant difference in any round, so on this map the gradient adds nothing "
+        line += "over a step of the same length."
+    elif ahead_c and not behind_c:
+        line += (
+            f"ahead at {_rounds_text(ahead_c)}, so the gradient adds something over a random step of the same length."
+        )
+    elif behind_c and not ahead_c:
+        line += f"behind at {_rounds_text(behind_c)}, so the gradient leads to worse picks than a random step."
+    else:
+        line += f"ahead at {_rounds_text(ahead_c)} and behind at {_rounds_text(behind_c)}: "
+        line += "no consistent effect of the gradient."
+    return line + " (paired 95 % t intervals over seeds)"

@@ -47,6 +47,8 @@ from .exceptions import ResumeError, StorageError
 
 __all__ = [
     "cache_dir",
+    "check_folder_writable",
+    "check_cache_writable",
     "atomic_path",
     "atomic_write",
     "save_state",
@@ -85,6 +87,46 @@ def cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("latentlab", appauthor=False))
+
+
+def check_folder_writable(folder, what: str, fix: str) -> Path:
+    """Refuse, with one line naming ``folder`` and ``fix``, a folder this process cannot create or write in.
+
+    Checked by writing: a probe file is created (and removed) in ``folder``, or, when ``folder`` does
+    not exist yet, in its nearest existing ancestor (where it would be created). A real write
+    catches what permission bits do not say: a read-only mount, an immutable folder, ACLs, root
+    squashing on a network disk. ``what`` names the folder in the message (e.g. "--out", "cache folder").
+    Returns ``folder`` as a Path."""
+    from .exceptions import ConfigError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{what} {folder} is a file, not a folder; {fix}")
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{what} {folder}: {probe} is a file, not a folder; {fix}")
+    try:
+        fd, name = __import__("tempfile").mkstemp(prefix=".latentlab-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        reason = "no space left" if e.errno in _NO_SPACE else (e.strerror or "not writable").lower()
+        where = "" if probe == folder else f" (it would be created in {probe})"
+        raise ConfigError(f"{what} {folder} cannot be written{where}: {reason}; {fix}") from None
+    return folder
+
+
+def check_cache_writable(folder=None) -> Path:
+    """:func:`check_folder_writable` for a cache folder (default: :func:`cache_dir`), before the work whose
+    result it keeps (a generator's training, a data set's decoding) starts."""
+    folder = Path(folder) if folder is not None else cache_dir()
+    return check_folder_writable(
+        folder,
+        "cache folder",
+        "set LATENTLAB_CACHE to a folder you can write (or fix its permissions), then rerun",
+    )
 
 
 @contextlib.contextmanager

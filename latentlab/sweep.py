@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .exceptions import ConfigError, ResumeError
+from .executor import connect_scheduler  # noqa: F401  (sweep.connect_scheduler, as before)
 from .storage import atomic_write, checked_json, load_checked_json, sha256_file, verify_file
 
 __all__ = [
@@ -331,31 +332,17 @@ def sweep(
     own = None
     if client is None and scheduler:  # reach the scheduler now, not after the first run was submitted
         client = own = connect_scheduler(scheduler)
+    from .storage import RunLock
+
     try:
-        return _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress, log)
+        out.mkdir(parents=True, exist_ok=True)
+        with RunLock(out):  # one sweep per folder: a second one is refused at once, naming the PID
+            return _sweep(
+                notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress, log
+            )
     finally:
         if own is not None:
             own.close()
-
-
-def connect_scheduler(address: str, timeout: float = 10.0):
-    """A ``dask.distributed.Client`` for scheduler ``address``, or one line saying why not (within ``timeout`` s)."""
-    if not isinstance(address, str) or "://" not in address and ":" not in address:
-        raise ConfigError(f"--scheduler {address!r} is not a scheduler address; expected e.g. tcp://host:8786")
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise ConfigError(
-            "--scheduler needs dask and distributed: pip install 'latentlab-sampling[notebooks]'"
-        ) from None
-    try:
-        return Client(address, timeout=f"{timeout}s")
-    except (OSError, ValueError, TypeError, TimeoutError) as e:
-        msg = str(e).splitlines()[0][:200] if str(e) else e.__class__.__name__
-        raise ConfigError(
-            f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({msg}); check the "
-            "address and that the scheduler runs"
-        ) from None
 
 
 def _sweep(notebook, g, f, out, t0, workers, client, kernel_name, execution_timeout, threads, progress, log):

@@ -59,6 +59,11 @@ def apply_wait_policy() -> bool:
     variable removed afterwards, ``os.environ`` is as it was. Returns True when this call applied
     the policy; does nothing with ``LATENTLAB_THREAD_POLICY=off``, when the user set
     ``OMP_WAIT_POLICY`` (their value applies), or when torch was imported before (too late).
+
+    Returns
+    -------
+    bool
+        Whether this call applied the policy.
     """
     global _WAIT_POLICY
     if not policy_enabled() or "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
@@ -88,8 +93,17 @@ def default_threads() -> int:
 def set_thread_policy(threads: int | None = None) -> int:
     """Apply the thread policy to this process; returns torch's thread count.
 
-    ``threads``: explicit count (``--threads``); None = ``$LATENTLAB_THREADS``, ``$OMP_NUM_THREADS``
-    or :func:`default_threads` (1). With ``LATENTLAB_THREAD_POLICY=off`` and no ``threads``, nothing is changed.
+    Parameters
+    ----------
+    threads : int, optional
+        An explicit count (``--threads``); None: ``$LATENTLAB_THREADS``, ``$OMP_NUM_THREADS`` or
+        :func:`default_threads` (1). With ``LATENTLAB_THREAD_POLICY=off`` and no ``threads``,
+        nothing is changed.
+
+    Returns
+    -------
+    int
+        The thread count torch uses now.
     """
     from .exceptions import ConfigError
 

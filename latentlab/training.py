@@ -41,6 +41,29 @@ class TrainConfig:
     ``n_steps = max(min_steps, ceil(epochs * n / batch_size))``, capped at ``max_steps``: at
     small label counts an epoch is only a handful of steps, and a fixed tiny number of epochs
     under-trains the model (the main reason naive active-learning baselines look weak).
+
+    Parameters
+    ----------
+    epochs : float, default 10.0
+        Passes over the data (the floor ``min_steps`` matters more at small n).
+    batch_size : int, default 64
+        Minibatch size.
+    lr : float, default 1e-3
+        Learning rate (Adam's default, as in the paper).
+    weight_decay : float, default 0.0
+        L2 weight decay (off: the paper uses plain Adam).
+    min_steps : int, default 0
+        Floor on optimiser steps (0: epochs only).
+    max_steps : int or None, default None
+        Cap on optimiser steps, for quick runs.
+    augment : {"none", "crop-flip", "shift-rotate"}, default "none"
+        Seeded on-the-fly augmentation (crop-flip for CIFAR, shift-rotate for digit images).
+    schedule : {"constant", "cosine"}, default "constant"
+        The learning rate over the steps of one fit (cosine: to 0).
+    optimizer : {"adam", "sgd"}, default "adam"
+        Adam (the paper) or SGD (momentum 0.9, Nesterov).
+    bn_recalibrate : bool, default True
+        After training, recompute batch-norm statistics on the un-augmented train set.
     """
 
     epochs: float = 10.0  # passes over the data; the floor below matters more at small n
@@ -58,8 +81,15 @@ class TrainConfig:
         object.__setattr__(self, "epochs", float(self.epochs))
 
     def to_dict(self) -> dict:
-        """Fields as a dict; recipe fields at their defaults are left out, so configs written before
-        they existed compare equal on resume."""
+        """Fields as a dict; recipe fields at their defaults are left out.
+
+        Configs written before those fields existed then compare equal on resume.
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         d = dataclasses.asdict(self)
         for k in _RECIPE_DEFAULTS:
             if d[k] == _RECIPE_DEFAULTS[k]:
@@ -67,7 +97,13 @@ class TrainConfig:
         return d
 
     def validate(self) -> "TrainConfig":
-        """Check the recipe's choices (ranges of the numbers are checked by LoopConfig.validate)."""
+        """Check the recipe's choices (ranges of the numbers are checked by LoopConfig.validate).
+
+        Returns
+        -------
+        TrainConfig
+            This recipe, unchanged.
+        """
         from .exceptions import ConfigError
 
         for name, valid in (("augment", AUGMENTATIONS), ("schedule", SCHEDULES), ("optimizer", OPTIMIZERS)):
@@ -78,6 +114,18 @@ class TrainConfig:
         return self
 
     def n_steps(self, n: int) -> int:
+        """Optimiser steps of one fit on ``n`` items: ``max(min_steps, ceil(epochs * n / batch_size))``, capped.
+
+        Parameters
+        ----------
+        n : int
+            Training items.
+
+        Returns
+        -------
+        int
+            The steps, at most ``max_steps`` when that is set.
+        """
         steps = max(self.min_steps, math.ceil(self.epochs * n / self.batch_size))
         return min(steps, self.max_steps) if self.max_steps else steps
 
@@ -229,6 +277,7 @@ def fit(
     Parameters
     ----------
     model : torch.nn.Module
+        The model, trained in place.
     tensors : sequence of Tensor, each shape (n, ...)
         Aligned arrays (e.g. ``(x, y)`` or ``(x,)``); minibatches index all of them. The recipe's
         augmentation (``config.augment``) transforms ``tensors[0]`` only (images with class labels).
@@ -239,8 +288,15 @@ def fit(
     seed : int or sequence of int
         Seeds the minibatch order, the augmentation (its own stream) and any randomness ``loss_fn``
         draws via ``torch`` global RNG (dropout, the VAE's reparameterisation noise).
-    callbacks : objects with optional ``on_start(n_steps)``, ``on_step(step, loss)``, ``on_end(history)``.
-    optimizer : optional; by default ``config.optimizer`` with ``config.lr`` and ``config.weight_decay``.
+    callbacks : sequence
+        Objects with optional ``on_start(n_steps)``, ``on_step(step, loss)``, ``on_end(history)``.
+    optimizer : torch.optim.Optimizer, optional
+        By default ``config.optimizer`` with ``config.lr`` and ``config.weight_decay``.
+
+    Returns
+    -------
+    list of float
+        The loss of every step.
     """
     config.validate()
     n = len(tensors[0])

@@ -17,22 +17,29 @@ from .exceptions import ConfigError
 from .gradients import latent_gradient
 from .loop_config import LoopConfig
 
-__all__ = ["Move", "advance", "Walk", "Trajectory", "trajectory"]
+__all__ = ["Move", "advance", "nearest_unvisited", "Walk", "Trajectory", "trajectory"]
 
 
 @dataclass(frozen=True)
 class Trajectory:
     """Arrays indexed ``[step, point]``; ``steps`` rows, J points.
 
-    Attributes
+    Parameters
     ----------
-    p : ndarray, shape (steps, J, n)        point at the start of each step
-    p_prime : ndarray, shape (steps, J, n)  p + alpha d
+    p : ndarray, shape (steps, J, n)
+        The point at the start of each step.
+    p_prime : ndarray, shape (steps, J, n)
+        The moved point, p + alpha d.
     d : ndarray, shape (steps, J, n)
+        The unit directions (normalised loss gradients).
     grad_norm, loss : ndarray, shape (steps, J)
-    item : ndarray, shape (steps, J)         pool item at p (-1 for a free start point)
-    neighbour : ndarray, shape (steps, J)    pool item nearest to p' (the next point)
+        The gradient's norm and F's loss at p.
+    item : ndarray, shape (steps, J)
+        The pool item at p (-1 for a free start point).
+    neighbour : ndarray, shape (steps, J)
+        The pool item nearest to p' (the next point).
     neighbour_dist : ndarray, shape (steps, J)
+        Latent distance from p' to that item.
     """
 
     p: np.ndarray
@@ -50,7 +57,18 @@ class Trajectory:
         return np.concatenate([self.p, self.p_prime[-1:]], axis=0)
 
     def off_manifold(self, max_dist: float) -> np.ndarray:
-        """bool (J,): trajectories whose p' had no pool item within ``max_dist`` at some step (Fig. 4 e/f)."""
+        """Trajectories whose p' had no pool item within ``max_dist`` at some step (Fig. 4 e/f).
+
+        Parameters
+        ----------
+        max_dist : float
+            Latent distance.
+
+        Returns
+        -------
+        numpy.ndarray
+            A bool per trajectory, shape (J,).
+        """
         return (self.neighbour_dist > max_dist).any(axis=0)
 
 
@@ -77,6 +95,33 @@ def advance(
     an item it has visited (so it cannot stall on a 2-cycle; points are independent of each other);
     if all of its k nearest were visited it takes the nearest. ``visited=None`` allows revisits.
     Used by :func:`trajectory` and by the explorer's Step.
+
+    Parameters
+    ----------
+    latent : LatentSpace
+        Generator, pool embeddings and their index.
+    target : torch.nn.Module
+        The target model F.
+    task : latentlab.tasks.Task
+        Gives F's loss.
+    items : array-like of int
+        The pool items the points stand on, shape (J,).
+    y : array-like
+        Their labels.
+    alpha : float
+        Step length (latent units).
+    visited : list of set of int, optional
+        Pool items each point has visited, updated in place (None: revisits allowed).
+    x_pool : numpy.ndarray, optional
+        The pool's images (needed for ``loss_on="real"``).
+    loss_on : {"decoded", "real"}
+        As for :func:`latentlab.gradients.latent_gradient`.
+
+    Returns
+    -------
+    Move
+        ``p``, ``p_prime``, ``d``, ``grad_norm``, ``loss``, ``neighbour``, ``neighbour_dist``, one
+        row per point.
     """
     items = np.asarray(items, np.int64)
     p = latent.embeddings[items].astype(np.float64)
@@ -84,6 +129,13 @@ def advance(
         latent.generator, target, task, p, y, x=x_pool[items] if loss_on == "real" else None, loss_on=loss_on
     )
     pp = p + alpha * g.d
+    nb, dist = nearest_unvisited(latent, pp, visited)
+    return Move(p=p, p_prime=pp, d=g.d, grad_norm=g.grad_norm, loss=g.loss, neighbour=nb, neighbour_dist=dist)
+
+
+def nearest_unvisited(latent, pp: np.ndarray, visited=None) -> tuple[np.ndarray, np.ndarray]:
+    """Pool item nearest to each point ``pp`` (J, n) that its ``visited`` set (updated in place) lacks,
+    and the distance; the nearest when all of its k nearest were visited or ``visited`` is None."""
     k = 1 if visited is None else min(max(len(v) for v in visited) + 1, latent.index.n)
     dist, ii = latent.nearest(pp, k=k)
     dist, ii = np.asarray(dist).reshape(len(pp), -1), np.asarray(ii).reshape(len(pp), -1)
@@ -94,15 +146,7 @@ def advance(
             col[j] = free[0] if free else 0
             vis.add(int(ii[j, col[j]]))
     rows = np.arange(len(pp))
-    return Move(
-        p=p,
-        p_prime=pp,
-        d=g.d,
-        grad_norm=g.grad_norm,
-        loss=g.loss,
-        neighbour=ii[rows, col].astype(np.int64),
-        neighbour_dist=dist[rows, col].astype(np.float64),
-    )
+    return ii[rows, col].astype(np.int64), dist[rows, col].astype(np.float64)
 
 
 def trajectory(
@@ -122,16 +166,30 @@ def trajectory(
 
     Parameters
     ----------
-    latent : LatentSpace                 generator, pool embeddings E(x) and their index
-    target, task : as for :func:`latentlab.gradients.latent_gradient`
-    y_pool : ndarray, shape (N, ...)     labels of the pool (an oracle: a trajectory visits items
-                                          whose labels are then revealed)
+    latent : LatentSpace
+        Generator, pool embeddings E(x) and their index.
+    target, task : torch.nn.Module, latentlab.tasks.Task
+        As for :func:`latentlab.gradients.latent_gradient`.
+    y_pool : ndarray, shape (N, ...)
+        Labels of the pool (an oracle: a trajectory visits items whose labels are then revealed).
     start_items : array of int, shape (J,)
+        The pool items the trajectories start from.
     steps : int
-    alpha : float > 0
+        SNN steps, >= 1.
+    alpha : float
+        Step length, > 0.
+    x_pool : numpy.ndarray, optional
+        The pool's images (needed for ``loss_on="real"``).
+    loss_on : {"decoded", "real"}
+        As for :func:`latentlab.gradients.latent_gradient`.
     revisit : bool
         If False (default) a trajectory never jumps back to an item it already visited (see
         :func:`advance`); trajectories are independent of each other.
+
+    Returns
+    -------
+    Trajectory
+        Arrays indexed ``[step, point]``.
     """
     if not alpha > 0:
         raise ConfigError(f"alpha must be > 0, got {alpha}")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import RUN_SETTINGS, apply_overrides, get_path
-from .exceptions import ConfigError
+from .exceptions import ConfigError, LatentLabError
 
 __all__ = ["parse_grid", "tune", "TuneResult", "GRID_ALIASES"]
 
@@ -119,44 +119,72 @@ def tune(
     progress: bool = True,
     device=None,
     workers: int = 1,
+    client=None,
 ) -> TuneResult:
     """Run every point of ``grid`` (dotted path -> values) on ``base``; choose by validation metric.
 
     ``base.n_val`` must be > 0. Each point runs in ``out/point-K`` and always continues what an earlier
     (killed) call left there; ``overwrite`` starts the points afresh. ``workers`` runs all (point, seed)
-    jobs on that many processes. The choice and the grid go to ``out/tune.json`` and ``out/tune.md``.
+    jobs on that many processes; ``client`` (a ``dask.distributed.Client`` or a scheduler address) sends
+    them to a Dask cluster instead. The choice and the grid go to ``out/tune.json`` and ``out/tune.md``.
+    The tune holds ``out``'s :class:`~latentlab.storage.RunLock` from start to finish.
     """
-    from tqdm.auto import tqdm
-
-    from .experiment import prepare, run_experiment, run_jobs
-    from .run_folder import check_out, write_marker
-    from .tasks import higher_is_better
+    from .run_folder import check_writable
+    from .storage import RunLock
 
     if not base.n_val:
         raise ConfigError("tune chooses on the validation set: give --val N (e.g. --val 1000 on MNIST)")
     base.validate()
-    out = Path(out)
+    out = check_writable(out)
     keys = list(grid)
     settings = [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
     configs = [apply_overrides(base, s).validate() for s in settings]
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        # one tune per folder, from before the first expensive step to tune.json: a second tune (or a
+        # run) into it is refused at once with the PID that holds it, never racing for the same files
+        with RunLock(out):
+            return _tune(base, grid, out, settings, configs, data_root, overwrite, progress, device, workers, client)
+    except LatentLabError:
+        if created and not any(out.iterdir()):  # a refused start leaves nothing behind
+            out.rmdir()
+        raise
+
+
+def _tune(base, grid, out, settings, configs, data_root, overwrite, progress, device, workers, client) -> TuneResult:
+    from tqdm.auto import tqdm
+
+    from .experiment import prepare, run_experiment, run_jobs
+    from .run_folder import check_out, write_config, write_marker
+    from .storage import RunLock
+    from .tasks import higher_is_better
+
+    keys = list(grid)
     shares_data = all(
         not k.startswith(("generator.", "gen_seed", "dataset", "n_pool", "n_test", "n_val")) for k in keys
     )
+    # every point checked before anything is trained: an earlier point of other settings is refused now
+    # (continued otherwise); with overwrite, earlier tuning runs are replaced (only what latentlab wrote)
+    for k, cfg in enumerate(configs):
+        if (out / f"point-{k}").is_dir():
+            with RunLock(out / f"point-{k}"):
+                check_out(out / f"point-{k}", cfg, not overwrite, overwrite)
     prepared = prepare(base, data_root, progress, device) if shares_data else None
-    if overwrite:  # replace earlier tuning runs (only folders latentlab wrote: they hold a config.json)
-        for k, cfg in enumerate(configs):
-            check_out(out / f"point-{k}", cfg, False, True)
-    if workers > 1:
-        for k in range(len(configs)):  # the workers' checkpoints land in folders marked as latentlab's
-            (out / f"point-{k}").mkdir(parents=True, exist_ok=True)
-            write_marker(out / f"point-{k}")
+    if workers > 1 or client is not None:
+        for k, cfg in enumerate(configs):  # the workers' checkpoints land in folders that say what they hold
+            folder = out / f"point-{k}"
+            folder.mkdir(parents=True, exist_ok=True)
+            write_marker(folder)
+            if not (folder / "config.json").exists():
+                write_config(folder, cfg)
         jobs = [
             (cfg, out / f"point-{k}", s, seed)
             for k, cfg in enumerate(configs)
             for seed in cfg.seeds
             for s in cfg.strategies
         ]
-        run_jobs(jobs, workers=workers, data_root=data_root, device=device, progress=progress)
+        run_jobs(jobs, workers=workers, data_root=data_root, device=device, progress=progress, client=client)
     points = []
     for k, (setting, cfg) in enumerate(tqdm(list(zip(settings, configs)), desc="tune", disable=not progress)):
         folder = out / f"point-{k}"

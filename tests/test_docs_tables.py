@@ -65,3 +65,29 @@ def test_the_vessels_paired_table_is_not_shifted_by_a_round(tables):
     }
     assert d.round == 4 and d.mean == pytest.approx(sum(by_seed.values()) / 5)
     assert f"**{tables.diff_cell(d)}**" in tables.GENERATORS["vessels-v3.diff"]()
+
+
+def test_the_probe_numbers_are_the_paired_differences_of_their_round(tables):
+    """SI's soft-probe quote at t=4 is soft - raw at round 4 of the raw results, seed by seed."""
+    rows = tables.read_results(tables.PROBE / "test" / "results.csv")
+    soft = tables._probe_soft()
+    by_seed = [
+        tables.values([r for r in rows if r["seed"] == s], soft, 4)[0]
+        - tables.values([r for r in rows if r["seed"] == s], "si", 4)[0]
+        for s in range(5)
+    ]
+    quoted = float(tables.GENERATORS["vessels-probe.soft-t4"]().split()[0])
+    assert quoted == pytest.approx(sum(by_seed) / 5, abs=0.005)
+
+
+def test_importing_a_benchmark_script_leaves_the_environment(tables, monkeypatch):
+    """vessels_probe sets OMP_NUM_THREADS on import; the docs generator must not leak it into the
+    process (later tests and their subprocesses would run with another thread count)."""
+    import os
+    import sys
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delitem(sys.modules, "vessels_probe", raising=False)
+    tables._script.cache_clear()
+    mod = tables._script("vessels_probe")
+    assert hasattr(mod, "table") and "OMP_NUM_THREADS" not in os.environ

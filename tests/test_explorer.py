@@ -128,8 +128,9 @@ def test_reset_and_strategy_switch(explorer_settings):
     assert s.round == 0 and s.model is None and s.loop.strategy.name == "random"
     s.run_round()
     assert s.trajectories()["steps"] == 0  # random proposes no latent step
-    assert s.step(), s.error  # Step starts from per_round random labelled items
-    assert s.trajectories()["steps"] == 1
+    assert s.step(), s.error  # random's Step moves nothing: it names J random unlabelled items
+    assert s.trajectories()["steps"] == 0 and len(s.picks) == s.per_round
+    assert not s.loop.pool.labelled_mask[s.picks].any() and "no move" in s.explain_step()
     assert s.reset() and s.loop.round == 0 and s.traj is None
 
 

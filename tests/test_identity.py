@@ -61,7 +61,7 @@ GOLDEN = {
     "nb03": "d30a3e6226b863bb0ed97d36cd8cb324961de3d14b25ade9c39f429d8f4fc44c",
     "nb03-smoke": "d0294e94ab51d9bd65c58f1cf947bc0cc44279a939b4a43ad35317bcd5b431c7",
     "run/results.csv": "4e8c22834822f1c9a60425e697cc860d662641f959248512bdc89f078aef4b32",
-    "run/summary.md": "2af663eb1584ed4b6d43f9af7db4c11fce6daabd0caa4db3680c98e9ec79995b",
+    "run/summary.md": "4a5ffc7de6b301e4c538204b756b68fc4d4b16bfdcdd8f6e6511a75150ad10f4",
     "run/config.json": "5138a7afa83975de8b48281c10ad1edb9a95d1ab7adc0f3e9a4dfc5f4712bb2f",
     "tune/tune.json": "c7807af2af4e97f8adb6dc59df54dbca6c68e2dd60998f47bfcc6e5bf1e26cd3",
     "tune/point-1/results.csv": "b193bfaba01ac6824ec98e6db2ceea423353c7e1bded5cc814443cb39fd35425",

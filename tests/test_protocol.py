@@ -386,3 +386,29 @@ def test_random_t1_is_well_above_chance_on_real_data(shared_data, tmp_path, name
         rows = run_experiment(cfg, tmp_path / "out", data_root=shared_data, progress=False)
     (t1,) = [r["value"] for r in rows]
     assert t1 > 2 * 10.0, t1  # chance is 10 %
+
+
+def _verdict_rows(snn_gain: float, ctl_gain: float):
+    """random, snn and its control over 4 seeds and 3 rounds; snn = random + snn_gain (+ seed noise)."""
+    noise = [0.3, -0.2, 0.1, -0.2]
+    v = {}
+    for k in range(4):
+        for t in (1, 2, 3):
+            base = 50.0 + 10 * t + k
+            v[("random", k, t)] = base
+            v[("snn-random-dir", k, t)] = base + (ctl_gain if t > 1 else 0) + noise[k]
+            v[("snn", k, t)] = base + (snn_gain if t > 1 else 0) + noise[(k + 1) % 4]
+    return _rows(v)
+
+
+def test_verdict_line_reads_the_paired_statistics():
+    from latentlab.stats import verdict
+
+    line = verdict(_verdict_rows(snn_gain=0.0, ctl_gain=0.0))
+    assert "random significantly ahead at no round" in line
+    assert "no significant difference in any round" in line and "gradient adds nothing" in line
+    line = verdict(_verdict_rows(snn_gain=-5.0, ctl_gain=-5.0))
+    assert "random significantly ahead at t=2,3" in line and "-5.00 points" in line
+    line = verdict(_verdict_rows(snn_gain=3.0, ctl_gain=0.0))
+    assert "snn significantly ahead at t=2,3" in line and "gradient adds something" in line
+    assert verdict(_rows({("random", 0, 1): 1.0, ("snn", 0, 1): 2.0})) is None  # no control, no verdict

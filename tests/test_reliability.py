@@ -5,6 +5,7 @@ traceback), nothing deleted that latentlab did not write, and a resumed run iden
 uninterrupted one.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -834,3 +835,299 @@ def test_json_nested_too_deeply_is_one_line(tmp_path, capsys, where):
         (tmp_path / "deep.json").write_text(deep)
         assert run_cli("--strategy", "random", "--config", str(tmp_path / "deep.json"), "--out", str(out)) == 2
         one_line_error(capsys, "deep.json", "is not valid JSON")
+
+
+# ------------------------------------------------------------------ workers die with their parent (issue 23)
+def _cli(*args) -> list:
+    return [sys.executable, "-m", "latentlab", *args]
+
+
+def _env(cache) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "LATENTLAB_CACHE": str(cache), "PYTHONWARNINGS": "ignore"}
+
+
+def _folder_files(d) -> dict:
+    """Every file under ``d`` -> (size, mtime_ns): what a writer changes."""
+    got = {}
+    for p in d.rglob("*"):
+        try:
+            st = p.stat()
+        except OSError:  # removed meanwhile: that is a change too
+            got[p] = None
+            continue
+        if p.is_file():
+            got[p] = (st.st_size, st.st_mtime_ns)
+    return got
+
+
+def _group_alive(pgid: int) -> list[int]:
+    """PIDs of live (not zombie) processes in process group ``pgid`` (Linux /proc)."""
+    alive = []
+    for stat in __import__("pathlib").Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+ORPHAN_RUN = ["run", *TINY[:-2], "snn,random", "--rounds", "8", "--seeds", "0", "--workers", "2", "--quiet"]
+TUNE_RUN = ["tune", *TINY[:-2], "snn", "--val", "40", "--grid", "alpha=0.5,1.0", "--workers", "2", "--quiet"]
+
+
+def _checkpoint_rounds(out, pattern="runs/*/state.json") -> int:
+    n = 0
+    for f in out.glob(pattern):
+        try:
+            n += json.loads(f.read_text())["round"]
+        except (OSError, ValueError, KeyError):
+            pass
+    return n
+
+
+@pytest.fixture(scope="module")
+def workers_ref(tmp_path_factory):
+    """Uninterrupted 'run --workers 2' and 'tune --workers 2' of the kill tests (one shared cache)."""
+    d = tmp_path_factory.mktemp("workers-ref")
+    env = _env(d / "cache")
+    subprocess.run(_cli(*ORPHAN_RUN, "--out", str(d / "run")), check=True, env=env, capture_output=True)
+    subprocess.run(_cli(*TUNE_RUN, "--out", str(d / "tune")), check=True, env=env, capture_output=True)
+    return d, env
+
+
+def _tune_files(out) -> dict:
+    return {n: (out / n).read_bytes() for n in ("tune.json", "tune.md", "point-0/results.csv", "point-1/results.csv")}
+
+
+def _start(args, out, env):
+    return subprocess.Popen(
+        _cli(*args, "--out", str(out)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the test can tell which processes are its own
+    )
+
+
+def _wait_group_gone(pgid: int, seconds: float) -> list[int]:
+    import time
+
+    end = time.time() + seconds
+    while _group_alive(pgid) and time.time() < end:
+        time.sleep(0.05)
+    return _group_alive(pgid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process groups from /proc")
+def test_workers_die_with_their_killed_parent(workers_ref, tmp_path):
+    """SIGKILL the parent of 'run --workers 2' mid-run: 2 s later no process of its group is alive and
+    nothing in the run folder changes for 3 s more; --resume then gives the uninterrupted results."""
+    import signal
+    import time
+
+    ref, env = workers_ref
+    out = tmp_path / "killed"
+    proc = _start(ORPHAN_RUN, out, env)
+    deadline = time.time() + 300
+    while _checkpoint_rounds(out) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only: its workers are not signalled
+    proc.wait()
+    time.sleep(2.0)
+    alive = _group_alive(proc.pid)
+    before = _folder_files(out)
+    time.sleep(3.0)
+    assert alive == [], f"processes of the killed run still alive 2 s after the kill: {alive}"
+    assert _folder_files(out) == before, "the run folder changed after its parent was killed"
+    assert not (out / "results.csv").exists() and _checkpoint_rounds(out) < 16
+    subprocess.run(_cli(*ORPHAN_RUN, "--out", str(out), "--resume"), check=True, env=env, capture_output=True)
+    assert (out / "results.csv").read_bytes() == (ref / "run" / "results.csv").read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process groups from /proc")
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_killed_at_random_moments_resumes_byte_identical(workers_ref, tmp_path, command):
+    """'run --workers 2' and 'tune --workers 2' SIGKILLed at random moments (seeded), then resumed: the
+    outputs equal the uninterrupted ones byte for byte. A trial waits for a random number of finished
+    rounds (0 = during start-up), then a random fraction of a second, and kills the parent alone or
+    the whole process group (a machine that lost power). ('sweep': see the test above.)"""
+    import random
+    import signal
+    import time
+
+    ref, env = workers_ref
+    rng = random.Random(2300 + len(command))
+    args, pattern, total = (
+        (ORPHAN_RUN, "runs/*/state.json", 16) if command == "run" else (TUNE_RUN, "point-*/runs/*/state.json", 4)
+    )
+    want = (ref / "run" / "results.csv").read_bytes() if command == "run" else _tune_files(ref / "tune")
+    kills = identical = 0
+    for trial in range(3):
+        out = tmp_path / f"k{trial}"
+        at, delay, group = rng.randrange(total), rng.uniform(0, 0.5), trial % 2 == 1
+        proc = _start(args, out, env)
+        deadline = time.time() + 300
+        while _checkpoint_rounds(out, pattern) < at and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL) if group else os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        assert _wait_group_gone(proc.pid, 5) == [], trial
+        again = subprocess.run(
+            _cli(*args, "--out", str(out), *(["--resume"] if command == "run" else [])),
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert again.returncode == 0, (trial, again.stderr[-2000:])
+        got = (out / "results.csv").read_bytes() if command == "run" else _tune_files(out)
+        identical += got == want
+    assert identical == 3 and kills >= 2, (identical, kills)
+
+
+def test_two_concurrent_tunes_one_refuses_with_the_lock_message(workers_ref, tmp_path):
+    """Two 'tune --workers 2' into one --out: the loser is told another run is writing (never a
+    missing temporary file); the winner's tune.json is the uninterrupted one."""
+    ref, env = workers_ref
+    out = tmp_path / "tune"
+    procs = [_start(TUNE_RUN, out, env) for _ in range(2)]
+    errs = [p.communicate(timeout=900)[1].decode() for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes in ([0, 2], [0, 0]), errs  # [0, 0]: the second started after the first had finished
+    assert not any("Traceback" in e for e in errs), errs
+    if codes == [0, 2]:
+        loser = errs[[p.returncode for p in procs].index(2)]
+        lines = [ln for ln in loser.splitlines() if ln.startswith("latentlab: error:")]
+        assert len(lines) == 1 and "another latentlab run (pid" in lines[0] and "is writing to" in lines[0], loser
+    assert _tune_files(out) == _tune_files(ref / "tune")
+
+
+# ------------------------------------------------------------------ writability first; refused commands write nothing
+@contextlib.contextmanager
+def unwritable(folder):
+    """``folder`` made unwritable for this process: read-only bits, or (as root, whom those do not stop)
+    the immutable attribute; skipped where neither holds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("root without chattr: no way to make a folder unwritable here")
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        folder.chmod(0o500)
+        undo = None
+    try:
+        yield folder
+    finally:
+        if undo:
+            subprocess.run(undo, check=True)
+        else:
+            folder.chmod(0o700)
+
+
+def _snapshot(d) -> dict:
+    """Every file under ``d`` with its bytes (a folder left as found has the same snapshot)."""
+    return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_unwritable_cache_is_refused_before_the_generator_trains(tmp_path, capsys, monkeypatch):
+    import latentlab.generative as gen
+
+    trained = []
+    real = gen.train_generator
+    monkeypatch.setattr(gen, "train_generator", lambda *a, **k: trained.append(1) or real(*a, **k))
+    cache = tmp_path / "cache"
+    (cache / "generators").mkdir(parents=True)
+    monkeypatch.setenv("LATENTLAB_CACHE", str(cache))
+    with unwritable(cache / "generators"):
+        assert tiny(tmp_path / "o") == 2
+    one_line_error(capsys, "cache folder", "generators", "LATENTLAB_CACHE")
+    assert trained == [] and not (tmp_path / "o").exists()
+    with unwritable(cache):  # the cache root itself (generators/ not made yet)
+        monkeypatch.setenv("LATENTLAB_CACHE", str(cache / "sub"))
+        assert tiny(tmp_path / "o") == 2
+    one_line_error(capsys, "cache folder", "it would be created in")
+    assert trained == [] and not (tmp_path / "o").exists()
+
+
+def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import latentlab.experiment as ex
+
+    monkeypatch.setattr(ex, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    with unwritable(tmp_path / "ro"):
+        assert run_cli("--out", str(tmp_path / "ro" / "run")) == 2
+        one_line_error(capsys, "--out", "cannot be written", "choose another --out")
+        assert main(["tune", *QUICK, "--val", "30", "--grid", "alpha=0.5", "--out", str(tmp_path / "ro")]) == 2
+        one_line_error(capsys, "cannot be written")
+
+
+def test_overwrite_is_all_or_nothing(finished_run, tmp_path, capsys, monkeypatch):
+    """A run folder with a subfolder the user cannot change: --overwrite deletes nothing and says which."""
+    monkeypatch.setenv("LATENTLAB_CACHE", str(finished_run / "cache"))
+    run = _copy_run(finished_run, tmp_path)
+    before = _snapshot(run)
+    with unwritable(run / "runs" / "snn-seed0"):
+        assert tiny(run, "--overwrite", "--alpha", "0.5") == 2
+        one_line_error(capsys, "--overwrite refused", "snn-seed0", "nothing was deleted")
+    assert _snapshot(run) == before
+    assert tiny(run, "--overwrite", "--alpha", "0.5") == 0  # writable again: the overwrite goes through
+    assert json.loads((run / "config.json").read_text())["loop"]["alpha"] == 0.5
+    assert not list(run.glob(".latentlab-overwritten-*"))
+
+
+@pytest.mark.parametrize("how", ["loop-setting", "data-setting"])
+def test_refused_resume_leaves_the_folder_as_it_found_it(finished_run, tmp_path, capsys, monkeypatch, how):
+    """The issue's case: a killed 'tune --workers' leaves checkpoints without config.json; a mistaken
+    'run --resume' with other settings is refused and must not write its config.json there."""
+    monkeypatch.setenv("LATENTLAB_CACHE", str(finished_run / "cache"))
+    run = _copy_run(finished_run, tmp_path)
+    (run / "config.json").unlink()
+    (run / "results.csv").unlink()
+    before = _snapshot(run)
+    other = ["--alpha", "0.7"] if how == "loop-setting" else ["--n-pool", "180"]  # the latter: the data fingerprint
+    assert tiny(run, "--resume", *other) == 2
+    one_line_error(capsys, "different run")
+    assert _snapshot(run) == before
+    assert tiny(run, "--resume") == 0  # the right settings still resume it
+    assert (run / "results.csv").read_bytes() == (finished_run / "run" / "results.csv").read_bytes()
+
+
+# ------------------------------------------------------------------ run and tune on a Dask cluster (issue 21)
+def test_run_and_tune_on_a_dask_scheduler_match_local_workers(workers_ref, monkeypatch, capsys):
+    """'run --scheduler' and 'tune --scheduler' on a loopback LocalCluster give the bytes of --workers 2."""
+    distributed = pytest.importorskip("distributed")
+    ref, env = workers_ref
+    monkeypatch.setenv("LATENTLAB_CACHE", env["LATENTLAB_CACHE"])  # the cache is shared with the workers
+    out = ref.parent / f"{ref.name}-dask"
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        addr = cluster.scheduler_address
+        run = [a for a in ORPHAN_RUN if a not in ("--workers", "2")]
+        assert main([*run, "--scheduler", addr, "--out", str(out / "run")]) == 0
+        tune = [a for a in TUNE_RUN if a not in ("--workers", "2")]
+        assert main([*tune, "--scheduler", addr, "--out", str(out / "tune")]) == 0
+    assert (out / "run" / "results.csv").read_bytes() == (ref / "run" / "results.csv").read_bytes()
+    assert _tune_files(out / "tune") == _tune_files(ref / "tune")
+
+
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_unreachable_scheduler_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, command):
+    pytest.importorskip("distributed")
+    import socket
+
+    import latentlab.experiment as ex
+
+    monkeypatch.setattr(ex, "load_dataset", lambda *a, **k: pytest.fail("data loaded"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    extra = ["--val", "30", "--grid", "alpha=0.5"] if command == "tune" else []
+    for addr, msg in ((f"tcp://127.0.0.1:{free}", "cannot reach the Dask scheduler"), ("nonsense", "not a scheduler")):
+        assert main([command, *QUICK, *extra, "--scheduler", addr, "--out", str(tmp_path / "o")]) == 2
+        one_line_error(capsys, msg)
+    assert not (tmp_path / "o").exists()

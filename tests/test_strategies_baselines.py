@@ -22,7 +22,7 @@ from latentlab.predictive import candidate_items, mc_dropout_probs, penultimate_
 from conftest import digits_context
 from latentlab.strategies import SamplingContext
 from latentlab.strategies.bayesian import _sampled_joint, bald_scores, batchbald
-from latentlab.strategies.diversity import gradient_embedding, kcenter_greedy
+from latentlab.strategies.diversity import gradient_embedding, k_centre_greedy
 from latentlab.tasks import Classification, Regression
 from latentlab.training import TrainConfig
 
@@ -260,15 +260,15 @@ def test_penultimate_features_are_the_last_linear_layers_input():
         penultimate_features(nn.Sequential(nn.Flatten()), x)
 
 
-def test_kcenter_greedy_maximises_the_min_distance():
+def test_k_centre_greedy_maximises_the_min_distance():
     feats = np.array([[1.0, 0], [2, 0], [10, 0], [9, 0], [5, 0]])
-    picks, dist = kcenter_greedy(feats, np.zeros((1, 2)), 3)
+    picks, dist = k_centre_greedy(feats, np.zeros((1, 2)), 3)
     assert picks.tolist() == [2, 4, 1]
     np.testing.assert_allclose(dist, [10, 5, 2])
     # random features: every pick is a farthest point from the centres and the earlier picks
     rng = np.random.default_rng(0)
     f, c = rng.normal(size=(300, 5)), rng.normal(size=(7, 5))
-    picks, dist = kcenter_greedy(f, c, 12)
+    picks, dist = k_centre_greedy(f, c, 12)
     centres = c
     for j, d in zip(picks, dist):
         mind = np.linalg.norm(f[:, None] - centres[None], axis=2).min(1)

@@ -211,3 +211,179 @@ def test_the_map_explains_itself(explorer_settings):
     assert any("round" in t for t in titles) and any("entropy" in t for t in titles), titles
     items = view.curve.legend[0].items
     assert items[0].label.value == "snn" and view.curve.yaxis[0].axis_label == "test accuracy"
+
+
+def _cos(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+
+
+@pytest.fixture(scope="module")
+def stepping_view(explorer_settings):
+    """A view after one SNN round: every strategy below steps the same points with the same F."""
+    v = LatentExplorer(ExplorerState(**explorer_settings).load())
+    v.b_round.clicks += 1
+    assert v.state.error == "", v.state.error
+    return v
+
+
+def _drawn_arrows(view):
+    g = view.src["grad"].data
+    return np.stack([np.subtract(g["x1"], g["x0"]), np.subtract(g["y1"], g["y0"])], 1) if len(g["x0"]) else None
+
+
+from latentlab.explorer_state import strategy_names  # noqa: E402
+
+MOVING = {"snn", "snn-hard", "snn-random-dir", "uncertainty-ascent", "si", "si-random-dir", "si-real", "si-mix"}
+
+
+@pytest.mark.parametrize("name", strategy_names())
+def test_step_follows_the_selected_strategys_own_rule(stepping_view, name):
+    """For EVERY strategy in the menu: the explorer's Step (through Strategy.step) moves the points
+    the way that strategy does, measured on the arrows the map draws: along F's loss gradient (SNN
+    family, the start label), F's entropy gradient (uncertainty-ascent), a random direction (the
+    controls), or not at all with the strategy's next picks ringed (scoring and drawing strategies)."""
+    from latentlab.gradients import latent_gradient
+    from latentlab.strategies import get_strategy
+
+    from latentlab.explorer_state import MC_DROPOUT
+
+    view = stepping_view
+    if name in MC_DROPOUT:  # they sample dropout masks: the explorer trains lenet-dropout for them
+        view = LatentExplorer(ExplorerState(**{**view.state.param.values(), "strategy": name, "name": None}).load())
+        view.b_round.clicks += 1
+        assert view.state.error == "" and type(view.state.model).__name__ != "LeNet", view.state.error
+    s = view.state
+    s.loop.strategy = get_strategy(name)  # same F, same points: only the rule differs
+    s.run.walk = None  # fresh start points drawn from the labelled items
+    view.b_step.clicks += 1
+    assert s.error == "", s.error
+    assert name in view.explain.value
+    arrows = _drawn_arrows(view)
+    explain = get_strategy(name).explain_step()
+    assert explain.startswith("Step:")
+    if name not in MOVING:
+        assert arrows is None and "no move" in explain
+        picks = s.picks
+        assert len(picks) == s.per_round and not s.loop.pool.labelled_mask[picks].any()
+        assert len(view.src["picks"].data["x"]) == s.per_round
+        return
+    last = s.traj.last
+    p, y = last["p"], s.traj.origin_y
+    lat = s.latent
+    loss_d = latent_gradient(lat.generator, s.model, s.task, p, y).d
+    ent_d = latent_gradient(lat.generator, s.model, s.task, p, objective="entropy").d
+    cos_loss, cos_ent = _cos(arrows, loss_d), _cos(arrows, ent_d)
+    if name in ("snn", "snn-hard", "si", "si-real", "si-mix"):
+        np.testing.assert_allclose(cos_loss, 1.0, atol=1e-6)
+    elif name == "uncertainty-ascent":
+        np.testing.assert_allclose(cos_ent, 1.0, atol=1e-6)
+        assert np.min(cos_loss) < 0.99  # not SNN's direction
+    else:  # random-direction controls: unit steps of length alpha, not along the gradient
+        assert np.mean(np.abs(cos_loss)) < 0.9
+    np.testing.assert_allclose(np.linalg.norm(last["p_prime"] - p, axis=1), s.alpha, atol=1e-9)
+
+
+def test_step_label_is_a_visible_choice(stepping_view):
+    """The label the Step's loss uses is named: start (default), F's prediction, or the oracle's peek."""
+    from latentlab.strategies import get_strategy
+
+    view = stepping_view
+    s = view.state
+    s.loop.strategy = get_strategy("snn")
+    for label, word in (("start", "start point"), ("prediction", "prediction"), ("oracle", "ORACLE")):
+        assert s.configure(step_label=label), s.error
+        view.b_step.clicks += 1
+        assert s.error == "" and word in s.status, s.status
+        assert word in view.explain.value
+    s.configure(step_label="start")
+
+
+@pytest.mark.parametrize("name,word", [("entropy", "entropy"), ("margin", "margin"), ("snn", "loss")])
+def test_background_shows_the_strategys_utility_named_on_the_colour_bar(explorer_settings, name, word):
+    s = ExplorerState(**{**explorer_settings, "strategy": name, "heat": "strategy"}).load()
+    view = LatentExplorer(s)
+    view.b_round.clicks += 1
+    assert s.error == "", s.error
+    assert s.grid["values"].shape == (12, 12) and np.isfinite(s.grid["values"]).all()
+    assert word in view.heat_bar.title and name in view.heat_bar.title
+
+
+def _px(size: str) -> float:
+    return float(size[:-2]) * (4 / 3 if size.endswith("pt") else 1)
+
+
+def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(explorer_settings):
+    from bokeh.models import Axis, ColorBar, Legend, Title
+
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    size0 = view.map_parts.renderers["points"].glyph.size
+    view.b_present.value = True
+    assert view.presentation
+    texts = []
+    for fig in (view.map, view.strip, view.probs, view.curve):
+        for m in fig.select(type=Title):
+            texts.append(m.text_font_size)
+        for m in fig.select(type=Axis):
+            texts += [m.axis_label_text_font_size, m.major_label_text_font_size]
+        for m in fig.select(type=Legend):
+            texts += [m.label_text_font_size, m.title_text_font_size]
+        for m in fig.select(type=ColorBar):
+            texts += [m.title_text_font_size, m.major_label_text_font_size]
+    sizes = [_px(t) if isinstance(t, str) else _px(t.value) for t in texts]
+    assert min(sizes) >= 20, sizes
+    assert view.map_parts.renderers["points"].glyph.size > size0
+    assert all("20px" in w.stylesheets[0] for w in view._busy_controls())
+    assert view.map.width + 400 <= 880 and view.map.height <= 560  # beside the tabs in 1280x720, side bar open
+    view.b_present.value = False
+    assert view.map_parts.renderers["points"].glyph.size == size0
+
+
+def test_missing_data_set_is_a_message_and_the_dropdown_goes_back(explorer_settings, monkeypatch):
+    """Switching to mnist without a data root: the page names the fix, the dropdown shows the data set
+    still loaded, and its run (F, labels) is kept."""
+    import asyncio
+
+    monkeypatch.delenv("LATENTLAB_DATA", raising=False)
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    view.b_round.clicks += 1
+    n = view.state.loop.n_labelled
+    import param
+
+    with param.parameterized.discard_events(view.w_dataset):  # the page's change, then its (async) handler
+        view.w_dataset.value = "mnist"
+    asyncio.run(view._on_dataset(None))
+    assert "data-root" in view.alert_text or "data root" in view.alert_text, view.alert_text
+    assert "still showing digits" in view.alert_text
+    assert view.w_dataset.value == "digits" and view.state.dataset == "digits"
+    assert view.state.loaded and view.state.loop.n_labelled == n and view.state.model is not None
+
+
+def test_idle_state_alert_and_replay_readout_can_be_trusted(explorer_settings):
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    assert view.spinner.value is False and view.spinner.styles["visibility"] == "hidden"
+    view.w_alpha.value = 0  # rejected: the alert names it, the field's cause is the bad value
+    assert "alpha" in view.alert_text
+    view.b_round.clicks += 1  # a new action clears the old alert
+    view.b_round.clicks += 1
+    assert view.alert_text == "", view.alert_text
+    for r in (1, 2, 1, 0, 2):  # every move of the slider redraws and says which round is shown
+        view.w_replay.value = r
+        assert (f"showing round {r} of 2" in view.readout.value) if r else ("showing</b> live" in view.readout.value)
+        if r:
+            assert len(view.src["labelled"].data["x"]) == len(view.state.history(r)["labelled"])
+    assert "ONE seed" in view.curve.title.text and "seeds" in view.curve_note.value
+
+
+def test_selecting_a_sampling_point_shows_fs_probabilities_at_p_pprime_and_the_neighbour(explorer_settings):
+    view = LatentExplorer(ExplorerState(**explorer_settings).load())
+    view.b_round.clicks += 1
+    s = view.state
+    p = s.trajectories()["p"][0]
+    assert s.select(*p), s.error
+    probs = s.selection["probs"]
+    assert list(probs)[:2] == ["G(p)", "G(p')"] and len(probs) == 3
+    for v in probs.values():
+        np.testing.assert_allclose(v.sum(), 1.0, atol=1e-5)
+    d = view.src["probs"].data
+    assert len(d["x"]) == 3 * 10 and {w for _, w in d["x"]} == set(probs)

@@ -20,29 +20,22 @@ import traceback
 
 import numpy as np
 import panel as pn
-from panel.io import hold
 import param
-from bokeh.events import Tap
 from bokeh.core.properties import value
-from bokeh.models import (
-    Arrow,
-    ColorBar,
-    ColumnDataSource,
-    HoverTool,
-    LabelSet,
-    Legend,
-    LegendItem,
-    LinearColorMapper,
-    SingleIntervalTicker,
-    VeeHead,
-)
-from bokeh.palettes import Category10_10, Greys256, Viridis256
+from bokeh.events import Tap
+from bokeh.models import ColumnDataSource, HoverTool, LabelSet, LegendItem
+from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
+from panel.io import hold
 
 from latentlab.datasets import DATASETS
 from latentlab.explorer_state import ExplorerState, strategy_names
+from latentlab.strategies import STEP_LABELS
 
-__all__ = ["LatentExplorer", "to_rgba", "in_background"]
+from .draw import label_levels, pool_colours, pool_raster, to_rgba
+from .map_figure import NORMAL, PRESENTATION, SOURCES, MapFigure, apply_sizes, key_html
+
+__all__ = ["LatentExplorer", "to_rgba", "pool_raster", "in_background", "PLAY_PERIOD"]
 
 # set in the worker thread of a background action: views skip redraws there (Bokeh models may only
 # change on the event loop) and redraw once the action is over
@@ -55,13 +48,9 @@ def in_background() -> bool:
 
 
 log = logging.getLogger(__name__)
-_HEAT = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
 _SHOWN, _HIDDEN = {"visibility": "visible"}, {"visibility": "hidden"}
-# what the grey background shows, per ExplorerState.heat (darker = higher)
-_HEAT_TITLE = {
-    "entropy": "grey background: F's predictive entropy at each decoded point (darker = less sure)",
-    "loss": "grey background: F's loss at each decoded point, nearest pool item's label (darker = higher)",
-}
+_TEXT = {"font-size": "13px"}
+PLAY_PERIOD = 700  # ms between Play's Steps
 # the alert keeps its place (no layout jump) and only changes colour when a message appears
 # (every key in both: the browser keeps a style key that an update leaves out)
 _ALERT_OFF = {
@@ -75,63 +64,6 @@ _ALERT_OFF = {
 _ALERT_ON = {**_ALERT_OFF, "background": "#f8d7da", "color": "#58151c", "border": "1px solid #f1aeb5"}
 
 
-def to_rgba(img: np.ndarray, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
-    """An image (C, H, W) or (H, W) as a Bokeh RGBA ``uint32`` array (H, W), flipped for y-up axes."""
-    a = np.asarray(img, np.float64)
-    if a.ndim == 3 and a.shape[0] in (1, 3):
-        a = a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
-    a = np.clip((a - vmin) / max(vmax - vmin, 1e-12), 0, 1)
-    rgb = np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a
-    u8 = (rgb * 255).astype(np.uint8)
-    out = np.empty(u8.shape[:2], np.uint32)
-    v = out.view(np.uint8).reshape(*u8.shape[:2], 4)
-    v[..., :3], v[..., 3] = u8, 255
-    return out[::-1]
-
-
-def _label_levels(y) -> tuple[np.ndarray, float, float]:
-    """Peak of each regression label and the 2nd/98th percentiles the colour scale spans."""
-    level = np.asarray(y).reshape(len(y), -1).max(1)
-    lo, hi = np.percentile(level, [2, 98])
-    return level, float(lo), float(max(hi, lo + 1e-12))
-
-
-def _pool_colours(state: ExplorerState) -> tuple[list, list]:
-    """Colour and legend text per pool item: by class, or by stress level for regression data sets."""
-    ds = state.data
-    y = ds.y_train
-    if ds.task == "classification" and y is not None:
-        pal = Category10_10
-        return [pal[int(c) % 10] for c in y], [ds.classes[int(c)] for c in y]
-    if y is not None:  # regression: colour by the peak of the label (e.g. the max wall stress, kPa)
-        level, lo, hi = _label_levels(y)
-        idx = np.clip(((level - lo) / max(hi - lo, 1e-12) * 255).astype(int), 0, 255)
-        return [Viridis256[i] for i in idx], [f"{v:.3g}" for v in level]
-    return ["#888888"] * len(ds.x_train), [""] * len(ds.x_train)
-
-
-def pool_raster(emb: np.ndarray, colours: list, extent, n: int = 320) -> np.ndarray:
-    """The pool as one RGBA image (n, n): mean colour of the items in each pixel, opacity by count.
-
-    Large pools (MNIST's 60k) are drawn this way: one image instead of 60k WebGL points keeps the
-    browser's redraw after a Step cheap (software GL in a headless or GPU-less browser).
-    """
-    x0, x1, y0, y1 = extent
-    ix = np.clip(((emb[:, 0] - x0) / (x1 - x0) * n).astype(int), 0, n - 1)
-    iy = np.clip(((emb[:, 1] - y0) / (y1 - y0) * n).astype(int), 0, n - 1)
-    uniq, inv = np.unique(np.asarray(colours), return_inverse=True)
-    pal = np.array([[int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)] for c in uniq], np.float64)
-    acc = np.zeros((n, n, 3))
-    cnt = np.zeros((n, n))
-    np.add.at(acc, (iy, ix), pal[inv])
-    np.add.at(cnt, (iy, ix), 1.0)
-    out = np.zeros((n, n), np.uint32)
-    v = out.view(np.uint8).reshape(n, n, 4)
-    v[..., :3] = (acc / np.maximum(cnt, 1)[..., None]).astype(np.uint8)
-    v[..., 3] = (220 * np.minimum(cnt / 3.0, 1.0)).astype(np.uint8)
-    return out  # row 0 = bottom (y0), as Bokeh draws images
-
-
 class LatentExplorer(pn.viewable.Viewer):
     """Latent map, decoded-sample strip, learning curve, controls and readout for one state.
 
@@ -143,316 +75,65 @@ class LatentExplorer(pn.viewable.Viewer):
 
     state = param.ClassSelector(class_=ExplorerState)
     max_points = param.Integer(default=5000, doc="pools larger than this are drawn as one raster image")
+    presentation = param.Boolean(
+        default=False,
+        doc="presentation mode: fits 1280x720 with JupyterLab's side bar open, text >= 20 px, thicker arrows",
+    )
 
     def __init__(self, state: ExplorerState | None = None, **params):
         state = state or ExplorerState().load()
         super().__init__(state=state, **params)
         self._drawn = {"data": -1, "grid": -1}
         self._play_cb = None
+        self._play_times: list[float] = []
         self._build()
+        self._layout = pn.Column()
+        self._apply_mode()
         self._redraw()
         state.param.watch(self._on_state_change, ["version", "grid_version", "data_version"])
 
     # ------------------------------------------------------------------ build once
     def _build(self):
-        s = self.state
-        self.src = {
-            k: ColumnDataSource(data=d)
-            for k, d in {
-                "pool": {"x": [], "y": [], "color": [], "label": []},
-                "raster": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
-                "labelled": {"x": [], "y": [], "round": []},
-                "heat": {"image": [], "x": [], "y": [], "dw": [], "dh": []},
-                "paths": {"xs": [], "ys": []},
-                "points": {"x": [], "y": [], "grad_norm": [], "loss": []},
-                "grad": {"x0": [], "y0": [], "x1": [], "y1": []},
-                "pp": {"x": [], "y": []},
-                "jumps": {"x0": [], "y0": [], "x1": [], "y1": []},
-                "nb": {"x": [], "y": [], "loss_after": []},
-                "sel": {"x": [], "y": []},
-                "strip": {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []},
-            }.items()
-        }
-        f = figure(
-            title="latent space of the generator: pool items, labelled items and F's uncertainty",
-            output_backend="webgl",
-            match_aspect=True,
-            height=640,
-            width=560,
-            tools="pan,wheel_zoom,box_zoom,reset,tap",
-            active_scroll="wheel_zoom",
-            x_axis_label="z1 (latent dimension 1)",
-            y_axis_label="z2 (latent dimension 2)",
+        self.src = {k: ColumnDataSource(data=d) for k, d in SOURCES.items()}
+        self.src["strip"] = ColumnDataSource(data={"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []})
+        self.src["probs"] = ColumnDataSource(data={"x": [], "top": [], "color": [], "label": []})
+        m = self.map_parts = MapFigure(self.src)
+        self.map = self.map_figure = m.figure  # its axis labels name the 2-D view once a data set is loaded
+        self.heat_mapper, self.round_mapper, self.pool_mapper = m.heat_mapper, m.round_mapper, m.pool_mapper
+        self.heat_bar, self.round_bar, self.pool_bar, self.class_legend = (
+            m.heat_bar,
+            m.round_bar,
+            m.pool_bar,
+            m.class_legend,
         )
-        f.title.text_font_size = "10pt"
-        self.map_figure = f  # its axis labels name the 2-D view once a data set is loaded
-        self.heat_mapper = LinearColorMapper(palette=_HEAT, low=0, high=1)
-        heat = f.image(
-            image="image",
-            x="x",
-            y="y",
-            dw="dw",
-            dh="dh",
-            source=self.src["heat"],
-            color_mapper=self.heat_mapper,
-            name="heatmap",
-            alpha=0.9,
-        )
-        f.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["raster"], name="pool_raster")
-        pool = f.scatter("x", "y", source=self.src["pool"], color="color", size=3, alpha=0.45, name="pool")
-        self.round_mapper = LinearColorMapper(palette=Viridis256, low=1, high=2)
-        labelled = f.scatter(
-            "x",
-            "y",
-            source=self.src["labelled"],
-            size=7,
-            fill_color=None,
-            line_width=1.5,
-            line_color={"field": "round", "transform": self.round_mapper},
-            name="labelled",
-        )
-        paths = f.multi_line(
-            "xs", "ys", source=self.src["paths"], line_color="black", line_width=1.5, alpha=0.8, name="trajectories"
-        )
-        jumps = f.segment(
-            "x0", "y0", "x1", "y1", source=self.src["jumps"], line_dash="dotted", line_color="#555555", name="jumps"
-        )
-        grads = f.segment(
-            "x0", "y0", "x1", "y1", source=self.src["grad"], line_color="crimson", line_width=2, name="gradients"
-        )
-        f.add_layout(
-            Arrow(
-                end=VeeHead(size=7, fill_color="crimson", line_color="crimson"),
-                line_alpha=0,
-                source=self.src["grad"],
-                x_start="x0",
-                y_start="y0",
-                x_end="x1",
-                y_end="y1",
-            )
-        )
-        points = f.scatter("x", "y", source=self.src["points"], size=9, color="black", name="points")
-        pp = f.scatter(
-            "x", "y", source=self.src["pp"], size=9, marker="x", line_color="crimson", line_width=2, name="p_prime"
-        )
-        nb = f.scatter(
-            "x",
-            "y",
-            source=self.src["nb"],
-            size=9,
-            marker="diamond",
-            fill_color="gold",
-            line_color="black",
-            name="neighbours",
-        )
-        sel = f.scatter(
-            "x",
-            "y",
-            source=self.src["sel"],
-            size=16,
-            marker="circle_cross",
-            fill_color=None,
-            line_color="magenta",
-            line_width=2,
-            name="selected",
-        )
-        # hover: one tool per kind of glyph, each saying what it is (the pool's class, a ring's round, ...)
-        z = ("z", "($x{0.00}, $y{0.00})")
-        self.heat_hover = HoverTool(renderers=[heat], tooltips=[("F's entropy here", "@image{0.000}"), z])
-        for r, tips in (
-            (pool, [("pool item, class", "@label"), z]),
-            (labelled, [("labelled in round", "@round"), z]),
-            (points, [("sampling point p: loss", "@loss{0.000}"), ("|gradient|", "@grad_norm{0.0000}"), z]),
-            (pp, [("p' = p + alpha d", ""), z]),
-            (nb, [("nearest pool item: loss", "@loss_after{0.000}"), z]),
-            (grads, [("gradient direction d at p", "")]),
-            (paths, [("trajectory (one per sampling point)", "")]),
-            (jumps, [("jump p' -> nearest pool item", "")]),
-            (sel, [("selected (click the map)", ""), z]),
-        ):
-            f.add_tools(HoverTool(renderers=[r], tooltips=tips))
-        f.add_tools(self.heat_hover)  # last: glyphs above the background answer first
-        # keys below the map: the pool's classes (or a colour bar for a regression label), the glyphs,
-        # the rings' rounds and the background
-        # legend swatches come from stand-in glyphs with one NaN point (never drawn on the map): Bokeh
-        # draws no swatch for a renderer with no data, and the real glyphs are empty before a round
-        nan = {"x": [np.nan], "y": [np.nan]}
-        self._class_glyphs = [
-            f.scatter(source=ColumnDataSource(nan), color=c, size=7, name=f"key_class_{i}")
-            for i, c in enumerate(Category10_10)
-        ]
-        self.class_legend = Legend(
-            items=[],
-            title="pool items by class (hover a dot for its class)",
-            orientation="horizontal",
-            ncols=10,
-            label_text_font_size="8pt",
-            title_text_font_size="8pt",
-            spacing=2,
-            padding=4,
-            margin=2,
-        )
-        f.add_layout(self.class_legend, "below")
-        self.pool_mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
-        self.pool_bar = ColorBar(
-            color_mapper=self.pool_mapper,
-            orientation="horizontal",
-            height=8,
-            visible=False,
-            title="pool items by the peak of their label",
-            title_text_font_size="8pt",
-            major_label_text_font_size="8pt",
-            padding=4,
-            margin=2,
-        )
-        f.add_layout(self.pool_bar, "below")
-        seg = {"x0": [np.nan], "y0": [np.nan], "x1": [np.nan], "y1": [np.nan]}
-        stand_in = [
-            ("p: sampling point", f.scatter(source=ColumnDataSource(nan), size=9, color="black", name="key_p")),
-            (
-                "p' = p + alpha d",
-                f.scatter(
-                    source=ColumnDataSource(nan),
-                    size=9,
-                    marker="x",
-                    line_color="crimson",
-                    line_width=2,
-                    name="key_p_prime",
-                ),
-            ),
-            (
-                "nearest pool item",
-                f.scatter(
-                    source=ColumnDataSource(nan),
-                    size=9,
-                    marker="diamond",
-                    fill_color="gold",
-                    line_color="black",
-                    name="key_neighbour",
-                ),
-            ),
-            (
-                "labelled (ring: round)",
-                f.scatter(
-                    source=ColumnDataSource(nan),
-                    size=8,
-                    fill_color=None,
-                    line_color=Viridis256[128],
-                    line_width=1.5,
-                    name="key_ring",
-                ),
-            ),
-            (
-                "gradient (length ~ |grad|)",
-                f.segment(
-                    "x0",
-                    "y0",
-                    "x1",
-                    "y1",
-                    source=ColumnDataSource(seg),
-                    line_color="crimson",
-                    line_width=2,
-                    name="key_gradient",
-                ),
-            ),
-            (
-                "trajectory",
-                f.segment(
-                    "x0",
-                    "y0",
-                    "x1",
-                    "y1",
-                    source=ColumnDataSource(seg),
-                    line_color="black",
-                    line_width=1.5,
-                    name="key_trajectory",
-                ),
-            ),
-            (
-                "jump to the item",
-                f.segment(
-                    "x0",
-                    "y0",
-                    "x1",
-                    "y1",
-                    source=ColumnDataSource(seg),
-                    line_dash="dotted",
-                    line_color="#555555",
-                    name="key_jump",
-                ),
-            ),
-            (
-                "selected (click)",
-                f.scatter(
-                    source=ColumnDataSource(nan),
-                    size=12,
-                    marker="circle_cross",
-                    fill_color=None,
-                    line_color="magenta",
-                    line_width=2,
-                    name="key_selected",
-                ),
-            ),
-        ]
-        key = Legend(
-            items=[LegendItem(label=label, renderers=[r]) for label, r in stand_in],
-            orientation="horizontal",
-            ncols=4,
-            label_text_font_size="8pt",
-            spacing=2,
-            padding=4,
-            margin=2,
-            click_policy="none",
-        )
-        f.add_layout(key, "below")
-        self.round_bar = ColorBar(
-            color_mapper=self.round_mapper,
-            orientation="horizontal",
-            height=8,
-            title="ring colour: the round that labelled the item",
-            title_text_font_size="8pt",
-            major_label_text_font_size="8pt",
-            padding=4,
-            margin=2,
-            ticker=SingleIntervalTicker(interval=1),
-        )
-        f.add_layout(self.round_bar, "below")
-        self.heat_bar = ColorBar(
-            color_mapper=self.heat_mapper,
-            orientation="horizontal",
-            height=8,
-            title=_HEAT_TITLE["entropy"],
-            title_text_font_size="8pt",
-            major_label_text_font_size="8pt",
-            padding=4,
-            margin=2,
-        )
-        f.add_layout(self.heat_bar, "below")
-        f.on_event(Tap, self._on_tap)
-        self.map = f
+        self.heat_hover, self._class_glyphs = m.heat_hover, m.class_glyphs
+        self.map.on_event(Tap, self._on_tap)
+        self._side_figures()
+        self._controls()
 
+    def _side_figures(self):
+        """The decoded strip of the selection, F's class probabilities there, and the learning curve."""
         g = figure(
-            height=150,
-            width=360,
-            toolbar_location=None,
-            title="selected: click the map",
-            x_range=(-0.05, 3.35),
-            y_range=(-0.3, 1.05),
-            match_aspect=True,
-        )
+            height=150, width=360, toolbar_location=None, title="selected: click the map or a sampling point",
+            x_range=(-0.05, 3.35), y_range=(-0.35, 1.05), match_aspect=True,
+        )  # fmt: skip
         g.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.src["strip"], name="strip")
-        g.add_layout(LabelSet(x="x", y="y", text="title", source=self.src["strip"], y_offset=-16, text_font_size="9pt"))
+        self.strip_labels = LabelSet(x="x", y="y", text="title", source=self.src["strip"], y_offset=-18)
+        g.add_layout(self.strip_labels)
         g.axis.visible = g.grid.visible = False
         self.strip = g
-
+        pr = figure(
+            height=170, width=360, toolbar_location=None, title="what F says: class probabilities",
+            x_range=[], y_range=(0, 1.02), y_axis_label="probability",
+        )  # fmt: skip
+        pr.vbar(x="x", top="top", width=0.9, color="color", source=self.src["probs"], name="probs")
+        pr.xaxis.major_label_orientation = 0.9
+        pr.add_tools(HoverTool(tooltips=[("", "@x"), ("p", "@top{0.000}")]))
+        self.probs = pr
         c = figure(
-            height=200,
-            width=360,
-            title="learning curve",
-            x_axis_label="labelled items",
-            y_axis_label="test metric",
-            toolbar_location=None,
-        )
+            height=200, width=360, title="learning curve", x_axis_label="labelled items",
+            y_axis_label="test metric", toolbar_location=None,
+        )  # fmt: skip
         self.curve_src = {}
         for name, colour in (("strategy", "crimson"), ("random", "#1f77b4")):
             src = ColumnDataSource(data={"x": [], "y": []})
@@ -460,74 +141,86 @@ class LatentExplorer(pn.viewable.Viewer):
             c.scatter("x", "y", source=src, color=colour, size=5)
             self.curve_src[name] = src
         c.legend.location = "top_left"
-        c.legend.label_text_font_size = "8pt"
         self.curve = c
+        self.curve_note = pn.widgets.StaticText(value="", width=360, height=44, styles=dict(_TEXT))
 
-        # controls (plain widgets; values go through state.configure so bad input becomes a message)
-        w = pn.widgets
+    def _controls(self):
+        """Settings, buttons, replay, readout and alert; values go through state.configure, so bad
+        input becomes a message."""
+        s, w = self.state, pn.widgets
         self.w_dataset = w.Select(label="data set", options=sorted(DATASETS), value=s.dataset, width=170)
+        self.w_data_root = w.TextInput(label="data root (mnist, cifar10)", value=s.data_root or "", width=170)
         self.w_strategy = w.Select(label="strategy", options=strategy_names(), value=s.strategy, width=170)
         self.w_alpha = w.FloatInput(label="alpha (step length)", value=s.alpha, step=0.05, width=170)
         self.w_per_round = w.IntInput(label="J (points per round)", value=s.per_round, step=1, width=170)
+        self.w_heat = w.Select(label="background", options=["entropy", "loss", "strategy"], value=s.heat, width=170)
+        self.w_step_label = w.Select(label="Step's label", options=list(STEP_LABELS), value=s.step_label, width=170)
+        self.explain = w.StaticText(value="", width=360, height=66, styles=dict(_TEXT))
         self.b_step = w.Button(label="Step", color="primary", width=65)
         self.b_round = w.Button(label="Run round", color="success", width=95)
         self.b_reset = w.Button(label="Reset", color="warning", width=65)
         self.b_play = w.Toggle(label="Play", color="default", width=65)
+        self.b_present = w.Toggle(label="Presentation", value=self.presentation, width=120)
         self.w_replay = w.IntSlider(label="replay round (0 = live)", start=0, end=1, value=0, width=300, disabled=True)
-        # always turning, seen only while busy: a CSS visibility keeps its box (no relayout of the page, which
-        # made the busy frame late), and in JupyterLab a change of the spinner's value reached the page
-        # ~1 s after the rest of the end-of-round update
+        # seen and turning only while busy: the value stops the animation, the visibility keeps its box
         self.spinner = pn.indicators.LoadingSpinner(
-            value=True, size=22, width=22, height=22, color="primary", bgcolor="light", styles=_HIDDEN
+            value=False, size=22, width=22, height=22, color="primary", bgcolor="light", styles=_HIDDEN
         )
-        self.busy_text = pn.widgets.StaticText(value="", width=260, height=22, styles={"font-size": "13px"})
-        self.readout = pn.widgets.StaticText(
-            value="", width=360, height=90, styles={"font-size": "13px", "overflow": "hidden"}
-        )
-        self.alert = pn.widgets.StaticText(value="", width=920, height=40, styles=_ALERT_OFF)
-        self.selected_text = pn.widgets.StaticText(value="", width=360, height=40)
+        self.busy_text = w.StaticText(value="", width=260, height=22, styles=dict(_TEXT))
+        self.readout = w.StaticText(value="", width=360, height=96, styles={**_TEXT, "overflow": "hidden"})
+        self.alert = w.StaticText(value="", width=920, height=40, styles=_ALERT_OFF)
+        self.selected_text = w.StaticText(value="", width=360, height=44, styles=dict(_TEXT))
+        self.key_text = w.StaticText(value="", width=400, height=360, styles=dict(_TEXT))
         self.w_dataset.param.watch(self._on_dataset, "value")
-        self.w_strategy.param.watch(lambda e: self._act(lambda: s.configure(strategy=e.new)), "value")
-        self.w_alpha.param.watch(lambda e: self._act(lambda: s.configure(alpha=e.new)), "value")
-        self.w_per_round.param.watch(lambda e: self._act(lambda: s.configure(per_round=e.new)), "value")
+        self.w_data_root.param.watch(self._on_dataset, "value")
+        for widget, name in (
+            (self.w_strategy, "strategy"), (self.w_alpha, "alpha"), (self.w_per_round, "per_round"),
+            (self.w_heat, "heat"), (self.w_step_label, "step_label"),
+        ):  # fmt: skip
+            widget.param.watch(lambda e, n=name: self._act(lambda: s.configure(**{n: e.new})), "value")
         self.b_step.on_click(lambda e: self._act(s.step))
         self.b_round.on_click(self._on_round)
         self.b_reset.on_click(lambda e: self._act(s.reset))
         self.b_play.param.watch(self._on_play, "value")
+        self.b_present.param.watch(lambda e: setattr(self, "presentation", e.new), "value")
+        # the slider's every value (not only the throttled one) redraws, and the redraw is pushed as
+        # one message (hold) whatever the kernel does next
         self.w_replay.param.watch(lambda e: self._act(self._redraw), "value")
-        # the busy state shows in the browser at the click, without waiting for the server's answer
-        # (a round trip is ~0.3 s on a loaded machine); the server then confirms it and clears it
-        controls = {
-            "b_step": self.b_step,
-            "b_round": self.b_round,
-            "b_reset": self.b_reset,
-            "b_play": self.b_play,
-            "w_dataset": self.w_dataset,
-            "w_strategy": self.w_strategy,
-            "w_alpha": self.w_alpha,
-            "w_per_round": self.w_per_round,
-            "w_replay": self.w_replay,
-        }
+        self._busy_js()
+
+    def _busy_js(self):
+        """The busy state shows in the browser at the click, without waiting for the server's answer
+        (a round trip is ~0.3 s on a loaded machine); the server then confirms it and clears it."""
+        controls = {f"c{i}": c for i, c in enumerate(self._busy_controls())}
         busy_js = (
             "for (const w of [" + ", ".join(controls) + "]) w.disabled = true;\n"
-            "spinner.styles = {{visibility: 'visible'}};\nbusy_text.text = {msg};"
+            "spinner.styles = {{visibility: 'visible'}};\nspinner.value = true;\nbusy_text.text = {msg};"
         )
         args = {**controls, "spinner": self.spinner, "busy_text": self.busy_text}
         self.b_round.js_on_click(args=args, code=busy_js.format(msg="'Run round: training F…'"))
         self.w_dataset.jscallback(args=args, value=busy_js.format(msg="'loading ' + cb_obj.value + '…'"))
 
+    def _busy_controls(self):
+        return (
+            self.b_step, self.b_round, self.b_reset, self.b_play, self.w_dataset, self.w_data_root,
+            self.w_strategy, self.w_alpha, self.w_per_round, self.w_heat, self.w_step_label, self.w_replay,
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ events
     def _act(self, fn):
-        """Run an action; anything unexpected becomes a message in the page, never a dead page."""
+        """Run an action; anything unexpected becomes a message in the page, never a dead page.
+
+        A new action clears the last one's alert first (a message stays only while its cause does)."""
         if self.state.busy and not in_background():
             return  # a background action owns the state; its controls are disabled anyway
+        self.state.error = ""
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - the UI boundary: report, log, keep the page alive
             log.error("explorer action failed:\n%s", traceback.format_exc())
             self.state.error = f"internal error ({type(e).__name__}: {e}); see the server log"
-            if not in_background():
-                self._redraw()
+        if not in_background():
+            self._redraw()
 
     async def run_in_background(self, fn, busy: str) -> None:
         """Run the state action ``fn`` on a worker thread, with the busy state shown meanwhile.
@@ -558,29 +251,29 @@ class LatentExplorer(pn.viewable.Viewer):
     def _set_busy(self, text: str) -> None:
         self.state.busy = text
         self.spinner.styles = _SHOWN if text else _HIDDEN
+        self.spinner.value = bool(text)
         self.busy_text.value = html.escape(text)
-        for w in (
-            self.b_step,
-            self.b_round,
-            self.b_reset,
-            self.b_play,
-            self.w_dataset,
-            self.w_strategy,
-            self.w_alpha,
-            self.w_per_round,
-            self.w_replay,
-        ):
+        for w in self._busy_controls():
             w.disabled = bool(text) or (w is self.w_replay and self.state.round < 1)
 
     async def _on_round(self, event):
-        s = self.state
-        await self.run_in_background(s.run_round, "Run round: training F…")
+        await self.run_in_background(self.state.run_round, "Run round: training F…")
 
     async def _on_dataset(self, event):
+        """Load the chosen data set; when it cannot load, the dropdown goes back to the loaded one and
+        the alert names the fix (the old run is kept)."""
+        s = self.state
+        name, root = self.w_dataset.value, self.w_data_root.value.strip() or None
         await self.run_in_background(
-            lambda: self.state.configure(dataset=event.new),
-            f"loading {event.new} (the first time trains its generator)…",
+            lambda: s.configure(dataset=name, data_root=root), f"loading {name} (the first time encodes its pool)…"
         )
+        if s.dataset != self.w_dataset.value or (s.data_root or "") != self.w_data_root.value.strip():
+            with (
+                param.parameterized.discard_events(self.w_dataset),
+                param.parameterized.discard_events(self.w_data_root),
+            ):
+                self.w_dataset.value, self.w_data_root.value = s.dataset, s.data_root or ""
+        self._redraw()
 
     def _on_state_change(self, *events):
         if not in_background():
@@ -590,9 +283,12 @@ class LatentExplorer(pn.viewable.Viewer):
         self._act(lambda: self.state.select(event.x, event.y))
 
     def _on_play(self, event):
+        """Play steps on a timer of PLAY_PERIOD ms; a Step that takes longer makes the rate its own (the
+        readout says so); Pause stops the timer at once and a tick after it does nothing."""
         if event.new:
             self.b_play.label = "Pause"
-            self._play_cb = pn.state.add_periodic_callback(self._tick, period=700)
+            self._play_times = []
+            self._play_cb = pn.state.add_periodic_callback(self._tick, period=PLAY_PERIOD)
         else:
             self.b_play.label = "Play"
             if self._play_cb is not None:
@@ -600,11 +296,26 @@ class LatentExplorer(pn.viewable.Viewer):
                 self._play_cb = None
 
     def _tick(self):
-        if self.state.busy:
+        if self.state.busy or not self.b_play.value:
             return
         self._act(self.state.step)
+        self._play_times.append(self.state.timings.get("step", 0.0))
         if self.state.error:
             self.b_play.value = False
+
+    def play_rate(self) -> str:
+        """What Play achieves: its timer's rate, or the slower rate the Step time allows."""
+        t = self._play_times[-5:] if getattr(self, "_play_times", None) else []
+        timer = 1000 / PLAY_PERIOD
+        if not t:
+            return f"Play: {timer:.2f} steps/s"
+        rate = min(timer, 1 / max(float(np.mean(t)), 1e-9))
+        return f"Play: {rate:.2f} steps/s" + (" (limited by the Step time)" if rate < 0.95 * timer else "")
+
+    @param.depends("presentation", watch=True)
+    def _on_presentation(self):
+        self.b_present.value = self.presentation
+        self._apply_mode()
 
     # ------------------------------------------------------------------ draw (data only)
     def _redraw(self):
@@ -618,7 +329,7 @@ class LatentExplorer(pn.viewable.Viewer):
             return
         if self._drawn["data"] != s.data_version:
             e = s.embeddings
-            colour, label = _pool_colours(s)
+            colour, label = pool_colours(s)
             if len(e) > self.max_points:
                 x0, x1, y0, y1 = s.extent
                 self.src["pool"].data = {"x": [], "y": [], "color": [], "label": []}
@@ -647,8 +358,9 @@ class LatentExplorer(pn.viewable.Viewer):
                 v = g["values"]
                 self.heat_mapper.update(low=float(v.min()), high=float(max(v.max(), v.min() + 1e-9)))
                 self.src["heat"].data = {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]], "dh": [g["dh"]]}
-            self.heat_bar.title = _HEAT_TITLE.get(s.heat, f"grey background: {s.heat}")
-            self.heat_hover.tooltips = [(f"F's {s.heat} here", "@image{0.000}"), ("z", "($x{0.00}, $y{0.00})")]
+            name = g["name"] if g else s.heat
+            self.heat_bar.title = f"grey background: {name} (darker = higher)"
+            self.heat_hover.tooltips = [(f"{name} here", "@image{0.000}"), ("z", "($x{0.00}, $y{0.00})")]
             self._drawn["grid"] = s.grid_version
         n_rounds = s.round
         self.w_replay.disabled = n_rounds < 1
@@ -662,6 +374,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self._draw_selection()
         self._draw_curves()
         self._draw_readout()
+        self.explain.value = html.escape(s.explain_step())
 
     def _draw_keys(self):
         """The pool's key: a legend of the classes, or a colour bar of the label's peak (regression)."""
@@ -674,9 +387,11 @@ class LatentExplorer(pn.viewable.Viewer):
         )
         self.class_legend.visible = classify
         if not classify and ds.y_train is not None:
-            _, lo, hi = _label_levels(ds.y_train)
+            _, lo, hi = label_levels(ds.y_train)
             self.pool_mapper.update(low=lo, high=hi)
         self.pool_bar.visible = not classify and ds.y_train is not None
+        names = list(ds.classes) if classify else []
+        self.key_text.value = key_html(names, [Category10_10[i % 10] for i in range(len(names))])
 
     def _draw_labelled(self, idx, rounds):
         e = self.state.embeddings
@@ -716,6 +431,9 @@ class LatentExplorer(pn.viewable.Viewer):
     def _draw_live(self):
         s = self.state
         self._draw_labelled(*s.labelled())
+        pk = s.picks
+        e = s.embeddings
+        self.src["picks"].data = {"x": e[pk, 0], "y": e[pk, 1]} if len(pk) else {"x": [], "y": []}
         t = s.trajectories()
         self._draw_step(
             t["p"], t["p_prime"], t["d"], t["grad_norm"], t["loss"], t["neighbour_xy"], t["loss_after"], t["paths"]
@@ -723,6 +441,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _draw_history(self, r):
         s = self.state
+        self.src["picks"].data = {"x": [], "y": []}
         h = s.history(r)
         self._draw_labelled(h["labelled"], h["labelled_round"])
         pr = h["proposal"]
@@ -752,6 +471,7 @@ class LatentExplorer(pn.viewable.Viewer):
         if not sel:
             self.src["sel"].data = {"x": [], "y": []}
             self.src["strip"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []}
+            self.src["probs"].data = {"x": [], "top": [], "color": [], "label": []}
             self.selected_text.value = ""
             return
         self.src["sel"].data = {"x": [sel["z"][0]], "y": [sel["z"][1]]}
@@ -765,6 +485,28 @@ class LatentExplorer(pn.viewable.Viewer):
             "title": [t for t, _ in imgs],
         }
         self.selected_text.value = html.escape(sel["text"])
+        self._draw_probabilities(sel.get("probs") or {})
+
+    def _draw_probabilities(self, probs: dict):
+        """F's class probabilities at each shown image as grouped bars (class, where): a class sees a
+        sample become hard; regression: F's predicted peak at each (its map is in the strip)."""
+        ds = self.state.data
+        colours = ("#444444", "crimson", "goldenrod")
+        xs, tops, cols = [], [], []
+        for k, (where, p) in enumerate(probs.items()):
+            p = np.asarray(p)
+            if p.ndim == 1:
+                xs += [(str(c), where) for c in ds.classes]
+                tops += list(p)
+            else:  # a regression output: its peak
+                xs.append(("peak output", where))
+                tops.append(float(p.max()))
+            cols += [colours[k % 3]] * (len(xs) - len(cols))
+        from bokeh.models import FactorRange
+
+        self.probs.x_range = FactorRange(*xs) if xs else FactorRange()
+        self.probs.y_range.end = 1.02 if all(t <= 1 for t in tops) else 1.05 * max(tops)
+        self.src["probs"].data = {"x": xs, "top": tops, "color": cols, "label": [w for _, w in xs]}
 
     def _draw_curves(self):
         c = self.state.curves()
@@ -779,16 +521,26 @@ class LatentExplorer(pn.viewable.Viewer):
         items[1].visible = len(bx) > 0
         metric = self.state.readout()["metric_name"]
         self.curve.yaxis.axis_label = f"test {metric}" if metric else "test metric"
+        self.curve.title.text = f"learning curve: ONE seed ({self.state.seed})"
+        self.curve_note.value = (
+            "One seed, no spread: a gap between two curves can be chance. Compare strategies over "
+            "seeds with latentlab run --seeds 0 1 2 (README's tables)."
+            if len(mx)
+            else ""
+        )
 
     def _draw_readout(self):
         s = self.state
         r = s.readout()
         metric = "–" if r["metric"] is None else f"{r['metric']:.1f}"
+        shown = self.w_replay.value
+        where = f"<b>showing round {shown} of {r['round']}</b> (replay)" if shown else "<b>showing</b> live"
+        play = f" · {html.escape(self.play_rate())}" if self.b_play.value else ""
         self.readout.value = (
-            f"<b>round</b> {r['round']} · <b>labelled</b> {r['n_labelled']} · "
+            f"{where} · <b>round</b> {r['round']} · <b>labelled</b> {r['n_labelled']} · "
             f"<b>test {html.escape(r['metric_name'] or 'metric')}</b> {metric}<br>"
             f"<b>steps</b> {r['steps']} · <b>points</b> {len(self.src['points'].data['x'])} · "
-            f"<b>path vertices</b> {sum(len(x) for x in self.src['paths'].data['xs'])}<br>"
+            f"<b>path vertices</b> {sum(len(x) for x in self.src['paths'].data['xs'])}{play}<br>"
             f"{html.escape(s.status) if not s.error else ''}"
         )
         self.show_alert(s.error)
@@ -804,20 +556,69 @@ class LatentExplorer(pn.viewable.Viewer):
         return html.unescape(self.alert.value)
 
     # ------------------------------------------------------------------ layout
-    def __panel__(self):
-        # fixed sizes everywhere (text that wraps or an alert that appears never moves the layout); the
-        # side column wraps below the map in a narrow notebook column instead of being cut off
-        controls = pn.Column(pn.Row(self.w_dataset, self.w_strategy), pn.Row(self.w_alpha, self.w_per_round))
+    def _apply_mode(self):
+        """Sizes and layout of the current mode (notebook or presentation), in place."""
+        big = self.presentation
+        sz = PRESENTATION if big else NORMAL
+        apply_sizes(self.map_parts, (self.strip, self.probs, self.curve), sz, big)
+        self.strip_labels.text_font_size = sz.text
+        text = {"font-size": sz.text}
+        css = [
+            f":host {{ font-size: {sz.text}; }} label, input, select, button, .bk-btn, .bk-input "
+            f"{{ font-size: {sz.text} !important; }}"
+        ]
+        for wdg in (*self._busy_controls(), self.b_present):
+            wdg.stylesheets = css
+            small = 65 if isinstance(wdg, (pn.widgets.Button, pn.widgets.Toggle)) else 170
+            wdg.width = 190 if big else (95 if wdg is self.b_round else small)
+        self.b_present.width = 150 if big else 120
+        for t in (self.explain, self.busy_text, self.selected_text, self.curve_note, self.key_text):
+            t.styles = text
+        self.readout.styles = {**text, "overflow": "hidden"}
+        side_w = sz.side_width
+        for t in (self.explain, self.readout, self.selected_text, self.curve_note):
+            t.width = side_w - 10
+        self.readout.height = 150 if big else 96
+        self.explain.height = 110 if big else 66
+        for fig in (self.strip, self.probs, self.curve):
+            fig.width = side_w - 10
+        self.alert.width = (sz.map_width + side_w) if big else 920
+        self.alert.styles = {**(_ALERT_ON if self.state.error else _ALERT_OFF), "font-size": sz.text}
+        self._layout.objects = [self._present_layout() if big else self._notebook_layout()]
+
+    def _notebook_layout(self):
+        # fixed sizes (text that wraps or an alert that appears never moves the layout); the side
+        # column wraps below the map in a narrow notebook column instead of being cut off
+        controls = pn.Column(
+            pn.Row(self.w_dataset, self.w_data_root), pn.Row(self.w_strategy, self.w_alpha),
+            pn.Row(self.w_per_round, self.w_heat), pn.Row(self.w_step_label, self.b_present), self.explain,
+        )  # fmt: skip
         buttons = pn.Row(self.b_step, self.b_round, self.b_reset, self.b_play, self.spinner)
         side = pn.Column(
-            controls,
-            buttons,
-            self.busy_text,
-            self.w_replay,
-            self.readout,
-            self.strip,
-            self.selected_text,
-            self.curve,
-            width=380,
-        )
+            controls, buttons, self.busy_text, self.w_replay, self.readout, self.strip, self.selected_text,
+            self.probs, self.curve, self.curve_note, width=NORMAL.side_width,
+        )  # fmt: skip
         return pn.Column(self.alert, pn.FlexBox(pn.pane.Bokeh(self.map), side, flex_wrap="wrap"))
+
+    def _present_layout(self):
+        """1280x720 with the side bar open: the map beside tabs (controls, point, curve, key)."""
+        w = PRESENTATION.side_width
+        controls = pn.Column(
+            pn.Row(self.b_step, self.b_round, self.spinner), pn.Row(self.b_play, self.b_present),
+            self.explain, self.readout, sizing_mode="stretch_width",
+        )  # fmt: skip
+        settings = pn.Column(
+            pn.Row(self.w_strategy, self.w_alpha), pn.Row(self.w_dataset, self.w_per_round),
+            pn.Row(self.w_heat, self.w_step_label), pn.Row(self.w_data_root, self.b_reset), self.w_replay,
+            self.busy_text,
+        )  # fmt: skip
+        tabs = pn.Tabs(
+            ("Step", controls), ("Settings", settings),
+            ("Point", pn.Column(self.strip, self.selected_text, self.probs)),
+            ("Curve", pn.Column(self.curve, self.curve_note)), ("Key", self.key_text), width=w,
+            stylesheets=[f".bk-tab {{ font-size: {PRESENTATION.text}; }}"],
+        )  # fmt: skip
+        return pn.Column(self.alert, pn.Row(pn.pane.Bokeh(self.map), tabs))
+
+    def __panel__(self):
+        return self._layout

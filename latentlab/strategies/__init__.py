@@ -42,11 +42,22 @@ this package imports every module in it, so nothing else needs to import the new
 import importlib
 import pkgutil
 
-from .base import STRATEGIES, Proposal, SamplingContext, Strategy, get_strategy, register_strategy
+from .base import (
+    STEP_LABELS,
+    STRATEGIES,
+    Proposal,
+    SamplingContext,
+    StepResult,
+    Strategy,
+    get_strategy,
+    register_strategy,
+)
 
 __all__ = [
     "SamplingContext",
     "Proposal",
+    "StepResult",
+    "STEP_LABELS",
     "Strategy",
     "STRATEGIES",
     "register_strategy",
@@ -60,8 +71,16 @@ for _m in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 
 
 def strategy_table() -> str:
-    """A markdown table of every registered strategy: name, what it needs, and the first paragraph of
-    its class docstring (so notebooks list exactly what the installed package offers)."""
+    """A markdown table of every registered strategy: name, what it needs, what it does.
+
+    "What it does" is the first paragraph of the class docstring, so notebooks list exactly what
+    the installed package offers.
+
+    Returns
+    -------
+    str
+        The table, one row per strategy, sorted by name.
+    """
     import inspect
 
     rows = ["| strategy | needs | what it does |", "|---|---|---|"]

@@ -139,6 +139,12 @@ class BALDStrategy(_MCDropout):
     """Highest BALD score (Gal et al. 2017) from ``--mc-samples`` MC-dropout passes of F."""
 
     name = "bald"
+    utility_name = "BALD score (mutual information, MC dropout)"
+
+    def utility(self, ctx, x):
+        require_classification(ctx.task, self.name)
+        require_dropout(ctx.target, self.name)
+        return bald_scores(mc_dropout_probs(ctx.target, x, max(int(ctx.mc_samples), 2), seed=0)).numpy()
 
     def propose(self, ctx, per_round, rng):
         free, probs, _ = self._samples(ctx, per_round, rng)

@@ -10,54 +10,84 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..exceptions import ConfigError
 from ..predictive import candidate_items, penultimate_features, require_classification
 from .base import Proposal, Strategy, register_strategy
 
-__all__ = ["CoresetStrategy", "BadgeStrategy", "kcenter_greedy", "gradient_embedding"]
+__all__ = ["CoresetStrategy", "BadgeStrategy", "k_centre_greedy", "gradient_embedding"]
 
 
-def _min_sq_dist(x: torch.Tensor, centres: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """Squared distance of each row of ``x`` to its nearest row of ``centres``, chunked both ways."""
-    out = torch.full((len(x),), float("inf"), dtype=x.dtype)
+# Below this many dimensions a KD-tree finds each candidate's nearest centre exactly and fast (the
+# latent plane); above it, where a KD-tree degrades to brute force, torch's chunked cdist is faster.
+_KDTREE_MAX_DIM = 16
+
+
+def _nearest_centre_dist(x: np.ndarray, centres: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """Euclidean distance of each row of ``x`` to its nearest row of ``centres`` (float64)."""
+    if x.shape[1] <= _KDTREE_MAX_DIM:
+        from scipy.spatial import cKDTree
+
+        return np.asarray(cKDTree(centres).query(x, k=1)[0], np.float64)
+    xt, ct = torch.from_numpy(x), torch.from_numpy(centres)
+    out = torch.full((len(x),), float("inf"), dtype=torch.float64)
     for a in range(0, len(x), chunk):
-        for b in range(0, len(centres), chunk):
-            d = torch.cdist(x[a : a + chunk], centres[b : b + chunk]).pow(2).min(1).values
+        for b in range(0, len(ct), chunk):
+            d = torch.cdist(xt[a : a + chunk], ct[b : b + chunk]).min(1).values
             out[a : a + chunk] = torch.minimum(out[a : a + chunk], d)
-    return out
+    return out.numpy()
 
 
-def kcenter_greedy(
-    features: np.ndarray, centres: np.ndarray, n: int, rng: np.random.Generator | None = None
+def k_centre_greedy(
+    points: np.ndarray, centres: np.ndarray, k: int, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy k-centre (Sener & Savarese 2018): ``n`` rows of ``features``, each the farthest from
-    ``centres`` and the rows picked before it.
+    """Greedy k-centre (farthest-first traversal, Sener & Savarese 2018).
+
+    Picks ``k`` rows of ``points``, each the farthest from ``centres`` and the rows picked before
+    it. The one k-centre of latentlab: ``coreset`` runs it on F's penultimate features,
+    ``diverse-entropy`` and ``latent-coreset`` in the latent plane. Written here by hand (a
+    farthest-first loop over one nearest-centre query, about ten lines): active-learning packages
+    carry core-set samplers, but none is a dependency here and the loop is shorter than an adapter.
 
     Parameters
     ----------
-    features : ndarray (N, D)   candidates
-    centres : ndarray (L, D)    the labelled items (may be empty: the first pick is then drawn by ``rng``)
-    n : int
-    rng : numpy Generator, needed only when ``centres`` is empty
+    points : numpy.ndarray
+        Candidates, shape (M, D), in priority order: ties go to the earlier row.
+    centres : numpy.ndarray
+        Fixed initial centres, shape (C, D), e.g. the labelled items. C may be 0: the first pick is
+        then drawn by ``rng``, or is row 0 when ``rng`` is None.
+    k : int
+        How many rows to pick, 1 <= k <= M.
+    rng : numpy.random.Generator, optional
+        Draws the first pick when ``centres`` is empty; unused otherwise.
 
     Returns
     -------
-    picks : ndarray int64 (n,)     row indices into ``features``, in order picked
-    dist : ndarray float64 (n,)    each pick's distance to its nearest centre when picked
+    rows : numpy.ndarray
+        The picked rows, int64, shape (k,), distinct, in the order picked.
+    dist : numpy.ndarray
+        Each pick's distance to its nearest centre or earlier pick when it was picked, float64,
+        shape (k,) (inf for a first pick without centres).
+
+    Raises
+    ------
+    ConfigError
+        If ``k`` is not between 1 and the number of candidates.
     """
-    x = torch.as_tensor(np.asarray(features), dtype=torch.float64)
-    n = min(int(n), len(x))
+    points = np.ascontiguousarray(points, np.float64)
+    if not 1 <= k <= len(points):
+        raise ConfigError(f"k-centre needs 1 <= k <= {len(points)} candidates, got k={k}")
     if len(centres):
-        d2 = _min_sq_dist(x, torch.as_tensor(np.asarray(centres), dtype=torch.float64))
+        mind = _nearest_centre_dist(points, np.ascontiguousarray(centres, np.float64))
     else:
-        d2 = torch.full((len(x),), float("inf"), dtype=torch.float64)
-    picks, dist = [], []
-    for i in range(n):
-        j = int(torch.argmax(d2)) if (i or len(centres)) else int((rng or np.random.default_rng(0)).integers(len(x)))
-        picks.append(j)
-        dist.append(float(d2[j].sqrt()))
-        d2 = torch.minimum(d2, (x - x[j]).pow(2).sum(1))
-        d2[picks] = -1.0  # never again, even where features repeat
-    return np.asarray(picks, np.int64), np.asarray(dist)
+        mind = np.full(len(points), np.inf)
+    rows, dist = np.zeros(k, np.int64), np.zeros(k)
+    for i in range(k):
+        first_drawn = i == 0 and not len(centres) and rng is not None
+        j = int(rng.integers(len(points))) if first_drawn else int(np.argmax(mind))  # first maximum wins ties
+        rows[i], dist[i] = j, mind[j]
+        mind = np.minimum(mind, np.linalg.norm(points - points[j], axis=1))
+        mind[j] = -np.inf  # never again (np.minimum keeps it), even where points repeat
+    return rows, dist
 
 
 def gradient_embedding(features: np.ndarray, logits: np.ndarray) -> np.ndarray:
@@ -90,7 +120,7 @@ class CoresetStrategy(_FeatureStrategy):
         centres = penultimate_features(ctx.target, ctx.x_pool, items=ctx.pool.labelled_indices())[0]
         if ctx.synthetic:
             centres = np.concatenate([centres, penultimate_features(ctx.target, ctx.synthetic["x"])[0]])
-        picks, dist = kcenter_greedy(feats, centres, per_round, rng)
+        picks, dist = k_centre_greedy(feats, centres, per_round, rng)
         return Proposal(indices=free[picks], score=dist)
 
 

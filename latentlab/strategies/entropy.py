@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..predictive import candidate_items, forward
-from .base import Proposal, Strategy, register_strategy
+from .base import Proposal, Strategy, entropy_utility, register_strategy
 
 __all__ = ["EntropyStrategy"]
 
@@ -16,6 +16,16 @@ class EntropyStrategy(Strategy):
     ``ctx.candidates`` items, the usual trick to bound the cost on large pools)."""
 
     name = "entropy"
+    utility_name = "entropy"
+
+    def explain_step(self) -> str:
+        return (
+            "Step: no move; rings mark the J highest-entropy items, entropy's next picks "
+            "(background 'strategy' shows F's entropy)"
+        )
+
+    def utility(self, ctx, x):
+        return entropy_utility(ctx, x)
 
     def propose(self, ctx, per_round, rng):
         self.check(ctx, per_round)

@@ -10,20 +10,18 @@
 
 The first two are :class:`~latentlab.strategies.snn.LatentStepStrategy` subclasses (they override
 ``starts`` and/or ``directions``); the last two move no point and record the picks' embeddings as
-``p`` (no ``p_prime``), so the map draws them without an arrow. Greedy k-centre
-(:func:`k_centre_greedy`) is written here by hand (a farthest-first loop over one KD-tree query,
-about ten lines): active-learning packages carry core-set samplers, but none is a dependency here
-and the loop is shorter than an adapter would be.
+``p`` (no ``p_prime``), so the map draws them without an arrow. Their greedy k-centre is
+``coreset``'s (:func:`latentlab.strategies.diversity.k_centre_greedy`, re-exported here).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ..exceptions import ConfigError
 from ..gradients import latent_gradient
-from .base import Proposal, Strategy, register_strategy
+from .base import Proposal, Strategy, entropy_utility, register_strategy
+from .diversity import k_centre_greedy
 from .snn import LatentStepStrategy, SNNStrategy
 
 __all__ = [
@@ -51,39 +49,6 @@ def _entropy_of_free(ctx, rng, per_round: int) -> tuple[np.ndarray, np.ndarray]:
         free = np.sort(rng.choice(free, max(ctx.candidates, per_round), replace=False))
     ent = ctx.task.entropy(ctx.task.predict(ctx.target, ctx.x_pool[free])).numpy().astype(np.float64)
     return free, ent
-
-
-def k_centre_greedy(points: np.ndarray, centres: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy k-centre (farthest-first traversal): ``k`` rows of ``points`` each farthest from the
-    centres and the rows picked before it.
-
-    Parameters
-    ----------
-    points : ndarray, shape (M, n)    candidates, in priority order (ties go to the earlier row)
-    centres : ndarray, shape (C, n)   fixed initial centres (C may be 0: the first pick is row 0)
-    k : int, 1 <= k <= M
-
-    Returns
-    -------
-    rows : ndarray, shape (k,), int64   picked rows, in the order picked (distinct)
-    dist : ndarray, shape (k,)          each pick's distance to its nearest centre or earlier pick
-                                        (inf for a first pick without centres)
-    """
-    points = np.asarray(points, np.float64)
-    if not 1 <= k <= len(points):
-        raise ConfigError(f"k-centre needs 1 <= k <= {len(points)} candidates, got k={k}")
-    if len(centres):
-        mind, _ = cKDTree(np.asarray(centres, np.float64)).query(points, k=1)
-        mind = np.asarray(mind, np.float64)
-    else:
-        mind = np.full(len(points), np.inf)
-    rows, dist = np.zeros(k, np.int64), np.zeros(k)
-    for i in range(k):
-        j = int(np.argmax(mind))  # first maximum: the higher-priority candidate wins ties
-        rows[i], dist[i] = j, mind[j]
-        mind = np.minimum(mind, np.linalg.norm(points - points[j], axis=1))
-        mind[j] = -np.inf  # never again (its own distance is 0 anyway; -inf also beats duplicates)
-    return rows, dist
 
 
 @register_strategy
@@ -142,6 +107,21 @@ class UncertaintyAscentStrategy(LatentStepStrategy):
     def directions(self, ctx, p, start, rng):
         g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, objective="entropy")
         return g.d, g.grad_norm, g.loss
+
+    uses_label = False
+    utility_name = "entropy"
+
+    def step_directions(self, ctx, p, y, rng):
+        _needs_classes(self, ctx)
+        g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, objective="entropy")
+        return g.d, g.grad_norm, g.loss, "entropy"
+
+    def explain_step(self) -> str:
+        return "Step: p' = p + alpha d along the gradient of F's entropy of G(p) (no label), then the nearest item"
+
+    def utility(self, ctx, x):
+        _needs_classes(self, ctx)
+        return entropy_utility(ctx, x)
 
     def propose(self, ctx, per_round, rng):
         prop = super().propose(ctx, per_round, rng)

@@ -15,6 +15,9 @@ class RandomStrategy(Strategy):
 
     name = "random"
 
+    def explain_step(self) -> str:
+        return "Step: no move; rings mark J random unlabelled items (random's next picks: it looks at nothing)"
+
     def propose(self, ctx, per_round, rng):
         self.check(ctx, per_round)
         free = ctx.pool.unlabelled_indices()

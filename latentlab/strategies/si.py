@@ -35,7 +35,7 @@ import numpy as np
 from ..exceptions import ConfigError
 from ..generative import decode
 from ..gradients import latent_gradient
-from .base import Proposal, Strategy, register_strategy
+from .base import StepResult, step_labels, Proposal, Strategy, register_strategy
 
 __all__ = ["InterpolationStrategy", "PROBES"]
 
@@ -131,6 +131,19 @@ class InterpolationStrategy(Strategy):
         extras = {k: np.concatenate(v)[:n] for k, v in extras.items()}
         return x, z, extras, rejected
 
+    def _propose_steps(self, ctx, n, m, step, rng, **fields) -> Proposal:
+        """The Proposal of ``n`` points ``p' = p + alpha d`` that the labeler accepts (:meth:`_fill`),
+        each stepped from one of ``m`` start points drawn by ``rng`` (with replacement when ``n > m``):
+        ``step(starts) -> (p, d, grad_norm, loss)`` for an index array. It records p, p', d, the
+        gradient norm and the loss of every accepted point; ``fields`` go to the Proposal as given."""
+
+        def draw(k):
+            p, d, grad_norm, loss = step(rng.choice(m, k, replace=k > m))
+            return p + ctx.alpha * d, {"p": p, "d": d, "grad_norm": grad_norm, "loss": loss}
+
+        x, z, ext, rejected = self._fill(n, draw, ctx.generator, ctx.labeler)
+        return Proposal(x_new=x, z_new=z, n_rejected=rejected, p_prime=z, **ext, **fields)
+
     def initial(self, ctx, n, rng):
         """T(1): ``n`` valid decoded samples of z ~ N(0, I) (seeded by ``rng``)."""
         self.check(ctx, n)
@@ -150,6 +163,23 @@ class InterpolationStrategy(Strategy):
         g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, y, loss_on="decoded", transform=self.transform(ctx))
         return g.d, g.grad_norm, g.loss
 
+    utility_name = "loss"
+
+    def step(self, ctx, p, rng, y=None, items=None, label="start"):
+        """p' = p + alpha d with SI's direction (:meth:`directions`); nothing synthesized is labelled."""
+        p = np.asarray(p, np.float64)
+        y, used = step_labels(ctx, items, y, p, label)
+        d, gnorm, loss = self.directions(ctx, p, y, rng)
+        return StepResult(p, p + ctx.alpha * d, d, gnorm, loss, "loss", used=used)
+
+    def explain_step(self) -> str:
+        how = (
+            "in a random unit direction (the control)"
+            if self.name.endswith("random-dir")
+            else "along its loss gradient"
+        )
+        return f"Step: p' = p + alpha d {how}; a round would label G(p') itself with the labeling tool"
+
     def propose(self, ctx, per_round, rng):
         """T(t): ``per_round`` (the paper's J) points of the synthetic store, stepped by ``alpha``
         along their loss gradient."""
@@ -159,25 +189,12 @@ class InterpolationStrategy(Strategy):
         syn = ctx.synthetic
         if not syn or len(syn["z"]) == 0:
             raise ConfigError("strategy 'si' steps from labelled synthesized points; label an initial set first")
-        m = len(syn["z"])
 
-        def draw(k):
-            start = rng.choice(m, k, replace=k > m)
+        def step(start):
             p = syn["z"][start].astype(np.float64)
-            d, gnorm, loss = self.directions(ctx, p, syn["y"][start], rng)
-            return p + ctx.alpha * d, {"p": p, "d": d, "grad_norm": gnorm, "loss": loss}
+            return (p, *self.directions(ctx, p, syn["y"][start], rng))
 
-        x, z, ext, rejected = self._fill(per_round, draw, ctx.generator, ctx.labeler)
-        return Proposal(
-            x_new=x,
-            z_new=z,
-            n_rejected=rejected,
-            p=ext["p"],
-            p_prime=z,
-            d=ext["d"],
-            grad_norm=ext["grad_norm"],
-            loss=ext["loss"],
-        )
+        return self._propose_steps(ctx, per_round, len(syn["z"]), step, rng)
 
 
 @register_strategy

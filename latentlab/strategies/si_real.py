@@ -104,26 +104,13 @@ class RealStartSI(InterpolationStrategy):
         if n_syn == 0:
             return Proposal(indices=idx)
         z0, x0, y0 = self.start_points(ctx)
-        m = len(z0)
 
-        def draw(k):
-            start = rng.choice(m, k, replace=k > m)
+        def step(start):
             p = z0[start]
             g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, y0[start], x=x0[start], loss_on="real")
-            return p + ctx.alpha * g.d, {"p": p, "d": g.d, "grad_norm": g.grad_norm, "loss": g.loss}
+            return p, g.d, g.grad_norm, g.loss
 
-        x, z, ext, rejected = self._fill(n_syn, draw, ctx.generator, ctx.labeler)
-        return Proposal(
-            indices=idx,
-            x_new=x,
-            z_new=z,
-            n_rejected=rejected,
-            p=ext["p"],
-            p_prime=z,
-            d=ext["d"],
-            grad_norm=ext["grad_norm"],
-            loss=ext["loss"],
-        )
+        return self._propose_steps(ctx, n_syn, len(z0), step, rng, indices=idx)
 
 
 @register_strategy

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..exceptions import ConfigError
 from ..gradients import latent_gradient
-from .base import Proposal, Strategy, register_strategy
+from .base import Proposal, StepResult, Strategy, register_strategy, step_labels
 
 __all__ = ["LatentStepStrategy", "SNNStrategy", "RandomDirectionStrategy"]
 
@@ -37,6 +37,31 @@ class LatentStepStrategy(Strategy):
     def directions(self, ctx, p, start, rng):
         """Return ``(d, grad_norm, loss)`` for start points ``p`` (J, n) of pool items ``start``."""
         raise NotImplementedError
+
+    def step_directions(self, ctx, p, y, rng):
+        """``(d, grad_norm, value, objective)`` of the explorer's Step at ``p`` with labels ``y``: the
+        normalised gradient of F's loss of G(p) (the subclasses' own rule where it differs)."""
+        g = latent_gradient(ctx.generator, ctx.target, ctx.task, p, y, loss_on="decoded")
+        return g.d, g.grad_norm, g.loss, "loss"
+
+    uses_label = True  # the step's objective needs a label (explorer: the step_label choice)
+
+    def step(self, ctx, p, rng, y=None, items=None, label="start"):
+        """p' = p + alpha d with this strategy's direction d (Step then jumps to the nearest item)."""
+        p = np.asarray(p, np.float64)
+        used = "no label"
+        if self.uses_label:
+            y, used = step_labels(ctx, items, y, p, label)
+        d, gnorm, value, objective = self.step_directions(ctx, p, y, rng)
+        return StepResult(p, p + ctx.alpha * d, d, gnorm, value, objective, used=used)
+
+    def explain_step(self) -> str:
+        return "Step: p' = p + alpha d along the gradient of F's loss of G(p), then the nearest pool item"
+
+    def utility(self, ctx, x):
+        return None  # the loss needs a label: the view's loss map (nearest pool item's label) stands in
+
+    utility_name = "loss"
 
     def propose(self, ctx, per_round, rng):
         self.check(ctx, per_round)
@@ -84,5 +109,17 @@ class RandomDirectionStrategy(SNNStrategy):
 
     def directions(self, ctx, p, start, rng):
         _, gnorm, loss = super().directions(ctx, p, start, rng)
-        r = rng.standard_normal(p.shape)
-        return r / np.linalg.norm(r, axis=1, keepdims=True), gnorm, loss
+        return _random_unit(rng, p.shape), gnorm, loss
+
+    def step_directions(self, ctx, p, y, rng):
+        _, gnorm, loss, objective = super().step_directions(ctx, p, y, rng)
+        return _random_unit(rng, p.shape), gnorm, loss, objective
+
+    def explain_step(self) -> str:
+        return "Step: p' = p + alpha d in a uniformly random unit direction d (the control), then the nearest item"
+
+
+def _random_unit(rng, shape) -> np.ndarray:
+    """Uniformly random unit vectors, one per row of ``shape``."""
+    r = rng.standard_normal(shape)
+    return r / np.linalg.norm(r, axis=1, keepdims=True)

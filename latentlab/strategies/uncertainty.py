@@ -31,6 +31,13 @@ class _LowestScore(Strategy):
     def _score(self, probs: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
+    def explain_step(self) -> str:
+        return f"Step: no move; rings mark the J items with the lowest {self.name} score, its next picks"
+
+    def utility(self, ctx, x):
+        require_classification(ctx.task, self.name)
+        return 1.0 - self._score(class_probs(ctx.target, x).numpy())  # higher = picked sooner
+
     def propose(self, ctx, per_round, rng):
         require_classification(ctx.task, self.name)
         self.check(ctx, per_round)
@@ -45,6 +52,7 @@ class MarginStrategy(_LowestScore):
     """Smallest margin between F's two most probable classes (Scheffer et al. 2001)."""
 
     name = "margin"
+    utility_name = "1 - margin (top-1 minus top-2 probability)"
 
     def _score(self, probs):
         return margin_scores(probs)
@@ -55,6 +63,7 @@ class LeastConfidenceStrategy(_LowestScore):
     """Lowest top-1 probability of F (Lewis & Gale 1994; Settles 2009)."""
 
     name = "least-confidence"
+    utility_name = "1 - F's top-1 probability"
 
     def _score(self, probs):
         return least_confidence_scores(probs)

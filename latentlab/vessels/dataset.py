@@ -50,6 +50,24 @@ def load_vessels(
     :func:`~latentlab.vessels.labeler.label_workers`) and cached by mask content in the label cache, so later
     loads cost only the mask generation and cache reads.
 
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        Unused (the masks are generated); the loader's place in the data set registry.
+    n : int
+        Masks generated, pool and test set together.
+    n_test : int
+        The last ``n_test`` masks are the test set.
+    seed : int, default 0
+        Seeds the mask generator.
+    workers : int, optional
+        Solver processes for the test labels (default :func:`~latentlab.vessels.labeler.label_workers`).
+    progress : bool, default True
+        Show the solver's progress.
+    n_test_used : int, optional
+        Label only the test masks ``Dataset.subset(n_test=n_test_used)`` would keep (the same
+        seeded draw), e.g. for ``--n-test 1``; the returned test set is that subset.
+
     Returns
     -------
     Dataset
@@ -57,9 +75,6 @@ def load_vessels(
         (n_test, 1, 64, 64), ``y_test`` (n_test, 1, 64, 64) float32 = stress / 200 kPa in [0, 1];
         ``task="regression"``, ``labeler="fem"``, ``targets=("s6",)``, ``n_outputs=1``,
         ``metric_scale=1e3``; ``meta`` records the stress scale and the generator seed.
-
-    ``n_test_used``: label only the test masks ``Dataset.subset(n_test=n_test_used)`` would keep (the
-    same seeded draw), e.g. for ``--n-test 1``; the returned test set is that subset.
     """
     if not 0 < n_test < n:
         raise ConfigError(f"vessels: need 0 < n_test < n, got n={n}, n_test={n_test}")

@@ -76,7 +76,10 @@ class FEMLabeler(ToolLabeler):
         Wall threshold of :meth:`prepare`.
     cache_dir : path or "default" or None
         ``"default"``: ``<LATENTLAB_CACHE>/labels/fem-<settings hash>``; None: no cache.
-    workers, client : see :class:`~latentlab.labeling.ToolLabeler`.
+    workers : int, default 1
+        Solver processes (see :class:`~latentlab.labeling.ToolLabeler`).
+    client : dask.distributed.Client, optional
+        Solve on a Dask cluster instead (see :class:`~latentlab.labeling.ToolLabeler`).
     solver : callable, optional
         Replaces :func:`latentlab.vessels.fem.stress_map` (tests use a fast fake); it is part of the key.
     settings : FEMSettings, optional
@@ -140,14 +143,27 @@ class FEMLabeler(ToolLabeler):
         super().__init__(fn, cache_dir=cache_dir, workers=workers, client=client, out_shape="input")
 
     def prepare(self, x):
-        """Decoded images (n, 1, H, W) in [0, 1] -> ``(masks, accepted)``: valid masks (m, 1, H, W)
-        float32 of the accepted items and a bool mask (n,) over ``x``."""
+        """Decoded images (n, 1, H, W) in [0, 1] -> ``(masks, accepted)``, the valid masks.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Decoded images, shape (n, 1, H, W), in [0, 1].
+
+        Returns
+        -------
+        masks : numpy.ndarray
+            The valid masks of the accepted items, shape (m, 1, H, W), float32.
+        accepted : numpy.ndarray
+            A bool per item of ``x``, shape (n,).
+        """
         masks, acc = postprocess_masks(x, self.threshold)
         return masks[acc][:, None].astype(np.float32), acc
 
     def soft_prepare(self, x, temperature: float):
-        """A smooth surrogate of :meth:`prepare`, for gradients: ``sigmoid((x - threshold) / temperature)``,
-        0 on the border band that :meth:`prepare` clears.
+        """A smooth surrogate of :meth:`prepare`, for gradients: ``sigmoid((x - threshold) / temperature)``.
+
+        It is 0 on the border band that :meth:`prepare` clears.
 
         Parameters
         ----------
@@ -159,8 +175,11 @@ class FEMLabeler(ToolLabeler):
 
         Returns
         -------
-        torch.Tensor, shape of ``x``, values in (0, 1)
+        torch.Tensor
+            The soft mask, shape of ``x``, values in (0, 1).
 
+        Notes
+        -----
         What is not modelled: keeping the largest wall component and filling holes. Both are
         piecewise constant in ``x`` (no gradient to give) and change few pixels of a decoded ring.
         """

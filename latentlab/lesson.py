@@ -1,0 +1,626 @@
+"""What the classroom lesson (``notebooks/06_lesson.ipynb``) calls: headless, so the notebook stays thin.
+
+The lesson shows hard-sample mining to students in four moves, and each has its helpers here:
+
+* **predict, then reveal** one SNN step: :func:`pick_point` chooses the point by a stated rule,
+  :func:`plot_move` draws the start only (``reveal=False``) or the step too (``reveal=True``);
+* **what F thinks along a trajectory**: :func:`trajectory_probs` (F's class probabilities at
+  G(p), at G(p') and at the real neighbour, per step) and :func:`plot_probs` (bar charts);
+* **why SNN's picks can be easier than random ones**: :func:`pick_diagnostics` measures one
+  round's picks (class balance of the labelled set, latent distance of the picks to the nearest
+  labelled item, F's error on the picks and on the unlabelled pool), :func:`run_with_diagnostics`
+  and :func:`compare_picks` run loops and measure every round, :func:`summarise_picks`,
+  :func:`plot_picks` and :func:`plot_class_counts` show them;
+* **strategies on the same seeds**: :func:`compare_strategies` (``run_experiment``, resumed from
+  a folder named by the settings) and :func:`same_seed_table` (final accuracy per seed and strategy).
+
+The map itself is :func:`plot_map`. Exercises check themselves with :func:`check` (and
+:func:`check_exercise` against :func:`exercise_key`, whose expected answers are computed from the
+run's own numbers and kept off the students' screen): it prints ``right`` or ``not yet: <hint>``
+and never raises, so a wrong answer never stops the lesson. :func:`lesson_settings` holds the lesson's
+sizes and their smoke versions (a 1-2 minute run on the embedded digits).
+
+Everything here works on classification tasks (class probabilities, errors and class counts need
+classes). Figures are plain :class:`matplotlib.figure.Figure` objects (shown inline as a cell's
+value); nothing imports Panel or Bokeh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .exceptions import ConfigError
+
+__all__ = [
+    "LESSON",
+    "LESSON_SMOKE",
+    "lesson_settings",
+    "check",
+    "exercise_key",
+    "check_exercise",
+    "plot_map",
+    "pick_point",
+    "plot_move",
+    "trajectory_probs",
+    "plot_probs",
+    "class_balance",
+    "pick_diagnostics",
+    "run_with_diagnostics",
+    "compare_picks",
+    "summarise_picks",
+    "plot_picks",
+    "plot_class_counts",
+    "same_seed_table",
+    "compare_strategies",
+]
+
+# The lesson's sizes. digits: its generator ships with latentlab (no training); 20 initial labels and
+# 20 per round keep selection meaningful (at most 140 of the 1,500 pool items are labelled), and
+# 100 optimiser steps per round are enough for the 8x8 target (as in the README's digits run).
+LESSON = dict(
+    dataset="digits",
+    seeds=(0, 1, 2),
+    rounds=6,
+    initial=20,
+    per_round=20,
+    min_steps=100,
+    alpha=0.2,
+    long_alpha=1.5,
+    steps=4,
+)
+# smoke: the same data and generator, fewer seeds, rounds and optimiser steps (a 1-2 minute run)
+LESSON_SMOKE = dict(seeds=(0, 1), rounds=3, min_steps=30, steps=2)
+
+
+def lesson_settings(*, smoke: bool = False, **params) -> dict:
+    """The lesson's settings: :data:`LESSON` updated with ``params``; ``smoke`` caps them at :data:`LESSON_SMOKE`.
+
+    ``seeds`` may be a list, a tuple, ``"0,1"`` or one integer (papermill passes scalars as given).
+    In smoke mode seeds keep the first ``len(LESSON_SMOKE["seeds"])``, and ``rounds``, ``min_steps``
+    and ``steps`` take the smaller of the given and the smoke value.
+    """
+    from .notebook_helpers import as_tuple
+
+    unknown = sorted(set(params) - set(LESSON))
+    if unknown:
+        raise ConfigError(f"unknown lesson setting(s) {unknown}; valid: {', '.join(LESSON)}")
+    out = {**LESSON, **{k: v for k, v in params.items() if v is not None}}
+    out["seeds"] = as_tuple(out["seeds"], int)
+    for k in ("rounds", "initial", "per_round", "min_steps", "steps"):
+        out[k] = int(out[k])
+    for k in ("alpha", "long_alpha"):
+        out[k] = float(out[k])
+        if not out[k] > 0:
+            raise ConfigError(f"{k} must be > 0 (a step length in latent units), got {out[k]}")
+    if smoke:
+        out["seeds"] = out["seeds"][: len(LESSON_SMOKE["seeds"])]
+        for k in ("rounds", "min_steps", "steps"):
+            out[k] = min(out[k], LESSON_SMOKE[k])
+    if not out["seeds"]:
+        raise ConfigError("seeds is empty; give at least one seed, e.g. seeds=[0, 1, 2]")
+    return out
+
+
+# --------------------------------------------------------------------------- self-checking exercises
+def _same(answer, expected, tol: float | None) -> bool:
+    if isinstance(expected, str):
+        return isinstance(answer, str) and answer.strip().lower() == expected.strip().lower()
+    if isinstance(expected, (set, frozenset)):
+        return set(answer) == set(expected)
+    if isinstance(expected, bool) or isinstance(answer, bool):
+        return isinstance(answer, bool) and isinstance(expected, bool) and answer == expected
+    if isinstance(expected, (int, float, np.integer, np.floating)):
+        a, e = float(answer), float(expected)
+        return math.isclose(a, e, rel_tol=0.0, abs_tol=tol if tol is not None else 1e-9)
+    if isinstance(expected, (list, tuple, np.ndarray)):
+        a, e = np.asarray(answer), np.asarray(expected)
+        return a.shape == e.shape and bool(
+            np.allclose(a, e, atol=tol or 0.0) if a.dtype.kind in "fiu" else (a == e).all()
+        )
+    return answer == expected
+
+
+def check(answer, expected, *, hint: str, tol: float | None = None, log=print) -> bool:
+    """Say whether an exercise's ``answer`` is right; never raises.
+
+    Prints ``right`` when ``answer`` matches ``expected``, else ``not yet: <hint>`` (``answer`` still
+    None: ``not yet: replace None with your answer (hint: ...)``). Strings match ignoring case and
+    surrounding spaces, numbers within ``tol`` (absolute; default 1e-9), sets as sets, lists and
+    arrays element-wise. An answer of the wrong kind (text for a number) is "not yet", not an error.
+
+    Returns
+    -------
+    bool
+        True when right.
+    """
+    if answer is None:
+        log(f"not yet: replace None with your answer (hint: {hint})")
+        return False
+    try:
+        ok = bool(_same(answer, expected, tol))
+    except (TypeError, ValueError):
+        ok = False
+    log("right" if ok else f"not yet: {hint}")
+    return ok
+
+
+def exercise_key(picks, results, *, short: str = "snn short", long: str = "snn long", seed: int = 0) -> dict:
+    """The lesson's exercises: expected answer, hint and tolerance of each, computed from this run's numbers.
+
+    Kept here, not in the notebook, so the expected answers are not on the students' screen.
+
+    Parameters
+    ----------
+    picks : DataFrame     :func:`compare_picks`'s table (runs named ``short`` and ``long`` in it)
+    results : list of dict  the tidy rows of :func:`compare_strategies`
+    seed : int            the seed exercise 2 asks about
+
+    Returns
+    -------
+    dict
+        ``{name: {"expected", "hint", "tol"}}`` for ``"1"`` ... ``"5"``.
+    """
+    summary = summarise_picks(picks)
+    last = picks[picks["round"] == picks["round"].max()]
+    rarest = last[(last["run"] == short) & (last["seed"] == seed)]["rarest"]
+    if rarest.empty:
+        raise ConfigError(f"the pick table has no run {short!r} for seed {seed}; pass short= and seed= of the table")
+    means = same_seed_table(results).loc["mean"]
+    by_run = last.groupby("run")["rarest"].mean()
+    return {
+        "1": {
+            "expected": str(summary["median distance to labelled"].idxmin()),
+            "hint": "in the summary table, find the smallest number in the 'median distance to labelled' column "
+            "and type that row's name, e.g. 'random'",
+            "tol": None,
+        },
+        "2": {
+            "expected": int(rarest.iloc[0]),
+            "hint": f"in the class-count chart (seed {seed}), find the shortest bar of '{short}'; its height",
+            "tol": None,
+        },
+        "3": {
+            "expected": "b",
+            "hint": "with alpha = 0, p' = p: which unlabelled item is nearest to p itself?",
+            "tol": None,
+        },
+        "4": {
+            "expected": str(means.idxmax()),
+            "hint": "in the same-seed table, the 'mean' row: which column has the largest number?",
+            "tol": None,
+        },
+        "5": {
+            "expected": "yes" if by_run.get(long, -1) > by_run.get(short, -1) else "no",
+            "hint": f"compare the rarest class count of '{long}' and '{short}' in the summary table",
+            "tol": None,
+        },
+    }
+
+
+def check_exercise(name: str, answer, key: dict, log=print) -> bool:
+    """:func:`check` ``answer`` against exercise ``name`` of ``key`` (from :func:`exercise_key`); never raises."""
+    name = str(name)
+    if name not in key:
+        log(f"not yet: there is no exercise {name!r}; the exercises are {', '.join(key)}")
+        return False
+    e = key[name]
+    return check(answer, e["expected"], hint=e["hint"], tol=e["tol"], log=log)
+
+
+# --------------------------------------------------------------------------- predict, then reveal
+def _class_map(embeddings, labels, labelled, *, dot: float, ring: float):
+    """``(fig, ax, codes, labels)``: the pool's 2-D codes coloured by class, ``labelled`` items ringed."""
+    from .report import new_figure
+
+    e, y = np.asarray(embeddings)[:, :2], np.asarray(labels)
+    fig, ax = new_figure(figsize=(7, 6), dpi=100)
+    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=dot, alpha=0.6, lw=0)
+    fig.colorbar(sc, ax=ax, ticks=range(10), label="class (true label)")
+    if labelled is not None and len(labelled):
+        lab = e[np.asarray(labelled)]
+        ax.scatter(
+            lab[:, 0], lab[:, 1], s=6 * dot + 10, facecolors="none", edgecolors="black", lw=ring, label="labelled items"
+        )
+    return fig, ax, e, y
+
+
+def plot_map(embeddings, labels, labelled=None, path=None):
+    """The pool's 2-D latent codes coloured by true class; ``labelled`` items ringed (the labelled set)."""
+    fig, ax, _, _ = _class_map(embeddings, labels, labelled, dot=8, ring=1.2)
+    if labelled is not None and len(labelled):
+        ax.legend(loc="upper left", fontsize=11)
+    ax.set_xlabel("z1 (latent)", fontsize=12)
+    ax.set_ylabel("z2 (latent)", fontsize=12)
+    ax.set_title("Every image is a point: the 2-D latent map of the pool", fontsize=13)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
+def pick_point(traj, y_pool) -> int:
+    """The trajectory the class predicts: the first whose first step lands on another class, else the
+    one whose loss grows most over the walk (the rule is stated in the lesson, not hidden).
+
+    Parameters
+    ----------
+    traj : latentlab.trajectory.Trajectory
+    y_pool : ndarray, shape (N,)  pool labels
+    """
+    y = np.asarray(y_pool)
+    cross = np.flatnonzero(y[traj.item[0]] != y[traj.neighbour[0]])
+    if cross.size:
+        return int(cross[0])
+    return int(np.argmax(traj.loss[-1] - traj.loss[0]))
+
+
+def plot_move(embeddings, labels, traj, point: int, *, step: int = 0, reveal: bool = False, labelled=None, path=None):
+    """One sampling point on the latent map: the start only, or (``reveal``) its step too.
+
+    The map is the pool's 2-D codes coloured by class (``labelled`` items ringed), zoomed on the
+    point. ``reveal=False`` shows p and its class; ``reveal=True`` adds the arrow p -> p' =
+    p + alpha d (Eq. 2), p' and the nearest pool item (the next point), with its class.
+
+    Parameters
+    ----------
+    embeddings : ndarray, shape (N, 2)  pool codes E(x) (the first two dimensions are drawn)
+    labels : ndarray, shape (N,)        pool labels (colours)
+    traj : latentlab.trajectory.Trajectory
+    point : int                         which trajectory (column of ``traj``)
+    step : int                          which step of it
+    """
+    fig, ax, e, y = _class_map(embeddings, labels, labelled, dot=14, ring=0.8)
+    p, pp = traj.p[step, point, :2], traj.p_prime[step, point, :2]
+    item, nb = int(traj.item[step, point]), int(traj.neighbour[step, point])
+    ax.scatter(*p, s=260, marker="*", color="black", zorder=5, label=f"start p (class {y[item]})" if item >= 0 else "p")
+    r = max(3.0 * float(np.linalg.norm(pp - p)), 1.0)
+    if reveal:
+        ax.annotate("", pp, p, arrowprops=dict(arrowstyle="-|>", color="red", lw=3, mutation_scale=25), zorder=6)
+        ax.scatter(*pp, s=140, marker="X", color="red", zorder=6, label="p' = p + alpha d")
+        nb_label = f"nearest pool item (class {y[nb]})"
+        ax.scatter(*e[nb], s=220, marker="D", facecolors="none", edgecolors="red", lw=2.5, zorder=6, label=nb_label)
+        r = max(r, 1.3 * float(np.linalg.norm(e[nb] - p)))
+        ax.set_title(f"Revealed: p moved toward a harder place; its neighbour is a {y[nb]}", fontsize=13)
+    else:
+        ax.set_title("Where will p move? What class will its new neighbour be?", fontsize=13)
+    ax.set_xlim(p[0] - r, p[0] + r)
+    ax.set_ylim(p[1] - r, p[1] + r)
+    ax.set_xlabel("z1 (latent)")
+    ax.set_ylabel("z2 (latent)")
+    ax.legend(loc="upper left", fontsize=10, framealpha=0.9)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
+# --------------------------------------------------------------------------- F along a trajectory
+def trajectory_probs(latent, model, x_pool, traj, point: int) -> dict:
+    """F's class probabilities along one trajectory, at every step.
+
+    Parameters
+    ----------
+    latent : LatentSpace           its ``generator`` decodes p and p'
+    model : torch.nn.Module        the target model F (a classifier)
+    x_pool : ndarray, shape (N, C, H, W)
+    traj : latentlab.trajectory.Trajectory
+    point : int                    which trajectory
+
+    Returns
+    -------
+    dict
+        ``p``, ``p_prime``, ``neighbour``: ndarray, shape (steps, n_classes), F's probabilities for
+        G(p), G(p') and the real neighbour image; ``item``, ``neighbour_item`` (steps,) pool items;
+        ``images``: ndarray, shape (steps, 3, H, W) (first channel of G(p), G(p'), neighbour).
+    """
+    from .generative import decode
+    from .predictive import class_probs
+
+    if not 0 <= point < traj.p.shape[1]:
+        raise ConfigError(f"point must be in 0..{traj.p.shape[1] - 1} (one of the trajectories), got {point}")
+    gp = decode(latent.generator, traj.p[:, point])
+    gpp = decode(latent.generator, traj.p_prime[:, point])
+    nb = traj.neighbour[:, point].astype(np.int64)
+    xn = np.asarray(x_pool)[nb]
+    probs = [class_probs(model, np.ascontiguousarray(a, np.float32)).numpy() for a in (gp, gpp, xn)]
+    return {
+        "p": probs[0],
+        "p_prime": probs[1],
+        "neighbour": probs[2],
+        "item": traj.item[:, point].astype(np.int64),
+        "neighbour_item": nb,
+        "images": np.stack([gp[:, 0], gpp[:, 0], xn[:, 0]], axis=1),
+    }
+
+
+def plot_probs(probs: dict, y_pool=None, *, steps: Sequence[int] | None = None, path=None):
+    """Bar charts of F's probabilities at G(p), G(p') and the real neighbour, one row per step.
+
+    Each panel shows the image and the 10 bars; the true class (from ``y_pool``, where the item
+    has one) is the dark bar, F's top class is named in the title with its probability.
+    """
+    from .report import new_figure
+
+    S = probs["p"].shape[0]
+    rows = list(range(S)) if steps is None else [s for s in steps if 0 <= s < S]
+    y = None if y_pool is None else np.asarray(y_pool)
+    names = (("p", "G(p)", "item"), ("p_prime", "G(p')", None), ("neighbour", "real neighbour", "neighbour_item"))
+    fig, axes = new_figure(len(rows), 6, figsize=(15, 2.9 * len(rows)), dpi=90, squeeze=False)
+    for r, s in enumerate(rows):
+        for c, (key, title, item_key) in enumerate(names):
+            img_ax, bar_ax = axes[r, 2 * c], axes[r, 2 * c + 1]
+            img_ax.imshow(probs["images"][s, c], cmap="gray_r")
+            img_ax.set_xticks([])
+            img_ax.set_yticks([])
+            img_ax.set_ylabel(f"step {s}" if c == 0 else "", fontsize=12)
+            pr = probs[key][s]
+            true = None
+            if y is not None and item_key is not None and probs[item_key][s] >= 0:
+                true = int(y[probs[item_key][s]])
+            colours = ["#1f4e79" if k == true else "#9ecae1" for k in range(len(pr))]
+            bar_ax.bar(range(len(pr)), pr, color=colours)
+            bar_ax.set_ylim(0, 1)
+            bar_ax.set_xticks(range(len(pr)))
+            bar_ax.tick_params(labelsize=10)
+            top = int(np.argmax(pr))
+            label = f"{title}\nF says {top} ({pr[top]:.0%})"
+            bar_ax.set_title(label + ("" if true is None else f", true {true}"), fontsize=11)
+    fig.suptitle("What F thinks along the trajectory (dark bar: the true class)", fontsize=13)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
+# --------------------------------------------------------------------------- why SNN's picks can be easy
+def class_balance(y, n_classes: int) -> dict:
+    """Counts per class of labels ``y``; the rarest class's count and the histogram's entropy.
+
+    Returns
+    -------
+    dict
+        ``counts`` ndarray (n_classes,), ``rarest`` int (count of the rarest class, 0 when one is
+        missing), ``entropy_bits`` float (0 when all labels are one class; log2(n_classes) when balanced).
+    """
+    from .datasets import class_histogram
+
+    counts = class_histogram(y, n_classes)[:n_classes]
+    q = counts[counts > 0] / max(counts.sum(), 1)
+    return {"counts": counts, "rarest": int(counts.min()), "entropy_bits": float(-(q * np.log2(q)).sum())}
+
+
+def pick_diagnostics(loop, embeddings=None) -> dict | None:
+    """Measure the batch the last round of ``loop`` picked, with the model F that picked it.
+
+    Call right after ``loop.run_round()``; None when that round picked nothing (the last round).
+
+    Parameters
+    ----------
+    loop : latentlab.loop.ActiveLoop  a classification run with known pool labels (the oracle)
+    embeddings : ndarray, shape (N, n), optional
+        Pool codes for the distances (default: ``loop.latent.embeddings``; a random run has no
+        latent space of its own, so pass the generator's codes to compare it with SNN).
+
+    Returns
+    -------
+    dict or None
+        ``round``, ``n_labelled`` (after the picks), ``metric`` (F's test metric this round),
+        ``median_dist`` (median latent distance of a pick to the nearest item labelled before it),
+        ``err_picks`` / ``err_pool`` (F's error rate, 0-1, on the picks / on every item unlabelled
+        before the picks), ``rarest`` and ``entropy_bits`` (class balance of the labelled set after
+        the picks, :func:`class_balance`), and ``class0``, ``class1``, ... (its counts per class).
+    """
+    if not loop.task.categorical:
+        raise ConfigError("pick diagnostics count classes; use a classification data set (digits, mnist)")
+    y_pool = loop.labeler.known_labels
+    if y_pool is None:
+        raise ConfigError("pick diagnostics need every pool label (the oracle); this run labels with a tool")
+    if embeddings is None:
+        if loop.latent is None:
+            raise ConfigError("pass embeddings= (the generator's pool codes): this run has no latent space")
+        embeddings = loop.latent.embeddings
+    t = loop.round
+    picks = np.asarray(loop.proposals[-1].get("indices", np.zeros(0, np.int64)), np.int64) if loop.proposals else []
+    if len(picks) == 0:
+        return None
+    from scipy.spatial import cKDTree
+
+    before = loop.pool.labelled_indices(upto_round=t)
+    unlabelled = np.setdiff1d(np.arange(len(y_pool)), before)
+    dist, _ = cKDTree(np.asarray(embeddings)[before]).query(np.asarray(embeddings)[picks])
+    pred = loop.task.predict(loop.model, loop.dataset.x_train, items=unlabelled).argmax(1).numpy()
+    wrong = dict(zip(unlabelled.tolist(), (pred != np.asarray(y_pool)[unlabelled]).tolist()))
+    bal = class_balance(np.asarray(y_pool)[np.concatenate([before, picks])], loop.dataset.n_classes)
+    rec = loop.records[-1]
+    return {
+        "round": int(t),
+        "n_labelled": int(len(before) + len(picks)),
+        "metric": float(rec.metric),
+        "median_dist": float(np.median(dist)),
+        "err_picks": float(np.mean([wrong[int(i)] for i in picks])),
+        "err_pool": float(np.mean(list(wrong.values()))),
+        "rarest": bal["rarest"],
+        "entropy_bits": bal["entropy_bits"],
+        **{f"class{k}": int(c) for k, c in enumerate(bal["counts"])},
+    }
+
+
+def run_with_diagnostics(prepared, config, strategy: str, seed: int, *, alpha: float | None = None, progress=False):
+    """Run one (strategy, seed) loop of ``config`` round by round and measure every round's picks.
+
+    Parameters
+    ----------
+    prepared : tuple  ``(dataset, latent_space)`` from :func:`latentlab.experiment.prepare`
+    config : ExperimentConfig  its ``loop`` settings are used (``alpha`` replaces ``loop.alpha``)
+    strategy : str  a registered strategy name
+    seed : int
+
+    Returns
+    -------
+    (ActiveLoop, list of dict)
+        The finished loop and one :func:`pick_diagnostics` row per round that picked.
+    """
+    from .loop import ActiveLoop
+    from .strategies import get_strategy
+
+    ds, latent = prepared
+    lc = config.loop if alpha is None else dataclasses.replace(config.loop, alpha=float(alpha))
+    strat = get_strategy(strategy)
+    loop = ActiveLoop(ds, strat, lc, seed, latent=latent if strat.needs_generator else None, progress=progress)
+    rows = []
+    while not loop.done:
+        loop.run_round()
+        d = pick_diagnostics(loop, embeddings=latent.embeddings)
+        if d is not None:
+            rows.append(d)
+    return loop, rows
+
+
+def compare_picks(prepared, config, runs: Sequence[tuple], seeds: Sequence[int], *, cache_dir=None, progress=False):
+    """:func:`run_with_diagnostics` for every ``(name, strategy, alpha)`` of ``runs`` and every seed.
+
+    Returns a DataFrame with one row per (run, seed, round): columns ``run``, ``strategy``,
+    ``alpha`` (NaN: the config's), ``seed`` and :func:`pick_diagnostics`'s. With ``cache_dir`` the
+    table is written there as ``picks-<key>.csv`` (``key``: the settings, runs and seeds) and read
+    back by a later call with the same settings, so a lesson rerun in class takes a second.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .storage import atomic_write, json_key
+
+    runs = [(str(n), str(s), None if a is None else float(a)) for n, s, a in runs]
+    seeds = [int(x) for x in seeds]
+    cfg = {k: v for k, v in config.to_dict().items() if k not in ("strategies", "seeds")}
+    path = None
+    if cache_dir is not None:
+        from pathlib import Path
+
+        path = Path(cache_dir) / f"picks-{json_key([cfg, runs, seeds])}.csv"
+        if path.is_file():
+            return pd.read_csv(path)
+    rows = []
+    jobs = [(name, s, a, seed) for seed in seeds for name, s, a in runs]
+    for name, s, a, seed in tqdm(jobs, desc="runs", disable=not progress):
+        _, diag = run_with_diagnostics(prepared, config, s, seed, alpha=a)
+        alpha = np.nan if a is None else a
+        rows += [{"run": name, "strategy": s, "alpha": alpha, "seed": seed, **d} for d in diag]
+    table = pd.DataFrame(rows)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, table.to_csv(index=False))
+    return table
+
+
+_COLUMNS = {
+    "rarest": "rarest class count",
+    "entropy_bits": "class entropy (bits)",
+    "median_dist": "median distance to labelled",
+    "err_picks": "F's error on picks",
+    "err_pool": "F's error on pool",
+}
+
+
+def summarise_picks(table):
+    """Mean over seeds of each pick measure at the last measured round, one row per run, plus
+    ``easier`` (the fraction of (seed, round) cases where F erred less on the picks than on the pool)."""
+    last = table[table["round"] == table["round"].max()]
+    out = last.groupby("run", sort=False)[list(_COLUMNS)].mean()
+    out["easier"] = (table["err_picks"] < table["err_pool"]).groupby(table["run"], sort=False).mean()
+    return out.rename(columns={**_COLUMNS, "easier": "picks easier than pool (share of rounds)"}).round(3)
+
+
+def plot_picks(table, path=None):
+    """Four panels against labelled items, a line per run (mean over seeds, band: min to max):
+    rarest class count, class entropy, median distance of picks to the labelled set, and F's error
+    on the picks (solid) and on the unlabelled pool (dashed)."""
+    from .report import new_figure
+
+    fig, axes = new_figure(1, 4, figsize=(17, 4.2), dpi=90)
+    panels = (
+        ("rarest", "rarest class count\n(labelled set)"),
+        ("entropy_bits", "class entropy, bits\n(max log2 10 = 3.32)"),
+        ("median_dist", "median latent distance\nof picks to labelled items"),
+        ("err_picks", "F's error rate\n(solid: picks, dashed: pool)"),
+    )
+    for ax, (col, title) in zip(axes, panels):
+        for i, (name, g) in enumerate(table.groupby("run", sort=False)):
+            colour = f"C{i}"
+            for c, ls in ((col, "-"), ("err_pool", "--")) if col == "err_picks" else ((col, "-"),):
+                by = g.groupby("n_labelled")[c]
+                n, m = np.asarray(by.mean().index), by.mean().to_numpy()
+                ax.plot(n, m, ls, color=colour, marker="o", ms=4, lw=2, label=name if ls == "-" else None)
+                ax.fill_between(n, by.min().to_numpy(), by.max().to_numpy(), color=colour, alpha=0.15, lw=0)
+        ax.set_title(title, fontsize=12)
+        ax.set_xlabel("labelled items", fontsize=11)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=11)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
+def plot_class_counts(table, seed: int, path=None):
+    """Bar chart: labelled items per class that each run holds after its last round (one seed)."""
+    from .report import new_figure
+
+    cols = sorted((c for c in table.columns if c.startswith("class") and c[5:].isdigit()), key=lambda c: int(c[5:]))
+    rows = table[table["seed"] == seed]
+    if rows.empty:
+        raise ConfigError(f"seed {seed} is not in the table (seeds: {sorted(set(table['seed']))})")
+    names = list(dict.fromkeys(rows["run"]))
+    fig, ax = new_figure(figsize=(10, 4.2), dpi=90)
+    w = 0.8 / len(names)
+    for i, name in enumerate(names):
+        r = rows[rows["run"] == name]
+        counts = r[r["round"] == r["round"].max()][cols].to_numpy()[0]
+        ax.bar(np.arange(len(cols)) + (i - (len(names) - 1) / 2) * w, counts, w, label=name)
+    ax.set_xticks(range(len(cols)))
+    ax.set_xlabel("class", fontsize=12)
+    ax.set_ylabel("labelled items", fontsize=12)
+    ax.set_title(f"Which classes got labelled (seed {seed}, after the last round)", fontsize=13)
+    ax.legend(fontsize=11)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
+# --------------------------------------------------------------------------- strategies on the same seeds
+def same_seed_table(rows, round_: int | None = None):
+    """Test metric per seed (rows) and strategy (columns) at round ``round_`` (default: the last),
+    plus ``mean`` and ``std`` rows (sample std over seeds): the same seed means the same initial set."""
+    import pandas as pd
+
+    from .stats import test_metric_rows
+
+    df = pd.DataFrame(test_metric_rows(list(rows)))
+    if df.empty:
+        raise ConfigError("no test-metric rows to tabulate; run the experiment first")
+    t = int(df["round"].max()) if round_ is None else int(round_)
+    tab = df[df["round"] == t].pivot_table(index="seed", columns="strategy", values="value")
+    tab.index = [f"seed {s}" for s in tab.index]
+    summary = pd.DataFrame([tab.mean(), tab.std(ddof=1) if len(tab) > 1 else tab.mean() * 0], index=["mean", "std"])
+    return pd.concat([tab, summary]).round(2)
+
+
+def compare_strategies(config, prepared, out_dir, *, workers: int = 1, progress: bool = True) -> list[dict]:
+    """:func:`latentlab.experiment.run_experiment` of ``config`` into ``out_dir/compare-<key>``, resumed.
+
+    ``key`` names the settings, so a second call with the same settings reads the finished runs
+    back in a second (run the lesson once before class), and other settings get their own folder.
+    Returns the tidy rows (``results.csv``).
+    """
+    from pathlib import Path
+
+    from .experiment import run_experiment
+    from .storage import json_key
+
+    out = Path(out_dir) / f"compare-{json_key(config.to_dict())}"
+    return run_experiment(config, out, resume=True, prepared=prepared, progress=progress, workers=workers)
