@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,11 @@ from .run_folder import (
     write_marker,
 )
 from .strategies import get_strategy
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
+    from .labeling import Labeler
+    from .strategies import Strategy
 
 __all__ = [
     "ExperimentConfig",
@@ -687,21 +694,21 @@ def _guard_spawned_main() -> None:
 
 def run_experiment(
     config: ExperimentConfig,
-    out,
+    out: str | os.PathLike,
     *,
-    data_root=None,
+    data_root: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
-    prepared=None,
-    device=None,
+    prepared: tuple[Dataset, LatentSpace | None] | None = None,
+    device: Any = None,
     workers: int = 1,
-    dataset=None,
-    target=None,
-    strategies=None,
-    generator=None,
-    labeler=None,
-    client=None,
+    dataset: Dataset | None = None,
+    target: Callable[..., Any] | str | None = None,
+    strategies: Sequence[str | Strategy | type[Strategy]] | None = None,
+    generator: Any = None,
+    labeler: Callable[[np.ndarray], Any] | Labeler | None = None,
+    client: Any = None,
 ) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.
 

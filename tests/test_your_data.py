@@ -320,3 +320,11 @@ def test_notebook_05_smoke_and_two_workers_equal_one(tmp_path, monkeypatch):
     given = json.loads((tmp_path / "w2" / "config.json").read_text())["given"]
     assert given["target"]["class"] == "__main__.Net"
     assert given["strategies"]["my-margin"]["class"] == "__main__.MyMargin"
+
+
+def test_notebook_05_ships_with_the_package(tmp_path):
+    """The wheel carries every notebooks/*.ipynb (package data); `latentlab notebooks DIR` copies 05 out."""
+    from latentlab.resources import copy_notebooks, paper_files
+
+    assert Path("05_your_data.ipynb") in paper_files()
+    assert (tmp_path / "05_your_data.ipynb") in copy_notebooks(tmp_path)
