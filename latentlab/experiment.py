@@ -170,11 +170,18 @@ def check_fits_data(config: ExperimentConfig, ds) -> None:
             f"per-round batch of {lc.per_round} is larger than the {n_pool - lc.initial} unlabelled "
             "pool items left after the initial set; lower --per-round or --initial"
         )
-    if lc.target and ds.targets and lc.target not in ds.targets:
+    if lc.target and ds.targets and lc.target not in ds.targets and not _given_target(lc.target):
         raise ConfigError(
             f"target model {lc.target!r} does not fit data set {ds.name!r} "
             f"({ds.task}); use --target {' or '.join(ds.targets)}"
         )
+
+
+def _given_target(name: str) -> bool:
+    """A target given as an object to run_experiment: the data set's list of fitting targets does not bind it."""
+    from .models import TARGETS
+
+    return isinstance(TARGETS.get(name), _Target)
 
 
 def labeler_for(ds, target: str | None = None):
@@ -183,7 +190,7 @@ def labeler_for(ds, target: str | None = None):
     is trained."""
     from .labeling import make_labeler
 
-    if target is not None and ds.targets and target not in ds.targets:
+    if target is not None and ds.targets and target not in ds.targets and not _given_target(target):
         raise ConfigError(
             f"target model {target!r} does not fit data set {ds.name!r} "
             f"({ds.task}); use --target {' or '.join(ds.targets)}"

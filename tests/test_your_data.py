@@ -328,3 +328,30 @@ def test_notebook_05_ships_with_the_package(tmp_path):
 
     assert Path("05_your_data.ipynb") in paper_files()
     assert (tmp_path / "05_your_data.ipynb") in copy_notebooks(tmp_path)
+
+
+class OtherCNN(TinyCNN):
+    """Another target of the user's own."""
+
+
+def test_resume_with_other_objects_is_refused(mine, tmp_path):
+    from latentlab.exceptions import ResumeError
+
+    run_experiment(QUICK, tmp_path / "o", dataset=mine, target=TinyCNN, strategies=["random"], progress=False)
+    with pytest.raises(ResumeError, match="holds a different run"):
+        run_experiment(
+            QUICK, tmp_path / "o", dataset=mine, target=OtherCNN, strategies=["random"], progress=False, resume=True
+        )
+    again = run_experiment(
+        QUICK, tmp_path / "o", dataset=mine, target=TinyCNN, strategies=["random"], progress=False, resume=True
+    )
+    assert again
+
+
+def test_own_target_on_a_data_set_that_names_its_targets(mine, tmp_path):
+    """A data set's list of fitting targets (vessels: s6) binds names, not a target object of your own."""
+    import dataclasses
+
+    picky = dataclasses.replace(mine, targets=("lenet",))
+    rows = run_experiment(QUICK, tmp_path / "o", dataset=picky, target=TinyCNN, strategies=["random"], progress=False)
+    assert rows
