@@ -24,7 +24,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -65,6 +65,11 @@ from .run_folder import (
     write_marker,
 )
 from .strategies import get_strategy
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
+    from .labeling import Labeler
+    from .strategies import Strategy
 
 __all__ = [
     "ExperimentConfig",
@@ -173,11 +178,18 @@ def check_fits_data(config: ExperimentConfig, ds) -> None:
             f"per-round batch of {lc.per_round} is larger than the {n_pool - lc.initial} unlabelled "
             "pool items left after the initial set; lower --per-round or --initial"
         )
-    if lc.target and ds.targets and lc.target not in ds.targets:
+    if lc.target and ds.targets and lc.target not in ds.targets and not _given_target(lc.target):
         raise ConfigError(
             f"target model {lc.target!r} does not fit data set {ds.name!r} "
             f"({ds.task}); use --target {' or '.join(ds.targets)}"
         )
+
+
+def _given_target(name: str) -> bool:
+    """A target given as an object to run_experiment: the data set's list of fitting targets does not bind it."""
+    from .models import TARGETS
+
+    return isinstance(TARGETS.get(name), _Target)
 
 
 def labeler_for(ds, target: str | None = None):
@@ -186,7 +198,7 @@ def labeler_for(ds, target: str | None = None):
     is trained."""
     from .labeling import make_labeler
 
-    if target is not None and ds.targets and target not in ds.targets:
+    if target is not None and ds.targets and target not in ds.targets and not _given_target(target):
         raise ConfigError(
             f"target model {target!r} does not fit data set {ds.name!r} "
             f"({ds.task}); use --target {' or '.join(ds.targets)}"
@@ -707,10 +719,10 @@ def run_experiment(
     device: str | torch.device | None = None,
     workers: int = 1,
     dataset: Dataset | None = None,
-    target: Any = None,
-    strategies: list[str | Strategy | type[Strategy]] | None = None,
+    target: Callable[..., Any] | str | None = None,
+    strategies: Sequence[str | Strategy | type[Strategy]] | None = None,
     generator: Any = None,
-    labeler: Any = None,
+    labeler: Callable[[np.ndarray], Any] | Labeler | None = None,
     client: Any = None,
 ) -> list[dict]:
     """Run every (strategy, seed) of ``config``; write outputs to ``out``; return the tidy rows.

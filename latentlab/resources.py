@@ -10,6 +10,10 @@ README's commands (``papermill notebooks/01_mnist.ipynb ...``) work after
 ``latentlab sweep`` given a notebook or grid path that does not exist, but that names one of
 these files (``notebooks/01_mnist.ipynb``, ``01_mnist.ipynb``, ``notebooks/grids/smoke_digits.yaml``),
 uses the installed file and says so.
+
+Every ``notebooks/*.ipynb`` ships: the paper notebooks (01-04), the explorer (00), the lesson (06) and
+``05_your_data.ipynb``, the template for running latentlab on your own data, model and strategy
+(docs/your-data.md).
 """
 
 from __future__ import annotations
@@ -107,5 +111,6 @@ def cmd_notebooks(a) -> int:
     files = copy_notebooks(a.dir, overwrite=a.overwrite)
     print(f"copied {len(files)} files into {Path(a.dir)} (notebooks and grids/); e.g.")
     print(f"  papermill {Path(a.dir) / '01_mnist.ipynb'} smoke.ipynb -p smoke True")
+    print(f"your own data, model and strategy: {Path(a.dir) / '05_your_data.ipynb'}")
     print(f"  papermill {Path(a.dir) / '06_lesson.ipynb'} lesson.ipynb   # the 45-minute classroom lesson")
     return 0
