@@ -442,6 +442,10 @@ class _Recorded:
     def __init__(self, config: ExperimentConfig, given: Given):
         self.config, self.given = config, given
 
+    def __getattr__(self, name: str) -> Any:
+        """The settings' own fields (``loop``, ``dataset``, ...): run-folder checks read them as from a config."""
+        return getattr(self.config, name)
+
     def to_dict(self) -> dict:
         d = self.config.to_dict()
         rec = self.given.record(self.config)
