@@ -334,7 +334,7 @@ def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(expl
     assert min(sizes) >= 20, sizes
     assert view.map_parts.renderers["points"].glyph.size > size0
     assert all("20px" in w.stylesheets[0] for w in view._busy_controls())
-    assert view.map.width + 400 <= 880 and view.map.height <= 560  # beside the tabs in 1280x720, side bar open
+    assert view.map.width + 380 <= 840 and view.map.height <= 520  # beside the tabs in 1280x720, side bar open
     view.b_present.value = False
     assert view.map_parts.renderers["points"].glyph.size == size0
 

@@ -98,7 +98,7 @@ class Sizes:
 
 NORMAL = Sizes("13px", "14px", 1.0, 1.0, 560, 640, 380)
 # presentation: fits 1280x720 with JupyterLab's side bar open (measured by tests/test_jupyterlab.py)
-PRESENTATION = Sizes("20px", "20px", 1.6, 2.0, 470, 520, 400)
+PRESENTATION = Sizes("20px", "20px", 1.6, 2.0, 440, 500, 380)
 
 
 def _stand_in(f, g: Glyph):
