@@ -325,13 +325,24 @@ class LatentExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ draw (data only)
     def _redraw(self):
-        with hold():  # one websocket message per redraw, not one per changed source
+        doc, comm = self._notebook_doc()
+        with hold(doc, comm=comm):  # one message per redraw, not one per changed source
             self._redraw_now()
-        # In a notebook, hold() holds state.curdoc, which during a cell (or after another output) is
-        # not necessarily this view's document, and Bokeh models changed directly (sources, titles)
-        # are only sent when pushed: without this the page kept a cleared alert and a stale replay
-        # until the next click. A no-op when served (no comm).
-        pn.io.push_notebook(self._layout)
+        if comm is not None:  # events of a document that was held already wait for a push
+            pn.io.push_notebook(self._layout)
+
+    def _notebook_doc(self):
+        """This view's own document and comm in a notebook, else ``(None, None)``.
+
+        ``hold()`` alone holds ``state.curdoc``, which during a notebook cell is not necessarily this
+        view's document: the redraw's events then sat in the document and were sent, out of order,
+        with the next click's answer (an alert already cleared came back, a replay lagged one move).
+        """
+        for ref in self._layout._models:
+            view = pn.state._views.get(ref)
+            if view is not None and view[3] is not None:
+                return view[2], view[3]
+        return None, None
 
     def _redraw_now(self):
         s = self.state
