@@ -29,6 +29,7 @@ __all__ = ["GLYPHS", "SOURCES", "MapFigure", "Sizes", "NORMAL", "PRESENTATION", 
 
 HEAT_PALETTE = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
 Z = ("z", "($x{0.00}, $y{0.00})")
+TITLE = "latent space of the generator: pool items, labelled items and the background"
 
 # data source columns of every glyph
 SOURCES = {
@@ -114,7 +115,7 @@ class MapFigure:
 
     def __init__(self, src: dict):
         f = figure(
-            title="latent space of the generator: pool items, labelled items and the background",
+            title=TITLE,
             output_backend="webgl",
             match_aspect=True,
             height=NORMAL.map_height,
@@ -230,6 +231,7 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
     m.renderers["labelled"].glyph.line_width = 1.5 * sz.line
     m.arrow_head.size = 7 * sz.line * 1.5
     m.figure.width, m.figure.height = sz.map_width, sz.map_height
+    m.figure.title.text = "latent map: pool, labelled items, background" if presenting else TITLE
 
 
 def key_html(classes, colours) -> str:
