@@ -326,6 +326,7 @@ def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(expl
             texts.append(m.text_font_size)
         for m in fig.select(type=Axis):
             texts += [m.axis_label_text_font_size, m.major_label_text_font_size]
+            texts += [getattr(m, k) for k in ("group_text_font_size", "subgroup_text_font_size") if hasattr(m, k)]
         for m in fig.select(type=Legend):
             texts += [m.label_text_font_size, m.title_text_font_size]
         for m in fig.select(type=ColorBar):

@@ -607,6 +607,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self.alert.width = (sz.map_width + side_w) if big else 920
         self.alert.styles = {**(_ALERT_ON if self.state.error else _ALERT_OFF), "font-size": sz.text}
         self._layout.objects = [self._present_layout() if big else self._notebook_layout()]
+        self._layout.width = sz.map_width + side_w + (20 if big else 30)  # the root box too fits the screen
 
     def _notebook_layout(self):
         # fixed sizes (text that wraps or an alert that appears never moves the layout); the side

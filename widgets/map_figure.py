@@ -213,6 +213,8 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
         fig.title.text_font_size = sz.title
         for ax in (*fig.xaxis, *fig.yaxis):
             _font(ax, sz.text, "axis_label_text_font_size", "major_label_text_font_size")
+            if hasattr(ax, "group_text_font_size"):  # a categorical axis (F's probabilities: class, where)
+                _font(ax, sz.text, "group_text_font_size", "subgroup_text_font_size")
         for leg in fig.legend:
             _font(leg, sz.text, "label_text_font_size", "title_text_font_size")
     for bar in (m.pool_bar, m.round_bar, m.heat_bar):
