@@ -223,6 +223,8 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
     for leg in (m.class_legend, m.key):
         leg.glyph_height = leg.glyph_width = 26 if presenting else 20
     m.key.visible = m.round_bar.visible = not presenting
+    m.class_legend.ncols = 5 if presenting else 10  # 10 classes at 20 px are wider than the map
+    m.class_legend.title = "class" if presenting else "pool items by class (hover a dot for its class)"
     for g in GLYPHS:
         r = m.renderers[g.name].glyph
         if "size" in g.style:
