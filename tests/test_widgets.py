@@ -326,6 +326,7 @@ def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(expl
             texts.append(m.text_font_size)
         for m in fig.select(type=Axis):
             texts += [m.axis_label_text_font_size, m.major_label_text_font_size]
+            texts += [getattr(m, k) for k in ("group_text_font_size", "subgroup_text_font_size") if hasattr(m, k)]
         for m in fig.select(type=Legend):
             texts += [m.label_text_font_size, m.title_text_font_size]
         for m in fig.select(type=ColorBar):
@@ -334,7 +335,7 @@ def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(expl
     assert min(sizes) >= 20, sizes
     assert view.map_parts.renderers["points"].glyph.size > size0
     assert all("20px" in w.stylesheets[0] for w in view._busy_controls())
-    assert view.map.width + 400 <= 880 and view.map.height <= 560  # beside the tabs in 1280x720, side bar open
+    assert view.map.width + 380 <= 840 and view.map.height <= 520  # beside the tabs in 1280x720, side bar open
     view.b_present.value = False
     assert view.map_parts.renderers["points"].glyph.size == size0
 

@@ -86,8 +86,9 @@ class LatentExplorer(pn.viewable.Viewer):
         self._drawn = {"data": -1, "grid": -1}
         self._play_cb = None
         self._play_times: list[float] = []
+        self._reverting = False  # the data-set widgets are being set back to what is loaded
         self._build()
-        self._layout = pn.Column()
+        self._layout = pn.Column(css_classes=["latentlab-explorer"])
         self._apply_mode()
         self._redraw()
         state.param.watch(self._on_state_change, ["version", "grid_version", "data_version"])
@@ -168,7 +169,7 @@ class LatentExplorer(pn.viewable.Viewer):
         )
         self.busy_text = w.StaticText(value="", width=260, height=22, styles=dict(_TEXT))
         self.readout = w.StaticText(value="", width=360, height=96, styles={**_TEXT, "overflow": "hidden"})
-        self.alert = w.StaticText(value="", width=920, height=40, styles=_ALERT_OFF)
+        self.alert = w.StaticText(value="", width=920, height=40, styles=_ALERT_OFF, css_classes=["latentlab-alert"])
         self.selected_text = w.StaticText(value="", width=360, height=44, styles=dict(_TEXT))
         self.key_text = w.StaticText(value="", width=400, height=360, styles=dict(_TEXT))
         self.w_dataset.param.watch(self._on_dataset, "value")
@@ -189,7 +190,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self._busy_js()
 
     def _busy_js(self):
-        """The busy state shows in the browser at the click, without waiting for the server's answer
+        """Run round's busy state shows in the browser at the click, without waiting for the server's answer
         (a round trip is ~0.3 s on a loaded machine); the server then confirms it and clears it."""
         controls = {f"c{i}": c for i, c in enumerate(self._busy_controls())}
         busy_js = (
@@ -198,7 +199,8 @@ class LatentExplorer(pn.viewable.Viewer):
         )
         args = {**controls, "spinner": self.spinner, "busy_text": self.busy_text}
         self.b_round.js_on_click(args=args, code=busy_js.format(msg="'Run round: training F…'"))
-        self.w_dataset.jscallback(args=args, value=busy_js.format(msg="'loading ' + cb_obj.value + '…'"))
+        # not on the data-set dropdown: the server sets it back after a failed load, and a JS callback
+        # on its value would disable the page's controls again with nothing running
 
     def _busy_controls(self):
         return (
@@ -263,16 +265,20 @@ class LatentExplorer(pn.viewable.Viewer):
         """Load the chosen data set; when it cannot load, the dropdown goes back to the loaded one and
         the alert names the fix (the old run is kept)."""
         s = self.state
+        if self._reverting:
+            return
         name, root = self.w_dataset.value, self.w_data_root.value.strip() or None
+        if name == s.dataset and root == (s.data_root or None) and s.loaded:
+            return  # what is loaded already (e.g. the widgets set back after a failed load)
         await self.run_in_background(
             lambda: s.configure(dataset=name, data_root=root), f"loading {name} (the first time encodes its pool)…"
         )
         if s.dataset != self.w_dataset.value or (s.data_root or "") != self.w_data_root.value.strip():
-            with (
-                param.parameterized.discard_events(self.w_dataset),
-                param.parameterized.discard_events(self.w_data_root),
-            ):
+            self._reverting = True  # the widgets (and the page) show what is loaded; no second load
+            try:
                 self.w_dataset.value, self.w_data_root.value = s.dataset, s.data_root or ""
+            finally:
+                self._reverting = False
         self._redraw()
 
     def _on_state_change(self, *events):
@@ -319,8 +325,24 @@ class LatentExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ draw (data only)
     def _redraw(self):
-        with hold():  # one websocket message per redraw, not one per changed source
+        doc, comm = self._notebook_doc()
+        with hold(doc, comm=comm):  # one message per redraw, not one per changed source
             self._redraw_now()
+        if comm is not None:  # events of a document that was held already wait for a push
+            pn.io.push_notebook(self._layout)
+
+    def _notebook_doc(self):
+        """This view's own document and comm in a notebook, else ``(None, None)``.
+
+        ``hold()`` alone holds ``state.curdoc``, which during a notebook cell is not necessarily this
+        view's document: the redraw's events then sat in the document and were sent, out of order,
+        with the next click's answer (an alert already cleared came back, a replay lagged one move).
+        """
+        for ref in self._layout._models:
+            view = pn.state._views.get(ref)
+            if view is not None and view[3] is not None:
+                return view[2], view[3]
+        return None, None
 
     def _redraw_now(self):
         s = self.state
@@ -570,7 +592,7 @@ class LatentExplorer(pn.viewable.Viewer):
         for wdg in (*self._busy_controls(), self.b_present):
             wdg.stylesheets = css
             small = 65 if isinstance(wdg, (pn.widgets.Button, pn.widgets.Toggle)) else 170
-            wdg.width = 190 if big else (95 if wdg is self.b_round else small)
+            wdg.width = 180 if big else (95 if wdg is self.b_round else small)
         self.b_present.width = 150 if big else 120
         for t in (self.explain, self.busy_text, self.selected_text, self.curve_note, self.key_text):
             t.styles = text
@@ -585,6 +607,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self.alert.width = (sz.map_width + side_w) if big else 920
         self.alert.styles = {**(_ALERT_ON if self.state.error else _ALERT_OFF), "font-size": sz.text}
         self._layout.objects = [self._present_layout() if big else self._notebook_layout()]
+        self._layout.width = sz.map_width + side_w + (20 if big else 30)  # the root box too fits the screen
 
     def _notebook_layout(self):
         # fixed sizes (text that wraps or an alert that appears never moves the layout); the side

@@ -29,6 +29,7 @@ __all__ = ["GLYPHS", "SOURCES", "MapFigure", "Sizes", "NORMAL", "PRESENTATION", 
 
 HEAT_PALETTE = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
 Z = ("z", "($x{0.00}, $y{0.00})")
+TITLE = "latent space of the generator: pool items, labelled items and the background"
 
 # data source columns of every glyph
 SOURCES = {
@@ -98,7 +99,7 @@ class Sizes:
 
 NORMAL = Sizes("13px", "14px", 1.0, 1.0, 560, 640, 380)
 # presentation: fits 1280x720 with JupyterLab's side bar open (measured by tests/test_jupyterlab.py)
-PRESENTATION = Sizes("20px", "20px", 1.6, 2.0, 470, 520, 400)
+PRESENTATION = Sizes("20px", "20px", 1.6, 2.0, 440, 500, 380)
 
 
 def _stand_in(f, g: Glyph):
@@ -114,7 +115,7 @@ class MapFigure:
 
     def __init__(self, src: dict):
         f = figure(
-            title="latent space of the generator: pool items, labelled items and the background",
+            title=TITLE,
             output_backend="webgl",
             match_aspect=True,
             height=NORMAL.map_height,
@@ -212,6 +213,8 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
         fig.title.text_font_size = sz.title
         for ax in (*fig.xaxis, *fig.yaxis):
             _font(ax, sz.text, "axis_label_text_font_size", "major_label_text_font_size")
+            if hasattr(ax, "group_text_font_size"):  # a categorical axis (F's probabilities: class, where)
+                _font(ax, sz.text, "group_text_font_size", "subgroup_text_font_size")
         for leg in fig.legend:
             _font(leg, sz.text, "label_text_font_size", "title_text_font_size")
     for bar in (m.pool_bar, m.round_bar, m.heat_bar):
@@ -220,6 +223,8 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
     for leg in (m.class_legend, m.key):
         leg.glyph_height = leg.glyph_width = 26 if presenting else 20
     m.key.visible = m.round_bar.visible = not presenting
+    m.class_legend.ncols = 5 if presenting else 10  # 10 classes at 20 px are wider than the map
+    m.class_legend.title = "class" if presenting else "pool items by class (hover a dot for its class)"
     for g in GLYPHS:
         r = m.renderers[g.name].glyph
         if "size" in g.style:
@@ -230,6 +235,7 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
     m.renderers["labelled"].glyph.line_width = 1.5 * sz.line
     m.arrow_head.size = 7 * sz.line * 1.5
     m.figure.width, m.figure.height = sz.map_width, sz.map_height
+    m.figure.title.text = "latent map: pool, labelled items, background" if presenting else TITLE
 
 
 def key_html(classes, colours) -> str:
