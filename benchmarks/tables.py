@@ -1540,18 +1540,6 @@ GENERATORS["widgets.step-mnist"] = lambda: _step_ms("mnist")
 
 
 # ----------------------------------------------------------------------------------------------
-# the README's first command (benchmarks/results/digits_first/)
-
-DIGITS = ("digits_first",)
-
-
-@generator("readme.digits-snn-t10")
-def _() -> str:  # the earlier first command (alpha 0.2, no control); BENCHMARKS.md still quotes it
-    d = diffs(DIGITS, "random")[("snn", 10)]
-    return f"{d.mean:+.1f} points at t=10, paired 95 % interval [{d.ci_low:+.1f}, {d.ci_high:+.1f}]"
-
-
-# ----------------------------------------------------------------------------------------------
 # the README's first command as it is now (benchmarks/first_command.py -> benchmarks/results/first_command/)
 
 FIRST = ("first_command/a",)

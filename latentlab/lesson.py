@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .exceptions import ConfigError
+from .loop_config import LoopConfig
 
 __all__ = [
     "LESSON",
@@ -68,7 +69,7 @@ LESSON = dict(
     initial=20,
     per_round=20,
     min_steps=100,
-    alpha=0.2,
+    alpha=LoopConfig.alpha,  # SNN's default step: the short step whose picks are easy
     long_alpha=1.5,
     steps=4,
 )
