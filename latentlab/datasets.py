@@ -190,6 +190,15 @@ class Dataset:
         """Whether draws can be stratified by class (a classification task with named classes)."""
         return self.task == "classification" and self.n_classes > 0
 
+    def _draw(self, y: np.ndarray | None, size: int, n: int, stream: list[int]) -> np.ndarray:
+        """Sorted indices of ``subset``'s seeded ``n``-of-``size`` draw on the random stream ``stream``:
+        stratified by class when labels are known, else a plain random choice (the same random calls
+        for the pool and the test set)."""
+        rng = np.random.default_rng(stream)
+        if y is not None:
+            return stratified_indices(y, n, rng, self.stratifiable)
+        return np.sort(rng.choice(size, n, replace=False))
+
     def subset(self, n_pool: int | None = None, n_test: int | None = None, seed: int = 0) -> "Dataset":
         """A copy restricted to ``n_pool`` pool items and ``n_test`` test items, both seeded random draws.
 
@@ -213,21 +222,11 @@ class Dataset:
         """
         xt, yt = self.x_train, self.y_train
         if n_pool is not None and n_pool < len(xt):
-            rng = np.random.default_rng([seed, 0])
-            idx = (
-                stratified_indices(yt, n_pool, rng, self.stratifiable)
-                if yt is not None
-                else np.sort(rng.choice(len(xt), n_pool, replace=False))
-            )
+            idx = self._draw(yt, len(xt), n_pool, [seed, 0])
             xt, yt = xt[idx], (None if yt is None else yt[idx])
         xs, ys = self.x_test, self.y_test
         if n_test is not None and n_test < len(xs):
-            rng = np.random.default_rng([seed, 1])
-            idx = (
-                stratified_indices(ys, n_test, rng, self.stratifiable)
-                if ys is not None
-                else np.sort(rng.choice(len(xs), n_test, replace=False))
-            )
+            idx = self._draw(ys, len(xs), n_test, [seed, 1])
             src = self.histogram("test")
             xs, ys = xs[idx], (None if ys is None else ys[idx])
             if src is not None and self.source_test_counts is None:
