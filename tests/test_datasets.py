@@ -725,7 +725,7 @@ def _digits_arrays(digits):
 def test_from_arrays_converts_uint8_channels_last_and_says_so(digits, caplog):
     x, y = _digits_arrays(digits)
     raw = np.round(x * 255).astype(np.uint8).transpose(0, 2, 3, 1)  # (n, 8, 8, 1) 0-255, as images load
-    with caplog.at_level("WARNING", logger="latentlab.datasets"):
+    with caplog.at_level("WARNING", logger="latentlab.data_arrays"):
         ds = Dataset.from_arrays(raw, y, name="mine", test_size=300, seed=1)
     said = caplog.text
     assert "channels-last" in said and "divided by 255" in said
@@ -741,7 +741,7 @@ def test_from_arrays_converts_uint8_channels_last_and_says_so(digits, caplog):
 def test_from_arrays_float64_cast_and_string_labels(digits, caplog):
     x, y = _digits_arrays(digits)
     names = np.array(["cat", "dog"])[(y % 2)]
-    with caplog.at_level("WARNING", logger="latentlab.datasets"):
+    with caplog.at_level("WARNING", logger="latentlab.data_arrays"):
         ds = Dataset.from_arrays(x.astype(np.float64), names, x_test=x[:50].astype(np.float64), y_test=names[:50])
     assert "float64 images: cast to float32" in caplog.text
     assert ds.x_train.dtype == np.float32 and ds.classes == ("cat", "dog")
