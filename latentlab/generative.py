@@ -26,14 +26,18 @@ turns the shipped weights off (the generator then trains once and is cached).
 before training and after every epoch: the codes of a fixed, seeded subset of the pool (``watch``
 items), so a view can redraw the map while the generator trains (:func:`latent_snapshots` collects
 them headless). Encoding the subset touches no random stream and no weights: training gives the
-same bits with or without the callback.
+same bits with or without the callback. Code that does not call :func:`get_generator` itself (the
+explorer loads through ``experiment.prepare``) watches with :func:`watching`: inside the block, on
+this thread, every :func:`get_generator` call without its own ``on_epoch`` reports to the watcher's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -57,6 +61,7 @@ __all__ = [
     "get_generator",
     "train_generator",
     "latent_snapshots",
+    "watching",
     "generator_key",
     "shipped_dir",
     "encode",
@@ -329,6 +334,33 @@ def latent_snapshots(
     return model, snaps
 
 
+_WATCHING = threading.local()  # the innermost watching() block of this thread (None outside)
+
+
+@contextlib.contextmanager
+def watching(
+    on_epoch: Callable[[LatentSnapshot], None],
+    *,
+    watch: int | None = 2000,
+    retrain: bool = False,
+    on_train: Callable[[Any, GeneratorConfig], None] | None = None,
+):
+    """Within the block, on this thread, :func:`get_generator` reports its training to ``on_epoch``.
+
+    For callers that reach :func:`get_generator` through other code (``experiment.prepare``): a call
+    without its own ``on_epoch`` uses this one and ``watch``; ``retrain=True`` makes it train afresh
+    (as its ``retrain``); ``on_train(dataset, config)`` is called just before a training starts
+    (never when the generator comes from the cache or the shipped weights). Other threads are not
+    affected, and the weights are the same bits as without the block.
+    """
+    prev = getattr(_WATCHING, "ctx", None)
+    _WATCHING.ctx = {"on_epoch": on_epoch, "watch": watch, "retrain": bool(retrain), "on_train": on_train}
+    try:
+        yield
+    finally:
+        _WATCHING.ctx = prev
+
+
 def generator_key(fingerprint: str, config: GeneratorConfig, seed: int) -> str:
     return json_key(
         {
@@ -400,6 +432,9 @@ def get_generator(
     torch.nn.Module
         The trained generator, in eval mode, on ``device`` (CPU by default).
     """
+    ctx = getattr(_WATCHING, "ctx", None)
+    if ctx is not None and on_epoch is None:  # a watching() block of this thread
+        on_epoch, watch, retrain = ctx["on_epoch"], ctx["watch"], retrain or ctx["retrain"]
     if device is not None:
         deterministic_device(device)
     if shipped is None:
@@ -431,6 +466,8 @@ def get_generator(
         import shutil
 
         shutil.rmtree(ckpt)
+    if ctx is not None and ctx["on_train"] is not None:
+        ctx["on_train"](dataset, config)
     model = train_generator(
         dataset.x_train,
         config,

@@ -7,6 +7,8 @@ Binds 127.0.0.1 unless ``--address`` says otherwise.
 
 from __future__ import annotations
 
+import threading
+
 import panel as pn
 
 from latentlab.explorer_state import ExplorerState
@@ -18,8 +20,12 @@ HELP = "serve the live 2-D latent explorer in a browser (Panel app)"
 
 
 def create_app(**settings) -> pn.viewable.Viewable:
-    """Build one session's app: state (``settings`` are ExplorerState params), explorer and annotation."""
-    state = ExplorerState(**settings).load()
+    """Build one session's app: state (``settings`` are ExplorerState params), explorer and annotation.
+
+    The page comes at once: the explorer loads its state off the event loop (a shared
+    :class:`~latentlab.explorer_training.GeneratorTraining` job) and, while a generator trains,
+    draws its latent space as it forms (``widgets/training_view.py``)."""
+    state = ExplorerState(**settings)
     explorer = LatentExplorer(state)
     annotate = AnnotationPanel(state)
     return pn.Column(
@@ -43,6 +49,12 @@ def configure_parser(parser) -> None:
         "--address", default="127.0.0.1", help="interface to bind; 0.0.0.0 exposes the app to the network"
     )
     parser.add_argument("--show", action="store_true", help="open a browser tab")
+    parser.add_argument(
+        "--retrain-generator",
+        action="store_true",
+        help="train the generator afresh (ignore the cache and the shipped weights); the page draws the latent "
+        "space as it forms",
+    )
     from latentlab.cli import add_threads_argument
 
     add_threads_argument(parser)
@@ -61,13 +73,15 @@ def serve(args) -> int:
     port, origin = check_serve_address(args.address, args.port)  # before loading anything; port 0 -> real port
     set_thread_policy(getattr(args, "threads", None))
     settings = {"dataset": args.dataset, "data_root": args.data_root, "strategy": args.strategy}
-    # warm the shared cache (generator, embeddings) before the first tab, saying so: with an empty
-    # cache the generator trains first (a minute or more), with a progress bar
-    print(f"latentlab explore: loading {args.dataset} and its generator (trained once, then cached)...", flush=True)
-    warm = ExplorerState(**settings, progress=True).load()
-    if warm.error:
-        raise ConfigError(warm.error)
-    print(f"latentlab explore: {warm.status.split('.')[0]}", flush=True)
+    # load (and, with an empty cache, train the generator) in the background while the server starts:
+    # the page answers at once and draws the latent space as it forms; every tab watches this one job
+    from latentlab.explorer_training import GeneratorTraining
+
+    job = GeneratorTraining.shared(
+        ExplorerState(**settings), retrain=bool(getattr(args, "retrain_generator", False)), progress=True
+    )
+    print(f"latentlab explore: loading {args.dataset} and its generator in the background...", flush=True)
+    threading.Thread(target=_say_when_loaded, args=(job,), daemon=True).start()
     pn.extension()
     print(f"latentlab explore: serving on http://{args.address}:{port}/ (Ctrl-C stops)", flush=True)
     pn.serve(
@@ -79,6 +93,15 @@ def serve(args) -> int:
         title="latentlab explorer",
     )
     return 0
+
+
+def _say_when_loaded(job) -> None:
+    job.wait()
+    if job.error:
+        print(f"latentlab explore: {job.error}", flush=True)
+    else:
+        took = job.finished - job.started
+        print(f"latentlab explore: loaded {job.key[0]} and its generator in {took:.1f} s", flush=True)
 
 
 if __name__.startswith("bokeh"):  # panel serve widgets/app.py

@@ -32,6 +32,7 @@ from latentlab.datasets import DATASETS
 from latentlab.explorer_state import ExplorerState, strategy_names
 from latentlab.strategies import STEP_LABELS
 
+from .bigpool import pool_layer
 from .draw import label_levels, pool_colours, pool_raster, to_rgba
 from .map_figure import NORMAL, PRESENTATION, SOURCES, MapFigure, apply_sizes, key_html
 
@@ -70,11 +71,16 @@ class LatentExplorer(pn.viewable.Viewer):
     Parameters
     ----------
     state : ExplorerState
-        The (loaded) state this view draws; one per browser session.
+        The state this view draws; one per browser session. One not loaded yet is loaded on a worker
+        thread, the latent space drawn while its generator trains (``widgets/training_view.py``).
     """
 
     state = param.ClassSelector(class_=ExplorerState)
-    max_points = param.Integer(default=5000, doc="pools larger than this are drawn as one raster image")
+    max_points = param.Integer(
+        default=5000,
+        doc="pools larger than this are drawn as one raster image, binned again for the visible box on every "
+        "pan/zoom (widgets/bigpool.py, measured at 1,000,000 items); smaller ones as a scatter",
+    )
     presentation = param.Boolean(
         default=False,
         doc="presentation mode: fits 1280x720 with JupyterLab's side bar open, text >= 20 px, thicker arrows",
@@ -92,6 +98,10 @@ class LatentExplorer(pn.viewable.Viewer):
         self._apply_mode()
         self._redraw()
         state.param.watch(self._on_state_change, ["version", "grid_version", "data_version"])
+        if not state.loaded and not state.error:  # loaded off the event loop; the map forms meanwhile
+            from .training_view import attach_training
+
+            attach_training(self)
 
     # ------------------------------------------------------------------ build once
     def _build(self):
@@ -351,19 +361,14 @@ class LatentExplorer(pn.viewable.Viewer):
             return
         if self._drawn["data"] != s.data_version:
             e = s.embeddings
-            colour, label = pool_colours(s)
-            if len(e) > self.max_points:
-                x0, x1, y0, y1 = s.extent
+            if len(e) > self.max_points:  # one image, binned again for the visible box on every pan/zoom
                 self.src["pool"].data = {"x": [], "y": [], "color": [], "label": []}
-                self.src["raster"].data = {
-                    "image": [pool_raster(e, colour, s.extent)],
-                    "x": [x0],
-                    "y": [y0],
-                    "dw": [x1 - x0],
-                    "dh": [y1 - y0],
-                }
+                self._pool_layer = pool_layer(self.map, self.src["raster"], s, getattr(self, "_pool_layer", None))
             else:
+                if getattr(self, "_pool_layer", None) is not None:
+                    self._pool_layer.detach()
                 self.src["raster"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+                colour, label = pool_colours(s)
                 self.src["pool"].data = {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label}
             self._draw_keys()
             d = s.latent.dim
