@@ -1183,6 +1183,9 @@ def _load_range(records: Iterable[dict]) -> str:
 GENERATORS["perf.cold-start"] = lambda: _printed(_script("cold_start").table(PERF / "cold_start"))
 GENERATORS["perf.generator"] = lambda: _printed(_script("generator_speed").table(PERF / "generator"))
 GENERATORS["perf.roofline"] = lambda: _printed(_script("round_roofline").table(PERF / "roofline"))
+GENERATORS["perf.inference-variants"] = lambda: _printed(
+    _script("inference_variants").table(PERF / "inference_variants")
+)
 GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table(PERF / "bald_vs_baal"))
 GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
 GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))

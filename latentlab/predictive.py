@@ -118,9 +118,9 @@ def _batches(x: np.ndarray, batch_size: int, dev: torch.device, items=None, chan
     for i in range(0, n, batch_size):
         xb = x[i : i + batch_size] if items is None else x[np.asarray(items[i : i + batch_size])]
         b = torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))
-        if channels_last:
-            b = b.contiguous(memory_format=torch.channels_last)
-        yield _plain_strides(b, channels_last).to(dev)
+        if channels_last:  # the fast path only: the legacy path keeps its old strides (and bits)
+            b = _plain_strides(b.contiguous(memory_format=torch.channels_last), True)
+        yield b.to(dev)
 
 
 def _plain_strides(b: torch.Tensor, channels_last: bool) -> torch.Tensor:
