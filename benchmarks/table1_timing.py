@@ -16,8 +16,18 @@ with ``--workers 2``. Phases:
    pool / the latent steps), summed over all (strategy, seed, round); ``other`` is what the two
    workers spent beyond those (labelling, checkpoints, start-up, idle tail).
 
+**Roofline of the protocol.** After the run (or with ``--roofline DIR`` for a run already timed) the
+script writes ``roofline.json``: the floating-point work of each phase, from the run's own
+``rounds.csv`` and the FLOP count of LeNet (``round_roofline.count_macs``: 4.59 MFLOP per 28 x 28
+image), divided by one core's float32 matmul rate (``round_roofline.matmul_rate``, by CPU time, so
+that other work on the machine does not lower it). Training counts 3x the forward per image
+(forward, input and weight gradients) times ``n_steps`` x batch size; evaluation the test items of
+every round; proposing, for entropy, the unlabelled pool items it scores each round. The latent
+steps of snn are not counted (a few hundred decodes). The lower bound on the wall time is the sum
+over phases divided by the workers.
+
 Raw results: ``benchmarks/results/perf/table1_timing/<date>[-toy]/`` (timing.json with command, load
-before/after, threads, machine; the run's rounds.csv and results.csv).
+before/after, threads, machine; the run's rounds.csv and results.csv; roofline.json).
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ def parse_args(argv=None):
     ap.add_argument("--toy", action="store_true", help="a small pool, 2 rounds, 1 seed: checks the script")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table", action="store_true")
+    ap.add_argument("--roofline", metavar="DIR", help="only measure the roofline of a run already timed in DIR")
     return ap.parse_args(argv)
 
 
@@ -110,7 +121,7 @@ def run(a) -> Path:
     if r.returncode:
         sys.exit(f"run failed:\n{r.stderr[-3000:]}")
     runs_s = time.perf_counter() - t1
-    for f in ("rounds.csv", "results.csv", "summary.md"):
+    for f in ("rounds.csv", "results.csv", "summary.md", "config.json"):
         if (out / f).exists():
             shutil.copyfile(out / f, dest / f)
     per = _sum_rounds(out / "rounds.csv")
@@ -129,7 +140,95 @@ def run(a) -> Path:
     }
     write_json(dest / "timing.json", res)
     shutil.rmtree(tmp, ignore_errors=True)
+    roofline(dest, a.data_root)
     return dest
+
+
+def protocol_work(rounds_csv: Path, pool_size: int, n_test: int, batch_size: int) -> dict:
+    """Items through LeNet per phase, from the run's ``rounds.csv`` (training counted as 3 passes)."""
+    with open(rounds_csv) as f:
+        rows = list(csv.DictReader(f))
+    scored = sum(pool_size - int(r["n_labelled"]) for r in rows if r["strategy"] == "entropy")
+    return {
+        "train": 3 * batch_size * sum(int(r["n_steps"]) for r in rows),
+        "eval": n_test * len(rows),
+        "propose": scored,
+        "rounds": len(rows),
+    }
+
+
+def roofline(dest: Path, data_root: str) -> dict:
+    """Write ``dest/roofline.json``: each phase's work over one core's measured matmul rate."""
+    import torch
+
+    from latentlab.datasets import load_dataset
+    from latentlab.models import LeNet
+    from round_roofline import count_macs, matmul_rate
+
+    torch.set_num_threads(1)
+    timing = json.loads((dest / "timing.json").read_text())
+    cfg = json.loads((dest / "config.json").read_text())
+    ds = load_dataset("mnist", root=data_root).subset(cfg.get("n_pool"), cfg.get("n_test"))
+    per_item = 2 * sum(count_macs(LeNet(ds.image_shape, ds.n_classes), torch.as_tensor(ds.x_train[:1])).values())
+    bs = int(cfg["loop"]["train"]["batch_size"])
+    items = protocol_work(dest / "rounds.csv", len(ds.x_train), len(ds.x_test), bs)
+    load = os.getloadavg()
+    rate = max(matmul_rate()["cpu"] for _ in range(3))
+    phases = {k: items[k] * per_item / rate for k in ("train", "eval", "propose")}
+    res = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "load": [round(v, 2) for v in load],
+        "matmul_gflops_cpu_1thread": rate / 1e9,
+        "flop_per_item": per_item,
+        "batch_size": bs,
+        "pool": len(ds.x_train),
+        "test": len(ds.x_test),
+        "items": items,
+        "roofline_s": phases,
+        "bound_wall_s": sum(phases.values()) / timing["workers"],
+    }
+    write_json(dest / "roofline.json", res)
+    return res
+
+
+def _roofline_lines(d: Path, r: dict) -> list[str]:
+    if not (d / "roofline.json").exists():
+        return []
+    f = json.loads((d / "roofline.json").read_text())
+    t, rs = r["sum"], f["roofline_s"]
+    meas = {
+        "train": t["train_s"],
+        "eval": t["eval_s"],
+        "propose": r["per_strategy"].get("entropy", {}).get("sample_s", 0),
+    }
+    cells = " | ".join(f"{rs[k]:.0f} s -> {meas[k] / rs[k]:.2f}x" for k in ("train", "eval", "propose"))
+    return [
+        f"Roofline ({f['flop_per_item'] / 1e6:.2f} MFLOP per image, one core's matmul "
+        f"{f['matmul_gflops_cpu_1thread']:.1f} GFLOP/s by CPU time, measured {f['date']} at load {f['load'][0]}):",
+        "",
+        "| | train F | evaluate | propose (entropy) |",
+        "|---|---:|---:|---:|",
+        f"| worker-seconds at the roofline -> measured / roofline | {cells} |",
+        "",
+        f"Lower bound on the runs' wall time on {r['workers']} workers: {f['bound_wall_s'] / 60:.1f} min "
+        f"(measured {r['runs_s'] / 60:.1f} min, {r['runs_s'] / f['bound_wall_s']:.2f}x).",
+        "",
+    ]
+
+
+def _identity_lines(d: Path, r: dict) -> list[str]:
+    """The timed run must be the protocol: its results equal the committed Table-1 run's, value for value."""
+    ref = RESULTS.parent / "mnist_table1" / "results.csv"
+    if r.get("toy") or not ref.exists() or not (d / "results.csv").exists():
+        return []
+
+    def read(p):
+        with open(p) as f:
+            return {(x["strategy"], x["seed"], x["round"]): x["value"] for x in csv.DictReader(f)}
+
+    a, b = read(ref), read(d / "results.csv")
+    same = sum(a[k] == b.get(k) for k in a)
+    return [f"Its results.csv equals benchmarks/results/mnist_table1/results.csv in {same} of {len(a)} values.", ""]
 
 
 def table(out: Path = OUT) -> str:
@@ -156,12 +255,15 @@ def table(out: Path = OUT) -> str:
             f"{w} x {r['runs_s']:.0f} s.",
             "",
         ]
+        lines += _roofline_lines(d, r) + _identity_lines(d, r)
     return "\n".join(lines) or "(no raw results)"
 
 
 def main(argv=None):
     a = parse_args(argv)
-    if not a.table:
+    if a.roofline:
+        print(roofline(Path(a.roofline), a.data_root))
+    elif not a.table:
         print(f"raw results in {run(a)}")
     print(table(Path(a.out)))
 

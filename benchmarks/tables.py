@@ -1183,10 +1183,15 @@ def _load_range(records: Iterable[dict]) -> str:
 GENERATORS["perf.cold-start"] = lambda: _printed(_script("cold_start").table(PERF / "cold_start"))
 GENERATORS["perf.generator"] = lambda: _printed(_script("generator_speed").table(PERF / "generator"))
 GENERATORS["perf.roofline"] = lambda: _printed(_script("round_roofline").table(PERF / "roofline"))
+GENERATORS["perf.inference-variants"] = lambda: _printed(
+    _script("inference_variants").table(PERF / "inference_variants")
+)
 GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table(PERF / "bald_vs_baal"))
 GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
 GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))
 GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
+# issue 19 item 6: the tour in JupyterLab, Run All and Step click-to-paint (benchmarks/explorer_latency.py)
+GENERATORS["explorer.latency"] = lambda: _printed(_script("explorer_latency").table(RES / "explorer" / "latency"))
 
 
 @generator("perf.load-range")

@@ -6,11 +6,11 @@ The lesson shows hard-sample mining to students in four moves, and each has its 
   :func:`plot_move` draws the start only (``reveal=False``) or the step too (``reveal=True``);
 * **what F thinks along a trajectory**: :func:`trajectory_probs` (F's class probabilities at
   G(p), at G(p') and at the real neighbour, per step) and :func:`plot_probs` (bar charts);
-* **why SNN's picks can be easier than random ones**: :func:`pick_diagnostics` measures one
-  round's picks (class balance of the labelled set, latent distance of the picks to the nearest
-  labelled item, F's error on the picks and on the unlabelled pool), :func:`run_with_diagnostics`
-  and :func:`compare_picks` run loops and measure every round, :func:`summarise_picks`,
-  :func:`plot_picks` and :func:`plot_class_counts` show them;
+* **why SNN's picks can be easier than random ones**: :func:`compare_picks` runs the loops
+  (through ``run_experiment``, shared with the strategy race) and tables every round's picks:
+  class balance of the labelled set, latent distance of the picks to the nearest labelled item,
+  F's error on the picks and on the unlabelled pool; :func:`summarise_picks`, :func:`plot_picks`
+  and :func:`plot_class_counts` show them;
 * **strategies on the same seeds**: :func:`compare_strategies` (``run_experiment``, resumed from
   a folder named by the settings) and :func:`same_seed_table` (final accuracy per seed and strategy).
 
@@ -27,7 +27,6 @@ value); nothing imports Panel or Bokeh.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -44,19 +43,20 @@ __all__ = [
     "exercise_key",
     "check_exercise",
     "plot_map",
+    "step_change",
     "pick_point",
+    "some_walks",
     "plot_move",
     "trajectory_probs",
     "plot_probs",
     "class_balance",
-    "pick_diagnostics",
-    "run_with_diagnostics",
     "compare_picks",
     "summarise_picks",
     "plot_picks",
     "plot_class_counts",
     "same_seed_table",
     "compare_strategies",
+    "compare_folder",
 ]
 
 # The lesson's sizes. digits: its generator ships with latentlab (no training); 20 initial labels and
@@ -213,25 +213,27 @@ def check_exercise(name: str, answer, key: dict, log=print) -> bool:
 
 
 # --------------------------------------------------------------------------- predict, then reveal
-def _class_map(embeddings, labels, labelled, *, dot: float, ring: float):
-    """``(fig, ax, codes, labels)``: the pool's 2-D codes coloured by class, ``labelled`` items ringed."""
-    from .report import new_figure
-
+def _class_map(ax, embeddings, labels, labelled, *, dot: float, ring: float):
+    """Draw the pool's 2-D codes coloured by class on ``ax``, ``labelled`` items ringed; ``(codes, labels)``."""
     e, y = np.asarray(embeddings)[:, :2], np.asarray(labels)
-    fig, ax = new_figure(figsize=(7, 6), dpi=100)
     sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=dot, alpha=0.6, lw=0)
-    fig.colorbar(sc, ax=ax, ticks=range(10), label="class (true label)")
+    cb = ax.figure.colorbar(sc, ax=ax, ticks=range(10))
+    cb.set_label("class (true label)", fontsize=12)
+    cb.ax.tick_params(labelsize=11)
     if labelled is not None and len(labelled):
         lab = e[np.asarray(labelled)]
         ax.scatter(
             lab[:, 0], lab[:, 1], s=6 * dot + 10, facecolors="none", edgecolors="black", lw=ring, label="labelled items"
         )
-    return fig, ax, e, y
+    return e, y
 
 
 def plot_map(embeddings, labels, labelled=None, path=None):
     """The pool's 2-D latent codes coloured by true class; ``labelled`` items ringed (the labelled set)."""
-    fig, ax, _, _ = _class_map(embeddings, labels, labelled, dot=8, ring=1.2)
+    from .report import new_figure
+
+    fig, ax = new_figure(figsize=(7, 6), dpi=100)
+    _class_map(ax, embeddings, labels, labelled, dot=8, ring=1.2)
     if labelled is not None and len(labelled):
         ax.legend(loc="upper left", fontsize=11)
     ax.set_xlabel("z1 (latent)", fontsize=12)
@@ -243,28 +245,102 @@ def plot_map(embeddings, labels, labelled=None, path=None):
     return fig
 
 
-def pick_point(traj, y_pool) -> int:
-    """The trajectory the class predicts: the first whose first step lands on another class, else the
-    one whose loss grows most over the walk (the rule is stated in the lesson, not hidden).
+def step_change(latent, model, traj, step: int = 0) -> dict:
+    """What one step of every trajectory does to F: its answer and confidence at G(p) and at G(p').
 
     Parameters
     ----------
+    latent : LatentSpace           its ``generator`` decodes p and p'
+    model : torch.nn.Module        the target model F (a classifier)
     traj : latentlab.trajectory.Trajectory
-    y_pool : ndarray, shape (N,)  pool labels
+    step : int                     which step (0: the first, from the labelled start point)
+
+    Returns
+    -------
+    dict
+        Arrays of shape (J,), one entry per trajectory: ``top_p`` (F's class for G(p)), ``conf_p``
+        (its probability), ``top_pp`` (F's class for G(p')), ``conf_pp`` (F's probability of its
+        first answer ``top_p`` at G(p')), ``changed`` (``top_pp != top_p``) and ``drop``
+        (``conf_p - conf_pp``: how much F's belief in its first answer fell).
     """
-    y = np.asarray(y_pool)
-    cross = np.flatnonzero(y[traj.item[0]] != y[traj.neighbour[0]])
-    if cross.size:
-        return int(cross[0])
-    return int(np.argmax(traj.loss[-1] - traj.loss[0]))
+    from .generative import decode
+    from .predictive import class_probs
+
+    if not 0 <= step < traj.p.shape[0]:
+        raise ConfigError(f"step must be in 0..{traj.p.shape[0] - 1} (the trajectory's steps), got {step}")
+    pr_p, pr_pp = (
+        class_probs(model, np.ascontiguousarray(decode(latent.generator, a), np.float32)).numpy()
+        for a in (traj.p[step], traj.p_prime[step])
+    )
+    rows = np.arange(len(pr_p))
+    top_p, top_pp = pr_p.argmax(1), pr_pp.argmax(1)
+    conf_p, conf_pp = pr_p[rows, top_p], pr_pp[rows, top_p]
+    return {
+        "top_p": top_p,
+        "conf_p": conf_p,
+        "top_pp": top_pp,
+        "conf_pp": conf_pp,
+        "changed": top_pp != top_p,
+        "drop": conf_p - conf_pp,
+    }
 
 
-def plot_move(embeddings, labels, traj, point: int, *, step: int = 0, reveal: bool = False, labelled=None, path=None):
+def pick_point(change: dict) -> int:
+    """The trajectory the class predicts, by a rule stated in the lesson: among the steps after which
+    F names another class, the one where F's belief in its first answer falls most; if no step
+    changes F's answer, the one where it falls most.
+
+    Parameters
+    ----------
+    change : dict  :func:`step_change` of the trajectories (``changed`` and ``drop``)
+
+    Returns
+    -------
+    int
+        The trajectory (column of the trajectory's arrays); ties go to the lowest.
+    """
+    drop = np.asarray(change["drop"], np.float64)
+    changed = np.asarray(change["changed"], bool)
+    return int(np.argmax(np.where(changed, drop, -np.inf))) if changed.any() else int(np.argmax(drop))
+
+
+def _bars(ax, pr, true: int | None, title: str) -> None:
+    """F's class probabilities ``pr`` as bars on ``ax`` (``true``: the dark bar), F's answer in the title."""
+    colours = ["#1f4e79" if k == true else "#9ecae1" for k in range(len(pr))]
+    ax.bar(range(len(pr)), pr, color=colours)
+    ax.set_ylim(0, 1)
+    ax.set_xticks(range(len(pr)))
+    ax.tick_params(labelsize=11)
+    top = int(np.argmax(pr))
+    ax.set_title(f"{title}\nF says {top} ({pr[top]:.0%})" + ("" if true is None else f", true {true}"), fontsize=12)
+
+
+def _image(ax, img, ylabel: str = "") -> None:
+    ax.imshow(img, cmap="gray_r")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_ylabel(ylabel, fontsize=12)
+
+
+def plot_move(
+    embeddings,
+    labels,
+    traj,
+    point: int,
+    *,
+    step: int = 0,
+    reveal: bool = False,
+    labelled=None,
+    probs: dict | None = None,
+    path=None,
+):
     """One sampling point on the latent map: the start only, or (``reveal``) its step too.
 
     The map is the pool's 2-D codes coloured by class (``labelled`` items ringed), zoomed on the
     point. ``reveal=False`` shows p and its class; ``reveal=True`` adds the arrow p -> p' =
-    p + alpha d (Eq. 2), p' and the nearest pool item (the next point), with its class.
+    p + alpha d (Eq. 2), p' and the nearest pool item (the next point), with its class. With
+    ``probs`` (:func:`trajectory_probs` of this point) the images G(p) and G(p') and F's class
+    probabilities for them stand beside the map (G(p') only in the reveal).
 
     Parameters
     ----------
@@ -273,30 +349,71 @@ def plot_move(embeddings, labels, traj, point: int, *, step: int = 0, reveal: bo
     traj : latentlab.trajectory.Trajectory
     point : int                         which trajectory (column of ``traj``)
     step : int                          which step of it
+    probs : dict, optional              :func:`trajectory_probs` of ``point``
     """
-    fig, ax, e, y = _class_map(embeddings, labels, labelled, dot=14, ring=0.8)
+    from .report import new_figure
+
+    if probs is None:
+        fig, ax = new_figure(figsize=(7, 6), dpi=100)
+    else:
+        fig, _ = new_figure(figsize=(12.8, 6), dpi=100)
+        fig.clear()
+        gs = fig.add_gridspec(2, 3, width_ratios=[3.4, 0.9, 1.5])
+        ax = fig.add_subplot(gs[:, 0])
+    e, y = _class_map(ax, embeddings, labels, labelled, dot=14, ring=0.8)
     p, pp = traj.p[step, point, :2], traj.p_prime[step, point, :2]
     item, nb = int(traj.item[step, point]), int(traj.neighbour[step, point])
-    ax.scatter(*p, s=260, marker="*", color="black", zorder=5, label=f"start p (class {y[item]})" if item >= 0 else "p")
+    ax.scatter(*p, s=300, marker="*", color="black", zorder=5, label=f"start p (class {y[item]})" if item >= 0 else "p")
     r = max(3.0 * float(np.linalg.norm(pp - p)), 1.0)
     if reveal:
         ax.annotate("", pp, p, arrowprops=dict(arrowstyle="-|>", color="red", lw=3, mutation_scale=25), zorder=6)
-        ax.scatter(*pp, s=140, marker="X", color="red", zorder=6, label="p' = p + alpha d")
-        nb_label = f"nearest pool item (class {y[nb]})"
-        ax.scatter(*e[nb], s=220, marker="D", facecolors="none", edgecolors="red", lw=2.5, zorder=6, label=nb_label)
+        ax.scatter(*pp, s=160, marker="X", color="red", zorder=6, label="p' = p + \u03b1 d")
+        nb_label = f"nearest pool image (class {y[nb]})"
+        ax.scatter(*e[nb], s=240, marker="D", facecolors="none", edgecolors="red", lw=2.5, zorder=6, label=nb_label)
         r = max(r, 1.3 * float(np.linalg.norm(e[nb] - p)))
-        ax.set_title(f"Revealed: p moved toward a harder place; its neighbour is a {y[nb]}", fontsize=13)
+        ax.set_title(f"Revealed: the step and its nearest real image (a {y[nb]})", fontsize=14)
     else:
-        ax.set_title("Where will p move? What class will its new neighbour be?", fontsize=13)
+        ax.set_title("Where will p move? What class will its new neighbour be?", fontsize=14)
     ax.set_xlim(p[0] - r, p[0] + r)
     ax.set_ylim(p[1] - r, p[1] + r)
-    ax.set_xlabel("z1 (latent)")
-    ax.set_ylabel("z2 (latent)")
-    ax.legend(loc="upper left", fontsize=10, framealpha=0.9)
+    ax.set_xlabel("z1 (latent)", fontsize=12)
+    ax.set_ylabel("z2 (latent)", fontsize=12)
+    ax.tick_params(labelsize=11)
+    ax.legend(loc="upper left", fontsize=11, framealpha=0.9)
+    if probs is not None:
+        true = int(y[probs["item"][step]]) if probs["item"][step] >= 0 else None
+        _image(fig.add_subplot(gs[0, 1]), probs["images"][step, 0], "G(p)")
+        _bars(fig.add_subplot(gs[0, 2]), probs["p"][step], true, "G(p)")
+        img_ax, bar_ax = fig.add_subplot(gs[1, 1]), fig.add_subplot(gs[1, 2])
+        if reveal:
+            _image(img_ax, probs["images"][step, 1], "G(p')")
+            _bars(bar_ax, probs["p_prime"][step], None, "G(p')")
+        else:
+            for a in (img_ax, bar_ax):
+                a.axis("off")
+            bar_ax.text(0.5, 0.5, "G(p'): ?\n(your guess first)", ha="center", va="center", fontsize=16)
     fig.tight_layout()
     if path:
         fig.savefig(path)
     return fig
+
+
+def some_walks(traj, point: int, n: int, seed: int):
+    """``n`` of the trajectories in ``traj``: ``point`` first, then others in a seeded random order.
+
+    Returns
+    -------
+    latentlab.trajectory.Trajectory
+        The same arrays with only those columns (walk 0 is ``point``).
+    """
+    import dataclasses
+
+    J = traj.p.shape[1]
+    if not 0 <= point < J:
+        raise ConfigError(f"point must be in 0..{J - 1} (one of the trajectories), got {point}")
+    others = np.random.default_rng([int(seed), 6]).permutation(np.setdiff1d(np.arange(J), [point]))
+    cols = np.concatenate([[point], others[: max(int(n), 1) - 1]]).astype(np.int64)
+    return dataclasses.replace(traj, **{f.name: getattr(traj, f.name)[:, cols] for f in dataclasses.fields(traj)})
 
 
 # --------------------------------------------------------------------------- F along a trajectory
@@ -353,23 +470,11 @@ def plot_probs(probs: dict, y_pool=None, *, steps: Sequence[int] | None = None, 
     fig, axes = new_figure(len(rows), 6, figsize=(15, 2.9 * len(rows)), dpi=90, squeeze=False)
     for r, s in enumerate(rows):
         for c, (key, title, item_key) in enumerate(names):
-            img_ax, bar_ax = axes[r, 2 * c], axes[r, 2 * c + 1]
-            img_ax.imshow(probs["images"][s, c], cmap="gray_r")
-            img_ax.set_xticks([])
-            img_ax.set_yticks([])
-            img_ax.set_ylabel(f"step {s}" if c == 0 else "", fontsize=12)
-            pr = probs[key][s]
+            _image(axes[r, 2 * c], probs["images"][s, c], f"step {s}" if c == 0 else "")
             true = None
             if y is not None and item_key is not None and probs[item_key][s] >= 0:
                 true = int(y[probs[item_key][s]])
-            colours = ["#1f4e79" if k == true else "#9ecae1" for k in range(len(pr))]
-            bar_ax.bar(range(len(pr)), pr, color=colours)
-            bar_ax.set_ylim(0, 1)
-            bar_ax.set_xticks(range(len(pr)))
-            bar_ax.tick_params(labelsize=10)
-            top = int(np.argmax(pr))
-            label = f"{title}\nF says {top} ({pr[top]:.0%})"
-            bar_ax.set_title(label + ("" if true is None else f", true {true}"), fontsize=11)
+            _bars(axes[r, 2 * c + 1], probs[key][s], true, title)
     fig.suptitle("What F thinks along the trajectory (dark bar: the true class)", fontsize=13)
     fig.tight_layout()
     if path:
@@ -394,127 +499,103 @@ def class_balance(y, n_classes: int) -> dict:
     return {"counts": counts, "rarest": int(counts.min()), "entropy_bits": float(-(q * np.log2(q)).sum())}
 
 
-def pick_diagnostics(loop, embeddings=None) -> dict | None:
-    """Measure the batch the last round of ``loop`` picked, with the model F that picked it.
-
-    Call right after ``loop.run_round()``; None when that round picked nothing (the last round).
-
-    Parameters
-    ----------
-    loop : latentlab.loop.ActiveLoop  a classification run with known pool labels (the oracle)
-    embeddings : ndarray, shape (N, n), optional
-        Pool codes for the distances (default: ``loop.latent.embeddings``; a random run has no
-        latent space of its own, so pass the generator's codes to compare it with SNN).
-
-    Returns
-    -------
-    dict or None
-        ``round``, ``n_labelled`` (after the picks), ``metric`` (F's test metric this round),
-        ``median_dist`` (median latent distance of a pick to the nearest item labelled before it),
-        ``err_picks`` / ``err_pool`` (F's error rate, 0-1, on the picks / on every item unlabelled
-        before the picks), ``rarest`` and ``entropy_bits`` (class balance of the labelled set after
-        the picks, :func:`class_balance`), and ``class0``, ``class1``, ... (its counts per class).
-    """
-    if not loop.task.categorical:
-        raise ConfigError("pick diagnostics count classes; use a classification data set (digits, mnist)")
-    y_pool = loop.labeler.known_labels
-    if y_pool is None:
-        raise ConfigError("pick diagnostics need every pool label (the oracle); this run labels with a tool")
-    if embeddings is None:
-        if loop.latent is None:
-            raise ConfigError("pass embeddings= (the generator's pool codes): this run has no latent space")
-        embeddings = loop.latent.embeddings
-    t = loop.round
-    picks = np.asarray(loop.proposals[-1].get("indices", np.zeros(0, np.int64)), np.int64) if loop.proposals else []
-    if len(picks) == 0:
-        return None
-    from scipy.spatial import cKDTree
-
-    before = loop.pool.labelled_indices(upto_round=t)
-    unlabelled = np.setdiff1d(np.arange(len(y_pool)), before)
-    dist, _ = cKDTree(np.asarray(embeddings)[before]).query(np.asarray(embeddings)[picks])
-    pred = loop.task.predict(loop.model, loop.dataset.x_train, items=unlabelled).argmax(1).numpy()
-    wrong = dict(zip(unlabelled.tolist(), (pred != np.asarray(y_pool)[unlabelled]).tolist()))
-    bal = class_balance(np.asarray(y_pool)[np.concatenate([before, picks])], loop.dataset.n_classes)
-    rec = loop.records[-1]
-    return {
-        "round": int(t),
-        "n_labelled": int(len(before) + len(picks)),
-        "metric": float(rec.metric),
-        "median_dist": float(np.median(dist)),
-        "err_picks": float(np.mean([wrong[int(i)] for i in picks])),
-        "err_pool": float(np.mean(list(wrong.values()))),
-        "rarest": bal["rarest"],
-        "entropy_bits": bal["entropy_bits"],
-        **{f"class{k}": int(c) for k, c in enumerate(bal["counts"])},
-    }
+def _pick_rows(loop, y_pool: np.ndarray) -> list[dict]:
+    """One row per round of a finished ``loop`` that picked: the loop's own measures of the picks
+    (:mod:`latentlab.diagnostics`, taken with the model that picked them) and the class balance
+    of the labelled set after the picks, from the loop's pool state."""
+    rows = []
+    for rec in loop.records:
+        t = int(rec.round)
+        picks = loop.pool.indices_of_round(t + 1)
+        if rec.n_proposed == 0 or len(picks) == 0:
+            continue
+        after = loop.pool.labelled_indices(upto_round=t + 1)
+        bal = class_balance(y_pool[after], loop.dataset.n_classes)
+        rows.append(
+            {
+                "round": t,
+                "n_labelled": int(len(after)),
+                "metric": float(rec.metric),
+                "median_dist": float(rec.pick_latent_dist),
+                "err_picks": float(rec.pick_error) / 100.0,  # the loop measures errors in percent
+                "err_pool": float(rec.pool_error) / 100.0,
+                "rarest": bal["rarest"],
+                "entropy_bits": bal["entropy_bits"],
+                **{f"class{k}": int(c) for k, c in enumerate(bal["counts"])},
+            }
+        )
+    return rows
 
 
-def run_with_diagnostics(prepared, config, strategy: str, seed: int, *, alpha: float | None = None, progress=False):
-    """Run one (strategy, seed) loop of ``config`` round by round and measure every round's picks.
+def _run_groups(config, runs: list[tuple]) -> list[tuple]:
+    """``[(config of a run_experiment, [(name, strategy, alpha), ...]), ...]``: the runs that share
+    ``config``'s step and strategies run in ``config`` itself (the folder :func:`compare_strategies`
+    reads), every other step in a config of its own with only its strategies."""
+    groups: dict = {}
+    for name, s, a in runs:
+        groups.setdefault(config.loop.alpha if a is None else a, []).append((name, s, a))
+    out = []
+    for a, group in groups.items():
+        strategies = list(dict.fromkeys(s for _, s, _ in group))
+        if a == config.loop.alpha and set(strategies) <= set(config.strategies):
+            out.append((config, group))
+        else:
+            out.append((config.override({"strategies": strategies, "loop.alpha": float(a)}), group))
+    return out
 
-    Parameters
-    ----------
-    prepared : tuple  ``(dataset, latent_space)`` from :func:`latentlab.experiment.prepare`
-    config : ExperimentConfig  its ``loop`` settings are used (``alpha`` replaces ``loop.alpha``)
-    strategy : str  a registered strategy name
-    seed : int
+
+def compare_picks(prepared, config, runs: Sequence[tuple], out_dir, *, workers: int = 1, progress: bool = False):
+    """Measure every round's picks of every ``(name, strategy, alpha)`` of ``runs`` on ``config``'s seeds.
+
+    The runs go through :func:`compare_strategies` (``run_experiment``, resumed): those with
+    ``config``'s own step (``alpha`` None or equal to ``config.loop.alpha``) and strategies run in
+    ``config``'s folder, so the strategy race (:func:`compare_strategies` of ``config``) reads them
+    back instead of running them again; each other step runs in a folder of its own. ``workers``
+    processes share the jobs. The measures are the ones the loop takes as it picks
+    (:mod:`latentlab.diagnostics`, with the model F that picked); the class counts come from the
+    finished runs' pool state. A second call with the same settings reads everything back.
 
     Returns
     -------
-    (ActiveLoop, list of dict)
-        The finished loop and one :func:`pick_diagnostics` row per round that picked.
+    DataFrame
+        One row per (run, seed, round that picked): ``run``, ``strategy``, ``alpha`` (NaN: the
+        config's), ``seed``, ``round``, ``n_labelled`` (after the picks), ``metric`` (F's test
+        metric that round), ``median_dist`` (median latent distance of a pick to the nearest item
+        labelled before it), ``err_picks`` / ``err_pool`` (F's error rate, 0-1, on the picks / on
+        the items unlabelled before them; on a pool above 2,000 items a seeded sample of them),
+        ``rarest`` and ``entropy_bits`` (class balance of the labelled set after the picks,
+        :func:`class_balance`) and ``class0``, ``class1``, ... (its counts per class).
     """
+    import pandas as pd
+
     from .loop import ActiveLoop
     from .strategies import get_strategy
 
     ds, latent = prepared
-    lc = config.loop if alpha is None else dataclasses.replace(config.loop, alpha=float(alpha))
-    strat = get_strategy(strategy)
-    loop = ActiveLoop(ds, strat, lc, seed, latent=latent if strat.needs_generator else None, progress=progress)
-    rows = []
-    while not loop.done:
-        loop.run_round()
-        d = pick_diagnostics(loop, embeddings=latent.embeddings)
-        if d is not None:
-            rows.append(d)
-    return loop, rows
-
-
-def compare_picks(prepared, config, runs: Sequence[tuple], seeds: Sequence[int], *, cache_dir=None, progress=False):
-    """:func:`run_with_diagnostics` for every ``(name, strategy, alpha)`` of ``runs`` and every seed.
-
-    Returns a DataFrame with one row per (run, seed, round): columns ``run``, ``strategy``,
-    ``alpha`` (NaN: the config's), ``seed`` and :func:`pick_diagnostics`'s. With ``cache_dir`` the
-    table is written there as ``picks-<key>.csv`` (``key``: the settings, runs and seeds) and read
-    back by a later call with the same settings, so a lesson rerun in class takes a second.
-    """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    from .storage import atomic_write, json_key
-
+    if not ds.stratifiable:
+        raise ConfigError(
+            f"pick measurements count classes; {ds.name} is not a classification data set (digits, mnist)"
+        )
     runs = [(str(n), str(s), None if a is None else float(a)) for n, s, a in runs]
-    seeds = [int(x) for x in seeds]
-    cfg = {k: v for k, v in config.to_dict().items() if k not in ("strategies", "seeds")}
-    path = None
-    if cache_dir is not None:
-        from pathlib import Path
-
-        path = Path(cache_dir) / f"picks-{json_key([cfg, runs, seeds])}.csv"
-        if path.is_file():
-            return pd.read_csv(path)
     rows = []
-    jobs = [(name, s, a, seed) for seed in seeds for name, s, a in runs]
-    for name, s, a, seed in tqdm(jobs, desc="runs", disable=not progress):
-        _, diag = run_with_diagnostics(prepared, config, s, seed, alpha=a)
-        alpha = np.nan if a is None else a
-        rows += [{"run": name, "strategy": s, "alpha": alpha, "seed": seed, **d} for d in diag]
+    for cfg, group in _run_groups(config, runs):
+        compare_strategies(cfg, prepared, out_dir, workers=workers, progress=progress)
+        folder = compare_folder(cfg, out_dir) / "runs"
+        for seed in cfg.seeds:
+            for name, s, a in group:
+                loop = ActiveLoop(
+                    ds, get_strategy(s), cfg.loop, seed, latent=latent, checkpoint_dir=folder / f"{s}-seed{seed}",
+                    progress=False,
+                )  # fmt: skip
+                alpha = np.nan if a is None else a
+                base = {"run": name, "strategy": s, "alpha": alpha, "seed": int(seed)}
+                if loop.pool_labels is None:
+                    raise ConfigError(f"{ds.name}: pick measurements need every pool label (the oracle)")
+                rows += [{**base, **r} for r in _pick_rows(loop, np.asarray(loop.pool_labels))]
+    order = {name: i for i, (name, _, _) in enumerate(runs)}
     table = pd.DataFrame(rows)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, table.to_csv(index=False))
-    return table
+    table = table.sort_values(["seed", "run"], key=lambda c: c.map(order) if c.name == "run" else c, kind="stable")
+    return table.reset_index(drop=True)
 
 
 _COLUMNS = {
@@ -618,10 +699,16 @@ def compare_strategies(config, prepared, out_dir, *, workers: int = 1, progress:
     back in a second (run the lesson once before class), and other settings get their own folder.
     Returns the tidy rows (``results.csv``).
     """
+    from .experiment import run_experiment
+
+    out = compare_folder(config, out_dir)
+    return run_experiment(config, out, resume=True, prepared=prepared, progress=progress, workers=workers)
+
+
+def compare_folder(config, out_dir):
+    """Where :func:`compare_strategies` runs ``config``: ``out_dir/compare-<key>``, ``key`` naming the settings."""
     from pathlib import Path
 
-    from .experiment import run_experiment
     from .storage import json_key
 
-    out = Path(out_dir) / f"compare-{json_key(config.to_dict())}"
-    return run_experiment(config, out, resume=True, prepared=prepared, progress=progress, workers=workers)
+    return Path(out_dir) / f"compare-{json_key(config.to_dict())}"

@@ -118,9 +118,23 @@ def _batches(x: np.ndarray, batch_size: int, dev: torch.device, items=None, chan
     for i in range(0, n, batch_size):
         xb = x[i : i + batch_size] if items is None else x[np.asarray(items[i : i + batch_size])]
         b = torch.from_numpy(np.ascontiguousarray(xb, dtype=np.float32))
-        if channels_last:
-            b = b.contiguous(memory_format=torch.channels_last)
+        if channels_last:  # the fast path only: the legacy path keeps its old strides (and bits)
+            b = _plain_strides(b.contiguous(memory_format=torch.channels_last), True)
         yield b.to(dev)
+
+
+def _plain_strides(b: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """``b`` with the strides a fresh tensor of its shape has (same memory, no copy).
+
+    A slice of an array built as ``images[:, None]`` has stride 0 on its size-1 channel axis;
+    numpy and torch call it contiguous (size-1 axes do not count), but oneDNN's convolution then
+    misses its fast channels-last kernel: LeNet over 10,000 MNIST test items took 1.7 CPU s
+    through slices against 0.95 s through gathered rows (issue 22; the same values either way)."""
+    fmt = torch.channels_last if channels_last and b.ndim == 4 else torch.contiguous_format
+    want = torch.empty(b.shape, dtype=b.dtype, device="meta", memory_format=fmt).stride()
+    if b.stride() == want or not b.is_contiguous(memory_format=fmt):
+        return b
+    return b.as_strided(b.shape, want)
 
 
 def forward(

@@ -59,23 +59,11 @@ def test_class_balance_counts_rarest_and_entropy():
 
 
 # --------------------------------------------------------------------------- trajectory pieces
-@dataclasses.dataclass
-class _Traj:  # the fields of latentlab.trajectory.Trajectory that pick_point reads
-    item: np.ndarray
-    neighbour: np.ndarray
-    loss: np.ndarray
-
-
-def test_pick_point_prefers_a_first_step_into_another_class_else_the_largest_loss_rise():
-    y = np.array([0, 0, 1, 1, 2, 2])
-    crosses = _Traj(item=np.array([[0, 2, 4]]), neighbour=np.array([[1, 5, 3]]), loss=np.zeros((1, 3)))
-    assert lesson.pick_point(crosses, y) == 1  # point 1: class 1 -> class 2; point 2 crosses too, later
-    same = _Traj(
-        item=np.array([[0, 2, 4], [1, 3, 5]]),
-        neighbour=np.array([[1, 3, 5], [0, 2, 4]]),
-        loss=np.array([[1.0, 1.0, 1.0], [1.1, 2.5, 0.5]]),
-    )
-    assert lesson.pick_point(same, y) == 1
+def test_pick_point_prefers_a_step_that_changes_Fs_answer_then_the_largest_fall():
+    change = {"changed": np.array([False, True, True, False]), "drop": np.array([0.9, 0.1, 0.4, 0.2])}
+    assert lesson.pick_point(change) == 2  # of the two that change F's answer, the larger fall
+    same = {"changed": np.zeros(3, bool), "drop": np.array([0.05, 0.3, 0.3])}
+    assert lesson.pick_point(same) == 1  # none changes: the largest fall, ties to the lowest
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +99,36 @@ def test_trajectory_probs_are_F_at_Gp_Gp_prime_and_the_real_neighbour(small_digi
         lesson.trajectory_probs(latent, loop.model, small_digits.x_train, traj, point=4)
 
 
+def test_step_change_is_F_at_Gp_and_Gp_prime_of_every_walk(latent, trained):
+    from latentlab.generative import decode
+    from latentlab.predictive import class_probs
+
+    loop, traj = trained
+    ch = lesson.step_change(latent, loop.model, traj, step=1)
+    pr_p = class_probs(loop.model, decode(latent.generator, traj.p[1])).numpy()
+    pr_pp = class_probs(loop.model, decode(latent.generator, traj.p_prime[1])).numpy()
+    assert ch["top_p"].tolist() == pr_p.argmax(1).tolist() and ch["top_pp"].tolist() == pr_pp.argmax(1).tolist()
+    cols = np.arange(4)
+    np.testing.assert_allclose(ch["conf_p"], pr_p[cols, ch["top_p"]], atol=1e-6)
+    np.testing.assert_allclose(ch["drop"], pr_p[cols, ch["top_p"]] - pr_pp[cols, ch["top_p"]], atol=1e-6)
+    assert ch["changed"].tolist() == (pr_pp.argmax(1) != pr_p.argmax(1)).tolist()
+    with pytest.raises(ConfigError, match="step must be in 0..1"):
+        lesson.step_change(latent, loop.model, traj, step=2)
+
+
+def test_some_walks_keeps_the_chosen_walk_first_and_seeded_others(trained):
+    _, traj = trained
+    w = lesson.some_walks(traj, 2, 3, seed=0)
+    assert w.p.shape[:2] == (2, 3) and w.item[0, 0] == traj.item[0, 2]
+    cols = [int(np.flatnonzero(traj.item[0] == i)[0]) for i in w.item[0]]
+    assert len(set(cols)) == 3 and cols[0] == 2
+    np.testing.assert_array_equal(w.p_prime, traj.p_prime[:, cols])
+    assert lesson.some_walks(traj, 2, 3, seed=0).item.tolist() == w.item.tolist()  # seeded
+    assert lesson.some_walks(traj, 2, 10, seed=0).p.shape[1] == 4  # asks for more than there are: all
+    with pytest.raises(ConfigError, match="point must be in 0..3"):
+        lesson.some_walks(traj, 4, 2, seed=0)
+
+
 def test_figures_of_the_predict_reveal_moment_and_the_bars(small_digits, latent, trained):
     loop, traj = trained
     lab = loop.pool.labelled_indices()
@@ -125,11 +143,17 @@ def test_figures_of_the_predict_reveal_moment_and_the_bars(small_digits, latent,
     assert len(bars) == 6  # 2 steps x (G(p), G(p'), neighbour)
     heights = [p.get_height() for p in bars[5].patches]
     np.testing.assert_allclose(heights, pr["neighbour"][1])
+    before = lesson.plot_move(latent.embeddings, small_digits.y_train, traj, 0, labelled=lab, probs=pr)
+    after = lesson.plot_move(latent.embeddings, small_digits.y_train, traj, 0, labelled=lab, probs=pr, reveal=True)
+    assert [len(a.patches) for a in before.axes if a.patches] == [10]  # G(p) only: G(p') waits for the reveal
+    shown = [a for a in after.axes if a.patches]
+    np.testing.assert_allclose([b.get_height() for b in shown[1].patches], pr["p_prime"][0])
+    assert "F says" in shown[1].get_title()
 
 
-# --------------------------------------------------------------------------- pick diagnostics
+# --------------------------------------------------------------------------- pick measurements
 def _brute(loop, latent, y):
-    """The measures of the last round's picks, recomputed by brute force."""
+    """The measures of the last round's picks, recomputed by brute force with the model that picked."""
     t = loop.round
     picks = np.asarray(loop.proposals[-1]["indices"])
     before = np.flatnonzero((loop.pool.labelled_round >= 0) & (loop.pool.labelled_round <= t))
@@ -137,73 +161,71 @@ def _brute(loop, latent, y):
     dist = np.sqrt(((e[picks][:, None, :] - e[before][None, :, :]) ** 2).sum(-1)).min(1)
     pred = loop.task.predict(loop.model, loop.dataset.x_train).argmax(1).numpy()
     unl = np.setdiff1d(np.arange(len(y)), before)
-    return np.median(dist), np.mean(pred[picks] != y[picks]), np.mean(pred[unl] != y[unl])
+    after = np.concatenate([before, picks])
+    return {
+        "round": t,
+        "n_labelled": len(after),
+        "median_dist": np.median(dist),
+        "err_picks": np.mean(pred[picks] != y[picks]),
+        "err_pool": np.mean(pred[unl] != y[unl]),
+        **{f"class{k}": int(c) for k, c in enumerate(np.bincount(y[after], minlength=10))},
+    }
 
 
-@pytest.mark.parametrize("strategy", ["snn", "random"])
-def test_pick_diagnostics_match_a_brute_force_count(small_digits, latent, strategy):
+def _small_config(rounds: int = 3):
     from latentlab import LoopConfig, TrainConfig
+    from latentlab.experiment import ExperimentConfig
+
+    # 40 optimiser steps: F above chance at t=1 (10 left it at 10 %), still a second per round
+    lc = LoopConfig(rounds=rounds, initial=20, per_round=10, alpha=0.2, train=TrainConfig(epochs=1, min_steps=40))
+    return ExperimentConfig(dataset="digits", strategies=("random", "snn", "entropy"), seeds=(0, 1), loop=lc)
+
+
+def test_compare_picks_measures_each_round_as_a_live_loop_does_and_shares_the_race_runs(
+    small_digits, latent, tmp_path, monkeypatch
+):
+    """compare_picks' table equals a brute-force count on live loops of the same settings; the runs at
+    the config's own step are the race's (compare_strategies reads them back), another step runs apart."""
+    import pandas as pd
+
     from latentlab.loop import ActiveLoop
     from latentlab.strategies import get_strategy
 
-    cfg = LoopConfig(rounds=3, initial=20, per_round=10, alpha=0.2, train=TrainConfig(epochs=1, min_steps=10))
-    strat = get_strategy(strategy)
-    loop = ActiveLoop(small_digits, strat, cfg, 0, latent=latent if strat.needs_generator else None, progress=False)
+    cfg, prepared = _small_config(), (small_digits, latent)
+    runs = [("random", "random", None), ("snn short", "snn", 0.2), ("snn long", "snn", 0.6)]
+    table = lesson.compare_picks(prepared, cfg, runs, tmp_path, progress=False)
+    assert list(table["run"].unique()) == ["random", "snn short", "snn long"] and set(table["seed"]) == {0, 1}
+    assert len(table) == 3 * 2 * 2  # 3 runs x 2 seeds x the 2 rounds that picked
+    assert table["alpha"].isna().sum() == 4 and (table.loc[table["run"] == "snn long", "alpha"] == 0.6).all()
     y = small_digits.y_train
-    for t in (1, 2):
-        loop.run_round()
-        got = lesson.pick_diagnostics(loop, embeddings=latent.embeddings)
-        med, err_p, err_u = _brute(loop, latent, y)
-        assert got["round"] == t and got["n_labelled"] == 20 + 10 * t
-        assert got["median_dist"] == pytest.approx(med)
-        assert got["err_picks"] == pytest.approx(err_p) and got["err_pool"] == pytest.approx(err_u)
-        counts = [got[f"class{k}"] for k in range(10)]
-        assert counts == np.bincount(y[loop.pool.labelled_indices()], minlength=10).tolist()
-        assert got["rarest"] == min(counts)
-    loop.run_round()
-    assert lesson.pick_diagnostics(loop, embeddings=latent.embeddings) is None  # the last round picks nothing
+    for name, s, a in runs[1:] + runs[:1]:
+        lc = cfg.loop if a is None else dataclasses.replace(cfg.loop, alpha=a)
+        strat = get_strategy(s)
+        live = ActiveLoop(small_digits, strat, lc, 1, latent=latent, progress=False)
+        for t in (1, 2):
+            live.run_round()
+            want = _brute(live, latent, y)
+            got = table[(table["run"] == name) & (table["seed"] == 1) & (table["round"] == t)].iloc[0]
+            for k, v in want.items():
+                assert got[k] == pytest.approx(v), (name, t, k)
+            assert got["rarest"] == min(want[f"class{k}"] for k in range(10))
+            assert got["metric"] == pytest.approx(live.records[-1].metric)
 
-
-def test_run_with_diagnostics_measures_every_round_that_picked(small_digits, latent):
-    from latentlab import LoopConfig, TrainConfig
-    from latentlab.experiment import ExperimentConfig
-
-    cfg = ExperimentConfig(
-        dataset="digits",
-        loop=LoopConfig(rounds=3, initial=20, per_round=10, alpha=0.2, train=TrainConfig(epochs=1, min_steps=10)),
-    )
-    loop, rows = lesson.run_with_diagnostics((small_digits, latent), cfg, "snn", 0, alpha=0.05)
-    assert loop.done and loop.config.alpha == 0.05
-    assert [r["round"] for r in rows] == [1, 2] and [r["n_labelled"] for r in rows] == [30, 40]
-    assert rows[0]["metric"] == loop.records[0].metric
-
-
-def test_pick_diagnostics_refuse_what_they_cannot_measure(small_digits, trained):
-    loop, _ = trained
-    with pytest.raises(ConfigError, match="pass embeddings="):
-        lesson.pick_diagnostics(loop)
-
-
-def test_compare_picks_caches_its_table_and_reads_it_back(small_digits, latent, tmp_path, monkeypatch):
-    from latentlab import LoopConfig, TrainConfig
-    from latentlab.experiment import ExperimentConfig
-
-    cfg = ExperimentConfig(
-        dataset="digits",
-        loop=LoopConfig(rounds=2, initial=20, per_round=10, train=TrainConfig(epochs=1, min_steps=10)),
-    )
-    runs = [("random", "random", None), ("snn short", "snn", 0.1)]
-    table = lesson.compare_picks((small_digits, latent), cfg, runs, [0, 1], cache_dir=tmp_path)
-    assert len(table) == 4 and set(table["run"]) == {"random", "snn short"} and set(table["seed"]) == {0, 1}
-    assert table["alpha"].isna().sum() == 2 and (table.loc[table["run"] == "snn short", "alpha"] == 0.1).all()
-    monkeypatch.setattr(lesson, "run_with_diagnostics", lambda *a, **k: pytest.fail("the cached table was not used"))
-    again = lesson.compare_picks((small_digits, latent), cfg, runs, [0, 1], cache_dir=tmp_path)
-    import pandas as pd
-
+    folders = sorted(d.name for d in tmp_path.iterdir())
+    assert len(folders) == 2  # the config's folder (random, snn, entropy) and the long step's
+    monkeypatch.setattr(ActiveLoop, "run_round", lambda self: pytest.fail("the race ran a run again"))
+    results = lesson.compare_strategies(cfg, prepared, tmp_path, progress=False)
+    acc = pd.DataFrame(results).query("metric == 'accuracy' and strategy == 'snn' and seed == 0")
+    short = table[(table["run"] == "snn short") & (table["seed"] == 0)]
+    assert acc.set_index("round").loc[short["round"], "value"].tolist() == pytest.approx(short["metric"].tolist())
+    again = lesson.compare_picks(prepared, cfg, runs, tmp_path, progress=False)  # read back, nothing run
     pd.testing.assert_frame_equal(table, again)
-    with pytest.raises(pytest.fail.Exception):  # other seeds: another key, computed afresh
-        lesson.compare_picks((small_digits, latent), cfg, runs, [2], cache_dir=tmp_path)
 
+
+def test_pick_summaries_and_figures(small_digits, latent, tmp_path):
+    cfg = _small_config(rounds=2).override({"strategies": ["random", "snn"]})
+    table = lesson.compare_picks((small_digits, latent), cfg, [("random", "random", None), ("snn short", "snn", 0.2)],
+                                 tmp_path)  # fmt: skip
     summary = lesson.summarise_picks(table)
     assert list(summary.index) == ["random", "snn short"]
     assert summary.loc["random", "rarest class count"] == table.loc[table["run"] == "random", "rarest"].mean()
@@ -301,6 +323,40 @@ def test_plot_map_rings_the_labelled_items(small_digits, latent):
 
 
 # --------------------------------------------------------------------------- notebook 06
+def test_the_reveal_point_changes_what_F_says_on_the_lesson_defaults():
+    """Notebook 06's predict-then-reveal on its default settings (the lesson's first seed and step):
+    the point the rule picks makes a visible change, F naming another class for G(p') than for G(p)
+    (or, failing that, F's top probability falling clearly)."""
+    import latentlab as ll
+    from latentlab import notebook_helpers as nh
+
+    S = lesson.lesson_settings()
+    config = nh.experiment_config(
+        dataset=S["dataset"], strategies=["random", "snn", "entropy"], seeds=S["seeds"], rounds=S["rounds"],
+        initial=S["initial"], per_round=S["per_round"], min_steps=S["min_steps"], alpha=S["alpha"],
+    )  # fmt: skip
+    ds, latent = prepared = ll.prepare(config, None, progress=False)
+    loop = nh.trained_target(config, prepared, seed=S["seeds"][0])
+    labelled = loop.pool.labelled_indices()
+    assert len(labelled) == S["initial"] and set(labelled) <= set(range(len(ds.x_train)))  # pool items only
+    traj = ll.trajectory(latent, loop.model, loop.task, ds.y_train, labelled, steps=1, alpha=S["alpha"])
+    change = lesson.step_change(latent, loop.model, traj)
+    point = lesson.pick_point(change)
+    probs = lesson.trajectory_probs(latent, loop.model, ds.x_train, traj, point)
+    sure_p, sure_pp = probs["p"][0].max(), probs["p_prime"][0].max()
+    assert change["changed"][point] or sure_p - sure_pp >= 0.2, (change["top_p"][point], sure_p, sure_pp)
+
+
+def test_dev_extra_installs_the_slides_extra_so_ci_runs_the_slides_test():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    own = next(r for r in extras["dev"] if r.startswith("latentlab-sampling["))
+    assert "slides" in own[own.index("[") + 1 : own.index("]")].split(",")
+    assert extras["slides"] == ["jupyterlab-slideshow>=0.3.4"]
+
+
 NB = Path(__file__).resolve().parents[1] / "notebooks" / "06_lesson.ipynb"
 # a continuation cell carries no slide type (RISE and nbconvert read a missing one as "-";
 # jupyterlab-slideshow hides a cell whose type is "-")
@@ -397,7 +453,7 @@ def test_lesson_smoke_run_under_papermill(tmp_path, monkeypatch):
     key = [c for c in code if "answer-key" in c.metadata.get("tags", [])]
     assert _stdout(key[0]).split() == ["right"] * 5  # the answer key passes its own checks
     reveal = next(c for c in code if "reveal=True" in c.source)
-    assert _stdout(reveal).count("not yet: replace None") == 2
+    assert _stdout(reveal).count("not yet: replace None") == 3  # the neighbour's class, F's answer, more/less sure
 
     results = pd.read_csv(out / "results.csv")
     assert set(results["strategy"]) == {"random", "snn", "entropy"} and set(results["seed"]) == {0, 1}
