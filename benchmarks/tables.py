@@ -1222,8 +1222,38 @@ def _() -> str:
 
 def _cold(dataset: str, quiet: bool = True) -> dict:
     """The cold-start run of ``dataset`` at the lowest (``quiet``) or the highest load before it."""
-    runs = [r for r in _perf_json("cold_start") if r["dataset"] == dataset]
+    runs = [r for r in _perf_json("cold_start") if r["dataset"] == dataset and r["mode"] == "shipped"]
     return (min if quiet else max)(runs, key=lambda r: r["load_before"][0])
+
+
+def _screen(dataset: str, mode: str = "shipped") -> dict:
+    """The newest cold-start run of ``dataset`` timed in a browser (``--browser``)."""
+    runs = [r for r in _perf_json("cold_start") if r["dataset"] == dataset and r["mode"] == mode]
+    return max((r for r in runs if "usable_on_screen_s" in r["explorer"]), key=lambda r: r["date"])
+
+
+@generator("perf.cold-screen")
+def _() -> str:
+    parts = []
+    for ds in ("mnist", "digits"):
+        ex = (r := _screen(ds))["explorer"]
+        parts.append(
+            f"{ds}: first map on screen {ex['first_map_on_screen_s']:.1f} s, usable explorer on screen "
+            f"{ex['usable_on_screen_s']:.1f} s (page loaded {ex['page_loaded_s']:.1f} s; load "
+            f"{r['load_before'][0]} -> {r['load_after'][0]})"
+        )
+    return "; ".join(parts)
+
+
+@generator("perf.cold-forming")
+def _() -> str:
+    r = _screen("digits", "no-shipped")
+    ex = r["explorer"]
+    return (
+        f"the forming map ({ex['first_map_was']}) on screen after {ex['first_map_on_screen_s']:.1f} s and the "
+        f"usable explorer after {ex['usable_on_screen_s']:.1f} s, the VAE trained in {r['first_map']['ready_s']:.1f} s "
+        f"(load {r['load_before'][0]} -> {r['load_after'][0]})"
+    )
 
 
 def _phases(r: dict) -> str:
