@@ -131,3 +131,25 @@ def test_before_the_page_opens_its_comm_nothing_is_sent_then_one_message_with_th
     assert alert, "no alert model in the document"
     texts = [e["new"] for e in sent[0] if e.get("attr") == "text" and e["model"]["id"] in alert]
     assert texts in ([], [""]), f"after Run All the page would show the alert {texts[-1]!r}"
+
+
+def test_play_steps_on_its_timer_says_its_rate_and_nothing_steps_after_pause(explorer_settings):
+    state = ExplorerState(**explorer_settings).load()
+    assert state.run_round(), state.error
+    view = LatentExplorer(state)
+    s0 = state.readout()["steps"]
+
+    async def play_then_pause() -> int:
+        view.b_play.value = True  # Play's timer runs on this event loop, as in a notebook's kernel
+        await asyncio.sleep(2.5)
+        view.b_play.value = False
+        at_pause = state.readout()["steps"]
+        await asyncio.sleep(1.5)  # two timer periods: a tick that was due must not step
+        return at_pause
+
+    at_pause = asyncio.run(play_then_pause())
+    record = view.play_record
+    assert state.readout()["steps"] == at_pause >= s0 + 2, (s0, at_pause, record)
+    assert len(record["starts"]) == at_pause - s0 and all(t < record["paused_at"] for t in record["starts"])
+    assert view.b_play.label == "Play"
+    assert "steps/s" in view.play_rate() and "timer 1.43/s" in view.play_rate()

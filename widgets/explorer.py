@@ -16,6 +16,7 @@ import asyncio
 import html
 import logging
 import threading
+import time
 import traceback
 
 import numpy as np
@@ -93,6 +94,7 @@ log = logging.getLogger(__name__)
 _SHOWN, _HIDDEN = {"visibility": "visible"}, {"visibility": "hidden"}
 _TEXT = {"font-size": "13px"}
 PLAY_PERIOD = 700  # ms between Play's Steps
+PLAY_YIELD = 0.05  # s: before each Step Play lets the event loop read what waits (a Pause click)
 # the alert keeps its place (no layout jump) and only changes colour when a message appears
 # (every key in both: the browser keeps a style key that an update leaves out)
 _ALERT_OFF = {
@@ -132,7 +134,9 @@ class LatentExplorer(pn.viewable.Viewer):
         super().__init__(state=state, **params)
         self._drawn = {"data": -1, "grid": -1}
         self._play_cb = None
-        self._play_times: list[float] = []
+        self._play_starts: list[float] = []  # time.perf_counter() at each Step Play started
+        self._play_times: list[float] = []  # how long each of them took (Step and redraw)
+        self._paused_at: float | None = None
         self._reverting = False  # the data-set widgets are being set back to what is loaded
         self._redrawing = False  # a notebook redraw runs (its inner redraws do not push)
         self._acting = False  # an action runs: the state's version watcher leaves the redraw to it
@@ -222,7 +226,9 @@ class LatentExplorer(pn.viewable.Viewer):
             value=False, size=22, width=22, height=22, color="primary", bgcolor="light", styles=_HIDDEN
         )
         self.busy_text = w.StaticText(value="", width=260, height=22, styles=dict(_TEXT))
-        self.readout = w.StaticText(value="", width=360, height=96, styles={**_TEXT, "overflow": "hidden"})
+        self.readout = w.StaticText(
+            value="", width=360, height=96, styles={**_TEXT, "overflow": "hidden"}, css_classes=["latentlab-readout"]
+        )
         self.alert = w.StaticText(value="", width=920, height=40, styles=_ALERT_OFF, css_classes=["latentlab-alert"])
         self.selected_text = w.StaticText(value="", width=360, height=44, styles=dict(_TEXT))
         self.key_text = w.StaticText(value="", width=400, height=360, styles=dict(_TEXT))
@@ -353,34 +359,64 @@ class LatentExplorer(pn.viewable.Viewer):
         self._act(lambda: self.state.select(event.x, event.y))
 
     def _on_play(self, event):
-        """Play steps on a timer of PLAY_PERIOD ms; a Step that takes longer makes the rate its own (the
-        readout says so); Pause stops the timer at once and a tick after it does nothing."""
+        """Play steps on a timer of PLAY_PERIOD ms; Steps slower than the timer make the rate their own
+        and the readout says so (the rate achieved, the timer's, a Step's time). Pause stops at once:
+        before each Step, Play hands the event loop a turn, so a Pause click already sent is read
+        first and no Step starts after it (a Step running at the click finishes and is drawn)."""
         if event.new:
             self.b_play.label = "Pause"
-            self._play_times = []
+            self._play_starts, self._play_times, self._paused_at = [], [], None
             self._play_cb = pn.state.add_periodic_callback(self._tick, period=PLAY_PERIOD)
         else:
             self.b_play.label = "Play"
+            self._paused_at = time.perf_counter()
             if self._play_cb is not None:
                 self._play_cb.stop()
                 self._play_cb = None
 
-    def _tick(self):
+    async def _tick(self):
+        # in a notebook Panel's timer starts the next tick at once, without returning to the event
+        # loop, when a tick took longer than the period: then a Pause click waited behind every Step
+        await asyncio.sleep(PLAY_YIELD)
         if self.state.busy or not self.b_play.value:
             return
+        t0 = time.perf_counter()
+        self._play_starts.append(t0)
         self._act(self.state.step)
-        self._play_times.append(self.state.timings.get("step", 0.0))
+        self._play_times.append(time.perf_counter() - t0)
         if self.state.error:
             self.b_play.value = False
 
+    @property
+    def play_record(self) -> dict:
+        """Play's last run: when each Step started and when Pause came (``time.perf_counter`` s),
+        the rate achieved (steps/s over the last five Steps, None before two) and whether the Step
+        time limits it below the timer's rate."""
+        starts = list(self._play_starts)
+        rate = self._achieved_rate()
+        return {
+            "starts": starts,
+            "paused_at": self._paused_at,
+            "rate": None if rate is None else round(rate, 3),
+            "limited": rate is not None and rate < 0.95 * 1000 / PLAY_PERIOD,
+        }
+
+    def _achieved_rate(self) -> float | None:
+        t = self._play_starts[-6:]
+        return (len(t) - 1) / max(t[-1] - t[0], 1e-9) if len(t) > 1 else None
+
     def play_rate(self) -> str:
-        """What Play achieves: its timer's rate, or the slower rate the Step time allows."""
-        t = self._play_times[-5:] if getattr(self, "_play_times", None) else []
+        """What Play achieves against its timer, and what limits it."""
         timer = 1000 / PLAY_PERIOD
-        if not t:
-            return f"Play: {timer:.2f} steps/s"
-        rate = min(timer, 1 / max(float(np.mean(t)), 1e-9))
-        return f"Play: {rate:.2f} steps/s" + (" (limited by the Step time)" if rate < 0.95 * timer else "")
+        rate = self._achieved_rate()
+        if rate is None:
+            return f"Play: timer {timer:.2f} steps/s"
+        text = f"Play: {rate:.2f} steps/s (timer {timer:.2f}/s"
+        if rate < 0.95 * timer:
+            busy = float(np.mean(self._play_times[-5:]))  # a Step and its redraw, in the kernel
+            why = "the Step time" if busy + PLAY_YIELD >= 0.8 / rate else "a busy kernel or machine"
+            text += f"; limited by {why}: a Step and its redraw take {busy:.2f} s"
+        return text + ")"
 
     @param.depends("presentation", watch=True)
     def _on_presentation(self):
