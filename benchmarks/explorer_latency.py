@@ -232,8 +232,8 @@ def _p90(v):
 
 
 def table(out: Path = OUT) -> str:
-    """The Markdown table of every raw result under ``out`` (one row each, by folder then label)."""
-    files = sorted(Path(out).glob("*/*.json"))
+    """The Markdown table of every raw result under ``out`` (one row each, by folder, "before" first)."""
+    files = sorted(Path(out).glob("*/*.json"), key=lambda f: (f.parent.name, f.stem != "before", f.stem))
     if not files:
         return "(no raw results)"
     lines = [
