@@ -1190,6 +1190,26 @@ GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table
 GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
 GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))
 GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
+
+
+def _table1_runs() -> list[dict]:
+    """The full-protocol Table-1 timings (not the toy runs), oldest first."""
+    runs = [json.loads(p.read_text()) for p in sorted((PERF / "table1_timing").glob("*/timing.json"))]
+    return [r for r in runs if not r.get("toy")]
+
+
+@generator("perf.table1-latest")
+def _() -> str:
+    first, last = _table1_runs()[0], _table1_runs()[-1]
+    ev = [sum(v["eval_s"] for v in r["per_strategy"].values()) for r in (first, last)]
+    tot = [r["total_s"] / 60 for r in (first, last)]
+    return (
+        f"{tot[1]:.1f} min at load {last['load_before'][0]} -> {last['load_after'][0]} ({last['date'][:16]}), "
+        f"against {tot[0]:.1f} min on {first['date'][:16]}: evaluation {ev[0]:.0f} -> {ev[1]:.0f} worker-seconds "
+        "(the stride fix of the inference path), the rest within a few per cent"
+    )
+
+
 # issue 19 item 6: the tour in JupyterLab, Run All and Step click-to-paint (benchmarks/explorer_latency.py)
 GENERATORS["explorer.latency"] = lambda: _printed(_script("explorer_latency").table(RES / "explorer" / "latency"))
 
