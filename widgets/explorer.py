@@ -51,6 +51,10 @@ def in_background() -> bool:
 log = logging.getLogger(__name__)
 _SHOWN, _HIDDEN = {"visibility": "visible"}, {"visibility": "hidden"}
 _TEXT = {"font-size": "13px"}
+_WIDGET_CSS = [
+    ":host { font-size: var(--latentlab-text, 13px); } label, input, select, button, .bk-btn, .bk-input "
+    "{ font-size: var(--latentlab-text, 13px) !important; }"
+]
 PLAY_PERIOD = 700  # ms between Play's Steps
 # the alert keeps its place (no layout jump) and only changes colour when a message appears
 # (every key in both: the browser keeps a style key that an update leaves out)
@@ -590,12 +594,14 @@ class LatentExplorer(pn.viewable.Viewer):
         apply_sizes(self.map_parts, (self.strip, self.probs, self.curve), sz, big)
         self.strip_labels.text_font_size = sz.text
         text = {"font-size": sz.text}
-        css = [
-            f":host {{ font-size: {sz.text}; }} label, input, select, button, .bk-btn, .bk-input "
-            f"{{ font-size: {sz.text} !important; }}"
-        ]
         for wdg in (*self._busy_controls(), self.b_present):
-            wdg.stylesheets = css
+            # the size is a CSS variable on the widget's host (``styles``); the stylesheet that reads it is
+            # set once, before the first render: a later change of ``stylesheets`` makes Panel re-send
+            # its own stylesheets too, as CDN URLs in a notebook under pn.extension(inline=True) (the
+            # doc has no local ``dist_url`` then), and an offline page fetched them (test_jupyterlab)
+            if wdg.stylesheets != _WIDGET_CSS:
+                wdg.stylesheets = _WIDGET_CSS
+            wdg.styles = {"--latentlab-text": sz.text}
             small = 65 if isinstance(wdg, (pn.widgets.Button, pn.widgets.Toggle)) else 170
             wdg.width = 180 if big else (95 if wdg is self.b_round else small)
         self.b_present.width = 150 if big else 120
