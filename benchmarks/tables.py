@@ -1716,22 +1716,16 @@ def _lesson_tables():
     return picks, results, lesson
 
 
-@generator("lesson.race")
-def _() -> str:
-    _, results, lesson = _lesson_tables()
-    tab = lesson.same_seed_table(results)
-    lines = header("", [str(c) for c in tab.columns])
-    lines += [f"| {i} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for i, row in tab.iterrows()]
-    return block(lines)
+def _frame_block(tab, first: str, fmt: str) -> str:
+    """A DataFrame as a Markdown table: its index in the first column, every value ``fmt``-formatted."""
+    lines = header(first, [str(c) for c in tab.columns])
+    return block(lines + [f"| {i} | " + " | ".join(format(v, fmt) for v in row) + " |" for i, row in tab.iterrows()])
 
 
-@generator("lesson.picks")
-def _() -> str:
-    picks, _, lesson = _lesson_tables()
-    tab = lesson.summarise_picks(picks)
-    lines = header("run", [str(c) for c in tab.columns])
-    lines += [f"| {i} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for i, row in tab.iterrows()]
-    return block(lines)
+GENERATORS["lesson.race"] = lambda: _frame_block(_lesson_tables()[2].same_seed_table(_lesson_tables()[1]), "", ".2f")
+GENERATORS["lesson.picks"] = lambda: _frame_block(
+    _lesson_tables()[2].summarise_picks(_lesson_tables()[0]), "run", ".3f"
+)
 
 
 @generator("lesson.answers")
