@@ -27,6 +27,9 @@ from bokeh.models import ColumnDataSource, HoverTool, LabelSet, LegendItem
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from panel.io import hold
+from panel.io.notebook import block_comm
+from panel.io.notebook import push as _push_doc
+from tornado.ioloop import IOLoop
 
 from latentlab.datasets import DATASETS
 from latentlab.explorer_state import ExplorerState, strategy_names
@@ -41,6 +44,44 @@ __all__ = ["LatentExplorer", "to_rgba", "pool_raster", "in_background", "PLAY_PE
 # set in the worker thread of a background action: views skip redraws there (Bokeh models may only
 # change on the event loop) and redraw once the action is over
 _BACKGROUND = threading.local()
+
+
+def _comm_open(comm) -> bool:
+    """Whether a notebook comm (pyviz_comms) is open: its public ``comm`` property raises until then."""
+    try:
+        comm.comm
+    except ValueError:
+        return False
+    return True
+
+
+def _same(a, b) -> bool:
+    """Whether two data-source columns hold the same values (lists of arrays: element by element)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and (len(a) != len(b) or len(a) == 0):
+        return len(a) == len(b)
+    if isinstance(a, (list, tuple)) and a and isinstance(a[0], np.ndarray):  # multi_line's xs, images
+        return isinstance(b, (list, tuple)) and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        x, y = np.asarray(a), np.asarray(b)
+    except ValueError:  # ragged
+        return False
+    if x.shape != y.shape:
+        return False
+    try:
+        return bool(np.array_equal(x, y, equal_nan=True))
+    except TypeError:  # strings, tuples: no NaN to equate
+        return bool(np.array_equal(x, y))
+
+
+def _set_data(src: ColumnDataSource, data: dict) -> bool:
+    """Assign ``data`` to ``src`` only when it differs (a notebook push then leaves the source out:
+    Bokeh sends a source on every assignment of ``data`` whose columns hold lists of arrays, and
+    the browser re-reads it); True when it assigned."""
+    old = src.data
+    if set(old) == set(data) and all(_same(old[k], data[k]) for k in data):
+        return False
+    src.data = data
+    return True
 
 
 def in_background() -> bool:
@@ -97,6 +138,9 @@ class LatentExplorer(pn.viewable.Viewer):
         self._play_cb = None
         self._play_times: list[float] = []
         self._reverting = False  # the data-set widgets are being set back to what is loaded
+        self._redrawing = False  # a notebook redraw runs (its inner redraws do not push)
+        self._acting = False  # an action runs: the state's version watcher leaves the redraw to it
+        self._push_pending: set[int] = set()  # notebook comms whose push waits for the page to open them
         self._build()
         self._layout = pn.Column(css_classes=["latentlab-explorer"])
         self._apply_mode()
@@ -198,9 +242,9 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_reset.on_click(lambda e: self._act(s.reset))
         self.b_play.param.watch(self._on_play, "value")
         self.b_present.param.watch(lambda e: setattr(self, "presentation", e.new), "value")
-        # the slider's every value (not only the throttled one) redraws, and the redraw is pushed as
-        # one message (hold) whatever the kernel does next
-        self.w_replay.param.watch(lambda e: self._act(self._redraw), "value")
+        # the slider's every value (not only the throttled one) is an action: it clears the last
+        # alert and redraws once, pushed as one message whatever the kernel does next
+        self.w_replay.param.watch(lambda e: self._act(lambda: None), "value")
         self._busy_js()
 
     def _busy_js(self):
@@ -226,16 +270,24 @@ class LatentExplorer(pn.viewable.Viewer):
     def _act(self, fn):
         """Run an action; anything unexpected becomes a message in the page, never a dead page.
 
-        A new action clears the last one's alert first (a message stays only while its cause does)."""
+        A new action clears the last one's alert first (a message stays only while its cause does).
+        The view redraws once, after the action: the state's version watcher, which the action
+        triggers (often more than once: a setting, then the action's own bump), leaves it to this."""
         if self.state.busy and not in_background():
             return  # a background action owns the state; its controls are disabled anyway
+        outer = not in_background() and not self._acting
+        if outer:
+            self._acting = True
         self.state.error = ""
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - the UI boundary: report, log, keep the page alive
             log.error("explorer action failed:\n%s", traceback.format_exc())
             self.state.error = f"internal error ({type(e).__name__}: {e}); see the server log"
-        if not in_background():
+        finally:
+            if outer:
+                self._acting = False
+        if outer:
             self._redraw()
 
     async def run_in_background(self, fn, busy: str) -> None:
@@ -296,7 +348,9 @@ class LatentExplorer(pn.viewable.Viewer):
         self._redraw()
 
     def _on_state_change(self, *events):
-        if not in_background():
+        # a change from a notebook cell (state.step() ...) redraws now; one inside an action (or on
+        # a background worker) is redrawn once when the action ends
+        if not in_background() and not self._acting:
             self._redraw()
 
     def _on_tap(self, event):
@@ -339,24 +393,67 @@ class LatentExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ draw (data only)
     def _redraw(self):
-        doc, comm = self._notebook_doc()
-        with hold(doc, comm=comm):  # one message per redraw, not one per changed source
+        views = self._notebook_views()
+        if not views:  # served (or not shown yet): hold the session's document, one message per redraw
+            with hold():
+                self._redraw_now()
+            pn.io.push_notebook(self._layout)  # nothing to do when served; a notebook if the lookup failed
+            return
+        if self._redrawing:  # a redraw inside a redraw (the replay slider set back): the outer one sends
             self._redraw_now()
-        if comm is not None:  # events of a document that was held already wait for a push
-            pn.io.push_notebook(self._layout)
+            return
+        self._redrawing = True
+        try:
+            # a notebook's document is held for good: its events wait, combined (the last value of
+            # each property), for a push; block_comm stops the push each widget change would make
+            with block_comm():
+                self._redraw_now()
+        finally:
+            self._redrawing = False
+        for doc, comm in views:
+            self._push_when_open(doc, comm)
 
-    def _notebook_doc(self):
-        """This view's own document and comm in a notebook, else ``(None, None)``.
+    def _push_when_open(self, doc, comm, retry: bool = False) -> None:
+        """Send what waits in this view's document as one message, once the page's comm is open.
+
+        Until the comm opens nothing is sent: Panel would defer each message on its own 0.1 s retry,
+        and after the comm opened the retries went out in another order than they were made. During
+        Run All the kernel reads the page's comm_open only after the last cell, so the alert that
+        the bad-input cell showed came back after its next cell's clearing message (seen in 2 of 4
+        runs, the kernel's send log showed the two swapped). Held back, the document keeps each
+        property's last value, and one push after the comm opened sends the final state.
+
+        The push is Panel's own (what ``pn.io.push_notebook`` calls) with ``binary=False``: binary,
+        every array column goes as two comm messages of its own (its header, its bytes), 77 for one
+        Step's six changed sources, each one an iopub message the page handles on its own; inline
+        (base64 in the JSON) the Step is three. Panel has no public switch for it.
+        """
+        if _comm_open(comm):
+            self._push_pending.discard(id(comm))
+            _push_doc(doc, comm, binary=False)
+        elif retry or id(comm) not in self._push_pending:  # one chain of retries; later redraws wait in it
+            self._push_pending.add(id(comm))
+            IOLoop.current().call_later(0.1, self._push_when_open, doc, comm, True)
+
+    def _notebook_views(self) -> list:
+        """(document, comm) of each notebook display of this view; empty when served or not shown.
 
         ``hold()`` alone holds ``state.curdoc``, which during a notebook cell is not necessarily this
         view's document: the redraw's events then sat in the document and were sent, out of order,
         with the next click's answer (an alert already cleared came back, a replay lagged one move).
         """
-        for ref in self._layout._models:
-            view = pn.state._views.get(ref)
+        # Private on purpose: Panel 1.9 has no public lookup of an object's notebook document and
+        # comm. Its public pn.io.push_notebook(obj) finds them in the same registry (pn.state._views,
+        # via push_on_root) but pushes at once, and when the comm is not open yet it defers each
+        # message on a retry of its own (the reordering above); the redraw needs the comm to wait
+        # for it. Without the registry (another Panel) _redraw falls back to push_notebook.
+        registry = getattr(pn.state, "_views", {})
+        out = []
+        for ref in getattr(self._layout, "_models", {}):
+            view = registry.get(ref)
             if view is not None and view[3] is not None:
-                return view[2], view[3]
-        return None, None
+                out.append((view[2], view[3]))
+        return out
 
     def _redraw_now(self):
         s = self.state
@@ -366,14 +463,14 @@ class LatentExplorer(pn.viewable.Viewer):
         if self._drawn["data"] != s.data_version:
             e = s.embeddings
             if len(e) > self.max_points:  # one image, binned again for the visible box on every pan/zoom
-                self.src["pool"].data = {"x": [], "y": [], "color": [], "label": []}
+                _set_data(self.src["pool"], {"x": [], "y": [], "color": [], "label": []})
                 self._pool_layer = pool_layer(self.map, self.src["raster"], s, getattr(self, "_pool_layer", None))
             else:
                 if getattr(self, "_pool_layer", None) is not None:
                     self._pool_layer.detach()
-                self.src["raster"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+                _set_data(self.src["raster"], {"image": [], "x": [], "y": [], "dw": [], "dh": []})
                 colour, label = pool_colours(s)
-                self.src["pool"].data = {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label}
+                _set_data(self.src["pool"], {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label})
             self._draw_keys()
             d = s.latent.dim
             ax = ("z1 (latent dimension 1)", "z2 (latent dimension 2)")
@@ -384,11 +481,13 @@ class LatentExplorer(pn.viewable.Viewer):
         if self._drawn["grid"] != s.grid_version:
             g = s.grid
             if g is None:
-                self.src["heat"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+                _set_data(self.src["heat"], {"image": [], "x": [], "y": [], "dw": [], "dh": []})
             else:
                 v = g["values"]
                 self.heat_mapper.update(low=float(v.min()), high=float(max(v.max(), v.min() + 1e-9)))
-                self.src["heat"].data = {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]], "dh": [g["dh"]]}
+                _set_data(
+                    self.src["heat"], {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]], "dh": [g["dh"]]}
+                )
             name = g["name"] if g else s.heat
             self.heat_bar.title = f"grey background: {name} (darker = higher)"
             self.heat_hover.tooltips = [(f"{name} here", "@image{0.000}"), ("z", "($x{0.00}, $y{0.00})")]
@@ -426,7 +525,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _draw_labelled(self, idx, rounds):
         e = self.state.embeddings
-        self.src["labelled"].data = {"x": e[idx, 0], "y": e[idx, 1], "round": rounds}
+        _set_data(self.src["labelled"], {"x": e[idx, 0], "y": e[idx, 1], "round": rounds})
         self.round_mapper.update(low=1, high=max(2, int(rounds.max()) if len(rounds) else 2))
 
     def _draw_step(self, p, pp, d, gnorm, loss, nb_xy, loss_after, paths):
@@ -434,37 +533,46 @@ class LatentExplorer(pn.viewable.Viewer):
         if len(p) and len(gnorm) == len(p) and len(d):
             scale = 1.5 * s.alpha / max(float(np.max(gnorm)), 1e-12)  # arrow length ∝ |grad|, longest 1.5 alpha
             tip = p + d * (gnorm * scale)[:, None]
-            self.src["grad"].data = {"x0": p[:, 0], "y0": p[:, 1], "x1": tip[:, 0], "y1": tip[:, 1]}
+            _set_data(self.src["grad"], {"x0": p[:, 0], "y0": p[:, 1], "x1": tip[:, 0], "y1": tip[:, 1]})
         else:
-            self.src["grad"].data = {"x0": [], "y0": [], "x1": [], "y1": []}
-        self.src["points"].data = {
-            "x": p[:, 0] if len(p) else [],
-            "y": p[:, 1] if len(p) else [],
-            "grad_norm": gnorm if len(gnorm) == len(p) else np.zeros(len(p)),
-            "loss": loss if len(loss) == len(p) else np.zeros(len(p)),
-        }
-        self.src["pp"].data = {"x": pp[:, 0], "y": pp[:, 1]}
-        self.src["nb"].data = {
-            "x": nb_xy[:, 0],
-            "y": nb_xy[:, 1],
-            "loss_after": loss_after if len(loss_after) == len(nb_xy) else np.zeros(len(nb_xy)),
-        }
+            _set_data(self.src["grad"], {"x0": [], "y0": [], "x1": [], "y1": []})
+        _set_data(
+            self.src["points"],
+            {
+                "x": p[:, 0] if len(p) else [],
+                "y": p[:, 1] if len(p) else [],
+                "grad_norm": gnorm if len(gnorm) == len(p) else np.zeros(len(p)),
+                "loss": loss if len(loss) == len(p) else np.zeros(len(p)),
+            },
+        )
+        _set_data(self.src["pp"], {"x": pp[:, 0], "y": pp[:, 1]})
+        _set_data(
+            self.src["nb"],
+            {
+                "x": nb_xy[:, 0],
+                "y": nb_xy[:, 1],
+                "loss_after": loss_after if len(loss_after) == len(nb_xy) else np.zeros(len(nb_xy)),
+            },
+        )
         n = min(len(pp), len(nb_xy))
-        self.src["jumps"].data = {"x0": pp[:n, 0], "y0": pp[:n, 1], "x1": nb_xy[:n, 0], "y1": nb_xy[:n, 1]}
+        _set_data(self.src["jumps"], {"x0": pp[:n, 0], "y0": pp[:n, 1], "x1": nb_xy[:n, 0], "y1": nb_xy[:n, 1]})
         if paths.size and paths.shape[0] > 1:
-            self.src["paths"].data = {
-                "xs": [paths[:, j, 0] for j in range(paths.shape[1])],
-                "ys": [paths[:, j, 1] for j in range(paths.shape[1])],
-            }
+            _set_data(
+                self.src["paths"],
+                {
+                    "xs": [paths[:, j, 0] for j in range(paths.shape[1])],
+                    "ys": [paths[:, j, 1] for j in range(paths.shape[1])],
+                },
+            )
         else:
-            self.src["paths"].data = {"xs": [], "ys": []}
+            _set_data(self.src["paths"], {"xs": [], "ys": []})
 
     def _draw_live(self):
         s = self.state
         self._draw_labelled(*s.labelled())
         pk = s.picks
         e = s.embeddings
-        self.src["picks"].data = {"x": e[pk, 0], "y": e[pk, 1]} if len(pk) else {"x": [], "y": []}
+        _set_data(self.src["picks"], {"x": e[pk, 0], "y": e[pk, 1]} if len(pk) else {"x": [], "y": []})
         t = s.trajectories()
         self._draw_step(
             t["p"], t["p_prime"], t["d"], t["grad_norm"], t["loss"], t["neighbour_xy"], t["loss_after"], t["paths"]
@@ -472,7 +580,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _draw_history(self, r):
         s = self.state
-        self.src["picks"].data = {"x": [], "y": []}
+        _set_data(self.src["picks"], {"x": [], "y": []})
         h = s.history(r)
         self._draw_labelled(h["labelled"], h["labelled_round"])
         pr = h["proposal"]
@@ -500,21 +608,24 @@ class LatentExplorer(pn.viewable.Viewer):
     def _draw_selection(self):
         sel = self.state.selection
         if not sel:
-            self.src["sel"].data = {"x": [], "y": []}
-            self.src["strip"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []}
-            self.src["probs"].data = {"x": [], "top": [], "color": [], "label": []}
+            _set_data(self.src["sel"], {"x": [], "y": []})
+            _set_data(self.src["strip"], {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []})
+            _set_data(self.src["probs"], {"x": [], "top": [], "color": [], "label": []})
             self.selected_text.value = ""
             return
-        self.src["sel"].data = {"x": [sel["z"][0]], "y": [sel["z"][1]]}
+        _set_data(self.src["sel"], {"x": [sel["z"][0]], "y": [sel["z"][1]]})
         imgs = sel["images"]
-        self.src["strip"].data = {
-            "image": [to_rgba(a) for _, a in imgs],
-            "x": [1.1 * i for i in range(len(imgs))],
-            "y": [0.0] * len(imgs),
-            "dw": [1.0] * len(imgs),
-            "dh": [1.0] * len(imgs),
-            "title": [t for t, _ in imgs],
-        }
+        _set_data(
+            self.src["strip"],
+            {
+                "image": [to_rgba(a) for _, a in imgs],
+                "x": [1.1 * i for i in range(len(imgs))],
+                "y": [0.0] * len(imgs),
+                "dw": [1.0] * len(imgs),
+                "dh": [1.0] * len(imgs),
+                "title": [t for t, _ in imgs],
+            },
+        )
         self.selected_text.value = html.escape(sel["text"])
         self._draw_probabilities(sel.get("probs") or {})
 
@@ -533,19 +644,21 @@ class LatentExplorer(pn.viewable.Viewer):
                 xs.append(("peak output", where))
                 tops.append(float(p.max()))
             cols += [colours[k % 3]] * (len(xs) - len(cols))
-        from bokeh.models import FactorRange
-
-        self.probs.x_range = FactorRange(*xs) if xs else FactorRange()
+        # the figure's own FactorRange, its factors changed in place and only when they differ: a new
+        # range model each redraw was sent whole with every Step and made the browser rebuild the figure
+        rng = self.probs.x_range
+        if [tuple(f) if isinstance(f, (list, tuple)) else f for f in rng.factors] != xs:
+            rng.factors = xs
         self.probs.y_range.end = 1.02 if all(t <= 1 for t in tops) else 1.05 * max(tops)
-        self.src["probs"].data = {"x": xs, "top": tops, "color": cols, "label": [w for _, w in xs]}
+        _set_data(self.src["probs"], {"x": xs, "top": tops, "color": cols, "label": [w for _, w in xs]})
 
     def _draw_curves(self):
         c = self.state.curves()
         main = self.state.strategy if self.state.loaded else ""
         mx, my = c.get(main, ([], []))
-        self.curve_src["strategy"].data = {"x": mx, "y": my}
+        _set_data(self.curve_src["strategy"], {"x": mx, "y": my})
         bx, by = c.get("random", ([], [])) if main != "random" else ([], [])
-        self.curve_src["random"].data = {"x": bx, "y": by}
+        _set_data(self.curve_src["random"], {"x": bx, "y": by})
         items = self.curve.legend[0].items
         items[0].label = value(main or "strategy")
         items[1].label = value("random (baseline)")
