@@ -1190,6 +1190,26 @@ GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table
 GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
 GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))
 GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
+
+
+def _table1_runs() -> list[dict]:
+    """The full-protocol Table-1 timings (not the toy runs), oldest first."""
+    runs = [json.loads(p.read_text()) for p in sorted((PERF / "table1_timing").glob("*/timing.json"))]
+    return [r for r in runs if not r.get("toy")]
+
+
+@generator("perf.table1-latest")
+def _() -> str:
+    first, last = _table1_runs()[0], _table1_runs()[-1]
+    ev = [sum(v["eval_s"] for v in r["per_strategy"].values()) for r in (first, last)]
+    tot = [r["total_s"] / 60 for r in (first, last)]
+    return (
+        f"{tot[1]:.1f} min at load {last['load_before'][0]} -> {last['load_after'][0]} ({last['date'][:16]}), "
+        f"against {tot[0]:.1f} min on {first['date'][:16]}: evaluation {ev[0]:.0f} -> {ev[1]:.0f} worker-seconds "
+        "(the stride fix of the inference path), the rest within a few per cent"
+    )
+
+
 # issue 19 item 6: the tour in JupyterLab, Run All and Step click-to-paint (benchmarks/explorer_latency.py)
 GENERATORS["explorer.latency"] = lambda: _printed(_script("explorer_latency").table(RES / "explorer" / "latency"))
 
@@ -1685,6 +1705,68 @@ def _() -> str:
             + ("" if ad["same_step"] else "; the grid chose another step")
         )
     return f"two runs on this machine: results.csv {same}; under `ATEN_CPU_CAPABILITY=default`: {other}"
+
+
+# ----------------------------------------------------------------------------------------------
+# the full-size lesson (benchmarks/lesson_time.py -> benchmarks/results/lesson_time/)
+
+LESSON = RES / "lesson_time"
+
+
+def _lesson_wall(run: str) -> str:
+    r = json.loads((LESSON / f"{run}.json").read_text())
+    m, s = divmod(round(r["wall_s"]), 60)
+    return (
+        (f"{m} min {s:02d} s" if m else f"{s} s") + f" wall ({r['user_s'] + r['sys_s']:.0f} s of CPU, "
+        f"{r['max_rss_mib']:.0f} MiB; load {r['load_before'].split()[0]} before, {r['load_after'].split()[0]} after, "
+        f"{r['cores']} cores; {r['started'][:10]}, commit {r['commit']})"
+    )
+
+
+GENERATORS["lesson.cold"] = lambda: _lesson_wall("cold")
+GENERATORS["lesson.warm"] = lambda: _lesson_wall("warm")
+
+
+def _lesson_tables():
+    import pandas as pd
+
+    from latentlab import lesson
+
+    picks, results = pd.read_csv(LESSON / "picks.csv"), read_results(LESSON / "results.csv")
+    return picks, results, lesson
+
+
+def _frame_block(tab, first: str, fmt: str) -> str:
+    """A DataFrame as a Markdown table: its index in the first column, every value ``fmt``-formatted."""
+    lines = header(first, [str(c) for c in tab.columns])
+    return block(lines + [f"| {i} | " + " | ".join(format(v, fmt) for v in row) + " |" for i, row in tab.iterrows()])
+
+
+GENERATORS["lesson.race"] = lambda: _frame_block(_lesson_tables()[2].same_seed_table(_lesson_tables()[1]), "", ".2f")
+GENERATORS["lesson.picks"] = lambda: _frame_block(
+    _lesson_tables()[2].summarise_picks(_lesson_tables()[0]), "run", ".3f"
+)
+
+
+@generator("lesson.answers")
+def _() -> str:
+    picks, results, lesson = _lesson_tables()
+    key = lesson.exercise_key(picks, results, seed=int(picks["seed"].min()))
+    return ", ".join(f"{k}: `{v['expected']!r}`" for k, v in key.items())
+
+
+@generator("lesson.vs-readme")
+def _() -> str:
+    _, results, lesson = _lesson_tables()
+    t = max(r["round"] for r in results)
+    here = lesson.same_seed_table(results).loc["mean"]
+    readme = {s: values(test_rows(*FIRST), s, t).mean() for s in here.index}
+    same = [s for s in here.index if f"{readme[s]:.2f}" == f"{here[s]:.2f}"]
+    other = [s for s in here.index if s not in same]
+    text = f"at t={t} " + " and ".join(f"{s} ({here[s]:.2f})" for s in same) + " equal the README's to the last digit"
+    if other:
+        text += "; " + ", ".join(f"{s} differs ({here[s]:.2f} here, {readme[s]:.2f} there)" for s in other)
+    return text
 
 
 # ----------------------------------------------------------------------------------------------

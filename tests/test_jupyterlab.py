@@ -537,15 +537,19 @@ def _missing_data_set(page, expect) -> dict:
 
 
 def _presentation(page, artifacts) -> dict:
-    """Presentation mode at 1280x720 with the side bar open: boxes and font sizes (and a screenshot)."""
+    """Presentation mode at 1280x720 with the side bar open: boxes and font sizes (and a screenshot);
+    every text readable as drawn (:func:`_clipped_text`: not cut, hidden or overlapping, >= 20 px)."""
     page.set_viewport_size({"width": 1280, "height": 720})
     page.evaluate(
         "() => { const a = window.jupyterapp; "
         "if (a.shell.leftCollapsed) a.commands.execute('application:toggle-left-area'); }"
     )
+    from latentlab.widgets.map_figure import PRESENTATION
+
     page.get_by_role("button", name="Presentation").click()
     page.wait_for_function(  # the map took its presentation size (the kernel re-lays the page out)
-        "() => Bokeh.documents.some(d => Array.from(d.all_models).some(m => m.type === 'Figure' && m.width === 440))",
+        "(w) => Bokeh.documents.some(d => Array.from(d.all_models).some(m => m.type === 'Figure' && m.width === w))",
+        arg=PRESENTATION.map_width,
         timeout=60_000,
     )
     page.wait_for_function(
@@ -553,6 +557,118 @@ def _presentation(page, artifacts) -> dict:
     )
     page.wait_for_timeout(1500)
     layout = page.evaluate(LAYOUT_JS)
+    clipped = _clipped_text(page)
     page.wait_for_timeout(300)
     page.screenshot(path=str(artifacts / "jupyterlab_explorer_presentation_1280x720.png"))
+    assert clipped["canvas_texts"] > 5, clipped  # the check saw the map's canvas text
+    assert not clipped["defects"], f"presentation mode: texts a class cannot read: {clipped['defects']}"
     return layout
+
+
+# JS: every text a person should read in the explorer, as drawn: DOM text (its line boxes, through
+# shadow roots) and Bokeh's canvas text (every fillText of a repaint, recorded with the context's
+# transform). A text is a defect if it is cut (outside its canvas, a clipping ancestor or the
+# viewport; a box whose content overflows it), hidden (another element on top at its centre or
+# corners), overlapping another canvas text, or drawn below 20 px. Returns {texts, defects}.
+CLIP_JS = """async () => {
+  const root = document.querySelector('.latentlab-explorer');
+  root.scrollIntoView({block: 'start'});
+  const P = CanvasRenderingContext2D.prototype;
+  if (!P.__llFill) {
+    P.__llFill = P.fillText;
+    P.fillText = function (text, x, y, ...rest) {
+      if (window.__llRec && String(text).trim()) {
+        const m = this.measureText(text), t = this.getTransform();
+        const xs = [x - m.actualBoundingBoxLeft, x + m.actualBoundingBoxRight];
+        const ys = [y - m.actualBoundingBoxAscent, y + m.actualBoundingBoxDescent];
+        const pts = xs.flatMap(a => ys.map(b => t.transformPoint(new DOMPoint(a, b))));
+        const px = parseFloat((this.font.match(/([0-9.]+)px/) || [0, 0])[1]);
+        window.__llRec.push({canvas: this.canvas, text: String(text), px, scale: Math.hypot(t.a, t.b),
+          box: [Math.min(...pts.map(p => p.x)), Math.min(...pts.map(p => p.y)),
+                Math.max(...pts.map(p => p.x)), Math.max(...pts.map(p => p.y))]});
+      }
+      return P.__llFill.call(this, text, x, y, ...rest);
+    };
+  }
+  window.__llRec = [];
+  for (const v of Bokeh.index.all_views()) if (v.model.type === 'Figure' && v.request_paint) v.request_paint();
+  await new Promise(r => setTimeout(r, 600));
+  const rec = window.__llRec; window.__llRec = null;
+  const up = (el) => el.parentElement || (el.getRootNode().host || null);
+  const name = (el) => el.tagName.toLowerCase() + (typeof el.className === 'string' && el.className
+    ? '.' + el.className.trim().split(/\\s+/)[0] : '');
+  const visible = (el) => { for (let a = el; a; a = up(a)) { const cs = getComputedStyle(a);
+    if (cs.display === 'none' || cs.visibility === 'hidden' || cs.opacity === '0') return false; } return true; };
+  const deepHit = (x, y) => { let el = document.elementFromPoint(x, y);
+    while (el && el.shadowRoot) { const i = el.shadowRoot.elementFromPoint(x, y); if (!i || i === el) break; el = i; }
+    return el; };
+  const texts = [], defects = [];
+  // cut: outside a clipping ancestor (from `start` up) or the viewport; hidden: someone else on top
+  const check = (what, start, b, mine) => {
+    for (let a = start; a; a = up(a)) {
+      const cs = getComputedStyle(a);
+      if (cs.overflowX === 'visible' && cs.overflowY === 'visible' && a.tagName !== 'CANVAS') continue;
+      if (a === document.body || a === document.documentElement) continue;  // the viewport, below
+      const r = a.getBoundingClientRect();
+      if (!r.width || !r.height) continue;  // a zero box clips nothing it draws (absolute children)
+      if (b.left < r.left - 1 || b.right > r.right + 1 || b.top < r.top - 1 || b.bottom > r.bottom + 1) {
+        defects.push([what, 'cut by ' + name(a)]); return; }
+    }
+    if (b.left < -1 || b.top < -1 || b.right > innerWidth + 1 || b.bottom > innerHeight + 1) {
+      defects.push([what, 'outside the viewport']); return; }
+    const ix = Math.min(3, (b.right - b.left) / 4), iy = Math.min(3, (b.bottom - b.top) / 4);
+    const pts = [[(b.left + b.right) / 2, (b.top + b.bottom) / 2], [b.left + ix, b.top + iy],
+                 [b.right - ix, b.top + iy], [b.left + ix, b.bottom - iy], [b.right - ix, b.bottom - iy]];
+    for (const [x, y] of pts) { const h = deepHit(x, y);
+      if (h && !mine(h)) { defects.push([what, 'hidden under ' + name(h)]); return; } }
+  };
+  // DOM text: each line box of each text node
+  const walk = (el) => {
+    if (!visible(el)) return;
+    const cs = getComputedStyle(el);
+    if ((cs.overflowX !== 'visible' || cs.overflowY !== 'visible') && el.innerText && el.innerText.trim()
+        && (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1))
+      defects.push([name(el) + ': ' + el.innerText.trim().slice(0, 40), 'overflows its box']);
+    for (const n of el.childNodes) {
+      if (n.nodeType !== 3 || !n.textContent.trim()) continue;
+      const range = document.createRange(); range.selectNodeContents(n);
+      const what = name(el) + ': ' + n.textContent.trim().slice(0, 40);
+      texts.push([what, parseFloat(cs.fontSize)]);
+      if (parseFloat(cs.fontSize) < 20) defects.push([what, 'font ' + cs.fontSize]);
+      const mine = (h) => { for (let a = h; a; a = up(a)) if (a === el) return true;
+        for (let a = el; a; a = up(a)) if (a === h) return true; return false; };
+      for (const r of range.getClientRects()) if (r.width > 0.5 && r.height > 0.5) check(what, el, r, mine);
+    }
+    for (const c of el.children) walk(c);
+    if (el.shadowRoot) for (const c of el.shadowRoot.children) walk(c);
+  };
+  walk(root);
+  // canvas text, in page coordinates
+  const boxes = [];
+  for (const t of rec) {
+    let inside = false; for (let a = t.canvas; a; a = up(a)) if (a === root) inside = true;
+    if (!inside || !t.canvas.isConnected || !visible(t.canvas)) continue;
+    const r = t.canvas.getBoundingClientRect(); if (!r.width) continue;
+    const sx = r.width / t.canvas.width, sy = r.height / t.canvas.height;
+    const b = {left: r.left + t.box[0] * sx, top: r.top + t.box[1] * sy, right: r.left + t.box[2] * sx,
+               bottom: r.top + t.box[3] * sy};
+    const what = 'canvas: ' + t.text.slice(0, 40), px = t.px * t.scale * sx;
+    if (boxes.some(o => o.canvas === t.canvas && o.what === what && Math.abs(o.b.left - b.left) < 1
+        && Math.abs(o.b.top - b.top) < 1)) continue;  // the same text of a second paint
+    texts.push([what, px]);
+    if (px < 19.5) defects.push([what, 'font ' + px.toFixed(1) + 'px']);
+    const home = t.canvas.getRootNode();
+    check(what, t.canvas, b, (h) => h.getRootNode() === home);
+    for (const o of boxes) if (o.canvas === t.canvas && Math.min(b.right, o.b.right) - Math.max(b.left, o.b.left) > 1
+        && Math.min(b.bottom, o.b.bottom) - Math.max(b.top, o.b.top) > 1) defects.push([what, 'overlaps ' + o.what]);
+    boxes.push({canvas: t.canvas, b, what});
+  }
+  return {texts: texts.length, canvas_texts: boxes.length, defects};
+}"""
+
+
+def _clipped_text(page) -> dict:
+    """What a person cannot read in the explorer as shown now (see CLIP_JS): ``{texts, canvas_texts, defects}``."""
+    out = page.evaluate(CLIP_JS)
+    out["defects"] = sorted({tuple(d) for d in out["defects"]})
+    return out

@@ -316,6 +316,8 @@ def _px(size: str) -> float:
 def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(explorer_settings):
     from bokeh.models import Axis, ColorBar, Legend, Title
 
+    from latentlab.widgets.map_figure import EM, PRESENTATION
+
     view = LatentExplorer(ExplorerState(**explorer_settings).load())
     size0 = view.map_parts.renderers["points"].glyph.size
     view.b_present.value = True
@@ -335,9 +337,16 @@ def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(expl
     assert min(sizes) >= 20, sizes
     assert view.map_parts.renderers["points"].glyph.size > size0
     assert all("20px" in w.stylesheets[0] for w in view._busy_controls())
-    assert view.map.width + 380 <= 840 and view.map.height <= 520  # beside the tabs in 1280x720, side bar open
+    side = PRESENTATION.side_width
+    assert view.map.width + side + 20 <= 840 and view.map.height <= 590  # 1280x720, side bar open: ~840x600 px left
+    # canvas titles wrap to their figure (Bokeh never wraps them), also when the view sets them later
+    view.heat_bar.title = "grey background: F's predictive entropy at every decoded point (darker = higher)"
+    lines = view.heat_bar.title.split("\n")
+    assert len(lines) > 1 and all(len(t) * EM * 20 <= view.map.width - 100 for t in lines), lines
+    assert all(len(t) * EM * 20 <= side for f in (view.strip, view.probs, view.curve) for t in f.title.text.split("\n"))
     view.b_present.value = False
     assert view.map_parts.renderers["points"].glyph.size == size0
+    assert "\n" not in view.heat_bar.title  # one line again in the notebook
 
 
 def test_missing_data_set_is_a_message_and_the_dropdown_goes_back(explorer_settings, monkeypatch):

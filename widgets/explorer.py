@@ -93,6 +93,10 @@ def in_background() -> bool:
 log = logging.getLogger(__name__)
 _SHOWN, _HIDDEN = {"visibility": "visible"}, {"visibility": "hidden"}
 _TEXT = {"font-size": "13px"}
+_WIDGET_CSS = [
+    ":host { font-size: var(--latentlab-text, 13px); } label, input, select, button, .bk-btn, .bk-input "
+    "{ font-size: var(--latentlab-text, 13px) !important; } label { white-space: var(--latentlab-label-wrap, pre); }"
+]
 PLAY_PERIOD = 700  # ms between Play's Steps
 PLAY_YIELD = 0.05  # s: before each Step Play lets the event loop read what waits (a Pause click)
 # the alert keeps its place (no layout jump) and only changes colour when a message appears
@@ -733,35 +737,78 @@ class LatentExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ layout
     def _apply_mode(self):
-        """Sizes and layout of the current mode (notebook or presentation), in place."""
+        """Sizes and layout of the current mode (notebook or presentation), in place.
+
+        Presentation: every text 20 px and wrapped to its box (DOM text at auto height, canvas titles
+        by :func:`~.map_figure.wrap`), so nothing is cut; tests/test_presentation_lab.py measures it."""
         big = self.presentation
         sz = PRESENTATION if big else NORMAL
+        side_w = sz.side_width
+        for fig, (h_big, h) in zip((self.strip, self.probs, self.curve), ((185, 150), (250, 170), (290, 200))):
+            fig.width, fig.height = side_w - 10, h_big if big else h
         apply_sizes(self.map_parts, (self.strip, self.probs, self.curve), sz, big)
-        self.strip_labels.text_font_size = sz.text
+        self._present_side_figures(big, sz)
         text = {"font-size": sz.text}
-        css = [
-            f":host {{ font-size: {sz.text}; }} label, input, select, button, .bk-btn, .bk-input "
-            f"{{ font-size: {sz.text} !important; }}"
-        ]
         for wdg in (*self._busy_controls(), self.b_present):
-            wdg.stylesheets = css
-            small = 65 if isinstance(wdg, (pn.widgets.Button, pn.widgets.Toggle)) else 170
-            wdg.width = 180 if big else (95 if wdg is self.b_round else small)
-        self.b_present.width = 150 if big else 120
+            # the size is a CSS variable on the widget's host (``styles``); the stylesheet that reads it is
+            # set once, before the first render: a later change of ``stylesheets`` makes Panel re-send
+            # its own stylesheets too, as CDN URLs in a notebook under pn.extension(inline=True) (the
+            # doc has no local ``dist_url`` then), and an offline page fetched them (test_jupyterlab)
+            if wdg.stylesheets != _WIDGET_CSS:
+                wdg.stylesheets = _WIDGET_CSS
+            wdg.styles = {"--latentlab-text": sz.text, "--latentlab-label-wrap": "normal" if big else "pre"}
+            button = isinstance(wdg, (pn.widgets.Button, pn.widgets.Toggle))
+            small = 65 if button else 170
+            wdg.width = (155 if button else 170) if big else (95 if wdg is self.b_round else small)
+        self.b_present.width = 155 if big else 120
+        self.w_replay.width = side_w - 20 if big else 300
         for t in (self.explain, self.busy_text, self.selected_text, self.curve_note, self.key_text):
             t.styles = text
         self.readout.styles = {**text, "overflow": "hidden"}
-        side_w = sz.side_width
-        for t in (self.explain, self.readout, self.selected_text, self.curve_note):
-            t.width = side_w - 10
-        self.readout.height = 150 if big else 96
-        self.explain.height = 110 if big else 66
-        for fig in (self.strip, self.probs, self.curve):
-            fig.width = side_w - 10
-        self.alert.width = (sz.map_width + side_w) if big else 920
+        # fixed heights in a notebook (text that wraps never moves the layout); presentation: the text's
+        # own height (each sits last in its tab, or above what may move)
+        for t, h in ((self.explain, 66), (self.readout, 96), (self.selected_text, 44), (self.curve_note, 44)):
+            t.width, t.height = side_w - 10, None if big else h
+        self.key_text.width, self.key_text.height = (side_w - 10, None) if big else (400, 360)
+        self.busy_text.width = side_w - 10 if big else 260
+        # presentation: the alert floats over the top of the map (its own height, clicks pass through),
+        # so the map gets the 40 px of its line; in a notebook it keeps a fixed line above the map
+        self.alert.width, self.alert.height = (sz.map_width, None) if big else (920, 40)
+        self.alert.stylesheets = (
+            [":host { position: absolute; top: 0; left: 0; z-index: 20; pointer-events: none; }"] if big else []
+        )
         self.alert.styles = {**(_ALERT_ON if self.state.error else _ALERT_OFF), "font-size": sz.text}
         self._layout.objects = [self._present_layout() if big else self._notebook_layout()]
         self._layout.width = sz.map_width + side_w + (20 if big else 30)  # the root box too fits the screen
+
+    def _present_side_figures(self, big: bool, sz) -> None:
+        """The selection's strip and F's probabilities at 20 px: the strip's captions break before
+        an item number and hang below the images; the bars' 'where' labels (30 of them) give way to
+        a key of their colours above the chart."""
+        from bokeh.models import CustomJSTransform, Legend
+        from bokeh.transform import transform
+
+        self.strip.title.text = "selected (click the map)" if big else "selected: click the map or a sampling point"
+        self.probs.title.text = "F's class probabilities" if big else "what F says: class probabilities"
+        lab = self.strip_labels
+        lab.text_font_size = sz.text
+        lab.text = (
+            transform("title", CustomJSTransform(v_func="return xs.map(s => String(s).replace(' #', '\\n#'))"))
+            if big
+            else "title"
+        )
+        lab.text_baseline, lab.y_offset = ("top", -4) if big else ("bottom", -18)
+        self.strip.y_range.start = -0.75 if big else -0.35
+        if not hasattr(self, "_probs_key"):
+            bars = self.probs.select_one({"name": "probs"})
+            self._probs_key = Legend(
+                items=[LegendItem(label={"field": "label"}, renderers=[bars])], orientation="horizontal", ncols=2,
+                spacing=2, padding=2, margin=2, glyph_width=20, glyph_height=20,
+            )  # fmt: skip
+            self.probs.add_layout(self._probs_key, "above")
+        self._probs_key.visible = big
+        self._probs_key.label_text_font_size = sz.text
+        self.probs.xaxis[0].major_label_text_color = None if big else "#444444"
 
     def _notebook_layout(self):
         # fixed sizes (text that wraps or an alert that appears never moves the layout); the side
@@ -782,7 +829,7 @@ class LatentExplorer(pn.viewable.Viewer):
         w = PRESENTATION.side_width
         controls = pn.Column(
             pn.Row(self.b_step, self.b_round, self.spinner), pn.Row(self.b_play, self.b_present),
-            self.explain, self.readout, sizing_mode="stretch_width",
+            self.explain, self.readout,
         )  # fmt: skip
         settings = pn.Column(
             pn.Row(self.w_strategy, self.w_alpha), pn.Row(self.w_dataset, self.w_per_round),
