@@ -29,11 +29,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .exceptions import ConfigError
 from .loop_config import LoopConfig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "LESSON",
@@ -725,7 +729,7 @@ def plot_class_counts(table, seed: int, path=None):
     return fig
 
 
-def plot_walks(embeddings, labels, walks, off, path=None):
+def plot_walks(embeddings: np.ndarray, labels: np.ndarray, walks, off: np.ndarray, path=None) -> Figure:
     """Several SNN walks on the latent map (the paper's Fig. 4, drawn for a class).
 
     The map is :func:`plot_map`'s (pool codes coloured by class); each walk is a black line from
@@ -791,7 +795,7 @@ def same_seed_table(rows, round_: int | None = None):
     return pd.concat([tab, summary]).round(2)
 
 
-def plot_race(rows, names: dict | None = None, path=None):
+def plot_race(rows: Sequence[dict], names: dict | None = None, path=None) -> Figure:
     """Learning curves of the race: test metric against labelled images, mean over seeds with a
     band of ±1 std (sample std), in the lesson's colours (:data:`COLOURS`).
 
