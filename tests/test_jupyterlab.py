@@ -216,7 +216,7 @@ FRONTS = {
 
 def _serve(front: str, tmp_path: Path):
     """A JupyterLab (or Notebook 7) server on 127.0.0.1 serving a smoke-parameterised copy of
-    00_explore.ipynb; yields the URL of the notebook's page (with its token)."""
+    00_explore.ipynb; yields (base URL, token)."""
     module, app, path, extra = FRONTS[front]
     if not Path(CHROMIUM).exists():
         pytest.skip(
@@ -268,7 +268,7 @@ def _serve(front: str, tmp_path: Path):
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc)
-        yield f"http://127.0.0.1:{port}/{path}/explore.ipynb?token={token}" + ("&reset" if front == "lab" else "")
+        yield f"http://127.0.0.1:{port}", token
     finally:
         stop(proc)
         log.close()
@@ -276,15 +276,21 @@ def _serve(front: str, tmp_path: Path):
 
 @pytest.fixture
 def lab(tmp_path, explorer_settings):
-    """JupyterLab 4 serving the tour; yields the notebook's URL."""
+    """JupyterLab 4 serving the tour; yields (base URL, token)."""
     yield from _serve("lab", tmp_path)
 
 
 @pytest.fixture
 def notebook7(tmp_path, explorer_settings):
-    """Notebook 7 (``jupyter notebook``) serving the tour; yields the notebook's URL."""
+    """Notebook 7 (``jupyter notebook``) serving the tour; yields (base URL, token)."""
     pytest.importorskip("notebook", minversion="7", reason="Notebook 7 (the `notebook` package) is not installed")
     yield from _serve("notebook7", tmp_path)
+
+
+def _notebook_url(front: str, server: tuple[str, str]) -> str:
+    """The tour's page in ``front`` ("lab" or "notebook7") of the server ``(base URL, token)``."""
+    base, token = server
+    return f"{base}/{FRONTS[front][2]}/explore.ipynb?token={token}" + ("&reset" if front == "lab" else "")
 
 
 def _open_and_run_all(page, url: str, expect) -> str:
@@ -354,7 +360,7 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
     expect = sync_api.expect
     requests: list[str] = []
     with _browser_page(requests) as page:
-        alert_after_run_all = _open_and_run_all(page, lab, expect)
+        alert_after_run_all = _open_and_run_all(page, _notebook_url("lab", lab), expect)
         step = page.get_by_role("button", name="Step", exact=True)
         page.screenshot(path=str(artifacts / "jupyterlab_explorer_before.png"))
         before = page.evaluate(VERTICES_JS)
@@ -417,7 +423,7 @@ def test_explore_notebook_runs_in_notebook7_offline(notebook7, tmp_path):
     expect = sync_api.expect
     requests: list[str] = []
     with _browser_page(requests) as page:
-        alert_after_run_all = _open_and_run_all(page, notebook7, expect)
+        alert_after_run_all = _open_and_run_all(page, _notebook_url("notebook7", notebook7), expect)
         before = page.evaluate(VERTICES_JS)
         page.get_by_role("button", name="Step", exact=True).click()
         page.wait_for_function(f"() => ({VERTICES_JS})() > {before}", timeout=30_000)
