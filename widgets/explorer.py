@@ -752,8 +752,16 @@ class LatentExplorer(pn.viewable.Viewer):
         self.alert.width, self.alert.height = (sz.map_width, None) if big else (920, 40)
         # (inline styles, not a stylesheet: a runtime change of ``stylesheets`` fetches Panel's CSS from its CDN)
         self.alert.styles = self._alert_styles(bool(self.state.error))
+        # presentation: the map takes the width the tabs leave (never less than its 1280x720 width, which
+        # its texts are wrapped for); its height stays fixed. The root stretches to its cell in both
+        # modes: in a notebook up to its fixed width (a narrow cell wraps the side column below the map)
+        self.map.sizing_mode = "stretch_width" if big else "fixed"
+        self.map.min_width = sz.map_width if big else None
         self._layout.objects = [self._present_layout() if big else self._notebook_layout()]
-        self._layout.width = sz.map_width + side_w + (20 if big else 30)  # the root box too fits the screen
+        self._layout.param.update(
+            width=None, sizing_mode="stretch_width", max_width=4000 if big else sz.map_width + side_w + 30,
+            min_width=sz.map_width + side_w + 20 if big else None,
+        )  # fmt: skip
 
     def _present_side_figures(self, big: bool, sz) -> None:
         """The selection's strip and F's probabilities at 20 px: the strip's captions break before
@@ -816,7 +824,8 @@ class LatentExplorer(pn.viewable.Viewer):
             ("Curve", pn.Column(self.curve, self.curve_note)), ("Key", self.key_text), width=w,
             stylesheets=[f".bk-tab {{ font-size: {PRESENTATION.text}; }}"],
         )  # fmt: skip
-        return pn.Column(self.alert, pn.Row(pn.pane.Bokeh(self.map), tabs))
+        row = pn.Row(pn.pane.Bokeh(self.map, sizing_mode="stretch_width"), tabs, sizing_mode="stretch_width")
+        return pn.Column(self.alert, row, sizing_mode="stretch_width")
 
     def __panel__(self):
         return self._layout
