@@ -725,10 +725,22 @@ class LatentExplorer(pn.viewable.Viewer):
         )
         self.show_alert(s.error)
 
+    def _alert_styles(self, on: bool) -> dict:
+        """The alert's inline styles: its colours, the mode's text size and, in presentation, floating
+        over the top of the map (clicks pass through). Every key in both modes: the browser keeps a
+        style key that an update leaves out."""
+        big = self.presentation
+        place = (
+            {"position": "absolute", "top": "0", "left": "0", "z-index": "20", "pointer-events": "none"}
+            if big
+            else {"position": "static", "top": "auto", "left": "auto", "z-index": "auto", "pointer-events": "auto"}
+        )
+        return {**(_ALERT_ON if on else _ALERT_OFF), "font-size": (PRESENTATION if big else NORMAL).text, **place}
+
     def show_alert(self, message: str) -> None:
         """Show ``message`` in the alert line above the map ('' clears it); the line keeps its place."""
         self.alert.value = html.escape(message)
-        self.alert.styles = _ALERT_ON if message else _ALERT_OFF
+        self.alert.styles = self._alert_styles(bool(message))
 
     @property
     def alert_text(self) -> str:
@@ -774,12 +786,18 @@ class LatentExplorer(pn.viewable.Viewer):
         # presentation: the alert floats over the top of the map (its own height, clicks pass through),
         # so the map gets the 40 px of its line; in a notebook it keeps a fixed line above the map
         self.alert.width, self.alert.height = (sz.map_width, None) if big else (920, 40)
-        self.alert.stylesheets = (
-            [":host { position: absolute; top: 0; left: 0; z-index: 20; pointer-events: none; }"] if big else []
-        )
-        self.alert.styles = {**(_ALERT_ON if self.state.error else _ALERT_OFF), "font-size": sz.text}
+        # (inline styles, not a stylesheet: a runtime change of ``stylesheets`` fetches Panel's CSS from its CDN)
+        self.alert.styles = self._alert_styles(bool(self.state.error))
+        # presentation: the map takes the width the tabs leave (never less than its 1280x720 width, which
+        # its texts are wrapped for); its height stays fixed. The root stretches to its cell in both
+        # modes: in a notebook up to its fixed width (a narrow cell wraps the side column below the map)
+        self.map.sizing_mode = "stretch_width" if big else "fixed"
+        self.map.min_width = sz.map_width if big else None
         self._layout.objects = [self._present_layout() if big else self._notebook_layout()]
-        self._layout.width = sz.map_width + side_w + (20 if big else 30)  # the root box too fits the screen
+        self._layout.param.update(
+            width=None, sizing_mode="stretch_width", max_width=4000 if big else sz.map_width + side_w + 30,
+            min_width=sz.map_width + side_w + 20 if big else None,
+        )  # fmt: skip
 
     def _present_side_figures(self, big: bool, sz) -> None:
         """The selection's strip and F's probabilities at 20 px: the strip's captions break before
@@ -842,7 +860,8 @@ class LatentExplorer(pn.viewable.Viewer):
             ("Curve", pn.Column(self.curve, self.curve_note)), ("Key", self.key_text), width=w,
             stylesheets=[f".bk-tab {{ font-size: {PRESENTATION.text}; }}"],
         )  # fmt: skip
-        return pn.Column(self.alert, pn.Row(pn.pane.Bokeh(self.map), tabs))
+        row = pn.Row(pn.pane.Bokeh(self.map, sizing_mode="stretch_width"), tabs, sizing_mode="stretch_width")
+        return pn.Column(self.alert, row, sizing_mode="stretch_width")
 
     def __panel__(self):
         return self._layout

@@ -295,6 +295,7 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
             r.size = g.style["size"] * sz.glyph
         if "line_width" in g.style:
             r.line_width = g.style["line_width"] * sz.line
+    m.renderers["pool"].glyph.size = 3 * sz.glyph  # the pool's dots: seen from the back of a room too
     m.renderers["labelled"].glyph.size = 7 * sz.glyph
     m.renderers["labelled"].glyph.line_width = 1.5 * sz.line
     m.arrow_head.size = 7 * sz.line * 1.5
