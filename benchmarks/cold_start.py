@@ -153,6 +153,8 @@ def run(dataset: str, a) -> dict:
         if a.no_shipped:
             env["LATENTLAB_SHIPPED_WEIGHTS"] = env["LATENTLAB_SHIPPED_LABELS"] = "0"
         ex = explorer(dataset, a.data_root, env, browser=a.browser)
+        if a.no_headless:  # the explorer only (a training run's headless twin takes as long again)
+            return finish_meta({**meta, "explorer": ex, "first_map": {"trained": a.no_shipped}})
         env["LATENTLAB_CACHE"] = str(Path(tmp) / "c2")  # empty again for the first-map timing
         p = subprocess.run(
             [sys.executable, "-c", FIRST_MAP, dataset, a.data_root if dataset != "digits" else ""],
@@ -182,10 +184,11 @@ def table(out: Path = OUT) -> str:
         gen = "trained (default recipe)" if fm["trained"] else "shipped weights"
         if r["dataset"] == "vessels":  # its first load also needs the test set's FEM labels
             gen += ", test labels solved" if r["mode"] == "no-shipped" else ", shipped test labels"
+        pool = f" ({fm['n_pool']:,} pool)" if "n_pool" in fm else ""
         return [
-            f"| {r['date']} | {r['dataset']} ({fm['n_pool']:,} pool) | {gen} | {ex.get('serving_s', float('nan')):.1f} "
+            f"| {r['date']} | {r['dataset']}{pool} | {gen} | {ex.get('serving_s', float('nan')):.1f} "
             f"| {ex.get('http_200_s', float('nan')):.1f} | {_s(ex, 'first_map_on_screen_s')} "
-            f"| {_s(ex, 'usable_on_screen_s')} | {fm['first_map_s']:.1f} | {fm['ready_s']:.1f} "
+            f"| {_s(ex, 'usable_on_screen_s')} | {_s(fm, 'first_map_s')} | {_s(fm, 'ready_s')} "
             f"| {r['load_before'][0]} -> {r['load_after'][0]} |"
         ]
 
@@ -209,6 +212,7 @@ def main(argv=None):
         default=Path("/usr/bin/chromium").exists(),
         help="time the first map and the usable explorer on screen in headless Chromium (default: when installed)",
     )
+    ap.add_argument("--no-headless", action="store_true", help="time the explorer only, not the headless first map")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table", action="store_true")
     a = ap.parse_args(argv)
