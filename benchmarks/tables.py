@@ -1276,6 +1276,51 @@ def _() -> str:
     )
 
 
+@generator("perf.cold-vessels")
+def _() -> str:
+    """vessels from an empty cache, on screen: before (the VAE trains, the 210 test masks are solved)
+    and after (shipped weights and test labels)."""
+
+    def one(r: dict) -> str:
+        ex = r["explorer"]
+        ready = r["first_map"].get("ready_s")
+        headless = "" if ready is None else f", latent space ready headless {ready:.1f} s"
+        return (
+            f"usable explorer on screen {ex['usable_on_screen_s']:.1f} s{headless} "
+            f"(load {r['load_before'][0]} -> {r['load_after'][0]})"
+        )
+
+    after = f"{one(_screen('vessels'))} with the generator and the test labels shipped"
+    if not any(r["dataset"] == "vessels" and r["mode"] == "no-shipped" for r in _perf_json("cold_start")):
+        before = max((x for x in _perf_json("vessels_first_load") if x["tag"] == "before"), key=lambda x: x["date"])
+        return (
+            f"{after}; before, the first load alone took {before['load_s']:.0f} s headless (load "
+            f"{before['load_before'][0]} -> {before['load_after'][0]}; no on-screen run without them)"
+        )
+    return f"{one(_screen('vessels', 'no-shipped'))} before; {after}"
+
+
+def _vessels_phases(tag: str) -> str:
+    """Where the first load of vessels went (benchmarks/vessels_first_load.py), its newest ``tag`` run."""
+    r = max((x for x in _perf_json("vessels_first_load") if x["tag"] == tag), key=lambda x: x["date"])
+    by: dict[str, float] = {}
+    for p in r["phases"][: len(r["phases"]) - len(r.get("first_round_phases", []))]:
+        by[p["phase"]] = by.get(p["phase"], 0.0) + p["s"]
+    names = {"fem labels": "the test set's FEM labels", "generator": "the generator", "encode + index": "encoding"}
+    parts = ", ".join(f"{names.get(k, k)} {v:.1f} s" for k, v in by.items())
+    fem = sum(p["s"] for p in r.get("first_round_phases", []))
+    first = (
+        f"; the first Run round {r['first_round_s']:.1f} s, {fem:.1f} s of it FEM labels"
+        if "first_round_s" in r
+        else ""
+    )
+    return f"{r['load_s']:.1f} s in all: {parts}{first} (load {r['load_before'][0]} -> {r['load_after'][0]})"
+
+
+GENERATORS["perf.vessels-phases-before"] = lambda: _vessels_phases("before")
+GENERATORS["perf.vessels-phases-after"] = lambda: _vessels_phases("after")
+
+
 def _phases(r: dict) -> str:
     """The explorer's log lines of a cold start: imports until the first line, then loading."""
     lines = r["explorer"]["lines"]
