@@ -92,6 +92,9 @@ def _read(name: str, folder: str) -> dict[str, np.ndarray]:
 class ShippedLabelCache(LabelCache):
     """A :class:`~latentlab.storage.LabelCache` that falls back to shipped labels (read-only) on a miss.
 
+    The bundle is read at the first miss, once per process, so a pickled copy of this cache carries
+    only its names.
+
     Parameters
     ----------
     folder : path
@@ -102,9 +105,6 @@ class ShippedLabelCache(LabelCache):
         As :class:`~latentlab.storage.LabelCache`.
     shipped_dir : path, optional
         Where the bundles are (default :func:`shipped_labels_dir`).
-
-    The bundle is read at the first miss (once per process), so pickling this cache (to worker
-    processes) carries only its names.
     """
 
     def __init__(self, folder, name: str, shape: tuple | None = None, shipped_dir: str | os.PathLike | None = None):
