@@ -1190,6 +1190,8 @@ GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table
 GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
 GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))
 GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
+# issue 22 item 2: one optimiser step of training F, the ideas side by side (benchmarks/train_step.py)
+GENERATORS["perf.train-step"] = lambda: _printed(_script("train_step").table(PERF / "train_step"))
 # issue 19 item 6: the tour in JupyterLab, Run All and Step click-to-paint (benchmarks/explorer_latency.py)
 GENERATORS["explorer.latency"] = lambda: _printed(_script("explorer_latency").table(RES / "explorer" / "latency"))
 
