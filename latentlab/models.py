@@ -216,6 +216,11 @@ class LeNet(nn.Module):
     The flatten size follows the input (800 for 28x28 as in the table). Inputs smaller than
     16x16 (the 8x8 digits) cannot take two unpadded 5x5 convolutions, so the convolutions then
     use padding 2 ("same"), giving 50x2x2 = 200 features for 8x8 inputs.
+
+    Each pool runs before its ReLU (``relu(max(window)) == max(relu(window))``, and the gradients
+    agree too: the ReLU's forward and backward then touch a quarter of the values; the same bits in
+    training and inference, measured in BENCHMARKS.md#perf-train-step). The parameters keep their
+    names (``features.0``, ``features.3``, ``classifier.0``, ``classifier.2``): checkpoints load.
     """
 
     def __init__(self, image_shape, n_classes: int = 10, width: float = 1.0):
@@ -225,11 +230,11 @@ class LeNet(nn.Module):
         c1, c2, fc = max(1, round(20 * width)), max(1, round(50 * width)), max(1, round(500 * width))
         self.features = nn.Sequential(
             nn.Conv2d(c, c1, 5, padding=pad),
+            MaxPool2(),  # before the ReLU: max commutes with it, and the ReLU then sees a quarter of the values
             nn.ReLU(),
-            MaxPool2(),
             nn.Conv2d(c1, c2, 5, padding=pad),
-            nn.ReLU(),
             MaxPool2(),
+            nn.ReLU(),
             nn.Flatten(),
         )
         with torch.no_grad():

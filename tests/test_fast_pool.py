@@ -100,22 +100,26 @@ def test_switch_off_restores_max_pool2d(monkeypatch):
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8)])
 def test_lenet_step_and_checkpoints_are_unchanged(shape):
-    """A LeNet with nn.MaxPool2d loads LeNet's state dict and takes the same gradient step, bit for bit."""
+    """Table S7's LeNet (ReLU then nn.MaxPool2d) loads LeNet's state dict and takes the same step, bit for bit."""
     torch.manual_seed(0)
     fast = LeNet(shape, 10)
-    assert isinstance(fast.features[2], MaxPool2) and isinstance(fast.features[5], nn.MaxPool2d)
-    plain = LeNet(shape, 10)
-    plain.features[2], plain.features[5] = nn.MaxPool2d(2), nn.MaxPool2d(2)
+    assert isinstance(fast.features[1], MaxPool2) and isinstance(fast.features[4], nn.MaxPool2d)
+    plain = LeNet(shape, 10)  # Table S7's order (ReLU, then the pool) with PyTorch's own pool
+    f = plain.features
+    plain.features = nn.Sequential(f[0], nn.ReLU(), nn.MaxPool2d(2), f[3], nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
     plain.load_state_dict(fast.state_dict())  # same keys: checkpoints load either way
     gen = torch.Generator().manual_seed(1)
-    x, y = torch.rand(16, *shape, generator=gen), torch.randint(0, 10, (16,), generator=gen)
-    grads = []
-    for m in (fast, plain):
-        m.zero_grad()
-        out = m(x)
-        F.cross_entropy(out, y).backward()
-        grads.append([bits(out), *(bits(p.grad) for p in m.parameters())])
-    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    x, y = torch.randn(16, *shape, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    for xb in (x, x.contiguous(memory_format=torch.channels_last), x[torch.randperm(16, generator=gen)]):
+        grads = []
+        for m in (fast, plain):
+            m.zero_grad()
+            out = m(xb)
+            F.cross_entropy(out, y).backward()
+            grads.append([bits(out), *(bits(p.grad) for p in m.parameters())])
+        assert all(torch.equal(a, b) for a, b in zip(*grads))
+        with torch.inference_mode():
+            assert torch.equal(bits(fast(xb)), bits(plain(xb)))
 
 
 @pytest.mark.parametrize("nchw", [False, True], ids=["rows-as-indexed", "nchw-rows"])
