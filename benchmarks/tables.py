@@ -1192,6 +1192,16 @@ GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").t
 GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
 # issue 22 item 2: one optimiser step of training F, the ideas side by side (benchmarks/train_step.py)
 GENERATORS["perf.train-step"] = lambda: _printed(_script("train_step").table(PERF / "train_step"))
+
+
+@generator("perf.train-step-gain")
+def _() -> str:
+    r = _one("train_step", dataset="mnist")
+    ms = {k: float(np.median([q["cpu_ms"] for q in v["reps"]])) for k, v in r["variants"].items()}
+    return (
+        f"{ms['before']:.1f} -> {ms['now']:.1f} ms per step (CPU time, median; pool-then-relu alone "
+        f"{ms['pool-then-relu']:.1f}) at load {_load(r)}"
+    )
 # issue 19 item 6: the tour in JupyterLab, Run All and Step click-to-paint (benchmarks/explorer_latency.py)
 GENERATORS["explorer.latency"] = lambda: _printed(_script("explorer_latency").table(RES / "explorer" / "latency"))
 
