@@ -158,7 +158,7 @@ def measure(tree: Path, steps: int) -> dict:
     import papermill as pm
     from playwright.sync_api import sync_playwright
 
-    from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
+    from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS, stop
 
     with tempfile.TemporaryDirectory(prefix="latentlab-latency-") as tmp:
         work, cache = Path(tmp) / "lab", Path(tmp) / "cache"
@@ -214,11 +214,7 @@ def measure(tree: Path, steps: int) -> dict:
                 res["cached_files"] = sorted(str(q.relative_to(cache)) for q in cache.rglob("*") if q.is_file())
                 browser.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
             shutil.copy(work / "jupyterlab.log", Path(tmp) / "jupyterlab.log")
     return res
 
@@ -236,8 +232,8 @@ def _p90(v):
 
 
 def table(out: Path = OUT) -> str:
-    """The Markdown table of every raw result under ``out`` (one row each, by folder then label)."""
-    files = sorted(Path(out).glob("*/*.json"))
+    """The Markdown table of every raw result under ``out`` (one row each, by folder, "before" first)."""
+    files = sorted(Path(out).glob("*/*.json"), key=lambda f: (f.parent.name, f.stem != "before", f.stem))
     if not files:
         return "(no raw results)"
     lines = [

@@ -268,17 +268,12 @@ def _row_v1(r) -> list[str]:
         " | ratio (CPU time) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for key, text in NAMES.items():
-        for suffix, path in (("_before", "before"), ("", "now")):
-            o = ops.get(key + suffix)
-            if o is None:
-                continue
-            path = path if key != "train" else "unchanged"
-            rc = f"{o['ratio_cpu']:.2f}" if o.get("ratio_cpu") else "-"
-            lines.append(
-                f"| {text} | {path} | {o['flop'] / 1e9:.1f} | {o['rate']['wall'] / 1e9:.1f} | {o['roofline_s']:.2f} "
-                f"| {o['wall']:.2f} | {o['cpu']:.2f} | {o['ratio']:.2f} | {rc} |"
-            )
+    for text, path, _, o in _op_rows(ops):
+        rc = f"{o['ratio_cpu']:.2f}" if o.get("ratio_cpu") else "-"
+        lines.append(
+            f"| {text} | {path} | {o['flop'] / 1e9:.1f} | {o['rate']['wall'] / 1e9:.1f} | {o['roofline_s']:.2f} "
+            f"| {o['wall']:.2f} | {o['cpu']:.2f} | {o['ratio']:.2f} | {rc} |"
+        )
     lines += [
         "",
         "| operation | GFLOP | CPU s before | CPU s now | x roofline before (CPU) | x roofline now (CPU) |",
@@ -294,6 +289,15 @@ def _row_v1(r) -> list[str]:
         lines.append(f"| {text} | {o['flop'] / 1e9:.1f} | {cb} | {o['cpu']:.2f} | {rb} | {ro} |")
     lines.append("")
     return lines
+
+
+def _op_rows(ops: dict):
+    """``(name, path, suffix, op)`` of each measured operation, the old path first."""
+    for key, text in NAMES.items():
+        for suffix, path in (("_before", "before"), ("", "now")):
+            o = ops.get(key + suffix)
+            if o is not None:
+                yield text, (path if key != "train" else "unchanged"), suffix, o
 
 
 def _row_v2(r) -> list[str]:
@@ -312,33 +316,28 @@ def _row_v2(r) -> list[str]:
         + (f" wall speedup vs {r['threads_interleaved'][0]} thread |" if speed in next(iter(ops.values())) else ""),
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if speed in next(iter(ops.values())) else ""),
     ]
-    for key, text in NAMES.items():
-        for suffix, path in (("_before", "before"), ("", "now")):
-            o = ops.get(key + suffix)
-            if o is None:
-                continue
-            path = path if key != "train" else "unchanged"
-            walls = [x["wall"] for x in o["reps"]]
-            rc = "-"
-            if o.get("ratio_cpu"):
-                lo, hi = o["ratio_cpu_range"]
-                rc = f"**{o['ratio_cpu']:.2f}** ({lo:.2f}-{hi:.2f})" if suffix == "" else f"{o['ratio_cpu']:.2f}"
-            lo, hi = o["ratio_range"]
-            cells = [
-                text,
-                path,
-                f"{o['flop'] / 1e9:.1f}",
-                f"{o['rate']['wall'] / 1e9:.0f} / {o['rate']['cpu'] / 1e9:.0f}",
-                f"{o['roofline_s']:.2f}",
-                f"{o['wall']:.2f} ({min(walls):.2f}-{max(walls):.2f})",
-                f"{o['cpu']:.2f}",
-                f"{o['ratio']:.2f} ({lo:.2f}-{hi:.2f})",
-                rc,
-                f"{o['first']['cpu']:.2f}",
-            ]
-            if speed in o:
-                cells.append(f"{o[speed]:.2f}x")
-            lines.append("| " + " | ".join(cells) + " |")
+    for text, path, suffix, o in _op_rows(ops):
+        walls = [x["wall"] for x in o["reps"]]
+        rc = "-"
+        if o.get("ratio_cpu"):
+            lo, hi = o["ratio_cpu_range"]
+            rc = f"**{o['ratio_cpu']:.2f}** ({lo:.2f}-{hi:.2f})" if suffix == "" else f"{o['ratio_cpu']:.2f}"
+        lo, hi = o["ratio_range"]
+        cells = [
+            text,
+            path,
+            f"{o['flop'] / 1e9:.1f}",
+            f"{o['rate']['wall'] / 1e9:.0f} / {o['rate']['cpu'] / 1e9:.0f}",
+            f"{o['roofline_s']:.2f}",
+            f"{o['wall']:.2f} ({min(walls):.2f}-{max(walls):.2f})",
+            f"{o['cpu']:.2f}",
+            f"{o['ratio']:.2f} ({lo:.2f}-{hi:.2f})",
+            rc,
+            f"{o['first']['cpu']:.2f}",
+        ]
+        if speed in o:
+            cells.append(f"{o[speed]:.2f}x")
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     return lines
 

@@ -1,6 +1,6 @@
 """Train the generators latentlab ships for the data sets it knows, and put them in ``latentlab/weights/``.
 
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/ship_generators.py digits mnist
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/ship_generators.py digits mnist vessels
     .venv/bin/python benchmarks/ship_generators.py --verify digits mnist   # retrain, compare with the shipped bytes
 
 Each entry is exactly what ``get_generator(load_dataset(name), GeneratorConfig(), seed=0)`` trains
@@ -28,7 +28,7 @@ from perf_common import DATA_ROOT, run_meta  # noqa: E402
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("datasets", nargs="+", choices=("digits", "mnist"))
+    ap.add_argument("datasets", nargs="+", choices=("digits", "mnist", "vessels"))
     ap.add_argument("--data-root", default=str(DATA_ROOT))
     ap.add_argument("--verify", action="store_true", help="retrain and compare with the shipped file")
     a = ap.parse_args(argv)

@@ -1202,6 +1202,26 @@ def _() -> str:
         f"{ms['before']:.1f} -> {ms['now']:.1f} ms per step (CPU time, median; pool-then-relu alone "
         f"{ms['pool-then-relu']:.1f}) at load {_load(r)}"
     )
+
+
+def _table1_runs() -> list[dict]:
+    """The full-protocol Table-1 timings (not the toy runs), oldest first."""
+    runs = [json.loads(p.read_text()) for p in sorted((PERF / "table1_timing").glob("*/timing.json"))]
+    return [r for r in runs if not r.get("toy")]
+
+
+@generator("perf.table1-latest")
+def _() -> str:
+    first, last = _table1_runs()[0], _table1_runs()[-1]
+    ev = [sum(v["eval_s"] for v in r["per_strategy"].values()) for r in (first, last)]
+    tot = [r["total_s"] / 60 for r in (first, last)]
+    return (
+        f"{tot[1]:.1f} min at load {last['load_before'][0]} -> {last['load_after'][0]} ({last['date'][:16]}), "
+        f"against {tot[0]:.1f} min on {first['date'][:16]}: evaluation {ev[0]:.0f} -> {ev[1]:.0f} worker-seconds "
+        "(the stride fix of the inference path), the rest within a few per cent"
+    )
+
+
 # issue 19 item 6: the tour in JupyterLab, Run All and Step click-to-paint (benchmarks/explorer_latency.py)
 GENERATORS["explorer.latency"] = lambda: _printed(_script("explorer_latency").table(RES / "explorer" / "latency"))
 
@@ -1266,6 +1286,51 @@ def _() -> str:
         f"usable explorer after {ex['usable_on_screen_s']:.1f} s, the VAE trained in {r['first_map']['ready_s']:.1f} s "
         f"(load {r['load_before'][0]} -> {r['load_after'][0]})"
     )
+
+
+@generator("perf.cold-vessels")
+def _() -> str:
+    """vessels from an empty cache, on screen: before (the VAE trains, the 210 test masks are solved)
+    and after (shipped weights and test labels)."""
+
+    def one(r: dict) -> str:
+        ex = r["explorer"]
+        ready = r["first_map"].get("ready_s")
+        headless = "" if ready is None else f", latent space ready headless {ready:.1f} s"
+        return (
+            f"usable explorer on screen {ex['usable_on_screen_s']:.1f} s{headless} "
+            f"(load {r['load_before'][0]} -> {r['load_after'][0]})"
+        )
+
+    after = f"{one(_screen('vessels'))} with the generator and the test labels shipped"
+    if not any(r["dataset"] == "vessels" and r["mode"] == "no-shipped" for r in _perf_json("cold_start")):
+        before = max((x for x in _perf_json("vessels_first_load") if x["tag"] == "before"), key=lambda x: x["date"])
+        return (
+            f"{after}; before, the first load alone took {before['load_s']:.0f} s headless (load "
+            f"{before['load_before'][0]} -> {before['load_after'][0]}; no on-screen run without them)"
+        )
+    return f"{one(_screen('vessels', 'no-shipped'))} before; {after}"
+
+
+def _vessels_phases(tag: str) -> str:
+    """Where the first load of vessels went (benchmarks/vessels_first_load.py), its newest ``tag`` run."""
+    r = max((x for x in _perf_json("vessels_first_load") if x["tag"] == tag), key=lambda x: x["date"])
+    by: dict[str, float] = {}
+    for p in r["phases"][: len(r["phases"]) - len(r.get("first_round_phases", []))]:
+        by[p["phase"]] = by.get(p["phase"], 0.0) + p["s"]
+    names = {"fem labels": "the test set's FEM labels", "generator": "the generator", "encode + index": "encoding"}
+    parts = ", ".join(f"{names.get(k, k)} {v:.1f} s" for k, v in by.items())
+    fem = sum(p["s"] for p in r.get("first_round_phases", []))
+    first = (
+        f"; the first Run round {r['first_round_s']:.1f} s, {fem:.1f} s of it FEM labels"
+        if "first_round_s" in r
+        else ""
+    )
+    return f"{r['load_s']:.1f} s in all: {parts}{first} (load {r['load_before'][0]} -> {r['load_after'][0]})"
+
+
+GENERATORS["perf.vessels-phases-before"] = lambda: _vessels_phases("before")
+GENERATORS["perf.vessels-phases-after"] = lambda: _vessels_phases("after")
 
 
 def _phases(r: dict) -> str:
@@ -1697,6 +1762,68 @@ def _() -> str:
             + ("" if ad["same_step"] else "; the grid chose another step")
         )
     return f"two runs on this machine: results.csv {same}; under `ATEN_CPU_CAPABILITY=default`: {other}"
+
+
+# ----------------------------------------------------------------------------------------------
+# the full-size lesson (benchmarks/lesson_time.py -> benchmarks/results/lesson_time/)
+
+LESSON = RES / "lesson_time"
+
+
+def _lesson_wall(run: str) -> str:
+    r = json.loads((LESSON / f"{run}.json").read_text())
+    m, s = divmod(round(r["wall_s"]), 60)
+    return (
+        (f"{m} min {s:02d} s" if m else f"{s} s") + f" wall ({r['user_s'] + r['sys_s']:.0f} s of CPU, "
+        f"{r['max_rss_mib']:.0f} MiB; load {r['load_before'].split()[0]} before, {r['load_after'].split()[0]} after, "
+        f"{r['cores']} cores; {r['started'][:10]}, commit {r['commit']})"
+    )
+
+
+GENERATORS["lesson.cold"] = lambda: _lesson_wall("cold")
+GENERATORS["lesson.warm"] = lambda: _lesson_wall("warm")
+
+
+def _lesson_tables():
+    import pandas as pd
+
+    from latentlab import lesson
+
+    picks, results = pd.read_csv(LESSON / "picks.csv"), read_results(LESSON / "results.csv")
+    return picks, results, lesson
+
+
+def _frame_block(tab, first: str, fmt: str) -> str:
+    """A DataFrame as a Markdown table: its index in the first column, every value ``fmt``-formatted."""
+    lines = header(first, [str(c) for c in tab.columns])
+    return block(lines + [f"| {i} | " + " | ".join(format(v, fmt) for v in row) + " |" for i, row in tab.iterrows()])
+
+
+GENERATORS["lesson.race"] = lambda: _frame_block(_lesson_tables()[2].same_seed_table(_lesson_tables()[1]), "", ".2f")
+GENERATORS["lesson.picks"] = lambda: _frame_block(
+    _lesson_tables()[2].summarise_picks(_lesson_tables()[0]), "run", ".3f"
+)
+
+
+@generator("lesson.answers")
+def _() -> str:
+    picks, results, lesson = _lesson_tables()
+    key = lesson.exercise_key(picks, results, seed=int(picks["seed"].min()))
+    return ", ".join(f"{k}: `{v['expected']!r}`" for k, v in key.items())
+
+
+@generator("lesson.vs-readme")
+def _() -> str:
+    _, results, lesson = _lesson_tables()
+    t = max(r["round"] for r in results)
+    here = lesson.same_seed_table(results).loc["mean"]
+    readme = {s: values(test_rows(*FIRST), s, t).mean() for s in here.index}
+    same = [s for s in here.index if f"{readme[s]:.2f}" == f"{here[s]:.2f}"]
+    other = [s for s in here.index if s not in same]
+    text = f"at t={t} " + " and ".join(f"{s} ({here[s]:.2f})" for s in same) + " equal the README's to the last digit"
+    if other:
+        text += "; " + ", ".join(f"{s} differs ({here[s]:.2f} here, {readme[s]:.2f} there)" for s in other)
+    return text
 
 
 # ----------------------------------------------------------------------------------------------

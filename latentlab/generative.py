@@ -11,7 +11,7 @@ A generator is any ``nn.Module`` with ``encode(x) -> z`` (posterior mean, shape 
 Trained weights are cached on disk as
 a ``state_dict`` keyed by (dataset fingerprint, config, seed) and loaded with ``weights_only=True``.
 
-**Shipped weights.** For the data sets latentlab knows (``digits``, ``mnist``) the package carries
+**Shipped weights.** For the data sets latentlab knows (``digits``, ``mnist``, ``vessels``) the package carries
 the generator its own code trains with the default settings and generator seed 0
 (``latentlab/weights/``, written by ``benchmarks/ship_generators.py``), under the very name the cache
 would give it: the key binds the data's fingerprint (a hash of the pool's pixels and labels), the

@@ -29,11 +29,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .exceptions import ConfigError
 from .loop_config import LoopConfig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "LESSON",
@@ -54,6 +58,8 @@ __all__ = [
     "summarise_picks",
     "plot_picks",
     "plot_class_counts",
+    "plot_walks",
+    "plot_race",
     "same_seed_table",
     "compare_strategies",
     "compare_folder",
@@ -104,6 +110,31 @@ def lesson_settings(*, smoke: bool = False, **params) -> dict:
     if not out["seeds"]:
         raise ConfigError("seeds is empty; give at least one seed, e.g. seeds=[0, 1, 2]")
     return out
+
+
+# --------------------------------------------------------------------------- how the figures look
+#: font sizes (points) of every lesson figure, chosen for a projector: a figure ~1000 px wide shown at
+#: 1280x720 keeps its tick labels near 16 px (matplotlib's default, 10 pt, reads as ~11 px there)
+FONT = {"title": 16, "label": 15, "tick": 13, "legend": 13}
+#: one colour per run or strategy in every figure of the lesson (random is blue everywhere), tab10's
+#: blue, orange, green and purple: they stay apart on a washed-out projector
+COLOURS = {"random": "C0", "snn short": "C1", "snn": "C1", "snn long": "C2", "entropy": "C4"}
+
+
+def _colour(name: str, i: int) -> str:
+    """The lesson's colour of run ``name`` (:data:`COLOURS`), else the ``i``-th colour after them."""
+    return COLOURS.get(str(name), f"C{5 + i % 5}")
+
+
+def _axes_text(ax, xlabel: str = "", ylabel: str = "", title: str = "") -> None:
+    """Labels and title at the lesson's font sizes (:data:`FONT`), tick labels too."""
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=FONT["label"])
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=FONT["label"])
+    if title:
+        ax.set_title(title, fontsize=FONT["title"])
+    ax.tick_params(labelsize=FONT["tick"])
 
 
 # --------------------------------------------------------------------------- self-checking exercises
@@ -181,7 +212,8 @@ def exercise_key(picks, results, *, short: str = "snn short", long: str = "snn l
         },
         "2": {
             "expected": int(rarest.iloc[0]),
-            "hint": f"in the class-count chart (seed {seed}), find the shortest bar of '{short}'; its height",
+            "hint": f"in the class-count chart (seed {seed}), the smallest number over the '{short}' bars "
+            "(a class with no bar has 0)",
             "tol": None,
         },
         "3": {
@@ -216,15 +248,16 @@ def check_exercise(name: str, answer, key: dict, log=print) -> bool:
 def _class_map(ax, embeddings, labels, labelled, *, dot: float, ring: float):
     """Draw the pool's 2-D codes coloured by class on ``ax``, ``labelled`` items ringed; ``(codes, labels)``."""
     e, y = np.asarray(embeddings)[:, :2], np.asarray(labels)
-    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=dot, alpha=0.6, lw=0)
+    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=dot, alpha=0.7, lw=0)
     cb = ax.figure.colorbar(sc, ax=ax, ticks=range(10))
-    cb.set_label("class (true label)", fontsize=12)
-    cb.ax.tick_params(labelsize=11)
+    cb.set_label("class (true label)", fontsize=FONT["label"])
+    cb.ax.tick_params(labelsize=FONT["tick"])
     if labelled is not None and len(labelled):
         lab = e[np.asarray(labelled)]
         ax.scatter(
-            lab[:, 0], lab[:, 1], s=6 * dot + 10, facecolors="none", edgecolors="black", lw=ring, label="labelled items"
-        )
+            lab[:, 0], lab[:, 1], s=6 * dot + 10, facecolors="none", edgecolors="black", lw=ring,
+            label=f"labelled images ({len(lab)})",
+        )  # fmt: skip
     return e, y
 
 
@@ -232,13 +265,11 @@ def plot_map(embeddings, labels, labelled=None, path=None):
     """The pool's 2-D latent codes coloured by true class; ``labelled`` items ringed (the labelled set)."""
     from .report import new_figure
 
-    fig, ax = new_figure(figsize=(7, 6), dpi=100)
-    _class_map(ax, embeddings, labels, labelled, dot=8, ring=1.2)
+    fig, ax = new_figure(figsize=(8, 6.6), dpi=100)
+    _class_map(ax, embeddings, labels, labelled, dot=10, ring=1.5)
     if labelled is not None and len(labelled):
-        ax.legend(loc="upper left", fontsize=11)
-    ax.set_xlabel("z1 (latent)", fontsize=12)
-    ax.set_ylabel("z2 (latent)", fontsize=12)
-    ax.set_title("Every image is a point: the 2-D latent map of the pool", fontsize=13)
+        ax.legend(loc="upper left", fontsize=FONT["legend"])
+    _axes_text(ax, "z1 (latent units)", "z2 (latent units)", "Every image is a point on the latent map")
     fig.tight_layout()
     if path:
         fig.savefig(path)
@@ -304,22 +335,27 @@ def pick_point(change: dict) -> int:
     return int(np.argmax(np.where(changed, drop, -np.inf))) if changed.any() else int(np.argmax(drop))
 
 
-def _bars(ax, pr, true: int | None, title: str) -> None:
+def _bars(ax, pr, true: int | None, title: str, ylabel: bool = True, xlabel: bool = True) -> None:
     """F's class probabilities ``pr`` as bars on ``ax`` (``true``: the dark bar), F's answer in the title."""
     colours = ["#1f4e79" if k == true else "#9ecae1" for k in range(len(pr))]
     ax.bar(range(len(pr)), pr, color=colours)
     ax.set_ylim(0, 1)
+    ax.set_yticks([0, 0.5, 1])
+    ax.set_yticklabels(["0", "50%", "100%"])
     ax.set_xticks(range(len(pr)))
-    ax.tick_params(labelsize=11)
     top = int(np.argmax(pr))
-    ax.set_title(f"{title}\nF says {top} ({pr[top]:.0%})" + ("" if true is None else f", true {true}"), fontsize=12)
+    said = f"{title}\nF says {top} ({pr[top]:.0%})" + ("" if true is None else f", true {true}")
+    _axes_text(ax, "class" if xlabel else "", "F's probability" if ylabel else "", said)
+    ax.xaxis.label.set_size(FONT["tick"])
+    ax.yaxis.label.set_size(FONT["tick"])
+    ax.title.set_size(FONT["tick"] + 1)
 
 
 def _image(ax, img, ylabel: str = "") -> None:
     ax.imshow(img, cmap="gray_r")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_ylabel(ylabel, fontsize=12)
+    ax.set_ylabel(ylabel, fontsize=FONT["label"])
 
 
 def plot_move(
@@ -351,19 +387,21 @@ def plot_move(
     step : int                          which step of it
     probs : dict, optional              :func:`trajectory_probs` of ``point``
     """
+    from matplotlib.ticker import MaxNLocator
+
     from .report import new_figure
 
     if probs is None:
-        fig, ax = new_figure(figsize=(7, 6), dpi=100)
+        fig, ax = new_figure(figsize=(7, 7), dpi=100)
     else:
-        fig, _ = new_figure(figsize=(12.8, 6), dpi=100)
+        fig, _ = new_figure(figsize=(12.8, 7), dpi=100)
         fig.clear()
         gs = fig.add_gridspec(2, 3, width_ratios=[3.4, 0.9, 1.5])
         ax = fig.add_subplot(gs[:, 0])
     e, y = _class_map(ax, embeddings, labels, labelled, dot=14, ring=0.8)
     p, pp = traj.p[step, point, :2], traj.p_prime[step, point, :2]
     item, nb = int(traj.item[step, point]), int(traj.neighbour[step, point])
-    ax.scatter(*p, s=300, marker="*", color="black", zorder=5, label=f"start p (class {y[item]})" if item >= 0 else "p")
+    ax.scatter(*p, s=400, marker="*", color="black", zorder=5, label=f"start p (class {y[item]})" if item >= 0 else "p")
     r = max(3.0 * float(np.linalg.norm(pp - p)), 1.0)
     if reveal:
         ax.annotate("", pp, p, arrowprops=dict(arrowstyle="-|>", color="red", lw=3, mutation_scale=25), zorder=6)
@@ -371,15 +409,15 @@ def plot_move(
         nb_label = f"nearest pool image (class {y[nb]})"
         ax.scatter(*e[nb], s=240, marker="D", facecolors="none", edgecolors="red", lw=2.5, zorder=6, label=nb_label)
         r = max(r, 1.3 * float(np.linalg.norm(e[nb] - p)))
-        ax.set_title(f"Revealed: the step and its nearest real image (a {y[nb]})", fontsize=14)
+        title = f"Revealed: the step, and its nearest real image (a {y[nb]})"
     else:
-        ax.set_title("Where will p move? What class will its new neighbour be?", fontsize=14)
+        title = "Where will p move?\nWhat class will its new neighbour be?"
     ax.set_xlim(p[0] - r, p[0] + r)
     ax.set_ylim(p[1] - r, p[1] + r)
-    ax.set_xlabel("z1 (latent)", fontsize=12)
-    ax.set_ylabel("z2 (latent)", fontsize=12)
-    ax.tick_params(labelsize=11)
-    ax.legend(loc="upper left", fontsize=11, framealpha=0.9)
+    _axes_text(ax, "z1 (latent units)", "z2 (latent units)", title)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    # below the map, so it hides none of the points the class reasons about
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=FONT["legend"], frameon=False)
     if probs is not None:
         true = int(y[probs["item"][step]]) if probs["item"][step] >= 0 else None
         _image(fig.add_subplot(gs[0, 1]), probs["images"][step, 0], "G(p)")
@@ -391,7 +429,7 @@ def plot_move(
         else:
             for a in (img_ax, bar_ax):
                 a.axis("off")
-            bar_ax.text(0.5, 0.5, "G(p'): ?\n(your guess first)", ha="center", va="center", fontsize=16)
+            bar_ax.text(0.5, 0.5, "G(p'): ?\n(your guess first)", ha="center", va="center", fontsize=FONT["title"] + 2)
     fig.tight_layout()
     if path:
         fig.savefig(path)
@@ -467,15 +505,21 @@ def plot_probs(probs: dict, y_pool=None, *, steps: Sequence[int] | None = None, 
     rows = list(range(S)) if steps is None else [s for s in steps if 0 <= s < S]
     y = None if y_pool is None else np.asarray(y_pool)
     names = (("p", "G(p)", "item"), ("p_prime", "G(p')", None), ("neighbour", "real neighbour", "neighbour_item"))
-    fig, axes = new_figure(len(rows), 6, figsize=(15, 2.9 * len(rows)), dpi=90, squeeze=False)
+    fig, _ = new_figure(figsize=(15, 3.3 * len(rows) + 0.9), dpi=80)
+    fig.clear()  # the bars need more room than the 8x8 images
+    axes = fig.subplots(len(rows), 6, squeeze=False, gridspec_kw={"width_ratios": [1.5, 1.8] * 3})
     for r, s in enumerate(rows):
         for c, (key, title, item_key) in enumerate(names):
             _image(axes[r, 2 * c], probs["images"][s, c], f"step {s}" if c == 0 else "")
             true = None
             if y is not None and item_key is not None and probs[item_key][s] >= 0:
                 true = int(y[probs[item_key][s]])
-            _bars(axes[r, 2 * c + 1], probs[key][s], true, title)
-    fig.suptitle("What F thinks along the trajectory (dark bar: the true class)", fontsize=13)
+            _bars(axes[r, 2 * c + 1], probs[key][s], true, title, ylabel=c == 0, xlabel=r == len(rows) - 1)
+    fig.suptitle(
+        "What F thinks along the walk: one row per step, each row starts at the previous row's real neighbour"
+        "\n(dark bar: the true class; G(p') has no label, so no dark bar)",
+        fontsize=FONT["title"],
+    )
     fig.tight_layout()
     if path:
         fig.savefig(path)
@@ -617,30 +661,35 @@ def summarise_picks(table):
 
 
 def plot_picks(table, path=None):
-    """Four panels against labelled items, a line per run (mean over seeds, band: min to max):
-    rarest class count, class entropy, median distance of picks to the labelled set, and F's error
-    on the picks (solid) and on the unlabelled pool (dashed)."""
+    """Four panels (2 x 2) against labelled items, a line per run (mean over seeds, band: min to max
+    over seeds): rarest class count, class entropy, median distance of picks to the labelled set,
+    and F's error on the picks (solid) and on the unlabelled pool (dashed)."""
+    from matplotlib.lines import Line2D
+
     from .report import new_figure
 
-    fig, axes = new_figure(1, 4, figsize=(17, 4.2), dpi=90)
+    n_seeds = int(table["seed"].nunique())
+    fig, axes = new_figure(2, 2, figsize=(12, 8.4), dpi=85)
     panels = (
-        ("rarest", "rarest class count\n(labelled set)"),
-        ("entropy_bits", "class entropy, bits\n(max log2 10 = 3.32)"),
-        ("median_dist", "median latent distance\nof picks to labelled items"),
-        ("err_picks", "F's error rate\n(solid: picks, dashed: pool)"),
+        ("rarest", "Rarest class in the labelled set", "images of that class"),
+        ("entropy_bits", "Class balance (3.32 bits: all 10 equal)", "entropy (bits)"),
+        ("median_dist", "How far the picks are from labelled images", "median distance\n(latent units)"),
+        ("err_picks", "F's error: on the picks vs on the pool", "error rate (0-1)"),
     )
-    for ax, (col, title) in zip(axes, panels):
+    for ax, (col, title, ylabel) in zip(axes.flat, panels):
         for i, (name, g) in enumerate(table.groupby("run", sort=False)):
-            colour = f"C{i}"
+            colour = _colour(name, i)
             for c, ls in ((col, "-"), ("err_pool", "--")) if col == "err_picks" else ((col, "-"),):
                 by = g.groupby("n_labelled")[c]
                 n, m = np.asarray(by.mean().index), by.mean().to_numpy()
-                ax.plot(n, m, ls, color=colour, marker="o", ms=4, lw=2, label=name if ls == "-" else None)
+                ax.plot(n, m, ls, color=colour, marker="o", ms=6, lw=2.5, label=name if ls == "-" else None)
                 ax.fill_between(n, by.min().to_numpy(), by.max().to_numpy(), color=colour, alpha=0.15, lw=0)
-        ax.set_title(title, fontsize=12)
-        ax.set_xlabel("labelled items", fontsize=11)
+        _axes_text(ax, "labelled images", ylabel, title)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=11)
+    axes[0, 0].legend(fontsize=FONT["legend"], title=f"band: min to max over {n_seeds} seeds",
+                      title_fontsize=FONT["tick"])  # fmt: skip
+    styles = [Line2D([], [], color="grey", lw=2.5, ls=ls, label=lab) for ls, lab in (("-", "picks"), ("--", "pool"))]
+    axes[1, 1].legend(handles=styles, fontsize=FONT["legend"], loc="upper right")
     fig.tight_layout()
     if path:
         fig.savefig(path)
@@ -648,7 +697,8 @@ def plot_picks(table, path=None):
 
 
 def plot_class_counts(table, seed: int, path=None):
-    """Bar chart: labelled items per class that each run holds after its last round (one seed)."""
+    """Bar chart: labelled items per class that each run holds after its last round (one seed);
+    the count stands over every bar (a 0 where a class has none)."""
     from .report import new_figure
 
     cols = sorted((c for c in table.columns if c.startswith("class") and c[5:].isdigit()), key=lambda c: int(c[5:]))
@@ -656,18 +706,71 @@ def plot_class_counts(table, seed: int, path=None):
     if rows.empty:
         raise ConfigError(f"seed {seed} is not in the table (seeds: {sorted(set(table['seed']))})")
     names = list(dict.fromkeys(rows["run"]))
-    fig, ax = new_figure(figsize=(10, 4.2), dpi=90)
+    fig, ax = new_figure(figsize=(12, 5), dpi=85)
     w = 0.8 / len(names)
+    n = 0
     for i, name in enumerate(names):
         r = rows[rows["run"] == name]
-        counts = r[r["round"] == r["round"].max()][cols].to_numpy()[0]
-        ax.bar(np.arange(len(cols)) + (i - (len(names) - 1) / 2) * w, counts, w, label=name)
+        last = r[r["round"] == r["round"].max()]
+        counts, n = last[cols].to_numpy()[0], int(last["n_labelled"].iloc[0])
+        x = np.arange(len(cols)) + (i - (len(names) - 1) / 2) * w
+        ax.bar(x, counts, w, label=name, color=_colour(name, i))
+        for xi, c in zip(x, counts):
+            ax.text(xi, c, str(int(c)), ha="center", va="bottom", fontsize=FONT["tick"] - 2)
     ax.set_xticks(range(len(cols)))
-    ax.set_xlabel("class", fontsize=12)
-    ax.set_ylabel("labelled items", fontsize=12)
-    ax.set_title(f"Which classes got labelled (seed {seed}, after the last round)", fontsize=13)
-    ax.legend(fontsize=11)
+    ax.set_xticklabels([c[5:] for c in cols])
+    ax.margins(y=0.12)
+    _axes_text(ax, "class", "labelled images", f"Which classes got labelled (seed {seed}, all {n} labels at the end)")
+    ax.legend(fontsize=FONT["legend"])
     ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
+
+
+def plot_walks(embeddings: np.ndarray, labels: np.ndarray, walks, off: np.ndarray, path=None) -> Figure:
+    """Several SNN walks on the latent map (the paper's Fig. 4, drawn for a class).
+
+    The map is :func:`plot_map`'s (pool codes coloured by class); each walk is a black line from
+    its start (a star with its number) through the real images it reached (dots, the nearest pool
+    item to each p'), an arrow per SNN step; a walk where some p' had no real image near it
+    (``off``) is red and dashed.
+
+    Parameters
+    ----------
+    embeddings : ndarray, shape (N, 2)   pool codes
+    labels : ndarray, shape (N,)         pool labels
+    walks : latentlab.trajectory.Trajectory  (:func:`some_walks`; walk 0 is the one the class predicted)
+    off : ndarray of bool, shape (J,)    walks that left the data (``Trajectory.off_manifold``)
+    """
+    from .report import new_figure
+
+    fig, ax = new_figure(figsize=(8.6, 7), dpi=100)
+    _class_map(ax, embeddings, labels, None, dot=9, ring=1.0)
+    e = np.asarray(embeddings)[:, :2]
+    # the start, then the real image each step reached (not p' itself: SNN labels the neighbour)
+    path_ = np.concatenate([walks.p[:1, :, :2], e[np.asarray(walks.neighbour, np.int64)]], axis=0)
+    off = np.asarray(off, bool)
+    for j in range(path_.shape[1]):
+        colour, ls = ("red", "--") if off[j] else ("black", "-")
+        xy = path_[:, j, :2]
+        ax.plot(xy[:, 0], xy[:, 1], ls, color=colour, lw=2, marker="o", ms=5, zorder=4)
+        for a, b in zip(xy[:-1], xy[1:]):
+            ax.annotate("", b, a, arrowprops=dict(arrowstyle="-|>", color=colour, lw=2, mutation_scale=12), zorder=5)
+        ax.scatter(*xy[0], s=260, marker="*", color=colour, edgecolors="white", lw=0.8, zorder=6)
+        box = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8)
+        ax.annotate(
+            str(j), xy[0], fontsize=FONT["legend"] + 1, weight="bold", xytext=(7, 5), textcoords="offset points",
+            bbox=box, zorder=7,
+        )  # fmt: skip
+    ax.scatter([], [], s=200, marker="*", color="black", label="start of a walk (its number)")
+    ax.plot([], [], "-o", color="black", lw=2, ms=5, label="one step each (dot: the real image it reached)")
+    if off.any():
+        ax.plot([], [], "--", color="red", lw=2, label="left the data (a p' with no real image near)")
+    ax.legend(loc="lower left", fontsize=FONT["legend"] - 1, framealpha=0.9)
+    title = f"{path_.shape[1]} walks of {path_.shape[0] - 1} steps (walk 0: the one you predicted)"
+    _axes_text(ax, "z1 (latent units)", "z2 (latent units)", title)
     fig.tight_layout()
     if path:
         fig.savefig(path)
@@ -690,6 +793,48 @@ def same_seed_table(rows, round_: int | None = None):
     tab.index = [f"seed {s}" for s in tab.index]
     summary = pd.DataFrame([tab.mean(), tab.std(ddof=1) if len(tab) > 1 else tab.mean() * 0], index=["mean", "std"])
     return pd.concat([tab, summary]).round(2)
+
+
+def plot_race(rows: Sequence[dict], names: dict | None = None, path=None) -> Figure:
+    """Learning curves of the race: test metric against labelled images, mean over seeds with a
+    band of ±1 std (sample std), in the lesson's colours (:data:`COLOURS`).
+
+    Parameters
+    ----------
+    rows : list of dict  the tidy rows of :func:`compare_strategies`
+    names : dict, optional  strategy -> the name shown (e.g. ``{"snn": "snn short"}``), which also picks its colour
+    """
+    from .report import new_figure
+    from .stats import test_metric_rows
+
+    rows = test_metric_rows(list(rows))
+    if not rows:
+        raise ConfigError("no test-metric rows to plot; run the experiment first")
+    names = dict(names or {})
+    metric = str(rows[0]["metric"])
+    by: dict = {}
+    for r in rows:
+        by.setdefault(r["strategy"], {}).setdefault(int(r["round"]), []).append(r)
+    n_seeds = len({r["seed"] for r in rows})
+    fig, ax = new_figure(figsize=(9.5, 6), dpi=100)
+    for i, (s, rounds) in enumerate(by.items()):
+        ts = sorted(rounds)
+        n = np.array([np.mean([r["n_labelled"] for r in rounds[t]]) for t in ts])
+        v = [np.array([r["value"] for r in rounds[t]], np.float64) for t in ts]
+        m = np.array([x.mean() for x in v])
+        sd = np.array([x.std(ddof=1) if x.size > 1 else 0.0 for x in v])
+        shown = names.get(s, s)
+        ax.plot(n, m, marker="o", ms=7, lw=3, color=_colour(shown, i), label=shown)
+        ax.fill_between(n, m - sd, m + sd, color=_colour(shown, i), alpha=0.18, lw=0)
+    unit = " (%)" if metric == "accuracy" else ""
+    band = f"mean over {n_seeds} seeds, band: ±1 std" if n_seeds > 1 else "one seed: no band, no spread"
+    _axes_text(ax, "labelled images", f"test {metric}{unit}", f"The race on the same seeds ({band})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=FONT["legend"], loc="lower right")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path)
+    return fig
 
 
 def compare_strategies(config, prepared, out_dir, *, workers: int = 1, progress: bool = True) -> list[dict]:

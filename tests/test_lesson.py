@@ -239,6 +239,104 @@ def test_pick_summaries_and_figures(small_digits, latent, tmp_path):
         lesson.plot_class_counts(table, seed=5)
 
 
+def _texts(fig) -> list:
+    """Every non-empty visible text of ``fig`` after a draw (tick labels are made at draw time)."""
+    import io
+
+    from matplotlib.text import Text
+
+    fig.savefig(io.BytesIO(), format="png")
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def _pick_table():
+    """A pick table as compare_picks writes it: 2 runs x 2 seeds x 2 rounds, seed 0's snn short lacking class 5."""
+    import pandas as pd
+
+    rows = []
+    for run, strategy in (("random", "random"), ("snn short", "snn")):
+        for seed in (0, 1):
+            for t, n in ((1, 40), (2, 60)):
+                counts = np.full(10, n // 10)
+                if run == "snn short" and seed == 0:
+                    counts[5], counts[6] = 0, counts[6] + counts[5]
+                rows.append(
+                    {"run": run, "strategy": strategy, "alpha": np.nan, "seed": seed, "round": t, "n_labelled": n,
+                     "metric": 70.0 + t, "median_dist": 0.1 * t, "err_picks": 0.1, "err_pool": 0.2,
+                     "rarest": int(counts.min()), "entropy_bits": 3.0,
+                     **{f"class{k}": int(c) for k, c in enumerate(counts)}}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_class_counts_print_every_count_so_a_missing_class_reads_0():
+    """Exercise 2 asks for the rarest class count: a class with no bar must still show its 0."""
+    table = _pick_table()
+    fig = lesson.plot_class_counts(table, seed=0)
+    ax = fig.axes[0]
+    shown = [t.get_text() for t in ax.texts]
+    assert len(shown) == 20  # one count over each of the 2 runs' 10 bars
+    last = table[(table["seed"] == 0) & (table["round"] == 2)].set_index("run")
+    assert shown[10:] == [str(last.loc["snn short", f"class{k}"]) for k in range(10)] and shown[15] == "0"
+    assert "60 labels" in ax.get_title()
+    key = lesson.exercise_key(table, [{"strategy": "random", "seed": 0, "round": 1, "n_labelled": 20,
+                                       "metric": "accuracy", "value": 80.0}])  # fmt: skip
+    assert key["2"]["expected"] == 0 and "no bar has 0" in key["2"]["hint"]
+
+
+def test_lesson_figures_share_colours_and_are_readable_on_a_projector(small_digits, latent, trained):
+    """One colour per run in every figure (random blue everywhere), and no text under 11 pt; the
+    race labels its unit and its seeds; the walks run through the real images they reached."""
+    from matplotlib.colors import to_hex
+
+    table = _pick_table()
+    picks = lesson.plot_picks(table)
+    counts = lesson.plot_class_counts(table, seed=1)
+    results = [
+        {"strategy": s, "seed": seed, "round": t, "n_labelled": 20 * t, "metric": "accuracy", "value": 60.0 + t + seed}
+        for s in ("entropy", "random", "snn")
+        for seed in (0, 1, 2)
+        for t in (1, 2)
+    ]
+    race = lesson.plot_race(results, names={"snn": "snn short"})
+    colour = {
+        "picks": {ln.get_label(): to_hex(ln.get_color()) for ln in picks.axes[0].get_lines()},
+        "counts": {c.get_label(): to_hex(c.patches[0].get_facecolor()) for c in counts.axes[0].containers},
+        "race": {ln.get_label(): to_hex(ln.get_color()) for ln in race.axes[0].get_lines()},
+    }
+    assert colour["picks"] == colour["counts"] and colour["picks"].items() <= colour["race"].items()
+    assert set(colour["race"]) == {"entropy", "random", "snn short"} and len(set(colour["race"].values())) == 3
+    ax = race.axes[0]
+    assert ax.get_ylabel() == "test accuracy (%)" and "3 seeds" in ax.get_title()
+    one = lesson.plot_race([r for r in results if r["seed"] == 0])
+    assert "one seed" in one.axes[0].get_title()
+    with pytest.raises(ConfigError, match="run the experiment first"):
+        lesson.plot_race([])
+
+    loop, traj = trained
+    walks = lesson.some_walks(traj, 0, 3, seed=0)
+    off = np.array([False, True, False])
+    fig = lesson.plot_walks(latent.embeddings, small_digits.y_train, walks, off)
+    lines = [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) > 1]
+    e = latent.embeddings
+    for j, ln in enumerate(lines):
+        want = np.concatenate([walks.p[:1, j, :2], e[walks.neighbour[:, j]]])
+        np.testing.assert_allclose(np.column_stack([ln.get_xdata(), ln.get_ydata()]), want, atol=1e-6)
+        assert ln.get_linestyle() == ("--" if off[j] else "-")
+
+    lab = loop.pool.labelled_indices()
+    pr = lesson.trajectory_probs(latent, loop.model, small_digits.x_train, traj, point=0)
+    figures = [
+        lesson.plot_map(e, small_digits.y_train, lab),
+        lesson.plot_move(e, small_digits.y_train, traj, 0, labelled=lab, probs=pr, reveal=True),
+        lesson.plot_probs(pr, small_digits.y_train),
+        fig, picks, counts, race,
+    ]  # fmt: skip
+    for f in figures:
+        sizes = [t.get_fontsize() for t in _texts(f)]
+        assert sizes and min(sizes) >= 11, (f.axes[0].get_title(), min(sizes))
+
+
 def test_same_seed_table_pairs_strategies_by_seed():
     rows = [
         {"strategy": s, "seed": seed, "round": t, "n_labelled": 10 * t, "metric": "accuracy", "value": v}

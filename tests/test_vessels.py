@@ -162,3 +162,107 @@ def test_postprocess_rejects_garbage():
     assert masks[1].sum() == 0 and masks.shape == (2, 32, 32)
     with pytest.raises(LabelingError, match="NaN"):
         postprocess_mask(np.full((8, 8), np.nan))
+
+
+# --------------------------------------------------------------------- the first load: shipped and lazy labels
+def _counting_solver(monkeypatch):
+    """Replace the built-in solver by a fast fake that counts its calls (the labeler's key is unchanged,
+    so the caller must give the test its own empty cache)."""
+    from latentlab.vessels import fem
+
+    calls = []
+
+    def fake(mask, **kw):
+        calls.append(1)
+        return np.asarray(mask, np.float64) * 50.0
+
+    monkeypatch.setattr(fem, "stress_map", fake)
+    return calls
+
+
+def test_a_load_solves_the_test_set_only_never_the_pool(tmp_path, monkeypatch):
+    """Pool labels are the external tool's answers, asked for as a strategy picks items: a load solves
+    only the test masks, and each label is cached as it arrives (a second load solves nothing)."""
+    from latentlab.vessels import load_vessels
+
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path))
+    calls = _counting_solver(monkeypatch)
+    ds = load_vessels(n=30, n_test=4, workers=1, progress=False)
+    assert ds.y_train is None and len(ds.x_train) == 26
+    assert len(calls) == 4 and ds.y_test.shape == (4, 1, 64, 64)
+    np.testing.assert_allclose(ds.y_test, ds.x_test * 50.0 / 200.0)
+    assert len(list(tmp_path.glob("labels/fem-*/*.npy"))) == 4
+    load_vessels(n=30, n_test=4, workers=1, progress=False)
+    assert len(calls) == 4
+
+
+def test_the_default_test_set_loads_from_the_shipped_labels_unless_turned_off(tmp_path, monkeypatch):
+    from latentlab.vessels import load_vessels
+    from latentlab.vessels.shipped import ENV
+
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "a"))
+    calls = _counting_solver(monkeypatch)
+    ds = load_vessels(workers=1, progress=False)
+    assert len(calls) == 0 and len(ds.y_test) == N_TEST  # an empty cache, nothing solved
+    assert not np.allclose(ds.y_test, ds.x_test * 50.0 / 200.0)  # the shipped maps, not the fake's
+    monkeypatch.setenv("LATENTLAB_CACHE", str(tmp_path / "b"))
+    monkeypatch.setenv(ENV, "0")
+    ds = load_vessels(workers=1, progress=False)
+    assert len(calls) == N_TEST
+    np.testing.assert_allclose(ds.y_test, ds.x_test * 50.0 / 200.0)
+
+
+def test_shipped_labels_are_the_default_test_set_and_what_the_solver_gives():
+    """The bundle is named by the default labeler's label folder (settings + SOLVER_VERSION), holds
+    the default test set's masks in order, matches its SHA-256, and re-solving some of its masks
+    gives its labels (a solver change without a SOLVER_VERSION bump fails here)."""
+    import json
+
+    from latentlab.storage import content_key, sha256_file
+    from latentlab.vessels import FEMLabeler
+    from latentlab.vessels.dataset import vessel_masks
+    from latentlab.vessels.shipped import shipped_labels, shipped_labels_dir
+
+    lab = FEMLabeler(cache_dir=None, shipped=False)
+    npz = shipped_labels_dir() / f"{lab.label_folder}.npz"
+    meta = json.loads(npz.with_suffix(".json").read_text())
+    assert meta["label_folder"] == lab.label_folder and sha256_file(npz) == meta["sha256"]
+    x = vessel_masks(N_SLICES, 0)[N_SLICES - N_TEST :]
+    with np.load(npz, allow_pickle=False) as z:
+        assert list(z["keys"]) == [content_key(xi) for xi in x]
+    have = shipped_labels(lab.label_folder)
+    pick = [0, N_TEST // 2, N_TEST - 1]
+    res = lab.label(x[pick])
+    assert res.ok.all() and lab.n_calls == 3
+    ref = np.stack([have[content_key(x[i])] for i in pick])
+    np.testing.assert_allclose(res.y, ref, rtol=0, atol=1e-5)  # labels are stress / 200 kPa: 2 Pa
+
+
+def test_tampered_or_misnamed_shipped_labels_are_refused(tmp_path):
+    import json
+    import shutil
+
+    from latentlab.vessels import FEMLabeler
+    from latentlab.vessels.shipped import ShippedLabelCache, shipped_labels_dir
+
+    name = FEMLabeler(cache_dir=None).label_folder
+    with np.load(shipped_labels_dir() / f"{name}.npz", allow_pickle=False) as z:
+        key = str(z["keys"][0])
+    good = tmp_path / "good"
+    good.mkdir()
+    for ext in (".npz", ".json"):
+        shutil.copyfile(shipped_labels_dir() / f"{name}{ext}", good / f"{name}{ext}")
+    assert ShippedLabelCache(tmp_path / "c0", name, shipped_dir=good).load(key) is not None
+    bad = tmp_path / "bad"
+    shutil.copytree(good, bad)
+    data = bytearray((bad / f"{name}.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bad / f"{name}.npz").write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="shipped FEM labels .* not used .*corrupt"):
+        assert ShippedLabelCache(tmp_path / "c1", name, shipped_dir=bad).load(key) is None
+    other = tmp_path / "other"
+    shutil.copytree(good, other)
+    side = json.loads((other / f"{name}.json").read_text())
+    (other / f"{name}.json").write_text(json.dumps({**side, "label_folder": "fem-000000000000"}))
+    with pytest.warns(UserWarning, match="its sidecar names the label folder"):
+        assert ShippedLabelCache(tmp_path / "c2", name, shipped_dir=other).load(key) is None

@@ -154,7 +154,9 @@ def test_large_pool_is_one_raster_image(view):
 
 def test_inline_notebook_updates_never_name_a_cdn(explorer_settings, monkeypatch):
     """Offline notebooks: under pn.extension(inline=True) neither the first render nor the updates of
-    a Run round / Step / error carry a CDN URL (a Markdown pane re-sends CDN stylesheets on update)."""
+    a Run round / Step / error / presentation switch carry a CDN URL (a Markdown pane re-sends CDN
+    stylesheets on update). Panel's re-sent stylesheets of a widget whose ``stylesheets`` change are CDN
+    URLs only in a real notebook page: tests/test_jupyterlab.py's offline check catches those."""
     import re
 
     from bokeh.core.serialization import Serializer
@@ -168,7 +170,8 @@ def test_inline_notebook_updates_never_name_a_cdn(explorer_settings, monkeypatch
     state = ExplorerState(**explorer_settings).load()
     doc = Document()
     with set_resource_mode("inline"):  # what Panel's notebook display does
-        root = pn.Row(LatentExplorer(state), AnnotationPanel(state))._render_model(doc, Comm())
+        view = LatentExplorer(state)
+        root = pn.Row(view, AnnotationPanel(state))._render_model(doc, Comm())
     for m in root.select({"type": UIElement}):
         patch_inline_stylesheets(m)
     events = []
@@ -177,6 +180,8 @@ def test_inline_notebook_updates_never_name_a_cdn(explorer_settings, monkeypatch
     state.run_round()
     state.step()
     state.queue_synthetic()
+    view.presentation = True  # a mode switch re-lays the page out and resizes every text
+    view.presentation = False
     sent = " ".join(repr(e.to_serializable(Serializer())) for e in events)
     assert events and not re.search(r"https?://", sent), re.findall(r"https?://[^'\" ]+", sent)[:5]
     assert not any(
@@ -316,6 +321,8 @@ def _px(size: str) -> float:
 def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(explorer_settings):
     from bokeh.models import Axis, ColorBar, Legend, Title
 
+    from latentlab.widgets.map_figure import EM, PRESENTATION
+
     view = LatentExplorer(ExplorerState(**explorer_settings).load())
     size0 = view.map_parts.renderers["points"].glyph.size
     view.b_present.value = True
@@ -334,10 +341,19 @@ def test_presentation_mode_makes_every_text_at_least_20px_and_glyphs_larger(expl
     sizes = [_px(t) if isinstance(t, str) else _px(t.value) for t in texts]
     assert min(sizes) >= 20, sizes
     assert view.map_parts.renderers["points"].glyph.size > size0
-    assert all("20px" in w.stylesheets[0] for w in view._busy_controls())
-    assert view.map.width + 380 <= 840 and view.map.height <= 520  # beside the tabs in 1280x720, side bar open
+    # the widgets' text size is a CSS variable on their host; their stylesheet (set once) reads it
+    assert all(w.styles["--latentlab-text"] == "20px" for w in view._busy_controls())
+    assert all("var(--latentlab-text" in w.stylesheets[0] for w in view._busy_controls())
+    side = PRESENTATION.side_width
+    assert view.map.width + side + 20 <= 840 and view.map.height <= 590  # 1280x720, side bar open: ~840x600 px left
+    # canvas titles wrap to their figure (Bokeh never wraps them), also when the view sets them later
+    view.heat_bar.title = "grey background: F's predictive entropy at every decoded point (darker = higher)"
+    lines = view.heat_bar.title.split("\n")
+    assert len(lines) > 1 and all(len(t) * EM * 20 <= view.map.width - 100 for t in lines), lines
+    assert all(len(t) * EM * 20 <= side for f in (view.strip, view.probs, view.curve) for t in f.title.text.split("\n"))
     view.b_present.value = False
     assert view.map_parts.renderers["points"].glyph.size == size0
+    assert "\n" not in view.heat_bar.title  # one line again in the notebook
 
 
 def test_missing_data_set_is_a_message_and_the_dropdown_goes_back(explorer_settings, monkeypatch):

@@ -1,7 +1,8 @@
 """Debian's Chromium as the browser of the widget tests and benchmarks (never ``playwright install``).
 
-Constants only, shared by tests/test_browser.py, tests/test_jupyterlab.py and
-benchmarks/bench_widgets.py (importing it still runs the package's ``__init__``, which loads Panel).
+Constants (and a server teardown) shared by tests/test_browser.py, tests/test_jupyterlab.py,
+benchmarks/bench_widgets.py and benchmarks/explorer_latency.py (importing it still runs the
+package's ``__init__``, which loads Panel).
 """
 
 CHROMIUM = "/usr/bin/chromium"
@@ -17,3 +18,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def stop(proc, timeout: float = 20) -> None:
+    """Stop a server started with ``subprocess.Popen`` (JupyterLab, Notebook 7): terminate, then kill
+    if it has not exited after ``timeout`` s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()

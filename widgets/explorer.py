@@ -16,6 +16,7 @@ import asyncio
 import html
 import logging
 import threading
+import time
 import traceback
 
 import numpy as np
@@ -27,6 +28,9 @@ from bokeh.models import ColumnDataSource, HoverTool, LabelSet, LegendItem
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from panel.io import hold
+from panel.io.notebook import block_comm
+from panel.io.notebook import push as _push_doc
+from tornado.ioloop import IOLoop
 
 from latentlab.datasets import DATASETS
 from latentlab.explorer_state import ExplorerState, strategy_names
@@ -43,6 +47,44 @@ __all__ = ["LatentExplorer", "to_rgba", "pool_raster", "in_background", "PLAY_PE
 _BACKGROUND = threading.local()
 
 
+def _comm_open(comm) -> bool:
+    """Whether a notebook comm (pyviz_comms) is open: its public ``comm`` property raises until then."""
+    try:
+        comm.comm
+    except ValueError:
+        return False
+    return True
+
+
+def _same(a, b) -> bool:
+    """Whether two data-source columns hold the same values (lists of arrays: element by element)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and (len(a) != len(b) or len(a) == 0):
+        return len(a) == len(b)
+    if isinstance(a, (list, tuple)) and a and isinstance(a[0], np.ndarray):  # multi_line's xs, images
+        return isinstance(b, (list, tuple)) and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        x, y = np.asarray(a), np.asarray(b)
+    except ValueError:  # ragged
+        return False
+    if x.shape != y.shape:
+        return False
+    try:
+        return bool(np.array_equal(x, y, equal_nan=True))
+    except TypeError:  # strings, tuples: no NaN to equate
+        return bool(np.array_equal(x, y))
+
+
+def _set_data(src: ColumnDataSource, data: dict) -> bool:
+    """Assign ``data`` to ``src`` only when it differs (a notebook push then leaves the source out:
+    Bokeh sends a source on every assignment of ``data`` whose columns hold lists of arrays, and
+    the browser re-reads it); True when it assigned."""
+    old = src.data
+    if set(old) == set(data) and all(_same(old[k], data[k]) for k in data):
+        return False
+    src.data = data
+    return True
+
+
 def in_background() -> bool:
     """True inside a background action's worker thread (see :meth:`LatentExplorer.run_in_background`)."""
     return getattr(_BACKGROUND, "active", False)
@@ -51,7 +93,12 @@ def in_background() -> bool:
 log = logging.getLogger(__name__)
 _SHOWN, _HIDDEN = {"visibility": "visible"}, {"visibility": "hidden"}
 _TEXT = {"font-size": "13px"}
+_WIDGET_CSS = [
+    ":host { font-size: var(--latentlab-text, 13px); } label, input, select, button, .bk-btn, .bk-input "
+    "{ font-size: var(--latentlab-text, 13px) !important; } label { white-space: var(--latentlab-label-wrap, pre); }"
+]
 PLAY_PERIOD = 700  # ms between Play's Steps
+PLAY_YIELD = 0.05  # s: before each Step Play lets the event loop read what waits (a Pause click)
 # the alert keeps its place (no layout jump) and only changes colour when a message appears
 # (every key in both: the browser keeps a style key that an update leaves out)
 _ALERT_OFF = {
@@ -91,8 +138,13 @@ class LatentExplorer(pn.viewable.Viewer):
         super().__init__(state=state, **params)
         self._drawn = {"data": -1, "grid": -1}
         self._play_cb = None
-        self._play_times: list[float] = []
+        self._play_starts: list[float] = []  # time.perf_counter() at each Step Play started
+        self._play_times: list[float] = []  # how long each of them took (Step and redraw)
+        self._paused_at: float | None = None
         self._reverting = False  # the data-set widgets are being set back to what is loaded
+        self._redrawing = False  # a notebook redraw runs (its inner redraws do not push)
+        self._acting = False  # an action runs: the state's version watcher leaves the redraw to it
+        self._push_pending: set[int] = set()  # notebook comms whose push waits for the page to open them
         self._build()
         self._layout = pn.Column(css_classes=["latentlab-explorer"])
         self._apply_mode()
@@ -178,7 +230,9 @@ class LatentExplorer(pn.viewable.Viewer):
             value=False, size=22, width=22, height=22, color="primary", bgcolor="light", styles=_HIDDEN
         )
         self.busy_text = w.StaticText(value="", width=260, height=22, styles=dict(_TEXT))
-        self.readout = w.StaticText(value="", width=360, height=96, styles={**_TEXT, "overflow": "hidden"})
+        self.readout = w.StaticText(
+            value="", width=360, height=96, styles={**_TEXT, "overflow": "hidden"}, css_classes=["latentlab-readout"]
+        )
         self.alert = w.StaticText(value="", width=920, height=40, styles=_ALERT_OFF, css_classes=["latentlab-alert"])
         self.selected_text = w.StaticText(value="", width=360, height=44, styles=dict(_TEXT))
         self.key_text = w.StaticText(value="", width=400, height=360, styles=dict(_TEXT))
@@ -194,9 +248,9 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_reset.on_click(lambda e: self._act(s.reset))
         self.b_play.param.watch(self._on_play, "value")
         self.b_present.param.watch(lambda e: setattr(self, "presentation", e.new), "value")
-        # the slider's every value (not only the throttled one) redraws, and the redraw is pushed as
-        # one message (hold) whatever the kernel does next
-        self.w_replay.param.watch(lambda e: self._act(self._redraw), "value")
+        # the slider's every value (not only the throttled one) is an action: it clears the last
+        # alert and redraws once, pushed as one message whatever the kernel does next
+        self.w_replay.param.watch(lambda e: self._act(lambda: None), "value")
         self._busy_js()
 
     def _busy_js(self):
@@ -222,16 +276,24 @@ class LatentExplorer(pn.viewable.Viewer):
     def _act(self, fn):
         """Run an action; anything unexpected becomes a message in the page, never a dead page.
 
-        A new action clears the last one's alert first (a message stays only while its cause does)."""
+        A new action clears the last one's alert first (a message stays only while its cause does).
+        The view redraws once, after the action: the state's version watcher, which the action
+        triggers (often more than once: a setting, then the action's own bump), leaves it to this."""
         if self.state.busy and not in_background():
             return  # a background action owns the state; its controls are disabled anyway
+        outer = not in_background() and not self._acting
+        if outer:
+            self._acting = True
         self.state.error = ""
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - the UI boundary: report, log, keep the page alive
             log.error("explorer action failed:\n%s", traceback.format_exc())
             self.state.error = f"internal error ({type(e).__name__}: {e}); see the server log"
-        if not in_background():
+        finally:
+            if outer:
+                self._acting = False
+        if outer:
             self._redraw()
 
     async def run_in_background(self, fn, busy: str) -> None:
@@ -292,41 +354,73 @@ class LatentExplorer(pn.viewable.Viewer):
         self._redraw()
 
     def _on_state_change(self, *events):
-        if not in_background():
+        # a change from a notebook cell (state.step() ...) redraws now; one inside an action (or on
+        # a background worker) is redrawn once when the action ends
+        if not in_background() and not self._acting:
             self._redraw()
 
     def _on_tap(self, event):
         self._act(lambda: self.state.select(event.x, event.y))
 
     def _on_play(self, event):
-        """Play steps on a timer of PLAY_PERIOD ms; a Step that takes longer makes the rate its own (the
-        readout says so); Pause stops the timer at once and a tick after it does nothing."""
+        """Play steps on a timer of PLAY_PERIOD ms; Steps slower than the timer make the rate their own
+        and the readout says so (the rate achieved, the timer's, a Step's time). Pause stops at once:
+        before each Step, Play hands the event loop a turn, so a Pause click already sent is read
+        first and no Step starts after it (a Step running at the click finishes and is drawn)."""
         if event.new:
             self.b_play.label = "Pause"
-            self._play_times = []
+            self._play_starts, self._play_times, self._paused_at = [], [], None
             self._play_cb = pn.state.add_periodic_callback(self._tick, period=PLAY_PERIOD)
         else:
             self.b_play.label = "Play"
+            self._paused_at = time.perf_counter()
             if self._play_cb is not None:
                 self._play_cb.stop()
                 self._play_cb = None
 
-    def _tick(self):
+    async def _tick(self):
+        # in a notebook Panel's timer starts the next tick at once, without returning to the event
+        # loop, when a tick took longer than the period: then a Pause click waited behind every Step
+        await asyncio.sleep(PLAY_YIELD)
         if self.state.busy or not self.b_play.value:
             return
+        t0 = time.perf_counter()
+        self._play_starts.append(t0)
         self._act(self.state.step)
-        self._play_times.append(self.state.timings.get("step", 0.0))
+        self._play_times.append(time.perf_counter() - t0)
         if self.state.error:
             self.b_play.value = False
 
+    @property
+    def play_record(self) -> dict:
+        """Play's last run: when each Step started and when Pause came (``time.perf_counter`` s),
+        the rate achieved (steps/s over the last five Steps, None before two) and whether the Step
+        time limits it below the timer's rate."""
+        starts = list(self._play_starts)
+        rate = self._achieved_rate()
+        return {
+            "starts": starts,
+            "paused_at": self._paused_at,
+            "rate": None if rate is None else round(rate, 3),
+            "limited": rate is not None and rate < 0.95 * 1000 / PLAY_PERIOD,
+        }
+
+    def _achieved_rate(self) -> float | None:
+        t = self._play_starts[-6:]
+        return (len(t) - 1) / max(t[-1] - t[0], 1e-9) if len(t) > 1 else None
+
     def play_rate(self) -> str:
-        """What Play achieves: its timer's rate, or the slower rate the Step time allows."""
-        t = self._play_times[-5:] if getattr(self, "_play_times", None) else []
+        """What Play achieves against its timer, and what limits it."""
         timer = 1000 / PLAY_PERIOD
-        if not t:
-            return f"Play: {timer:.2f} steps/s"
-        rate = min(timer, 1 / max(float(np.mean(t)), 1e-9))
-        return f"Play: {rate:.2f} steps/s" + (" (limited by the Step time)" if rate < 0.95 * timer else "")
+        rate = self._achieved_rate()
+        if rate is None:
+            return f"Play: timer {timer:.2f} steps/s"
+        text = f"Play: {rate:.2f} steps/s (timer {timer:.2f}/s"
+        if rate < 0.95 * timer:
+            busy = float(np.mean(self._play_times[-5:]))  # a Step and its redraw, in the kernel
+            why = "the Step time" if busy + PLAY_YIELD >= 0.8 / rate else "a busy kernel or machine"
+            text += f"; limited by {why}: a Step and its redraw take {busy:.2f} s"
+        return text + ")"
 
     @param.depends("presentation", watch=True)
     def _on_presentation(self):
@@ -335,24 +429,67 @@ class LatentExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ draw (data only)
     def _redraw(self):
-        doc, comm = self._notebook_doc()
-        with hold(doc, comm=comm):  # one message per redraw, not one per changed source
+        views = self._notebook_views()
+        if not views:  # served (or not shown yet): hold the session's document, one message per redraw
+            with hold():
+                self._redraw_now()
+            pn.io.push_notebook(self._layout)  # nothing to do when served; a notebook if the lookup failed
+            return
+        if self._redrawing:  # a redraw inside a redraw (the replay slider set back): the outer one sends
             self._redraw_now()
-        if comm is not None:  # events of a document that was held already wait for a push
-            pn.io.push_notebook(self._layout)
+            return
+        self._redrawing = True
+        try:
+            # a notebook's document is held for good: its events wait, combined (the last value of
+            # each property), for a push; block_comm stops the push each widget change would make
+            with block_comm():
+                self._redraw_now()
+        finally:
+            self._redrawing = False
+        for doc, comm in views:
+            self._push_when_open(doc, comm)
 
-    def _notebook_doc(self):
-        """This view's own document and comm in a notebook, else ``(None, None)``.
+    def _push_when_open(self, doc, comm, retry: bool = False) -> None:
+        """Send what waits in this view's document as one message, once the page's comm is open.
+
+        Until the comm opens nothing is sent: Panel would defer each message on its own 0.1 s retry,
+        and after the comm opened the retries went out in another order than they were made. During
+        Run All the kernel reads the page's comm_open only after the last cell, so the alert that
+        the bad-input cell showed came back after its next cell's clearing message (seen in 2 of 4
+        runs, the kernel's send log showed the two swapped). Held back, the document keeps each
+        property's last value, and one push after the comm opened sends the final state.
+
+        The push is Panel's own (what ``pn.io.push_notebook`` calls) with ``binary=False``: binary,
+        every array column goes as two comm messages of its own (its header, its bytes), 77 for one
+        Step's six changed sources, each one an iopub message the page handles on its own; inline
+        (base64 in the JSON) the Step is three. Panel has no public switch for it.
+        """
+        if _comm_open(comm):
+            self._push_pending.discard(id(comm))
+            _push_doc(doc, comm, binary=False)
+        elif retry or id(comm) not in self._push_pending:  # one chain of retries; later redraws wait in it
+            self._push_pending.add(id(comm))
+            IOLoop.current().call_later(0.1, self._push_when_open, doc, comm, True)
+
+    def _notebook_views(self) -> list:
+        """(document, comm) of each notebook display of this view; empty when served or not shown.
 
         ``hold()`` alone holds ``state.curdoc``, which during a notebook cell is not necessarily this
         view's document: the redraw's events then sat in the document and were sent, out of order,
         with the next click's answer (an alert already cleared came back, a replay lagged one move).
         """
-        for ref in self._layout._models:
-            view = pn.state._views.get(ref)
+        # Private on purpose: Panel 1.9 has no public lookup of an object's notebook document and
+        # comm. Its public pn.io.push_notebook(obj) finds them in the same registry (pn.state._views,
+        # via push_on_root) but pushes at once, and when the comm is not open yet it defers each
+        # message on a retry of its own (the reordering above); the redraw needs the comm to wait
+        # for it. Without the registry (another Panel) _redraw falls back to push_notebook.
+        registry = getattr(pn.state, "_views", {})
+        out = []
+        for ref in getattr(self._layout, "_models", {}):
+            view = registry.get(ref)
             if view is not None and view[3] is not None:
-                return view[2], view[3]
-        return None, None
+                out.append((view[2], view[3]))
+        return out
 
     def _redraw_now(self):
         s = self.state
@@ -362,14 +499,14 @@ class LatentExplorer(pn.viewable.Viewer):
         if self._drawn["data"] != s.data_version:
             e = s.embeddings
             if len(e) > self.max_points:  # one image, binned again for the visible box on every pan/zoom
-                self.src["pool"].data = {"x": [], "y": [], "color": [], "label": []}
+                _set_data(self.src["pool"], {"x": [], "y": [], "color": [], "label": []})
                 self._pool_layer = pool_layer(self.map, self.src["raster"], s, getattr(self, "_pool_layer", None))
             else:
                 if getattr(self, "_pool_layer", None) is not None:
                     self._pool_layer.detach()
-                self.src["raster"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+                _set_data(self.src["raster"], {"image": [], "x": [], "y": [], "dw": [], "dh": []})
                 colour, label = pool_colours(s)
-                self.src["pool"].data = {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label}
+                _set_data(self.src["pool"], {"x": e[:, 0], "y": e[:, 1], "color": colour, "label": label})
             self._draw_keys()
             d = s.latent.dim
             ax = ("z1 (latent dimension 1)", "z2 (latent dimension 2)")
@@ -380,11 +517,13 @@ class LatentExplorer(pn.viewable.Viewer):
         if self._drawn["grid"] != s.grid_version:
             g = s.grid
             if g is None:
-                self.src["heat"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": []}
+                _set_data(self.src["heat"], {"image": [], "x": [], "y": [], "dw": [], "dh": []})
             else:
                 v = g["values"]
                 self.heat_mapper.update(low=float(v.min()), high=float(max(v.max(), v.min() + 1e-9)))
-                self.src["heat"].data = {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]], "dh": [g["dh"]]}
+                _set_data(
+                    self.src["heat"], {"image": [v], "x": [g["x"]], "y": [g["y"]], "dw": [g["dw"]], "dh": [g["dh"]]}
+                )
             name = g["name"] if g else s.heat
             self.heat_bar.title = f"grey background: {name} (darker = higher)"
             self.heat_hover.tooltips = [(f"{name} here", "@image{0.000}"), ("z", "($x{0.00}, $y{0.00})")]
@@ -422,7 +561,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _draw_labelled(self, idx, rounds):
         e = self.state.embeddings
-        self.src["labelled"].data = {"x": e[idx, 0], "y": e[idx, 1], "round": rounds}
+        _set_data(self.src["labelled"], {"x": e[idx, 0], "y": e[idx, 1], "round": rounds})
         self.round_mapper.update(low=1, high=max(2, int(rounds.max()) if len(rounds) else 2))
 
     def _draw_step(self, p, pp, d, gnorm, loss, nb_xy, loss_after, paths):
@@ -430,37 +569,46 @@ class LatentExplorer(pn.viewable.Viewer):
         if len(p) and len(gnorm) == len(p) and len(d):
             scale = 1.5 * s.alpha / max(float(np.max(gnorm)), 1e-12)  # arrow length ∝ |grad|, longest 1.5 alpha
             tip = p + d * (gnorm * scale)[:, None]
-            self.src["grad"].data = {"x0": p[:, 0], "y0": p[:, 1], "x1": tip[:, 0], "y1": tip[:, 1]}
+            _set_data(self.src["grad"], {"x0": p[:, 0], "y0": p[:, 1], "x1": tip[:, 0], "y1": tip[:, 1]})
         else:
-            self.src["grad"].data = {"x0": [], "y0": [], "x1": [], "y1": []}
-        self.src["points"].data = {
-            "x": p[:, 0] if len(p) else [],
-            "y": p[:, 1] if len(p) else [],
-            "grad_norm": gnorm if len(gnorm) == len(p) else np.zeros(len(p)),
-            "loss": loss if len(loss) == len(p) else np.zeros(len(p)),
-        }
-        self.src["pp"].data = {"x": pp[:, 0], "y": pp[:, 1]}
-        self.src["nb"].data = {
-            "x": nb_xy[:, 0],
-            "y": nb_xy[:, 1],
-            "loss_after": loss_after if len(loss_after) == len(nb_xy) else np.zeros(len(nb_xy)),
-        }
+            _set_data(self.src["grad"], {"x0": [], "y0": [], "x1": [], "y1": []})
+        _set_data(
+            self.src["points"],
+            {
+                "x": p[:, 0] if len(p) else [],
+                "y": p[:, 1] if len(p) else [],
+                "grad_norm": gnorm if len(gnorm) == len(p) else np.zeros(len(p)),
+                "loss": loss if len(loss) == len(p) else np.zeros(len(p)),
+            },
+        )
+        _set_data(self.src["pp"], {"x": pp[:, 0], "y": pp[:, 1]})
+        _set_data(
+            self.src["nb"],
+            {
+                "x": nb_xy[:, 0],
+                "y": nb_xy[:, 1],
+                "loss_after": loss_after if len(loss_after) == len(nb_xy) else np.zeros(len(nb_xy)),
+            },
+        )
         n = min(len(pp), len(nb_xy))
-        self.src["jumps"].data = {"x0": pp[:n, 0], "y0": pp[:n, 1], "x1": nb_xy[:n, 0], "y1": nb_xy[:n, 1]}
+        _set_data(self.src["jumps"], {"x0": pp[:n, 0], "y0": pp[:n, 1], "x1": nb_xy[:n, 0], "y1": nb_xy[:n, 1]})
         if paths.size and paths.shape[0] > 1:
-            self.src["paths"].data = {
-                "xs": [paths[:, j, 0] for j in range(paths.shape[1])],
-                "ys": [paths[:, j, 1] for j in range(paths.shape[1])],
-            }
+            _set_data(
+                self.src["paths"],
+                {
+                    "xs": [paths[:, j, 0] for j in range(paths.shape[1])],
+                    "ys": [paths[:, j, 1] for j in range(paths.shape[1])],
+                },
+            )
         else:
-            self.src["paths"].data = {"xs": [], "ys": []}
+            _set_data(self.src["paths"], {"xs": [], "ys": []})
 
     def _draw_live(self):
         s = self.state
         self._draw_labelled(*s.labelled())
         pk = s.picks
         e = s.embeddings
-        self.src["picks"].data = {"x": e[pk, 0], "y": e[pk, 1]} if len(pk) else {"x": [], "y": []}
+        _set_data(self.src["picks"], {"x": e[pk, 0], "y": e[pk, 1]} if len(pk) else {"x": [], "y": []})
         t = s.trajectories()
         self._draw_step(
             t["p"], t["p_prime"], t["d"], t["grad_norm"], t["loss"], t["neighbour_xy"], t["loss_after"], t["paths"]
@@ -468,7 +616,7 @@ class LatentExplorer(pn.viewable.Viewer):
 
     def _draw_history(self, r):
         s = self.state
-        self.src["picks"].data = {"x": [], "y": []}
+        _set_data(self.src["picks"], {"x": [], "y": []})
         h = s.history(r)
         self._draw_labelled(h["labelled"], h["labelled_round"])
         pr = h["proposal"]
@@ -496,21 +644,24 @@ class LatentExplorer(pn.viewable.Viewer):
     def _draw_selection(self):
         sel = self.state.selection
         if not sel:
-            self.src["sel"].data = {"x": [], "y": []}
-            self.src["strip"].data = {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []}
-            self.src["probs"].data = {"x": [], "top": [], "color": [], "label": []}
+            _set_data(self.src["sel"], {"x": [], "y": []})
+            _set_data(self.src["strip"], {"image": [], "x": [], "y": [], "dw": [], "dh": [], "title": []})
+            _set_data(self.src["probs"], {"x": [], "top": [], "color": [], "label": []})
             self.selected_text.value = ""
             return
-        self.src["sel"].data = {"x": [sel["z"][0]], "y": [sel["z"][1]]}
+        _set_data(self.src["sel"], {"x": [sel["z"][0]], "y": [sel["z"][1]]})
         imgs = sel["images"]
-        self.src["strip"].data = {
-            "image": [to_rgba(a) for _, a in imgs],
-            "x": [1.1 * i for i in range(len(imgs))],
-            "y": [0.0] * len(imgs),
-            "dw": [1.0] * len(imgs),
-            "dh": [1.0] * len(imgs),
-            "title": [t for t, _ in imgs],
-        }
+        _set_data(
+            self.src["strip"],
+            {
+                "image": [to_rgba(a) for _, a in imgs],
+                "x": [1.1 * i for i in range(len(imgs))],
+                "y": [0.0] * len(imgs),
+                "dw": [1.0] * len(imgs),
+                "dh": [1.0] * len(imgs),
+                "title": [t for t, _ in imgs],
+            },
+        )
         self.selected_text.value = html.escape(sel["text"])
         self._draw_probabilities(sel.get("probs") or {})
 
@@ -529,19 +680,21 @@ class LatentExplorer(pn.viewable.Viewer):
                 xs.append(("peak output", where))
                 tops.append(float(p.max()))
             cols += [colours[k % 3]] * (len(xs) - len(cols))
-        from bokeh.models import FactorRange
-
-        self.probs.x_range = FactorRange(*xs) if xs else FactorRange()
+        # the figure's own FactorRange, its factors changed in place and only when they differ: a new
+        # range model each redraw was sent whole with every Step and made the browser rebuild the figure
+        rng = self.probs.x_range
+        if [tuple(f) if isinstance(f, (list, tuple)) else f for f in rng.factors] != xs:
+            rng.factors = xs
         self.probs.y_range.end = 1.02 if all(t <= 1 for t in tops) else 1.05 * max(tops)
-        self.src["probs"].data = {"x": xs, "top": tops, "color": cols, "label": [w for _, w in xs]}
+        _set_data(self.src["probs"], {"x": xs, "top": tops, "color": cols, "label": [w for _, w in xs]})
 
     def _draw_curves(self):
         c = self.state.curves()
         main = self.state.strategy if self.state.loaded else ""
         mx, my = c.get(main, ([], []))
-        self.curve_src["strategy"].data = {"x": mx, "y": my}
+        _set_data(self.curve_src["strategy"], {"x": mx, "y": my})
         bx, by = c.get("random", ([], [])) if main != "random" else ([], [])
-        self.curve_src["random"].data = {"x": bx, "y": by}
+        _set_data(self.curve_src["random"], {"x": bx, "y": by})
         items = self.curve.legend[0].items
         items[0].label = value(main or "strategy")
         items[1].label = value("random (baseline)")
@@ -572,10 +725,22 @@ class LatentExplorer(pn.viewable.Viewer):
         )
         self.show_alert(s.error)
 
+    def _alert_styles(self, on: bool) -> dict:
+        """The alert's inline styles: its colours, the mode's text size and, in presentation, floating
+        over the top of the map (clicks pass through). Every key in both modes: the browser keeps a
+        style key that an update leaves out."""
+        big = self.presentation
+        place = (
+            {"position": "absolute", "top": "0", "left": "0", "z-index": "20", "pointer-events": "none"}
+            if big
+            else {"position": "static", "top": "auto", "left": "auto", "z-index": "auto", "pointer-events": "auto"}
+        )
+        return {**(_ALERT_ON if on else _ALERT_OFF), "font-size": (PRESENTATION if big else NORMAL).text, **place}
+
     def show_alert(self, message: str) -> None:
         """Show ``message`` in the alert line above the map ('' clears it); the line keeps its place."""
         self.alert.value = html.escape(message)
-        self.alert.styles = _ALERT_ON if message else _ALERT_OFF
+        self.alert.styles = self._alert_styles(bool(message))
 
     @property
     def alert_text(self) -> str:
@@ -584,35 +749,84 @@ class LatentExplorer(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ layout
     def _apply_mode(self):
-        """Sizes and layout of the current mode (notebook or presentation), in place."""
+        """Sizes and layout of the current mode (notebook or presentation), in place.
+
+        Presentation: every text 20 px and wrapped to its box (DOM text at auto height, canvas titles
+        by :func:`~.map_figure.wrap`), so nothing is cut; tests/test_presentation_lab.py measures it."""
         big = self.presentation
         sz = PRESENTATION if big else NORMAL
+        side_w = sz.side_width
+        for fig, (h_big, h) in zip((self.strip, self.probs, self.curve), ((185, 150), (250, 170), (290, 200))):
+            fig.width, fig.height = side_w - 10, h_big if big else h
         apply_sizes(self.map_parts, (self.strip, self.probs, self.curve), sz, big)
-        self.strip_labels.text_font_size = sz.text
+        self._present_side_figures(big, sz)
         text = {"font-size": sz.text}
-        css = [
-            f":host {{ font-size: {sz.text}; }} label, input, select, button, .bk-btn, .bk-input "
-            f"{{ font-size: {sz.text} !important; }}"
-        ]
         for wdg in (*self._busy_controls(), self.b_present):
-            wdg.stylesheets = css
-            small = 65 if isinstance(wdg, (pn.widgets.Button, pn.widgets.Toggle)) else 170
-            wdg.width = 180 if big else (95 if wdg is self.b_round else small)
-        self.b_present.width = 150 if big else 120
+            # the size is a CSS variable on the widget's host (``styles``); the stylesheet that reads it is
+            # set once, before the first render: a later change of ``stylesheets`` makes Panel re-send
+            # its own stylesheets too, as CDN URLs in a notebook under pn.extension(inline=True) (the
+            # doc has no local ``dist_url`` then), and an offline page fetched them (test_jupyterlab)
+            if wdg.stylesheets != _WIDGET_CSS:
+                wdg.stylesheets = _WIDGET_CSS
+            wdg.styles = {"--latentlab-text": sz.text, "--latentlab-label-wrap": "normal" if big else "pre"}
+            button = isinstance(wdg, (pn.widgets.Button, pn.widgets.Toggle))
+            small = 65 if button else 170
+            wdg.width = (155 if button else 170) if big else (95 if wdg is self.b_round else small)
+        self.b_present.width = 155 if big else 120
+        self.w_replay.width = side_w - 20 if big else 300
         for t in (self.explain, self.busy_text, self.selected_text, self.curve_note, self.key_text):
             t.styles = text
         self.readout.styles = {**text, "overflow": "hidden"}
-        side_w = sz.side_width
-        for t in (self.explain, self.readout, self.selected_text, self.curve_note):
-            t.width = side_w - 10
-        self.readout.height = 150 if big else 96
-        self.explain.height = 110 if big else 66
-        for fig in (self.strip, self.probs, self.curve):
-            fig.width = side_w - 10
-        self.alert.width = (sz.map_width + side_w) if big else 920
-        self.alert.styles = {**(_ALERT_ON if self.state.error else _ALERT_OFF), "font-size": sz.text}
+        # fixed heights in a notebook (text that wraps never moves the layout); presentation: the text's
+        # own height (each sits last in its tab, or above what may move)
+        for t, h in ((self.explain, 66), (self.readout, 96), (self.selected_text, 44), (self.curve_note, 44)):
+            t.width, t.height = side_w - 10, None if big else h
+        self.key_text.width, self.key_text.height = (side_w - 10, None) if big else (400, 360)
+        self.busy_text.width = side_w - 10 if big else 260
+        # presentation: the alert floats over the top of the map (its own height, clicks pass through),
+        # so the map gets the 40 px of its line; in a notebook it keeps a fixed line above the map
+        self.alert.width, self.alert.height = (sz.map_width, None) if big else (920, 40)
+        # (inline styles, not a stylesheet: a runtime change of ``stylesheets`` fetches Panel's CSS from its CDN)
+        self.alert.styles = self._alert_styles(bool(self.state.error))
+        # presentation: the map takes the width the tabs leave (never less than its 1280x720 width, which
+        # its texts are wrapped for); its height stays fixed. The root stretches to its cell in both
+        # modes: in a notebook up to its fixed width (a narrow cell wraps the side column below the map)
+        self.map.sizing_mode = "stretch_width" if big else "fixed"
+        self.map.min_width = sz.map_width if big else None
         self._layout.objects = [self._present_layout() if big else self._notebook_layout()]
-        self._layout.width = sz.map_width + side_w + (20 if big else 30)  # the root box too fits the screen
+        self._layout.param.update(
+            width=None, sizing_mode="stretch_width", max_width=4000 if big else sz.map_width + side_w + 30,
+            min_width=sz.map_width + side_w + 20 if big else None,
+        )  # fmt: skip
+
+    def _present_side_figures(self, big: bool, sz) -> None:
+        """The selection's strip and F's probabilities at 20 px: the strip's captions break before
+        an item number and hang below the images; the bars' 'where' labels (30 of them) give way to
+        a key of their colours above the chart."""
+        from bokeh.models import CustomJSTransform, Legend
+        from bokeh.transform import transform
+
+        self.strip.title.text = "selected (click the map)" if big else "selected: click the map or a sampling point"
+        self.probs.title.text = "F's class probabilities" if big else "what F says: class probabilities"
+        lab = self.strip_labels
+        lab.text_font_size = sz.text
+        lab.text = (
+            transform("title", CustomJSTransform(v_func="return xs.map(s => String(s).replace(' #', '\\n#'))"))
+            if big
+            else "title"
+        )
+        lab.text_baseline, lab.y_offset = ("top", -4) if big else ("bottom", -18)
+        self.strip.y_range.start = -0.75 if big else -0.35
+        if not hasattr(self, "_probs_key"):
+            bars = self.probs.select_one({"name": "probs"})
+            self._probs_key = Legend(
+                items=[LegendItem(label={"field": "label"}, renderers=[bars])], orientation="horizontal", ncols=2,
+                spacing=2, padding=2, margin=2, glyph_width=20, glyph_height=20,
+            )  # fmt: skip
+            self.probs.add_layout(self._probs_key, "above")
+        self._probs_key.visible = big
+        self._probs_key.label_text_font_size = sz.text
+        self.probs.xaxis[0].major_label_text_color = None if big else "#444444"
 
     def _notebook_layout(self):
         # fixed sizes (text that wraps or an alert that appears never moves the layout); the side
@@ -633,7 +847,7 @@ class LatentExplorer(pn.viewable.Viewer):
         w = PRESENTATION.side_width
         controls = pn.Column(
             pn.Row(self.b_step, self.b_round, self.spinner), pn.Row(self.b_play, self.b_present),
-            self.explain, self.readout, sizing_mode="stretch_width",
+            self.explain, self.readout,
         )  # fmt: skip
         settings = pn.Column(
             pn.Row(self.w_strategy, self.w_alpha), pn.Row(self.w_dataset, self.w_per_round),
@@ -646,7 +860,8 @@ class LatentExplorer(pn.viewable.Viewer):
             ("Curve", pn.Column(self.curve, self.curve_note)), ("Key", self.key_text), width=w,
             stylesheets=[f".bk-tab {{ font-size: {PRESENTATION.text}; }}"],
         )  # fmt: skip
-        return pn.Column(self.alert, pn.Row(pn.pane.Bokeh(self.map), tabs))
+        row = pn.Row(pn.pane.Bokeh(self.map, sizing_mode="stretch_width"), tabs, sizing_mode="stretch_width")
+        return pn.Column(self.alert, row, sizing_mode="stretch_width")
 
     def __panel__(self):
         return self._layout

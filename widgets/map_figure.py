@@ -12,20 +12,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from bokeh.models import (
+    AllLabels,
     Arrow,
+    BasicTicker,
     ColorBar,
     ColumnDataSource,
     HoverTool,
     Legend,
     LegendItem,
     LinearColorMapper,
+    NoOverlap,
     SingleIntervalTicker,
     VeeHead,
 )
 from bokeh.palettes import Category10_10, Greys256, Viridis256
 from bokeh.plotting import figure
 
-__all__ = ["GLYPHS", "SOURCES", "MapFigure", "Sizes", "NORMAL", "PRESENTATION", "apply_sizes"]
+__all__ = ["GLYPHS", "SOURCES", "MapFigure", "Sizes", "NORMAL", "PRESENTATION", "apply_sizes", "wrap"]
 
 HEAT_PALETTE = list(reversed(Greys256))[:160]  # light -> mid grey: the heat map stays behind the points
 Z = ("z", "($x{0.00}, $y{0.00})")
@@ -98,8 +101,24 @@ class Sizes:
 
 
 NORMAL = Sizes("13px", "14px", 1.0, 1.0, 560, 640, 380)
-# presentation: fits 1280x720 with JupyterLab's side bar open (measured by tests/test_jupyterlab.py)
-PRESENTATION = Sizes("20px", "20px", 1.6, 2.0, 440, 500, 380)
+# presentation: fits 1280x720 with JupyterLab's side bar open (measured by tests/test_presentation_lab.py)
+PRESENTATION = Sizes("20px", "20px", 1.6, 2.0, 450, 575, 370)
+EM = 0.5  # a character's mean advance in em (Liberation Sans, Chromium's Helvetica here), to wrap canvas text
+_AXES = 130  # px of the map's width that are not its frame: the y axis and the toolbar
+
+
+def wrap(text: str, width: float, font_px: float) -> str:
+    """``text`` broken at spaces into lines of at most ``width`` px at ``font_px`` (estimated with
+    :data:`EM`): Bokeh draws canvas text (titles, colour-bar titles) on one line unless it holds a newline."""
+    per_line = max(8, int(width / (EM * font_px)))
+    lines, line = [], ""
+    for word in text.replace("\n", " ").split(" "):
+        if line and len(line) + 1 + len(word) > per_line:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join([*lines, line])
 
 
 def _stand_in(f, g: Glyph):
@@ -126,6 +145,8 @@ class MapFigure:
             y_axis_label="z2 (latent dimension 2)",
         )
         self.figure, self.src = f, src
+        self.presenting = False
+        self._fits: dict = {}  # (model id, property) -> (model, property, width px): titles kept wrapped
         self.heat_mapper = LinearColorMapper(palette=HEAT_PALETTE, low=0, high=1)
         self.round_mapper = LinearColorMapper(palette=Viridis256, low=1, high=2)
         self.pool_mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
@@ -198,6 +219,37 @@ class MapFigure:
         f.add_layout(self.round_bar, "below")
         self.heat_bar = ColorBar(color_mapper=self.heat_mapper, title="grey background: F's entropy", **bar)
         f.add_layout(self.heat_bar, "below")
+        self.class_legend.on_change("items", lambda attr, old, new: self._class_columns())
+
+    def _class_columns(self) -> None:
+        """As many classes per row of the key as fit the map's width at the mode's text size."""
+        leg, n = self.class_legend, len(self.class_legend.items)
+        if not self.presenting or not n:
+            leg.ncols = 10
+            return
+        longest = max(len(str(getattr(i.label, "value", i.label))) for i in leg.items)
+        px = float(str(leg.label_text_font_size)[:-2])
+        item = leg.glyph_width + leg.label_standoff + EM * px * longest + 2 * leg.spacing + 4
+        room = self.figure.width - _AXES - EM * px * len(leg.title or "") - 2 * leg.padding
+        leg.ncols = max(1, min(n, int(room // item)))
+
+    def fit(self, model, prop: str, width: float) -> None:
+        """Keep the text ``model.<prop>`` wrapped to ``width`` px in presentation mode (and on one line
+        otherwise), whoever sets it later."""
+        key = (model.id, prop)
+        if key not in self._fits:
+            model.on_change(prop, lambda attr, old, new: self._refit(key))
+        self._fits[key] = (model, prop, width)
+        self._refit(key)
+
+    def _refit(self, key) -> None:
+        model, prop, width = self._fits[key]
+        text = getattr(model, prop)
+        if isinstance(text, str):
+            px = float(str(getattr(model, "title_text_font_size", None) or model.text_font_size)[:-2])
+            new = wrap(text, width, px) if self.presenting else text.replace("\n", " ")
+            if new != text:
+                setattr(model, prop, new)
 
 
 def _font(model, size: str, *props: str) -> None:
@@ -207,35 +259,53 @@ def _font(model, size: str, *props: str) -> None:
 
 def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
     """Set every text (titles, axes, ticks, keys, colour bars) of the map and ``figures`` to ``sz``,
-    and the map's markers and lines to its scale; in presentation mode the glyph key is hidden
-    (the page's key tab lists it) so the map keeps its height."""
+    and the map's markers and lines to its scale. In presentation mode the glyph key is hidden (the
+    page's key tab lists it) so the map keeps its height; titles wrap to their figure's width (whoever
+    sets them later), axes and colour bars draw fewer ticks and never two labels over each other, and
+    the classes' key takes as many columns as fit."""
+    m.presenting = presenting
     for fig in (m.figure, *figures):
         fig.title.text_font_size = sz.title
         for ax in (*fig.xaxis, *fig.yaxis):
             _font(ax, sz.text, "axis_label_text_font_size", "major_label_text_font_size")
             if hasattr(ax, "group_text_font_size"):  # a categorical axis (F's probabilities: class, where)
                 _font(ax, sz.text, "group_text_font_size", "subgroup_text_font_size")
+            ax.major_label_policy = NoOverlap() if presenting else AllLabels()
         for leg in fig.legend:
             _font(leg, sz.text, "label_text_font_size", "title_text_font_size")
+    for ax in (*m.figure.xaxis, *m.figure.yaxis):
+        ax.ticker.desired_num_ticks = 4 if presenting else 6
     for bar in (m.pool_bar, m.round_bar, m.heat_bar):
         _font(bar, sz.text, "title_text_font_size", "major_label_text_font_size")
         bar.height = 16 if presenting else 8
+        bar.major_label_policy = NoOverlap() if presenting else AllLabels()
+    for bar in (m.pool_bar, m.heat_bar):
+        bar.ticker = BasicTicker(desired_num_ticks=4) if presenting else "auto"
     for leg in (m.class_legend, m.key):
         leg.glyph_height = leg.glyph_width = 26 if presenting else 20
     m.key.visible = m.round_bar.visible = not presenting
-    m.class_legend.ncols = 5 if presenting else 10  # 10 classes at 20 px are wider than the map
     m.class_legend.title = "class" if presenting else "pool items by class (hover a dot for its class)"
+    m.class_legend.title_location = "left" if presenting else "above"
+    # Bokeh turns a title on the left on its side; a class reads it level (the legend is HTML)
+    level = ".bk-title { writing-mode: horizontal-tb !important; rotate: 0deg !important; }"
+    m.class_legend.stylesheets = [level] if presenting else []
     for g in GLYPHS:
         r = m.renderers[g.name].glyph
         if "size" in g.style:
             r.size = g.style["size"] * sz.glyph
         if "line_width" in g.style:
             r.line_width = g.style["line_width"] * sz.line
+    m.renderers["pool"].glyph.size = 3 * sz.glyph  # the pool's dots: seen from the back of a room too
     m.renderers["labelled"].glyph.size = 7 * sz.glyph
     m.renderers["labelled"].glyph.line_width = 1.5 * sz.line
     m.arrow_head.size = 7 * sz.line * 1.5
     m.figure.width, m.figure.height = sz.map_width, sz.map_height
-    m.figure.title.text = "latent map: pool, labelled items, background" if presenting else TITLE
+    m.figure.title.text = "latent map" if presenting else TITLE
+    m._class_columns()
+    for bar in (m.pool_bar, m.round_bar, m.heat_bar):
+        m.fit(bar, "title", sz.map_width - _AXES)
+    for fig in figures:
+        m.fit(fig.title, "text", fig.width - 10)
 
 
 def key_html(classes, colours) -> str:

@@ -2,7 +2,10 @@
 
 The stand-in for the paper's IVUS set (Section 4.1): ``generate_vessels(n, seed=seed)``, the
 last ``n_test`` masks held out. Pool labels are not computed here: the FEM labeler solves the
-masks a strategy chooses; the test labels are solved once and cached by mask content.
+masks a strategy chooses; the test labels are solved once and cached by mask content. The default
+test set's labels (``n=1200, seed=0``, default solver) ship with latentlab
+(:mod:`latentlab.vessels.shipped`), so a first load solves nothing; ``LATENTLAB_SHIPPED_LABELS=0``
+solves them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from ..labeling import make_labeler
 from .labeler import STRESS_SCALE_KPA, label_workers
 from .masks import generate_vessels
 
-__all__ = ["N_SLICES", "N_TEST", "STRESS_SCALE_KPA", "METRIC_SCALE", "TARGETS", "load_vessels"]
+__all__ = ["N_SLICES", "N_TEST", "STRESS_SCALE_KPA", "METRIC_SCALE", "TARGETS", "load_vessels", "vessel_masks"]
 
 N_SLICES = 1200  # paper, Section 4.1: IVUS slices in the data set
 N_TEST = 210  # paper, Section 4.1: held-out test cases
@@ -29,6 +32,11 @@ METRIC_SCALE = 1e3
 
 
 TARGETS = ("s6",)  # Table S6's encoder-decoder: the only registered image-to-image target
+
+
+def vessel_masks(n: int = N_SLICES, seed: int = 0) -> np.ndarray:
+    """The masks of :func:`load_vessels` (pool, then test set), shape (n, 1, 64, 64), float32 0/1."""
+    return generate_vessels(n, seed=seed).astype(np.float32)[:, None]
 
 
 @register_dataset("vessels", targets=TARGETS)
@@ -49,7 +57,9 @@ def load_vessels(
     labeler (``make_labeler("fem", dataset)``) solves the masks a strategy chooses. The test
     labels are solved once (in parallel, ``workers`` processes, default
     :func:`~latentlab.vessels.labeler.label_workers`) and cached by mask content in the label cache, so later
-    loads cost only the mask generation and cache reads.
+    loads cost only the mask generation and cache reads. For the default set (``n``, ``n_test``,
+    ``seed`` as given here) the labels latentlab ships are used instead of solving
+    (:mod:`latentlab.vessels.shipped`; ``LATENTLAB_SHIPPED_LABELS=0`` solves them).
 
     Parameters
     ----------
@@ -79,7 +89,7 @@ def load_vessels(
     """
     if not 0 < n_test < n:
         raise ConfigError(f"vessels: need 0 < n_test < n, got n={n}, n_test={n_test}")
-    masks = generate_vessels(n, seed=seed).astype(np.float32)[:, None]
+    masks = vessel_masks(n, seed)
     ds = Dataset(
         "vessels",
         masks[: n - n_test],

@@ -19,6 +19,7 @@ from ..labeling import ToolLabeler, register_labeler
 from ..storage import cache_dir as _cache_root
 from ..storage import json_key
 from .masks import POSTPROCESS_MARGIN, postprocess_masks
+from .shipped import ShippedLabelCache, shipped_labels_enabled
 
 if TYPE_CHECKING:
     import torch
@@ -91,6 +92,11 @@ class FEMLabeler(ToolLabeler):
     settings : FEMSettings, optional
         The built-in solver's settings (:class:`latentlab.vessels.fem.FEMSettings`); the folder
         is keyed by those that differ from the defaults (:meth:`~latentlab.vessels.fem.FEMSettings.key`).
+    shipped : bool, optional
+        On a cache miss, take the labels latentlab ships for exactly these settings (the default
+        ``vessels`` test set, :mod:`latentlab.vessels.shipped`; SHA-256 checked) instead of
+        solving. Default: yes, unless ``$LATENTLAB_SHIPPED_LABELS`` is ``0``/``off``. Only for the
+        built-in solver and with a cache.
     **solver_kwargs
         Settings by name (``pressure_kpa``, ``refine``, ``smooth_passes``, ...), applied over
         ``settings``; with ``solver``, passed to it as they are.
@@ -109,6 +115,7 @@ class FEMLabeler(ToolLabeler):
         client: Any = None,
         solver: Callable[..., np.ndarray] | None = None,
         settings: FEMSettings | None = None,
+        shipped: bool | None = None,
         **solver_kwargs: Any,
     ) -> None:
         if scale_kpa is None:
@@ -132,21 +139,31 @@ class FEMLabeler(ToolLabeler):
             self.settings = None
             fn = functools.partial(fem_label, scale_kpa=self.scale_kpa, solver=solver, **solver_kwargs)
             key_items = self.solver_kwargs
-        if cache_dir == "default":
-            # the key names the default solver by its historical module path, "latentlab.fem": changing
-            # that literal would re-solve every cached label
-            key = {
-                "scale_kpa": self.scale_kpa,
-                "solver": getattr(solver, "__qualname__", "stress_map"),
-                "module": getattr(solver, "__module__", "latentlab.fem"),
-                **key_items,
-            }
-            if solver is None:  # the built-in solver's labels change with its version: never reuse stale ones
-                from .fem import SOLVER_VERSION
+        # the key names the default solver by its historical module path, "latentlab.fem": changing
+        # that literal would re-solve every cached label
+        key = {
+            "scale_kpa": self.scale_kpa,
+            "solver": getattr(solver, "__qualname__", "stress_map"),
+            "module": getattr(solver, "__module__", "latentlab.fem"),
+            **key_items,
+        }
+        if solver is None:  # the built-in solver's labels change with its version: never reuse stale ones
+            from .fem import SOLVER_VERSION
 
-                key["solver_version"] = SOLVER_VERSION
-            cache_dir = _cache_root() / "labels" / f"fem-{json_key(key, 12, default=repr)}"
+            key["solver_version"] = SOLVER_VERSION
+        self.label_folder = f"fem-{json_key(key, 12, default=repr)}"  # what these labels are: the cache folder's name
+        if cache_dir == "default":
+            cache_dir = _cache_root() / "labels" / self.label_folder
         super().__init__(fn, cache_dir=cache_dir, workers=workers, client=client, out_shape="input")
+        if shipped is None:
+            shipped = shipped_labels_enabled()
+        if shipped and solver is None and self.cache is not None:  # the labels latentlab ships for these settings
+            self.cache = ShippedLabelCache(self.cache.folder, self.label_folder, self.cache.shape)
+
+    @property
+    def n_shipped(self) -> int:
+        """Labels served from the labels shipped with latentlab (:mod:`latentlab.vessels.shipped`)."""
+        return getattr(self.cache, "n_shipped", 0)
 
     def prepare(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decoded images (n, 1, H, W) in [0, 1] -> ``(masks, accepted)``, the valid masks.

@@ -1,0 +1,155 @@
+"""What the explorer sends to a notebook page, without a browser (issue 19 items 5 and 6).
+
+The view is rendered as Panel's notebook display renders it (a held document and a pyviz_comms
+comm); the comm's transport is replaced by a recorder, so every message Panel would send to the
+page is kept. One action is one PATCH-DOC that leaves out what it did not change (the pool, the
+background image, the probability chart's range); while the page has not opened its comm yet
+(during Run All the kernel reads the page's comm_open only after the last cell) nothing is sent,
+and once it opens one message carries the final state, so an alert that a later cell cleared
+does not come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+pn = pytest.importorskip("panel")
+
+from bokeh.document import Document  # noqa: E402
+from panel.io.model import add_to_doc  # noqa: E402
+from pyviz_comms import Comm  # noqa: E402
+
+from latentlab.explorer_state import ExplorerState  # noqa: E402
+from latentlab.widgets import LatentExplorer  # noqa: E402
+
+
+class _Transport:
+    """Stands in for the kernel's comm: keeps what is sent."""
+
+    def __init__(self, log: list):
+        self.log = log
+
+    def send(self, data=None, metadata=None, buffers=None):
+        self.log.append((data, list(buffers or [])))
+
+
+class RecordingComm(Comm):
+    """A pyviz_comms comm that is closed until :meth:`open` and records what it sends."""
+
+    def __init__(self, opened: bool = True):
+        super().__init__()
+        self.log: list = []
+        if opened:
+            self.open()
+
+    def open(self) -> None:
+        self._comm = _Transport(self.log)
+
+    def send(self, data=None, metadata=None, buffers=None):  # what pyviz_comms' JupyterComm does
+        self.comm.send(data, metadata=metadata, buffers=buffers)
+
+    def patches(self) -> list[list[dict]]:
+        """The events of every PATCH-DOC sent so far (one list per message)."""
+        out = []
+        for data, _ in self.log:
+            if isinstance(data, str) and data.startswith("{") and '"events"' in data:
+                out.append(json.loads(data)["events"])
+        return out
+
+
+def _notebook_view(view: LatentExplorer, comm: RecordingComm) -> Document:
+    """Render ``view`` the way Panel's notebook display does (the document held)."""
+    doc = Document()
+    root = view.__panel__().get_root(doc, comm)
+    add_to_doc(root, doc, True)
+    return doc
+
+
+def _changed_ids(events: list[dict]) -> set[str]:
+    ids = set()
+    for e in events:
+        m = e.get("model")
+        if isinstance(m, dict) and "id" in m:
+            ids.add(m["id"])
+    return ids
+
+
+def test_one_step_is_one_message_without_the_pool_the_background_or_a_new_range(explorer_settings):
+    state = ExplorerState(**explorer_settings).load()
+    assert state.run_round(), state.error
+    view = LatentExplorer(state)
+    comm = RecordingComm()
+    doc = _notebook_view(view, comm)
+    pn.io.push_notebook(view.__panel__())
+    assert state.select(*state.trajectories()["p"][0]), state.error  # the probability chart has bars
+    comm.log.clear()
+    probs_range = view.probs.x_range
+    for _ in range(2):
+        view._act(state.step)  # what a click on Step runs
+        sent = comm.patches()
+        assert len(sent) == 1, f"a Step sent {len(sent)} messages"
+        ids = _changed_ids(sent[0])
+        assert view.src["paths"].id in ids  # the trajectories grew
+        unchanged = {"pool": view.src["pool"], "heat": view.src["heat"], "labelled": view.src["labelled"]}
+        assert not {k for k, src in unchanged.items() if src.id in ids}, "a Step re-sent a source it did not change"
+        assert view.probs.x_range is probs_range and probs_range.id not in ids
+        assert not [e for e in sent[0] if e["kind"] == "RootAdded"]
+        comm.log.clear()
+    view.w_replay.value = 1  # one move of the replay slider: one redraw message, round 1's proposal
+    slider = {m.id for m in doc.models if type(m).__name__ == "Slider"}
+    sent = [p for p in comm.patches() if _changed_ids(p) - slider]  # set from Python its value is echoed too
+    assert len(sent) == 1 and view.src["paths"].id in _changed_ids(sent[0])
+    assert view.src["pool"].id not in _changed_ids(sent[0]) and view.src["heat"].id not in _changed_ids(sent[0])
+
+
+def test_before_the_page_opens_its_comm_nothing_is_sent_then_one_message_with_the_last_state(explorer_settings):
+    state = ExplorerState(**explorer_settings).load()
+    view = LatentExplorer(state)
+    comm = RecordingComm(opened=False)
+    docs = []
+
+    async def run_all() -> None:
+        docs.append(_notebook_view(view, comm))
+        state.run_round()  # the notebook's cells, with the page's comm not open yet
+        state.step()
+        state.configure(alpha=0)  # the bad-input cell: an alert ...
+        assert "alpha" in view.alert_text
+        await asyncio.sleep(0.25)  # the kernel between two cells: nothing may go out meanwhile
+        assert comm.patches() == []
+        state.configure(alpha=0.2)  # ... that its next cell clears
+        assert view.alert_text == ""
+        comm.open()  # the page's comm_open, read after the last cell
+        await asyncio.sleep(0.5)
+
+    asyncio.run(run_all())
+    sent = comm.patches()
+    assert len(sent) == 1, f"{len(sent)} messages after the comm opened (one carries the final state)"
+    alert = {m.id for m in docs[0].models if "latentlab-alert" in (getattr(m, "css_classes", None) or [])}
+    assert alert, "no alert model in the document"
+    texts = [e["new"] for e in sent[0] if e.get("attr") == "text" and e["model"]["id"] in alert]
+    assert texts in ([], [""]), f"after Run All the page would show the alert {texts[-1]!r}"
+
+
+def test_play_steps_on_its_timer_says_its_rate_and_nothing_steps_after_pause(explorer_settings):
+    state = ExplorerState(**explorer_settings).load()
+    assert state.run_round(), state.error
+    view = LatentExplorer(state)
+    s0 = state.readout()["steps"]
+
+    async def play_then_pause() -> int:
+        view.b_play.value = True  # Play's timer runs on this event loop, as in a notebook's kernel
+        await asyncio.sleep(2.5)
+        view.b_play.value = False
+        at_pause = state.readout()["steps"]
+        await asyncio.sleep(1.5)  # two timer periods: a tick that was due must not step
+        return at_pause
+
+    at_pause = asyncio.run(play_then_pause())
+    record = view.play_record
+    assert state.readout()["steps"] == at_pause >= s0 + 2, (s0, at_pause, record)
+    assert len(record["starts"]) == at_pause - s0 and all(t < record["paused_at"] for t in record["starts"])
+    assert view.b_play.label == "Play"
+    assert "steps/s" in view.play_rate() and "timer 1.43/s" in view.play_rate()
