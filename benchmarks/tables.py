@@ -1190,6 +1190,18 @@ GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table
 GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
 GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))
 GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
+# issue 22 item 2: one optimiser step of training F, the ideas side by side (benchmarks/train_step.py)
+GENERATORS["perf.train-step"] = lambda: _printed(_script("train_step").table(PERF / "train_step"))
+
+
+@generator("perf.train-step-gain")
+def _() -> str:
+    r = _one("train_step", dataset="mnist")
+    ms = {k: float(np.median([q["cpu_ms"] for q in v["reps"]])) for k, v in r["variants"].items()}
+    return (
+        f"{ms['before']:.1f} -> {ms['now']:.1f} ms per step (CPU time, median; pool-then-relu alone "
+        f"{ms['pool-then-relu']:.1f}) at load {_load(r)}"
+    )
 
 
 def _table1_runs() -> list[dict]:

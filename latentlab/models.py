@@ -11,6 +11,7 @@ string, and a miss lists the valid names.
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
@@ -22,6 +23,8 @@ __all__ = [
     "VAE",
     "LeNet",
     "LeNetDropout",
+    "MaxPool2",
+    "max_pool2",
     "GENERATORS",
     "TARGETS",
     "register_generator",
@@ -54,6 +57,101 @@ def register_target(name: str, *, replace: bool = False):
     ``replace=True``. An in-memory class needs no registration: pass it to ``run_experiment(target=...)``.
     """
     return TARGETS.register(name, replace=replace)
+
+
+# --------------------------------------------------------------------------- 2x2 max-pool
+# Hand-written in torch ops what ATen's NCHW float32 CPU kernel does (cpu_max_pool in
+# MaxPoolKernel.cpp): it scans each window in row order from -inf and takes an element when
+# ``val > maxval or isnan(val)``, so without NaNs it keeps the first of tied maxima. Here the four
+# stride-2 slices a b / c d are compared pairwise (``b > a``, ``d > c``, then the two winners):
+# strict ">" with the first kept is associative, so the tree finds the element the scan finds, and
+# gives ATen's int64 indices. The output is gathered from the input at those indices (its bits, signed
+# zeros included), and the backward is ATen's own, fed the same indices: values and gradients are
+# bit for bit those of F.max_pool2d. An input with a NaN goes to F.max_pool2d. On NCHW tensors one
+# thread runs this in ~3/4 of the kernel's time (forward + backward of LeNet's first pool on 64 MNIST
+# images, BENCHMARKS.md#perf-train-step). Channels-last tensors keep ATen's channels-last kernel,
+# which is faster still; training F on one-channel images runs channels-last (see fit), so there
+# this pool steps aside, and it serves NCHW inputs (the legacy inference path, several channels).
+_BASE_INDEX: dict = {}
+
+
+def fast_pool() -> bool:
+    """False when ``LATENTLAB_FAST_POOL`` is ``0``/``off``/``false``: :class:`MaxPool2` then calls F.max_pool2d."""
+    return os.environ.get("LATENTLAB_FAST_POOL", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def _pool2_applies(x: torch.Tensor) -> bool:
+    return (
+        x.dtype == torch.float32
+        and x.device.type == "cpu"
+        and x.ndim == 4
+        and x.shape[2] % 2 == 0
+        and x.shape[3] % 2 == 0
+        and x.numel() > 0
+        and x.is_contiguous()  # NCHW only: a channels-last input keeps ATen's channels-last kernel
+        and not bool(torch.isnan(x.sum()))  # a NaN anywhere makes the sum NaN: ATen's NaN rule then
+    )
+
+
+def _base_index(h2: int, w2: int, w: int) -> torch.Tensor:
+    key = (h2, w2, w)
+    if key not in _BASE_INDEX:  # flat index of each window's top-left element in its (H, W) plane
+        _BASE_INDEX[key] = (torch.arange(h2).view(-1, 1) * (2 * w) + torch.arange(w2).view(1, -1) * 2).contiguous()
+    return _BASE_INDEX[key]
+
+
+def _pool2_indices(x: torch.Tensor) -> torch.Tensor:
+    """ATen's indices of the 2x2 max-pool of ``x`` (NaN-free, NCHW): flat offsets in each (H, W) plane."""
+    a, b = x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2]
+    c, d = x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]
+    right_top, right_bottom = b > a, d > c
+    # maximum only for comparing the two winners: equal values compare equal whichever bits it returns
+    down = torch.maximum(c, d) > torch.maximum(a, b)
+    right = torch.where(down, right_bottom, right_top)
+    w = x.shape[3]
+    return torch.add(_base_index(a.shape[2], a.shape[3], w), down, alpha=w).add_(right)
+
+
+def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    return x.flatten(2).gather(2, idx.flatten(2)).view(idx.shape)
+
+
+class _Pool2(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        idx = _pool2_indices(x)
+        ctx.save_for_backward(x, idx)
+        return _gather(x, idx)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, idx = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(
+            g.contiguous(), x, [2, 2], [2, 2], [0, 0], [1, 1], False, idx
+        )
+
+
+def max_pool2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)``, bit for bit (values and gradients), faster on NCHW float32 CPU tensors.
+
+    Other inputs (odd sizes, other dtypes or devices, channels-last, strided or 3-D tensors, a
+    NaN) go to F.max_pool2d itself, as does everything when ``LATENTLAB_FAST_POOL=0``.
+    """
+    if not (fast_pool() and _pool2_applies(x)):
+        return F.max_pool2d(x, 2)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _Pool2.apply(x)
+    return _gather(x, _pool2_indices(x))  # no graph (inference, no_grad): the values only
+
+
+class MaxPool2(nn.MaxPool2d):
+    """``nn.MaxPool2d(2)`` computed by :func:`max_pool2` (same outputs and gradients, bit for bit; no parameters)."""
+
+    def __init__(self):
+        super().__init__(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return max_pool2(x)
 
 
 @register_generator("vae")
@@ -118,6 +216,11 @@ class LeNet(nn.Module):
     The flatten size follows the input (800 for 28x28 as in the table). Inputs smaller than
     16x16 (the 8x8 digits) cannot take two unpadded 5x5 convolutions, so the convolutions then
     use padding 2 ("same"), giving 50x2x2 = 200 features for 8x8 inputs.
+
+    Each pool runs before its ReLU (``relu(max(window)) == max(relu(window))``, and the gradients
+    agree too: the ReLU's forward and backward then touch a quarter of the values; the same bits in
+    training and inference, measured in BENCHMARKS.md#perf-train-step). The parameters keep their
+    names (``features.0``, ``features.3``, ``classifier.0``, ``classifier.2``): checkpoints load.
     """
 
     def __init__(self, image_shape, n_classes: int = 10, width: float = 1.0):
@@ -127,11 +230,11 @@ class LeNet(nn.Module):
         c1, c2, fc = max(1, round(20 * width)), max(1, round(50 * width)), max(1, round(500 * width))
         self.features = nn.Sequential(
             nn.Conv2d(c, c1, 5, padding=pad),
+            MaxPool2(),  # before the ReLU: max commutes with it, and the ReLU then sees a quarter of the values
             nn.ReLU(),
-            nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, 5, padding=pad),
+            MaxPool2(),
             nn.ReLU(),
-            nn.MaxPool2d(2),
             nn.Flatten(),
         )
         with torch.no_grad():
