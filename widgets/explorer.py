@@ -1,7 +1,8 @@
 """The live latent explorer: a thin Panel/Bokeh layer over :class:`latentlab.explorer_state.ExplorerState`.
 
 Figures are built once; every state change only assigns ``ColumnDataSource.data`` (never a new
-figure), so a Step redraws in a few milliseconds even over MNIST's 60k-point pool (WebGL).
+figure), so a Step redraws in a few milliseconds; a pool above ``max_points`` (MNIST's 60k) is one raster
+image, so the map draws on a plain canvas (faster to paint than WebGL for the points left).
 Text that changes (readout, alert, selection) is a ``StaticText`` (HTML), not a Markdown pane: a
 pane re-sends its stylesheets with every update, as CDN URLs even under ``pn.extension(inline=True)``,
 so an offline notebook would fetch from the internet on every redraw; a widget sends only its text.

@@ -135,7 +135,7 @@ class MapFigure:
     def __init__(self, src: dict):
         f = figure(
             title=TITLE,
-            output_backend="webgl",
+            output_backend="canvas",
             match_aspect=True,
             height=NORMAL.map_height,
             width=NORMAL.map_width,
