@@ -1226,6 +1226,22 @@ def _() -> str:
 GENERATORS["explorer.latency"] = lambda: _printed(_script("explorer_latency").table(RES / "explorer" / "latency"))
 
 
+def _latency(stamp: str, label: str) -> str:
+    """One explorer-latency run in words: Run All, the first Step and later Steps, painted."""
+    el = _script("explorer_latency")
+    r = json.loads((RES / "explorer" / "latency" / stamp / f"{label}.json").read_text())
+    later = [x["paint_ms"] for x in r["later_steps"]]
+    return (
+        f"Run All to a usable explorer {r['usable_s']:.1f} s, first Step painted {r['first_step']['paint_ms']:.0f} ms, "
+        f"later Steps painted {el._median(later):.0f} ms median ({el._p90(later):.0f} ms p90; load "
+        f"{r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f})"
+    )
+
+
+GENERATORS["explorer.latency-idle-canvas"] = lambda: _latency("2026-12-02T1506", "after-canvas")
+GENERATORS["explorer.latency-idle-webgl"] = lambda: _latency("2026-12-02T1506", "after-webgl")
+
+
 @generator("perf.load-range")
 def _() -> str:
     """The 1-minute load average over every timed perf run (before and after each) but the cold
