@@ -92,7 +92,8 @@ def in_background() -> bool:
 
 
 log = logging.getLogger(__name__)
-_SHOWN, _HIDDEN = {"visibility": "visible"}, {"visibility": "hidden"}
+# (opacity too: an idle spinner still showed a faint ring with visibility alone, in presentation mode)
+_SHOWN, _HIDDEN = {"visibility": "visible", "opacity": "1"}, {"visibility": "hidden", "opacity": "0"}
 _TEXT = {"font-size": "13px"}
 _WIDGET_CSS = [
     ":host { font-size: var(--latentlab-text, 13px); } label, input, select, button, .bk-btn, .bk-input "
@@ -260,7 +261,7 @@ class LatentExplorer(pn.viewable.Viewer):
         controls = {f"c{i}": c for i, c in enumerate(self._busy_controls())}
         busy_js = (
             "for (const w of [" + ", ".join(controls) + "]) w.disabled = true;\n"
-            "spinner.styles = {{visibility: 'visible'}};\nspinner.value = true;\nbusy_text.text = {msg};"
+            "spinner.styles = {{visibility: 'visible', opacity: '1'}};\nspinner.value = true;\nbusy_text.text = {msg};"
         )
         args = {**controls, "spinner": self.spinner, "busy_text": self.busy_text}
         self.b_round.js_on_click(args=args, code=busy_js.format(msg="'Run round: training F…'"))
