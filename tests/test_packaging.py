@@ -59,15 +59,19 @@ def test_license_and_changelog():
     assert log.startswith("# Changelog") and "keepachangelog.com" in log
 
 
-def test_package_data_ships_every_notebook_grid_py_typed_and_shipped_weight():
+def test_package_data_ships_every_notebook_grid_py_typed_and_shipped_weight_and_label():
     """What the globs in [tool.setuptools.package-data] match is what the wheel carries
     (tests/test_wheel.py checks the built wheel itself)."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert data["latentlab"] == ["py.typed", "weights/*.pt", "weights/*.json"]
+    assert data["latentlab"] == [
+        "py.typed", "weights/*.pt", "weights/*.json", "vessels/labels/*.npz", "vessels/labels/*.json",
+    ]  # fmt: skip
     assert (ROOT / "latentlab" / "py.typed").is_file()
-    weights = {p.name for p in (ROOT / "latentlab" / "weights").iterdir() if p.is_file()}
-    globbed = {p.name for g in ("*.pt", "*.json") for p in (ROOT / "latentlab" / "weights").glob(g)}
-    assert weights and weights == globbed, f"not shipped in the wheel: {sorted(weights - globbed)}"
+    for folder, globs in (("weights", ("*.pt", "*.json")), ("vessels/labels", ("*.npz", "*.json"))):
+        d = ROOT / "latentlab" / folder
+        files = {p.name for p in d.iterdir() if p.is_file()}
+        globbed = {p.name for g in globs for p in d.glob(g)}
+        assert files and files == globbed, f"not shipped in the wheel: {sorted(files - globbed)}"
     nb = ROOT / "notebooks"
     assert data["latentlab.notebooks"] == ["*.ipynb"] and data["latentlab.notebooks.grids"] == ["*.yaml"]
     everything = {p.relative_to(nb) for p in nb.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts}

@@ -80,6 +80,8 @@ def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # no
                 timeout=60_000,
             )
             page.wait_for_function(IDLE_JS, timeout=60_000)
+            # the tabs are presentation mode's own layout: its re-layout has reached the page
+            expect(page.locator(".bk-tab", has_text=re.compile("^Step$"))).to_be_visible(timeout=90_000)
             page.wait_for_timeout(1500)
             found = _show_tabs(page, artifacts, "start")
             page.locator(".bk-tab", has_text=re.compile("^Step$")).click()
