@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 pn = pytest.importorskip("panel")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
+from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS, stop
 
 # JS: number of rows in the data source of the glyph renderer called `name` (Bokeh 3 keeps data in a Map)
 COUNT_JS = """([name]) => {
@@ -171,9 +171,10 @@ def test_served_notebook_is_an_app_without_code(browser, tmp_path, explorer_sett
         page.screenshot(path=str(tmp_path / "served_notebook.png"))
         after = count(page, "trajectories")
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+        try:
+            stop(proc)  # terminate, then kill if it has not exited in 20 s (a plain wait raised and left it)
+        finally:
+            log.close()
     assert before > 0 and after == before
     foreign = sorted({u for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
                       and urlparse(u).hostname != "127.0.0.1"})  # fmt: skip

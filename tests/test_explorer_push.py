@@ -153,3 +153,39 @@ def test_play_steps_on_its_timer_says_its_rate_and_nothing_steps_after_pause(exp
     assert len(record["starts"]) == at_pause - s0 and all(t < record["paused_at"] for t in record["starts"])
     assert view.b_play.label == "Play"
     assert "steps/s" in view.play_rate() and "timer 1.43/s" in view.play_rate()
+
+
+def test_a_select_from_a_cell_reaches_the_page_after_presentation_and_steps(explorer_settings):
+    """The sequence of test_presentation_lab.py without a browser: the notebook's select, Presentation,
+    three Steps, then a select from a cell. Every message the kernel sends is applied to a copy of the
+    document as the page holds it; the page's strip must show the new selection, not the previous one."""
+    state = ExplorerState(**explorer_settings).load()
+    assert state.run_round(), state.error
+    view = LatentExplorer(state)
+    comm = RecordingComm()
+    doc = _notebook_view(view, comm)
+    page = Document.from_json(doc.to_json())  # what the page rendered
+    applied = 0
+
+    def page_strip() -> list[str]:
+        nonlocal applied
+        for events in comm.patches()[applied:]:
+            page.apply_json_patch({"events": events})
+        applied = len(comm.patches())
+        return list(page.get_model_by_id(view.src["strip"].id).data["title"])
+
+    def selected() -> list[str]:
+        return [t for t, _ in state.selection["images"]]
+
+    state.step()
+    assert state.select(*state.trajectories()["p"][0]), state.error  # the notebook's cell
+    assert page_strip() == selected()
+    before = selected()
+    view.presentation = True
+    for _ in range(3):
+        view._act(state.step)  # what a click on Step runs
+    assert page_strip() == before
+    assert state.select(*state.trajectories()["p"][-1]), state.error  # a cell, not a click on the map
+    assert selected() != before  # another point: a stale strip would show
+    assert list(view.src["strip"].data["title"]) == selected()  # the view redrew ...
+    assert page_strip() == selected()  # ... and the page got it

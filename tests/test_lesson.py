@@ -589,7 +589,7 @@ def test_slides_present_offline_in_jupyterlab(tmp_path):
     import time
     import urllib.request
 
-    from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
+    from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS, stop
 
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium (never `playwright install`)")
@@ -657,8 +657,9 @@ def test_slides_present_offline_in_jupyterlab(tmp_path):
             assert on_screen("3 · Predict first!")
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        try:
+            stop(proc, timeout=30)  # terminate, then kill if it has not exited (a plain wait raised and left it)
+        finally:
+            log.close()
     print(f"screenshots: {shots / 'lesson_slide_title.png'}, {shots / 'lesson_slide_predict.png'}")
     assert not outside, f"the slides asked hosts other than 127.0.0.1: {outside[:5]}"
