@@ -235,8 +235,8 @@ def plot_map(embeddings, labels, labelled=None, path=None):
 
     fig, ax = new_figure(figsize=(8, 6.6), dpi=100)
     _class_map(ax, embeddings, labels, labelled, dot=10, ring=1.5)
-    if labelled is not None and len(labelled):
-        ax.legend(loc="upper left", fontsize=FONT["legend"])
+    if labelled is not None and len(labelled):  # below the map: inside, it hid a corner of the pool
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), fontsize=FONT["legend"], frameon=False)
     _axes_text(ax, "z1 (latent units)", "z2 (latent units)", "Every image is a point on the latent map")
     fig.tight_layout()
     if path:
@@ -655,11 +655,20 @@ def plot_picks(table, path=None):
                 ax.fill_between(n, by.min().to_numpy(), by.max().to_numpy(), color=colour, alpha=0.15, lw=0)
         _axes_text(ax, "labelled images", ylabel, title)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=FONT["legend"], title=f"band: min to max over {n_seeds} seeds",
-                      title_fontsize=FONT["tick"])  # fmt: skip
-    styles = [Line2D([], [], color="grey", lw=2.5, ls=ls, label=lab) for ls, lab in (("-", "picks"), ("--", "pool"))]
-    axes[1, 1].legend(handles=styles, fontsize=FONT["legend"], loc="upper right")
-    fig.tight_layout()
+    # one legend above the panels (inside them it covered curves): the runs, then what the error
+    # panel's line styles mean
+    runs = [Line2D([], [], color=colours[str(n)], lw=2.5, marker="o", ms=6, label=str(n)) for n in colours]
+    styles = [
+        Line2D([], [], color="grey", lw=2.5, ls=ls, label=lab)
+        for ls, lab in (("-", "F's error on the picks"), ("--", "F's error on the pool"))
+    ]
+    fig.legend(
+        handles=runs + styles, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(runs) + 2, 5),
+        fontsize=FONT["legend"], title=f"band: min to max over {n_seeds} seeds", title_fontsize=FONT["tick"],
+        frameon=False,
+    )  # fmt: skip
+    rows_ = -(-(len(runs) + 2) // 5)  # legend rows
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.45 + 0.32 * rows_) / fig.get_figheight()))
     if path:
         fig.savefig(path)
     return fig

@@ -248,3 +248,20 @@ def test_trajectory_map_is_drawn_as_the_lessons_maps(world):
         np.testing.assert_allclose(np.column_stack([ln.get_xdata(), ln.get_ydata()]), world.traj.path[:, j])
         assert ln.get_linestyle() == ("--" if world.off[j] else "-")
     assert f"{int(world.off.sum())} of {world.off.size} left the manifold" in ax.get_title()
+
+
+def test_the_lessons_legends_cover_no_data_either():
+    """The same check on the lesson's map and pick panels: the map's legend sat on a corner of the
+    pool, the error panel's on its curves; both stand outside the data now."""
+    rng = np.random.default_rng(0)
+    e, y = rng.normal(size=(2000, 2)), rng.integers(0, 10, 2000)
+    ax = lesson.plot_map(e, y, np.arange(30)).axes[0]
+    assert _legend_hits(ax) == []
+    fig = lesson.plot_picks(_pick_table(["random", "snn short", "snn long"]))
+    assert [ax.get_legend() for ax in fig.axes] == [None] * 4
+    (legend,) = fig.legends
+    box = legend.get_window_extent(_renderer(fig))
+    assert not any(ax.get_window_extent().overlaps(box) for ax in fig.axes)
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["random", "snn short", "snn long", "F's error on the picks", "F's error on the pool"]
+    assert "2 seeds" in legend.get_title().get_text()
