@@ -9,8 +9,13 @@ small for the back row. Pure matplotlib on axes it is handed; nothing here makes
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.legend import Legend
 
 __all__ = ["FONT", "COLOURS", "run_colours", "axes_text", "class_map", "legend_outside"]
 
@@ -48,7 +53,7 @@ def run_colours(names: Iterable[str]) -> dict[str, str]:
     return {n: out[n] for n in names}
 
 
-def axes_text(ax, xlabel: str = "", ylabel: str = "", title: str = "") -> None:
+def axes_text(ax: Axes, xlabel: str = "", ylabel: str = "", title: str = "") -> None:
     """Labels and title at the projector sizes (:data:`FONT`), tick labels too."""
     if xlabel:
         ax.set_xlabel(xlabel, fontsize=FONT["label"])
@@ -59,13 +64,15 @@ def axes_text(ax, xlabel: str = "", ylabel: str = "", title: str = "") -> None:
     ax.tick_params(labelsize=FONT["tick"])
 
 
-def legend_outside(ax, **kwargs):
+def legend_outside(ax: Axes, **kwargs) -> Legend:
     """``ax``'s legend right of the axes, where it covers no data (``tight_layout`` makes room)."""
     kw = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, "fontsize": FONT["legend"]}
     return ax.legend(**{**kw, **kwargs})
 
 
-def class_map(ax, embeddings, labels, labelled=None, *, dot: float, ring: float, colorbar: bool = True):
+def class_map(
+    ax: Axes, embeddings, labels, labelled=None, *, dot: float, ring: float, colorbar: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw the pool's 2-D codes coloured by class (tab10, class k in ``Ck``) on ``ax``; ``labelled``
     items ringed. Returns ``(codes, labels)``.
 

@@ -13,10 +13,15 @@ import dataclasses
 import io
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .storage import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "tidy_rows",
@@ -265,11 +270,11 @@ def plot_learning_curves(
     rows: list[dict],
     path=None,
     title: str | None = None,
-    ax=None,
+    ax: Axes | None = None,
     *,
     names: dict | None = None,
     xlabel: str = "labelled items",
-):
+) -> Figure:
     """Metric vs number of labels, mean line and ±1 std band (sample std) per strategy. Returns the figure.
 
     Drawn for a projector (:mod:`latentlab.figure_style`): its font sizes, each strategy in its
