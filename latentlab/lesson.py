@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import figure_style
 from .exceptions import ConfigError
 from .loop_config import LoopConfig
 
@@ -113,28 +114,11 @@ def lesson_settings(*, smoke: bool = False, **params) -> dict:
 
 
 # --------------------------------------------------------------------------- how the figures look
-#: font sizes (points) of every lesson figure, chosen for a projector: a figure ~1000 px wide shown at
-#: 1280x720 keeps its tick labels near 16 px (matplotlib's default, 10 pt, reads as ~11 px there)
-FONT = {"title": 16, "label": 15, "tick": 13, "legend": 13}
-#: one colour per run or strategy in every figure of the lesson (random is blue everywhere), tab10's
-#: blue, orange, green and purple: they stay apart on a washed-out projector
-COLOURS = {"random": "C0", "snn short": "C1", "snn": "C1", "snn long": "C2", "entropy": "C4"}
-
-
-def _colour(name: str, i: int) -> str:
-    """The lesson's colour of run ``name`` (:data:`COLOURS`), else the ``i``-th colour after them."""
-    return COLOURS.get(str(name), f"C{5 + i % 5}")
-
-
-def _axes_text(ax, xlabel: str = "", ylabel: str = "", title: str = "") -> None:
-    """Labels and title at the lesson's font sizes (:data:`FONT`), tick labels too."""
-    if xlabel:
-        ax.set_xlabel(xlabel, fontsize=FONT["label"])
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=FONT["label"])
-    if title:
-        ax.set_title(title, fontsize=FONT["title"])
-    ax.tick_params(labelsize=FONT["tick"])
+# the projector font sizes and the one colour per run live in figure_style, shared with the paper
+# notebooks' figures and every run's learning curves; FONT and COLOURS stay importable from here
+FONT, COLOURS = figure_style.FONT, figure_style.COLOURS
+_axes_text = figure_style.axes_text
+_class_map = figure_style.class_map
 
 
 # --------------------------------------------------------------------------- self-checking exercises
@@ -245,30 +229,14 @@ def check_exercise(name: str, answer, key: dict, log=print) -> bool:
 
 
 # --------------------------------------------------------------------------- predict, then reveal
-def _class_map(ax, embeddings, labels, labelled, *, dot: float, ring: float):
-    """Draw the pool's 2-D codes coloured by class on ``ax``, ``labelled`` items ringed; ``(codes, labels)``."""
-    e, y = np.asarray(embeddings)[:, :2], np.asarray(labels)
-    sc = ax.scatter(e[:, 0], e[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=dot, alpha=0.7, lw=0)
-    cb = ax.figure.colorbar(sc, ax=ax, ticks=range(10))
-    cb.set_label("class (true label)", fontsize=FONT["label"])
-    cb.ax.tick_params(labelsize=FONT["tick"])
-    if labelled is not None and len(labelled):
-        lab = e[np.asarray(labelled)]
-        ax.scatter(
-            lab[:, 0], lab[:, 1], s=6 * dot + 10, facecolors="none", edgecolors="black", lw=ring,
-            label=f"labelled images ({len(lab)})",
-        )  # fmt: skip
-    return e, y
-
-
 def plot_map(embeddings, labels, labelled=None, path=None):
     """The pool's 2-D latent codes coloured by true class; ``labelled`` items ringed (the labelled set)."""
     from .report import new_figure
 
     fig, ax = new_figure(figsize=(8, 6.6), dpi=100)
     _class_map(ax, embeddings, labels, labelled, dot=10, ring=1.5)
-    if labelled is not None and len(labelled):
-        ax.legend(loc="upper left", fontsize=FONT["legend"])
+    if labelled is not None and len(labelled):  # below the map: inside, it hid a corner of the pool
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), fontsize=FONT["legend"], frameon=False)
     _axes_text(ax, "z1 (latent units)", "z2 (latent units)", "Every image is a point on the latent map")
     fig.tight_layout()
     if path:
@@ -676,9 +644,10 @@ def plot_picks(table, path=None):
         ("median_dist", "How far the picks are from labelled images", "median distance\n(latent units)"),
         ("err_picks", "F's error: on the picks vs on the pool", "error rate (0-1)"),
     )
+    colours = figure_style.run_colours(table["run"])
     for ax, (col, title, ylabel) in zip(axes.flat, panels):
-        for i, (name, g) in enumerate(table.groupby("run", sort=False)):
-            colour = _colour(name, i)
+        for name, g in table.groupby("run", sort=False):
+            colour = colours[str(name)]
             for c, ls in ((col, "-"), ("err_pool", "--")) if col == "err_picks" else ((col, "-"),):
                 by = g.groupby("n_labelled")[c]
                 n, m = np.asarray(by.mean().index), by.mean().to_numpy()
@@ -686,11 +655,20 @@ def plot_picks(table, path=None):
                 ax.fill_between(n, by.min().to_numpy(), by.max().to_numpy(), color=colour, alpha=0.15, lw=0)
         _axes_text(ax, "labelled images", ylabel, title)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=FONT["legend"], title=f"band: min to max over {n_seeds} seeds",
-                      title_fontsize=FONT["tick"])  # fmt: skip
-    styles = [Line2D([], [], color="grey", lw=2.5, ls=ls, label=lab) for ls, lab in (("-", "picks"), ("--", "pool"))]
-    axes[1, 1].legend(handles=styles, fontsize=FONT["legend"], loc="upper right")
-    fig.tight_layout()
+    # one legend above the panels (inside them it covered curves): the runs, then what the error
+    # panel's line styles mean
+    runs = [Line2D([], [], color=colours[str(n)], lw=2.5, marker="o", ms=6, label=str(n)) for n in colours]
+    styles = [
+        Line2D([], [], color="grey", lw=2.5, ls=ls, label=lab)
+        for ls, lab in (("-", "F's error on the picks"), ("--", "F's error on the pool"))
+    ]
+    fig.legend(
+        handles=runs + styles, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(runs) + 2, 5),
+        fontsize=FONT["legend"], title=f"band: min to max over {n_seeds} seeds", title_fontsize=FONT["tick"],
+        frameon=False,
+    )  # fmt: skip
+    rows_ = -(-(len(runs) + 2) // 5)  # legend rows
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.45 + 0.32 * rows_) / fig.get_figheight()))
     if path:
         fig.savefig(path)
     return fig
@@ -709,12 +687,13 @@ def plot_class_counts(table, seed: int, path=None):
     fig, ax = new_figure(figsize=(12, 5), dpi=85)
     w = 0.8 / len(names)
     n = 0
+    colours = figure_style.run_colours(names)
     for i, name in enumerate(names):
         r = rows[rows["run"] == name]
         last = r[r["round"] == r["round"].max()]
         counts, n = last[cols].to_numpy()[0], int(last["n_labelled"].iloc[0])
         x = np.arange(len(cols)) + (i - (len(names) - 1) / 2) * w
-        ax.bar(x, counts, w, label=name, color=_colour(name, i))
+        ax.bar(x, counts, w, label=name, color=colours[str(name)])
         for xi, c in zip(x, counts):
             ax.text(xi, c, str(int(c)), ha="center", va="bottom", fontsize=FONT["tick"] - 2)
     ax.set_xticks(range(len(cols)))
@@ -797,44 +776,22 @@ def same_seed_table(rows, round_: int | None = None):
 
 def plot_race(rows: Sequence[dict], names: dict | None = None, path=None) -> Figure:
     """Learning curves of the race: test metric against labelled images, mean over seeds with a
-    band of ±1 std (sample std), in the lesson's colours (:data:`COLOURS`).
+    band of ±1 std (sample std), in the lesson's colours (:data:`COLOURS`); the curves of every run
+    (:func:`latentlab.report.plot_learning_curves`) with the lesson's names and title.
 
     Parameters
     ----------
     rows : list of dict  the tidy rows of :func:`compare_strategies`
     names : dict, optional  strategy -> the name shown (e.g. ``{"snn": "snn short"}``), which also picks its colour
     """
-    from .report import new_figure
+    from .report import plot_learning_curves
     from .stats import test_metric_rows
 
     rows = test_metric_rows(list(rows))
     if not rows:
         raise ConfigError("no test-metric rows to plot; run the experiment first")
-    names = dict(names or {})
-    metric = str(rows[0]["metric"])
-    by: dict = {}
-    for r in rows:
-        by.setdefault(r["strategy"], {}).setdefault(int(r["round"]), []).append(r)
-    n_seeds = len({r["seed"] for r in rows})
-    fig, ax = new_figure(figsize=(9.5, 6), dpi=100)
-    for i, (s, rounds) in enumerate(by.items()):
-        ts = sorted(rounds)
-        n = np.array([np.mean([r["n_labelled"] for r in rounds[t]]) for t in ts])
-        v = [np.array([r["value"] for r in rounds[t]], np.float64) for t in ts]
-        m = np.array([x.mean() for x in v])
-        sd = np.array([x.std(ddof=1) if x.size > 1 else 0.0 for x in v])
-        shown = names.get(s, s)
-        ax.plot(n, m, marker="o", ms=7, lw=3, color=_colour(shown, i), label=shown)
-        ax.fill_between(n, m - sd, m + sd, color=_colour(shown, i), alpha=0.18, lw=0)
-    unit = " (%)" if metric == "accuracy" else ""
-    band = f"mean over {n_seeds} seeds, band: ±1 std" if n_seeds > 1 else "one seed: no band, no spread"
-    _axes_text(ax, "labelled images", f"test {metric}{unit}", f"The race on the same seeds ({band})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=FONT["legend"], loc="lower right")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path)
-    return fig
+    # the learning curves of every run, in the lesson's names: one figure style, one colour per run
+    return plot_learning_curves(rows, path, "The race on the same seeds", names=names, xlabel="labelled images")
 
 
 def compare_strategies(config, prepared, out_dir, *, workers: int = 1, progress: bool = True) -> list[dict]:

@@ -235,38 +235,83 @@ def plot_trajectory_map(embeddings, labels, traj, off, path=None, title: str = "
     """Fig. 4 map: pool embeddings coloured by class, each trajectory's path; off-manifold ones dashed and marked.
 
     The first two latent dimensions are shown (the map *is* the latent space when latent_dim = 2).
+    Drawn as the lesson's maps are (:mod:`latentlab.figure_style`): the class colours and colour bar
+    of :func:`latentlab.lesson.plot_map`, a star and its number at each start, and a legend below
+    the map, where it hides none of the points.
     """
+    from matplotlib.lines import Line2D
+
+    from .figure_style import FONT, axes_text, class_map
     from .report import new_figure
 
-    fig, ax = new_figure(figsize=(7, 6), dpi=110)
-    sc = ax.scatter(embeddings[:, 0], embeddings[:, 1], c=labels, cmap="tab10", s=2, alpha=0.35, lw=0)
-    fig.colorbar(sc, ax=ax, label="class")
+    off = np.asarray(off, bool)
+    e = np.asarray(embeddings)
+    fig, ax = new_figure(figsize=(9, 8), dpi=100)
+    # dots big enough to see on a small pool, small enough that 60,000 stay a map
+    class_map(ax, e, labels, dot=float(np.clip(20_000 / max(len(e), 1), 1.5, 12.0)), ring=1.0)
     path_ = traj.path
     for j in range(path_.shape[1]):
         ls, col = ("--", "red") if off[j] else ("-", "black")
-        ax.plot(path_[:, j, 0], path_[:, j, 1], ls, color=col, lw=1.2, marker=".", ms=4)
-        ax.annotate(str(j), path_[0, j, :2], fontsize=9, weight="bold", xytext=(3, 3), textcoords="offset points")
+        xy = path_[:, j, :2]
+        ax.plot(xy[:, 0], xy[:, 1], ls, color=col, lw=2, marker="o", ms=4, zorder=4)
+        ax.scatter(*xy[0], s=220, marker="*", color=col, edgecolors="white", lw=0.8, zorder=6)
         if off[j]:
-            ax.plot(*path_[-1, j, :2], "x", color="red", ms=9, mew=2)
-    ax.set_xlabel("z1")
-    ax.set_ylabel("z2")
-    ax.set_title(title + f"  (red dashed: left the manifold, {int(np.sum(off))}/{len(off)})")
+            ax.plot(*xy[-1], "X", color="red", ms=12, mec="white", mew=1, zorder=6)
+    _number_starts(ax, path_[0, :, :2])
+    keys = [
+        Line2D([], [], ls="none", marker="*", ms=14, color="black", label="start (trajectory number)"),
+        Line2D([], [], color="black", lw=2, marker="o", ms=4, label="SNN steps p, near the data"),
+        Line2D([], [], color="red", lw=2, ls="--", marker="o", ms=4, label="left the manifold"),
+        Line2D([], [], ls="none", marker="X", ms=12, color="red", label="where it ended"),
+    ]
+    ax.legend(handles=keys, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=FONT["legend"],
+              frameon=False)  # fmt: skip
+    left = f"{int(off.sum())} of {len(off)} left the manifold"
+    axes_text(ax, "z1 (latent units)", "z2 (latent units)", f"{title}\n{left}")
     fig.tight_layout()
     if path:
         fig.savefig(path)
     return fig
 
 
-def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
-    """Decoded G(p) at each step, one row per trajectory (Fig. 4 strips); off-manifold rows titled in red."""
-    from .report import new_figure
+def _number_starts(ax, starts: np.ndarray) -> None:
+    """Each start's trajectory number beside it; starts closer than ~3% of the map share one label
+    (``0, 5, 6``), which would otherwise print over each other."""
+    from .figure_style import FONT
 
+    ax.autoscale_view()
+    span = np.array([np.ptp(ax.get_xlim()), np.ptp(ax.get_ylim())])
+    near = np.all(np.abs(starts[:, None] - starts[None]) < 0.03 * np.maximum(span, 1e-12), axis=2)
+    box = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8)
+    done: set = set()
+    for j in range(len(starts)):
+        if j in done:
+            continue
+        group = [k for k in np.flatnonzero(near[j]) if k not in done]
+        done.update(group)
+        ax.annotate(
+            ", ".join(map(str, group)), starts[j], fontsize=FONT["legend"], weight="bold", xytext=(6, 4),
+            textcoords="offset points", bbox=box, zorder=7,
+        )  # fmt: skip
+
+
+def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
+    """Decoded G(p) at each step, one row per trajectory (Fig. 4 strips); off-manifold rows labelled in red.
+
+    Each image is up to an inch (100 px) across, the figure at most 11 in wide, and the labels are at
+    the projector sizes of :mod:`latentlab.figure_style`: a class reads the digits and which rows left
+    the data.
+    """
+    from .figure_style import FONT
     from .generative import decode
+    from .report import new_figure
 
     pts = traj.path[: max_steps + 1]
     S, J, n = pts.shape
     imgs = decode(generator, pts.reshape(S * J, n)).reshape(S, J, *decode(generator, pts[0, :1]).shape[1:])
-    fig, axes = new_figure(J, S, figsize=(S * 0.8, J * 0.9), dpi=110, squeeze=False)
+    off = np.asarray(off, bool)
+    tile = min(1.1, 9.7 / S)  # inches per image: up to 11 in wide, what a notebook shows unscaled
+    fig, axes = new_figure(J, S, figsize=(tile * S + 1.3, tile * J + 1.0), dpi=100, squeeze=False)
     for j in range(J):
         for s in range(S):
             a = axes[j, s]
@@ -275,9 +320,13 @@ def plot_snapshot_strips(generator, traj, off, path=None, max_steps: int = 12):
             a.set_xticks([])
             a.set_yticks([])
             if j == 0:
-                a.set_title(f"{s}", fontsize=7)
-        axes[j, 0].set_ylabel(f"#{j}" + (" off" if off[j] else ""), fontsize=8, color="red" if off[j] else "black")
-    fig.suptitle("decoded G(p) per step (rows: trajectories)", fontsize=9)
+                a.set_title(f"step {s}" if s == 0 else f"{s}", fontsize=FONT["tick"])
+        axes[j, 0].set_ylabel(
+            f"#{j}" + (" off" if off[j] else ""), fontsize=FONT["tick"], color="red" if off[j] else "black",
+            rotation=0, ha="right", va="center",
+        )  # fmt: skip
+    title = "Decoded G(p) at each step\n(rows: trajectories; red 'off': left the manifold)"
+    fig.suptitle(title, fontsize=FONT["label"])
     fig.tight_layout()
     if path:
         fig.savefig(path)
@@ -397,23 +446,33 @@ def vessels_setup(
 
 
 def plot_vessel_examples(ds, n: int = 4, path=None):
-    """Example test masks and their FEM stress maps (kPa, maximum principal Cauchy stress)."""
+    """Example test masks and their FEM stress maps (kPa, maximum principal Cauchy stress).
+
+    All stress maps share one colour scale and its one colour bar (the same colour is the same kPa
+    in every panel); text at the projector sizes of :mod:`latentlab.figure_style`.
+    """
+    from .figure_style import FONT
     from .report import new_figure
 
     n = min(n, len(ds.x_test))
     from .vessels import STRESS_SCALE_KPA as scale
 
-    fig, axes = new_figure(2, n, figsize=(2.2 * n, 4.4), dpi=110, squeeze=False)
+    fig, axes = new_figure(2, n, figsize=(2.4 * n + 1.4, 5.6), dpi=100, squeeze=False, layout="constrained")
+    stress = np.asarray(ds.y_test[:n, 0]) * scale
+    top = float(np.max(stress)) if stress.size else 1.0
     for i in range(n):
         axes[0, i].imshow(ds.x_test[i, 0], cmap="gray")
-        axes[0, i].set_title(f"mask {i}", fontsize=8)
-        im = axes[1, i].imshow(ds.y_test[i, 0] * scale, cmap="inferno")
-        fig.colorbar(im, ax=axes[1, i], fraction=0.046, label="kPa" if i == n - 1 else None)
+        axes[0, i].set_title(f"mask {i}", fontsize=FONT["tick"])
+        im = axes[1, i].imshow(stress[i], cmap="inferno", vmin=0.0, vmax=top)
         for a in axes[:, i]:
             a.set_xticks([])
             a.set_yticks([])
-    axes[1, 0].set_ylabel("max principal stress")
-    fig.tight_layout()
+    cb = fig.colorbar(im, ax=list(axes[1]), fraction=0.05, pad=0.02)  # the stress row's one scale
+    cb.set_label("stress (kPa)", fontsize=FONT["tick"])
+    cb.ax.tick_params(labelsize=FONT["tick"])
+    axes[0, 0].set_ylabel("wall mask", fontsize=FONT["tick"])
+    axes[1, 0].set_ylabel("max principal\nstress (FEM)", fontsize=FONT["tick"])
+    fig.suptitle("Test masks and the stress the FEM solver computed", fontsize=FONT["label"])
     if path:
         fig.savefig(path)
     return fig

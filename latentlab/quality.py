@@ -297,6 +297,7 @@ def decoded_grid_figure(
     Codes of ``latent_dim > 2`` are gridded in their PCA-2 plane (:func:`codes_2d`) and lifted back
     to codes before decoding. Returns a matplotlib Figure; top row = largest second coordinate.
     """
+    from .figure_style import axes_text
     from .generative import decode
     from .latent_map import grid
     from .report import new_figure
@@ -311,7 +312,7 @@ def decoded_grid_figure(
     c, h, w = imgs.shape[1:]
     tiles = imgs.reshape(n, n, c, h, w)[::-1]  # flip rows: top row = largest y
     mosaic = tiles.transpose(0, 3, 1, 4, 2).reshape(n * h, n * w, c)
-    fig, ax = new_figure(figsize=(6, 6), dpi=100)
+    fig, ax = new_figure(figsize=(7.5, 7.5), dpi=100)
     cw, ch = (x1 - x0) / max(n - 1, 1) / 2, (y1 - y0) / max(n - 1, 1) / 2
     ax.imshow(
         mosaic[..., 0] if c == 1 else mosaic,
@@ -320,14 +321,18 @@ def decoded_grid_figure(
     )
     ax.set_aspect("auto")
     dims = ("z1", "z2") if pca is None else ("PC1 of codes", "PC2 of codes")
-    ax.set_xlabel(dims[0]), ax.set_ylabel(dims[1])
-    ax.set_title(title or "G(z) over the pool's code box")
+    axes_text(ax, f"{dims[0]} (latent units)", f"{dims[1]} (latent units)", title or "G(z) over the pool's code box")
     fig.tight_layout()
     return fig
 
 
 def code_map_figure(z_pool: np.ndarray, y_pool: np.ndarray, classes=(), seed: int = 0, title=None, max_points=10_000):
-    """The pool's codes (their 2-D view) as a scatter coloured by class. Returns a matplotlib Figure."""
+    """The pool's codes (their 2-D view) as a scatter coloured by class. Returns a matplotlib Figure.
+
+    The class legend stands right of the map, where it hides no code; text at the projector sizes
+    of :mod:`latentlab.figure_style`.
+    """
+    from .figure_style import FONT, axes_text, legend_outside
     from .report import new_figure
 
     _, (p2,) = codes_2d(z_pool, seed=seed)
@@ -335,13 +340,16 @@ def code_map_figure(z_pool: np.ndarray, y_pool: np.ndarray, classes=(), seed: in
     if len(p2) > max_points:  # a seeded thinning keeps the figure light
         keep = np.sort(np.random.default_rng(seed).choice(len(p2), max_points, replace=False))
         p2, y = p2[keep], y[keep]
-    fig, ax = new_figure(figsize=(6.5, 6), dpi=100)
-    sc = ax.scatter(p2[:, 0], p2[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=3, alpha=0.6, linewidths=0)
+    fig, ax = new_figure(figsize=(9, 7), dpi=100)
+    # the class colours of every latentlab map (tab10, class k in Ck); dots that show on a small pool
+    dot = float(np.clip(20_000 / max(len(p2), 1), 2.0, 12.0))
+    sc = ax.scatter(p2[:, 0], p2[:, 1], c=y, cmap="tab10", vmin=-0.5, vmax=9.5, s=dot, alpha=0.7, linewidths=0)
     handles = sc.legend_elements()[0]  # one per class present, in sorted order
     labels = [str(classes[u]) if len(classes) > u else str(u) for u in np.unique(y).astype(int)]
-    ax.legend(handles=handles, labels=labels, fontsize=7, markerscale=0.8, loc="best")
+    legend_outside(ax, handles=handles, labels=labels, markerscale=1.6, title="class", title_fontsize=FONT["legend"])
     two_d = np.asarray(z_pool).shape[1] <= 2
-    ax.set_xlabel("z1" if two_d else "PC1 of codes"), ax.set_ylabel("z2" if two_d else "PC2 of codes")
-    ax.set_title(title or "E(x) of the pool, coloured by class")
+    dims = ("z1", "z2") if two_d else ("PC1 of codes", "PC2 of codes")
+    title = title or "E(x) of the pool, coloured by class"
+    axes_text(ax, f"{dims[0]} (latent units)", f"{dims[1]} (latent units)", title)
     fig.tight_layout()
     return fig

@@ -13,10 +13,15 @@ import dataclasses
 import io
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .storage import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "tidy_rows",
@@ -243,30 +248,81 @@ def new_figure(nrows: int = 1, ncols: int = 1, **kwargs):
     return fig, fig.subplots(nrows, ncols, **sub)
 
 
-def plot_learning_curves(rows: list[dict], path=None, title: str | None = None, ax=None):
-    """Metric vs number of labels, mean line and ±1 std band per strategy. Returns the figure."""
-    if ax is None:
-        fig, ax = new_figure(figsize=(6, 4), dpi=110)
-    else:
-        fig = ax.figure
+def _metric_label(metric: str, dataset: str = "") -> str:
+    """The y label of a learning curve: which set, the metric and its unit."""
+    where, name = ("validation", metric[4:]) if metric.startswith("val_") else ("test", metric)
+    if name == "accuracy":
+        return f"{where} accuracy (%)"
+    if name == "mse" and str(dataset).startswith("vessels"):
+        return f"{where} MSE, lower is better\n(×1000, stress in 200 kPa units)"
+    return f"{where} {name.upper() if name == 'mse' else name}" + (", lower is better" if name == "mse" else "")
+
+
+def _seeds_line(sizes) -> str:
+    """What a curve's points are: ``sizes`` are the seed counts behind each of them."""
+    lo, hi = min(sizes), max(sizes)
+    if hi <= 1:
+        return "one seed: no band, no spread shown"
+    return f"mean over {lo if lo == hi else f'{lo}-{hi}'} seeds, band: ±1 std"
+
+
+def plot_learning_curves(
+    rows: list[dict],
+    path=None,
+    title: str | None = None,
+    ax: Axes | None = None,
+    *,
+    names: dict | None = None,
+    xlabel: str = "labelled items",
+) -> Figure:
+    """Metric vs number of labels, mean line and ±1 std band (sample std) per strategy. Returns the figure.
+
+    Drawn for a projector (:mod:`latentlab.figure_style`): its font sizes, each strategy in its
+    colour of every latentlab figure (random blue, snn orange, entropy purple, ...), the legend right
+    of the axes where it covers no curve. The title's last line says how many seeds each point
+    averages and what the band is, or ``one seed`` (and no band) when there is one.
+
+    Parameters
+    ----------
+    rows : list of dict   tidy result rows (``results.csv``); the test metric's are drawn
+    path : optional       where to save the figure
+    title : str, optional first line of the title (the seeds line follows)
+    ax : optional         axes to draw on (default: a new figure)
+    names : dict, optional  strategy -> the name shown, which also picks its colour (``{"snn": "snn short"}``)
+    xlabel : str          the x axis's label
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    from .figure_style import FONT, axes_text, legend_outside, run_colours
     from .stats import test_metric_rows
 
+    if ax is None:
+        fig, ax = new_figure(figsize=(9.5, 6), dpi=100)
+    else:
+        fig = ax.figure
     rows = test_metric_rows(rows)
-    for s, by_round in sorted(_group(rows).items()):
+    names = dict(names or {})
+    groups = sorted(_group(rows).items())
+    colours = run_colours(names.get(s, s) for s, _ in groups)
+    sizes = []
+    for s, by_round in groups:
         ts = sorted(by_round)
         n = np.array([np.mean([r["n_labelled"] for r in by_round[t]]) for t in ts])
-        v = [np.array([r["value"] for r in by_round[t]]) for t in ts]
+        v = [np.array([r["value"] for r in by_round[t]], np.float64) for t in ts]
+        sizes += [len({r["seed"] for r in by_round[t]}) for t in ts]
         m = np.array([x.mean() for x in v])
         sd = np.array([x.std(ddof=1) if x.size > 1 else 0.0 for x in v])
-        (line,) = ax.plot(n, m, marker="o", ms=3, label=s)
-        ax.fill_between(n, m - sd, m + sd, color=line.get_color(), alpha=0.2, lw=0)
-    if rows:
-        ax.set_ylabel(rows[0]["metric"])
-    ax.set_xlabel("labelled items")
+        shown = str(names.get(s, s))
+        ax.plot(n, m, marker="o", ms=7, lw=3, color=colours[shown], label=shown)
+        if any(x.size > 1 for x in v):
+            ax.fill_between(n, m - sd, m + sd, color=colours[shown], alpha=0.18, lw=0)
+    seeds = _seeds_line(sizes) if sizes else "no results yet"
+    ylabel = _metric_label(str(rows[0]["metric"]), rows[0].get("dataset", "")) if rows else ""
+    axes_text(ax, xlabel, ylabel, f"{title}\n{seeds}" if title else seeds)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # labels are counted: no 4.25
     ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title)
+    if groups:
+        legend_outside(ax, title="strategy", title_fontsize=FONT["legend"])
     fig.tight_layout()
     if path:
         fig.savefig(path)

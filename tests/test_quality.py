@@ -159,7 +159,7 @@ def test_higher_latent_dim_scored_in_its_2d_projection_and_figures():
     assert arr.shape == (3 * 4, 3 * 4, 3)
     fig = code_map_figure(z, yp, classes=("a", "b", "c", "d"))
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b", "c", "d"]
-    assert fig.axes[0].get_xlabel() == "PC1 of codes"
+    assert fig.axes[0].get_xlabel() == "PC1 of codes (latent units)"  # a PCA plane keeps the codes' units
 
 
 def test_decoded_grid_top_row_is_largest_z2():

@@ -1,0 +1,267 @@
+"""The paper notebooks' figures as a class sees them on a projector (issue 19).
+
+Each figure is drawn (Agg) and read back as the notebook shows it: its inline PNG is the figure's
+tight bounding box at the figure's dpi, scaled down by the browser when wider than the output
+area. At that size: no text under 12 pt (16 px), no legend over a plotted point, line or band, each
+strategy in the same colour as in the lesson's figures, and a learning curve that says how many
+seeds it averages (with a band) or that it has one seed (without).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from latentlab import lesson
+from latentlab import notebook_helpers as nh
+from latentlab import report
+from latentlab.figure_style import COLOURS, run_colours
+from latentlab.quality import code_map_figure, decoded_grid_figure
+
+#: the output area a notebook has for a figure on a 1280 x 720 projector (px); wider PNGs are scaled down
+SHOWN_WIDTH = 1100
+#: the smallest text a back row reads: 12 pt at 96 dpi (px)
+MIN_TEXT_PX = 16.0
+
+
+def _renderer(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig.canvas.get_renderer()
+
+
+def _shown_scale(fig) -> float:
+    """How much the browser shrinks the inline PNG (bbox_inches='tight' at the figure's dpi)."""
+    width_px = fig.get_tightbbox(_renderer(fig)).width * fig.dpi
+    return min(1.0, SHOWN_WIDTH / width_px)
+
+
+def _smallest_text_px(fig) -> tuple[float, str]:
+    from matplotlib.text import Text
+
+    scale = _shown_scale(fig)
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    assert texts
+    t = min(texts, key=lambda t: t.get_fontsize())
+    return t.get_fontsize() * fig.dpi / 72 * scale, t.get_text()
+
+
+def _legend_hits(ax, legend=None) -> list[str]:
+    """What ``legend`` (default: ``ax``'s) covers of ``ax``'s points, lines and bands (display coords)."""
+    from matplotlib.collections import PathCollection, PolyCollection
+    from matplotlib.path import Path
+
+    legend = legend or ax.get_legend()
+    box = legend.get_window_extent(_renderer(ax.figure))
+    frame = ax.get_window_extent()  # only what is inside the axes is drawn
+    hits = []
+    for ln in ax.get_lines():
+        xy = ln.get_transform().transform(np.column_stack([ln.get_xdata(), ln.get_ydata()]).astype(float))
+        xy = xy[np.all(np.isfinite(xy), axis=1)]
+        if len(xy) > 1 and ln.get_linestyle() not in ("None", "none", " ", ""):
+            if Path(xy).intersects_bbox(box, filled=False):
+                hits.append(f"line {ln.get_label()}")
+        if ln.get_marker() not in (None, "None", "none", "", " "):
+            inside = [frame.contains(*p) and box.contains(*p) for p in xy]
+            if any(inside):
+                hits.append(f"marker of {ln.get_label()}")
+    for c in ax.collections:
+        if isinstance(c, PathCollection) and len(c.get_offsets()):
+            xy = c.get_offset_transform().transform(np.asarray(c.get_offsets(), float))
+            if any(frame.contains(*p) and box.contains(*p) for p in xy):
+                hits.append(f"points of {c.get_label()}")
+        elif isinstance(c, PolyCollection):
+            for p in c.get_paths():
+                if c.get_transform().transform_path(p).intersects_bbox(box, filled=True):
+                    hits.append(f"band {c.get_label()}")
+    return hits
+
+
+def _rows(strategies, seeds, rounds=4, metric="accuracy", dataset="digits", spread=60.0):
+    """Result rows whose bands fill the whole axes (wherever a legend sits inside, it covers one)."""
+    out = []
+    for i, s in enumerate(strategies):
+        for seed in seeds:
+            for t in range(1, rounds + 1):
+                v = 20.0 + 15 * t + 2 * i + (spread if seed % 2 else -spread) * (len(seeds) > 1)
+                out.append({"dataset": dataset, "strategy": s, "seed": seed, "round": t, "n_labelled": 20 * t,
+                            "metric": metric, "value": v})  # fmt: skip
+    return out
+
+
+def _pick_table(runs):
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        for seed in (0, 1):
+            for t, n in ((1, 40), (2, 60)):
+                rows.append(
+                    {"run": run, "strategy": run, "seed": seed, "round": t, "n_labelled": n, "metric": 70.0,
+                     "median_dist": 0.1 * t, "err_picks": 0.1, "err_pool": 0.2, "rarest": 4, "entropy_bits": 3.0,
+                     **{f"class{k}": n // 10 for k in range(10)}}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _line_colours(ax) -> dict:
+    from matplotlib.colors import to_hex
+
+    return {ln.get_label(): to_hex(ln.get_color()) for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+
+
+class _Decoder(torch.nn.Module):
+    """A generator stand-in: 2-D codes to 1 x 8 x 8 images."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 64)
+
+    def decode(self, z):
+        return torch.sigmoid(self.lin(z)).reshape(-1, 1, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def world():
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(600, 2))
+    y = rng.integers(0, 10, 600)
+    S, J = 11, 8  # the notebook's full size: 10 steps, 8 trajectories
+    path = np.cumsum(rng.normal(scale=0.3, size=(S + 1, J, 2)), axis=0) + e[:J]
+    traj = SimpleNamespace(path=path)
+    off = np.arange(J) % 3 == 0
+    ds = SimpleNamespace(
+        x_test=(rng.random((4, 1, 32, 32)) > 0.5).astype(np.float32),
+        y_test=rng.random((4, 1, 32, 32)).astype(np.float32) * np.array([0.1, 0.2, 0.3, 0.4])[:, None, None, None],
+    )
+    torch.manual_seed(0)
+    return SimpleNamespace(e=e, y=y, traj=traj, off=off, ds=ds, gen=_Decoder())
+
+
+def _figures(w):
+    return {
+        "learning curves": report.plot_learning_curves(_rows(["random", "snn", "entropy"], (0, 1, 2)), title="t"),
+        "learning curves, vessels": report.plot_learning_curves(
+            _rows(["random", "si"], (0,), metric="mse", dataset="vessels"), title="Fig. 3 (right): vessels"
+        ),
+        "trajectory map": nh.plot_trajectory_map(w.e, w.y, w.traj, w.off),
+        "snapshot strips": nh.plot_snapshot_strips(w.gen, w.traj, w.off),
+        "vessel examples": nh.plot_vessel_examples(w.ds, 4),
+        "decoded grid": decoded_grid_figure(w.gen, w.e, n=6),
+        "code map": code_map_figure(w.e, w.y, classes=tuple("abcdefghij")),
+    }
+
+
+def test_every_notebook_figure_reads_from_the_back_row(world):
+    for name, fig in _figures(world).items():
+        px, text = _smallest_text_px(fig)
+        assert px >= MIN_TEXT_PX, f"{name}: {text!r} is {px:.1f} px at the size shown"
+
+
+def test_legends_cover_no_data(world):
+    figs = _figures(world)
+    for name in ("learning curves", "learning curves, vessels", "trajectory map", "code map"):
+        ax = figs[name].axes[0]
+        assert ax.get_legend() is not None, f"{name}: no legend says what the marks are"
+        assert _legend_hits(ax) == [], name
+
+
+def test_the_overlap_check_sees_a_legend_over_a_band():
+    """The check itself: a legend inside axes that a band fills is caught."""
+    fig = report.plot_learning_curves(_rows(["random", "snn"], (0, 1)))
+    ax = fig.axes[0]
+    assert _legend_hits(ax, ax.legend(loc="center")) != []
+
+
+def test_a_strategy_has_one_colour_in_the_curves_and_in_the_lesson():
+    from matplotlib.colors import to_hex
+
+    names = ["entropy", "random", "snn"]
+    curves = _line_colours(report.plot_learning_curves(_rows(names, (0, 1))).axes[0])
+    assert curves == {n: to_hex(COLOURS[n]) for n in names}  # random blue, snn orange, entropy purple
+    picks = _line_colours(lesson.plot_picks(_pick_table(names)).axes[0])
+    counts = lesson.plot_class_counts(_pick_table(names), seed=0).axes[0]
+    bars = {c.get_label(): to_hex(c.patches[0].get_facecolor()) for c in counts.containers}
+    race = _line_colours(lesson.plot_race(_rows(names, (0, 1))).axes[0])
+    assert curves == picks == bars == race
+    # a figure with fewer or other strategies keeps each one's colour, and no two share one
+    all4 = ["random", "snn", "snn-random-dir", "entropy"]
+    four = _line_colours(report.plot_learning_curves(_rows(all4, (0,))).axes[0])
+    two = _line_colours(report.plot_learning_curves(_rows(["random", "snn-random-dir"], (0,))).axes[0])
+    assert two.items() <= four.items() and len(set(four.values())) == 4
+    other = run_colours(["random", "badge", "snn", "margin", "coreset"])
+    assert len(set(other.values())) == 5 and other["random"] == COLOURS["random"]
+
+
+def test_a_learning_curve_says_how_many_seeds_and_shows_their_spread():
+    from matplotlib.collections import PolyCollection
+
+    def bands(ax):
+        return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+    ax = report.plot_learning_curves(_rows(["random", "snn"], (0, 1, 2)), title="Fig. 3 (left): mnist").axes[0]
+    assert ax.get_title().splitlines() == ["Fig. 3 (left): mnist", "mean over 3 seeds, band: ±1 std"]
+    assert len(bands(ax)) == 2
+    one = report.plot_learning_curves(_rows(["random", "snn"], (0,))).axes[0]
+    assert "one seed" in one.get_title() and bands(one) == []
+    # uneven seeds (a run still going) say so
+    rows = _rows(["random"], (0, 1, 2)) + _rows(["snn"], (0, 1))
+    assert "mean over 2-3 seeds" in report.plot_learning_curves(rows).axes[0].get_title()
+
+
+def test_axes_name_their_units(world):
+    figs = _figures(world)
+    ax = figs["learning curves"].axes[0]
+    assert ax.get_ylabel() == "test accuracy (%)" and ax.get_xlabel() == "labelled items"
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert all(float(t).is_integer() for t in ticks)  # labels are counted, never 4.25 items
+    assert "200 kPa" in figs["learning curves, vessels"].axes[0].get_ylabel()
+    for name in ("trajectory map", "decoded grid", "code map"):
+        ax = figs[name].axes[0]
+        assert "latent units" in ax.get_xlabel() and "latent units" in ax.get_ylabel(), name
+
+
+def test_vessel_stress_maps_share_one_scale_in_kpa(world):
+    fig = nh.plot_vessel_examples(world.ds, 4)
+    stress = [ax.images[0] for ax in fig.axes[4:8]]
+    assert len({im.get_clim() for im in stress}) == 1  # one colour, one kPa, in every panel
+    from latentlab.vessels import STRESS_SCALE_KPA
+
+    assert stress[0].get_clim()[1] == pytest.approx(float(world.ds.y_test.max()) * STRESS_SCALE_KPA, rel=1e-6)
+    bars = [ax for ax in fig.axes if "kPa" in ax.get_ylabel()]
+    assert len(bars) == 1
+
+
+def test_trajectory_map_is_drawn_as_the_lessons_maps(world):
+    """Class colours of the lesson's map (tab10, class k in Ck), each path through its p's, off ones dashed red."""
+    fig = nh.plot_trajectory_map(world.e, world.y, world.traj, world.off)
+    ax = fig.axes[0]
+    pool = ax.collections[0]
+    assert pool.get_cmap().name == "tab10" and pool.get_clim() == (-0.5, 9.5)
+    paths = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1]
+    assert len(paths) == world.off.size
+    for j, ln in enumerate(paths):
+        np.testing.assert_allclose(np.column_stack([ln.get_xdata(), ln.get_ydata()]), world.traj.path[:, j])
+        assert ln.get_linestyle() == ("--" if world.off[j] else "-")
+    assert f"{int(world.off.sum())} of {world.off.size} left the manifold" in ax.get_title()
+
+
+def test_the_lessons_legends_cover_no_data_either():
+    """The same check on the lesson's map and pick panels: the map's legend sat on a corner of the
+    pool, the error panel's on its curves; both stand outside the data now."""
+    rng = np.random.default_rng(0)
+    e, y = rng.normal(size=(2000, 2)), rng.integers(0, 10, 2000)
+    ax = lesson.plot_map(e, y, np.arange(30)).axes[0]
+    assert _legend_hits(ax) == []
+    fig = lesson.plot_picks(_pick_table(["random", "snn short", "snn long"]))
+    assert [ax.get_legend() for ax in fig.axes] == [None] * 4
+    (legend,) = fig.legends
+    box = legend.get_window_extent(_renderer(fig))
+    assert not any(ax.get_window_extent().overlaps(box) for ax in fig.axes)
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["random", "snn short", "snn long", "F's error on the picks", "F's error on the pool"]
+    assert "2 seeds" in legend.get_title().get_text()
