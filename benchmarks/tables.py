@@ -1189,6 +1189,7 @@ GENERATORS["perf.inference-variants"] = lambda: _printed(
 GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table(PERF / "bald_vs_baal"))
 GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
 GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))
+GENERATORS["perf.explorer-bigpool"] = lambda: _printed(_script("explorer_bigpool").table(PERF / "explorer_bigpool"))
 GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
 # issue 22 item 2: one optimiser step of training F, the ideas side by side (benchmarks/train_step.py)
 GENERATORS["perf.train-step"] = lambda: _printed(_script("train_step").table(PERF / "train_step"))

@@ -138,12 +138,14 @@ class AnnotationQueue:
         self.pending: list[dict] = []  # {"x": image, "z": latent point}
 
     @classmethod
-    def for_dataset(cls, dataset) -> "AnnotationQueue":
-        """A queue whose answers persist in ``<cache>/labels/person-<dataset>-<fingerprint>``."""
+    def for_dataset(cls, dataset, fingerprint: str | None = None) -> "AnnotationQueue":
+        """A queue whose answers persist in ``<cache>/labels/person-<dataset>-<fingerprint>``
+        (``fingerprint``: ``dataset.fingerprint()`` when already known)."""
         from .storage import cache_dir
 
         mode = "class" if dataset.task == "classification" else "accept"
-        folder = cache_dir() / "labels" / f"person-{dataset.name}-{dataset.fingerprint()}"
+        fp = dataset.fingerprint() if fingerprint is None else fingerprint
+        folder = cache_dir() / "labels" / f"person-{dataset.name}-{fp}"
         return cls(PersonLabeler(LabelCache(folder), mode=mode, classes=dataset.classes))
 
     def queue(self, loop, x: np.ndarray, z: np.ndarray) -> int:

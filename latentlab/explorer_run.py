@@ -24,7 +24,7 @@ from .strategies import STRATEGIES, get_strategy
 from .training import TrainConfig
 from .trajectory import Move, Walk, nearest_unvisited
 
-__all__ = ["ExplorerRun", "load_resources", "strategy_names", "check_settings", "EXPLORER_TRAIN"]
+__all__ = ["ExplorerRun", "load_resources", "shared_fingerprint", "strategy_names", "check_settings", "EXPLORER_TRAIN"]
 
 _STEP_STREAM = 99  # stream id mixed into (seed, round, restart) for drawing start points
 # Target training per round in the explorer: 150 optimiser steps train LeNet on ~50-200 digits to
@@ -34,6 +34,8 @@ EXPLORER_TRAIN = TrainConfig(epochs=5, batch_size=64, lr=1e-3, min_steps=150)
 
 _RESOURCES: dict = {}
 _RESOURCES_LOCK = threading.Lock()
+_FINGERPRINTS: dict = {}  # id(dataset) -> (dataset, its fingerprint)
+_FINGERPRINTS_LOCK = threading.Lock()
 
 
 def load_resources(
@@ -67,6 +69,19 @@ def load_resources(
             while len(_RESOURCES) > 4:
                 _RESOURCES.pop(next(iter(_RESOURCES)))
         return _RESOURCES[key]
+
+
+def shared_fingerprint(data) -> str:
+    """``data.fingerprint()``, hashed once for a data set every session shares (what
+    :func:`load_resources` returns; its arrays are read-only by contract): a session's load no longer
+    hashes the whole pool again (seconds at 10^6 images). The last 4 are kept, with the data set."""
+    with _FINGERPRINTS_LOCK:
+        hit = _FINGERPRINTS.get(id(data))
+        if hit is None or hit[0] is not data:
+            hit = _FINGERPRINTS[id(data)] = (data, data.fingerprint())
+            while len(_FINGERPRINTS) > 4:
+                _FINGERPRINTS.pop(next(iter(_FINGERPRINTS)))
+        return hit[1]
 
 
 def strategy_names() -> list[str]:

@@ -27,7 +27,14 @@ from .annotation import AnnotationQueue
 from .datasets import DATASETS
 from .exceptions import ConfigError, LatentLabError
 from .experiment import config_from_settings
-from .explorer_run import EXPLORER_TRAIN, ExplorerRun, check_settings, load_resources, strategy_names
+from .explorer_run import (
+    EXPLORER_TRAIN,
+    ExplorerRun,
+    check_settings,
+    load_resources,
+    shared_fingerprint,
+    strategy_names,
+)
 from .generative import GeneratorConfig
 from .loop_config import LoopConfig
 from .strategies import STEP_LABELS, get_strategy
@@ -410,7 +417,7 @@ class ExplorerState(param.Parameterized):
             self.dataset, self.data_root, self.generator_config, 0, self.n_pool, self.n_test, progress=self.progress
         )  # raises before anything loaded is replaced
         self.data, self.latent = data, latent
-        self.annotation = AnnotationQueue.for_dataset(self.data)
+        self.annotation = AnnotationQueue.for_dataset(self.data, shared_fingerprint(self.data))
         self.data_version += 1
         self._reset()
         self.timings["load"] = time.perf_counter() - t0

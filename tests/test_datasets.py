@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 import io
 import os
@@ -178,6 +179,34 @@ def test_subset_is_seeded(digits):
     a, b = digits.subset(100, 50, seed=3), digits.subset(100, 50, seed=3)
     np.testing.assert_array_equal(a.x_train, b.x_train)
     assert a.fingerprint() == b.fingerprint() != digits.subset(100, 50, seed=4).fingerprint()
+
+
+def test_fingerprint_hashes_the_pool_in_place(digits, tmp_path):
+    """The same value as a SHA-1 of the whole pool's bytes (caches keep their keys), with no copy of a
+    memory-mapped pool and a block at a time of a non-contiguous one."""
+    import hashlib
+    import tracemalloc
+
+    path = tmp_path / "pool.npy"
+    big = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(20_000, 1, 16, 16))  # 20 MB
+    big[:] = np.resize(digits.x_train, big.shape)
+    big.flush()
+    mm = np.load(path, mmap_mode="r")
+    ds = Dataset("mm", mm, np.resize(digits.y_train, len(mm)), digits.x_test, digits.y_test, classes=digits.classes)
+    h = hashlib.sha1()
+    for part in (b"mm", str(mm.shape).encode(), np.asarray(mm).tobytes(), ds.y_train.tobytes()):
+        h.update(part)
+    tracemalloc.start()
+    got = ds.fingerprint()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert got == h.hexdigest()[:16]
+    assert peak < 2**20  # no copy of the 20 MB pool (tobytes() made one)
+    strided = dataclasses.replace(ds, x_train=np.asarray(mm)[:, :, ::2])  # not contiguous: copied by blocks
+    h = hashlib.sha1()
+    for part in (b"mm", str(strided.x_train.shape).encode(), strided.x_train.tobytes(), ds.y_train.tobytes()):
+        h.update(part)
+    assert strided.fingerprint() == h.hexdigest()[:16]
 
 
 def test_real_mnist_canonical_order(shared_data):

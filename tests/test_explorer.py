@@ -32,6 +32,24 @@ def test_load_gives_a_plane_and_no_model(explorer_settings):
     }
 
 
+def test_sessions_sharing_a_data_set_hash_its_pool_once(explorer_settings, monkeypatch):
+    """A session's load names its annotation folder by the pool's fingerprint; sessions share the
+    data set (load_resources), so the pool is hashed once, not per session (seconds at 10^6 images)."""
+    from latentlab.datasets import Dataset
+    from latentlab.explorer_run import shared_fingerprint
+
+    first = ExplorerState(**explorer_settings).load()
+    hashed = []
+    real = Dataset.fingerprint
+    monkeypatch.setattr(Dataset, "fingerprint", lambda self: hashed.append(self.name) or real(self))
+    second = ExplorerState(**explorer_settings).load()
+    assert second.data is first.data and hashed == []
+    assert second.annotation.annotator.cache.folder == first.annotation.annotator.cache.folder
+    assert first.data.fingerprint() in str(second.annotation.annotator.cache.folder)
+    other = first.data.subset(n_pool=100, seed=1)  # another data set: hashed (once)
+    assert shared_fingerprint(other) == shared_fingerprint(other) == real(other) and len(hashed) == 2
+
+
 def test_step_before_a_model_is_a_message(explorer_settings):
     s = ExplorerState(**explorer_settings).load()
     v = s.version

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from latentlab.exceptions import ConfigError
-from latentlab.raster import PALETTE, raster_image, rasterize, shade
+from latentlab.raster import PALETTE, PointRaster, raster_image, rasterize, shade
 
 
 def test_counts_land_in_their_pixels_per_class():
@@ -53,6 +53,40 @@ def test_raster_image_covers_the_box_and_a_million_points():
     assert (alpha > 0).mean() > 0.99  # the box is inside the cloud: every pixel has points
 
 
+@pytest.mark.parametrize(
+    "box",
+    [
+        ((-2.5, 2.5), (-3.0, 3.0)),  # most points inside: all binned, the rest in the spare bin
+        ((-5.0, 5.0), (-5.0, 5.0)),  # every point inside
+        ((-0.3, 0.2), (0.1, 0.5)),  # few inside: only those binned
+        ((10.0, 11.0), (0.0, 1.0)),  # none inside
+    ],
+)
+def test_point_raster_gives_the_pixels_of_shade_of_rasterize(box):
+    rng = np.random.default_rng(2)
+    pts = rng.normal(size=(20_000, 2)).astype(np.float32)
+    pts[:3] = [[np.nan, 0.0], [1e30, 0.0], [0.0, -np.inf]]  # never drawn, wherever the box
+    lab = rng.integers(0, 12, len(pts))  # more classes than tab10's colours: they repeat
+    want = shade(rasterize(pts, lab, x_range=box[0], y_range=box[1], width=57, height=43, n_classes=12))
+    r = PointRaster(pts, lab, n_classes=12)
+    for _ in range(2):  # the second redraw reuses the first one's buffers
+        got = r.image(*box, width=57, height=43)["image"][0]
+        assert got.dtype == np.uint32 and np.array_equal(got, want)
+    one = shade(rasterize(pts, None, x_range=box[0], y_range=box[1], width=57, height=43))
+    assert np.array_equal(PointRaster(pts).image(*box, 57, 43)["image"][0], one)
+    assert np.array_equal(raster_image(pts, lab, *box, 57, 43, n_classes=12)["image"][0], want)
+
+
+def test_point_raster_counts_edges_in_the_last_pixel_and_refuses_bad_labels():
+    pts = np.array([[0, 0], [1, 1], [1, 0], [2, 2]])  # integers: binned as floats
+    img = PointRaster(pts).image((0, 1), (0, 1), 2, 2)["image"][0].view(np.uint8).reshape(2, 2, 4)
+    assert img[0, 0, 3] > 0 and img[1, 1, 3] > 0 and img[0, 1, 3] > 0 and img[1, 0, 3] == 0
+    with pytest.raises(ConfigError, match="labels"):
+        PointRaster(pts, [0, 1, 2, 3], n_classes=3)
+    with pytest.raises(ConfigError, match="start < end"):
+        PointRaster(pts).image((1, 1), (0, 1))
+
+
 def test_raster_layer_redraws_for_the_new_ranges():
     pytest.importorskip("bokeh")
     from bokeh.events import RangesUpdate
@@ -71,3 +105,7 @@ def test_raster_layer_redraws_for_the_new_ranges():
     assert not np.array_equal(layer.source.data["image"][0], first)
     layer._on_ranges(RangesUpdate(fig, x0=1.0, x1=1.0, y0=0.0, y1=1.0))  # an empty box is ignored
     assert layer.source.data["x"] == [-0.5]
+    layer.labels = np.zeros(5000, np.int64)  # new labels: one class, redrawn in its colour
+    layer.redraw()
+    rgba = layer.source.data["image"][0].view(np.uint8).reshape(40, 50, 4)
+    assert (rgba[..., 3] > 0).any() and (rgba[rgba[..., 3] > 0, :3] == PALETTE[0].astype(np.uint8)).all()

@@ -12,6 +12,10 @@ own ``pool_raster`` glyph instead of the pool's scatter (picks, trajectories and
 glyphs above it), coloured by class (tab10, as the scatter) or, for regression labels, by ten
 Viridis levels of the label's peak. After changing ``layer.points`` / ``layer.labels`` call
 ``layer.redraw()``, or :meth:`RasterLayer.set_points`.
+
+The layer keeps the points as a :class:`latentlab.raster.PointRaster` (coordinates, colours and the
+binning's scratch buffers: about 50 bytes a point, 50 MB for 10^6, per layer, i.e. per browser
+session of the explorer), so a pan or zoom redraws without the per-class counts or fresh memory.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 from bokeh.events import RangesUpdate
 from bokeh.models import ColumnDataSource, DataRange1d
 
-from latentlab.raster import PALETTE, raster_image
+from latentlab.raster import PALETTE, PointRaster
 
 __all__ = ["RasterLayer", "BIG_POOL", "pool_layer", "raster_labels"]
 
@@ -73,7 +77,7 @@ class RasterLayer:
         lo, hi = self.points.min(0), self.points.max(0)
         pad = 0.02 * (hi - lo + 1e-12)
         self.box = ((float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1])))
-        self.n_classes = None if self.labels is None else int(self.labels.max()) + 1
+        self._keep()
         if self.source is None:
             self.source = ColumnDataSource(self._image(*self.box), name="bigpool-source")
         else:
@@ -83,15 +87,20 @@ class RasterLayer:
 
     def detach(self) -> None:
         """Stop redrawing (a small pool is drawn as glyphs): the image goes, the ranges fit the data again."""
-        self.active = False
+        self.active, self._raster = False, None
         self.source.data = {k: [] for k in ("image", "x", "y", "dw", "dh")}
         # fresh auto ranges (a DataRange1d's start/end, once set, cannot be unset)
         self.fig.x_range, self.fig.y_range = DataRange1d(), DataRange1d()
 
+    def _keep(self) -> None:
+        """Hold ``points``, ``labels`` and ``colors`` as the :class:`PointRaster` that redraws them."""
+        self.points = np.asarray(self.points)
+        self.labels = None if self.labels is None else np.asarray(self.labels)
+        self.n_classes = None if self.labels is None else int(self.labels.max()) + 1
+        self._raster = PointRaster(self.points, self.labels, self.colors, self.n_classes)
+
     def _image(self, xr, yr) -> dict:
-        return raster_image(
-            self.points, self.labels, xr, yr, self.width, self.height, n_classes=self.n_classes, colors=self.colors
-        )
+        return self._raster.image(xr, yr, self.width, self.height)
 
     def _on_ranges(self, event) -> None:
         if (
@@ -105,7 +114,8 @@ class RasterLayer:
         self.source.data = self._image(*self.box)
 
     def redraw(self) -> None:
-        """Recompute the image for the current box (after changing ``points`` or ``labels``)."""
+        """Recompute the image for the current box (after changing ``points``, ``labels`` or ``colors``)."""
+        self._keep()
         self.source.data = self._image(*self.box)
 
 
