@@ -49,6 +49,38 @@ def _show_tabs(page, artifacts: Path, when: str) -> dict:
     return found
 
 
+# JS: what the page holds of presentation mode: Tabs models per document, .bk-tab elements and their boxes
+PAGE_TABS_JS = """() => {
+  const docs = (window.Bokeh && window.Bokeh.documents) || [];
+  const tabs = docs.map(d => Array.from(d.all_models).filter(m => m.type === 'Tabs').length);
+  const views = Bokeh.index.all_views().filter(v => v.model.type === 'Tabs')
+    .map(v => { const r = v.el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height, v.el.isConnected]; });
+  const scroll = document.querySelector('.jp-WindowedPanel-outer')?.scrollTop;
+  return {docs: docs.length, tabs_models: tabs, tabs_views: views, scroll};
+}"""
+
+
+def _diagnose(page, console: list[str]) -> dict:
+    """What the page and the kernel hold when presentation mode's tabs did not show."""
+    out: dict = {"console": console[-20:]}
+    for key, fn in (
+        ("page", lambda: page.evaluate(PAGE_TABS_JS)),
+        (
+            "kernel",
+            lambda: _kernel_json(
+                page,
+                "[explorer.presentation, type(explorer._layout.objects[0][1][1]).__name__, "
+                "[len(v[2].callbacks._held_events) for v in __import__('panel').state._views.values()]]",
+            ),
+        ),
+    ):
+        try:
+            out[key] = fn()
+        except Exception as e:  # a diagnosis never hides the failure it explains
+            out[key] = f"{type(e).__name__}: {e}"
+    return out
+
+
 def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # noqa: F811 (lab: the fixture)
     base, token = lab
     artifacts = Path(os.environ.get("LATENTLAB_ARTIFACTS", tmp_path))
@@ -60,6 +92,11 @@ def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # no
             page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            console: list[str] = []
+            page.on(
+                "console",
+                lambda m: console.append(f"{m.type}: {m.text}"[:300]) if m.type in ("error", "warning") else None,
+            )
             page.goto(f"{base}/lab/tree/explore.ipynb?token={token}&reset")
             kernel = "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
             page.wait_for_function(f"() => {kernel}?.connectionStatus === 'connected'", timeout=90_000)
@@ -84,7 +121,10 @@ def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # no
             )
             page.wait_for_function(IDLE_JS, timeout=60_000)
             # the tabs are presentation mode's own layout: its re-layout has reached the page
-            expect(page.locator(".bk-tab", has_text=re.compile("^Step$"))).to_be_visible(timeout=90_000)
+            try:
+                expect(page.locator(".bk-tab", has_text=re.compile("^Step$"))).to_be_visible(timeout=90_000)
+            except AssertionError as e:
+                raise AssertionError(f"presentation mode's tabs never showed: {_diagnose(page, console)}") from e
             page.wait_for_timeout(1500)
             found = _show_tabs(page, artifacts, "start")
             page.locator(".bk-tab", has_text=re.compile("^Step$")).click()
