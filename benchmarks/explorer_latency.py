@@ -56,7 +56,8 @@ VERTICES_JS = f"""() => {{ const r = ({FIND_JS})('trajectories'); if (!r) return
 # the in-page clock (see the module's docstring); window.__lat holds one Step's stamps
 PROBE_JS = f"""() => {{ if (window.__latProbe) return;
   window.__latProbe = true; window.__lat = {{}};
-  document.addEventListener('click', () => {{ window.__lat = {{click: performance.now()}}; }}, true);
+  document.addEventListener('click', () => {{ window.__lat = {{click: performance.now(),
+    epoch: performance.timeOrigin + performance.now()}}; }}, true);
   const src = ({FIND_JS})('trajectories').data_source;
   const seen = () => {{ const t = window.__lat; if (t.click === undefined || t.data !== undefined) return;
     t.data = performance.now();
@@ -71,6 +72,58 @@ TIMING_JS = """() => { const m = window.jupyterapp.shell.currentWidget.content.m
 KERNEL = "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
 # run Python in the notebook's kernel; resolves to the reply's status
 EXEC_JS = f"""async (code) => (await {KERNEL}.requestExecute({{code, store_history: false}}).done).content.status"""
+
+
+# --trace: a first cell that records, in the kernel, when each comm message from the page arrives and
+# is handled and when each comm message leaves (wall clock, shared with the page on this machine)
+TRACE_CELL = """import cProfile as _lt_profile, io as _lt_io, pstats as _lt_pstats, time as _lt_time
+import comm.base_comm as _lt_comm
+_lt_kernel = get_ipython().kernel
+LATENCY_TRACE = []
+def _lt_events(data):
+    # a long message: its events, each as kind, model (type and name where the kernel knows it) and attribute
+    out = []
+    for e in (data.get("content", {}).get("events", []) if isinstance(data, dict) else []):
+        mid = (e.get("model") or {}).get("id")
+        m = next((d.get_model_by_id(mid) for d in _lt_docs() if d.get_model_by_id(mid) is not None), None)
+        name = type(m).__name__ if m else mid
+        out.append(f"{e.get('kind')} {name} {getattr(m, 'name', '') or ''} {e.get('attr', '')}")
+    return out
+def _lt_docs():
+    import panel as _pn
+    return [v[2] for v in getattr(_pn.state, "_views", {}).values()]
+def _lt_wrap(kind, fn):
+    def run(stream, ident, msg):
+        data = msg.get("content", {}).get("data")
+        text = str(data) if data is not None else ""
+        mid = msg.get("header", {}).get("msg_id", "")[-6:]
+        what = f"{len(text)} {text[:700]}" if len(text) < 4000 else _lt_events(data)
+        LATENCY_TRACE.append((_lt_time.time() * 1e3, f"{kind} {mid} in", what))
+        prof, t0 = _lt_profile.Profile(), _lt_time.perf_counter()
+        try:
+            return prof.runcall(fn, stream, ident, msg)
+        finally:
+            slow = ""
+            if _lt_time.perf_counter() - t0 > 0.3:  # what a slow handler ran: the top of its profile
+                out = _lt_io.StringIO()
+                _lt_pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(30)
+                slow = out.getvalue()
+            LATENCY_TRACE.append((_lt_time.time() * 1e3, f"{kind} {mid} done", slow))
+    return run
+for _lt_k in ("comm_open", "comm_msg"):
+    _lt_kernel.shell_handlers[_lt_k] = _lt_wrap(_lt_k, _lt_kernel.shell_handlers[_lt_k])
+_lt_publish = _lt_comm.BaseComm.publish_msg
+def _lt_out(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+    LATENCY_TRACE.append((_lt_time.time() * 1e3, msg_type + " out", len(str(data)) if data is not None else 0))
+    return _lt_publish(self, msg_type, data, metadata, buffers, **keys)
+_lt_comm.BaseComm.publish_msg = _lt_out"""
+# the page's side: every kernel message sent or received (its type, when), from before Run All
+PAGE_TRACE_JS = f"""() => {{ window.__trace = [];
+  {KERNEL}.anyMessage.connect((_, a) => {{ const c = a.msg.content || {{}};
+    const d = c.data === undefined ? '' : JSON.stringify(c.data);
+    window.__trace.push([performance.timeOrigin + performance.now(), a.direction, a.msg.header.msg_type,
+      a.msg.header.msg_type === 'status' ? c.execution_state
+        : a.direction === 'send' && d.length < 4000 ? d.length + ' ' + d.slice(0, 700) : d.length]); }}); }}"""
 
 
 def _port() -> int:
@@ -151,10 +204,33 @@ def _step(page) -> dict:
     wall = time.perf_counter() - t0
     t = page.evaluate("() => window.__lat")
     assert page.evaluate(VERTICES_JS) > before, "the Step did not add trajectory vertices"
-    return {"data_ms": t["data"] - t["click"], "paint_ms": t["paint"] - t["click"], "wall_ms": 1e3 * wall}
+    return {
+        "data_ms": t["data"] - t["click"], "paint_ms": t["paint"] - t["click"], "wall_ms": 1e3 * wall,
+        "click_epoch_ms": t["epoch"],
+    }  # fmt: skip
 
 
-def measure(tree: Path, steps: int) -> dict:
+def _with_trace_cell(path: Path) -> None:
+    """Put :data:`TRACE_CELL` first in the notebook at ``path``."""
+    nb = json.loads(path.read_text())
+    cell = {"cell_type": "code", "execution_count": None, "id": "latency-trace", "metadata": {}, "outputs": []}
+    nb["cells"].insert(0, {**cell, "source": TRACE_CELL})
+    path.write_text(json.dumps(nb))
+
+
+def timeline(res: dict, before_ms: float = 4000) -> list[tuple]:
+    """The first Step's trace: page and kernel events from ``before_ms`` before its click to its data,
+    in ms after the click: (ms, side, what, size or state)."""
+    trace, click = res.get("trace"), res["first_step"]["click_epoch_ms"]
+    if not trace:
+        return []
+    end = click + res["first_step"]["data_ms"]
+    rows = [(t - click, "page", d + " " + m, x) for t, d, m, x in trace["page"]]
+    rows += [(t - click, "kernel", what, n) for t, what, n in trace["kernel"]]
+    return sorted(r for r in rows if -before_ms <= r[0] <= end - click + 1)
+
+
+def measure(tree: Path, steps: int, trace: bool = False) -> dict:
     import papermill as pm
     from playwright.sync_api import sync_playwright
 
@@ -168,6 +244,8 @@ def measure(tree: Path, steps: int) -> dict:
             str(tree / "notebooks" / "00_explore.ipynb"), str(work / "explore.ipynb"),
             parameters={"out_dir": str(Path(tmp) / "out")}, prepare_only=True, progress_bar=False,
         )  # fmt: skip
+        if trace:
+            _with_trace_cell(work / "explore.ipynb")
         proc, url = _start_lab(tree, work, cache)
         res: dict = {"tree": str(tree), "cache": "empty"}
         try:
@@ -182,6 +260,8 @@ def measure(tree: Path, steps: int) -> dict:
                     timeout=180_000,
                 )
                 res["kernel_ready_s"] = time.perf_counter() - t_open
+                if trace:
+                    page.evaluate(PAGE_TRACE_JS)
                 t0 = time.perf_counter()
                 page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
                 step_btn = page.get_by_role("button", name="Step", exact=True)
@@ -211,6 +291,11 @@ def measure(tree: Path, steps: int) -> dict:
                     "'steps': state.readout()['steps'], 'latentlab': __import__('latentlab').__file__}",
                     work,
                 )
+                if trace:
+                    res["trace"] = {
+                        "page": page.evaluate("() => window.__trace"),
+                        "kernel": _kernel_json(page, "LATENCY_TRACE", work),
+                    }
                 res["cached_files"] = sorted(str(q.relative_to(cache)) for q in cache.rglob("*") if q.is_file())
                 browser.close()
         finally:
@@ -269,13 +354,20 @@ def main(argv=None) -> None:
     ap.add_argument("--stamp", default=None, help="results folder name (default: the minute started)")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table", action="store_true", help="print the table of the raw results, measure nothing")
+    ap.add_argument(
+        "--trace", action="store_true",
+        help="also record every comm message in the page and the kernel (a first cell installs the kernel's "
+        "recorder) and print the first Step's timeline",
+    )  # fmt: skip
     a = ap.parse_args(argv)
     if not a.table:
         tree = Path(a.tree).resolve()
         git = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True)
         meta = run_meta(label=a.label, commit=a.commit or git.stdout.strip(), kernel_env={"OMP_NUM_THREADS": "1"})
-        res = finish_meta({**meta, **measure(tree, a.steps)})
+        res = finish_meta({**meta, **measure(tree, a.steps, trace=a.trace)})
         print(write_json(Path(a.out) / (a.stamp or minute_stamp()) / f"{a.label}.json", res))
+        for ms, side, what, x in timeline(res):
+            print(f"{ms:9.1f} ms  {side:6s}  {what:28s}  {x}")
     print(table(Path(a.out)))
 
 
