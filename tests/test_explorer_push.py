@@ -189,3 +189,23 @@ def test_a_select_from_a_cell_reaches_the_page_after_presentation_and_steps(expl
     assert selected() != before  # another point: a stale strip would show
     assert list(view.src["strip"].data["title"]) == selected()  # the view redrew ...
     assert page_strip() == selected()  # ... and the page got it
+
+
+@pytest.mark.parametrize("start", [False, True])
+def test_presentation_switch_is_one_message_and_the_page_gets_its_layout(explorer_settings, start):
+    """The switch (either way) is one PATCH-DOC; applied to the page's copy of the document it gives
+    the mode's own layout: presentation's tabs ("Step" among them), or no tabs in a notebook."""
+    state = ExplorerState(**explorer_settings).load()
+    assert state.run_round(), state.error
+    view = LatentExplorer(state, presentation=start)
+    comm = RecordingComm()
+    doc = _notebook_view(view, comm)
+    page = Document.from_json(doc.to_json())
+    comm.log.clear()
+    view.presentation = not start
+    sent = comm.patches()
+    assert len(sent) == 1, f"the presentation switch sent {len(sent)} messages"
+    page.apply_json_patch({"events": sent[0]})
+    titles = [p.title for m in page.models if type(m).__name__ == "Tabs" for p in m.tabs]
+    assert ("Step" in titles) is (not start), titles
+    assert page.get_model_by_id(view.map.id).sizing_mode == ("fixed" if start else "stretch_width")

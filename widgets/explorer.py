@@ -426,7 +426,6 @@ class LatentExplorer(pn.viewable.Viewer):
 
     @param.depends("presentation", watch=True)
     def _on_presentation(self):
-        self.b_present.value = self.presentation
         self._apply_mode()
 
     # ------------------------------------------------------------------ draw (data only)
@@ -754,8 +753,22 @@ class LatentExplorer(pn.viewable.Viewer):
         """Sizes and layout of the current mode (notebook or presentation), in place.
 
         Presentation: every text 20 px and wrapped to its box (DOM text at auto height, canvas titles
-        by :func:`~.map_figure.wrap`), so nothing is cut; tests/test_presentation_lab.py measures it."""
+        by :func:`~.map_figure.wrap`), so nothing is cut; tests/test_presentation_lab.py measures it.
+
+        In a notebook the switch goes to the page as one message, as a redraw does: unblocked, each of
+        its property changes (sizes, styles, then the new layout) was a push of its own."""
+        views = self._notebook_views()
+        if not views:
+            self._apply_mode_now()
+            return
+        with block_comm():
+            self._apply_mode_now()
+        for doc, comm in views:
+            self._push_when_open(doc, comm)
+
+    def _apply_mode_now(self):
         big = self.presentation
+        self.b_present.value = big  # the button follows the parameter (set from a cell, or clicked)
         sz = PRESENTATION if big else NORMAL
         side_w = sz.side_width
         for fig, (h_big, h) in zip((self.strip, self.probs, self.curve), ((185, 150), (250, 170), (290, 200))):
