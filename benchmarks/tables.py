@@ -1250,6 +1250,31 @@ GENERATORS["explorer.latency-idle-canvas"] = lambda: _latency("2026-12-02T1506",
 GENERATORS["explorer.latency-idle-webgl"] = lambda: _latency("2026-12-02T1506", "after-webgl")
 
 
+def _echo(label: str) -> str:
+    """A --trace run in words: the data sources the page sent back after Run All and per Step, and
+    how long the kernel took over the first of those messages."""
+    r = json.loads((RES / "explorer" / "latency_trace" / f"{label}.json").read_text())
+    k = r["trace"]["kernel"]
+    ins = {w.split()[1]: (t, x) for t, w, x in k if w.endswith(" in") and isinstance(x, list)}
+    done = {w.split()[1]: t for t, w, _ in k if w.endswith(" done")}
+    counts = [(mid, sum(e == "ModelChanged ColumnDataSource  data" for e in x)) for mid, (_, x) in ins.items()]
+    first, n = max(counts, key=lambda c: c[1])
+    later = sorted({c for mid, c in counts if mid != first})
+    ms = done[first] - ins[first][0]
+    return (
+        f"after Run All the page sent back {n} data sources in one message, which the kernel handled in "
+        f"{ms:.0f} ms{' (under the profiler)' if ms > 300 else ''}; each later Step's message sent back "
+        f"{' or '.join(map(str, later))}; the first Step painted {r['first_step']['paint_ms']:.0f} ms after its click"
+    )
+
+
+GENERATORS["explorer.trace-before"] = lambda: _echo("2026-12-03T0917-before")
+GENERATORS["explorer.trace-after"] = lambda: _echo("2026-12-03T0923-after")
+# the page's echo of pushed data dropped (widgets/explorer.py, _Root): main's code, then the change
+GENERATORS["explorer.latency-echo-before"] = lambda: _latency("2026-12-03T0923", "before")
+GENERATORS["explorer.latency-echo-after"] = lambda: _latency("2026-12-03T0923", "after")
+
+
 @generator("perf.load-range")
 def _() -> str:
     """The 1-minute load average over every timed perf run (before and after each) but the cold

@@ -209,3 +209,50 @@ def test_presentation_switch_is_one_message_and_the_page_gets_its_layout(explore
     titles = [p.title for m in page.models if type(m).__name__ == "Tabs" for p in m.tabs]
     assert ("Step" in titles) is (not start), titles
     assert page.get_model_by_id(view.map.id).sizing_mode == ("fixed" if start else "stretch_width")
+
+
+def _page_message(events: list[dict]) -> dict:
+    """A PATCH-DOC from the page, as Panel's notebook handler receives it."""
+    return {"header": {"msgid": "page", "msgtype": "PATCH-DOC"}, "metadata": {}, "content": {"events": events},
+            "_buffers": {}}  # fmt: skip
+
+
+def test_the_pages_echo_of_pushed_data_costs_no_tree_walk_and_page_changes_still_apply(explorer_settings, monkeypatch):
+    """The page sends back every data source the kernel pushed (traced in JupyterLab: 27 after Run All,
+    6 per Step); Panel found each by a walk of the whole tree before it set the same data again. The
+    explorer drops the echo; a change the page makes (the replay slider) still reaches the kernel."""
+    from bokeh.model import Model
+    from bokeh.models.tools import EditTool
+    from panel.models.comm_manager import CommManager
+
+    state = ExplorerState(**explorer_settings).load()
+    assert state.run_round(), state.error
+    view = LatentExplorer(state)
+    comm = RecordingComm()
+    doc = _notebook_view(view, comm)
+    root = next(iter(view._layout._models.values()))[0]
+    ref = root.ref["id"]
+    manager = CommManager(comm_id=comm.id, plot_id=ref)
+    # the drop is right only while the page never writes a source itself: no edit tool, no JS callback
+    js = [m.code for m in doc.models if type(m).__name__ == "CustomJS"]
+    assert js and not [c for c in js if ".data" in c or "source" in c], js  # the busy callback only
+    assert not [m for m in doc.models if isinstance(m, EditTool)]
+    comm.log.clear()
+    view._act(state.step)
+    (pushed,) = comm.patches()
+    # the page's echo: each pushed source's data back, as a ModelChanged of its own document (the trace)
+    echo = [{"kind": "ModelChanged", "model": e["model"], "attr": "data", "new": e["data"]}
+            for e in pushed if e.get("kind") == "ColumnDataChanged"]  # fmt: skip
+    assert len(echo) >= 3, "a Step pushed fewer sources than the trace saw"
+    kept = {name: dict(src.data) for name, src in view.src.items()}  # the columns the kernel holds
+    walks = []
+    select_one = Model.select_one
+    monkeypatch.setattr(Model, "select_one", lambda self, sel: walks.append(sel) or select_one(self, sel))
+    view._layout._on_msg(ref, manager, _page_message(echo))
+    assert walks == [], f"the echo of {len(echo)} sources walked the tree {len(walks)} times"
+    changed = [n for n, src in view.src.items() if any(src.data[k] is not v for k, v in kept[n].items())]
+    assert changed == [], f"the echo set the kernel's data again: {changed}"
+    slider = next(m for m in doc.models if type(m).__name__ == "Slider")
+    view._layout._on_msg(ref, manager, _page_message([
+        {"kind": "ModelChanged", "model": {"id": slider.id}, "attr": "value", "new": 1}]))  # fmt: skip
+    assert view.w_replay.value == 1, "the page's own change (the replay slider) did not reach the kernel"

@@ -114,6 +114,37 @@ _ALERT_OFF = {
 _ALERT_ON = {**_ALERT_OFF, "background": "#f8d7da", "color": "#58151c", "border": "1px solid #f1aeb5"}
 
 
+def _echoed_data(doc, event) -> bool:
+    """Whether a page event is the page sending back a data source's ``data`` (see :class:`_Root`)."""
+    if not isinstance(event, dict) or event.get("kind") != "ModelChanged" or event.get("attr") != "data":
+        return False
+    model_id = (event.get("model") or {}).get("id")
+    return isinstance(doc.get_model_by_id(model_id) if model_id else None, ColumnDataSource)
+
+
+class _Root(pn.Column):
+    """The explorer's root; in a notebook it drops the page's echo of the data the kernel pushed.
+
+    Panel's notebook comm manager applies a push in the page without marking it as the kernel's, so
+    the page's document reports each pushed ``data`` as a change of its own and sends it back. Panel
+    then finds every echoed source by walking the whole tree (``patch_cds_msg``: ``root.select_one``
+    per source) and sets the same data again. Traced in JupyterLab (benchmarks/explorer_latency.py
+    --trace): the first push after Run All came back with 27 sources, whose walks held the kernel
+    1.5 s, and the page sends nothing more (the Step's click included) until the kernel has answered;
+    each Step came back with its 6 sources. Every data source of the explorer is written by the kernel
+    only (no edit tool or JS callback writes one: tests/test_explorer_push.py), so an echoed ``data``
+    is dropped before Panel reads the message; every other event of the page goes through as before.
+    (Private on purpose: ``_on_msg`` is Panel's notebook handler, Panel 1.9 has no hook before it.)
+    """
+
+    def _on_msg(self, ref: str, manager, msg) -> None:
+        view = getattr(pn.state, "_views", {}).get(ref)
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if view is not None and isinstance(content, dict) and isinstance(content.get("events"), list):
+            content["events"] = [e for e in content["events"] if not _echoed_data(view[2], e)]
+        super()._on_msg(ref, manager, msg)
+
+
 class LatentExplorer(pn.viewable.Viewer):
     """Latent map, decoded-sample strip, learning curve, controls and readout for one state.
 
@@ -148,7 +179,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self._acting = False  # an action runs: the state's version watcher leaves the redraw to it
         self._push_pending: set[int] = set()  # notebook comms whose push waits for the page to open them
         self._build()
-        self._layout = pn.Column(css_classes=["latentlab-explorer"])
+        self._layout = _Root(css_classes=["latentlab-explorer"])
         self._apply_mode()
         self._redraw()
         state.param.watch(self._on_state_change, ["version", "grid_version", "data_version"])
