@@ -304,19 +304,24 @@ def pick_point(change: dict) -> int:
 
 
 def _bars(ax, pr, true: int | None, title: str, ylabel: bool = True, xlabel: bool = True) -> None:
-    """F's class probabilities ``pr`` as bars on ``ax`` (``true``: the dark bar), F's answer in the title."""
+    """F's class probabilities ``pr`` as bars on ``ax`` (``true``: the dark bar), F's answer in the title.
+
+    ``ylabel=False`` leaves out the y axis's label and its tick labels (a panel right of one that has them)."""
     colours = ["#1f4e79" if k == true else "#9ecae1" for k in range(len(pr))]
-    ax.bar(range(len(pr)), pr, color=colours)
+    ax.bar(range(len(pr)), pr, color=colours, zorder=2)
     ax.set_ylim(0, 1)
     ax.set_yticks([0, 0.5, 1])
     ax.set_yticklabels(["0", "50%", "100%"])
+    ax.grid(axis="y", alpha=0.4, zorder=0)  # 50% and 100% read across the panels without tick labels
     ax.set_xticks(range(len(pr)))
     top = int(np.argmax(pr))
-    said = f"{title}\nF says {top} ({pr[top]:.0%})" + ("" if true is None else f", true {true}")
-    _axes_text(ax, "class" if xlabel else "", "F's probability" if ylabel else "", said)
-    ax.xaxis.label.set_size(FONT["tick"])
-    ax.yaxis.label.set_size(FONT["tick"])
-    ax.title.set_size(FONT["tick"] + 1)
+    _axes_text(ax, "class" if xlabel else "", "F's probability" if ylabel else "")
+    if not ylabel:
+        ax.tick_params(labelleft=False)
+    # one fact a line: a title no wider than its panel (wider, it ran over its neighbours), held
+    # clear of the "100%" tick label
+    said = f"{title}\nF says {top} ({pr[top]:.0%})" + ("" if true is None else f"\ntrue class {true}")
+    ax.set_title(said, fontsize=FONT["tick"] + 1, pad=10)
 
 
 def _image(ax, img, ylabel: str = "") -> None:
@@ -362,9 +367,11 @@ def plot_move(
     if probs is None:
         fig, ax = new_figure(figsize=(7, 7), dpi=100)
     else:
-        fig, _ = new_figure(figsize=(12.8, 7), dpi=100)
+        # 1100 px: the notebook shows it unscaled; constrained layout gives each column the margin
+        # its own labels need (tight_layout's one spacing for all squeezed the map)
+        fig, _ = new_figure(figsize=(11, 7.4), dpi=100, layout="constrained")
         fig.clear()
-        gs = fig.add_gridspec(2, 3, width_ratios=[3.4, 0.9, 1.5])
+        gs = fig.add_gridspec(2, 3, width_ratios=[3.1, 0.8, 1.6])
         ax = fig.add_subplot(gs[:, 0])
     e, y = _class_map(ax, embeddings, labels, labelled, dot=14, ring=0.8)
     p, pp = traj.p[step, point, :2], traj.p_prime[step, point, :2]
@@ -377,15 +384,20 @@ def plot_move(
         nb_label = f"nearest pool image (class {y[nb]})"
         ax.scatter(*e[nb], s=240, marker="D", facecolors="none", edgecolors="red", lw=2.5, zorder=6, label=nb_label)
         r = max(r, 1.3 * float(np.linalg.norm(e[nb] - p)))
-        title = f"Revealed: the step, and its nearest real image (a {y[nb]})"
+        title = f"Revealed: the step,\nand its nearest real image (a {y[nb]})"
     else:
         title = "Where will p move?\nWhat class will its new neighbour be?"
     ax.set_xlim(p[0] - r, p[0] + r)
     ax.set_ylim(p[1] - r, p[1] + r)
     _axes_text(ax, "z1 (latent units)", "z2 (latent units)", title)
     ax.xaxis.set_major_locator(MaxNLocator(5))
-    # below the map, so it hides none of the points the class reasons about
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=FONT["legend"], frameon=False)
+    # below the map, so it hides none of the points the class reasons about; beside the bars, below
+    # the whole figure (under the map only, the reveal's wider legend pushed the colour bar off the map)
+    kw = dict(ncol=2, fontsize=FONT["legend"], frameon=False)
+    if probs is None:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), **kw)
+    else:
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower left", **kw)
     if probs is not None:
         true = int(y[probs["item"][step]]) if probs["item"][step] >= 0 else None
         _image(fig.add_subplot(gs[0, 1]), probs["images"][step, 0], "G(p)")
@@ -398,7 +410,8 @@ def plot_move(
             for a in (img_ax, bar_ax):
                 a.axis("off")
             bar_ax.text(0.5, 0.5, "G(p'): ?\n(your guess first)", ha="center", va="center", fontsize=FONT["title"] + 2)
-    fig.tight_layout()
+    else:
+        fig.tight_layout()
     if path:
         fig.savefig(path)
     return fig
@@ -473,9 +486,13 @@ def plot_probs(probs: dict, y_pool=None, *, steps: Sequence[int] | None = None, 
     rows = list(range(S)) if steps is None else [s for s in steps if 0 <= s < S]
     y = None if y_pool is None else np.asarray(y_pool)
     names = (("p", "G(p)", "item"), ("p_prime", "G(p')", None), ("neighbour", "real neighbour", "neighbour_item"))
-    fig, _ = new_figure(figsize=(15, 3.3 * len(rows) + 0.9), dpi=80)
-    fig.clear()  # the bars need more room than the 8x8 images
-    axes = fig.subplots(len(rows), 6, squeeze=False, gridspec_kw={"width_ratios": [1.5, 1.8] * 3})
+    # 1100 px wide: the notebook shows it unscaled, every text at its projector size; constrained
+    # layout gives each column only the margin its own labels need (tight_layout's one spacing
+    # for all squeezed the bars between wide gaps)
+    fig, _ = new_figure(figsize=(11, 3.3 * len(rows) + 1.3), dpi=100, layout="constrained")
+    fig.clear()  # the bars need more room than the 8x8 images; an empty column keeps each pair apart
+    gs = fig.add_gridspec(len(rows), 8, width_ratios=[1, 2.1, 0.25, 1, 2.1, 0.25, 1, 2.1])
+    axes = np.array([[fig.add_subplot(gs[r, c]) for c in (0, 1, 3, 4, 6, 7)] for r in range(len(rows))])
     for r, s in enumerate(rows):
         for c, (key, title, item_key) in enumerate(names):
             _image(axes[r, 2 * c], probs["images"][s, c], f"step {s}" if c == 0 else "")
@@ -484,11 +501,10 @@ def plot_probs(probs: dict, y_pool=None, *, steps: Sequence[int] | None = None, 
                 true = int(y[probs[item_key][s]])
             _bars(axes[r, 2 * c + 1], probs[key][s], true, title, ylabel=c == 0, xlabel=r == len(rows) - 1)
     fig.suptitle(
-        "What F thinks along the walk: one row per step, each row starts at the previous row's real neighbour"
+        "What F thinks along the walk: one row per step,\neach row starts at the previous row's real neighbour"
         "\n(dark bar: the true class; G(p') has no label, so no dark bar)",
         fontsize=FONT["title"],
     )
-    fig.tight_layout()
     if path:
         fig.savefig(path)
     return fig
@@ -637,7 +653,7 @@ def plot_picks(table, path=None):
     from .report import new_figure
 
     n_seeds = int(table["seed"].nunique())
-    fig, axes = new_figure(2, 2, figsize=(12, 8.4), dpi=85)
+    fig, axes = new_figure(2, 2, figsize=(11, 8.4), dpi=100)  # 1100 px: the notebook shows it unscaled
     panels = (
         ("rarest", "Rarest class in the labelled set", "images of that class"),
         ("entropy_bits", "Class balance (3.32 bits: all 10 equal)", "entropy (bits)"),
@@ -668,7 +684,7 @@ def plot_picks(table, path=None):
         frameon=False,
     )  # fmt: skip
     rows_ = -(-(len(runs) + 2) // 5)  # legend rows
-    fig.tight_layout(rect=(0, 0, 1, 1 - (0.45 + 0.32 * rows_) / fig.get_figheight()))
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.45 + 0.32 * rows_) / fig.get_figheight()), w_pad=2.5)
     if path:
         fig.savefig(path)
     return fig
@@ -684,8 +700,8 @@ def plot_class_counts(table, seed: int, path=None):
     if rows.empty:
         raise ConfigError(f"seed {seed} is not in the table (seeds: {sorted(set(table['seed']))})")
     names = list(dict.fromkeys(rows["run"]))
-    fig, ax = new_figure(figsize=(12, 5), dpi=85)
-    w = 0.8 / len(names)
+    fig, ax = new_figure(figsize=(11, 5.6), dpi=100)  # 1100 px: the notebook shows it unscaled
+    w = 0.84 / len(names)
     n = 0
     colours = figure_style.run_colours(names)
     for i, name in enumerate(names):
@@ -695,12 +711,18 @@ def plot_class_counts(table, seed: int, path=None):
         x = np.arange(len(cols)) + (i - (len(names) - 1) / 2) * w
         ax.bar(x, counts, w, label=name, color=colours[str(name)])
         for xi, c in zip(x, counts):
-            ax.text(xi, c, str(int(c)), ha="center", va="bottom", fontsize=FONT["tick"] - 2)
+            ax.text(xi, c, str(int(c)), ha="center", va="bottom", fontsize=FONT["tick"])
     ax.set_xticks(range(len(cols)))
     ax.set_xticklabels([c[5:] for c in cols])
     ax.margins(y=0.12)
-    _axes_text(ax, "class", "labelled images", f"Which classes got labelled (seed {seed}, all {n} labels at the end)")
-    ax.legend(fontsize=FONT["legend"])
+    _axes_text(ax, "class", "labelled images")
+    # the runs in one row between the title and the bars: inside, the legend could cover bars and counts
+    legend = ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names), fontsize=FONT["legend"],
+                       frameon=False, borderaxespad=0.2)  # fmt: skip
+    pad = legend.get_window_extent().height * 72 / fig.dpi + 4  # points: the title stands over the legend
+    ax.set_title(
+        f"Which classes got labelled (seed {seed}, all {n} labels at the end)", fontsize=FONT["title"], pad=pad
+    )
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     if path:
@@ -725,7 +747,7 @@ def plot_walks(embeddings: np.ndarray, labels: np.ndarray, walks, off: np.ndarra
     """
     from .report import new_figure
 
-    fig, ax = new_figure(figsize=(8.6, 7), dpi=100)
+    fig, ax = new_figure(figsize=(8.6, 8), dpi=100)
     _class_map(ax, embeddings, labels, None, dot=9, ring=1.0)
     e = np.asarray(embeddings)[:, :2]
     # the start, then the real image each step reached (not p' itself: SNN labels the neighbour)
@@ -747,7 +769,8 @@ def plot_walks(embeddings: np.ndarray, labels: np.ndarray, walks, off: np.ndarra
     ax.plot([], [], "-o", color="black", lw=2, ms=5, label="one step each (dot: the real image it reached)")
     if off.any():
         ax.plot([], [], "--", color="red", lw=2, label="left the data (a p' with no real image near)")
-    ax.legend(loc="lower left", fontsize=FONT["legend"] - 1, framealpha=0.9)
+    # below the map, as plot_map's: inside, it covered a corner of the pool
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=FONT["legend"], frameon=False)
     title = f"{path_.shape[1]} walks of {path_.shape[0] - 1} steps (walk 0: the one you predicted)"
     _axes_text(ax, "z1 (latent units)", "z2 (latent units)", title)
     fig.tight_layout()

@@ -1,10 +1,11 @@
-"""The paper notebooks' figures as a class sees them on a projector (issue 19).
+"""The paper notebooks' and the lesson's figures as a class sees them on a projector (issue 19).
 
 Each figure is drawn (Agg) and read back as the notebook shows it: its inline PNG is the figure's
 tight bounding box at the figure's dpi, scaled down by the browser when wider than the output
-area. At that size: no text under 12 pt (16 px), no legend over a plotted point, line or band, each
-strategy in the same colour as in the lesson's figures, and a learning curve that says how many
-seeds it averages (with a band) or that it has one seed (without).
+area. At that size: no text under 12 pt (16 px), no legend over a plotted point, line, band, bar
+or count, each strategy in the same colour as in the lesson's figures, and a learning curve that
+says how many seeds it averages (with a band) or that it has one seed (without). The lesson's
+figures also keep every text clear of every other and inside the PNG it saves.
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def _smallest_text_px(fig) -> tuple[float, str]:
 
 
 def _legend_hits(ax, legend=None) -> list[str]:
-    """What ``legend`` (default: ``ax``'s) covers of ``ax``'s points, lines and bands (display coords)."""
+    """What ``legend`` (default: ``ax``'s) covers of ``ax``'s points, lines, bands, bars and texts
+    (counts over bars, walk numbers) (display coords)."""
     from matplotlib.collections import PathCollection, PolyCollection
+    from matplotlib.patches import Rectangle
     from matplotlib.path import Path
 
     legend = legend or ax.get_legend()
@@ -78,6 +81,15 @@ def _legend_hits(ax, legend=None) -> list[str]:
             for p in c.get_paths():
                 if c.get_transform().transform_path(p).intersects_bbox(box, filled=True):
                     hits.append(f"band {c.get_label()}")
+    renderer = _renderer(ax.figure)
+    bar_of = {id(b): c.get_label() for c in ax.containers for b in c}
+    for b in ax.patches:  # bars
+        if isinstance(b, Rectangle) and b.get_visible() and b.get_height() and b.get_width():
+            if b.get_window_extent(renderer).overlaps(box):
+                hits.append(f"bar of {bar_of.get(id(b), b.get_label())}")
+    for t in ax.texts:  # what the data says over itself: counts over bars, walk numbers
+        if t.get_visible() and t.get_text().strip() and t.get_window_extent(renderer).overlaps(box):
+            hits.append(f"text {t.get_text()!r}")
     return hits
 
 
@@ -265,3 +277,160 @@ def test_the_lessons_legends_cover_no_data_either():
     texts = [t.get_text() for t in legend.get_texts()]
     assert texts == ["random", "snn short", "snn long", "F's error on the picks", "F's error on the pool"]
     assert "2 seeds" in legend.get_title().get_text()
+
+
+# --------------------------------------------------------------------------- the lesson's figures
+def _lesson_inputs():
+    """The lesson's figures' inputs at notebook 06's sizes, made up: a 1,500-image pool in 10 class
+    clusters with 20 labelled, 8 walks of 4 SNN steps from labelled images, F's probabilities along
+    walk 0 (8x8 images), 3 runs x 3 seeds x 6 rounds of picks and the race's rows (3 strategies, 3 seeds)."""
+    import pandas as pd
+
+    from latentlab.trajectory import Trajectory
+
+    rng = np.random.default_rng(1)
+    centres = 2.2 * np.column_stack([np.cos(np.arange(10) * 0.63), np.sin(np.arange(10) * 0.63)])
+    y = rng.integers(0, 10, 1500)
+    e = centres[y] + rng.normal(scale=0.55, size=(1500, 2))
+    labelled = rng.choice(1500, 20, replace=False)
+    S, J, alpha = 4, 8, 0.4
+    p, pp = np.zeros((S, J, 2)), np.zeros((S, J, 2))
+    item, nb = np.zeros((S, J), np.int64), np.zeros((S, J), np.int64)
+    item[0], p[0] = labelled[:J], e[labelled[:J]]
+    for s in range(S):
+        d = rng.normal(size=(J, 2))
+        pp[s] = p[s] + alpha * d / np.linalg.norm(d, axis=1, keepdims=True)
+        nb[s] = np.linalg.norm(e[None] - pp[s][:, None], axis=2).argmin(1)
+        if s + 1 < S:
+            item[s + 1], p[s + 1] = nb[s], e[nb[s]]
+    dist = np.linalg.norm(e[nb] - pp, axis=2)
+    traj = Trajectory(p=p, p_prime=pp, d=pp - p, grad_norm=np.ones((S, J)), loss=np.ones((S, J)), item=item,
+                      neighbour=nb, neighbour_dist=dist)  # fmt: skip
+    walks = lesson.some_walks(traj, 0, 8, seed=0)
+    off = np.arange(J) % 4 == 3
+
+    def softmax(z):
+        z = np.exp(z - z.max(1, keepdims=True))
+        return z / z.sum(1, keepdims=True)
+
+    probs = {
+        "p": softmax(rng.normal(scale=2.5, size=(S, 10))),
+        "p_prime": softmax(rng.normal(scale=2.5, size=(S, 10))),
+        "neighbour": softmax(rng.normal(scale=2.5, size=(S, 10))),
+        "item": item[:, 0],
+        "neighbour_item": nb[:, 0],
+        "images": rng.random((S, 3, 8, 8)).astype(np.float32),
+    }
+    # the pick table as compare_picks writes it, with two-digit class counts at the end (140 labels)
+    last = {
+        "random": [15, 13, 14, 16, 12, 14, 15, 13, 14, 14],
+        "snn short": [31, 2, 18, 0, 25, 9, 14, 22, 11, 8],
+        "snn long": [20, 6, 16, 4, 19, 12, 15, 18, 17, 13],
+    }
+    rows = []
+    for i, (run, counts) in enumerate(last.items()):
+        for seed in (0, 1, 2):
+            for t in range(1, 7):
+                n = 20 + 20 * t
+                c = np.floor(np.asarray(counts) * n / 140).astype(int)
+                c[0] += n - c.sum()
+                q = c[c > 0] / n
+                rows.append(
+                    {"run": run, "strategy": run.split()[0], "alpha": np.nan, "seed": seed, "round": t, "n_labelled": n,
+                     "metric": 50.0 + 5 * t, "median_dist": (0.2 + 0.25 * i) / t + 0.02 * seed,
+                     "err_picks": 0.3 - 0.07 * i + 0.01 * seed - 0.02 * t, "err_pool": 0.3 - 0.02 * t,
+                     "rarest": int(c.min()), "entropy_bits": float(-(q * np.log2(q)).sum()),
+                     **{f"class{k}": int(v) for k, v in enumerate(c)}}
+                )  # fmt: skip
+    race = [
+        {"dataset": "digits", "strategy": st, "seed": seed, "round": t, "n_labelled": 20 + 20 * t, "metric": "accuracy",
+         "value": 45.0 + (6 - i) * t + 2.0 * (seed - 1) * (i + 1)}
+        for i, st in enumerate(("random", "snn", "entropy")) for seed in (0, 1, 2) for t in range(7)
+    ]  # fmt: skip
+    return SimpleNamespace(e=e, y=y, labelled=labelled, traj=traj, walks=walks, off=off, probs=probs,
+                           picks=pd.DataFrame(rows), race=race)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lesson_world():
+    return _lesson_inputs()
+
+
+def _lesson_figures(w):
+    """Every figure notebook 06 shows, drawn as it calls them."""
+    move = dict(labelled=w.labelled)
+    return {
+        "plot_map": lesson.plot_map(w.e, w.y, w.labelled),
+        "plot_move": lesson.plot_move(w.e, w.y, w.traj, 0, **move),
+        "plot_move, reveal": lesson.plot_move(w.e, w.y, w.traj, 0, reveal=True, **move),
+        "plot_move, probs": lesson.plot_move(w.e, w.y, w.traj, 0, probs=w.probs, **move),
+        "plot_move, probs, reveal": lesson.plot_move(w.e, w.y, w.traj, 0, probs=w.probs, reveal=True, **move),
+        "plot_probs": lesson.plot_probs(w.probs, w.y),
+        "plot_walks": lesson.plot_walks(w.e, w.y, w.walks, w.off),
+        "plot_picks": lesson.plot_picks(w.picks),
+        "plot_class_counts": lesson.plot_class_counts(w.picks, seed=0),
+        "plot_race": lesson.plot_race(w.race, names={"snn": "snn short"}),
+    }
+
+
+def _figure_legend_hits(fig) -> list[str]:
+    """What any legend of ``fig`` (an axes' own or a figure legend) covers of any axes' data."""
+    hits = [f"{h} (legend of axes {i})" for i, ax in enumerate(fig.axes) if ax.get_legend() for h in _legend_hits(ax)]
+    for legend in fig.legends:
+        hits += [f"{h} (figure legend, axes {i})" for i, ax in enumerate(fig.axes) for h in _legend_hits(ax, legend)]
+    return hits
+
+
+def test_every_lesson_figure_reads_from_the_back_row(lesson_world):
+    """The lesson is projected too: the same 16 px floor as the paper notebooks' figures."""
+    small = {}
+    for name, fig in _lesson_figures(lesson_world).items():
+        px, text = _smallest_text_px(fig)
+        if px < MIN_TEXT_PX:
+            small[name] = f"{text!r} is {px:.1f} px at the size shown"
+    assert small == {}, small
+
+
+def test_the_lessons_legends_cover_no_data(lesson_world):
+    """Every legend of every lesson figure, bars and the counts over them included."""
+    figs = _lesson_figures(lesson_world)
+    for name in ("plot_walks", "plot_class_counts", "plot_race"):
+        assert any(ax.get_legend() for ax in figs[name].axes) or figs[name].legends, f"{name}: no legend"
+    hits = {name: h for name, fig in figs.items() if (h := _figure_legend_hits(fig))}
+    assert hits == {}, hits
+
+
+def _drawn_texts(fig) -> list:
+    """The texts ``fig`` draws, with their boxes (display coords): tick labels only where a tick is in view."""
+    from matplotlib.axis import Axis
+    from matplotlib.text import Text
+
+    renderer = _renderer(fig)
+    hidden = set()
+    for axis in fig.findobj(Axis):
+        lo, hi = sorted(axis.get_view_interval())
+        tol = 1e-9 * max(abs(lo), abs(hi), 1.0)
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+            if not lo - tol <= tick.get_loc() <= hi + tol:
+                hidden |= {id(tick.label1), id(tick.label2)}
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
+    return [(t, t.get_window_extent(renderer)) for t in texts]
+
+
+def test_no_lesson_figure_has_text_over_text_or_past_its_edge(lesson_world):
+    """Bar counts, tick labels, titles and legends stand apart, and none is cut at the edge of the PNG
+    the lesson saves (``path=``: the whole figure)."""
+    import itertools
+
+    bad = {}
+    for name, fig in _lesson_figures(lesson_world).items():
+        boxes = _drawn_texts(fig)
+        over = [
+            (a.get_text(), b.get_text()) for (a, ba), (b, bb) in itertools.combinations(boxes, 2) if ba.overlaps(bb)
+        ]
+        edge = fig.bbox  # the PNG the lesson saves (path=) is the whole figure, no tight box
+        cut = [t.get_text() for t, b in boxes if not (edge.x0 - 1 <= b.x0 and b.x1 <= edge.x1 + 1)]
+        cut += [t.get_text() for t, b in boxes if not (edge.y0 - 1 <= b.y0 and b.y1 <= edge.y1 + 1)]
+        if over or cut:
+            bad[name] = {"overlapping": over, "cut": cut}
+    assert bad == {}, bad
