@@ -1190,6 +1190,22 @@ GENERATORS["perf.bald-vs-baal"] = lambda: _printed(_script("bald_vs_baal").table
 GENERATORS["perf.million-pool"] = lambda: _printed(_script("million_pool").table(PERF / "million_pool"))
 GENERATORS["perf.bigpool-render"] = lambda: _printed(_script("bigpool_render").table(PERF / "bigpool_render"))
 GENERATORS["perf.explorer-bigpool"] = lambda: _printed(_script("explorer_bigpool").table(PERF / "explorer_bigpool"))
+
+
+def _bigpool_verdict() -> str:
+    """Each served 1M-pool run against the < 500 ms target: the slowest p90 of its zooms and its drags."""
+    import numpy as np
+
+    out = []
+    for f in sorted((PERF / "explorer_bigpool").glob("*.json")):
+        r = json.loads(f.read_text())
+        p90 = max(float(np.percentile([m["ms"] for m in r["moves"] if m["kind"] == k], 90)) for k in ("zoom", "pan"))
+        out.append(f"{'met' if p90 < 500 else 'missed'} at load {r['load_before'][0]} -> {r['load_after'][0]} "
+                   f"({r['date'][:10]}: slowest p90 {p90:.0f} ms)")  # fmt: skip
+    return "; ".join(out)
+
+
+GENERATORS["perf.explorer-bigpool-verdict"] = _bigpool_verdict
 GENERATORS["perf.table1-timing"] = lambda: _printed(_script("table1_timing").table(PERF / "table1_timing"))
 # issue 22 item 2: one optimiser step of training F, the ideas side by side (benchmarks/train_step.py)
 GENERATORS["perf.train-step"] = lambda: _printed(_script("train_step").table(PERF / "train_step"))
