@@ -130,10 +130,11 @@ class _Root(pn.Column):
     then finds every echoed source by walking the whole tree (``patch_cds_msg``: ``root.select_one``
     per source) and sets the same data again. Traced in JupyterLab (benchmarks/explorer_latency.py
     --trace): the first push after Run All came back with 27 sources, whose walks held the kernel
-    1.5 s, and the page sends nothing more (the Step's click included) until the kernel has answered;
-    each Step came back with its 6 sources. Every data source of the explorer is written by the kernel
-    only (no edit tool or JS callback writes one: tests/test_explorer_push.py), so an echoed ``data``
-    is dropped before Panel reads the message; every other event of the page goes through as before.
+    about a second, and the page sends nothing more (the Step's click included) until the kernel has
+    answered; each Step came back with its 6 sources (BENCHMARKS.md, "Where the first Step's second
+    went"). Every data source of the explorer is written by the kernel only (no edit tool or JS
+    callback writes one: tests/test_explorer_push.py), so an echoed ``data`` is dropped before Panel
+    reads the message; every other event of the page goes through as before.
     (Private on purpose: ``_on_msg`` is Panel's notebook handler, Panel 1.9 has no hook before it.)
     """
 
