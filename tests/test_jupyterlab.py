@@ -337,8 +337,17 @@ def _artifacts(tmp_path: Path) -> Path:
 
 
 # JS: Panel's page-side comm manager of each view: blocked awaiting the kernel's answer, events held, ms to timeout
-COMMS_JS = """() => Bokeh.index.all_views().filter(v => v.model.type === 'CommManager')
+COMMS_JS = """() => Array.from((window.PyViz && PyViz.shared_views && PyViz.shared_views.values()) || []).flat()
   .map(v => [v._blocked, (v._event_buffer || []).length, v._timeout - Date.now()])"""
+
+
+def _nudge(page) -> None:
+    """A layout change the page reports to the kernel (a 1 px resize and back): Panel's page-side comm
+    manager sends the events it holds with a change made after its timeout."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"] - 1, "height": size["height"]})
+    page.wait_for_timeout(300)
+    page.set_viewport_size(size)
 
 
 def _first_step(page, artifacts: Path) -> str:
@@ -360,10 +369,7 @@ def _first_step(page, artifacts: Path) -> str:
     except sync_api.TimeoutError:
         held = {"comms": page.evaluate(COMMS_JS), "kernel_steps": _kernel_json(page, "state.readout()['steps']")}
     (artifacts / "first_step_held.json").write_text(json.dumps(held))
-    size = page.viewport_size
-    page.set_viewport_size({"width": size["width"] - 1, "height": size["height"]})
-    page.wait_for_timeout(300)
-    page.set_viewport_size(size)
+    _nudge(page)
     page.wait_for_function(f"() => ({VERTICES_JS})() > {before}", timeout=30_000)
     return json.dumps(held)
 

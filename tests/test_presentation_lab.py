@@ -23,7 +23,7 @@ pytest.importorskip("jupyterlab")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
-from test_jupyterlab import COLUMNS_JS, VERTICES_JS, _clipped_text, _kernel_json, lab  # noqa: F401 (lab: the fixture)
+from test_jupyterlab import COLUMNS_JS, COMMS_JS, VERTICES_JS, _clipped_text, _kernel_json, _nudge, lab  # noqa: F401 (lab: the fixture)
 
 TABS = ("Step", "Settings", "Point", "Curve", "Key")
 # JS: the latent map's canvas size in the page [width, height]
@@ -54,16 +54,14 @@ def _show_tabs(page, artifacts: Path, when: str) -> dict:
 PAGE_TABS_JS = """() => {
   const docs = (window.Bokeh && window.Bokeh.documents) || [];
   const tabs = docs.map(d => Array.from(d.all_models).filter(m => m.type === 'Tabs').length);
-  const views = Bokeh.index.all_views().filter(v => v.model.type === 'Tabs')
+  const views = Array.from(Bokeh.index.all_views()).filter(v => v.model.type === 'Tabs')
     .map(v => { const r = v.el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height, v.el.isConnected]; });
   const scroll = document.querySelector('.jp-WindowedPanel-outer')?.scrollTop;
-  // Panel's comm manager per view: blocked awaiting the kernel's ack, events waiting, ms to its timeout
-  const comms = Bokeh.index.all_views().filter(v => v.model.type === 'CommManager')
-    .map(v => [v._blocked, (v._event_buffer || []).length, v._timeout - Date.now()]);
+  const comms = (COMMS)();
   const toggles = docs.map(d => Array.from(d.all_models).filter(m => m.type === 'Toggle')
     .map(m => [m.label, m.active]));
   return {docs: docs.length, tabs_models: tabs, tabs_views: views, scroll, comms, toggles};
-}"""
+}""".replace("COMMS", COMMS_JS)
 
 
 def _diagnose(page, console: list[str]) -> dict:
@@ -126,9 +124,7 @@ def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # no
                     # not a second click (a held click and a second one would both arrive: off again)
                     stuck = _diagnose(page, console)
                     (artifacts / "presentation_click_held.json").write_text(json.dumps(stuck, indent=1, default=str))
-                    page.set_viewport_size({"width": 1279, "height": 720})
-                    page.wait_for_timeout(300)
-                    page.set_viewport_size({"width": 1280, "height": 720})
+                    _nudge(page)
                 page.wait_for_timeout(500)
             else:
                 raise AssertionError(
