@@ -692,7 +692,11 @@ def plot_picks(table, path=None):
 
 def plot_class_counts(table, seed: int, path=None):
     """Bar chart: labelled items per class that each run holds after its last round (one seed);
-    the count stands over every bar (a 0 where a class has none)."""
+    the count stands over every bar (a 0 where a class has none).
+
+    Up to three runs share one axes (grouped bars); more get one row each, so that every bar stays
+    wide enough for its count at the projector's font size. A count wider than its bar is written
+    upright (three-digit counts of three runs); the axes grow to hold the counts over the tallest bar."""
     from .report import new_figure
 
     cols = sorted((c for c in table.columns if c.startswith("class") and c[5:].isdigit()), key=lambda c: int(c[5:]))
@@ -700,34 +704,70 @@ def plot_class_counts(table, seed: int, path=None):
     if rows.empty:
         raise ConfigError(f"seed {seed} is not in the table (seeds: {sorted(set(table['seed']))})")
     names = list(dict.fromkeys(rows["run"]))
-    fig, ax = new_figure(figsize=(11, 5.6), dpi=100)  # 1100 px: the notebook shows it unscaled
-    w = 0.84 / len(names)
+    grouped = len(names) <= 3
+    nrows = 1 if grouped else len(names)
+    fig, axes = new_figure(nrows, 1, figsize=(11, 5.6 if grouped else 1.3 + 1.9 * nrows), dpi=100, squeeze=False,
+                           sharex=True, sharey=True)  # fmt: skip  # 1100 px: the notebook shows it unscaled
+    axes = list(axes[:, 0])
+    w = 0.84 / len(names) if grouped else 0.8
     n = 0
     colours = figure_style.run_colours(names)
+    labels = []
     for i, name in enumerate(names):
+        ax = axes[0 if grouped else i]
         r = rows[rows["run"] == name]
         last = r[r["round"] == r["round"].max()]
         counts, n = last[cols].to_numpy()[0], int(last["n_labelled"].iloc[0])
-        x = np.arange(len(cols)) + (i - (len(names) - 1) / 2) * w
+        x = np.arange(len(cols)) + ((i - (len(names) - 1) / 2) * w if grouped else 0.0)
         ax.bar(x, counts, w, label=name, color=colours[str(name)])
-        for xi, c in zip(x, counts):
-            ax.text(xi, c, str(int(c)), ha="center", va="bottom", fontsize=FONT["tick"])
-    ax.set_xticks(range(len(cols)))
-    ax.set_xticklabels([c[5:] for c in cols])
-    ax.margins(y=0.12)
-    _axes_text(ax, "class", "labelled images")
-    # the runs in one row between the title and the bars: inside, the legend could cover bars and counts
-    legend = ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names), fontsize=FONT["legend"],
-                       frameon=False, borderaxespad=0.2)  # fmt: skip
-    pad = legend.get_window_extent().height * 72 / fig.dpi + 4  # points: the title stands over the legend
-    ax.set_title(
-        f"Which classes got labelled (seed {seed}, all {n} labels at the end)", fontsize=FONT["title"], pad=pad
-    )
-    ax.grid(alpha=0.3, axis="y")
+        labels += [
+            ax.text(xi, c, str(int(c)), ha="center", va="bottom", fontsize=FONT["tick"]) for xi, c in zip(x, counts)
+        ]
+        if not grouped:
+            ax.set_ylabel(str(name), fontsize=FONT["label"], color=colours[str(name)])
+    for ax in axes:
+        ax.grid(alpha=0.3, axis="y")
+        ax.tick_params(labelsize=FONT["tick"])
+    axes[-1].set_xticks(range(len(cols)))
+    axes[-1].set_xticklabels([c[5:] for c in cols])
+    figure_style.axes_text(axes[-1], "class", "")
+    if grouped:
+        axes[0].set_ylabel("labelled images", fontsize=FONT["label"])
+    else:
+        fig.supylabel("labelled images per run", fontsize=FONT["label"])
+    title = f"Which classes got labelled (seed {seed}, all {n} labels at the end)"
+    if grouped:  # the runs in one row between the title and the bars: inside, a legend could cover bars and counts
+        legend = axes[0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names),
+                                fontsize=FONT["legend"], frameon=False, borderaxespad=0.2)  # fmt: skip
+        pad = legend.get_window_extent().height * 72 / fig.dpi + 4  # points: the title stands over the legend
+        axes[0].set_title(title, fontsize=FONT["title"], pad=pad)
+    else:  # each row names its run (its y label, in its colour)
+        axes[0].set_title(title, fontsize=FONT["title"])
     fig.tight_layout()
+    _fit_counts(fig, axes, labels, w)
     if path:
         fig.savefig(path)
     return fig
+
+
+def _fit_counts(fig, axes, labels, bar_width: float) -> None:
+    """Counts over bars: upright where one is wider than its bar, and room above the tallest (every
+    axes shares the y scale)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # text sizes need one (a plain Figure has none)
+    ax = axes[0]
+    bar_px = abs(ax.transData.transform((bar_width, 0))[0] - ax.transData.transform((0, 0))[0])
+    if any(t.get_window_extent(renderer).width > 0.95 * bar_px for t in labels):
+        for t in labels:
+            t.set_rotation(90)
+    top = max((t.get_position()[1] for t in labels), default=0.0)
+    head = max((t.get_window_extent(renderer).height for t in labels), default=0.0)
+    lo, hi = ax.get_ylim()
+    height_px = ax.get_window_extent(renderer).height
+    # the tallest bar's count must end inside the axes: hi' - top >= (head + 6 px) in data units of hi'
+    frac = min(0.8, (head + 6) / max(height_px, 1.0))
+    ax.set_ylim(lo, max(hi, (top - frac * lo) / (1 - frac) if frac < 1 else hi))
 
 
 def plot_walks(embeddings: np.ndarray, labels: np.ndarray, walks, off: np.ndarray, path=None) -> Figure:

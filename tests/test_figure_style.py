@@ -434,3 +434,50 @@ def test_no_lesson_figure_has_text_over_text_or_past_its_edge(lesson_world):
         if over or cut:
             bad[name] = {"overlapping": over, "cut": cut}
     assert bad == {}, bad
+
+
+def _count_table(runs: int, scale: int):
+    """Pick rows of ``runs`` runs whose last round holds ``scale`` x (1..10) items per class."""
+    import pandas as pd
+
+    names = ["random", "snn", "entropy", "snn-random-dir", "margin", "badge"][:runs]
+    rows = []
+    for run in names:
+        for t in (1, 2):
+            counts = np.arange(1, 11) * scale * t // 2
+            rows.append({"run": run, "strategy": run, "seed": 0, "round": t, "n_labelled": int(counts.sum()),
+                         **{f"class{k}": int(c) for k, c in enumerate(counts)}})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("runs,scale", [(2, 3), (3, 30), (4, 30), (6, 120)])
+def test_class_counts_stay_apart_for_many_runs_and_large_counts(runs, scale):
+    """Three-digit counts and four or more runs: every count readable, none over another or cut,
+    every count still shown (a 0 too), each run in its own colour, at the 16 px floor."""
+    import itertools
+
+    table = _count_table(runs, scale)
+    fig = lesson.plot_class_counts(table, seed=0)
+    boxes = _drawn_texts(fig)
+    over = [(a.get_text(), b.get_text()) for (a, ba), (b, bb) in itertools.combinations(boxes, 2) if ba.overlaps(bb)]
+    assert over == []
+    renderer = _renderer(fig)
+    counts = [t for ax in fig.axes for t in ax.texts]
+    assert len(counts) == 10 * runs
+    for ax in fig.axes:  # each count inside its axes, above its bar
+        box = ax.get_window_extent(renderer)
+        for t in ax.texts:
+            b = t.get_window_extent(renderer)
+            assert box.y0 <= b.y0 and b.y1 <= box.y1 + 0.5, t.get_text()
+    last = table[table["round"] == 2]
+    shown = [int(t.get_text()) for t in counts]
+    assert shown == [int(v) for _, r in last.iterrows() for v in r[[f"class{k}" for k in range(10)]]]
+    px, text = _smallest_text_px(fig)
+    assert px >= MIN_TEXT_PX, f"{text!r} is {px:.1f} px"
+    assert len({to_hex_first(ax) for ax in fig.axes}) == (1 if runs <= 3 else runs)
+
+
+def to_hex_first(ax) -> str:
+    from matplotlib.colors import to_hex
+
+    return to_hex(ax.patches[0].get_facecolor())
