@@ -64,6 +64,29 @@ def axes_text(ax: Axes, xlabel: str = "", ylabel: str = "", title: str = "") -> 
     ax.tick_params(labelsize=FONT["tick"])
 
 
+def fit_title(ax: Axes) -> None:
+    """Wrap ``ax``'s title where a line would run past the figure's edge, then lay the figure out again
+    (``tight_layout`` shrinks the axes for a side legend, and a centred title wider than the figure is
+    cut off at both edges of the saved PNG)."""
+    import textwrap
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig, title = ax.figure, ax.title
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for _ in range(3):
+        box, edge = title.get_window_extent(renderer), fig.bbox
+        if box.x0 >= edge.x0 and box.x1 <= edge.x1 or not title.get_text():
+            return
+        lines = title.get_text().split("\n")
+        widest = max(lines, key=len)
+        mid = (box.x0 + box.x1) / 2  # the title is centred over the axes, not the figure
+        room = 2 * min(mid - edge.x0, edge.x1 - mid) - 8
+        keep = max(10, int(len(widest) * room / box.width))
+        title.set_text("\n".join(w for line in lines for w in textwrap.wrap(line, keep) or [""]))
+        fig.tight_layout()
+
+
 def legend_outside(ax: Axes, **kwargs) -> Legend:
     """``ax``'s legend right of the axes, where it covers no data (``tight_layout`` makes room)."""
     kw = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, "fontsize": FONT["legend"]}

@@ -293,7 +293,7 @@ def plot_learning_curves(
     """
     from matplotlib.ticker import MaxNLocator
 
-    from .figure_style import FONT, axes_text, legend_outside, run_colours
+    from .figure_style import FONT, axes_text, fit_title, legend_outside, run_colours
     from .stats import test_metric_rows
 
     if ax is None:
@@ -324,6 +324,7 @@ def plot_learning_curves(
     if groups:
         legend_outside(ax, title="strategy", title_fontsize=FONT["legend"])
     fig.tight_layout()
+    fit_title(ax)
     if path:
         fig.savefig(path)
     return fig

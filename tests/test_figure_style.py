@@ -481,3 +481,14 @@ def to_hex_first(ax) -> str:
     from matplotlib.colors import to_hex
 
     return to_hex(ax.patches[0].get_facecolor())
+
+
+def test_a_long_curve_title_wraps_inside_the_saved_png():
+    """A title wider than the room over the axes (the legend sits right of them) wraps; none is cut."""
+    long = "MNIST, LeNet, 300 + 300 labels per round (every setting chosen on a validation split, 5 seeds)"
+    fig = report.plot_learning_curves(_rows(["random", "snn", "snn-random-dir"], (0, 1)), title=long)
+    renderer = _renderer(fig)
+    box, edge = fig.axes[0].title.get_window_extent(renderer), fig.bbox
+    assert edge.x0 <= box.x0 and box.x1 <= edge.x1
+    assert fig.axes[0].title.get_text().count("\n") >= 2  # wrapped, and the seeds line kept
+    assert "seeds" in fig.axes[0].title.get_text().split("\n")[-1]
