@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("doc_figures", ROOT / "benchmarks" / "doc_figures.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from conftest import ROOT, load_benchmark
 
 
 def test_doc_figures_redraw_from_the_committed_results(tmp_path):
-    mod = _script()
+    mod = load_benchmark("doc_figures")
     written = mod.main(["--out", str(tmp_path)])
     assert sorted(p.name for p in written) == sorted(mod.FIGURES) and all(p.stat().st_size > 10_000 for p in written)
     for name in mod.FIGURES:  # every figure the script draws is the one the docs show

@@ -1,21 +1,18 @@
 """Every generated table and number in README.md, BENCHMARKS.md and docs/*.md equals what
 ``benchmarks/tables.py`` computes from the raw files in ``benchmarks/results/``: a hand edit fails."""
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def tables():
-    spec = importlib.util.spec_from_file_location("docs_tables", ROOT / "benchmarks" / "tables.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("tables")
 
 
 def test_committed_text_equals_the_generated_text(tables):

@@ -174,14 +174,11 @@ def test_decoded_grid_top_row_is_largest_z2():
 
 def test_generator_quality_benchmark_runs_end_to_end(tmp_path):
     """benchmarks/generator_quality.py at a tiny size: digits (8x8, no file), 1 warm-up + 1 adversarial epoch."""
-    import importlib.util
     import json
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "generator_quality.py"
-    spec = importlib.util.spec_from_file_location("generator_quality", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from conftest import load_benchmark
+
+    mod = load_benchmark("generator_quality")
     out = tmp_path / "q"
     argv = ["--profile", "cpu", "--dataset", "digits", "--n-pool", "300", "--n-test", "100", "--gen-epochs", "1"]
     res = mod.main([*argv, "--gen-option", "warmup_epochs=1", "--latent-dim", "3", "--out", str(out)])
