@@ -341,6 +341,34 @@ COMMS_JS = """() => Array.from((window.PyViz && PyViz.shared_views && PyViz.shar
   .map(v => [v._blocked, (v._event_buffer || []).length, v._timeout - Date.now()])"""
 
 
+# JS: put the explorer's page-side comm manager in the state the stalled first Steps showed (blocked
+# on an acknowledgement that never comes, as if it had just sent); how many managers it found
+LOST_ACK_JS = """() => { let n = 0;
+  for (const m of Array.from((window.PyViz && PyViz.shared_views && PyViz.shared_views.values()) || []).flat())
+    if (m.document && m.document.get_model_by_name('trajectories')) {
+      m._blocked = true; m._timeout = Date.now() + m.timeout; n += 1; }
+  return n; }"""
+
+
+def _lost_ack_step(page) -> dict:
+    """A Step clicked while Panel's comm manager waits for an acknowledgement that is lost still
+    reaches the kernel: the explorer's watchdog (widgets/comm_watchdog.py) sends it after its
+    patience. Without it Panel holds the click until some later change of the page (measured: 15 of
+    15 s held)."""
+    _wait_idle(page)
+    page.wait_for_timeout(500)
+    found = page.evaluate(LOST_ACK_JS)
+    before = page.evaluate(VERTICES_JS)
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Step", exact=True).click()
+    try:
+        page.wait_for_function(f"() => ({VERTICES_JS})() > {before}", timeout=15_000)
+        arrived = round(time.perf_counter() - t0, 2)
+    except sync_api.TimeoutError:
+        arrived = None
+    return {"managers": found, "arrived_s": arrived, "flushed": _kernel_json(page, "explorer._watchdog.flushed")}
+
+
 def _nudge(page) -> None:
     """A layout change the page reports to the kernel (a 1 px resize and back): Panel's page-side comm
     manager sends the events it holds with a change made after its timeout."""
@@ -354,11 +382,12 @@ def _first_step(page, artifacts: Path) -> str:
     """Click Step right after Run All and wait for its trajectories; "" or what the page held.
 
     Under load (seen in CI and here, with and without the explorer's echo drop) the first click after
-    Run All sometimes never reached the kernel. The likely cause: Panel's page-side comm manager sends
-    nothing while it waits for the kernel's answer to its last message, and a held event goes out only
-    with a later change after its 5 s timeout. After 10 s the page's comm managers are recorded (the
-    artifact ``first_step_held.json``) and nudged by a 1 px resize, a layout change, never a second
-    click; the Step must then arrive within 30 s."""
+    Run All sometimes never reached the kernel: Panel's page-side comm manager was blocked on an
+    acknowledgement that never came (20 changes held, none sent 16 s later), and it sends held changes
+    only with a later change. The explorer's watchdog (widgets/comm_watchdog.py, checked by
+    ``_lost_ack_step``) now sends them after 1.5 s. Should a click still be held after 10 s, the page's
+    comm managers are recorded (the artifact ``first_step_held.json``) and nudged by a 1 px resize, a
+    layout change, never a second click; the Step must then arrive within 30 s."""
     import json
 
     before = page.evaluate(VERTICES_JS)
@@ -404,6 +433,7 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
         before = page.evaluate(VERTICES_JS)
         held = _first_step(page, artifacts)
         after = page.evaluate(VERTICES_JS)
+        lost_ack = _lost_ack_step(page)
         step.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "jupyterlab_explorer_after_step.png"))
         # Run round runs in the background (an async callback in the kernel): the view redraws after
@@ -424,7 +454,8 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
         layout = _presentation(page, artifacts)
         print(
             f"screenshots: {artifacts}/jupyterlab_explorer_*.png; vertices {before} -> {after}; "
-            f"{len(requests)} requests; replay redraws {redraws}; strategy check {follows}; play {play}"
+            f"{len(requests)} requests; replay redraws {redraws}; strategy check {follows}; play {play}; "
+            f"lost ack {lost_ack}"
             + (f"; the first Step arrived only after a resize, the page held: {held}" if held else "")
         )
     assert alert_after_run_all == "", (
@@ -432,6 +463,9 @@ def test_explore_notebook_runs_in_jupyterlab_offline(lab, tmp_path):
         f"after Run All: {alert_after_run_all!r}"
     )
     assert after > before
+    assert lost_ack["managers"] == 1 and lost_ack["arrived_s"] is not None and lost_ack["flushed"] >= 1, (
+        f"a Step clicked while Panel's comm manager waited for a lost acknowledgement never arrived: {lost_ack}"
+    )
     assert page_labelled_after > labelled
     assert spinning == 0, "the busy spinner still turns after the round"
     assert idle_spinning == 0, "the spinner turns on an idle page"

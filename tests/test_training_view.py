@@ -15,6 +15,7 @@ from latentlab.explorer_state import ExplorerState  # noqa: E402
 from latentlab.widgets import LatentExplorer  # noqa: E402
 from latentlab.widgets.bigpool import RasterLayer  # noqa: E402
 from latentlab.widgets.training_view import TrainingView, bar_html, snapshot_colours  # noqa: E402
+from latentlab.widgets.comm_watchdog import CommWatchdog  # noqa: E402
 
 
 def _finish(view: TrainingView, timeout: float = 300) -> list[int]:
@@ -33,13 +34,15 @@ def test_an_unloaded_state_shows_the_forming_map_then_the_explorer(explorer_sett
     ex = LatentExplorer(state)
     tv = ex.training_view
     assert isinstance(tv, TrainingView) and not state.loaded
-    assert len(ex._layout.objects) == 1 and "latentlab-training" in ex._layout.objects[0].css_classes
+    assert len(ex._layout.objects) == 2 and "latentlab-training" in ex._layout.objects[0].css_classes
+    assert isinstance(ex._layout.objects[1], CommWatchdog)  # the page's comm watchdog stays in the root
     drawn = _finish(tv)
     assert tv._ended and tv.job.trained and tv.job.error == ""
     assert max(drawn) == 320  # the watched items (all 320 here) were drawn while it trained
     assert tv.bar.value.count("latentlab-bar") == 2 and "ready" in tv.bar.value
     assert state.loaded and state.error == "" and state.latent is tv.job.resources[1]
     assert "latentlab-training" not in ex._layout.objects[0].css_classes  # the explorer is back
+    assert [type(o) for o in ex._layout.objects][1:] == [CommWatchdog]
     assert len(ex.src["pool"].data["x"]) == 320
     assert state.run_round() and state.round == 1  # usable
 

@@ -38,6 +38,7 @@ from latentlab.explorer_state import ExplorerState, strategy_names
 from latentlab.strategies import STEP_LABELS
 
 from .bigpool import pool_layer
+from .comm_watchdog import CommWatchdog
 from .draw import label_levels, pool_colours, pool_raster, to_rgba
 from .map_figure import NORMAL, PRESENTATION, SOURCES, MapFigure, apply_sizes, key_html
 
@@ -181,6 +182,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self._push_pending: set[int] = set()  # notebook comms whose push waits for the page to open them
         self._build()
         self._layout = _Root(css_classes=["latentlab-explorer"])
+        self._watchdog = CommWatchdog()  # a click never waits on a lost ack of Panel's comm (comm_watchdog.py)
         self._apply_mode()
         self._redraw()
         state.param.watch(self._on_state_change, ["version", "grid_version", "data_version"])
@@ -840,11 +842,16 @@ class LatentExplorer(pn.viewable.Viewer):
         # modes: in a notebook up to its fixed width (a narrow cell wraps the side column below the map)
         self.map.sizing_mode = "stretch_width" if big else "fixed"
         self.map.min_width = sz.map_width if big else None
-        self._layout.objects = [self._present_layout() if big else self._notebook_layout()]
+        self.show(self._present_layout() if big else self._notebook_layout())
         self._layout.param.update(
             width=None, sizing_mode="stretch_width", max_width=4000 if big else sz.map_width + side_w + 30,
             min_width=sz.map_width + side_w + 20 if big else None,
         )  # fmt: skip
+
+    def show(self, view) -> None:
+        """Put ``view`` (the explorer's layout, or the forming map while the generator trains) in the
+        root, with the page's comm watchdog after it."""
+        self._layout.objects = [view, self._watchdog]
 
     def _present_side_figures(self, big: bool, sz) -> None:
         """The selection's strip and F's probabilities at 20 px: the strip's captions break before

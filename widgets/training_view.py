@@ -141,5 +141,5 @@ def attach_training(explorer, **job_kwargs) -> TrainingView:
 
     view = explorer.training_view = TrainingView(job, done)
     if not view._ended:  # (a job that had already ended has handed over in the constructor)
-        explorer._layout.objects = [view]
+        explorer.show(view)
     return view
