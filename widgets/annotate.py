@@ -14,6 +14,7 @@ from bokeh.plotting import figure
 
 from latentlab.explorer_state import ExplorerState
 
+from .comm_watchdog import CommWatchdog
 from .explorer import in_background, to_rgba
 
 __all__ = ["AnnotationPanel"]
@@ -92,4 +93,7 @@ class AnnotationPanel(pn.viewable.Viewer):
             self.info.value = "Nothing waits for a label. Step, then <i>Annotate G(p')</i>."
 
     def __panel__(self):
-        return pn.Column("### Annotate", pn.Row(self.b_queue, self.b_skip), self.fig, self.answers, self.info)
+        # the comm watchdog: an answer clicked while Panel waits for a lost acknowledgement still arrives
+        return pn.Column(
+            "### Annotate", pn.Row(self.b_queue, self.b_skip), self.fig, self.answers, self.info, CommWatchdog()
+        )
