@@ -23,7 +23,7 @@ pytest.importorskip("jupyterlab")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
-from test_jupyterlab import COLUMNS_JS, COMMS_JS, VERTICES_JS, _clipped_text, _kernel_json, _nudge, lab  # noqa: F401 (lab: the fixture)
+from test_jupyterlab import KERNEL_JS, COLUMNS_JS, COMMS_JS, VERTICES_JS, _clipped_text, _kernel_json, _nudge, lab  # noqa: F401 (lab: the fixture)
 
 TABS = ("Step", "Settings", "Point", "Curve", "Key")
 # JS: the latent map's canvas size in the page [width, height]
@@ -85,7 +85,16 @@ def _diagnose(page, console: list[str]) -> dict:
     return out
 
 
-def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # noqa: F811 (lab: the fixture)
+# CIFAR-10's class names, the longest of a registered data set: given to the digits pool (no files needed)
+CIFAR_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+# kernel code: the loaded digits pool under other class names, the explorer redrawn
+RENAME = "object.__setattr__(state.data, 'classes', {names!r}); explorer._draw_keys(); explorer._redraw()"
+
+
+@pytest.mark.parametrize("names", [None, CIFAR_NAMES], ids=["digits", "cifar10-names"])
+def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path, names):  # noqa: F811 (lab: the fixture)
+    """Every text readable at 1280x720; with CIFAR-10's long class names too (their key would take ten
+    rows under the map: it moves to the Key tab, and F's probabilities stand the names upright)."""
     base, token = lab
     artifacts = Path(os.environ.get("LATENTLAB_ARTIFACTS", tmp_path))
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -111,6 +120,10 @@ def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # no
                 "() => { const a = window.jupyterapp; "
                 "if (a.shell.leftCollapsed) a.commands.execute('application:toggle-left-area'); }"
             )
+            if names:
+                assert page.evaluate(KERNEL_JS, RENAME.format(names=names)) == "ok"
+                page.wait_for_function(IDLE_JS, timeout=60_000)
+                page.wait_for_timeout(1000)
             page.get_by_role("button", name="Presentation").click()
             stuck = None
             for i in range(60):  # the click reaches the kernel as a comm message, after any idle report
@@ -166,6 +179,11 @@ def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # no
             found.update(_show_tabs(page, artifacts, "larger"))
             large = page.evaluate(MAP_BOX_JS)
             expected = _kernel_json(page, "[t for t, _ in state.selection['images']]")
+            keys = _kernel_json(
+                page,
+                "[explorer.class_legend.visible, explorer.map.title.text, "
+                "explorer.probs.xaxis[0].group_label_orientation]",
+            )
         finally:
             browser.close()
     print({k: (v["texts"], v["canvas_texts"]) for k, v in found.items()}, errors)
@@ -174,6 +192,10 @@ def test_presentation_mode_every_text_readable_at_1280x720(lab, tmp_path):  # no
     assert not bad, f"presentation mode at 1280x720: texts a class cannot read: {bad}"
     assert not errors, errors
     assert large[0] > small[0] + 200, (small, large)  # the map took the width (its height stays fixed)
+    if names:  # the classes are in the Key tab, the map keeps its height, the bars' names stand upright
+        assert keys == [False, "latent map (classes: Key tab)", "vertical"], keys
+    else:
+        assert keys == [True, "latent map", "horizontal"], keys
     # a kernel-side select reaches the page (2 of 3 runs failed on 6d386af, none of 7 since)
     assert captions == expected, (
         f"the page's strip {captions} is not the kernel's selection {expected} after a kernel select; the "

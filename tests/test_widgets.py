@@ -406,3 +406,25 @@ def test_selecting_a_sampling_point_shows_fs_probabilities_at_p_pprime_and_the_n
         np.testing.assert_allclose(v.sum(), 1.0, atol=1e-5)
     d = view.src["probs"].data
     assert len(d["x"]) == 3 * 10 and {w for _, w in d["x"]} == set(probs)
+
+
+def test_long_class_names_move_the_key_off_the_map_in_presentation(explorer_settings):
+    """CIFAR-10's names would take ten key rows under the map at 20 px: the Key tab lists them instead,
+    and F's probabilities stand the names upright (notebook mode: the key stays, the names stand up)."""
+    ex = LatentExplorer(ExplorerState(**explorer_settings).load())
+    ex.presentation = True
+    assert ex.class_legend.visible and ex.map.title.text == "latent map"  # digits: one-character names
+    assert ex.probs.xaxis[0].group_label_orientation == "horizontal"
+    names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    old = ex.state.data.classes
+    object.__setattr__(ex.state.data, "classes", names)  # (the data set may be cached: set back below)
+    try:
+        ex._draw_keys()
+        assert not ex.class_legend.visible and ex.map.title.text == "latent map (classes: Key tab)"
+        assert all(n in ex.key_text.value for n in names)
+        assert ex.probs.xaxis[0].group_label_orientation == "vertical" and ex.probs.height > 250
+        ex.presentation = False  # the notebook's key has room for one row of ten
+        assert ex.class_legend.visible and ex.class_legend.ncols == 10
+        assert ex.probs.xaxis[0].group_label_orientation == "vertical"
+    finally:
+        object.__setattr__(ex.state.data, "classes", old)

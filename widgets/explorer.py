@@ -40,7 +40,7 @@ from latentlab.strategies import STEP_LABELS
 from .bigpool import pool_layer
 from .comm_watchdog import CommWatchdog
 from .draw import label_levels, pool_colours, pool_raster, to_rgba
-from .map_figure import NORMAL, PRESENTATION, SOURCES, MapFigure, apply_sizes, key_html
+from .map_figure import EM, NORMAL, PRESENTATION, SOURCES, MapFigure, apply_sizes, key_html
 
 __all__ = ["LatentExplorer", "to_rgba", "pool_raster", "in_background", "PLAY_PERIOD"]
 
@@ -101,6 +101,7 @@ _WIDGET_CSS = [
     "{ font-size: var(--latentlab-text, 13px) !important; } label { white-space: var(--latentlab-label-wrap, pre); }"
 ]
 PLAY_PERIOD = 700  # ms between Play's Steps
+PROBS_HEIGHT = (170, 250)  # F's probabilities chart, px: notebook, presentation (more for upright class names)
 PLAY_YIELD = 0.05  # s: before each Step Play lets the event loop read what waits (a Pause click)
 # the alert keeps its place (no layout jump) and only changes colour when a message appears
 # (every key in both: the browser keeps a style key that an update leaves out)
@@ -581,12 +582,14 @@ class LatentExplorer(pn.viewable.Viewer):
         """The pool's key: a legend of the classes, or a colour bar of the label's peak (regression)."""
         ds = self.state.data
         classify = ds.task == "classification" and ds.y_train is not None
+        self.map_parts.classify = classify
         self.class_legend.items = (
             [LegendItem(label=str(c), renderers=[self._class_glyphs[i % 10]]) for i, c in enumerate(ds.classes)]
             if classify
             else []
         )
-        self.class_legend.visible = classify
+        self.map_parts._class_columns()  # shown, or (presentation, long names) in the Key tab only
+        self._fit_probs_axis()
         if not classify and ds.y_train is not None:
             _, lo, hi = label_levels(ds.y_train)
             self.pool_mapper.update(low=lo, high=hi)
@@ -805,7 +808,7 @@ class LatentExplorer(pn.viewable.Viewer):
         self.b_present.value = big  # the button follows the parameter (set from a cell, or clicked)
         sz = PRESENTATION if big else NORMAL
         side_w = sz.side_width
-        for fig, (h_big, h) in zip((self.strip, self.probs, self.curve), ((185, 150), (250, 170), (290, 200))):
+        for fig, (h_big, h) in zip((self.strip, self.probs, self.curve), ((185, 150), PROBS_HEIGHT[::-1], (290, 200))):
             fig.width, fig.height = side_w - 10, h_big if big else h
         apply_sizes(self.map_parts, (self.strip, self.probs, self.curve), sz, big)
         self._present_side_figures(big, sz)
@@ -881,6 +884,24 @@ class LatentExplorer(pn.viewable.Viewer):
         self._probs_key.visible = big
         self._probs_key.label_text_font_size = sz.text
         self.probs.xaxis[0].major_label_text_color = None if big else "#444444"
+        self._fit_probs_axis()
+
+    def _fit_probs_axis(self) -> None:
+        """F's probabilities name each class under its bars: the names stand upright when the longest
+        is wider than a class's share of the axis (CIFAR-10's 'automobile'), and the chart grows by
+        what they take (digits keep their one-line axis)."""
+        ds = self.state.data if self.state.loaded else None
+        names = [str(c) for c in getattr(ds, "classes", ())]
+        big = self.presentation
+        px = float((PRESENTATION if big else NORMAL).text[:-2])
+        longest = EM * px * max((len(n) for n in names), default=1)
+        share = (self.probs.width - 60) / max(len(names), 1)  # 60 px: the y axis and its label
+        upright = longest > 0.9 * share
+        self.probs.xaxis[0].group_label_orientation = "vertical" if upright else "horizontal"
+        # the names' height beyond one line of text; presentation takes 40 px of it from the bars (the
+        # Point tab must fit 720 px: strip, readout and chart)
+        extra = int(min(longest, 120) - px - (40 if big else 0)) if upright else 0
+        self.probs.height = PROBS_HEIGHT[big] + max(0, extra)
 
     def _notebook_layout(self):
         # fixed sizes (text that wraps or an alert that appears never moves the layout); the side

@@ -105,6 +105,7 @@ NORMAL = Sizes("13px", "14px", 1.0, 1.0, 560, 640, 380)
 PRESENTATION = Sizes("20px", "20px", 1.6, 2.0, 450, 575, 370)
 EM = 0.5  # a character's mean advance in em (Liberation Sans, Chromium's Helvetica here), to wrap canvas text
 _AXES = 130  # px of the map's width that are not its frame: the y axis and the toolbar
+MAX_KEY_ROWS = 2  # presentation: rows of the classes' key under the map before it moves to the Key tab
 
 
 def wrap(text: str, width: float, font_px: float) -> str:
@@ -146,6 +147,7 @@ class MapFigure:
         )
         self.figure, self.src = f, src
         self.presenting = False
+        self.classify = True  # the pool has classes to key (set by the explorer for each data set)
         self._fits: dict = {}  # (model id, property) -> (model, property, width px): titles kept wrapped
         self.heat_mapper = LinearColorMapper(palette=HEAT_PALETTE, low=0, high=1)
         self.round_mapper = LinearColorMapper(palette=Viridis256, low=1, high=2)
@@ -222,16 +224,28 @@ class MapFigure:
         self.class_legend.on_change("items", lambda attr, old, new: self._class_columns())
 
     def _class_columns(self) -> None:
-        """As many classes per row of the key as fit the map's width at the mode's text size."""
+        """As many classes per row of the key as fit the map's width at the mode's text size.
+
+        In presentation mode a key that needs more than :data:`MAX_KEY_ROWS` rows (CIFAR-10's long
+        names took ten rows and squeezed the map to a strip) is left off the map; the title then
+        points to the Key tab, which lists the classes with their colours."""
         leg, n = self.class_legend, len(self.class_legend.items)
+        shown = self.classify and n > 0
+        title = "latent map"
         if not self.presenting or not n:
             leg.ncols = 10
-            return
-        longest = max(len(str(getattr(i.label, "value", i.label))) for i in leg.items)
-        px = float(str(leg.label_text_font_size)[:-2])
-        item = leg.glyph_width + leg.label_standoff + EM * px * longest + 2 * leg.spacing + 4
-        room = self.figure.width - _AXES - EM * px * len(leg.title or "") - 2 * leg.padding
-        leg.ncols = max(1, min(n, int(room // item)))
+        else:
+            longest = max(len(str(getattr(i.label, "value", i.label))) for i in leg.items)
+            px = float(str(leg.label_text_font_size)[:-2])
+            item = leg.glyph_width + leg.label_standoff + EM * px * longest + 2 * leg.spacing + 4
+            room = self.figure.width - _AXES - EM * px * len(leg.title or "") - 2 * leg.padding
+            leg.ncols = max(1, min(n, int(room // item)))
+            if -(-n // leg.ncols) > MAX_KEY_ROWS:
+                shown = False
+                title = "latent map (classes: Key tab)"
+        leg.visible = shown
+        if self.presenting:
+            self.figure.title.text = title
 
     def fit(self, model, prop: str, width: float) -> None:
         """Keep the text ``model.<prop>`` wrapped to ``width`` px in presentation mode (and on one line
@@ -301,7 +315,7 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
     m.arrow_head.size = 7 * sz.line * 1.5
     m.figure.width, m.figure.height = sz.map_width, sz.map_height
     m.figure.title.text = "latent map" if presenting else TITLE
-    m._class_columns()
+    m._class_columns()  # (in presentation mode it may point the title to the Key tab)
     for bar in (m.pool_bar, m.round_bar, m.heat_bar):
         m.fit(bar, "title", sz.map_width - _AXES)
     for fig in figures:
