@@ -1291,6 +1291,58 @@ GENERATORS["explorer.latency-echo-before"] = lambda: _latency("2026-12-03T0923",
 GENERATORS["explorer.latency-echo-after"] = lambda: _latency("2026-12-03T0923", "after")
 
 
+# issue 19: the Step click held by a lost acknowledgement, and the comm watchdog (widgets/comm_watchdog.py)
+LOST_ACK = RES / "explorer" / "lost_ack"
+
+
+def _explorer_manager(dump: dict) -> dict:
+    """The explorer's page-side comm manager in a probe dump (the document with the most models)."""
+    return max((v for p in dump["plots"] for v in p["views"]), key=lambda v: v["attached"])
+
+
+@generator("explorer.lost-ack-stalled")
+def _() -> str:
+    r = json.loads((LOST_ACK / "stalled_run.json").read_text())
+    a, c, z = (_explorer_manager(r[k]) for k in ("after_run_all", "after_click", "later"))
+    return (
+        f"blocked with {a['buf']} changes held and {a['to'] / 1000:.0f} s left of its timeout after Run All; "
+        f"after the click {c['buf']} held, {c['acks'] + z['acks']} acknowledgements "
+        f"{(a['to'] - z['to']) / 1000:.0f} s later"
+    )
+
+
+@generator("explorer.lost-ack-forced")
+def _() -> str:
+    r = json.loads((LOST_ACK / "forced.json").read_text())
+    off, on = r["runs"]
+    held = "held it" if off["arrived_s"] is None else f"let it through after {off['arrived_s']} s"
+    return (
+        f"with the watchdog off Panel {held} for the {off['waited_s']} s waited; with it on the Step arrived "
+        f"after {on['arrived_s']} s, {on['flushed']} send by the watchdog (load {r['load_before'][0]:.1f})"
+    )
+
+
+@generator("explorer.lost-ack-good")
+def _() -> str:
+    r = json.loads((LOST_ACK / "good_run.json").read_text())
+    kernel = [json.loads(x) for x in (LOST_ACK / "good_run_kernel.jsonl").read_text().splitlines()]
+    deltas = []
+    for cc in {s[0] for s in r["sends"]}:  # each comm's first acknowledgement: kernel done -> page
+        done = [e["t"] for e in kernel if e["ev"] == "handle1" and e.get("cc") == cc]
+        acks = [a[1] / 1000 for a in r["acks"] if a[0] == cc]
+        if done and acks:
+            deltas.append(acks[0] - done[0])
+    return f"{min(deltas):.1f}-{max(deltas):.1f} s after the kernel had handled the message"
+
+
+@generator("explorer.lost-ack-runs")
+def _() -> str:
+    lines = [x for x in (LOST_ACK / "with_watchdog_runs.txt").read_text().splitlines() if x.startswith("run")]
+    arrived = sum('"step_arrived": true' in x for x in lines)
+    sent = sum(not x.rstrip().endswith('"flushed": 0') for x in lines)
+    return f"the Step arrived within 10 s in {arrived} of {len(lines)} runs; the watchdog sent in {sent} of them"
+
+
 @generator("perf.load-range")
 def _() -> str:
     """The 1-minute load average over every timed perf run (before and after each) but the cold
