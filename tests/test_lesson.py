@@ -11,6 +11,7 @@ import pytest
 
 from latentlab import lesson
 from latentlab.exceptions import ConfigError
+from test_figure_style import MIN_TEXT_PX, _smallest_text_px
 
 
 # --------------------------------------------------------------------------- settings and self-checks
@@ -239,16 +240,6 @@ def test_pick_summaries_and_figures(small_digits, latent, tmp_path):
         lesson.plot_class_counts(table, seed=5)
 
 
-def _texts(fig) -> list:
-    """Every non-empty visible text of ``fig`` after a draw (tick labels are made at draw time)."""
-    import io
-
-    from matplotlib.text import Text
-
-    fig.savefig(io.BytesIO(), format="png")
-    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-
-
 def _pick_table():
     """A pick table as compare_picks writes it: 2 runs x 2 seeds x 2 rounds, seed 0's snn short lacking class 5."""
     import pandas as pd
@@ -285,7 +276,7 @@ def test_class_counts_print_every_count_so_a_missing_class_reads_0():
 
 
 def test_lesson_figures_share_colours_and_are_readable_on_a_projector(small_digits, latent, trained):
-    """One colour per run in every figure (random blue everywhere), and no text under 11 pt; the
+    """One colour per run in every figure (random blue everywhere), and no text under 16 px as shown; the
     race labels its unit and its seeds; the walks run through the real images they reached."""
     from matplotlib.colors import to_hex
 
@@ -332,9 +323,12 @@ def test_lesson_figures_share_colours_and_are_readable_on_a_projector(small_digi
         lesson.plot_probs(pr, small_digits.y_train),
         fig, picks, counts, race,
     ]  # fmt: skip
-    for f in figures:
-        sizes = [t.get_fontsize() for t in _texts(f)]
-        assert sizes and min(sizes) >= 11, (f.axes[0].get_title(), min(sizes))
+    small = {}
+    for f in figures:  # the 16 px floor of the synthetic figures' test, here on a trained F's figures
+        px, text = _smallest_text_px(f)
+        if px < MIN_TEXT_PX:
+            small[f.axes[0].get_title()] = f"{text!r} is {px:.1f} px at the size shown"
+    assert small == {}, small
 
 
 def test_same_seed_table_pairs_strategies_by_seed():
