@@ -122,6 +122,8 @@ def test_replay_slider_shows_an_old_round(view):
 def test_annotation_panel_labels_into_train_set(view):
     a = AnnotationPanel(view.state)
     assert len(a.answers.objects[0].objects) == 10  # one button per digit class
+    # its own round and Step (run alone the test had none: "press Step (or Run round) ... first")
+    assert view.state.run_round() and view.state.step()
     a.b_queue.clicks += 1
     assert len(a.src.data["image"]) == 1
     n = view.state.loop.n_labelled
