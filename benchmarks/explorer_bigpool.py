@@ -2,6 +2,7 @@
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/explorer_bigpool.py                 # MNIST x 1,000,000
     .venv/bin/python benchmarks/explorer_bigpool.py --dataset digits --n 20000 --out /tmp/x   # smoke
+    .venv/bin/python benchmarks/explorer_bigpool.py --tree /tmp/main --label before   # another checkout's code
     .venv/bin/python benchmarks/explorer_bigpool.py --table
 
 Issue 22, item 4: "a pool of 1,000,000 items ... the explorer draws it ... with pan/zoom staying
@@ -87,6 +88,7 @@ def parse_args(argv=None):
     ap.add_argument("--moves", type=int, default=12, help="interactions: wheel zooms and drags, alternating")
     ap.add_argument("--label", default="", help="what this run measures (a change's name), shown in the table")
     ap.add_argument("--tmp", default=None, help="folder for the pool file (default: a temporary folder)")
+    ap.add_argument("--tree", default=str(ROOT), help="the checkout whose latentlab the server imports (a before)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)  # the server's own run: its folder
     return ap.parse_args(argv)
 
@@ -163,7 +165,10 @@ def serve(a) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = pn.serve({"/": app}, port=port, address="127.0.0.1", show=False, start=False)
-    (folder / "ready.json").write_text(json.dumps({"port": port, "seconds": t, "pid": os.getpid()}))
+    import latentlab.widgets as lw
+
+    where = {"latentlab": str(Path(raster.__file__).parent), "widgets": str(Path(lw.__file__).parent)}
+    (folder / "ready.json").write_text(json.dumps({"port": port, "seconds": t, "pid": os.getpid(), "imported": where}))
     server.start()
     server.io_loop.start()
 
@@ -274,12 +279,15 @@ def measure(a) -> dict:
 
     from latentlab.widgets.browser import CHROMIUM, CHROMIUM_ARGS
 
-    meta = run_meta(dataset=a.dataset, n=a.n, moves=a.moves, label=a.label)
+    tree = Path(a.tree).resolve()
+    git = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    meta = run_meta(dataset=a.dataset, n=a.n, moves=a.moves, label=a.label, tree=str(tree), commit=git.stdout.strip())
     with tempfile.TemporaryDirectory(prefix="latentlab-explorer-bigpool-", dir=a.tmp) as tmp:
         folder = Path(tmp)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tmp, "--dataset", a.dataset,
                "--data-root", a.data_root, "--n", str(a.n)]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        # the server imports latentlab (and its widgets/) from --tree; this script's helpers stay this tree's
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")])}
         log = open(folder / "child.log", "w")
         child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         sampler = Sampler(child.pid)
@@ -291,6 +299,7 @@ def measure(a) -> dict:
                 time.sleep(0.2)
             ready = json.loads((folder / "ready.json").read_text())
             setup = {"wall_s": time.perf_counter() - w, **ready["seconds"], **sampler.mark()}
+            meta["imported"] = ready["imported"]  # where the server's latentlab came from (--tree)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1500, "height": 1000})
