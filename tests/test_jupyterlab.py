@@ -356,7 +356,14 @@ def _lost_ack_step(page) -> dict:
     patience. Without it Panel holds the click until some later change of the page (measured: 15 of
     15 s held)."""
     _wait_idle(page)
-    page.wait_for_timeout(500)
+    # no message of the explorer's in flight (its acknowledgement would release the click without the
+    # watchdog): nothing held, and not blocked, or blocked past its timeout (an acknowledgement lost)
+    page.wait_for_function(
+        "() => Array.from(PyViz.shared_views.values()).flat()"
+        ".filter(m => m.document && m.document.get_model_by_name('trajectories'))"
+        ".every(m => !m._event_buffer.length && (!m._blocked || Date.now() > m._timeout))",
+        timeout=30_000,
+    )
     found = page.evaluate(LOST_ACK_JS)
     before = page.evaluate(VERTICES_JS)
     t0 = time.perf_counter()
