@@ -15,6 +15,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.backend_bases import RendererBase
+    from matplotlib.figure import Figure
     from matplotlib.legend import Legend
 
 __all__ = ["FONT", "COLOURS", "run_colours", "axes_text", "class_map", "legend_outside"]
@@ -64,18 +66,23 @@ def axes_text(ax: Axes, xlabel: str = "", ylabel: str = "", title: str = "") -> 
     ax.tick_params(labelsize=FONT["tick"])
 
 
+def renderer(fig: Figure) -> RendererBase:
+    """A renderer for measuring ``fig``'s texts (a plain :class:`~matplotlib.figure.Figure` has none)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return FigureCanvasAgg(fig).get_renderer()
+
+
 def fit_title(ax: Axes) -> None:
     """Wrap ``ax``'s title where a line would run past the figure's edge, then lay the figure out again
     (``tight_layout`` shrinks the axes for a side legend, and a centred title wider than the figure is
     cut off at both edges of the saved PNG)."""
     import textwrap
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     fig, title = ax.figure, ax.title
-    renderer = FigureCanvasAgg(fig).get_renderer()
+    r = renderer(fig)
     for _ in range(3):
-        box, edge = title.get_window_extent(renderer), fig.bbox
+        box, edge = title.get_window_extent(r), fig.bbox
         if box.x0 >= edge.x0 and box.x1 <= edge.x1 or not title.get_text():
             return
         lines = title.get_text().split("\n")

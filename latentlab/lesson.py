@@ -753,9 +753,7 @@ def plot_class_counts(table, seed: int, path=None):
 def _fit_counts(fig, axes, labels, bar_width: float) -> None:
     """Counts over bars: upright where one is wider than its bar, and room above the tallest (every
     axes shares the y scale)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    renderer = FigureCanvasAgg(fig).get_renderer()  # text sizes need one (a plain Figure has none)
+    renderer = figure_style.renderer(fig)
     ax = axes[0]
     bar_px = abs(ax.transData.transform((bar_width, 0))[0] - ax.transData.transform((0, 0))[0])
     if any(t.get_window_extent(renderer).width > 0.95 * bar_px for t in labels):

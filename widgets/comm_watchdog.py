@@ -8,7 +8,8 @@ come: the explorer's Step did nothing. Measured in JupyterLab under load (1 of 8
 then Step at load ~4): the explorer's manager blocked with 20 held changes and no acknowledgement
 16 s after its send; forcing the same state near idle (``_blocked`` with no message in flight)
 held a Step click for 15 of 15 s. (Why the acknowledgement is lost was not found: the kernel's
-reply travels on iopub and arrived 1.5 s late in runs that went well.)
+reply travels on iopub, and in a run that went well it reached the page 0.1-1.5 s after the kernel
+had handled the message. Generated figures: BENCHMARKS.md, "A click that never arrived".)
 
 :class:`CommWatchdog` is an invisible element of the explorer's root. Every ``period`` ms its
 script looks at the comm managers of its own document (``window.PyViz.shared_views``) and, when one

@@ -588,7 +588,7 @@ class LatentExplorer(pn.viewable.Viewer):
             if classify
             else []
         )
-        self.map_parts._class_columns()  # shown, or (presentation, long names) in the Key tab only
+        self.map_parts.fit_class_key()  # shown, or (presentation, long names) in the Key tab only
         self._fit_probs_axis()
         if not classify and ds.y_train is not None:
             _, lo, hi = label_levels(ds.y_train)

@@ -221,9 +221,9 @@ class MapFigure:
         f.add_layout(self.round_bar, "below")
         self.heat_bar = ColorBar(color_mapper=self.heat_mapper, title="grey background: F's entropy", **bar)
         f.add_layout(self.heat_bar, "below")
-        self.class_legend.on_change("items", lambda attr, old, new: self._class_columns())
+        self.class_legend.on_change("items", lambda attr, old, new: self.fit_class_key())
 
-    def _class_columns(self) -> None:
+    def fit_class_key(self) -> None:
         """As many classes per row of the key as fit the map's width at the mode's text size.
 
         In presentation mode a key that needs more than :data:`MAX_KEY_ROWS` rows (CIFAR-10's long
@@ -315,7 +315,7 @@ def apply_sizes(m: MapFigure, figures, sz: Sizes, presenting: bool) -> None:
     m.arrow_head.size = 7 * sz.line * 1.5
     m.figure.width, m.figure.height = sz.map_width, sz.map_height
     m.figure.title.text = "latent map" if presenting else TITLE
-    m._class_columns()  # (in presentation mode it may point the title to the Key tab)
+    m.fit_class_key()  # (in presentation mode it may point the title to the Key tab)
     for bar in (m.pool_bar, m.round_bar, m.heat_bar):
         m.fit(bar, "title", sz.map_width - _AXES)
     for fig in figures:
